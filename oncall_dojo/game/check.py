@@ -1,0 +1,62 @@
+"""`dojo check`: every incident proves itself over several seeds.
+
+For each seed the reference playthrough must resolve the incident (resolution
+conditions held at the end, every root-cause fault gone) and clearly beat both
+doing nothing and every known-harmful playthrough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from oncall_dojo.game.scoring import Result
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import Incident
+
+DEFAULT_SEEDS = (1, 2, 3)
+MARGIN_IDLE = 20
+MARGIN_HARMFUL = 10
+
+
+@dataclass
+class SeedReport:
+    seed: int
+    reference: Result
+    idle: Result
+    harmful: dict[str, Result]
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CheckReport:
+    incident: str
+    seeds: list[SeedReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(not s.problems for s in self.seeds)
+
+
+def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
+    s = Session(incident, seed)
+    s.run_script(actions or [])
+    return s.finish()
+
+
+def check_incident(incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS) -> CheckReport:
+    reports = []
+    for seed in seeds:
+        ref = play(incident, seed, incident.playthroughs.reference.actions)
+        idle = play(incident, seed, None)
+        harmful = {h.name: play(incident, seed, h.actions) for h in incident.playthroughs.harmful}
+        problems = []
+        if not ref.resolved:
+            t = ref.times
+            problems.append(f"reference does not resolve the incident (mitigated={t['mitigated']}, cause removed={t['cause_removed']})")
+        if ref.score < idle.score + MARGIN_IDLE:
+            problems.append(f"reference {ref.score} does not beat idle {idle.score} by {MARGIN_IDLE}")
+        for name, r in harmful.items():
+            if ref.score < r.score + MARGIN_HARMFUL:
+                problems.append(f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}")
+        reports.append(SeedReport(seed, ref, idle, harmful, problems))
+    return CheckReport(incident.id, reports)

@@ -1,0 +1,98 @@
+"""A line-based console to play an incident in any terminal.
+
+Simulated time moves only when you let it: every command takes
+`THINK_S` seconds of simulated time (reading and typing are not free), and
+`wait DURATION` lets the system run. `quit` ends play; the outcome is measured
+to the end of the incident either way.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from oncall_dojo.game.commands import _duration
+from oncall_dojo.game.session import Session
+from oncall_dojo.game.views import mmss
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.errors import Refusal
+
+THINK_S = 10
+
+
+def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
+    from oncall_dojo.game.validate import load_checked
+    from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.yamlload import YamlModelError
+
+    found = []
+    for f in discover(extra):
+        try:
+            found.append(load_checked(f.path))
+        except YamlModelError as exc:
+            print(f"(skipping {f.path.name}: {str(exc).splitlines()[0]})", file=out)
+    if not found:
+        print("No incidents found.", file=out)
+        return None
+    for i, inc in enumerate(found, 1):
+        print(f"  {i:>2}. [{inc.difficulty:<6}] {inc.title}  ({inc.id})\n      {inc.summary}", file=out)
+    while True:
+        out.write("Pick an incident (number or id, empty to quit): ")
+        out.flush()
+        line = inp.readline()
+        if not line or not line.strip():
+            return None
+        choice = line.strip()
+        if choice.isdigit() and 1 <= int(choice) <= len(found):
+            return found[int(choice) - 1]
+        for inc in found:
+            if inc.id == choice:
+                return inc
+        print(f"No incident {choice!r}.", file=out)
+
+
+def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
+                out: TextIO = sys.stdout, inp: TextIO = sys.stdin) -> int:  # fmt: skip
+    if incident is None:
+        incident = choose(extra, out, inp)
+        if incident is None:
+            return 0
+    seed = secrets.randbelow(1_000_000) if seed is None else seed
+    print(f"\n=== {incident.title} ===  (seed {seed}; replay with: dojo play {incident.id} --seed {seed})\n", file=out)
+    s = Session(incident, seed)
+    print(incident.briefing.strip(), file=out)
+    page = s.system.alerts.states[incident.page.alert]
+    print(f"\n*** PAGE *** {incident.page.alert}: {s.system.alerts.summary(page)}", file=out)
+    if incident.page.text:
+        print(incident.page.text.strip(), file=out)
+    print("\nType `help` for commands, `wait 1m` to let time pass, `quit` to stop.\n", file=out)
+    while not s.ended and s.declared_resolved_at is None:
+        out.write(f"[{mmss(s.now)}] dojo> ")
+        out.flush()
+        line = inp.readline()
+        if not line:
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("quit", "exit"):
+            break
+        if text.split()[0] == "wait":
+            try:
+                secs = _duration(text.split()[1]) if len(text.split()) > 1 else 60
+            except Refusal as exc:
+                print(f"  ! {exc.reason}", file=out)
+                continue
+            s.advance(secs)
+            continue
+        entry = s.perform(text)
+        prefix = "  ! " if entry.kind == "refused" else ""
+        print(prefix + entry.output, file=out)
+        s.advance(THINK_S)
+    print("\nMeasuring the outcome to the end of the incident...", file=out)
+    result = s.finish()
+    print(result.render(), file=out)
+    print(f"\nWhat happened: {incident.root_cause.explanation.strip()}", file=out)
+    return 0

@@ -1,0 +1,35 @@
+"""Full validation of an incident file: schema, cross-references, and playthrough commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from oncall_dojo.game.commands import parse
+from oncall_dojo.incident.loader import load_incident
+from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.sim.errors import Refusal
+
+Loc = tuple[str | int, ...]
+
+
+def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    errors: list[tuple[Loc, str]] = []
+    plays = [("reference", incident.playthroughs.reference)] + [
+        (("harmful", i), h) for i, h in enumerate(incident.playthroughs.harmful)
+    ]
+    for where, play in plays:
+        base: Loc = ("playthroughs", *((where,) if isinstance(where, str) else where))
+        for j, line in enumerate(play.actions):
+            parsed = parse_timed(line)
+            if parsed is None:
+                continue  # reported by the model
+            try:
+                parse(parsed[1])
+            except Refusal as exc:
+                errors.append(((*base, "actions", j), exc.reason))
+    return errors
+
+
+def load_checked(path: Path) -> Incident:
+    """Load an incident and check everything a player would trip over; raises YamlModelError."""
+    return load_incident(path, extra_checks=playthrough_errors, expect_id=path.stem)

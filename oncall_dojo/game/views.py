@@ -1,0 +1,285 @@
+"""Plain-text views of a session, used by the console and the headless commands.
+
+Each function reads the session and returns text; none changes anything.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from oncall_dojo.sim.logs import LEVELS
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Session
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def mmss(seconds: int) -> str:
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m:02d}:{s:02d}"
+
+
+def human(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "n/a"
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.2f}G"
+    if a >= 1e6:
+        return f"{v / 1e6:.2f}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.1f}k"
+    if a >= 100 or v == int(v):
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def sparkline(values: np.ndarray, width: int = 40) -> str:
+    vals = values[~np.isnan(values)] if values.size else values
+    if vals.size == 0:
+        return ""
+    if vals.size > width:
+        step = vals.size / width
+        vals = np.array([vals[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))].max() for i in range(width)])
+    lo, hi = float(vals.min()), float(vals.max())
+    if hi - lo < 1e-12:
+        return SPARK[0] * len(vals)
+    return "".join(SPARK[min(7, int((v - lo) / (hi - lo) * 7.999))] for v in vals)
+
+
+def alerts(s: Session) -> str:
+    sys_ = s.system
+    t = sys_.t
+    rows = []
+    for st in sorted(sys_.alerts.states.values(), key=lambda x: (x.state != "firing", x.state != "pending", x.rule.name)):
+        if st.state == "inactive":
+            continue
+        since = mmss(t - st.since)
+        ack = " (acked)" if st.acked_at is not None else ""
+        rows.append(f"  {st.state.upper():<8} {st.rule.severity:<6} {st.rule.name:<32} for {since:>6}{ack}  {sys_.alerts.summary(st)}")
+    recent = [e for e in sys_.alerts.events if e.tick >= s.page_tick - 1800][-8:]
+    out = ["Active alerts:" if rows else "No alerts firing or pending.", *rows]
+    if recent:
+        out.append("Recent transitions:")
+        out += [f"  {mmss(e.tick - s.page_tick):>7}  {e.state:<8} {e.name}" for e in recent]
+    return "\n".join(out)
+
+
+def system_map(s: Session) -> str:
+    sys_ = s.system
+    m = sys_.metrics
+    t = sys_.t - 1
+
+    def q(sel: str, fn: str = "last", window: int = 60, over: str | None = None) -> float | None:
+        from oncall_dojo.sim.metrics import Query
+
+        return m.query(Query(metric=sel, fn=fn, window=window, over=over), t)
+
+    err = q('http_requests_total{code=~"5..|429"}', "rate", 60, "http_requests_total") or 0.0
+    p99 = q("http_request_duration_seconds", "p99", 60)
+    rps = q("http_requests_total", "rate", 60) or 0.0
+    lines = [
+        f"api          {'DEGRADED' if err > 0.01 or (p99 or 0) > sys_.cfg.slo.latency_s else 'ok':<9} "
+        f"{rps:6.1f} req/s  errors {err:6.2%}  p99 {human(p99)}s  replicas {sum(sys_.api_versions.values())} "
+        f"({', '.join(f'{v}x{n}' for v, n in sorted(sys_.api_versions.items()))})",
+    ]
+    for name, qu in sys_.queues.items():
+        age = qu.oldest_age(sys_.t)
+        state = "LAGGING" if age > qu.cfg.objective_s else "ok"
+        lines.append(f"queue {name:<12} {state:<9} depth {qu.depth:>7,}  oldest {mmss(age):>7}  in flight {qu.inflight:>4}  dlq {qu.dlq_depth:>5,}" + ("  consumers PAUSED" if name in sys_.consumers_paused else ""))
+    for name, p in sys_.pools.items():
+        live = p.live
+        ready = p.running
+        state = "ok" if ready == len(live) and live else ("DOWN" if ready == 0 else "DEGRADED")
+        lines.append(f"workers {name:<10} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}")
+    db = sys_.db
+    lines.append(
+        f"postgres     {'ok' if db.cpu_util < 0.85 and not db.backends else 'WATCH':<9} cpu {db.cpu_util:5.0%}  "
+        f"pool {sys_.pool_in_use:.0f}/{sys_.cfg.api.pool_size}  disk {db.disk_used_gb / db.disk_gb:5.1%}  "
+        f"replica lag {db.replication_lag_s:.0f}s  sessions {len(db.backends)}"
+    )
+    lines.append(f"cache        {'ok' if sys_.cache_hit > 0.8 * sys_.cfg.cache.hit_ratio else 'COLD':<9} hit ratio {sys_.cache_hit:.2f}")
+    lines.append(f"ledger       {'READ-ONLY' if sys_.ledger_error else 'ok':<9}")
+    lines.append(f"provider     {'DEGRADED' if sys_.provider_latency_x > 1.5 or sys_.provider_extra_error > 0.02 else 'ok':<9} latency {sys_.provider_latency_s() * 1000:.0f}ms  load {sys_.provider_load:.0%}")
+    lines.append(f"spend        ${sys_.cost_dollars:,.2f} so far at ${m.values[t, sys_.g_cost] if t >= 0 else 0:,.2f}/h")
+    return "\n".join(lines)
+
+
+def logs(s: Session, service: str | None, min_level: int, text: str | None, regex: re.Pattern[str] | None, since_s: int, limit: int) -> str:
+    store = s.system.logs
+    found = list(store.search(service=service, min_level=min_level, text=text, regex=regex, start=s.system.t - since_s, limit=limit))
+    if not found:
+        return f"No log lines match (last {since_s // 60} min)."
+    found.reverse()
+    return "\n".join(line.text for line in found)
+
+
+def metric_list(s: Session) -> str:
+    m = s.system.metrics
+    seen: dict[str, str] = {}
+    for series in [*m.series, *m.hist_series]:
+        seen.setdefault(series.name, f"{series.kind:<9} {series.help}")
+    return "\n".join(f"  {n:<44} {seen[n]}" for n in sorted(seen))
+
+
+def metric(s: Session, selector: str, fn: str | None, window: int) -> str:
+    from oncall_dojo.sim.metrics import Query, Selector
+
+    m = s.system.metrics
+    sel = Selector.parse(selector)
+    t = s.system.t - 1
+    idx, hist = m.select(selector)
+    if not idx:
+        close = [n for n in m.names() if sel.name in n or n in sel.name]
+        raise_msg = f"no series match {selector}" + (f"; similar: {', '.join(close[:5])}" if close else "; `metrics` lists them")
+        from oncall_dojo.sim.errors import Refusal
+
+        raise Refusal(raise_msg)
+    kind = "histogram" if hist else m.series[idx[0]].kind
+    fn = fn or {"counter": "rate", "gauge": "last", "histogram": "p99"}[kind]
+    if fn not in ("last", "avg", "max", "min", "rate", "increase", "p50", "p90", "p95", "p99"):
+        from oncall_dojo.sim.errors import Refusal
+
+        raise Refusal(f"unknown fn {fn!r}")
+    out = [f"{fn}({selector}[{window}s]) at {mmss(s.now)}:"]
+    series_list = m.hist_series if hist else m.series
+    start = max(0, s.system.t - 3600)
+    for i in idx[:12]:
+        key = series_list[i].key
+        v = m.query(Query(metric=key, fn=fn, window=window), t)
+        step = max(1, (s.system.t - start) // 40)
+        hist_vals = m.range(key, start, s.system.t, fn="rate" if fn in ("rate", "increase") else (fn if hist else "max"), step=step)
+        out.append(f"  {key:<70} {human(v):>8}  {sparkline(hist_vals)}")
+    if len(idx) > 12:
+        total = m.query(Query(metric=selector, fn=fn, window=window), t)
+        out.append(f"  ... {len(idx) - 12} more series; sum {human(total)}")
+    return "\n".join(out)
+
+
+def queues(s: Session) -> str:
+    sys_ = s.system
+    out = [f"  {'queue':<14}{'depth':>9}{'oldest':>9}{'in flight':>11}{'dlq':>7}{'in/s':>8}{'out/s':>8}"]
+    m = sys_.metrics
+    from oncall_dojo.sim.metrics import Query
+
+    for name, q in sys_.queues.items():
+        enq = m.query(Query(metric=f'queue_enqueued_total{{queue="{name}"}}', fn="rate", window=60), sys_.t - 1) or 0
+        ack = m.query(Query(metric=f'queue_acked_total{{queue="{name}"}}', fn="rate", window=60), sys_.t - 1) or 0
+        paused = "  (consumers paused)" if name in sys_.consumers_paused else ""
+        out.append(f"  {name:<14}{q.depth:>9,}{mmss(q.oldest_age(sys_.t)):>9}{q.inflight:>11,}{q.dlq_depth:>7,}{enq:>8.1f}{ack:>8.1f}{paused}")
+    return "\n".join(out)
+
+
+def queue(s: Session, name: str) -> str:
+    sys_ = s.system
+    q = sys_.queues[name]
+    st = q.stats
+    pools = [p.name for p in sys_.pools.values() if p.cfg.queue == name]
+    lines = [
+        f"queue {name} ({q.cfg.kind}); consumed by {', '.join(pools) or 'nobody'}"
+        + ("; consumers PAUSED" if name in sys_.consumers_paused else ""),
+        f"  depth {q.depth:,}   oldest {mmss(q.oldest_age(sys_.t))}   in flight {q.inflight:,}   dead letters {q.dlq_depth:,}",
+        f"  visibility timeout {q.cfg.visibility_timeout_s}s   max receives {q.cfg.max_receive_count or 'unlimited'}   objective {q.cfg.objective_s}s",
+        f"  since start: enqueued {st.produced:,}  acknowledged {st.acked:,}  purged {st.purged:,}  dead-lettered {st.dead_lettered:,}  replayed {st.replayed:,}",
+    ]
+    top = q.top_delivered(5)
+    if top:
+        lines.append("  most delivered waiting messages:")
+        lines += [f"    msg_{mid}  receive_count={r.deliveries}  enqueued {mmss(r.enq - s.page_tick)}" for mid, r in top]
+    return "\n".join(lines)
+
+
+def messages(s: Session, name: str, dlq: bool) -> str:
+    q = s.system.queues[name]
+    if dlq:
+        if not q.dlq:
+            return f"{name}.dlq is empty."
+        rows = []
+        for run in q.dlq[:20]:
+            for seq in range(run.first, run.first + min(run.count, 20 - len(rows))):
+                rows.append(f"  msg_{q.msg_id(seq)}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}" + ("  replayed" if run.replayed else ""))
+        return f"{name}.dlq: {q.dlq_depth:,} messages\n" + "\n".join(rows)
+    msgs = q.messages(20)
+    if not msgs:
+        return f"{name} has no waiting messages."
+    return f"{name}: oldest {len(msgs)} of {q.depth:,} waiting\n" + "\n".join(
+        f"  msg_{mid}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}" for mid, run, _ in msgs
+    )
+
+
+def workers(s: Session, pool_name: str | None) -> str:
+    sys_ = s.system
+    out = []
+    for name, p in sys_.pools.items():
+        if pool_name and name != pool_name:
+            continue
+        live = p.live
+        out.append(f"{name}: {p.running}/{len(live)} ready, consuming {p.cfg.queue}, concurrency {p.cfg.concurrency}, memory limit {p.cfg.memory_limit_mb:.0f}Mi")
+        for r in sorted(live, key=lambda r: r.name):
+            state = {"backoff": "CrashLoopBackOff", "starting": "ContainerCreating" if r.restarts == 0 else "Starting", "running": "Running"}.get(r.state, r.state)
+            age = mmss(sys_.t - r.started)
+            out.append(f"  {r.name:<30} {state:<18} {r.version:<10} restarts {r.restarts:<3} mem {r.memory:5.0f}Mi  age {age}")
+    return "\n".join(out)
+
+
+def changes(s: Session) -> str:
+    sys_ = s.system
+    rows = []
+    for c in sys_.changes[-30:]:
+        when = mmss(c.tick - s.page_tick)
+        what = f"{c.before} -> {c.after}" if c.before else c.after
+        rows.append(f"  {when:>8}  {c.kind:<9} {c.target:<22} {what:<36} by {c.author}" + (f"  ({c.note})" if c.note else ""))
+    return "Changes (time relative to the page):\n" + ("\n".join(rows) if rows else "  none")
+
+
+def database(s: Session, what: str) -> str:
+    db = s.system.db
+    t = s.system.t
+    if what == "queries":
+        if not db.backends:
+            return "No long-running sessions (everything else finishes within a second)."
+        rows = [f"  {'pid':>6}  {'user':<10} {'state':<26} {'runtime':>8}  query"]
+        for b in db.backends:
+            state = "active" if b.holding else "active (waiting: Lock relation)"
+            rows.append(f"  {b.pid:>6}  {b.user:<10} {state:<26} {mmss(t - b.started):>8}  {b.sql}")
+        return "\n".join(rows)
+    if what == "indexes":
+        rows = [f"  {n:<28} on {tbl}" for n, tbl in sorted(db.indexes.items())]
+        building = [f"  {b.index:<28} on {b.table} (building, {'blocking writes' if b.blocks_writes else 'concurrently'})" for b in db.backends if b.kind == "index_build"]
+        return "Indexes:\n" + "\n".join(rows + building)
+    shapes = sorted(db.cfg.shapes, key=lambda sh: -db.latency_ms(sh))
+    rows = [f"  {sh:<16} {db.latency_ms(sh):>9.1f} ms {'SEQ SCAN' if db.uses_seq_scan(sh) else '':<9} {db.cfg.shapes[sh].sql}" for sh in shapes]
+    return (
+        f"postgres primary: cpu {db.cpu_util:.0%}, disk {db.disk_used_gb:.1f}/{db.disk_gb:.0f} GB, replica lag {db.replication_lag_s:.0f}s,"
+        f" {len(db.backends)} long-running session(s){', READ-ONLY' if db.read_only else ''}\nMean time per query shape:\n" + "\n".join(rows)
+    )
+
+
+def jobs(s: Session) -> str:
+    js = s.system.jobs
+    if not js:
+        return "No jobs."
+    rows = []
+    for j in js.values():
+        total = j.cfg.total
+        prog = f"{j.progress:,}/{total:,} ({j.progress / total:.0%})" if total else f"{j.items_done:,} items"
+        rows.append(f"  {j.name:<24} {j.cfg.kind:<8} {j.state:<8} {prog:<24} {j.cfg.rate_per_s:g}/s  checkpoint={'yes' if j.cfg.checkpoint else 'NO'}  runs={j.runs}")
+    return "\n".join(rows)
+
+
+def flags(s: Session) -> str:
+    sys_ = s.system
+    rows = ["Flags:"] + [f"  {k:<36} {v}" for k, v in sorted(sys_.flags.items())]
+    rows += ["Config:"] + [f"  {k:<36} {v}" for k, v in sorted(sys_.config.items())]
+    return "\n".join(rows if sys_.flags else rows[0:1] + ["  none"] + rows[1:])
+
+
+def level_name(i: int) -> str:
+    return LEVELS[i]

@@ -1,0 +1,189 @@
+"""Incident files: what an author writes, validated by pydantic.
+
+An incident sets up a system (overrides of the default shop), a timeline of
+faults, the alert that pages the player, how resolution is measured, the
+root cause with distractors, par times, hints, runbooks, and playthroughs that
+prove the incident works (`dojo check`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from oncall_dojo.sim.alerts import AlertRule
+from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.faults import AnyFault
+from oncall_dojo.sim.metrics import Condition
+
+Difficulty = Literal["easy", "medium", "hard"]
+_TIMED = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d{2})\s+(\S.*)$|^\s*\+?(\d+)\s+(\S.*)$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, populate_by_name=True)
+
+
+class Page(_Model):
+    alert: str
+    """Name of the alert whose firing pages the player; play starts the moment it fires."""
+    max_wait_s: int = Field(default=3600, ge=1)
+    """Upper bound on simulated time before the page; `dojo check` fails if it never fires."""
+    text: str = ""
+    """What the pager shows besides the alert summary."""
+
+
+class CauseOption(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """Short identifier used by `diagnose ID`."""
+    text: str
+    """The statement the player picks."""
+    why_not: str = ""
+    """For a distractor: why it is not the cause, shown in the debrief."""
+
+
+class RootCause(_Model):
+    answer: str
+    """Id of the correct option."""
+    options: list[CauseOption] = Field(min_length=2)
+    """The correct statement among plausible distractors."""
+    explanation: str
+    """What really happened, for the debrief."""
+
+    @model_validator(mode="after")
+    def _answer_is_an_option(self) -> RootCause:
+        ids = [o.id for o in self.options]
+        if len(set(ids)) != len(ids):
+            raise ValueError("option ids must be unique")
+        if self.answer not in ids:
+            raise ValueError(f"answer {self.answer!r} is not one of the options: {', '.join(ids)}")
+        return self
+
+
+class Resolution(_Model):
+    conditions: list[Condition] = Field(min_length=1)
+    """Measured state that counts as healthy (all must hold)."""
+    for_s: int = Field(default=300, ge=0, alias="for")
+    """How long the conditions must hold continuously."""
+
+
+class Par(_Model):
+    acknowledge_s: int = Field(default=300, ge=1)
+    """Par time from page to acknowledgement."""
+    mitigate_s: int = Field(default=900, ge=1)
+    """Par time from page to the end of customer impact."""
+    resolve_s: int = Field(default=1800, ge=1)
+    """Par time from page to the cause removed and the system healthy."""
+
+
+class Hint(_Model):
+    text: str
+    cost: int = Field(default=5, ge=0, le=30)
+    """Points it costs when taken."""
+
+
+class Playthrough(_Model):
+    name: str
+    """Short name, e.g. `purge-the-queue`."""
+    why: str = ""
+    """What it shows (for harmful ones: why it is tempting and what it costs)."""
+    actions: list[str] = []
+    """Timed commands: `MM:SS command` (or `SECONDS command`), time from the page."""
+
+    @field_validator("actions")
+    @classmethod
+    def _timed(cls, v: list[str]) -> list[str]:
+        last = -1
+        for i, line in enumerate(v):
+            parsed = parse_timed(line)
+            if parsed is None:
+                raise ValueError(f"action {i}: expected `MM:SS command`, got {line!r}")
+            if parsed[0] < last:
+                raise ValueError(f"action {i}: times must not go backwards ({line!r})")
+            last = parsed[0]
+        return v
+
+
+class Playthroughs(_Model):
+    reference: Playthrough
+    """A good response: must resolve the incident and clearly beat idle and harmful play."""
+    harmful: list[Playthrough] = Field(min_length=1)
+    """Tempting wrong responses, each expected to score clearly below the reference."""
+
+
+class AlertsSpec(_Model):
+    disable: list[str] = []
+    """Names of default alert rules this incident turns off (monitoring gaps)."""
+    add: list[AlertRule] = []
+    """Extra rules: cause alerts, noisy alerts."""
+
+
+class Evidence(_Model):
+    view: str
+    """An investigation, as `KIND` or `KIND:TARGET`: logs:billing, queue:payments, deploys, metrics:queue_depth."""
+    why: str
+    """What it shows, for the debrief."""
+
+
+class Incident(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """Stable identifier, used on the command line."""
+    version: int = Field(default=1, ge=1)
+    """Bump when play changes; leaderboards compare like with like."""
+    title: str
+    difficulty: Difficulty
+    tags: list[str] = []
+    summary: str
+    """One-line teaser for the picker."""
+    source: str = ""
+    """The public write-up this incident is modelled on."""
+    briefing: str
+    """Who you are and what you are looking at (Markdown)."""
+    page: Page
+    duration_s: int = Field(default=3600, ge=300, le=4 * 3600)
+    """Simulated seconds of play after the page; outcomes are measured over all of it."""
+    system: dict[str, Any] = {}
+    """Overrides of the default system (see the schema of SystemConfig)."""
+    alerts: AlertsSpec = AlertsSpec()
+    faults: list[AnyFault] = Field(min_length=1)
+    """The fault timeline."""
+    root_cause: RootCause
+    resolution: Resolution
+    par: Par = Par()
+    evidence: list[Evidence] = []
+    """Investigations that reveal the cause."""
+    hints: list[Hint] = []
+    runbooks: dict[str, str] = {}
+    """Runbooks by name (Markdown)."""
+    playthroughs: Playthroughs
+
+    def system_config(self) -> SystemConfig:
+        from oncall_dojo.sim.config import merge
+
+        return SystemConfig.model_validate(merge(SystemConfig().model_dump(by_alias=True), self.system))
+
+
+def parse_timed(line: str) -> tuple[int, str] | None:
+    """`01:30 ack` -> (90, "ack"); `1:02:03 x` -> (3723, "x"); `90 ack` -> (90, "ack")."""
+    m = _TIMED.match(line)
+    if not m:
+        return None
+    if m.group(4) is not None:
+        h = int(m.group(1) or 0)
+        return h * 3600 + int(m.group(2)) * 60 + int(m.group(3)), m.group(4).strip()
+    return int(m.group(5)), m.group(6).strip()
+
+
+def incident_json_schema() -> dict[str, Any]:
+    schema = Incident.model_json_schema(by_alias=True)
+    sys_schema = SystemConfig.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    defs = schema.setdefault("$defs", {})
+    defs.update(sys_schema.pop("$defs", {}))
+    defs["SystemConfig"] = sys_schema
+    desc = schema["properties"]["system"].get("description", "")
+    schema["properties"]["system"] = {"$ref": "#/$defs/SystemConfig", "description": desc}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "oncall-dojo incident"
+    return schema

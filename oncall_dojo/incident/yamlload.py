@@ -1,0 +1,673 @@
+"""Load a YAML file into any pydantic v2 model, reporting errors as ``path:line:col: key: msg``.
+
+Every problem -- unreadable file, invalid UTF-8, YAML syntax error, duplicate or non-string key,
+empty document, or pydantic validation error -- is raised as a single :class:`YamlModelError`
+that carries a sorted list of :class:`Located` errors, one line each, and never a traceback.
+
+This module is deliberately generic: it imports nothing else from ``oncall_dojo``.
+"""
+
+from __future__ import annotations
+
+import collections
+import collections.abc
+import difflib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+try:  # libyaml is ~10x faster; the pure-Python loader gives identical node trees and marks.
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+__all__ = [
+    "Located",
+    "Positions",
+    "Resolved",
+    "YamlModelError",
+    "format_keypath",
+    "load_model",
+    "load_yaml",
+    "located",
+]
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# Same character class PyYAML's reader rejects; checked up front so the position is exact
+# (libyaml reports a byte offset, the pure-Python reader a character offset).
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+_BARE_KEY = re.compile(r"[A-Za-z0-9_\-]+")
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+
+
+# --------------------------------------------------------------------------------------------
+# Public result types
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Located:
+    """One error with its place in the source file."""
+
+    path: str  # file path as given
+    line: int  # 1-based
+    col: int  # 1-based
+    keypath: str  # e.g. "faults[2].params.rate"; "" for the document root
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.col}"
+        if self.keypath:
+            return f"{where}: {self.keypath}: {self.message}"
+        return f"{where}: {self.message}"
+
+
+class YamlModelError(Exception):
+    """All the problems found in one file; ``str(exc)`` is one line per error."""
+
+    errors: list[Located]
+
+    def __init__(self, errors: list[Located]):
+        super().__init__(errors)
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def format_keypath(loc: Loc) -> str:
+    """Render ``("faults", 2, "params", "rate")`` as ``faults[2].params.rate``."""
+    out: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            out.append(f"[{item}]")
+        elif _BARE_KEY.fullmatch(item):
+            out.append(f".{item}" if out else item)
+        else:
+            out.append(f"[{json.dumps(item, ensure_ascii=False)}]")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Positions
+# --------------------------------------------------------------------------------------------
+
+
+class _PNode:
+    """Position of one YAML node plus, for collections, the positions of its children."""
+
+    __slots__ = ("col", "entries", "items", "line")
+
+    def __init__(self, line: int, col: int) -> None:
+        self.line = line
+        self.col = col
+        # mapping: key -> ((key_line, key_col), value node); sequence: list of item nodes
+        self.entries: dict[str, tuple[tuple[int, int], _PNode]] | None = None
+        self.items: list[_PNode] | None = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a loc lands in the document (see :meth:`Positions.resolve`)."""
+
+    loc: Loc  # only the items that are real keys / indexes of the document
+    line: int
+    col: int
+    key_line: int  # position of the last real mapping key, or of the node if it is not one
+    key_col: int
+    found_last: bool  # the last item of the requested loc is a real key/index
+
+
+class Positions:
+    """Maps a location path (tuple of str keys / int indexes, as pydantic's ``loc``) to (line, col)."""
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: _PNode | None = None) -> None:
+        self._root = root
+
+    def at(self, loc: Loc) -> tuple[int, int]:
+        """Position of the deepest existing node along ``loc``.
+
+        Items that are not keys/indexes of the data at that point (discriminator tags, union
+        member names) are skipped; for a missing key this is the position of its parent mapping.
+        """
+        r = self.resolve(loc)
+        return r.line, r.col
+
+    def key_at(self, loc: Loc) -> tuple[int, int]:
+        """Like :meth:`at`, but for a mapping entry the position of the key instead of the value."""
+        r = self.resolve(loc)
+        return r.key_line, r.key_col
+
+    def clean(self, loc: Loc) -> Loc:
+        """``loc`` without the items that are not real keys/indexes of the document."""
+        return self.resolve(loc).loc
+
+    def resolve(self, loc: Loc) -> Resolved:
+        """Follow ``loc`` through the document, skipping items that are not real keys/indexes."""
+        node = self._root
+        if node is None:
+            return Resolved((), 1, 1, 1, 1, False)
+        kept: list[str | int] = []
+        key_pos: tuple[int, int] | None = None
+        at_key = False
+        found = False
+        for item in loc:
+            if item == "[key]" and key_pos is not None:  # pydantic: error in a dict key
+                at_key = True
+                found = False
+                continue
+            child: _PNode | None = None
+            new_key_pos: tuple[int, int] | None = None
+            if isinstance(item, str):
+                if node.entries is not None and item in node.entries:
+                    new_key_pos, child = node.entries[item]
+            elif node.items is not None and -len(node.items) <= item < len(node.items):
+                item = item % len(node.items)
+                child = node.items[item]
+            found = child is not None
+            if child is None:
+                continue
+            node, key_pos, at_key = child, new_key_pos, False
+            kept.append(item)
+        line, col = key_pos if at_key and key_pos else (node.line, node.col)
+        kline, kcol = key_pos if key_pos is not None else (node.line, node.col)
+        return Resolved(tuple(kept), line, col, kline, kcol, found)
+
+
+def located(
+    path: str | Path, positions: Positions, loc: Loc, message: str, *, at_key: bool = False
+) -> Located:
+    """Build a :class:`Located` for ``loc`` in a loaded document (for semantic checks).
+
+    Loc items that do not exist in the document are dropped from the keypath; the position is
+    that of the deepest existing node (of its key when ``at_key`` is true).
+    """
+    r = positions.resolve(loc)
+    line, col = (r.key_line, r.key_col) if at_key else (r.line, r.col)
+    return Located(str(path), line, col, format_keypath(r.loc), message)
+
+
+# --------------------------------------------------------------------------------------------
+# YAML loading
+# --------------------------------------------------------------------------------------------
+
+
+class _Loader(_BaseLoader):
+    """Safe loader that memoises implicit-tag resolution (keys and values repeat a lot)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._tag_cache: dict[tuple[str, Any], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
+            key = (value, implicit)
+            tag = self._tag_cache.get(key)
+            if tag is None:
+                tag = self._tag_cache[key] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
+
+
+def _type_word(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if hasattr(value, "isoformat"):
+        return "a timestamp"
+    return f"a {type(value).__name__}"
+
+
+class _Builder:
+    """Turns a composed node tree into Python data (safe_load semantics) plus positions."""
+
+    def __init__(self, path: str, loader: Any) -> None:
+        self.path = path
+        self.loader = loader
+        self.ctors: dict[Any, Any] = loader.yaml_constructors
+        self.errors: list[Located] = []
+        self.done: dict[int, tuple[Any, _PNode]] = {}  # anchors/aliases share one node object
+        self.active: set[int] = set()
+
+    def error(self, mark: Any, loc: list[str | int], message: str) -> None:
+        self.errors.append(
+            Located(self.path, mark.line + 1, mark.column + 1, format_keypath(tuple(loc)), message)
+        )
+
+    def build(self, node: yaml.Node, loc: list[str | int]) -> tuple[Any, _PNode]:
+        if isinstance(node, yaml.ScalarNode):  # hot path, not memoised
+            mark = node.start_mark
+            return self.scalar(node, loc), _PNode(mark.line + 1, mark.column + 1)
+        key = id(node)
+        hit = self.done.get(key)
+        if hit is not None:
+            return hit
+        mark = node.start_mark
+        if key in self.active:
+            self.error(mark, loc, "recursive alias is not supported")
+            return None, _PNode(mark.line + 1, mark.column + 1)
+        self.active.add(key)
+        try:
+            if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+                result = self.mapping(node, loc)
+            elif isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+                result = self.sequence(node, loc)
+            else:  # !!set, !!omap, !!pairs, unknown tags: let PyYAML decide (or complain)
+                result = self.other(node, loc), _PNode(mark.line + 1, mark.column + 1)
+        finally:
+            self.active.discard(key)
+        self.done[key] = result
+        return result
+
+    def scalar(self, node: yaml.ScalarNode, loc: list[str | int]) -> Any:
+        tag = node.tag
+        if tag == _STR_TAG:
+            return node.value
+        ctor = self.ctors.get(tag) or self.ctors[None]
+        try:
+            return ctor(self.loader, node)
+        except yaml.MarkedYAMLError as exc:
+            self.error(exc.problem_mark or node.start_mark, loc, _yaml_message(exc))
+        except (ValueError, OverflowError) as exc:
+            what = tag.rsplit(":", 1)[-1]
+            self.error(node.start_mark, loc, f"invalid {what} {node.value!r}: {exc}")
+        return None
+
+    def other(self, node: yaml.Node, loc: list[str | int]) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            self.error(exc.problem_mark or node.start_mark, loc, _yaml_message(exc))
+        except (ValueError, OverflowError, TypeError) as exc:
+            self.error(node.start_mark, loc, str(exc))
+        return None
+
+    def mapping(self, node: yaml.MappingNode, loc: list[str | int]) -> tuple[Any, _PNode]:
+        mark = node.start_mark
+        pnode = _PNode(mark.line + 1, mark.column + 1)
+        own: dict[str, Any] = {}
+        entries: dict[str, tuple[tuple[int, int], _PNode]] = {}
+        merges: list[yaml.Node] = []
+        for key_node, value_node in node.value:
+            kmark = key_node.start_mark
+            if key_node.tag == _MERGE_TAG:
+                merges.append(value_node)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.error(kmark, loc, "mapping keys must be strings, not a sequence or mapping")
+                continue
+            key = self.scalar(key_node, loc)
+            if not isinstance(key, str):
+                if key is not None or key_node.tag == _NULL_TAG:
+                    self.error(
+                        kmark,
+                        loc,
+                        f"key {key_node.value!r} is read as {_type_word(key)}, not a string;"
+                        f' quote it: "{key_node.value}"',
+                    )
+                continue
+            if key in entries:
+                (first_line, _), _unused = entries[key]
+                self.error(
+                    kmark, loc, f"duplicate key {key!r} (first defined on line {first_line})"
+                )
+                continue
+            value, child = self.build(value_node, [*loc, key])
+            own[key] = value
+            entries[key] = ((kmark.line + 1, kmark.column + 1), child)
+        if not merges:
+            pnode.entries = entries
+            return own, pnode
+        # YAML merge keys ("<<: *base"), with safe_load semantics: explicit keys win over merged
+        # ones, and among merged mappings the earlier one wins.
+        merged: dict[str, Any] = {}
+        merged_entries: dict[str, tuple[tuple[int, int], _PNode]] = {}
+        for value_node in merges:
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.error(
+                        source.start_mark,
+                        loc,
+                        "'<<' (merge) expects a mapping or a list of mappings",
+                    )
+                    continue
+                data, spnode = self.build(source, loc)
+                if not isinstance(data, dict) or spnode.entries is None:
+                    continue
+                for k, v in data.items():
+                    if k not in merged:
+                        merged[k] = v
+                        merged_entries[k] = spnode.entries[k]
+        for k, v in own.items():
+            merged[k] = v
+            merged_entries[k] = entries[k]
+        pnode.entries = merged_entries
+        return merged, pnode
+
+    def sequence(self, node: yaml.SequenceNode, loc: list[str | int]) -> tuple[Any, _PNode]:
+        mark = node.start_mark
+        pnode = _PNode(mark.line + 1, mark.column + 1)
+        data: list[Any] = []
+        items: list[_PNode] = []
+        for index, item_node in enumerate(node.value):
+            value, child = self.build(item_node, [*loc, index])
+            data.append(value)
+            items.append(child)
+        pnode.items = items
+        return data, pnode
+
+
+def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or "invalid YAML"
+    context = exc.context
+    if problem == "but found another document":
+        return (
+            "YAML syntax error: a file must contain a single YAML document (found a second '---')"
+        )
+    if isinstance(exc, yaml.constructor.ConstructorError):
+        return problem if context is None else f"{context}: {problem}"
+    msg = f"YAML syntax error: {problem}"
+    if context:
+        cmark = exc.context_mark
+        if cmark is not None and (cmark.line, cmark.column) != (
+            getattr(exc.problem_mark, "line", None),
+            getattr(exc.problem_mark, "column", None),
+        ):
+            msg += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"
+        else:
+            msg += f" ({context})"
+    return msg
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Positions]:
+    """Parse a YAML file (or ``text``, with ``path`` used only for messages).
+
+    Returns the data (as ``yaml.safe_load`` would build it) and its :class:`Positions`.
+    Raises :class:`YamlModelError` for an unreadable file, invalid UTF-8, a syntax error,
+    duplicate or non-string keys, or an empty document.
+    """
+    spath = str(path)
+    if text is None:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise YamlModelError(
+                [Located(spath, 1, 1, "", f"cannot read file: {reason}")]
+            ) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            msg = (
+                f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start},"
+                f" line {line})"
+            )
+            raise YamlModelError([Located(spath, 1, 1, "", msg)]) from None
+
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line, col = _line_col(text, bad.start())
+        msg = f"YAML syntax error: control character {bad.group()!r} is not allowed"
+        raise YamlModelError([Located(spath, line, col, "", msg)])
+
+    loader = _Loader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            raise YamlModelError([Located(spath, line, col, "", _yaml_message(exc))]) from None
+        except yaml.YAMLError as exc:
+            raise YamlModelError([Located(spath, 1, 1, "", f"YAML error: {exc}")]) from None
+        if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL_TAG):
+            raise YamlModelError([Located(spath, 1, 1, "", "document is empty")])
+        builder = _Builder(spath, loader)
+        try:
+            data, proot = builder.build(root, [])
+        except RecursionError:
+            raise YamlModelError(
+                [Located(spath, 1, 1, "", "document is nested too deeply")]
+            ) from None
+    finally:
+        loader.dispose()
+    if builder.errors:
+        raise YamlModelError(_sorted_unique(builder.errors))
+    return data, Positions(proot)
+
+
+def _sorted_unique(errors: list[Located]) -> list[Located]:
+    unique = list(dict.fromkeys(errors))
+    unique.sort(key=lambda e: (e.line, e.col))
+    return unique
+
+
+# --------------------------------------------------------------------------------------------
+# Model validation
+# --------------------------------------------------------------------------------------------
+
+
+def load_model(
+    path: str | Path,
+    model: type[M],
+    text: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> tuple[M, Positions]:
+    """Load a YAML file and validate it as ``model``; every error becomes a :class:`Located`."""
+    data, positions = load_yaml(path, text)
+    try:
+        obj = model.model_validate(data, context=context)
+    except ValidationError as exc:
+        spath = str(path)
+        errors = [
+            _convert(spath, positions, model, err, data) for err in exc.errors(include_url=False)
+        ]
+        raise YamlModelError(_sorted_unique(errors)) from None
+    return obj, positions
+
+
+def _suggest(word: str, candidates: collections.abc.Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _data_at(data: Any, loc: Loc) -> Any:
+    for item in loc:
+        try:
+            data = data[item]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _convert(
+    path: str, positions: Positions, model: type[BaseModel], err: Any, data: Any
+) -> Located:
+    loc: Loc = tuple(err["loc"])
+    kind: str = err["type"]
+    msg: str = err["msg"]
+    ctx: dict[str, Any] = err.get("ctx") or {}
+
+    if kind == "missing" and loc:
+        name = loc[-1]
+        r = positions.resolve(loc[:-1])
+        what = f"key {name!r}" if isinstance(name, str) else f"item [{name}]"
+        return Located(path, r.line, r.col, format_keypath(r.loc), f"missing required {what}")
+
+    if kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
+        name = loc[-1]
+        r = positions.resolve(loc)
+        parent = r.loc[:-1] if r.found_last else r.loc
+        present = _data_at(data, parent)
+        taken = set(present) if isinstance(present, dict) else set()
+        fields = [f for f in _field_names(model, loc[:-1]) if f not in taken]
+        message = f"unknown key {name!r}{_suggest(name, fields)}"
+        return Located(path, r.key_line, r.key_col, format_keypath(parent), message)
+
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        disc = str(ctx.get("discriminator", ""))
+        key = disc[1:-1] if len(disc) > 1 and disc[0] == disc[-1] == "'" else None
+        if key is not None and kind == "union_tag_not_found":
+            r = positions.resolve(loc)
+            return Located(
+                path, r.line, r.col, format_keypath(r.loc), f"missing required key {key!r}"
+            )
+        if key is not None:
+            r = positions.resolve((*loc, key))
+            tag = str(ctx.get("tag", ""))
+            expected = _QUOTED.findall(str(ctx.get("expected_tags", "")))
+            message = (
+                f"unknown {key} {tag!r}{_suggest(tag, expected)};"
+                f" expected one of: {', '.join(repr(t) for t in expected)}"
+            )
+            return Located(path, r.line, r.col, format_keypath(r.loc), message)
+
+    if kind == "value_error" and msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    elif kind == "assertion_error" and msg.startswith("Assertion failed, "):
+        msg = msg[len("Assertion failed, ") :]
+    r = positions.resolve(loc)
+    return Located(path, r.line, r.col, format_keypath(r.loc), msg)
+
+
+# --- walking the model's type annotations to find the fields allowed at a loc ----------------
+
+_SEQ_ORIGINS = {
+    list,
+    set,
+    frozenset,
+    collections.deque,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Set,
+    collections.abc.MutableSet,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+}
+_MAP_ORIGINS = {
+    dict,
+    collections.OrderedDict,
+    collections.defaultdict,
+    collections.abc.Mapping,
+    collections.abc.MutableMapping,
+}
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _expand(types_: list[Any]) -> list[Any]:
+    """Strip Annotated / Optional and flatten unions."""
+    out: list[Any] = []
+    stack = list(reversed(types_))
+    while stack:
+        tp = stack.pop()
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            stack.append(typing.get_args(tp)[0])
+        elif origin is typing.Union or origin is types.UnionType:
+            stack.extend(reversed(typing.get_args(tp)))
+        elif tp is not type(None):
+            out.append(tp)
+    return out
+
+
+def _model_keys(model: type[BaseModel]) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        alias = field.validation_alias if isinstance(field.validation_alias, str) else field.alias
+        keys[alias or name] = field.annotation
+    return keys
+
+
+def _matches_tag(model: type[BaseModel], item: str) -> bool:
+    if item == model.__name__:
+        return True
+    for field in model.model_fields.values():
+        for tp in _expand([field.annotation]):
+            if typing.get_origin(tp) is typing.Literal and item in typing.get_args(tp):
+                return True
+    return False
+
+
+def _step(tp: Any, item: str | int) -> list[Any]:
+    if _is_model(tp):
+        if isinstance(item, str):
+            keys = _model_keys(tp)
+            if item in keys:
+                return [keys[item]]
+            fields = tp.model_fields
+            if item in fields:
+                return [fields[item].annotation]
+        return []
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if isinstance(item, int):
+        if origin is tuple and args:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return [args[0]]
+            return [args[item]] if -len(args) <= item < len(args) else []
+        if origin in _SEQ_ORIGINS and args:
+            return [args[0]]
+    elif origin in _MAP_ORIGINS and len(args) == 2:
+        return [args[1]]
+    return []
+
+
+def _field_names(model: type[BaseModel], loc: Loc) -> list[str]:
+    """Keys accepted by the model(s) that validate the mapping at ``loc`` (best effort)."""
+    current: list[Any] = [model]
+    try:
+        for item in loc:
+            expanded = _expand(current)
+            if isinstance(item, str):
+                models = [t for t in expanded if _is_model(t)]
+                tagged = [t for t in models if _matches_tag(t, item)]
+                if tagged and not any(item in _model_keys(t) for t in models):
+                    current = tagged  # a discriminator tag or union member name
+                    continue
+            stepped = [nxt for tp in expanded for nxt in _step(tp, item)]
+            if stepped:
+                current = stepped
+            # otherwise: a validator name such as 'function-after[...]'; stay where we are
+        names: dict[str, None] = {}
+        for tp in _expand(current):
+            if _is_model(tp):
+                names.update(dict.fromkeys(_model_keys(tp)))
+        return list(names)
+    except Exception:  # pragma: no cover - suggestions are a nicety, never a crash
+        return []

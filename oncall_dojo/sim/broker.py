@@ -1,0 +1,282 @@
+"""A message broker with named queues, visibility timeouts, redelivery and dead-letter queues.
+
+Messages travel in *runs*: consecutive messages enqueued at the same tick that
+share a fate. A run of one is an individual message (a poisoned one, a charge
+being retried); a run of many is a flow. Runs split when part of them is taken,
+so every message keeps its own enqueue time and delivery count, and the broker
+can account for each one: produced = acknowledged + waiting + in flight +
+dead-lettered + purged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from oncall_dojo.sim.config import QueueConfig
+from oncall_dojo.sim.errors import Refusal
+
+_MULT = 0x9E3779B1  # odd, so invertible mod 2**32: message ids are a bijection of sequence numbers
+_INV = pow(_MULT, -1, 1 << 32)
+_MASK = (1 << 32) - 1
+
+
+@dataclass(slots=True)
+class Run:
+    first: int
+    """Sequence number of the first message."""
+    count: int
+    enq: int
+    """Tick the messages were enqueued."""
+    deliveries: int = 0
+    poison: bool = False
+    visible_at: int = 0
+    replayed: int = 0
+    """How many times these messages were replayed from the dead-letter queue."""
+
+    def split(self, n: int) -> Run:
+        """Detach and return the first n messages of this run."""
+        head = Run(self.first, n, self.enq, self.deliveries, self.poison, self.visible_at, self.replayed)
+        self.first += n
+        self.count -= n
+        return head
+
+
+@dataclass
+class QueueStats:
+    produced: int = 0
+    acked: int = 0
+    purged: int = 0
+    dead_lettered: int = 0
+    replayed: int = 0
+    late: int = 0
+    """Messages acknowledged (or still waiting at the end) later than the queue's objective."""
+    wait_total: float = 0.0
+    """Sum of enqueue-to-ack seconds over acknowledged messages."""
+
+
+@dataclass
+class Queue:
+    name: str
+    cfg: QueueConfig
+    salt: int
+    ready: deque[Run] = field(default_factory=deque)
+    delayed: list[Run] = field(default_factory=list)
+    dlq: list[Run] = field(default_factory=list)
+    inflight: int = 0
+    next_seq: int = 1
+    paused: bool = False
+    stats: QueueStats = field(default_factory=QueueStats)
+    _ready_n: int = 0
+
+    # -- ids -------------------------------------------------------------------
+    def msg_id(self, seq: int) -> str:
+        return f"{((seq * _MULT) ^ self.salt) & _MASK:08x}"
+
+    def seq_of(self, msg_id: str) -> int | None:
+        try:
+            h = int(msg_id.removeprefix("msg_"), 16)
+        except ValueError:
+            return None
+        if not 0 <= h <= _MASK:
+            return None
+        seq = ((h ^ self.salt) * _INV) & _MASK
+        return seq if 0 < seq < self.next_seq else None
+
+    # -- producing and consuming ----------------------------------------------------
+    def enqueue(self, t: int, count: int, poison: bool = False) -> Run | None:
+        if count <= 0:
+            return None
+        last = self.ready[-1] if self.ready else None
+        if (
+            last is not None
+            and not poison
+            and not last.poison
+            and last.enq == t
+            and last.deliveries == 0
+            and last.replayed == 0
+            and last.first + last.count == self.next_seq
+        ):
+            last.count += count
+            run = last
+        else:
+            run = Run(self.next_seq, count, t, poison=poison)
+            self.ready.append(run)
+        self.next_seq += count
+        self._ready_n += count
+        self.stats.produced += count
+        return run
+
+    def take(self, n: int) -> list[Run]:
+        """Deliver up to n messages from the head (they become in flight)."""
+        out: list[Run] = []
+        ready = self.ready
+        while n > 0 and ready:
+            head = ready[0]
+            if head.count <= n:
+                ready.popleft()
+                run = head
+            else:
+                run = head.split(n)
+            run.deliveries += 1
+            out.append(run)
+            n -= run.count
+            self._ready_n -= run.count
+            self.inflight += run.count
+        return out
+
+    def ack(self, run: Run, t: int) -> None:
+        self.inflight -= run.count
+        self.stats.acked += run.count
+        wait = t - run.enq
+        self.stats.wait_total += wait * run.count
+        if wait > self.cfg.objective_s:
+            self.stats.late += run.count
+
+    def fail(self, run: Run, t: int) -> bool:
+        """A delivery was not acknowledged: redeliver after the visibility timeout, or dead-letter.
+
+        Returns True when the run went to the dead-letter queue."""
+        self.inflight -= run.count
+        limit = self.cfg.max_receive_count
+        if limit is not None and run.deliveries >= limit:
+            self.dlq.append(run)
+            self.stats.dead_lettered += run.count
+            return True
+        run.visible_at = t + self.cfg.visibility_timeout_s
+        self.delayed.append(run)
+        return False
+
+    def tick(self, t: int) -> None:
+        """Messages whose visibility timeout expired become visible again, at the head."""
+        if not self.delayed:
+            return
+        due = [r for r in self.delayed if r.visible_at <= t]
+        if not due:
+            return
+        self.delayed = [r for r in self.delayed if r.visible_at > t]
+        due.sort(key=lambda r: r.first)
+        for r in reversed(due):
+            self.ready.appendleft(r)
+            self._ready_n += r.count
+
+    # -- reading ---------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Messages waiting: visible plus waiting out a visibility timeout."""
+        return self._ready_n + sum(r.count for r in self.delayed)
+
+    @property
+    def dlq_depth(self) -> int:
+        return sum(r.count for r in self.dlq)
+
+    def oldest_age(self, t: int) -> int:
+        oldest = min((r.enq for r in self.delayed), default=None)
+        if self.ready:
+            head = min(r.enq for r in self.ready) if len(self.ready) < 64 else self.ready[0].enq
+            oldest = head if oldest is None else min(oldest, head)
+        return 0 if oldest is None else t - oldest
+
+    def waiting_runs(self) -> Iterator[Run]:
+        yield from self.ready
+        yield from self.delayed
+
+    def messages(self, limit: int = 20) -> list[tuple[str, Run, int]]:
+        """The oldest waiting messages: (id, run, seq)."""
+        out: list[tuple[str, Run, int]] = []
+        for run in sorted(self.waiting_runs(), key=lambda r: (r.enq, r.first)):
+            for seq in range(run.first, run.first + min(run.count, limit - len(out))):
+                out.append((self.msg_id(seq), run, seq))
+            if len(out) >= limit:
+                break
+        return out
+
+    def top_delivered(self, limit: int = 5) -> list[tuple[str, Run]]:
+        """Waiting messages with the highest delivery counts."""
+        runs = sorted(
+            (r for r in self.waiting_runs() if r.deliveries > 1), key=lambda r: (-r.deliveries, r.first)
+        )
+        return [(self.msg_id(r.first), r) for r in runs[:limit]]
+
+    # -- operator actions -----------------------------------------------------------
+    def purge(self) -> int:
+        """Delete every waiting message. They are gone: nobody will ever process them."""
+        lost = self.depth
+        self.ready.clear()
+        self.delayed.clear()
+        self._ready_n = 0
+        self.stats.purged += lost
+        return lost
+
+    def _extract(self, seq: int) -> Run | None:
+        """Remove the single message `seq` from the waiting messages and return it as a run."""
+        for container in (self.ready, self.delayed):
+            for i, run in enumerate(container):
+                if run.first <= seq < run.first + run.count:
+                    before = seq - run.first
+                    after = run.count - before - 1
+                    pieces = []
+                    if before:
+                        pieces.append(Run(run.first, before, run.enq, run.deliveries, run.poison,
+                                          run.visible_at, run.replayed))  # fmt: skip
+                    one = Run(seq, 1, run.enq, run.deliveries, run.poison, run.visible_at, run.replayed)
+                    if after:
+                        pieces.append(Run(seq + 1, after, run.enq, run.deliveries, run.poison,
+                                          run.visible_at, run.replayed))  # fmt: skip
+                    if isinstance(container, deque):
+                        container.remove(run)
+                        for p in reversed(pieces):
+                            container.insert(i, p)
+                        self._ready_n -= 1
+                    else:
+                        container[i : i + 1] = pieces
+                    return one
+        return None
+
+    def move_to_dlq(self, msg_id: str) -> Run:
+        seq = self.seq_of(msg_id)
+        if seq is None:
+            raise Refusal(f"queue {self.name} has no message {msg_id}")
+        one = self._extract(seq)
+        if one is None:
+            if any(r.first <= seq < r.first + r.count for r in self.dlq):
+                raise Refusal(f"message {msg_id} is already in {self.name}.dlq")
+            raise Refusal(
+                f"message {msg_id} is not waiting in {self.name} (it was processed, or is in flight: "
+                "wait for its visibility timeout)"
+            )
+        self.dlq.append(one)
+        self.stats.dead_lettered += 1
+        return one
+
+    def replay_dlq(self, t: int, only: set[int] | None = None) -> int:
+        """Move dead-lettered messages (all, or the given sequence numbers) back to the queue tail."""
+        keep: list[Run] = []
+        moved = 0
+        for run in self.dlq:
+            if only is None:
+                take = [run]
+            else:
+                take = []
+                for seq in range(run.first, run.first + run.count):
+                    if seq in only:
+                        take.append(Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed))
+                    else:
+                        keep.append(Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed))
+            for r in take:
+                r.deliveries = 0
+                r.replayed += 1
+                r.visible_at = t
+                self.ready.append(r)
+                self._ready_n += r.count
+                moved += r.count
+        self.dlq = keep
+        self.stats.replayed += moved
+        return moved
+
+    def finish(self, t: int) -> None:
+        """At the end of a run: messages still waiting past the objective count as late."""
+        for run in self.waiting_runs():
+            if t - run.enq > self.cfg.objective_s:
+                self.stats.late += run.count

@@ -1,0 +1,237 @@
+"""A primary database with a replica: CPU, connections, per-shape latency, indexes, locks, disk.
+
+Load arrives as query counts per shape each tick. A shape's cost is its base
+time, plus a table scan when the index it needs is missing. Latency grows with
+utilisation like a queue (1 / (1 - rho)), and when demand exceeds capacity the
+unserved work carries over, so an overload sustains itself until load drops.
+Locks are a queue per table: an exclusive lock request waits behind running
+queries on that table, and every later query waits behind it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from oncall_dojo.sim.config import DatabaseConfig
+from oncall_dojo.sim.errors import Refusal
+
+BLOCKED_MS = 60_000.0  # latency of a query stuck behind a lock: longer than any client timeout
+
+BackendKind = Literal["analytics", "migration", "index_build", "vacuum"]
+
+
+@dataclass
+class Backend:
+    """A long-running session shown by `db queries` (pg_stat_activity)."""
+
+    pid: int
+    kind: BackendKind
+    table: str
+    sql: str
+    started: int
+    user: str
+    runs_s: int
+    """Seconds of work once it holds what it needs."""
+    exclusive: bool = False
+    """Needs an ACCESS EXCLUSIVE lock on its table."""
+    holding: bool = False
+    """Has its lock and is running."""
+    index: str | None = None
+    blocks_writes: bool = False
+    done_at: int | None = None
+
+
+@dataclass
+class Database:
+    cfg: DatabaseConfig
+    rows: dict[str, int] = field(default_factory=dict)
+    indexes: dict[str, str] = field(default_factory=dict)
+    backends: list[Backend] = field(default_factory=list)
+    disk_used_gb: float = 0.0
+    disk_gb: float = 0.0
+    backlog_ms: float = 0.0
+    cpu_util: float = 0.0
+    read_only: bool = False
+    replica_pending: float = 0.0
+    replica_paused: bool = False
+    failover_until: int = -1
+    writes_lost: int = 0
+    next_pid: int = 41_200
+    cancelled: int = 0
+    # per-tick accounting
+    demand_ms: float = 0.0
+    queries: dict[str, float] = field(default_factory=dict)
+    writes: float = 0.0
+    conn_in_use: float = 0.0
+    seq_scans: float = 0.0
+    _latency: dict[str, float] = field(default_factory=dict)
+    _factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.rows = dict(self.cfg.tables)
+        self.indexes = dict(self.cfg.indexes)
+        self.disk_used_gb = self.cfg.disk_used_gb
+        self.disk_gb = self.cfg.disk_gb
+        self._recompute_latency()
+
+    # -- costs and latency ----------------------------------------------------------
+    def cost_ms(self, shape: str) -> float:
+        s = self.cfg.shapes[shape]
+        cost = s.base_ms
+        if s.index is not None and s.index not in self.indexes:
+            cost += self.rows.get(s.table, 0) / 1000.0 * s.scan_ms_per_krow
+        return cost
+
+    def uses_seq_scan(self, shape: str) -> bool:
+        s = self.cfg.shapes[shape]
+        return s.index is not None and s.index not in self.indexes
+
+    def table_blocked(self, table: str, write: bool) -> Backend | None:
+        """The backend that makes new queries on the table wait, if any."""
+        for b in self.backends:
+            if b.table != table:
+                continue
+            if b.exclusive:  # waiting or holding ACCESS EXCLUSIVE: everything queues behind it
+                return b
+            if write and b.blocks_writes and b.holding:
+                return b
+        return None
+
+    def _recompute_latency(self) -> None:
+        lat: dict[str, float] = {}
+        for name, s in self.cfg.shapes.items():
+            if self.table_blocked(s.table, s.write) is not None:
+                lat[name] = BLOCKED_MS
+            else:
+                lat[name] = self.cost_ms(name) * self._factor
+        self._latency = lat
+
+    def latency_ms(self, shape: str) -> float:
+        return self._latency[shape]
+
+    def writes_may_fail(self) -> bool:
+        return self.failover_until >= 0 or self.read_only or self.disk_used_gb >= self.disk_gb
+
+    def write_error(self, shape: str) -> str | None:
+        """Why a write would fail right now, or None."""
+        if self.failover_until >= 0:
+            return "FATAL: the database system is in recovery mode"
+        if not self.cfg.shapes[shape].write:
+            return None
+        if self.disk_used_gb >= self.disk_gb:
+            return 'ERROR: could not extend file "base/16384/24601": No space left on device'
+        if self.read_only:
+            return "ERROR: cannot execute INSERT in a read-only transaction"
+        return None
+
+    # -- load ------------------------------------------------------------------
+    def run(self, shape: str, count: float) -> None:
+        """Account `count` executions of a shape in this tick."""
+        if count <= 0:
+            return
+        self.queries[shape] = self.queries.get(shape, 0.0) + count
+        self.demand_ms += count * self.cost_ms(shape)
+        if self.uses_seq_scan(shape):
+            self.seq_scans += count
+        if self.cfg.shapes[shape].write:
+            self.writes += count
+
+    def tick(self, t: int) -> list[tuple[str, Backend]]:
+        """Advance one second; returns events (kind, backend) for logging."""
+        events: list[tuple[str, Backend]] = []
+        # long-running backends
+        for b in list(self.backends):
+            if not b.holding:
+                blocker = next(
+                    (o for o in self.backends if o is not b and o.table == b.table and o.holding and o.started <= b.started),
+                    None,
+                ) if b.exclusive else None  # fmt: skip
+                if blocker is None:
+                    b.holding = True
+                    b.done_at = t + b.runs_s
+                    events.append(("acquired", b))
+            if b.holding and b.done_at is not None and t >= b.done_at:
+                self.backends.remove(b)
+                if b.kind == "index_build" and b.index:
+                    self.indexes[b.index] = b.table
+                events.append(("finished", b))
+        # CPU: demand plus carried-over backlog against capacity
+        cap = self.cfg.cpu_ms
+        demand = self.demand_ms + self.backlog_ms
+        for b in self.backends:
+            if b.holding:
+                demand += 250.0 if b.kind != "analytics" else 600.0
+        served = min(demand, cap)
+        # clients time out and give up part of the backlog each second
+        self.backlog_ms = max(0.0, demand - served) * 0.85
+        self.cpu_util = min(1.0, demand / cap)
+        rho = min(0.97, demand / cap)
+        self._factor = 1.0 / (1.0 - rho) + self.backlog_ms / cap * 1000.0 / 100.0
+        # disk and replication
+        self.disk_used_gb += self.writes * self.cfg.kb_per_write / 1_048_576.0
+        for shape, n in self.queries.items():
+            if self.cfg.shapes[shape].write:
+                table = self.cfg.shapes[shape].table
+                self.rows[table] = self.rows.get(table, 0) + int(n)
+        applied = 0.0 if self.replica_paused else self.cfg.replica_apply_per_s
+        self.replica_pending = max(0.0, self.replica_pending + self.writes - applied)
+        if self.failover_until >= 0 and t >= self.failover_until:
+            self.failover_until = -1
+        self._recompute_latency()
+        return events
+
+    def end_tick(self) -> None:
+        self.demand_ms = 0.0
+        self.queries = {}
+        self.writes = 0.0
+        self.seq_scans = 0.0
+
+    @property
+    def replication_lag_s(self) -> float:
+        return self.replica_pending / self.cfg.replica_apply_per_s
+
+    # -- operator actions ----------------------------------------------------------
+    def start_backend(self, t: int, kind: BackendKind, table: str, sql: str, runs_s: int, user: str,
+                      exclusive: bool = False, index: str | None = None, blocks_writes: bool = False) -> Backend:  # fmt: skip
+        b = Backend(self.next_pid, kind, table, sql, t, user, runs_s, exclusive, False, index, blocks_writes)
+        self.next_pid += 7
+        self.backends.append(b)
+        self._recompute_latency()
+        return b
+
+    def kill(self, pid: int) -> Backend:
+        for b in self.backends:
+            if b.pid == pid:
+                self.backends.remove(b)
+                self.cancelled += 1
+                self._recompute_latency()
+                return b
+        raise Refusal(f"no running backend with pid {pid} (see `db queries`)")
+
+    def create_index(self, t: int, name: str, table: str, columns: str, concurrently: bool) -> Backend:
+        if table not in self.rows:
+            raise Refusal(f"no table {table!r}; tables: {', '.join(sorted(self.rows))}")
+        if name in self.indexes:
+            raise Refusal(f"index {name} already exists")
+        if any(b.index == name for b in self.backends):
+            raise Refusal(f"index {name} is already being built")
+        rate = self.cfg.index_build_rows_per_s / (3.0 if concurrently else 1.0)
+        runs = max(5, int(self.rows[table] / rate))
+        how = "CONCURRENTLY " if concurrently else ""
+        return self.start_backend(
+            t, "index_build", table, f"CREATE INDEX {how}{name} ON {table} ({columns})", runs, "oncall",
+            index=name, blocks_writes=not concurrently,
+        )  # fmt: skip
+
+    def failover(self, t: int) -> int:
+        """Promote the replica. Writes it had not replayed are lost. Returns how many."""
+        lost = int(self.replica_pending)
+        self.writes_lost += lost
+        self.replica_pending = 0.0
+        self.read_only = False
+        self.failover_until = t + 30
+        self.backends = [b for b in self.backends if b.kind == "index_build" and not b.holding]
+        self.backlog_ms = 0.0
+        self._recompute_latency()
+        return lost

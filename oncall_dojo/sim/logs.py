@@ -1,0 +1,133 @@
+"""Structured log lines written by the components, kept with columns for fast filtering.
+
+A line reads like what real services print:
+`2026-03-14T03:12:07.123Z ERROR billing-6f9c4-2 msg="charge failed" order_id=ord_8812 ...`
+Each line is stored once as text, with its tick, service and level in parallel
+arrays so that views can filter by column without parsing text.
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+DEBUG, INFO, WARN, ERROR, FATAL = range(5)
+_PADDED = tuple(f"{lv:<5}" for lv in LEVELS)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    tick: int
+    service: str
+    level: str
+    text: str
+
+
+class LogStore:
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.lines: list[str] = []
+        self.ticks = array("i")
+        self.services = array("B")
+        self.levels = array("B")
+        self.service_names: list[str] = []
+        self._service_ids: dict[str, int] = {}
+        self._prefix_tick = -1
+        self._prefix = ""
+
+    def service_id(self, name: str) -> int:
+        sid = self._service_ids.get(name)
+        if sid is None:
+            sid = len(self.service_names)
+            self.service_names.append(name)
+            self._service_ids[name] = sid
+        return sid
+
+    def timestamp(self, tick: int) -> str:
+        """ISO-8601 second-resolution timestamp of a tick, without the zone."""
+        return (self.start + timedelta(seconds=tick)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    def emit(self, tick: int, ms: int, sid: int, level: int, instance: str, msg: str) -> None:
+        """Append one line. `ms` orders lines within the tick (0-999); callers emit in order."""
+        if tick != self._prefix_tick:
+            self._prefix_tick = tick
+            self._prefix = self.timestamp(tick)
+        self.lines.append(f"{self._prefix}.{ms:03d}Z {_PADDED[level]} {instance} {msg}")
+        self.ticks.append(tick)
+        self.services.append(sid)
+        self.levels.append(level)
+
+    def emit_many(self, tick: int, sid: int, items: list[tuple[int, int, str, str]]) -> None:
+        """Append many lines of one service at one tick: (ms, level, instance, message), in order."""
+        if tick != self._prefix_tick:
+            self._prefix_tick = tick
+            self._prefix = self.timestamp(tick)
+        prefix = self._prefix
+        padded = _PADDED
+        self.lines.extend([f"{prefix}.{ms:03d}Z {padded[lv]} {inst} {msg}" for ms, lv, inst, msg in items])
+        n = len(items)
+        self.ticks.extend([tick] * n)
+        self.services.extend([sid] * n)
+        self.levels.extend([it[1] for it in items])
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def since(self, tick: int) -> int:
+        """Index of the first line at or after `tick` (lines are in tick order)."""
+        lo, hi = 0, len(self.ticks)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.ticks[mid] < tick:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def search(
+        self,
+        *,
+        service: str | None = None,
+        min_level: int = DEBUG,
+        text: str | None = None,
+        regex: re.Pattern[str] | None = None,
+        start: int = 0,
+        end: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> Iterator[LogLine]:
+        """Lines matching all given filters, between ticks `start` and `end` (exclusive)."""
+        sid = self._service_ids.get(service, -1) if service else None
+        if service and sid == -1:
+            # a prefix (e.g. "billing" for "billing-worker") is allowed
+            ids = {i for n, i in self._service_ids.items() if n.startswith(service)}
+        else:
+            ids = {sid} if sid is not None else None
+        lo = self.since(start)
+        hi = len(self.lines) if end is None else self.since(end)
+        rng = range(hi - 1, lo - 1, -1) if newest_first else range(lo, hi)
+        found = 0
+        needle = text.lower() if text else None
+        for i in rng:
+            if ids is not None and self.services[i] not in ids:
+                continue
+            if self.levels[i] < min_level:
+                continue
+            line = self.lines[i]
+            if needle is not None and needle not in line.lower():
+                continue
+            if regex is not None and not regex.search(line):
+                continue
+            yield LogLine(self.ticks[i], self.service_names[self.services[i]], LEVELS[self.levels[i]], line)
+            found += 1
+            if limit is not None and found >= limit:
+                return
+
+
+def parse_start(text: str) -> datetime:
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

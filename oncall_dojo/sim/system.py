@@ -1,0 +1,983 @@
+"""The simulated backend: every component, advanced one simulated second per tick.
+
+Order within a tick: changes roll out, faults evolve, the scheduler runs jobs,
+the API serves requests (reading dependency latencies from the end of the
+previous tick), worker pools consume their queues, then the database, cache
+and provider settle their state for the next tick, and telemetry is recorded.
+All randomness comes from `self.rng`; nothing reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
+from oncall_dojo.sim.broker import Queue, Run
+from oncall_dojo.sim.config import JobConfig, SystemConfig, VersionTraits
+from oncall_dojo.sim.database import Database
+from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.logs import DEBUG, ERROR, FATAL, INFO, WARN, LogStore, parse_start
+from oncall_dojo.sim.metrics import LATENCY_BUCKETS, Condition, MetricStore
+from oncall_dojo.sim.rng import SimRandom
+from oncall_dojo.sim.workers import Replica, WorkerPool, backoff_s, done_tick, hash_name
+
+NO_TRAITS = VersionTraits()
+TWO_PI = 2 * math.pi
+ROLLOUT_STEP_S = 20
+
+
+@dataclass
+class Change:
+    tick: int
+    kind: str  # deploy | rollback | flag | config | migration | scale | restart | index | ...
+    target: str
+    before: str
+    after: str
+    author: str
+    note: str = ""
+
+
+@dataclass
+class Job:
+    name: str
+    cfg: JobConfig
+    state: str
+    progress: int = 0
+    acc: float = 0.0
+    runs: int = 0
+    next_run: int | None = None
+    sends: np.ndarray | None = None
+    repair_targets: list[int] = field(default_factory=list)
+    items_done: int = 0
+
+
+@dataclass
+class Records:
+    """Business records the model keeps exact track of (orders, charges, emails)."""
+
+    orders: int = 0
+    corrupted: dict[int, str] = field(default_factory=dict)
+    """order number -> the version that wrote it wrong"""
+    repaired: int = 0
+    charges: dict[int, int] = field(default_factory=dict)
+    """order number -> successful charges at the provider"""
+    refunded: dict[int, int] = field(default_factory=dict)
+    emails: int = 0
+    charge_amount: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def duplicate_charges(self) -> int:
+        return sum(max(0, n - 1 - self.refunded.get(o, 0)) for o, n in self.charges.items())
+
+    def duplicate_cents(self, default_cents: int) -> int:
+        return sum(
+            max(0, n - 1 - self.refunded.get(o, 0)) * self.charge_amount.get(o, default_cents)
+            for o, n in self.charges.items()
+        )
+
+
+def _stable_salt(name: str) -> int:
+    return (hash_name(name) * 2654435761) & 0xFFFFFFFF
+
+
+class System:
+    """The whole fake backend. Build it from a `SystemConfig` and a seed, then call `tick()`."""
+
+    def __init__(self, cfg: SystemConfig, seed: int, rules: list[AlertRule] | None = None) -> None:
+        self.cfg = cfg = cfg.model_copy(deep=True)  # faults change it; the caller's stays intact
+        self.rng = SimRandom(seed)
+        self.t = 0
+        self.start = parse_start(cfg.start)
+        self.logs = LogStore(self.start)
+        self.metrics = MetricStore(capacity=4096)
+        self.pools_ = self.rng.pools
+        self.queues = {n: Queue(n, q, _stable_salt(n)) for n, q in cfg.queues.items()}
+        self.db = Database(cfg.database)
+        self.pools: dict[str, WorkerPool] = {}
+        for name, p in cfg.workers.items():
+            if p.queue not in self.queues:
+                raise ValueError(f"worker pool {name} consumes unknown queue {p.queue!r}")
+            pool = WorkerPool(name, p, version=p.version, pod_hash=f"{hash_name(name + p.version) & 0xFFFFF:05x}")
+            for _ in range(p.replicas):
+                r = pool.new_replica(-p.startup_s - 600)
+                r.state, r.memory = "running", p.memory_mb
+            self.pools[name] = pool
+        self.api_versions: dict[str, int] = {cfg.api.version: cfg.api.replicas}
+        self.api_rollout: list[tuple[str, int]] = []  # (target version, replicas still to switch)
+        self.api_rollout_next = 0
+        self.api_version = cfg.api.version
+        self.previous_versions: dict[str, list[str]] = {"api": []}
+        for name in self.pools:
+            self.previous_versions[name] = []
+        self.flags: dict[str, Any] = dict(cfg.flags)
+        self.config: dict[str, Any] = dict(cfg.config)
+        self.changes: list[Change] = []
+        for h in sorted(cfg.history, key=lambda h: -h.ago_s):
+            self.changes.append(Change(-h.ago_s, h.kind, h.target, "", h.value, h.author, h.note))
+        self.rate_limits: dict[str, float] = {}
+        # (store, key, value, service, traits): traits a service has while flags/config hold a value;
+        # value None means "while truthy"
+        self.conditional_traits: list[tuple[str, str, Any, str, VersionTraits]] = [
+            ("flag_change", flag, None, service, tr)
+            for flag, per in cfg.flag_traits.items()
+            for service, tr in per.items()
+        ]
+        self.poison_acked = 0
+        self.cache_hit = cfg.cache.hit_ratio
+        self.cache_flushes = 0
+        self.provider_latency_x = 1.0
+        self.provider_extra_error = 0.0
+        self.provider_calls = 0.0
+        self.provider_calls_prev = 0.0
+        self.provider_load = 0.0
+        self.ledger_error: str | None = None
+        self.records = Records()
+        self.jobs = {n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None)) for n, j in cfg.jobs.items()}
+        for job in self.jobs.values():
+            if job.cfg.kind == "email" and job.cfg.total:
+                job.sends = np.zeros(job.cfg.total, dtype=np.int16)
+        self.consumers_paused: set[str] = set()
+        self.cost_dollars = 0.0
+        self.api_cpu = 0.0
+        self.pool_in_use = 0.0
+        self.pool_rejects = 0
+        self.bad_requests = 0
+        self.total_requests = 0
+        self.slow_requests = 0
+        self.rules = list(rules or [])
+        self.alerts = AlertManager(self.rules)
+        self.faults: list[Any] = []  # filled by the fault timeline (faults.py)
+        self._traffic_noise = 1.0
+        self._register_metrics()
+        self._routes = [
+            (name, r, (r.on_miss if r.cache else {}), *name.partition(" ")[::2],
+             201 if name.startswith("POST") else 200, self.m_route[name], self.h_route[name])
+            for name, r in cfg.api.routes.items()
+        ]  # fmt: skip
+        self._cpu_ms_per_request = sum(r.share * r.cpu_ms for r in cfg.api.routes.values())
+        self._provider_routes = any(r.provider_calls > 0 for r in cfg.api.routes.values())
+        self._sid = {s: self.logs.service_id(s) for s in ["api", "postgres", "cache", "payments-provider", "scheduler", "deployer", *self.pools]}
+        self.api_hosts = [f"api-{hash_name('api') & 0xFFFFF:05x}-{i}" for i in range(64)]
+
+    # ------------------------------------------------------------------ metrics
+    def _register_metrics(self) -> None:
+        m = self.metrics
+        self.m_route: dict[str, dict[int, int]] = {}
+        self.h_route: dict[str, int] = {}
+        for route in self.cfg.api.routes:
+            ok = 201 if route.startswith("POST") else 200
+            self.m_route[route] = {
+                code: m.counter("http_requests_total", "HTTP requests served", route=route, code=str(code))
+                for code in (ok, 429, 500, 502, 503, 504)
+            }
+            self.h_route[route] = m.histogram("http_request_duration_seconds", "Request latency", route=route)
+        self.g_api_cpu = m.gauge("api_cpu_utilization", "CPU utilisation of the API fleet (0-1)")
+        self.g_api_replicas = m.gauge("kube_deployment_replicas", "Replicas", deployment="api")
+        self.g_pool_used = m.gauge("db_pool_connections_in_use", "Connections checked out", pool="api")
+        self.g_pool_size = m.gauge("db_pool_connections_max", "Pool size", pool="api")
+        self.g_pool_wait = m.counter("db_pool_wait_timeouts_total", "Requests that found no free connection", pool="api")
+        self.g_pg_cpu = m.gauge("pg_cpu_utilization", "Primary CPU utilisation (0-1)")
+        self.g_pg_conn = m.gauge("pg_stat_activity_count", "Connections to the primary")
+        self.g_pg_lag = m.gauge("pg_replication_lag_seconds", "Replica lag behind the primary")
+        self.g_pg_disk = m.gauge("node_filesystem_used_ratio", "Used fraction of the database volume", mountpoint="/var/lib/postgresql")
+        self.g_pg_locks = m.gauge("pg_locks_waiting", "Sessions waiting on a lock")
+        self.c_pg_seq = m.counter("pg_stat_seq_scan_total", "Sequential scans")
+        self.c_pg_xact = m.counter("pg_stat_database_xact_commit_total", "Committed transactions")
+        self.g_shape = {s: m.gauge("pg_stat_statements_mean_ms", "Mean time per query shape", query=s) for s in self.cfg.database.shapes}
+        self.g_q: dict[str, dict[str, int]] = {}
+        for q in self.queues:
+            self.g_q[q] = {
+                "depth": m.gauge("queue_depth", "Messages waiting", queue=q),
+                "age": m.gauge("queue_oldest_message_age_seconds", "Age of the oldest waiting message", queue=q),
+                "inflight": m.gauge("queue_messages_in_flight", "Delivered, not yet acknowledged", queue=q),
+                "dlq": m.gauge("queue_dlq_depth", "Messages in the dead-letter queue", queue=q),
+                "enq": m.counter("queue_enqueued_total", "Messages enqueued", queue=q),
+                "ack": m.counter("queue_acked_total", "Messages acknowledged", queue=q),
+                "redeliver": m.counter("queue_redelivered_total", "Messages delivered again", queue=q),
+            }
+        self.g_w: dict[str, dict[str, int]] = {}
+        for p in self.pools:
+            self.g_w[p] = {
+                "running": m.gauge("worker_replicas_ready", "Replicas ready", pool=p),
+                "desired": m.gauge("worker_replicas_desired", "Replicas desired", pool=p),
+                "restarts": m.counter("kube_pod_container_status_restarts_total", "Container restarts", pool=p),
+                "memory": m.gauge("container_memory_working_set_bytes", "Highest replica memory", pool=p),
+                "ok": m.counter("worker_jobs_total", "Messages processed", pool=p, result="ok"),
+                "err": m.counter("worker_jobs_total", "Messages processed", pool=p, result="error"),
+            }
+        self.g_cache_hit = m.gauge("cache_hit_ratio", "Cache hit ratio")
+        self.g_cache_mem = m.gauge("cache_memory_used_bytes", "Cache memory used")
+        self.c_prov = {r: m.counter("payment_provider_requests_total", "Calls to the payment provider", result=r) for r in ("ok", "error", "timeout")}
+        self.g_prov_lat = m.gauge("payment_provider_latency_seconds", "Provider response time")
+        self.c_charges = m.counter("payment_charges_total", "Successful charges recorded by the provider")
+        self.c_orders = m.counter("orders_created_total", "Orders created")
+        self.c_ledger_err = m.counter("ledger_write_errors_total", "Failed ledger writes")
+        self.g_cost = m.gauge("cloud_cost_dollars_per_hour", "Current spend rate")
+        self.g_jobs = {j: m.gauge("job_progress_ratio", "Progress of a job", job=j) for j in self.jobs}
+        self.c_jobs = {j: m.counter("job_items_processed_total", "Items processed by a job", job=j) for j in self.jobs}
+        self.c_emails = m.counter("emails_sent_total", "Emails handed to the mail provider")
+        self.c_bad_orders = m.counter("orders_written_invalid_total", "Orders failing the amount sanity check at write time")
+        self.g_wrong = m.gauge("orders_records_invalid", "Order records that currently fail the amount sanity check")
+
+    # ------------------------------------------------------------------ traits
+    def traits(self, service: str, version: str) -> VersionTraits:
+        base = self.cfg.versions.get(service, {}).get(version, NO_TRAITS)
+        extra = []
+        for store, key, value, svc, tr in self.conditional_traits:
+            if svc != service:
+                continue
+            have = (self.flags if store == "flag_change" else self.config).get(key)
+            if (value is None and _truthy(have)) or (value is not None and have == value):
+                extra.append(tr)
+        if not extra:
+            return base
+        merged = base.model_copy(deep=True)
+        for tr in extra:
+            for k, v in tr.error_rate.items():
+                merged.error_rate[k] = merged.error_rate.get(k, 0.0) + v
+            merged.latency_x *= tr.latency_x
+            merged.cpu_x *= tr.cpu_x
+            merged.memory_leak_mb_per_min += tr.memory_leak_mb_per_min
+            merged.corrupt_writes = max(merged.corrupt_writes, tr.corrupt_writes)
+            for k, v in tr.extra_queries.items():
+                merged.extra_queries[k] = merged.extra_queries.get(k, 0.0) + v
+            merged.crash_on_start = merged.crash_on_start or tr.crash_on_start
+        return merged
+
+    # ------------------------------------------------------------------ time
+    def clock(self, t: int | None = None) -> str:
+        return self.logs.timestamp(self.t if t is None else t) + "Z"
+
+    def hour_of_day(self, t: int) -> float:
+        return (self.start.hour + self.start.minute / 60 + self.start.second / 3600 + t / 3600.0) % 24
+
+    def traffic_rps(self, t: int) -> float:
+        tc = self.cfg.traffic
+        phase = TWO_PI * (self.hour_of_day(t) - tc.peak_hour) / 24.0
+        shape = 1.0 - tc.diurnal_amplitude * (1 - math.cos(phase)) / 2.0
+        if t % 60 == 0:
+            self._traffic_noise = max(0.2, self.rng.gauss(1.0, tc.noise))
+        return tc.base_rps * shape * self._traffic_noise
+
+    # ------------------------------------------------------------------ tick
+    def tick(self) -> None:
+        t = self.t
+        self._tick_changes(t)
+        for f in self.faults:
+            f.tick(self, t)
+        for q in self.queues.values():
+            q.tick(t)
+        self._tick_jobs(t)
+        self._tick_api(t)
+        for pool in self.pools.values():
+            self._tick_pool(pool, t)
+        self._tick_provider(t)
+        events = self.db.tick(t)
+        for kind, b in events:
+            if kind == "acquired" and b.kind in ("migration", "index_build"):
+                self.log(t, 0, "postgres", INFO, f"postgres-0 LOG: process {b.pid} acquired lock on relation \"{b.table}\"; running: {b.sql}")
+            elif kind == "finished":
+                self.log(t, 1, "postgres", INFO, f"postgres-0 LOG: process {b.pid} finished ({b.kind}) after {t - b.started} s: {b.sql}")
+                if b.kind == "index_build" and b.index:
+                    self.record_change(t, "index", b.index, "building", "ready", "postgres")
+        self._tick_cache(t)
+        self._record(t)
+        if t % EVAL_INTERVAL_S == 0:
+            for ev in self.alerts.evaluate(self.metrics, t):
+                lvl = WARN if ev.state == "firing" else INFO
+                self.log(t, 999, "alertmanager", lvl, f"alertmanager-0 alert={ev.name} state={ev.state} severity={ev.severity} summary=\"{ev.summary}\"")
+        self.db.end_tick()
+        self.t = t + 1
+
+    def log(self, t: int, ms: int, service: str, level: int, text: str) -> None:
+        sid = self._sid.get(service)
+        if sid is None:
+            sid = self._sid[service] = self.logs.service_id(service)
+        instance, _, msg = text.partition(" ")
+        self.logs.emit(t, ms, sid, level, instance, msg)
+
+    # ------------------------------------------------------------------ changes
+    def record_change(self, t: int, kind: str, target: str, before: str, after: str, author: str, note: str = "") -> None:
+        self.changes.append(Change(t, kind, target, before, after, author, note))
+
+    def deploy(self, t: int, service: str, version: str, author: str, percent: int = 100, note: str = "") -> None:
+        if service == "api":
+            current = self.api_version
+            if percent >= 100 and self.api_versions.get(version, 0) == sum(self.api_versions.values()):
+                raise Refusal(f"api already runs {version} on every replica")
+            total = sum(self.api_versions.values())
+            target = max(1, round(total * percent / 100))
+            have = self.api_versions.get(version, 0)
+            self.api_rollout = [(version, max(0, target - have))]
+            self.api_rollout_next = t
+            if percent >= 100:
+                if current != version:
+                    self.previous_versions["api"].append(current)
+                self.api_version = version
+        elif service in self.pools:
+            pool = self.pools[service]
+            live = pool.live
+            if percent >= 100 and live and all(r.version == version for r in live):
+                raise Refusal(f"{service} already runs {version} on every replica")
+            if percent >= 100 and pool.version != version:
+                self.previous_versions[service].append(pool.version)
+                pool.version = version
+            n = max(1, round(len(live) * percent / 100)) if live else 0
+            for i, r in enumerate(sorted(live, key=lambda r: r.started)):
+                if i >= n or r.version == version:
+                    continue
+                self._replace_replica(pool, r, t + i * ROLLOUT_STEP_S // 2, version)
+        else:
+            raise Refusal(f"unknown service {service!r}; services: {', '.join(self.services())}")
+        self.record_change(t, "deploy", service, _current_label(self, service), version, author, note or (f"{percent}% rollout" if percent < 100 else ""))
+        self.log(t, 2, "deployer", INFO, f"argo-rollouts rollout started service={service} version={version} percent={percent} by={author}")
+
+    def _replace_replica(self, pool: WorkerPool, r: Replica, at: int, version: str) -> None:
+        self._terminate(pool, r, at)
+        pool.new_replica(at, version=version)
+
+    def _terminate(self, pool: WorkerPool, r: Replica, t: int) -> None:
+        r.state = "terminated"
+        q = self.queues[pool.cfg.queue]
+        for run, _ in r.inflight:
+            q.fail(run, t)
+        r.inflight.clear()
+        r.inflight_n = 0
+
+    def _tick_changes(self, t: int) -> None:
+        if self.api_rollout and t >= self.api_rollout_next:
+            version, left = self.api_rollout[0]
+            if left <= 0:
+                self.api_rollout = []
+                self.log(t, 3, "deployer", INFO, f"argo-rollouts rollout complete service=api version={version}")
+                return
+            donors = [v for v, n in sorted(self.api_versions.items()) if v != version and n > 0]
+            if not donors:
+                self.api_rollout = []
+                return
+            donor = donors[0]
+            self.api_versions[donor] -= 1
+            if self.api_versions[donor] == 0:
+                del self.api_versions[donor]
+            self.api_versions[version] = self.api_versions.get(version, 0) + 1
+            self.api_rollout = [(version, left - 1)]
+            self.api_rollout_next = t + ROLLOUT_STEP_S
+
+    # ------------------------------------------------------------------ API
+    def _tick_api(self, t: int) -> None:
+        cfg = self.cfg.api
+        rng = self.rng
+        replicas = sum(self.api_versions.values())
+        rps = self.traffic_rps(t)
+        total_versions = max(1, replicas)
+        vtraits = [(n / total_versions, self.traits("api", v)) for v, n in self.api_versions.items()]
+        plain = all(tr is NO_TRAITS for _, tr in vtraits)
+        if plain:
+            lat_x = cpu_x = 1.0
+            corrupt = 0.0
+            corrupt_version = ""
+        else:
+            lat_x = sum(w * tr.latency_x for w, tr in vtraits) or 1.0
+            cpu_x = sum(w * tr.cpu_x for w, tr in vtraits) or 1.0
+            corrupt = sum(w * tr.corrupt_writes for w, tr in vtraits)
+            corrupt_version = next((v for v, n in self.api_versions.items() if self.traits("api", v).corrupt_writes > 0), "")
+        db = self.db
+        dblat = db._latency
+        hit = self.cache_hit
+        # CPU: demand of the whole fleet against its capacity
+        cpu_demand = rps * self._cpu_ms_per_request * cpu_x
+        cpu_cap = max(1.0, replicas * cfg.cpu_ms_per_replica)
+        self.api_cpu = min(1.0, cpu_demand / cpu_cap)
+        cpu_wait = 1.0 / (1.0 - min(0.95, cpu_demand / cpu_cap))
+        overload = max(0.0, cpu_demand / cpu_cap - 1.0)
+        provider_needed = self._provider_routes
+        if provider_needed:
+            prov_lat = self.provider_latency_s()
+            prov_err = self.provider_error_rate()
+            attempts_max = int(self.config.get("payments.retry.max_attempts", 1) or 1)
+            backoff = str(self.config.get("payments.retry.backoff", "exponential"))
+        # connection pool (Little's law on the time requests hold a connection)
+        route_plan = []
+        conn_demand = 0.0
+        timeout = cfg.timeout_s
+        poisson = rng.poisson
+        for rs in self._routes:
+            name, r = rs[0], rs[1]
+            n = poisson(rps * r.share)
+            blocked = None
+            if plain:
+                shapes = r.queries
+            else:
+                shapes = dict(r.queries)
+                for w, tr in vtraits:
+                    for s, c in tr.extra_queries.items():
+                        shapes[s] = shapes.get(s, 0.0) + c * w
+            db_ms = 0.0
+            for s, c in shapes.items():
+                lat_s = dblat[s]
+                db_ms += c * lat_s
+                if lat_s >= 60_000:
+                    blocked = s
+            miss_shapes = rs[2]
+            miss_ms = 0.0
+            for s, c in miss_shapes.items():
+                miss_ms += c * dblat[s]
+            db_ms_mean = db_ms + (1 - hit) * miss_ms if r.cache else db_ms
+            conn_demand += n * min(db_ms_mean / 1000.0, timeout)
+            route_plan.append((rs, n, db_ms, miss_ms, shapes, blocked))
+        pool_size = cfg.pool_size
+        self.pool_in_use = min(conn_demand, pool_size)
+        reject_p = 0.0 if conn_demand <= pool_size else 1.0 - pool_size / conn_demand
+        hosts = self.api_hosts[: max(1, replicas)]
+        emails = self.pools_.emails
+        ips = self.pools_.ips
+        row = self.metrics.row
+        hrow = self.metrics.hrow
+        slo_s = self.cfg.slo.latency_s
+        lines: list[tuple[int, int, str, str]] = []
+        bad = slow = 0
+        shed_p = min(0.95, overload)
+        rand = rng.random
+        bits = rng.getrandbits
+        n_hosts = len(hosts)
+        n_emails = len(emails)
+        n_ips = len(ips)
+        for rs, n, db_ms, miss_ms, shapes, blocked in route_plan:
+            if n == 0:
+                continue
+            name, r, miss_shapes, method, path, ok_code, codes, h = rs
+            limit = self.rate_limits.get(name)
+            allowed = n if limit is None else min(n, rng.poisson(limit) if limit > 0 else 0)
+            err_extra = 0.0 if plain else sum(w * (tr.error_rate.get(name, 0.0) + tr.error_rate.get("*", 0.0)) for w, tr in vtraits)
+            base_ms = r.base_ms * lat_x * cpu_wait
+            prov_ms = 0.0
+            prov_fail = 0.0
+            if r.provider_calls > 0:
+                # synchronous provider calls with the configured retries
+                p_fail = prov_err + (1 - prov_err) * _p_over(prov_lat, self.cfg.provider.timeout_s)
+                exp_attempts = sum(p_fail**k for k in range(attempts_max))
+                self.provider_calls += n * r.provider_calls * exp_attempts
+                per_attempt = min(prov_lat, self.cfg.provider.timeout_s)
+                wait = 0.0 if backoff == "none" else 0.2 * (2 ** (exp_attempts - 1) - 1)
+                prov_ms = 1000.0 * (per_attempt * exp_attempts + wait) * r.provider_calls
+                prov_fail = p_fail**attempts_max
+            write_err = None
+            if db.writes_may_fail():
+                for s in shapes:
+                    write_err = write_err or db.write_error(s)
+            miss_blocked = any(dblat[s] >= 60_000 for s in miss_shapes)
+            hb = hrow[h]
+            n_ok = n_miss = n_fail = 0
+            healthy = (
+                allowed == n and shed_p == 0 and reject_p == 0 and blocked is None and not miss_blocked
+                and write_err is None and err_extra == 0 and prov_fail == 0 and corrupt == 0
+            )  # fmt: skip
+            if healthy:
+                # the common case, kept tight: one 64-bit draw decides the cache, the latency and the
+                # log line's fields; a second one is the request id
+                hit_s = (base_ms + db_ms + prov_ms) * 0.001
+                miss_s = hit_s + miss_ms * 0.001
+                hit_cut = int(hit * 1024) if r.cache else 1024
+                ok_bad = 0
+                for _ in range(n):
+                    x = bits(64)
+                    if (x >> 54) < hit_cut:
+                        lat = hit_s * LOGNORMAL[x & 4095]
+                    else:
+                        lat = miss_s * LOGNORMAL[x & 4095]
+                        n_miss += 1
+                    if lat > timeout:
+                        lat = timeout
+                        ok_bad += 1
+                        row[codes[504]] += 1
+                        hb[-2] += 1
+                        lines.append(((x >> 12) % 1000, ERROR, hosts[(x >> 22) % n_hosts], f'method={method} path={path} status=504 duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} error="context deadline exceeded"'))
+                        continue
+                    if lat > slo_s:
+                        slow += 1
+                    hb[bisect_left(LATENCY_BUCKETS, lat)] += 1
+                    lines.append(((x >> 12) % 1000, INFO, hosts[(x >> 22) % n_hosts], f"method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} ip={ips[(x >> 44) % n_ips]} req_id={bits(48):012x}"))
+                n_ok = n - ok_bad
+                n_fail = ok_bad
+                bad += ok_bad
+                row[codes[ok_code]] += n_ok
+                if r.creates_order:
+                    self.records.orders += n_ok
+            for i in range(0 if healthy else n):
+                miss = False
+                if i >= allowed:
+                    code, lat = 429, 0.002
+                else:
+                    miss = r.cache and rand() > hit
+                    mean_ms = base_ms + db_ms + prov_ms + (miss_ms if miss else 0.0)
+                    lat = mean_ms * 0.001 * LOGNORMAL[int(rand() * 4096)]
+                    u = rand()
+                    if u < shed_p:
+                        code = 503
+                    elif reject_p > 0 and rand() < reject_p:
+                        code, lat = 503, cfg.pool_timeout_s
+                    elif blocked is not None or (miss and miss_blocked) or lat > timeout:
+                        code, lat = 504, timeout
+                    elif write_err is not None:
+                        code = 500
+                    elif u > 1.0 - err_extra:
+                        code = 500
+                    elif prov_fail > 0 and rand() < prov_fail:
+                        code = 502
+                    else:
+                        code = ok_code
+                row[codes[code]] += 1
+                hb[bisect_left(LATENCY_BUCKETS, lat)] += 1
+                if code == ok_code:
+                    n_ok += 1
+                    if lat > slo_s:
+                        slow += 1
+                    if miss:
+                        n_miss += 1
+                    if r.creates_order:
+                        self.records.orders += 1
+                        if corrupt > 0 and rand() < corrupt:
+                            self.records.corrupted[self.records.orders] = corrupt_version
+                            row[self.c_bad_orders] += 1
+                else:
+                    bad += 1
+                    if code != 429:
+                        n_fail += 1
+                # one access-log line per request
+                x = bits(64)
+                ms = (x & 1023) % 1000
+                host = hosts[(x >> 10) % n_hosts]
+                user = emails[(x >> 20) % n_emails]
+                ip = ips[(x >> 32) % n_ips]
+                dur = int(lat * 1000)
+                if code == ok_code:
+                    lines.append((ms, INFO, host, f"method={method} path={path} status={code} duration_ms={dur} user={user} ip={ip} req_id={bits(48):012x}"))
+                elif code == 429:
+                    lines.append((ms, WARN, host, f'method={method} path={path} status=429 duration_ms={dur} user={user} ip={ip} msg="rate limited" limit_rps={limit}'))
+                elif code == 503 and lat == cfg.pool_timeout_s:
+                    lines.append((ms, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"'))
+                elif code == 503:
+                    lines.append((ms, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="upstream overloaded: worker busy, request shed"'))
+                elif code == 504:
+                    what = f"waiting for query {blocked}" if blocked else "deadline exceeded"
+                    lines.append((ms, ERROR, host, f'method={method} path={path} status=504 duration_ms={dur} user={user} error="context deadline exceeded ({what})"'))
+                elif code == 502:
+                    lines.append((ms, ERROR, host, f'method={method} path={path} status=502 duration_ms={dur} user={user} error="payment provider: {self._provider_error_text()}"'))
+                else:
+                    why = write_err or self._app_error(name)
+                    lines.append((ms, ERROR, host, f'method={method} path={path} status=500 duration_ms={dur} user={user} error="{why}" req_id={bits(48):012x}'))
+            # effects of the route's requests this tick, aggregated
+            for s, c in shapes.items():
+                db.run(s, c * n_ok)
+                if n_fail and not db.cfg.shapes[s].write:
+                    db.run(s, c * 0.5 * n_fail)  # failed requests still ran their reads
+            if n_miss:
+                for s, c in miss_shapes.items():
+                    db.run(s, c * n_miss)
+            if r.creates_order:
+                row[self.c_orders] += n_ok
+            if n_ok:
+                for qn, k in r.enqueue.items():
+                    q = self.queues.get(qn)
+                    if q is not None:
+                        q.enqueue(t, int(k * n_ok))
+        self.total_requests += sum(x[1] for x in route_plan)
+        self.bad_requests += bad
+        self.slow_requests += slow
+        lines.sort(key=_first)
+        self.logs.emit_many(t, self._sid["api"], lines)
+
+    def _app_error(self, route: str) -> str:
+        versions = [v for v in self.api_versions if self.traits("api", v).error_rate]
+        if versions:
+            return f"TypeError: Cannot read properties of undefined (reading 'currency') at serializeOrder (orders/serialize.ts:88) [{versions[0]}]"
+        return "internal error"
+
+    # ------------------------------------------------------------------ provider
+    def provider_latency_s(self) -> float:
+        p = self.cfg.provider
+        load = self.provider_load
+        queueing = 1.0 / (1.0 - min(0.9, load * 0.85)) if load < 1 else 6.0 + 20.0 * (load - 1)
+        return p.latency_ms / 1000.0 * self.provider_latency_x * queueing
+
+    def provider_error_rate(self) -> float:
+        p = self.cfg.provider
+        throttle = max(0.0, 1.0 - 1.0 / self.provider_load) if self.provider_load > 1 else 0.0
+        return min(1.0, p.error_rate + self.provider_extra_error + throttle)
+
+    def _provider_error_text(self) -> str:
+        if self.provider_load > 1:
+            return "429 Too Many Requests: rate limit exceeded"
+        if self.provider_latency_x > 3:
+            return "timeout awaiting response headers (3s)"
+        return "503 Service Unavailable"
+
+    def provider_attempt(self) -> str:
+        """One call to the provider: 'ok', 'error' or 'timeout' (a timed-out charge still went through)."""
+        self.provider_calls += 1
+        lat = self.provider_latency_s() * self.rng.lognormvariate(0.0, 0.3)
+        if lat > self.cfg.provider.timeout_s:
+            self.metrics.row[self.c_prov["timeout"]] += 1
+            return "timeout"
+        if self.rng.random() < self.provider_error_rate():
+            self.metrics.row[self.c_prov["error"]] += 1
+            return "error"
+        self.metrics.row[self.c_prov["ok"]] += 1
+        return "ok"
+
+    def charge(self, order: int, idempotent: bool) -> None:
+        """The provider records a charge (deduplicated by the order's idempotency key when sent)."""
+        rec = self.records
+        if idempotent and rec.charges.get(order, 0) >= 1:
+            return
+        rec.charges[order] = rec.charges.get(order, 0) + 1
+        self.metrics.row[self.c_charges] += 1
+
+    def _tick_provider(self, t: int) -> None:
+        self.provider_calls_prev = self.provider_calls
+        self.provider_load = self.provider_calls / self.cfg.provider.capacity_rps
+        self.provider_calls = 0.0
+
+    # ------------------------------------------------------------------ workers
+    def _tick_pool(self, pool: WorkerPool, t: int) -> None:
+        q = self.queues[pool.cfg.queue]
+        cfg = pool.cfg
+        row = self.metrics.row
+        gw = self.g_w[pool.name]
+        paused = pool.cfg.queue in self.consumers_paused
+        by_version: dict[str, tuple[VersionTraits, float]] = {}
+        for r in pool.replicas:
+            if r.state == "terminated":
+                continue
+            vt = by_version.get(r.version)
+            if vt is None:
+                tr = self.traits(pool.name, r.version)
+                service = cfg.service_s * tr.latency_x
+                for s, c in cfg.queries.items():
+                    service += c * self.db._latency[s] / 1000.0
+                for s, c in tr.extra_queries.items():
+                    service += c * self.db._latency[s] / 1000.0
+                if q.cfg.kind == "charge":
+                    service += self.provider_latency_s()
+                vt = by_version[r.version] = (tr, service)
+            tr, service = vt
+            if r.state == "backoff" and t >= r.ready_at:
+                r.state, r.ready_at, r.started = "starting", t + cfg.startup_s, t
+                r.memory = cfg.memory_mb * 0.6
+            if r.state == "starting":
+                missing = tr.requires_config and tr.requires_config not in self.config
+                if tr.crash_on_start or missing:
+                    if t >= r.started + min(3, cfg.startup_s):
+                        msg = tr.crash_on_start or f"panic: config key {tr.requires_config!r} is not set"
+                        self._crash(pool, r, t, msg, "Error")
+                    continue
+                if t >= r.ready_at:
+                    r.state = "running"
+                    r.memory = cfg.memory_mb
+                    self.log(t, 5, pool.name, INFO, f"{r.name} worker ready version={r.version} queue={q.name} concurrency={cfg.concurrency}")
+                continue
+            if r.state != "running":
+                continue
+            # memory: baseline plus leak over uptime plus working set per slot
+            r.memory = cfg.memory_mb + tr.memory_leak_mb_per_min * (t - r.ready_at) / 60.0 + 6.0 * r.inflight_n
+            if r.doomed_at >= 0 and t >= r.doomed_at:
+                self._crash(pool, r, t, r.doom_reason, "OOMKilled")
+                continue
+            if r.memory > cfg.memory_limit_mb:
+                self._crash(pool, r, t, f"memory {r.memory:.0f}Mi exceeded limit {cfg.memory_limit_mb:.0f}Mi", "OOMKilled")
+                continue
+            # finish deliveries that are due
+            while r.inflight and r.inflight[0][1] <= t:
+                run, _ = r.inflight.popleft()
+                r.inflight_n -= run.count
+                self._finish(pool, q, r, run, t)
+            if paused:
+                continue
+            # start new deliveries
+            r.acc += cfg.concurrency / max(0.05, service)
+            free = cfg.concurrency - r.inflight_n
+            n = min(free, int(r.acc))
+            if n <= 0:
+                r.acc = min(r.acc, float(cfg.concurrency))
+                continue
+            r.acc -= n
+            for run in q.take(n):
+                if run.deliveries > 1:
+                    row[self.g_q[q.name]["redeliver"]] += run.count
+                if run.poison and not tr.tolerates_poison:
+                    r.doomed_at = t + 2
+                    r.doom_reason = f"fatal error processing msg_{q.msg_id(run.first)}: runtime: out of memory: cannot allocate 4294967296-byte block"
+                    self.log(t, 40, pool.name, WARN, f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} receive_count={run.deliveries} msg=\"decoding payload\" payload_bytes=48211904")
+                # a poisoned delivery never completes: the replica dies first
+                r.inflight.append((run, t + 3 if run.poison and r.doomed_at >= 0 else done_tick(t, service)))
+                r.inflight_n += run.count
+        live = pool.live
+        row[gw["running"]] = pool.running
+        row[gw["desired"]] = len(live)
+        row[gw["memory"]] = max((r.memory for r in live if r.state == "running"), default=0.0) * 1_048_576
+
+    def _crash(self, pool: WorkerPool, r: Replica, t: int, message: str, reason: str) -> None:
+        q = self.queues[pool.cfg.queue]
+        self.log(t, 50, pool.name, FATAL, f"{r.name} {message}")
+        for run, _ in r.inflight:
+            q.fail(run, t)
+        r.inflight.clear()
+        r.inflight_n = 0
+        r.restarts += 1
+        pool.restarts_total += 1
+        pool.crashes += 1
+        self.metrics.row[self.g_w[pool.name]["restarts"]] += 1
+        wait = backoff_s(r.restarts)
+        r.state, r.ready_at = "backoff", t + wait
+        r.doomed_at = -1
+        self.log(t, 51, "kubelet", WARN, f"kubelet-node-{hash_name(r.name) % 7} pod={r.name} container=worker reason={reason} exit_code={137 if reason == 'OOMKilled' else 2} restart_count={r.restarts} back-off={wait}s \"Back-off restarting failed container\"")
+
+    def _finish(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
+        row = self.metrics.row
+        gw = self.g_w[pool.name]
+        kind = q.cfg.kind
+        if run.poison:
+            # only reached by a version that tolerates the payload
+            q.ack(run, t)
+            self.poison_acked += 1
+            self.log(t, 61, pool.name, WARN, f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"rejected malformed payload; acknowledged without side effects\" receive_count={run.deliveries}")
+            return
+        if kind == "charge":
+            self._finish_charges(pool, q, r, run, t)
+            return
+        err = None
+        for s, c in pool.cfg.queries.items():
+            self.db.run(s, c * run.count)
+            err = err or self.db.write_error(s)
+        if err is not None:
+            pool.failed += run.count
+            row[gw["err"]] += run.count
+            self.log(t, 60, pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"job failed, will retry\" error=\"{err}\" batch={run.count}")
+            q.fail(run, t)
+            return
+        q.ack(run, t)
+        pool.processed += run.count
+        row[gw["ok"]] += run.count
+        row[self.g_q[q.name]["ack"]] += run.count
+        if kind == "email":
+            self.records.emails += run.count
+            row[self.c_emails] += run.count
+        if self.rng.random() < 0.35 or run.count > 3:
+            self.log(t, 100 + self.rng.randrange(800), pool.name, DEBUG if kind != "fulfillment" else INFO,
+                     f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"processed\" batch={run.count} wait_s={t - run.enq}")  # fmt: skip
+
+    def _finish_charges(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
+        row = self.metrics.row
+        gw = self.g_w[pool.name]
+        attempts_max = int(self.config.get("payments.retry.max_attempts", 1) or 1)
+        idempotent = _truthy(self.config.get("payments.idempotency_keys", True))
+        emails = self.pools_.emails
+        failed: list[int] = []
+        for seq in range(run.first, run.first + run.count):
+            order = seq
+            outcome = "error"
+            for _ in range(attempts_max):
+                outcome = self.provider_attempt()
+                if outcome in ("ok", "timeout"):
+                    self.charge(order, idempotent)
+                if outcome == "ok":
+                    break
+            user = emails[(order * 7919) % len(emails)]
+            if outcome != "ok":
+                failed.append(seq)
+                self.log(t, 200 + self.rng.randrange(700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"charge failed\" provider_error=\"{self._provider_error_text()}\" attempts={attempts_max}")
+                continue
+            err = self.ledger_error or self.db.write_error("ledger_insert")
+            if err is None:
+                self.db.run("ledger_insert", 1)
+                self.log(t, 200 + self.rng.randrange(700), pool.name, INFO, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} amount_cents={self.cfg.queues[q.name].amount_cents} msg=\"charge captured\" receive_count={run.deliveries}")
+            else:
+                row[self.c_ledger_err] += 1
+                failed.append(seq)
+                key = f"idem_key=ord_{order}" if idempotent else "idem_key=none"
+                self.log(t, 200 + self.rng.randrange(700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"ledger write failed after charge; message will be retried\" error=\"{err}\" {key} receive_count={run.deliveries}")
+        ok = run.count - len(failed)
+        pool.processed += ok
+        pool.failed += len(failed)
+        row[gw["ok"]] += ok
+        row[gw["err"]] += len(failed)
+        row[self.g_q[q.name]["ack"]] += ok
+        if not failed:
+            q.ack(run, t)
+            return
+        # split the run: acknowledged ones leave, failed ones go back one by one
+        for seq in range(run.first, run.first + run.count):
+            one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
+            q.inflight += 0
+            if seq in failed:
+                q.fail(one, t)
+            else:
+                q.ack(one, t)
+
+    # ------------------------------------------------------------------ jobs
+    def _tick_jobs(self, t: int) -> None:
+        for job in self.jobs.values():
+            c = job.cfg
+            if c.schedule_every_s and job.next_run is not None and t >= job.next_run and job.state != "paused":
+                job.next_run = t + c.schedule_every_s
+                self.start_job(t, job.name, author="cron")
+            if job.state != "running":
+                continue
+            job.acc += c.rate_per_s
+            k = int(job.acc)
+            if c.total:
+                k = min(k, c.total - job.progress)
+            job.acc -= int(job.acc)
+            if k <= 0:
+                if c.total and job.progress >= c.total:
+                    job.state = "done"
+                    self.log(t, 10, "scheduler", INFO, f"scheduler-0 job={job.name} msg=\"finished\" items={job.progress}")
+                continue
+            err = None
+            if c.kind == "write" and c.table:
+                self.db.rows[c.table] = self.db.rows.get(c.table, 0) + k
+                self.db.writes += k
+                self.db.demand_ms += k * 3.0
+            elif c.kind == "enqueue" and c.queue in self.queues:
+                self.queues[c.queue].enqueue(t, k)
+            elif c.kind == "email":
+                if job.sends is not None:
+                    job.sends[job.progress : job.progress + k] += 1
+                self.records.emails += k
+                self.metrics.row[self.c_emails] += k
+            elif c.kind == "repair":
+                targets = job.repair_targets[job.progress : job.progress + k]
+                for o in targets:
+                    if self.records.corrupted.pop(o, None) is not None:
+                        self.records.repaired += 1
+                self.db.run("order_update", len(targets))
+            elif c.kind == "disk":
+                if self.db.disk_used_gb >= self.db.disk_gb:
+                    err = "No space left on device"
+                else:
+                    self.db.disk_used_gb = min(self.db.disk_gb, self.db.disk_used_gb + k * c.mb_per_item / 1024.0)
+            if err:
+                self.log(t, 11, "scheduler", ERROR, f"scheduler-0 job={job.name} msg=\"write failed, retrying\" error=\"{err}\"")
+            job.progress += k
+            job.items_done += k
+            self.metrics.row[self.c_jobs[job.name]] += k
+            if job.progress % 500 < k:
+                self.log(t, 12, "scheduler", INFO, f"scheduler-0 job={job.name} msg=\"progress\" done={job.progress} total={c.total or 'inf'}")
+
+    def start_job(self, t: int, name: str, author: str) -> Job:
+        job = self.jobs.get(name)
+        if job is None:
+            raise Refusal(f"no job {name!r}; jobs: {', '.join(sorted(self.jobs)) or 'none'}")
+        if job.state == "running":
+            raise Refusal(f"job {name} is already running")
+        if not job.cfg.checkpoint or job.state == "done" or job.state == "idle":
+            # without checkpoints a (re)run starts from the first item
+            if not job.cfg.checkpoint or job.state == "done":
+                job.progress = 0
+        if job.cfg.kind == "repair" and job.progress == 0:
+            job.repair_targets = sorted(self.records.corrupted)
+            job.cfg = job.cfg.model_copy(update={"total": len(job.repair_targets)})
+        job.state = "running"
+        job.runs += 1
+        self.log(t, 9, "scheduler", INFO, f"scheduler-0 job={name} msg=\"started\" run={job.runs} from_item={job.progress} checkpoint={str(job.cfg.checkpoint).lower()} by={author}")
+        return job
+
+    # ------------------------------------------------------------------ cache
+    def _tick_cache(self, t: int) -> None:
+        c = self.cfg.cache
+        target = c.hit_ratio
+        if self.cache_hit < target:
+            # refilling needs misses answered by the database; an overloaded one answers few
+            served = 1.0 if self.db.cpu_util < 0.9 else max(0.0, 1.0 - (self.db.backlog_ms / self.db.cfg.cpu_ms))
+            self.cache_hit = min(target, self.cache_hit + (target - self.cache_hit) * 3.0 / c.warm_s * served + 0.0002 * served)
+
+    # ------------------------------------------------------------------ recording
+    def _record(self, t: int) -> None:
+        m = self.metrics
+        row = m.row
+        db = self.db
+        row[self.g_api_cpu] = self.api_cpu
+        row[self.g_api_replicas] = sum(self.api_versions.values())
+        row[self.g_pool_used] = self.pool_in_use
+        row[self.g_pool_size] = self.cfg.api.pool_size
+        row[self.g_pg_cpu] = db.cpu_util
+        worker_conns = sum(p.running for p in self.pools.values()) * 2
+        row[self.g_pg_conn] = min(db.cfg.max_connections, self.pool_in_use + worker_conns + len(db.backends) + 3)
+        row[self.g_pg_lag] = db.replication_lag_s
+        row[self.g_pg_disk] = min(1.0, db.disk_used_gb / db.disk_gb)
+        waiting = 0.0
+        for b in db.backends:
+            if b.exclusive and not b.holding:
+                waiting += 1 + self.pool_in_use
+        row[self.g_pg_locks] = waiting
+        row[self.c_pg_seq] += db.seq_scans
+        row[self.c_pg_xact] += sum(db.queries.values())
+        for s, g in self.g_shape.items():
+            row[g] = db.latency_ms(s)
+        for name, q in self.queues.items():
+            g = self.g_q[name]
+            row[g["depth"]] = q.depth
+            row[g["age"]] = q.oldest_age(t)
+            row[g["inflight"]] = q.inflight
+            row[g["dlq"]] = q.dlq_depth
+        row[self.g_wrong] = len(self.records.corrupted)
+        row[self.g_cache_hit] = self.cache_hit
+        row[self.g_cache_mem] = self.cfg.cache.memory_mb * (0.1 + 0.9 * self.cache_hit / max(0.01, self.cfg.cache.hit_ratio)) * 1_048_576
+        row[self.g_prov_lat] = self.provider_latency_s()
+        for j, job in self.jobs.items():
+            row[self.g_jobs[j]] = (job.progress / job.cfg.total) if job.cfg.total else 0.0
+        per_hour = sum(self.api_versions.values()) * self.cfg.api.cost_per_replica_hour
+        per_hour += sum(len(p.live) * p.cfg.cost_per_replica_hour for p in self.pools.values())
+        row[self.g_cost] = per_hour
+        self.cost_dollars += per_hour / 3600.0
+        # per-tick counters of enqueued messages come from the broker's stats
+        for name, q in self.queues.items():
+            g = self.g_q[name]
+            prev = getattr(q, "_prev_produced", 0)
+            row[g["enq"]] += q.stats.produced - prev
+            q._prev_produced = q.stats.produced  # type: ignore[attr-defined]
+        m.commit(t)
+
+    # ------------------------------------------------------------------ helpers
+    def services(self) -> list[str]:
+        return ["api", *self.pools]
+
+    def holds(self, c: Condition) -> bool:
+        return self.metrics.holds(c, self.t - 1)
+
+
+def _first(x: tuple[Any, ...]) -> Any:
+    return x[0]
+
+
+_ln = random.Random(20260314)
+LOGNORMAL = tuple(sorted(_ln.lognormvariate(0.0, 0.35) for _ in range(4096)))
+"""Lognormal latency factors (sigma 0.35), picked by a uniform draw: one draw instead of two."""
+
+
+def _truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.lower() in {"1", "true", "on", "yes", "enabled"}
+    return bool(v)
+
+
+def _p_over(mean_s: float, limit_s: float, sigma: float = 0.3) -> float:
+    """P(lognormal latency with this mean exceeds limit)."""
+    if mean_s <= 0:
+        return 0.0
+    z = (math.log(limit_s) - math.log(mean_s)) / sigma
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _current_label(sys: System, service: str) -> str:
+    if service == "api":
+        return ",".join(f"{v}x{n}" for v, n in sorted(sys.api_versions.items()))
+    pool = sys.pools[service]
+    versions = sorted({r.version for r in pool.live})
+    return ",".join(versions)
