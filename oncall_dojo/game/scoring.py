@@ -24,6 +24,8 @@ BURN_ZERO = 0.25
 """Burning a quarter of the month's error budget in one incident earns no impact points."""
 LATE_ZERO = 0.25
 """A quarter of the background work late (or never done) earns no impact points."""
+WRONG_ZERO = 0.02
+"""Two percent of the incident's orders left wrong earns no impact points."""
 SAMPLE_S = 5
 
 
@@ -141,15 +143,21 @@ def score(s: Session) -> Result:
     parked = sum(qq.dlq_depth for qq in sys_.queues.values())
     waiting = sum(qq.depth + qq.inflight for qq in sys_.queues.values())
     late_share = (late + lost) / max(1, produced)
-    api_f = _linear(burn, 0.0, BURN_ZERO)
-    work_f = _linear(late_share, 0.0, LATE_ZERO)
-    pts = 35 * min(api_f, work_f)
-    worst = "requests" if api_f <= work_f else "background work"
+    orders = q("orders_created_total", "increase")
+    wrong_now = len(sys_.records.corrupted)
+    wrong_share = wrong_now / max(1.0, orders)
+    factors = {
+        "requests": _linear(burn, 0.0, BURN_ZERO),
+        "background work": _linear(late_share, 0.0, LATE_ZERO),
+        "wrong records": _linear(wrong_share, 0.0, WRONG_ZERO),
+    }
+    worst = min(factors, key=lambda k: factors[k])
+    pts = 35 * factors[worst]
     items.append(Item("impact", "Customer impact", round(pts, 1), 35,
                       f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
                       f"({burn:.1%} of the month's error budget); {late + lost:,} of {produced:,} messages late or never processed "
-                      f"({late_share:.1%}); scored on the worse of the two ({worst})"
-                      + (f"; {parked:,} still parked in dead-letter queues" if parked else "")))  # fmt: skip
+                      f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end; scored on the worst ({worst})"
+                      + (f"; {parked:,} messages still parked in dead-letter queues" if parked else "")))  # fmt: skip
     loss_pts = 10 * _linear(lost / max(1, produced), 0.0, 0.01)
     items.append(Item("work_lost", "Work lost", round(loss_pts, 1), 10,
                       "no message was lost" if not lost else

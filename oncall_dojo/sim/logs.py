@@ -36,8 +36,8 @@ class LogStore:
         self.levels = array("B")
         self.service_names: list[str] = []
         self._service_ids: dict[str, int] = {}
-        self._prefix_tick = -1
-        self._prefix = ""
+        self.pending: list[tuple[int, int, int, str, str]] = []
+        """Lines of the current tick: (ms, service id, level, instance, message)."""
 
     def service_id(self, name: str) -> int:
         sid = self._service_ids.get(name)
@@ -52,27 +52,23 @@ class LogStore:
         return (self.start + timedelta(seconds=tick)).strftime("%Y-%m-%dT%H:%M:%S")
 
     def emit(self, tick: int, ms: int, sid: int, level: int, instance: str, msg: str) -> None:
-        """Append one line. `ms` orders lines within the tick (0-999); callers emit in order."""
-        if tick != self._prefix_tick:
-            self._prefix_tick = tick
-            self._prefix = self.timestamp(tick)
-        self.lines.append(f"{self._prefix}.{ms:03d}Z {_PADDED[level]} {instance} {msg}")
-        self.ticks.append(tick)
-        self.services.append(sid)
-        self.levels.append(level)
+        """Buffer one line of the current tick; `flush` writes the tick's lines in time order."""
+        self.pending.append((ms, sid, level, instance, msg))
 
-    def emit_many(self, tick: int, sid: int, items: list[tuple[int, int, str, str]]) -> None:
-        """Append many lines of one service at one tick: (ms, level, instance, message), in order."""
-        if tick != self._prefix_tick:
-            self._prefix_tick = tick
-            self._prefix = self.timestamp(tick)
-        prefix = self._prefix
+    def flush(self, tick: int) -> None:
+        """Write the buffered lines of `tick`, ordered by their millisecond within it."""
+        items = self.pending
+        if not items:
+            return
+        self.pending = []
+        items.sort(key=_ms)
+        prefix = self.timestamp(tick)
         padded = _PADDED
-        self.lines.extend([f"{prefix}.{ms:03d}Z {padded[lv]} {inst} {msg}" for ms, lv, inst, msg in items])
+        self.lines.extend([f"{prefix}.{ms:03d}Z {padded[lv]} {inst} {msg}" for ms, _, lv, inst, msg in items])
         n = len(items)
         self.ticks.extend([tick] * n)
-        self.services.extend([sid] * n)
-        self.levels.extend([it[1] for it in items])
+        self.services.extend([it[1] for it in items])
+        self.levels.extend([it[2] for it in items])
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -126,6 +122,10 @@ class LogStore:
             found += 1
             if limit is not None and found >= limit:
                 return
+
+
+def _ms(item: tuple[int, int, int, str, str]) -> int:
+    return item[0]
 
 
 def parse_start(text: str) -> datetime:

@@ -293,6 +293,7 @@ class System:
                 lvl = WARN if ev.state == "firing" else INFO
                 self.log(t, 999, "alertmanager", lvl, f"alertmanager-0 alert={ev.name} state={ev.state} severity={ev.severity} summary=\"{ev.summary}\"")
         self.db.end_tick()
+        self.logs.flush(t)
         self.t = t + 1
 
     def log(self, t: int, ms: int, service: str, level: int, text: str) -> None:
@@ -440,7 +441,8 @@ class System:
         row = self.metrics.row
         hrow = self.metrics.hrow
         slo_s = self.cfg.slo.latency_s
-        lines: list[tuple[int, int, str, str]] = []
+        lines = self.logs.pending
+        api_sid = self._sid["api"]
         bad = slow = 0
         shed_p = min(0.95, overload)
         rand = rng.random
@@ -497,12 +499,12 @@ class System:
                         ok_bad += 1
                         row[codes[504]] += 1
                         hb[-2] += 1
-                        lines.append(((x >> 12) % 1000, ERROR, hosts[(x >> 22) % n_hosts], f'method={method} path={path} status=504 duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} error="context deadline exceeded"'))
+                        lines.append(((x >> 12) % 1000, api_sid, ERROR, hosts[(x >> 22) % n_hosts], f'method={method} path={path} status=504 duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} error="context deadline exceeded"'))
                         continue
                     if lat > slo_s:
                         slow += 1
                     hb[bisect_left(LATENCY_BUCKETS, lat)] += 1
-                    lines.append(((x >> 12) % 1000, INFO, hosts[(x >> 22) % n_hosts], f"method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} ip={ips[(x >> 44) % n_ips]} req_id={bits(48):012x}"))
+                    lines.append(((x >> 12) % 1000, api_sid, INFO, hosts[(x >> 22) % n_hosts], f"method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} ip={ips[(x >> 44) % n_ips]} req_id={bits(48):012x}"))
                 n_ok = n - ok_bad
                 n_fail = ok_bad
                 bad += ok_bad
@@ -557,21 +559,21 @@ class System:
                 ip = ips[(x >> 32) % n_ips]
                 dur = int(lat * 1000)
                 if code == ok_code:
-                    lines.append((ms, INFO, host, f"method={method} path={path} status={code} duration_ms={dur} user={user} ip={ip} req_id={bits(48):012x}"))
+                    lines.append((ms, api_sid, INFO, host, f"method={method} path={path} status={code} duration_ms={dur} user={user} ip={ip} req_id={bits(48):012x}"))
                 elif code == 429:
-                    lines.append((ms, WARN, host, f'method={method} path={path} status=429 duration_ms={dur} user={user} ip={ip} msg="rate limited" limit_rps={limit}'))
+                    lines.append((ms, api_sid, WARN, host, f'method={method} path={path} status=429 duration_ms={dur} user={user} ip={ip} msg="rate limited" limit_rps={limit}'))
                 elif code == 503 and lat == cfg.pool_timeout_s:
-                    lines.append((ms, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"'))
+                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"'))
                 elif code == 503:
-                    lines.append((ms, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="upstream overloaded: worker busy, request shed"'))
+                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="upstream overloaded: worker busy, request shed"'))
                 elif code == 504:
                     what = f"waiting for query {blocked}" if blocked else "deadline exceeded"
-                    lines.append((ms, ERROR, host, f'method={method} path={path} status=504 duration_ms={dur} user={user} error="context deadline exceeded ({what})"'))
+                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=504 duration_ms={dur} user={user} error="context deadline exceeded ({what})"'))
                 elif code == 502:
-                    lines.append((ms, ERROR, host, f'method={method} path={path} status=502 duration_ms={dur} user={user} error="payment provider: {self._provider_error_text()}"'))
+                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=502 duration_ms={dur} user={user} error="payment provider: {self._provider_error_text()}"'))
                 else:
                     why = write_err or self._app_error(name)
-                    lines.append((ms, ERROR, host, f'method={method} path={path} status=500 duration_ms={dur} user={user} error="{why}" req_id={bits(48):012x}'))
+                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=500 duration_ms={dur} user={user} error="{why}" req_id={bits(48):012x}'))
             # effects of the route's requests this tick, aggregated
             for s, c in shapes.items():
                 db.run(s, c * n_ok)
@@ -590,8 +592,7 @@ class System:
         self.total_requests += sum(x[1] for x in route_plan)
         self.bad_requests += bad
         self.slow_requests += slow
-        lines.sort(key=_first)
-        self.logs.emit_many(t, self._sid["api"], lines)
+
 
     def _app_error(self, route: str) -> str:
         versions = [v for v in self.api_versions if self.traits("api", v).error_rate]
@@ -950,10 +951,6 @@ class System:
 
     def holds(self, c: Condition) -> bool:
         return self.metrics.holds(c, self.t - 1)
-
-
-def _first(x: tuple[Any, ...]) -> Any:
-    return x[0]
 
 
 _ln = random.Random(20260314)
