@@ -66,9 +66,15 @@ class AlertManager:
         new: list[AlertEvent] = []
         for st in self.states.values():
             rule = st.rule
-            values = [metrics.query(c, t) for c in rule.conditions]
-            holds = all(metrics.holds(c, t) for c in rule.conditions)
-            st.value = values[0]
+            holds = True
+            first = True
+            for c in rule.conditions:
+                v = metrics.query(c, t)
+                if first:
+                    st.value, first = v, False
+                if v is None or not c.compare(v):
+                    holds = False
+                    break
             if holds:
                 if st.state == "inactive":
                     st.state, st.since = "pending", t

@@ -66,6 +66,7 @@ class Database:
     conn_in_use: float = 0.0
     seq_scans: float = 0.0
     _latency: dict[str, float] = field(default_factory=dict)
+    _shape_info: dict[str, tuple[float, bool, bool]] = field(default_factory=dict)
     _factor: float = 1.0
 
     def __post_init__(self) -> None:
@@ -100,6 +101,7 @@ class Database:
 
     def _recompute_latency(self) -> None:
         lat: dict[str, float] = {}
+        self._shape_info = {n: (self.cost_ms(n), self.uses_seq_scan(n), s.write) for n, s in self.cfg.shapes.items()}
         for name, s in self.cfg.shapes.items():
             if self.table_blocked(s.table, s.write) is not None:
                 lat[name] = BLOCKED_MS
@@ -131,10 +133,11 @@ class Database:
         if count <= 0:
             return
         self.queries[shape] = self.queries.get(shape, 0.0) + count
-        self.demand_ms += count * self.cost_ms(shape)
-        if self.uses_seq_scan(shape):
+        cost, scan, write = self._shape_info[shape]
+        self.demand_ms += count * cost
+        if scan:
             self.seq_scans += count
-        if self.cfg.shapes[shape].write:
+        if write:
             self.writes += count
 
     def tick(self, t: int) -> list[tuple[str, Backend]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 DEBUG, INFO, WARN, ERROR, FATAL = range(5)
@@ -27,17 +28,48 @@ class LogLine:
     text: str
 
 
+class Lines(Sequence[str]):
+    """The stored lines, rendered as text when read (timestamp, level, instance, message)."""
+
+    def __init__(self, store: LogStore) -> None:
+        self._s = store
+
+    def __len__(self) -> int:
+        return len(self._s.msgs)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self._s.render(j) for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._s.render(i)
+
+
 class LogStore:
+    """Lines are stored as columns (tick, millisecond, service, level, message) and rendered on read,
+    the way a log store keeps them; the message text itself is formatted once, when emitted."""
+
     def __init__(self, start: datetime) -> None:
         self.start = start
-        self.lines: list[str] = []
+        self.msgs: list[str] = []
+        """`instance message` of each line."""
+        self.ms = array("H")
+        self.lines = Lines(self)
         self.ticks = array("i")
         self.services = array("B")
         self.levels = array("B")
         self.service_names: list[str] = []
         self._service_ids: dict[str, int] = {}
-        self.pending: list[tuple[int, int, int, str, str]] = []
-        """Lines of the current tick: (ms, service id, level, instance, message)."""
+        self._ts_tick = -1
+        self._ts = ""
+        self.pending: list[tuple[int, int, int, str]] = []
+        """Lines of the current tick: (ms, service id, level, `instance message`)."""
 
     def service_id(self, name: str) -> int:
         sid = self._service_ids.get(name)
@@ -51,9 +83,9 @@ class LogStore:
         """ISO-8601 second-resolution timestamp of a tick, without the zone."""
         return (self.start + timedelta(seconds=tick)).strftime("%Y-%m-%dT%H:%M:%S")
 
-    def emit(self, tick: int, ms: int, sid: int, level: int, instance: str, msg: str) -> None:
-        """Buffer one line of the current tick; `flush` writes the tick's lines in time order."""
-        self.pending.append((ms, sid, level, instance, msg))
+    def emit(self, tick: int, ms: int, sid: int, level: int, text: str) -> None:
+        """Buffer one line (`instance message`) of the current tick; `flush` writes them in time order."""
+        self.pending.append((ms, sid, level, text))
 
     def flush(self, tick: int) -> None:
         """Write the buffered lines of `tick`, ordered by their millisecond within it."""
@@ -62,16 +94,21 @@ class LogStore:
             return
         self.pending = []
         items.sort(key=_ms)
-        prefix = self.timestamp(tick)
-        padded = _PADDED
-        self.lines.extend([f"{prefix}.{ms:03d}Z {padded[lv]} {inst} {msg}" for ms, _, lv, inst, msg in items])
+        self.msgs.extend([it[3] for it in items])
+        self.ms.extend([it[0] for it in items])
         n = len(items)
         self.ticks.extend([tick] * n)
         self.services.extend([it[1] for it in items])
         self.levels.extend([it[2] for it in items])
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return len(self.msgs)
+
+    def render(self, i: int) -> str:
+        tick = self.ticks[i]
+        if tick != self._ts_tick:
+            self._ts_tick, self._ts = tick, self.timestamp(tick)
+        return f"{self._ts}.{self.ms[i]:03d}Z {_PADDED[self.levels[i]]} {self.msgs[i]}"
 
     def since(self, tick: int) -> int:
         """Index of the first line at or after `tick` (lines are in tick order)."""
@@ -104,7 +141,7 @@ class LogStore:
         else:
             ids = {sid} if sid is not None else None
         lo = self.since(start)
-        hi = len(self.lines) if end is None else self.since(end)
+        hi = len(self.msgs) if end is None else self.since(end)
         rng = range(hi - 1, lo - 1, -1) if newest_first else range(lo, hi)
         found = 0
         needle = text.lower() if text else None
@@ -113,7 +150,7 @@ class LogStore:
                 continue
             if self.levels[i] < min_level:
                 continue
-            line = self.lines[i]
+            line = self.render(i)
             if needle is not None and needle not in line.lower():
                 continue
             if regex is not None and not regex.search(line):
@@ -124,7 +161,7 @@ class LogStore:
                 return
 
 
-def _ms(item: tuple[int, int, int, str, str]) -> int:
+def _ms(item: tuple[int, int, int, str]) -> int:
     return item[0]
 
 

@@ -109,6 +109,9 @@ class Condition(Query):
     def describe(self) -> str:
         return f"{super().describe()} {self.op} {self.value:g}"
 
+    def compare(self, v: float) -> bool:
+        return bool(_OPS[self.op](v, self.value))
+
 
 _OPS = {
     "<": lambda a, b: a < b,
@@ -146,8 +149,12 @@ class MetricStore:
         self.capacity = capacity
         self.values = np.zeros((capacity, 0), dtype=np.float64)
         self.hvalues = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int32)
+        # running sums over ticks (row t = sum of rows 0..t), so windowed sums cost O(series)
+        self.csum = np.zeros((capacity, 0), dtype=np.float64)
+        self.hcsum = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int64)
         self.row: list[float] = []
         self._is_counter: list[bool] = []
+        self._counters: list[int] = []
         self.hrow: list[list[int]] = []
         self.ticks = 0  # number of committed ticks
         self._select_cache: dict[str, tuple[list[int], bool]] = {}
@@ -162,6 +169,7 @@ class MetricStore:
             self.hrow.append([0] * len(LATENCY_BUCKETS))
             extra = np.zeros((self.capacity, 1, len(LATENCY_BUCKETS)), dtype=np.int32)
             self.hvalues = np.concatenate([self.hvalues, extra], axis=1)
+            self.hcsum = np.concatenate([self.hcsum, extra.astype(np.int64)], axis=1)
             idx = len(self.hist_series) - 1
             self._hist_by_key[s.key] = idx
         else:
@@ -170,7 +178,10 @@ class MetricStore:
             self.series.append(s)
             self.row.append(0.0)
             self._is_counter.append(kind == "counter")
+            if kind == "counter":
+                self._counters.append(len(self.series) - 1)
             self.values = np.concatenate([self.values, np.zeros((self.capacity, 1))], axis=1)
+            self.csum = np.concatenate([self.csum, np.zeros((self.capacity, 1))], axis=1)
             idx = len(self.series) - 1
             self._by_key[s.key] = idx
         self._select_cache.clear()
@@ -196,16 +207,28 @@ class MetricStore:
             self.hvalues = np.concatenate(
                 [self.hvalues, np.zeros((grow, *self.hvalues.shape[1:]), dtype=np.int32)]
             )
+            self.csum = np.concatenate([self.csum, np.zeros((grow, self.csum.shape[1]))])
+            self.hcsum = np.concatenate(
+                [self.hcsum, np.zeros((grow, *self.hcsum.shape[1:]), dtype=np.int64)]
+            )
             self.capacity += grow
         self.values[t] = self.row
+        if t > 0:
+            np.add(self.csum[t - 1], self.values[t], out=self.csum[t])
+        else:
+            self.csum[0] = self.values[0]
         if self.hrow:
             self.hvalues[t] = self.hrow
+            if t > 0:
+                np.add(self.hcsum[t - 1], self.hvalues[t], out=self.hcsum[t])
+            else:
+                self.hcsum[0] = self.hvalues[0]
+            zero = [0] * len(LATENCY_BUCKETS)
             for r in self.hrow:
-                r[:] = [0] * len(r)
+                r[:] = zero
         row = self.row
-        for i, c in enumerate(self._is_counter):
-            if c:
-                row[i] = 0.0
+        for i in self._counters:
+            row[i] = 0.0
         self.ticks = t + 1
 
     # -- reading ------------------------------------------------------------------
@@ -242,7 +265,9 @@ class MetricStore:
         if t1 <= t0:
             return None
         if hist:
-            counts = self.hvalues[t0:t1][:, idx, :].sum(axis=(0, 1))
+            counts = self.hcsum[t1 - 1, idx, :].sum(axis=0)
+            if t0 > 0:
+                counts = counts - self.hcsum[t0 - 1, idx, :].sum(axis=0)
             if fn.startswith("p"):
                 return histogram_quantile(float(fn[1:]) / 100.0, counts)
             if fn in ("rate", "increase"):
@@ -251,6 +276,13 @@ class MetricStore:
             raise SelectorError(f"{fn} does not apply to histogram {selector}")
         if fn.startswith("p"):
             raise SelectorError(f"{fn} needs a histogram; {selector} is not one")
+        if fn == "last":
+            return float(self.values[t1 - 1, idx].sum())
+        if fn in ("rate", "increase", "avg"):
+            total = float(self.csum[t1 - 1, idx].sum())
+            if t0 > 0:
+                total -= float(self.csum[t0 - 1, idx].sum())
+            return total if fn == "increase" else total / (t1 - t0)
         block = self.values[t0:t1, idx].sum(axis=1)
         if fn == "last":
             return float(block[-1])
@@ -279,7 +311,7 @@ class MetricStore:
 
     def holds(self, c: Condition, t: int) -> bool:
         v = self.query(c, t)
-        return v is not None and _OPS[c.op](v, c.value)
+        return v is not None and c.compare(v)
 
     def range(self, selector: str, t0: int, t1: int, fn: str = "last", step: int = 1) -> np.ndarray:
         """Values of fn(selector) at ticks t0, t0+step, ... < t1 (window = step for rates)."""

@@ -136,6 +136,8 @@ class System:
         self.provider_calls = 0.0
         self.provider_calls_prev = 0.0
         self.provider_load = 0.0
+        self._prov_lat = 0.0
+        self._prov_err = 0.0
         self.ledger_error: str | None = None
         self.records = Records()
         self.jobs = {n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None)) for n, j in cfg.jobs.items()}
@@ -271,6 +273,8 @@ class System:
         self._tick_changes(t)
         for f in self.faults:
             f.tick(self, t)
+        self._prov_lat = self.provider_latency_s()
+        self._prov_err = self.provider_error_rate()
         for q in self.queues.values():
             q.tick(t)
         self._tick_jobs(t)
@@ -300,8 +304,7 @@ class System:
         sid = self._sid.get(service)
         if sid is None:
             sid = self._sid[service] = self.logs.service_id(service)
-        instance, _, msg = text.partition(" ")
-        self.logs.emit(t, ms, sid, level, instance, msg)
+        self.logs.emit(t, ms, sid, level, text)
 
     # ------------------------------------------------------------------ changes
     def record_change(self, t: int, kind: str, target: str, before: str, after: str, author: str, note: str = "") -> None:
@@ -499,12 +502,12 @@ class System:
                         ok_bad += 1
                         row[codes[504]] += 1
                         hb[-2] += 1
-                        lines.append(((x >> 12) % 1000, api_sid, ERROR, hosts[(x >> 22) % n_hosts], f'method={method} path={path} status=504 duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} error="context deadline exceeded"'))
+                        lines.append(((x >> 12) % 1000, api_sid, ERROR, f'{hosts[(x >> 22) % n_hosts]} method={method} path={path} status=504 duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} error="context deadline exceeded"'))
                         continue
                     if lat > slo_s:
                         slow += 1
                     hb[bisect_left(LATENCY_BUCKETS, lat)] += 1
-                    lines.append(((x >> 12) % 1000, api_sid, INFO, hosts[(x >> 22) % n_hosts], f"method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} ip={ips[(x >> 44) % n_ips]} req_id={bits(48):012x}"))
+                    lines.append(((x >> 12) % 1000, api_sid, INFO, f"{hosts[(x >> 22) % n_hosts]} method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} ip={ips[(x >> 44) % n_ips]} req_id={bits(48):012x}"))
                 n_ok = n - ok_bad
                 n_fail = ok_bad
                 bad += ok_bad
@@ -559,21 +562,21 @@ class System:
                 ip = ips[(x >> 32) % n_ips]
                 dur = int(lat * 1000)
                 if code == ok_code:
-                    lines.append((ms, api_sid, INFO, host, f"method={method} path={path} status={code} duration_ms={dur} user={user} ip={ip} req_id={bits(48):012x}"))
+                    lines.append((ms, api_sid, INFO, f"{host} method={method} path={path} status={code} duration_ms={dur} user={user} ip={ip} req_id={bits(48):012x}"))
                 elif code == 429:
-                    lines.append((ms, api_sid, WARN, host, f'method={method} path={path} status=429 duration_ms={dur} user={user} ip={ip} msg="rate limited" limit_rps={limit}'))
+                    lines.append((ms, api_sid, WARN, f'{host} method={method} path={path} status=429 duration_ms={dur} user={user} ip={ip} msg="rate limited" limit_rps={limit}'))
                 elif code == 503 and lat == cfg.pool_timeout_s:
-                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"'))
+                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=503 duration_ms={dur} user={user} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"'))
                 elif code == 503:
-                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=503 duration_ms={dur} user={user} error="upstream overloaded: worker busy, request shed"'))
+                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=503 duration_ms={dur} user={user} error="upstream overloaded: worker busy, request shed"'))
                 elif code == 504:
                     what = f"waiting for query {blocked}" if blocked else "deadline exceeded"
-                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=504 duration_ms={dur} user={user} error="context deadline exceeded ({what})"'))
+                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=504 duration_ms={dur} user={user} error="context deadline exceeded ({what})"'))
                 elif code == 502:
-                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=502 duration_ms={dur} user={user} error="payment provider: {self._provider_error_text()}"'))
+                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=502 duration_ms={dur} user={user} error="payment provider: {self._provider_error_text()}"'))
                 else:
                     why = write_err or self._app_error(name)
-                    lines.append((ms, api_sid, ERROR, host, f'method={method} path={path} status=500 duration_ms={dur} user={user} error="{why}" req_id={bits(48):012x}'))
+                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=500 duration_ms={dur} user={user} error="{why}" req_id={bits(48):012x}'))
             # effects of the route's requests this tick, aggregated
             for s, c in shapes.items():
                 db.run(s, c * n_ok)
@@ -622,11 +625,12 @@ class System:
     def provider_attempt(self) -> str:
         """One call to the provider: 'ok', 'error' or 'timeout' (a timed-out charge still went through)."""
         self.provider_calls += 1
-        lat = self.provider_latency_s() * self.rng.lognormvariate(0.0, 0.3)
+        x = self.rng.getrandbits(32)
+        lat = self._prov_lat * LOGNORMAL[x & 4095]
         if lat > self.cfg.provider.timeout_s:
             self.metrics.row[self.c_prov["timeout"]] += 1
             return "timeout"
-        if self.rng.random() < self.provider_error_rate():
+        if (x >> 12) / 1_048_576 < self._prov_err:
             self.metrics.row[self.c_prov["error"]] += 1
             return "error"
         self.metrics.row[self.c_prov["ok"]] += 1
@@ -665,7 +669,7 @@ class System:
                 for s, c in tr.extra_queries.items():
                     service += c * self.db._latency[s] / 1000.0
                 if q.cfg.kind == "charge":
-                    service += self.provider_latency_s()
+                    service += self._prov_lat
                 vt = by_version[r.version] = (tr, service)
             tr, service = vt
             if r.state == "backoff" and t >= r.ready_at:
@@ -770,7 +774,7 @@ class System:
             self.records.emails += run.count
             row[self.c_emails] += run.count
         if self.rng.random() < 0.35 or run.count > 3:
-            self.log(t, 100 + self.rng.randrange(800), pool.name, DEBUG if kind != "fulfillment" else INFO,
+            self.log(t, 100 + (self.rng.getrandbits(10) % 800), pool.name, DEBUG if kind != "fulfillment" else INFO,
                      f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"processed\" batch={run.count} wait_s={t - run.enq}")  # fmt: skip
 
     def _finish_charges(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
@@ -792,17 +796,17 @@ class System:
             user = emails[(order * 7919) % len(emails)]
             if outcome != "ok":
                 failed.append(seq)
-                self.log(t, 200 + self.rng.randrange(700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"charge failed\" provider_error=\"{self._provider_error_text()}\" attempts={attempts_max}")
+                self.log(t, 200 + (self.rng.getrandbits(10) % 700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"charge failed\" provider_error=\"{self._provider_error_text()}\" attempts={attempts_max}")
                 continue
             err = self.ledger_error or self.db.write_error("ledger_insert")
             if err is None:
                 self.db.run("ledger_insert", 1)
-                self.log(t, 200 + self.rng.randrange(700), pool.name, INFO, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} amount_cents={self.cfg.queues[q.name].amount_cents} msg=\"charge captured\" receive_count={run.deliveries}")
+                self.log(t, 200 + (self.rng.getrandbits(10) % 700), pool.name, INFO, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} amount_cents={self.cfg.queues[q.name].amount_cents} msg=\"charge captured\" receive_count={run.deliveries}")
             else:
                 row[self.c_ledger_err] += 1
                 failed.append(seq)
                 key = f"idem_key=ord_{order}" if idempotent else "idem_key=none"
-                self.log(t, 200 + self.rng.randrange(700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"ledger write failed after charge; message will be retried\" error=\"{err}\" {key} receive_count={run.deliveries}")
+                self.log(t, 200 + (self.rng.getrandbits(10) % 700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"ledger write failed after charge; message will be retried\" error=\"{err}\" {key} receive_count={run.deliveries}")
         ok = run.count - len(failed)
         pool.processed += ok
         pool.failed += len(failed)

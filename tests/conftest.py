@@ -1,0 +1,121 @@
+"""Shared fixtures: the bundled incident (loaded once), played sessions (cached), a state digest."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oncall_dojo.game.session import Session
+from oncall_dojo.game.validate import load_checked
+from oncall_dojo.incident.loader import bundled_dir
+from oncall_dojo.incident.model import Incident
+
+REPO = Path(__file__).resolve().parents[1]
+POISON_ID = "poison-payments"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def poison_path() -> Path:
+    return bundled_dir() / f"{POISON_ID}.yaml"
+
+
+@pytest.fixture(scope="session")
+def poison(poison_path: Path) -> Incident:
+    """The bundled poison-payments incident, fully validated."""
+    return load_checked(poison_path)
+
+
+Play = Callable[..., Session]
+
+
+@pytest.fixture(scope="session")
+def play(poison: Incident) -> Play:
+    """Play timed actions to the end and return the finished session (cached per worker).
+
+    A finished session refuses further commands, so sharing one between tests is safe.
+    """
+    cache: dict[tuple[Any, ...], Session] = {}
+
+    def _play(actions: Sequence[str] = (), seed: int = 1, incident: Incident | None = None) -> Session:
+        inc = incident or poison
+        key = (inc.id, inc.model_dump_json(), seed, tuple(actions))
+        if key not in cache:
+            s = Session(inc, seed)
+            s.run_script(list(actions))
+            s.finish()
+            cache[key] = s
+        return cache[key]
+
+    return _play
+
+
+@pytest.fixture
+def paged(poison: Incident) -> Session:
+    """A fresh session of the bundled incident, at the moment of the page (seed 1)."""
+    return Session(poison, 1)
+
+
+def state_digest(s: Session) -> dict[str, Any]:
+    """Everything a command could change, in a comparable form."""
+    sys_ = s.system
+    return {
+        "t": sys_.t,
+        "queues": {
+            n: (q.depth, q.inflight, q.dlq_depth, q.next_seq, q.stats.purged, q.stats.replayed,
+                q.stats.dead_lettered)  # fmt: skip
+            for n, q in sys_.queues.items()
+        },
+        "pools": {
+            n: (p.version, len(p.live), [(r.name, r.state, r.version, r.ready_at) for r in p.replicas])
+            for n, p in sys_.pools.items()
+        },
+        "api": (sorted(sys_.api_versions.items()), sys_.api_version, list(sys_.api_rollout)),
+        "previous_versions": {k: list(v) for k, v in sys_.previous_versions.items()},
+        "flags": repr(sorted(sys_.flags.items())),
+        "config": repr(sorted(sys_.config.items())),
+        "changes": len(sys_.changes),
+        "paused": sorted(sys_.consumers_paused),
+        "rate_limits": sorted(sys_.rate_limits.items()),
+        "cache": (sys_.cache_hit, sys_.cache_flushes),
+        "db": ([b.pid for b in sys_.db.backends], sorted(sys_.db.indexes), sys_.db.failover_until),
+        "ledger_error": sys_.ledger_error,
+        "refunded": sorted(sys_.records.refunded.items()),
+        "jobs": {n: (j.state, j.progress) for n, j in sys_.jobs.items()},
+        "session": (s.acked_at, s.diagnosis, list(s.status_updates), list(s.escalations),
+                    list(s.hints_taken), s.declared_resolved_at),  # fmt: skip
+    }
+
+
+@pytest.fixture(scope="session")
+def digest() -> Callable[[Session], dict[str, Any]]:
+    return state_digest
+
+
+@pytest.fixture(scope="session")
+def run_dojo() -> Callable[..., subprocess.CompletedProcess[bytes]]:
+    """Run `python -m oncall_dojo ARGS` in a subprocess (bytes in, bytes out)."""
+
+    def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+             timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "oncall_dojo", *args],
+            capture_output=True,
+            env=full_env,
+            cwd=cwd or REPO,
+            timeout=timeout,
+            check=False,
+        )
+
+    return _run
