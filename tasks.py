@@ -3,7 +3,8 @@
 
     python3 tasks.py play [ARGS...]   create .venv if needed, install, run `dojo ARGS...`
     python3 tasks.py test [ARGS...]   create .venv if needed, install, run pytest ARGS...
-    python3 tasks.py check            format check, lint, types, import contracts, tests
+    python3 tasks.py lint             format check, lint, types, import contracts
+    python3 tasks.py check            lint, then the tests
     python3 tasks.py fmt              apply the formatter and the linter's fixes
     python3 tasks.py bench            run the benchmarks under benchmarks/
 
@@ -51,6 +52,13 @@ def run(*args: str) -> int:
     return subprocess.call([str(a) for a in args], cwd=ROOT)
 
 
+def run_tests(args: list[str]) -> int:
+    """pytest, spread over the machine's cores unless told otherwise."""
+    if not any(a == "-n" or a.startswith("-n") for a in args):
+        args = ["-n", str(min(4, os.cpu_count() or 1)), *args]
+    return run(PY, "-m", "pytest", *args)
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in {"-h", "--help", "help"}:
         print(__doc__)
@@ -60,23 +68,22 @@ def main(argv: list[str]) -> int:
     if task == "play":
         return run(PY, "-m", "oncall_dojo", *rest)
     if task == "test":
-        return run(PY, "-m", "pytest", *rest)
+        return run_tests(rest)
     if task == "fmt":
         return run(PY, "-m", "ruff", "format", ".") or run(PY, "-m", "ruff", "check", "--fix", ".")
-    if task == "check":
+    if task in ("lint", "check"):
         steps = [
             ("format", [PY, "-m", "ruff", "format", "--check", "."]),
             ("lint", [PY, "-m", "ruff", "check", "."]),
             ("types", [PY, "-m", "mypy"]),
             ("import contracts", [BIN / "lint-imports"]),
-            ("tests", [PY, "-m", "pytest", *rest]),
         ]
         for name, cmd in steps:
-            _say(f"check: {name}")
+            _say(f"{task}: {name}")
             if rc := run(*cmd):
-                _say(f"check failed at: {name}")
+                _say(f"{task} failed at: {name}")
                 return rc
-        return 0
+        return run_tests(rest) if task == "check" else 0
     if task == "bench":
         return run(PY, "benchmarks/run.py", *rest)
     print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)

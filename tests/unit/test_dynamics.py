@@ -115,7 +115,6 @@ def test_a_poison_message_crash_loops_billing_and_backs_up_only_payments() -> No
     for other in ("emails", "fulfillment"):
         assert s.queues[other].depth == 0
         assert s.pools["mailer" if other == "emails" else "fulfillment"].crashes == 0
-    assert "QueueAgeHigh_payments" in {e.name for e in s.alerts.events} or True  # no rules here
     assert f.active(s)
 
 
@@ -413,7 +412,6 @@ def test_counters_store_per_tick_increments_and_sum_over_windows() -> None:
 
 
 def test_gauges_keep_their_value_and_aggregate_over_windows() -> None:
-    m, *_, depth, _ = (*_store()[:4], _store()[4])
     m, _, _, depth, _ = _store()
     for t, v in enumerate([5.0, 9.0, 1.0, 4.0]):
         m.row[depth] = v
