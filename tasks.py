@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     task, rest = argv[0], argv[1:]
     ensure_venv()
     if task == "play":
-        return run(PY, "-m", "oncall_dojo", *rest)
+        return run(PY, "-m", "oncall_dojo", "play", *rest)
     if task == "test":
         return run_tests(rest)
     if task == "fmt":

@@ -224,9 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["play", *(argv or sys.argv[1:])])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"play", "list", "validate", "schema", "run", "check"}
+    if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["play", *argv]  # `dojo` and `dojo INCIDENT` play
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(args.func(args))
     except SystemExit as exc:

@@ -75,6 +75,8 @@ def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
         if not line:
             break
         text = line.strip()
+        if not inp.isatty():
+            out.write(text + "\n")  # a transcript reads like the session it was
         if not text:
             continue
         if text in ("quit", "exit"):

@@ -86,29 +86,29 @@ def system_map(s: Session) -> str:
     p99 = q("http_request_duration_seconds", "p99", 60)
     rps = q("http_requests_total", "rate", 60) or 0.0
     lines = [
-        f"api          {'DEGRADED' if err > 0.01 or (p99 or 0) > sys_.cfg.slo.latency_s else 'ok':<9} "
+        f"{'api':<20} {'DEGRADED' if err > 0.01 or (p99 or 0) > sys_.cfg.slo.latency_s else 'ok':<9} "
         f"{rps:6.1f} req/s  errors {err:6.2%}  p99 {human(p99)}s  replicas {sum(sys_.api_versions.values())} "
         f"({', '.join(f'{v}x{n}' for v, n in sorted(sys_.api_versions.items()))})",
     ]
     for name, qu in sys_.queues.items():
         age = qu.oldest_age(sys_.t)
         state = "LAGGING" if age > qu.cfg.objective_s else "ok"
-        lines.append(f"queue {name:<12} {state:<9} depth {qu.depth:>7,}  oldest {mmss(age):>7}  in flight {qu.inflight:>4}  dlq {qu.dlq_depth:>5,}" + ("  consumers PAUSED" if name in sys_.consumers_paused else ""))
+        lines.append(f"{'queue ' + name:<20} {state:<9} depth {qu.depth:>7,}  oldest {mmss(age):>7}  in flight {qu.inflight:>4}  dlq {qu.dlq_depth:>5,}" + ("  consumers PAUSED" if name in sys_.consumers_paused else ""))
     for name, p in sys_.pools.items():
         live = p.live
         ready = p.running
         state = "ok" if ready == len(live) and live else ("DOWN" if ready == 0 else "DEGRADED")
-        lines.append(f"workers {name:<10} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}")
+        lines.append(f"{'workers ' + name:<20} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}")
     db = sys_.db
     lines.append(
-        f"postgres     {'ok' if db.cpu_util < 0.85 and not db.backends else 'WATCH':<9} cpu {db.cpu_util:5.0%}  "
+        f"{'postgres':<20} {'ok' if db.cpu_util < 0.85 and not db.backends else 'WATCH':<9} cpu {db.cpu_util:5.0%}  "
         f"pool {sys_.pool_in_use:.0f}/{sys_.cfg.api.pool_size}  disk {db.disk_used_gb / db.disk_gb:5.1%}  "
         f"replica lag {db.replication_lag_s:.0f}s  sessions {len(db.backends)}"
     )
-    lines.append(f"cache        {'ok' if sys_.cache_hit > 0.8 * sys_.cfg.cache.hit_ratio else 'COLD':<9} hit ratio {sys_.cache_hit:.2f}")
-    lines.append(f"ledger       {'READ-ONLY' if sys_.ledger_error else 'ok':<9}")
-    lines.append(f"provider     {'DEGRADED' if sys_.provider_latency_x > 1.5 or sys_.provider_extra_error > 0.02 else 'ok':<9} latency {sys_.provider_latency_s() * 1000:.0f}ms  load {sys_.provider_load:.0%}")
-    lines.append(f"spend        ${sys_.cost_dollars:,.2f} so far at ${m.values[t, sys_.g_cost] if t >= 0 else 0:,.2f}/h")
+    lines.append(f"{'cache':<20} {'ok' if sys_.cache_hit > 0.8 * sys_.cfg.cache.hit_ratio else 'COLD':<9} hit ratio {sys_.cache_hit:.2f}")
+    lines.append(f"{'ledger':<20} {'READ-ONLY' if sys_.ledger_error else 'ok':<9}")
+    lines.append(f"{'payment provider':<20} {'DEGRADED' if sys_.provider_latency_x > 1.5 or sys_.provider_extra_error > 0.02 else 'ok':<9} latency {sys_.provider_latency_s() * 1000:.0f}ms  load {sys_.provider_load:.0%}")
+    lines.append(f"{'spend':<20} ${sys_.cost_dollars:,.2f} so far at ${m.values[t, sys_.g_cost] if t >= 0 else 0:,.2f}/h")
     return "\n".join(lines)
 
 

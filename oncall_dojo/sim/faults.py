@@ -125,6 +125,29 @@ class Deploy(BadDeploy):
     cause: bool = False
 
 
+class CorruptWrites(FaultSpec):
+    """A release of the API that writes some order records wrong (units, currency, tenant)."""
+
+    summary: ClassVar[str] = "a release writes corrupted records"
+    kind: Literal["corrupt_writes"]
+    version: str
+    """API version that carries the bug."""
+    fraction: float = Field(gt=0, le=1)
+    """Share of the orders it writes that come out wrong."""
+    corruption: str = "total_cents stored in dollars"
+    """How the records are wrong, in words."""
+    percent: int = Field(default=100, ge=1, le=100)
+    author: str = "release-train"
+    note: str = ""
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        traits = VersionTraits(corrupt_writes=self.fraction, corruption=self.corruption)
+        _deploy(sys, t, "api", self.version, traits, self.author, self.percent, self.note)
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        return _runs_version(sys, "api", self.version)
+
+
 class WorkerCrashLoop(FaultSpec):
     """A worker version that cannot start (a panic at boot, or a config key it needs is missing)."""
 
@@ -372,13 +395,13 @@ class TrafficSpike(FaultSpec):
 
 
 FAULT_TYPES: tuple[type[FaultSpec], ...] = (
-    PoisonMessage, BadDeploy, Deploy, WorkerCrashLoop, MemoryLeak, ThroughputDrop,
+    PoisonMessage, BadDeploy, Deploy, CorruptWrites, WorkerCrashLoop, MemoryLeak, ThroughputDrop,
     DependencySlowdown, ConfigChange, RetryStorm, MissingIndex, MigrationLock, DiskFill,
     CacheLoss, LedgerReadOnly, TrafficSpike,
 )  # fmt: skip
 
 AnyFault = Annotated[
-    PoisonMessage | BadDeploy | Deploy | WorkerCrashLoop | MemoryLeak | ThroughputDrop
+    PoisonMessage | BadDeploy | Deploy | CorruptWrites | WorkerCrashLoop | MemoryLeak | ThroughputDrop
     | DependencySlowdown | ConfigChange | RetryStorm | MissingIndex | MigrationLock | DiskFill
     | CacheLoss | LedgerReadOnly | TrafficSpike,
     Field(discriminator="kind"),

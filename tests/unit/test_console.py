@@ -1,0 +1,43 @@
+"""The line console: briefing, page, commands with refusals inline, time that moves, a scored end."""
+
+from __future__ import annotations
+
+import io
+
+from oncall_dojo.game.console import THINK_S, run_console
+from oncall_dojo.incident.loader import find, load_incident
+
+
+def play(lines: list[str], seed: int = 5) -> str:
+    inc = load_incident(find("poison-payments"))
+    out = io.StringIO()
+    rc = run_console(inc, seed, [], out=out, inp=io.StringIO("\n".join(lines) + "\n"))
+    assert rc == 0
+    return out.getvalue()
+
+
+def test_console_shows_briefing_page_outputs_and_the_score() -> None:
+    text = play(["ack", "queue payments", "restrat billing", "wait 2m", "quit"])
+    assert "*** PAGE *** QueueAgeHigh_payments" in text
+    assert "Shopfront" in text  # the briefing
+    assert "Acknowledged QueueAgeHigh_payments at 00:00." in text
+    assert "most delivered waiting messages" in text
+    assert "! unknown command `restrat`. Did you mean `restart`?" in text
+    # each command takes THINK_S seconds; `wait 2m` lets 120 s pass
+    assert f"[{0:02d}:{THINK_S * 3:02d}] dojo> wait 2m" in text
+    assert f"[02:{THINK_S * 3:02d}] dojo> quit" in text
+    assert "poison-payments (seed 5):" in text and "grade" in text
+    assert "What happened:" in text
+
+
+def test_console_ends_when_resolved_and_replays_the_same_with_the_same_seed() -> None:
+    lines = ["ack", "dlq move payments top", "restart billing", "wait 10m", "resolve"]
+    first, second = play(lines, seed=9), play(lines, seed=9)
+    assert "Declared resolved" in first
+    assert first == second
+
+
+def test_console_rejects_a_bad_wait_duration_without_moving_time() -> None:
+    text = play(["wait soon", "quit"])
+    assert "! duration must look like 90, 90s, 15m or 1h" in text
+    assert "[00:00] dojo> quit" in text
