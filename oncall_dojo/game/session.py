@@ -9,8 +9,9 @@ the player declared the incident resolved earlier or not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.sim.faults import Fault
@@ -59,6 +60,9 @@ class Session:
     ended: bool = False
     _result: Result | None = None
     fault_runs: list[Fault] = field(default_factory=list)
+    listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    """Called with every event: {"type": "command", ...entry} after a command,
+    {"type": "clock", "tick": t, "at": now} after time advanced, {"type": "finished", ...}."""
 
     def __post_init__(self) -> None:
         inc = self.incident
@@ -91,10 +95,17 @@ class Session:
         return max(0, self.horizon - self.now)
 
     def advance(self, seconds: int = 1) -> None:
-        for _ in range(min(seconds, self.remaining)):
+        n = min(seconds, self.remaining)
+        for _ in range(n):
             self.system.tick()
         if self.remaining == 0:
             self.ended = True
+        if n > 0:
+            self._emit({"type": "clock", "tick": self.system.t, "at": self.now})
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        for listener in self.listeners:
+            listener(event)
 
     def advance_to(self, at: int) -> None:
         if at > self.now:
@@ -104,7 +115,10 @@ class Session:
     def perform(self, text: str) -> Entry:
         from oncall_dojo.game.commands import execute
 
-        return execute(self, text)
+        entry = execute(self, text)
+        self._emit({"type": "command", "tick": entry.tick, "at": entry.at, "command": entry.command,
+                    "kind": entry.kind, "name": entry.name, "output": entry.output, "evidence": entry.evidence})  # fmt: skip
+        return entry
 
     def run_script(self, lines: list[str]) -> None:
         """Play timed commands (`MM:SS command`), then finish."""
@@ -131,6 +145,7 @@ class Session:
             from oncall_dojo.game.scoring import score
 
             self._result = score(self)
+            self._emit({"type": "finished", "tick": self.system.t, "score": self._result.score, "grade": self._result.grade})
         return self._result
 
     @property
