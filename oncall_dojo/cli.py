@@ -46,7 +46,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from oncall_dojo.incident.loader import discover, load_incident
     from oncall_dojo.incident.yamlload import YamlModelError
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for f in discover(_extra_dirs(args)):
         try:
             inc = load_incident(f.path)

@@ -45,7 +45,7 @@ RESPONSE_ONLY = {"ack", "update", "escalate", "diagnose", "resolve"}
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, kind: Literal["investigate", "act", "meta"], usage: str, help: str, args: tuple[Completion, ...] = ()):  # noqa: ANN201
+def command(name: str, kind: Literal["investigate", "act", "meta"], usage: str, help: str, args: tuple[Completion, ...] = ()):
     def deco(fn: Callable[[Session, list[str]], tuple[str, str | None]]) -> Callable[[Session, list[str]], tuple[str, str | None]]:
         COMMANDS[name] = Command(name, kind, usage, help, fn, args)
         return fn
@@ -136,14 +136,14 @@ def _duration(v: str) -> int:
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
-def _queue(s: Session, name: str):  # noqa: ANN202
+def _queue(s: Session, name: str):
     q = s.system.queues.get(name.removesuffix(".dlq"))
     if q is None:
         raise Refusal(f"no queue {name!r}; queues: {', '.join(s.system.queues)}")
     return q
 
 
-def _pool(s: Session, name: str):  # noqa: ANN202
+def _pool(s: Session, name: str):
     p = s.system.pools.get(name)
     if p is None:
         raise Refusal(f"no worker pool {name!r}; pools: {', '.join(s.system.pools)}")

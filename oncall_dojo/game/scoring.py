@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oncall_dojo.game.views import mmss
-from oncall_dojo.sim.metrics import Query
+from oncall_dojo.sim.metrics import Fn, Query
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -61,8 +61,8 @@ class Result:
     def render(self) -> str:
         lines = [f"{self.incident} (seed {self.seed}): {self.score}/100, grade {self.grade}" + ("" if self.resolved else "  [NOT RESOLVED]")]
         for it in self.items:
-            sign = "" if it.max else ""
-            lines.append(f"  {it.points:6.1f} / {it.max:<4g} {it.title}{sign}: {it.detail}")
+            out_of = f"/ {it.max:<4g}" if it.max else "      "
+            lines.append(f"  {it.points:6.1f} {out_of} {it.title}: {it.detail}")
         for n in self.notes:
             lines.append(f"  note: {n}")
         return "\n".join(lines)
@@ -125,7 +125,7 @@ def score(s: Session) -> Result:
     items: list[Item] = []
     notes: list[str] = []
 
-    def q(metric: str, fn: str, over: str | None = None) -> float:
+    def q(metric: str, fn: Fn, over: str | None = None) -> float:
         return m.query(Query(metric=metric, fn=fn, window=window, over=over), t_end) or 0.0
 
     # -- customer impact: failed and too-slow requests, and work that came too late -------
@@ -249,7 +249,7 @@ def score(s: Session) -> Result:
     if s.declared_resolved_at is not None and (mitigated is None or s.declared_resolved_at < mitigated):
         notes.append(f"declared resolved at {mmss(s.declared_resolved_at)} while customers were still affected")
     total_pts = max(0.0, min(100.0, sum(i.points for i in items)))
-    final = int(round(total_pts))
+    final = round(total_pts)
     grade = next(g for lim, g in GRADES if final >= lim)
     impact = {
         "requests_total": int(total), "requests_failed": int(failed), "requests_throttled": int(throttled),

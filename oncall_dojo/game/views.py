@@ -6,11 +6,15 @@ Each function reads the session and returns text; none changes anything.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast, get_args
 
 import numpy as np
 
+from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.logs import LEVELS
+from oncall_dojo.sim.metrics import Fn, Query, Selector
+
+FNS: tuple[str, ...] = get_args(Fn)
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -77,9 +81,7 @@ def system_map(s: Session) -> str:
     m = sys_.metrics
     t = sys_.t - 1
 
-    def q(sel: str, fn: str = "last", window: int = 60, over: str | None = None) -> float | None:
-        from oncall_dojo.sim.metrics import Query
-
+    def q(sel: str, fn: Fn = "last", window: int = 60, over: str | None = None) -> float | None:
         return m.query(Query(metric=sel, fn=fn, window=window, over=over), t)
 
     err = q('http_requests_total{code=~"5..|429"}', "rate", 60, "http_requests_total") or 0.0
@@ -129,25 +131,19 @@ def metric_list(s: Session) -> str:
     return "\n".join(f"  {n:<44} {seen[n]}" for n in sorted(seen))
 
 
-def metric(s: Session, selector: str, fn: str | None, window: int) -> str:
-    from oncall_dojo.sim.metrics import Query, Selector
-
+def metric(s: Session, selector: str, fn_name: str | None, window: int) -> str:
     m = s.system.metrics
     sel = Selector.parse(selector)
     t = s.system.t - 1
     idx, hist = m.select(selector)
     if not idx:
         close = [n for n in m.names() if sel.name in n or n in sel.name]
-        raise_msg = f"no series match {selector}" + (f"; similar: {', '.join(close[:5])}" if close else "; `metrics` lists them")
-        from oncall_dojo.sim.errors import Refusal
-
-        raise Refusal(raise_msg)
+        raise Refusal(f"no series match {selector}" + (f"; similar: {', '.join(close[:5])}" if close else "; `metrics` lists them"))
     kind = "histogram" if hist else m.series[idx[0]].kind
-    fn = fn or {"counter": "rate", "gauge": "last", "histogram": "p99"}[kind]
-    if fn not in ("last", "avg", "max", "min", "rate", "increase", "p50", "p90", "p95", "p99"):
-        from oncall_dojo.sim.errors import Refusal
-
-        raise Refusal(f"unknown fn {fn!r}")
+    fn_name = fn_name or {"counter": "rate", "gauge": "last", "histogram": "p99"}[kind]
+    if fn_name not in FNS:
+        raise Refusal(f"unknown fn {fn_name!r}; one of: {', '.join(FNS)}")
+    fn = cast(Fn, fn_name)
     out = [f"{fn}({selector}[{window}s]) at {mmss(s.now)}:"]
     series_list = m.hist_series if hist else m.series
     start = max(0, s.system.t - 3600)
@@ -167,8 +163,6 @@ def queues(s: Session) -> str:
     sys_ = s.system
     out = [f"  {'queue':<14}{'depth':>9}{'oldest':>9}{'in flight':>11}{'dlq':>7}{'in/s':>8}{'out/s':>8}"]
     m = sys_.metrics
-    from oncall_dojo.sim.metrics import Query
-
     for name, q in sys_.queues.items():
         enq = m.query(Query(metric=f'queue_enqueued_total{{queue="{name}"}}', fn="rate", window=60), sys_.t - 1) or 0
         ack = m.query(Query(metric=f'queue_acked_total{{queue="{name}"}}', fn="rate", window=60), sys_.t - 1) or 0
@@ -201,7 +195,7 @@ def messages(s: Session, name: str, dlq: bool) -> str:
     if dlq:
         if not q.dlq:
             return f"{name}.dlq is empty."
-        rows = []
+        rows: list[str] = []
         for run in q.dlq[:20]:
             for seq in range(run.first, run.first + min(run.count, 20 - len(rows))):
                 rows.append(f"  msg_{q.msg_id(seq)}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}" + ("  replayed" if run.replayed else ""))
@@ -276,9 +270,9 @@ def jobs(s: Session) -> str:
 
 def flags(s: Session) -> str:
     sys_ = s.system
-    rows = ["Flags:"] + [f"  {k:<36} {v}" for k, v in sorted(sys_.flags.items())]
-    rows += ["Config:"] + [f"  {k:<36} {v}" for k, v in sorted(sys_.config.items())]
-    return "\n".join(rows if sys_.flags else rows[0:1] + ["  none"] + rows[1:])
+    flag_rows = [f"  {k:<36} {v}" for k, v in sorted(sys_.flags.items())] or ["  none"]
+    config_rows = [f"  {k:<36} {v}" for k, v in sorted(sys_.config.items())] or ["  none"]
+    return "\n".join(["Flags:", *flag_rows, "Config:", *config_rows])
 
 
 def level_name(i: int) -> str:

@@ -222,7 +222,7 @@ class DependencySlowdown(FaultSpec):
         sys.provider_latency_x = self.latency_x
         sys.provider_extra_error = self.error_rate
         state["until"] = None if self.duration_s is None else t + self.duration_s
-        sys.log(t, 300, "payments-provider", WARN, f"statuspage.provider.example incident=\"Elevated latency and errors on the Charges API\" status=investigating")
+        sys.log(t, 300, "payments-provider", WARN, "statuspage.provider.example incident=\"Elevated latency and errors on the Charges API\" status=investigating")
 
     def evolve(self, sys: System, t: int, state: dict[str, Any]) -> None:
         if state.get("until") is not None and t >= state["until"]:
