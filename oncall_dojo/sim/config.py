@@ -217,7 +217,8 @@ class DatabaseConfig(_Model):
     replica_apply_per_s: float = Field(default=400.0, gt=0)
     """Writes per second the replica can replay."""
     index_build_rows_per_s: float = Field(default=60_000.0, gt=0)
-    """Rows per second a blocking index build reads; a concurrent build goes at a third of it."""
+    """Rows per second a blocking index build reads on an idle database; a concurrent build goes at half
+    that, and both slow down when the database is busy."""
 
 
 class CacheConfig(_Model):
