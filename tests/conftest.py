@@ -20,6 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 POISON_ID = "poison-payments"
 
 
+@pytest.fixture(autouse=True)
+def _private_game_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No test writes to the real user's game database: each gets its own DOJO_HOME."""
+    monkeypatch.setenv("DOJO_HOME", str(tmp_path_factory.mktemp("dojo-home")))
+    monkeypatch.setenv("DOJO_PLAYER", "tester")
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
@@ -47,7 +56,9 @@ def play(poison: Incident) -> Play:
     """
     cache: dict[tuple[Any, ...], Session] = {}
 
-    def _play(actions: Sequence[str] = (), seed: int = 1, incident: Incident | None = None) -> Session:
+    def _play(
+        actions: Sequence[str] = (), seed: int = 1, incident: Incident | None = None
+    ) -> Session:
         inc = incident or poison
         key = (inc.id, inc.model_dump_json(), seed, tuple(actions))
         if key not in cache:
@@ -72,12 +83,23 @@ def state_digest(s: Session) -> dict[str, Any]:
     return {
         "t": sys_.t,
         "queues": {
-            n: (q.depth, q.inflight, q.dlq_depth, q.next_seq, q.stats.purged, q.stats.replayed,
-                q.stats.dead_lettered)  # fmt: skip
+            n: (
+                q.depth,
+                q.inflight,
+                q.dlq_depth,
+                q.next_seq,
+                q.stats.purged,
+                q.stats.replayed,
+                q.stats.dead_lettered,
+            )
             for n, q in sys_.queues.items()
         },
         "pools": {
-            n: (p.version, len(p.live), [(r.name, r.state, r.version, r.ready_at) for r in p.replicas])
+            n: (
+                p.version,
+                len(p.live),
+                [(r.name, r.state, r.version, r.ready_at) for r in p.replicas],
+            )
             for n, p in sys_.pools.items()
         },
         "api": (sorted(sys_.api_versions.items()), sys_.api_version, list(sys_.api_rollout)),
@@ -92,8 +114,14 @@ def state_digest(s: Session) -> dict[str, Any]:
         "ledger_error": sys_.ledger_error,
         "refunded": sorted(sys_.records.refunded.items()),
         "jobs": {n: (j.state, j.progress) for n, j in sys_.jobs.items()},
-        "session": (s.acked_at, s.diagnosis, list(s.status_updates), list(s.escalations),
-                    list(s.hints_taken), s.declared_resolved_at),  # fmt: skip
+        "session": (
+            s.acked_at,
+            s.diagnosis,
+            list(s.status_updates),
+            list(s.escalations),
+            list(s.hints_taken),
+            s.declared_resolved_at,
+        ),
     }
 
 
@@ -106,8 +134,9 @@ def digest() -> Callable[[Session], dict[str, Any]]:
 def run_dojo() -> Callable[..., subprocess.CompletedProcess[bytes]]:
     """Run `python -m oncall_dojo ARGS` in a subprocess (bytes in, bytes out)."""
 
-    def _run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
+    def _run(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[bytes]:
         full_env = {**os.environ, **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "oncall_dojo", *args],

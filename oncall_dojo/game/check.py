@@ -52,11 +52,17 @@ def check_incident(incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS) -
         problems = []
         if not ref.resolved:
             t = ref.times
-            problems.append(f"reference does not resolve the incident (mitigated={t['mitigated']}, cause removed={t['cause_removed']})")
+            problems.append(
+                f"reference does not resolve the incident (mitigated={t['mitigated']}, cause removed={t['cause_removed']})"
+            )
         if ref.score < idle.score + MARGIN_IDLE:
-            problems.append(f"reference {ref.score} does not beat idle {idle.score} by {MARGIN_IDLE}")
+            problems.append(
+                f"reference {ref.score} does not beat idle {idle.score} by {MARGIN_IDLE}"
+            )
         for name, r in harmful.items():
             if ref.score < r.score + MARGIN_HARMFUL:
-                problems.append(f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}")
+                problems.append(
+                    f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}"
+                )
         reports.append(SeedReport(seed, ref, idle, harmful, problems))
     return CheckReport(incident.id, reports)

@@ -22,7 +22,25 @@ from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.logs import LEVELS
 from oncall_dojo.sim.metrics import SelectorError
 
-Completion = Literal["service", "pool", "queue", "alert", "flag", "config", "job", "runbook", "message", "pid", "route", "cause", "metric", "table", "version", "level", "none"]
+Completion = Literal[
+    "service",
+    "pool",
+    "queue",
+    "alert",
+    "flag",
+    "config",
+    "job",
+    "runbook",
+    "message",
+    "pid",
+    "route",
+    "cause",
+    "metric",
+    "table",
+    "version",
+    "level",
+    "none",
+]
 
 
 @dataclass(frozen=True)
@@ -45,8 +63,16 @@ RESPONSE_ONLY = {"ack", "update", "escalate", "diagnose", "resolve"}
 COMMANDS: dict[str, Command] = {}
 
 
-def command(name: str, kind: Literal["investigate", "act", "meta"], usage: str, help: str, args: tuple[Completion, ...] = ()):
-    def deco(fn: Callable[[Session, list[str]], tuple[str, str | None]]) -> Callable[[Session, list[str]], tuple[str, str | None]]:
+def command(
+    name: str,
+    kind: Literal["investigate", "act", "meta"],
+    usage: str,
+    help: str,
+    args: tuple[Completion, ...] = (),
+):
+    def deco(
+        fn: Callable[[Session, list[str]], tuple[str, str | None]],
+    ) -> Callable[[Session, list[str]], tuple[str, str | None]]:
         COMMANDS[name] = Command(name, kind, usage, help, fn, args)
         return fn
 
@@ -57,7 +83,9 @@ def split(text: str) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as exc:
-        raise Refusal(f"cannot parse the command: {exc} (quote text with spaces in \"...\")") from None
+        raise Refusal(
+            f'cannot parse the command: {exc} (quote text with spaces in "...")'
+        ) from None
 
 
 def resolve(words: list[str]) -> tuple[Command, list[str]]:
@@ -109,13 +137,15 @@ def _opts(args: list[str], allowed: set[str], usage: str) -> tuple[list[str], di
     pos: list[str] = []
     opts: dict[str, str] = {}
     for a in args:
-        if "=" in a and not a.startswith("="):
-            k, v = a.split("=", 1)
-            if k not in allowed:
-                raise Refusal(f"unknown option `{k}`; allowed: {', '.join(sorted(allowed)) or 'none'}. usage: {usage}")
+        k, eq, v = a.partition("=")
+        if eq and k in allowed:
             opts[k] = v
+        elif eq and re.fullmatch(r"[a-z_]+", k):
+            raise Refusal(
+                f"unknown option `{k}`; allowed: {', '.join(sorted(allowed)) or 'none'}. usage: {usage}"
+            )
         else:
-            pos.append(a)
+            pos.append(a)  # e.g. a metric selector: queue_depth{queue="payments"}
     return pos, opts
 
 
@@ -129,7 +159,7 @@ def _int(v: str, what: str, lo: int = 0, hi: int = 10**9) -> int:
     return n
 
 
-def _duration(v: str) -> int:
+def parse_duration(v: str) -> int:
     m = re.fullmatch(r"(\d+)([smh]?)", v)
     if not m:
         raise Refusal(f"duration must look like 90, 90s, 15m or 1h, got {v!r}")
@@ -176,7 +206,11 @@ def _help(s: Session, args: list[str]) -> tuple[str, str | None]:
             raise Refusal(f"no command {name!r}")
         return "\n".join(f"{c.usage}\n    {c.help}" for c in matches), None
     out = []
-    for kind, title in (("investigate", "Investigate (free; what you look at is recorded)"), ("act", "Act (changes the system)"), ("meta", "Other")):
+    for kind, title in (
+        ("investigate", "Investigate (free; what you look at is recorded)"),
+        ("act", "Act (changes the system)"),
+        ("meta", "Other"),
+    ):
         out.append(title + ":")
         out += [f"  {c.usage:<42} {c.help}" for c in COMMANDS.values() if c.kind == kind]
     return "\n".join(out), None
@@ -201,7 +235,9 @@ def _logs(s: Session, args: list[str]) -> tuple[str, str | None]:
     pos, opts = _opts(args, {"level", "grep", "re", "since", "limit"}, LOG_USAGE)
     service = pos[0] if pos else None
     if service is not None and not any(n.startswith(service) for n in s.system.logs.service_names):
-        raise Refusal(f"no logs from {service!r}; services: {', '.join(s.system.logs.service_names)}")
+        raise Refusal(
+            f"no logs from {service!r}; services: {', '.join(s.system.logs.service_names)}"
+        )
     level = opts.get("level", "debug").upper()
     if level == "WARNING":
         level = "WARN"
@@ -213,41 +249,69 @@ def _logs(s: Session, args: list[str]) -> tuple[str, str | None]:
             regex = re.compile(opts["re"])
         except re.error as exc:
             raise Refusal(f"bad regex {opts['re']!r}: {exc}") from None
-    since = _duration(opts.get("since", "15m"))
+    since = parse_duration(opts.get("since", "15m"))
     limit = _int(opts.get("limit", "20"), "limit", 1, 500)
-    return views.logs(s, service, LEVELS.index(level), opts.get("grep"), regex, since, limit), f"logs:{service or 'all'}"
+    return views.logs(
+        s, service, LEVELS.index(level), opts.get("grep"), regex, since, limit
+    ), f"logs:{service or 'all'}"
 
 
 METRICS_USAGE = "metrics [SELECTOR] [fn=rate|avg|max|p99...] [window=5m]"
 
 
-@command("metrics", "investigate", METRICS_USAGE, "List metrics, or show a series: now, over the last hour, and a sparkline.", ("metric",))
+@command(
+    "metrics",
+    "investigate",
+    METRICS_USAGE,
+    "List metrics, or show a series: now, over the last hour, and a sparkline.",
+    ("metric",),
+)
 def _metrics(s: Session, args: list[str]) -> tuple[str, str | None]:
     pos, opts = _opts(args, {"fn", "window"}, METRICS_USAGE)
     if not pos:
         return views.metric_list(s), "metrics"
     selector = " ".join(pos)
+    window = parse_duration(opts.get("window", "5m"))
+    if not 1 <= window <= 86_400:
+        raise Refusal(f"window must be between 1s and 24h, got {opts.get('window')}")
     try:
-        out = views.metric(s, selector, opts.get("fn"), _duration(opts.get("window", "5m")))
+        out = views.metric(s, selector, opts.get("fn"), window)
     except SelectorError as exc:
         raise Refusal(str(exc)) from None
     name = selector.split("{", 1)[0].strip()
     return out, f"metrics:{name}"
 
 
-@command("queues", "investigate", "queues", "Every queue: depth, oldest message, in flight, dead letters.")
+@command(
+    "queues",
+    "investigate",
+    "queues",
+    "Every queue: depth, oldest message, in flight, dead letters.",
+)
 def _queues(s: Session, args: list[str]) -> tuple[str, str | None]:
     return views.queues(s), "queues"
 
 
-@command("queue", "investigate", "queue NAME", "One queue in detail, with the most-redelivered messages.", ("queue",))
+@command(
+    "queue",
+    "investigate",
+    "queue NAME",
+    "One queue in detail, with the most-redelivered messages.",
+    ("queue",),
+)
 def _queue_show(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "queue NAME")
     q = _queue(s, args[0])
     return views.queue(s, q.name), f"queue:{q.name}"
 
 
-@command("messages", "investigate", "messages QUEUE [dlq]", "The oldest waiting messages of a queue (or its dead-letter queue).", ("queue",))
+@command(
+    "messages",
+    "investigate",
+    "messages QUEUE [dlq]",
+    "The oldest waiting messages of a queue (or its dead-letter queue).",
+    ("queue",),
+)
 def _messages(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "messages QUEUE [dlq]")
     q = _queue(s, args[0])
@@ -255,7 +319,13 @@ def _messages(s: Session, args: list[str]) -> tuple[str, str | None]:
     return views.messages(s, q.name, dlq), f"messages:{q.name}"
 
 
-@command("workers", "investigate", "workers [POOL]", "Worker replicas: state, version, restarts, memory.", ("pool",))
+@command(
+    "workers",
+    "investigate",
+    "workers [POOL]",
+    "Worker replicas: state, version, restarts, memory.",
+    ("pool",),
+)
 def _workers(s: Session, args: list[str]) -> tuple[str, str | None]:
     if args:
         p = _pool(s, args[0])
@@ -263,16 +333,28 @@ def _workers(s: Session, args: list[str]) -> tuple[str, str | None]:
     return views.workers(s, None), "workers"
 
 
-@command("deploys", "investigate", "deploys", "Change history: deploys, rollbacks, flags, config, migrations.")
+@command(
+    "deploys",
+    "investigate",
+    "deploys",
+    "Change history: deploys, rollbacks, flags, config, migrations.",
+)
 def _deploys(s: Session, args: list[str]) -> tuple[str, str | None]:
     return views.changes(s), "deploys"
 
 
-@command("db", "investigate", "db [queries|indexes]", "Database health; `db queries` lists running sessions, `db indexes` the indexes.")
+@command(
+    "db",
+    "investigate",
+    "db [queries|indexes]",
+    "Database health; `db queries` lists running sessions, `db indexes` the indexes.",
+)
 def _db(s: Session, args: list[str]) -> tuple[str, str | None]:
     what = args[0] if args else "stats"
     if what not in ("stats", "queries", "indexes"):
-        raise Refusal("usage: db [queries|indexes]  (to act: `kill PID`, `index create ...`, `failover postgres`)")
+        raise Refusal(
+            "usage: db [queries|indexes]  (to act: `kill PID`, `index create ...`, `failover postgres`)"
+        )
     return views.database(s, what), f"db:{what}"
 
 
@@ -286,7 +368,9 @@ def _flags(s: Session, args: list[str]) -> tuple[str, str | None]:
     return views.flags(s), "flags"
 
 
-@command("runbook", "investigate", "runbook [NAME]", "List the runbooks, or open one.", ("runbook",))
+@command(
+    "runbook", "investigate", "runbook [NAME]", "List the runbooks, or open one.", ("runbook",)
+)
 def _runbook(s: Session, args: list[str]) -> tuple[str, str | None]:
     books = s.incident.runbooks
     if not args:
@@ -307,7 +391,13 @@ def _ack(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Acknowledged {s.incident.page.alert} at {views.mmss(s.now)}.", None
 
 
-@command("restart", "act", "restart SERVICE [REPLICA]", "Restart a service (rolling) or one replica: api, a worker pool, cache, postgres, ledger.", ("service",))
+@command(
+    "restart",
+    "act",
+    "restart SERVICE [REPLICA]",
+    "Restart a service (rolling) or one replica: api, a worker pool, cache, postgres, ledger.",
+    ("service",),
+)
 def _restart(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "restart SERVICE [REPLICA]")
     sys_ = s.system
@@ -323,31 +413,54 @@ def _restart(s: Session, args: list[str]) -> tuple[str, str | None]:
             sys_._terminate(pool, r, t)
             pool.new_replica(t + i * 5)
         sys_.record_change(t, "restart", target, f"{len(chosen)} replicas", "restarted", "you")
-        return f"Restarting {len(chosen)} replica(s) of {target}; each takes about {pool.cfg.startup_s}s to become ready. In-flight messages return to the queue after the visibility timeout.", None
+        return (
+            f"Restarting {len(chosen)} replica(s) of {target}; each takes about {pool.cfg.startup_s}s to become ready. In-flight messages return to the queue after the visibility timeout.",
+            None,
+        )
     if target == "api":
         sys_.record_change(t, "restart", "api", "", "rolling restart", "you")
-        return "Rolling restart of the API: replicas are replaced one at a time; the API holds no state, so this changes little.", None
+        return (
+            "Rolling restart of the API: replicas are replaced one at a time; the API holds no state, so this changes little.",
+            None,
+        )
     if target == "cache":
         sys_.cache_hit = 0.0
         sys_.cache_flushes += 1
         sys_.record_change(t, "restart", "cache", "", "restarted (empty)", "you")
-        return "Cache restarted: it is empty and every read goes to the database until it refills.", None
+        return (
+            "Cache restarted: it is empty and every read goes to the database until it refills.",
+            None,
+        )
     if target == "postgres":
         killed = len(sys_.db.backends)
         sys_.db.backends.clear()
         sys_.db.failover_until = t + 45
         sys_.db._recompute_latency()
         sys_.record_change(t, "restart", "postgres", "", "restarted", "you")
-        return f"Postgres restarting: every connection dropped ({killed} long-running sessions killed); writes fail for about 45s.", None
+        return (
+            f"Postgres restarting: every connection dropped ({killed} long-running sessions killed); writes fail for about 45s.",
+            None,
+        )
     if target == "ledger":
         sys_.record_change(t, "restart", "ledger", "", "restarted", "you")
         if sys_.ledger_error:
-            return "Ledger restarted. It resynced from its replica and came back read-only again.", None
+            return (
+                "Ledger restarted. It resynced from its replica and came back read-only again.",
+                None,
+            )
         return "Ledger restarted.", None
-    raise Refusal(f"no service {target!r}; restartable: api, {', '.join(sys_.pools)}, cache, postgres, ledger")
+    raise Refusal(
+        f"no service {target!r}; restartable: api, {', '.join(sys_.pools)}, cache, postgres, ledger"
+    )
 
 
-@command("scale", "act", "scale SERVICE N", "Set the number of replicas of a worker pool or the API.", ("service",))
+@command(
+    "scale",
+    "act",
+    "scale SERVICE N",
+    "Set the number of replicas of a worker pool or the API.",
+    ("service",),
+)
 def _scale(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 2, "scale SERVICE N")
     n = _int(args[1], "replicas", 0, 500)
@@ -356,9 +469,12 @@ def _scale(s: Session, args: list[str]) -> tuple[str, str | None]:
         if n < 1:
             raise Refusal("the API needs at least one replica")
         have = sum(sys_.api_versions.values())
-        sys_.api_versions[sys_.api_version] = sys_.api_versions.get(sys_.api_version, 0) + (n - have)
-        if sys_.api_versions[sys_.api_version] <= 0:
-            raise Refusal("scale down would remove replicas of another version; roll out first")
+        current = sys_.api_versions.get(sys_.api_version, 0) + (n - have)
+        if current <= 0:
+            raise Refusal(
+                "scaling down that far would remove replicas of another version; finish the rollout first"
+            )
+        sys_.api_versions[sys_.api_version] = current
         sys_.record_change(sys_.t, "scale", "api", str(have), str(n), "you")
         return f"API scaled from {have} to {n} replicas.", None
     pool = _pool(s, args[0])
@@ -368,11 +484,20 @@ def _scale(s: Session, args: list[str]) -> tuple[str, str | None]:
         sys_._terminate(pool, r, sys_.t)
     sys_.record_change(sys_.t, "scale", pool.name, str(before), str(n), "you")
     if delta > 0:
-        return f"{pool.name}: {delta} new replica(s) starting (about {pool.cfg.startup_s}s to ready).", None
+        return (
+            f"{pool.name}: {delta} new replica(s) starting (about {pool.cfg.startup_s}s to ready).",
+            None,
+        )
     return f"{pool.name}: scaled from {before} to {n} replicas.", None
 
 
-@command("rollback", "act", "rollback SERVICE", "Roll a service back to the version it ran before its last deploy.", ("service",))
+@command(
+    "rollback",
+    "act",
+    "rollback SERVICE",
+    "Roll a service back to the version it ran before its last deploy.",
+    ("service",),
+)
 def _rollback(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "rollback SERVICE")
     sys_ = s.system
@@ -397,7 +522,13 @@ def _rollback(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Rolling {svc} back from {current} to {target}; replicas are replaced gradually.", None
 
 
-@command("deploy", "act", "deploy SERVICE VERSION [percent=100]", "Deploy a known version (a fix, or an earlier release).", ("service", "version"))
+@command(
+    "deploy",
+    "act",
+    "deploy SERVICE VERSION [percent=100]",
+    "Deploy a known version (a fix, or an earlier release).",
+    ("service", "version"),
+)
 def _deploy(s: Session, args: list[str]) -> tuple[str, str | None]:
     pos, opts = _opts(args, {"percent"}, "deploy SERVICE VERSION [percent=100]")
     _need(pos, 2, "deploy SERVICE VERSION [percent=100]")
@@ -408,7 +539,9 @@ def _deploy(s: Session, args: list[str]) -> tuple[str, str | None]:
     known = set(sys_.cfg.versions.get(svc, {})) | set(sys_.previous_versions[svc])
     known |= {sys_.cfg.api.version} if svc == "api" else {sys_.cfg.workers[svc].version}
     if version not in known:
-        raise Refusal(f"no build {version} of {svc} in the registry; known: {', '.join(sorted(known))}")
+        raise Refusal(
+            f"no build {version} of {svc} in the registry; known: {', '.join(sorted(known))}"
+        )
     percent = _int(opts.get("percent", "100"), "percent", 1, 100)
     sys_.deploy(sys_.t, svc, version, "you", percent=percent)
     return f"Deploying {svc} {version} to {percent}% of replicas.", None
@@ -440,7 +573,13 @@ def _config(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Config {args[0]} = {args[1]}.", None
 
 
-@command("pause", "act", "pause QUEUE", "Pause the consumers of a queue (messages wait, nothing is lost).", ("queue",))
+@command(
+    "pause",
+    "act",
+    "pause QUEUE",
+    "Pause the consumers of a queue (messages wait, nothing is lost).",
+    ("queue",),
+)
 def _pause(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "pause QUEUE")
     q = _queue(s, args[0])
@@ -462,7 +601,13 @@ def _resume(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Consumers of {q.name} resumed.", None
 
 
-@command("purge", "act", "purge QUEUE", "Delete every waiting message of a queue. They are gone for good.", ("queue",))
+@command(
+    "purge",
+    "act",
+    "purge QUEUE",
+    "Delete every waiting message of a queue. They are gone for good.",
+    ("queue",),
+)
 def _purge(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "purge QUEUE")
     q = _queue(s, args[0])
@@ -473,7 +618,13 @@ def _purge(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Purged {q.name}: {lost:,} messages deleted. Nobody will process them.", None
 
 
-@command("dlq move", "act", "dlq move QUEUE MSG_ID|top", "Move one waiting message (or `top`: the one delivered most often) to the dead-letter queue.", ("queue", "message"))
+@command(
+    "dlq move",
+    "act",
+    "dlq move QUEUE MSG_ID|top",
+    "Move one waiting message (or `top`: the one delivered most often) to the dead-letter queue.",
+    ("queue", "message"),
+)
 def _dlq_move(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 2, "dlq move QUEUE MSG_ID|top")
     q = _queue(s, args[0])
@@ -486,7 +637,13 @@ def _dlq_move(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Moved {args[1]} to {q.name}.dlq (it had been delivered {run.deliveries} times).", None
 
 
-@command("dlq replay", "act", "dlq replay QUEUE [MSG_ID...]", "Move dead-lettered messages (all, or the ones named) back onto the queue.", ("queue", "message"))
+@command(
+    "dlq replay",
+    "act",
+    "dlq replay QUEUE [MSG_ID...]",
+    "Move dead-lettered messages (all, or the ones named) back onto the queue.",
+    ("queue", "message"),
+)
 def _dlq_replay(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "dlq replay QUEUE [MSG_ID...]")
     q = _queue(s, args[0])
@@ -516,7 +673,13 @@ def _kill(s: Session, args: list[str]) -> tuple[str, str | None]:
 INDEX_USAGE = "index create NAME TABLE COLUMNS [concurrently]"
 
 
-@command("index create", "act", INDEX_USAGE, "Build an index; without `concurrently` it blocks writes to the table until done.", ("none", "table"))
+@command(
+    "index create",
+    "act",
+    INDEX_USAGE,
+    "Build an index; without `concurrently` it blocks writes to the table until done.",
+    ("none", "table"),
+)
 def _index(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 3, INDEX_USAGE)
     conc = len(args) > 3 and args[3] in ("concurrently", "--concurrently")
@@ -528,7 +691,12 @@ def _index(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Building {args[0]} on {args[1]}({args[2]}) {how}; about {b.runs_s}s.", None
 
 
-@command("failover", "act", "failover postgres|ledger", "Promote the replica. Writes it had not replayed are lost.")
+@command(
+    "failover",
+    "act",
+    "failover postgres|ledger",
+    "Promote the replica. Writes it had not replayed are lost.",
+)
 def _failover(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "failover postgres|ledger")
     sys_ = s.system
@@ -536,23 +704,36 @@ def _failover(s: Session, args: list[str]) -> tuple[str, str | None]:
         was = sys_.ledger_error
         sys_.ledger_error = None
         sys_.record_change(sys_.t, "failover", "ledger", "ledger-0", "ledger-1", "you")
-        return "Promoted ledger-1; it accepts writes." + ("" if was else " (ledger-0 was healthy.)"), None
+        return "Promoted ledger-1; it accepts writes." + (
+            "" if was else " (ledger-0 was healthy.)"
+        ), None
     if args[0] == "postgres":
         lag = sys_.db.replication_lag_s
         lost = sys_.db.failover(sys_.t)
         sys_.record_change(sys_.t, "failover", "postgres", "pg-0", "pg-1", "you")
-        return f"Promoted the replica (it was {lag:.0f}s behind): {lost:,} writes lost; about 30s of failed writes while clients reconnect.", None
+        return (
+            f"Promoted the replica (it was {lag:.0f}s behind): {lost:,} writes lost; about 30s of failed writes while clients reconnect.",
+            None,
+        )
     raise Refusal("failover what? `failover postgres` or `failover ledger`")
 
 
-@command("ratelimit", "act", "ratelimit ROUTE RPS|off", "Cap requests per second on a route at the load balancer (excess gets 429).", ("route",))
+@command(
+    "ratelimit",
+    "act",
+    "ratelimit ROUTE RPS|off",
+    "Cap requests per second on a route at the load balancer (excess gets 429).",
+    ("route",),
+)
 def _ratelimit(s: Session, args: list[str]) -> tuple[str, str | None]:
     if len(args) >= 3:  # `ratelimit POST /api/checkout 5`
         args = [f"{args[0]} {args[1]}", *args[2:]]
     _need(args, 2, "ratelimit ROUTE RPS|off")
     route = args[0]
     if route not in s.system.cfg.api.routes:
-        raise Refusal(f"no route {route!r}; routes: {', '.join(repr(r) for r in s.system.cfg.api.routes)}")
+        raise Refusal(
+            f"no route {route!r}; routes: {', '.join(repr(r) for r in s.system.cfg.api.routes)}"
+        )
     if args[1] == "off":
         s.system.rate_limits.pop(route, None)
         s.system.record_change(s.system.t, "ratelimit", route, "", "off", "you")
@@ -599,7 +780,12 @@ for _verb, _help_text in (("pause", "Pause a job (it keeps its place)."), ("resu
     command(f"job {_verb}", "act", f"job {_verb} NAME", _help_text, ("job",))(_job_cmd(_verb))
 
 
-@command("refund duplicates", "act", "refund duplicates", "Refund every charge beyond the first per order at the provider.")
+@command(
+    "refund duplicates",
+    "act",
+    "refund duplicates",
+    "Refund every charge beyond the first per order at the provider.",
+)
 def _refund(s: Session, args: list[str]) -> tuple[str, str | None]:
     rec = s.system.records
     n = 0
@@ -610,7 +796,9 @@ def _refund(s: Session, args: list[str]) -> tuple[str, str | None]:
             n += extra
     if n == 0:
         raise Refusal("the provider shows no duplicate charges to refund")
-    s.system.record_change(s.system.t, "refund", "payments-provider", "", f"{n} charges refunded", "you")
+    s.system.record_change(
+        s.system.t, "refund", "payments-provider", "", f"{n} charges refunded", "you"
+    )
     return f"Refunded {n:,} duplicate charge(s).", None
 
 
@@ -618,7 +806,9 @@ def _refund(s: Session, args: list[str]) -> tuple[str, str | None]:
 def _update(s: Session, args: list[str]) -> tuple[str, str | None]:
     text = " ".join(args).strip()
     if len(text) < 10:
-        raise Refusal("a status update needs a sentence (10 characters or more): what is affected, what you are doing")
+        raise Refusal(
+            "a status update needs a sentence (10 characters or more): what is affected, what you are doing"
+        )
     s.status_updates.append((s.now, text))
     return f"Status update posted at {views.mmss(s.now)}.", None
 
@@ -630,7 +820,13 @@ def _escalate(s: Session, args: list[str]) -> tuple[str, str | None]:
     return f"Paged {args[0]}. They will join the call.", None
 
 
-@command("diagnose", "act", "diagnose CAUSE [NOTES]", "Declare the root cause (see `causes`).", ("cause",))
+@command(
+    "diagnose",
+    "act",
+    "diagnose CAUSE [NOTES]",
+    "Declare the root cause (see `causes`).",
+    ("cause",),
+)
 def _diagnose(s: Session, args: list[str]) -> tuple[str, str | None]:
     _need(args, 1, "diagnose CAUSE [NOTES]")
     ids = [o.id for o in s.incident.root_cause.options]
@@ -652,12 +848,20 @@ def _hint(s: Session, args: list[str]) -> tuple[str, str | None]:
     if i >= len(hints):
         raise Refusal("no more hints")
     if not args or args[0] != "take":
-        return f"Hint {i + 1} of {len(hints)} costs {hints[i].cost} points. `hint take` to take it.", None
+        return (
+            f"Hint {i + 1} of {len(hints)} costs {hints[i].cost} points. `hint take` to take it.",
+            None,
+        )
     s.hints_taken.append(i)
     return f"Hint {i + 1} (-{hints[i].cost}): {hints[i].text}", None
 
 
-@command("resolve", "act", "resolve [NOTE]", "Declare the incident resolved. Play ends; the outcome is measured to the end.")
+@command(
+    "resolve",
+    "act",
+    "resolve [NOTE]",
+    "Declare the incident resolved. Play ends; the outcome is measured to the end.",
+)
 def _resolve(s: Session, args: list[str]) -> tuple[str, str | None]:
     s.declared_resolved_at = s.now
     return f"Declared resolved at {views.mmss(s.now)}.", None
@@ -684,7 +888,11 @@ def names(kind: Completion, s: Session) -> list[str]:
         case "runbook":
             return sorted(s.incident.runbooks)
         case "message":
-            return ["msg_" + sys_.queues[q].msg_id(r.first) for q in sys_.queues for _, r in sys_.queues[q].top_delivered()]
+            return [
+                "msg_" + sys_.queues[q].msg_id(r.first)
+                for q in sys_.queues
+                for _, r in sys_.queues[q].top_delivered()
+            ]
         case "pid":
             return [str(b.pid) for b in sys_.db.backends]
         case "route":

@@ -4,6 +4,10 @@ Simulated time moves only when you let it: every command takes
 `THINK_S` seconds of simulated time (reading and typing are not free), and
 `wait DURATION` lets the system run. `quit` ends play; the outcome is measured
 to the end of the incident either way.
+
+The console keeps no record itself: give it a `PlayLog` (the store's recorder)
+and it reports what the player asked for (waits, quitting) and checkpoints the
+clock before every prompt, so a killed game can be resumed where it stood.
 """
 
 from __future__ import annotations
@@ -11,15 +15,33 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
-from oncall_dojo.game.commands import _duration
+from oncall_dojo.game.commands import parse_duration
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.views import mmss
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.errors import Refusal
 
 THINK_S = 10
+WAIT_STEP_S = 30
+"""Long waits advance in steps of this many seconds, so the clock is recorded as it goes."""
+
+
+class PlayLog(Protocol):
+    """Where the console reports play as it happens (the store's `Recorder` is one)."""
+
+    def started(self, session: Session, think_s: int) -> str | None:
+        """Play began or resumed; returns a line to show the player, if any."""
+
+    def waiting(self, until: int) -> None:
+        """The player asked time to run until `until` (player seconds)."""
+
+    def quitting(self) -> None:
+        """The player stopped playing; the outcome is measured next."""
+
+    def checkpoint(self) -> None:
+        """The console is about to wait for input: everything so far must be kept."""
 
 
 def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
@@ -37,7 +59,10 @@ def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
         print("No incidents found.", file=out)
         return None
     for i, inc in enumerate(found, 1):
-        print(f"  {i:>2}. [{inc.difficulty:<6}] {inc.title}  ({inc.id})\n      {inc.summary}", file=out)
+        print(
+            f"  {i:>2}. [{inc.difficulty:<6}] {inc.title}  ({inc.id})\n      {inc.summary}",
+            file=out,
+        )
     while True:
         out.write("Pick an incident (number or id, empty to quit): ")
         out.flush()
@@ -54,21 +79,41 @@ def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
 
 
 def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
-                out: TextIO = sys.stdout, inp: TextIO = sys.stdin) -> int:  # fmt: skip
-    if incident is None:
+                out: TextIO = sys.stdout, inp: TextIO = sys.stdin,
+                log: PlayLog | None = None, session: Session | None = None) -> int:  # fmt: skip
+    """Play at the console; `session` continues a rebuilt (resumed) session instead of a new one."""
+    if session is not None:
+        incident = session.incident
+    elif incident is None:
         incident = choose(extra, out, inp)
         if incident is None:
             return 0
-    seed = secrets.randbelow(1_000_000) if seed is None else seed
-    print(f"\n=== {incident.title} ===  (seed {seed}; replay with: dojo play {incident.id} --seed {seed})\n", file=out)
-    s = Session(incident, seed)
-    print(incident.briefing.strip(), file=out)
+    if session is None:
+        seed = secrets.randbelow(1_000_000) if seed is None else seed
+        print(
+            f"\n=== {incident.title} ===  (seed {seed}; replay with: dojo play {incident.id} --seed {seed})\n",
+            file=out,
+        )
+        s = Session(incident, seed)
+        print(incident.briefing.strip(), file=out)
+    else:
+        s = session
+        print(f"\n=== {incident.title} ===  (seed {s.seed}; resumed at {mmss(s.now)})\n", file=out)
     page = s.system.alerts.states[incident.page.alert]
     print(f"\n*** PAGE *** {incident.page.alert}: {s.system.alerts.summary(page)}", file=out)
     if incident.page.text:
         print(incident.page.text.strip(), file=out)
+    if session is not None and s.entries:
+        print("\nSo far:", file=out)
+        for e in s.entries:
+            print(f"  {mmss(e.at)} {'!' if e.kind == 'refused' else '>'} {e.command}", file=out)
+    note = log.started(s, THINK_S) if log is not None else None
+    if note:
+        print(note, file=out)
     print("\nType `help` for commands, `wait 1m` to let time pass, `quit` to stop.\n", file=out)
     while not s.ended and s.declared_resolved_at is None:
+        if log is not None:
+            log.checkpoint()
         out.write(f"[{mmss(s.now)}] dojo> ")
         out.flush()
         line = inp.readline()
@@ -80,14 +125,20 @@ def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
         if not text:
             continue
         if text in ("quit", "exit"):
+            if log is not None:
+                log.quitting()
             break
         if text.split()[0] == "wait":
             try:
-                secs = _duration(text.split()[1]) if len(text.split()) > 1 else 60
+                secs = parse_duration(text.split()[1]) if len(text.split()) > 1 else 60
             except Refusal as exc:
                 print(f"  ! {exc.reason}", file=out)
                 continue
-            s.advance(secs)
+            if log is not None:
+                log.waiting(min(s.now + secs, s.horizon))
+            while secs > 0 and not s.ended:
+                s.advance(min(WAIT_STEP_S, secs))
+                secs -= WAIT_STEP_S
             continue
         entry = s.perform(text)
         prefix = "  ! " if entry.kind == "refused" else ""

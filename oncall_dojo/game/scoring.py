@@ -59,7 +59,10 @@ class Result:
         return d
 
     def render(self) -> str:
-        lines = [f"{self.incident} (seed {self.seed}): {self.score}/100, grade {self.grade}" + ("" if self.resolved else "  [NOT RESOLVED]")]
+        lines = [
+            f"{self.incident} (seed {self.seed}): {self.score}/100, grade {self.grade}"
+            + ("" if self.resolved else "  [NOT RESOLVED]")
+        ]
         for it in self.items:
             out_of = f"/ {it.max:<4g}" if it.max else "      "
             lines.append(f"  {it.points:6.1f} {out_of} {it.title}: {it.detail}")
@@ -167,7 +170,9 @@ def score(s: Session) -> Result:
     rec = sys_.records
     dups = rec.duplicate_charges
     refunded = sum(rec.refunded.values())
-    default_cents = next((c.amount_cents for c in sys_.cfg.queues.values() if c.kind == "charge"), 0)
+    default_cents = next(
+        (c.amount_cents for c in sys_.cfg.queues.values() if c.kind == "charge"), 0
+    )
     dup_cents = rec.duplicate_cents(default_cents)
     money_pts = 5 * _linear(dups, 0, 50)
     items.append(Item("money", "Customers charged twice", round(money_pts, 1), 5,
@@ -184,7 +189,11 @@ def score(s: Session) -> Result:
     ever = wrong + rec.repaired
     lost_writes = sys_.db.writes_lost
     data_pts = 7.5 * (1.0 if ever == 0 else rec.repaired / ever) * _linear(lost_writes, 0, 100)
-    detail = "no records left wrong" if not wrong else f"{wrong:,} order records left wrong ({rec.repaired:,} repaired)"
+    detail = (
+        "no records left wrong"
+        if not wrong
+        else f"{wrong:,} order records left wrong ({rec.repaired:,} repaired)"
+    )
     if ever and not wrong:
         detail = f"all {ever:,} corrupted records repaired"
     if lost_writes:
@@ -211,23 +220,45 @@ def score(s: Session) -> Result:
     if s.diagnosis is None:
         items.append(Item("diagnosis", "Root cause", 0, 10, "no root cause declared"))
     elif s.diagnosis[0] == rc.answer:
-        items.append(Item("diagnosis", "Root cause", 10, 10, f"correct: {next(o.text for o in rc.options if o.id == rc.answer)}"))
+        items.append(
+            Item(
+                "diagnosis",
+                "Root cause",
+                10,
+                10,
+                f"correct: {next(o.text for o in rc.options if o.id == rc.answer)}",
+            )
+        )
     else:
         wrong_opt = next(o for o in rc.options if o.id == s.diagnosis[0])
-        items.append(Item("diagnosis", "Root cause", 0, 10, f"declared {wrong_opt.id}, but {wrong_opt.why_not or 'that was not it'}"))
+        items.append(
+            Item(
+                "diagnosis",
+                "Root cause",
+                0,
+                10,
+                f"declared {wrong_opt.id}, but {wrong_opt.why_not or 'that was not it'}",
+            )
+        )
 
     # -- conduct: evidence before acting, communication -----------------------------------
     first_act = s.first_action_at()
     seen_before = set(s.evidence_seen(first_act))
     key_ev = [e.view for e in inc.evidence]
     if key_ev:
-        got = [e for e in key_ev if _seen(e, seen_before)]
+        got = [e for e in key_ev if evidence_covered(e, seen_before)]
         ev_pts = 5 * len(got) / len(key_ev)
         missing = [e for e in key_ev if e not in got]
-        ev_detail = f"looked at {len(got)} of {len(key_ev)} key signals before the first change" + (f"; not before acting: {', '.join(missing)}" if missing else "")
+        ev_detail = f"looked at {len(got)} of {len(key_ev)} key signals before the first change" + (
+            f"; not before acting: {', '.join(missing)}" if missing else ""
+        )
     else:
         ev_pts = 5.0 if seen_before else 0.0
-        ev_detail = "investigated before changing anything" if seen_before else "changed things before looking"
+        ev_detail = (
+            "investigated before changing anything"
+            if seen_before
+            else "changed things before looking"
+        )
     items.append(Item("evidence", "Evidence before acting", round(ev_pts, 1), 5, ev_detail))
     mitigated = times["mitigated"]
     during = [u for u in s.status_updates if mitigated is None or u[0] <= mitigated]
@@ -241,13 +272,19 @@ def score(s: Session) -> Result:
     needless = _needless_actions(s)
     if needless:
         pen = min(10.0, 3.0 * len(needless))
-        items.append(Item("needless", "Needless or destructive actions", -pen, 0, "; ".join(needless)))
+        items.append(
+            Item("needless", "Needless or destructive actions", -pen, 0, "; ".join(needless))
+        )
     if s.hints_taken:
         cost = sum(inc.hints[i].cost for i in s.hints_taken)
         items.append(Item("hints", "Hints", -float(cost), 0, f"{len(s.hints_taken)} hint(s) taken"))
 
-    if s.declared_resolved_at is not None and (mitigated is None or s.declared_resolved_at < mitigated):
-        notes.append(f"declared resolved at {mmss(s.declared_resolved_at)} while customers were still affected")
+    if s.declared_resolved_at is not None and (
+        mitigated is None or s.declared_resolved_at < mitigated
+    ):
+        notes.append(
+            f"declared resolved at {mmss(s.declared_resolved_at)} while customers were still affected"
+        )
     total_pts = max(0.0, min(100.0, sum(i.points for i in items)))
     final = round(total_pts)
     grade = next(g for lim, g in GRADES if final >= lim)
@@ -261,10 +298,22 @@ def score(s: Session) -> Result:
         "spend_dollars": round(spent, 2),
     }  # fmt: skip
     resolved = times["resolved"] is not None
-    return Result(inc.id, inc.version, s.seed, final, grade, items, impact, times, _timeline(s, times), resolved, notes)
+    return Result(
+        inc.id,
+        inc.version,
+        s.seed,
+        final,
+        grade,
+        items,
+        impact,
+        times,
+        _timeline(s, times),
+        resolved,
+        notes,
+    )
 
 
-def _seen(view: str, seen: set[str]) -> bool:
+def evidence_covered(view: str, seen: set[str]) -> bool:
     if view in seen:
         return True
     if ":" not in view:
@@ -286,7 +335,17 @@ def _slow_requests(s: Session) -> float:
     idx = list(range(len(m.hist_series)))
     counts = m.hvalues[s.page_tick : m.ticks][:, idx, cut + 1 :].sum()
     # requests that failed are already counted as failed; 504s sit in the top buckets
-    timeouts = m.query(Query(metric='http_requests_total{code="504"}', fn="increase", window=m.ticks - s.page_tick), m.ticks - 1) or 0.0
+    timeouts = (
+        m.query(
+            Query(
+                metric='http_requests_total{code="504"}',
+                fn="increase",
+                window=m.ticks - s.page_tick,
+            ),
+            m.ticks - 1,
+        )
+        or 0.0
+    )
     return float(max(0.0, float(np.asarray(counts)) - timeouts))
 
 
@@ -297,12 +356,18 @@ def _needless_actions(s: Session) -> list[str]:
             continue
         if e.name == "restart" and e.command.split()[1:2]:
             target = e.command.split()[1]
-            if target in s.system.pools and s.incident and not _pool_was_troubled(s, target, e.tick):
+            if (
+                target in s.system.pools
+                and s.incident
+                and not _pool_was_troubled(s, target, e.tick)
+            ):
                 out.append(f"restarted {target} at {mmss(e.at)} although it was healthy")
             if target in ("cache",):
                 out.append(f"restarted the cache at {mmss(e.at)}: it came back empty")
             if target == "postgres":
-                out.append(f"restarted postgres at {mmss(e.at)}: every connection and running query was killed, and the evidence with them")
+                out.append(
+                    f"restarted postgres at {mmss(e.at)}: every connection and running query was killed, and the evidence with them"
+                )
         if e.name == "cache flush":
             out.append(f"flushed the cache at {mmss(e.at)}: every read went to the database")
     return out
@@ -322,10 +387,18 @@ def _pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
 
 def _timeline(s: Session, times: dict[str, int | None]) -> list[dict[str, Any]]:
     sys_ = s.system
-    ev: list[dict[str, Any]] = [{"at": 0, "kind": "page", "text": f"paged by {s.incident.page.alert}"}]
+    ev: list[dict[str, Any]] = [
+        {"at": 0, "kind": "page", "text": f"paged by {s.incident.page.alert}"}
+    ]
     for f in s.fault_runs:
         if f.started is not None and f.started >= s.page_tick - 3600:
-            ev.append({"at": f.started - s.page_tick, "kind": "fault", "text": f"{f.spec.kind} began" + ("" if f.spec.cause else " (red herring)")})
+            ev.append(
+                {
+                    "at": f.started - s.page_tick,
+                    "kind": "fault",
+                    "text": f"{f.spec.kind} began" + ("" if f.spec.cause else " (red herring)"),
+                }
+            )
     for a in sys_.alerts.events:
         if a.tick >= s.page_tick:
             ev.append({"at": a.tick - s.page_tick, "kind": "alert", "text": f"{a.name} {a.state}"})

@@ -67,7 +67,9 @@ class Session:
     def __post_init__(self) -> None:
         inc = self.incident
         cfg = inc.system_config()
-        rules = [r for r in default_rules(cfg) if r.name not in inc.alerts.disable] + list(inc.alerts.add)
+        rules = [r for r in default_rules(cfg) if r.name not in inc.alerts.disable] + list(
+            inc.alerts.add
+        )
         self.system = System(cfg, self.seed, rules)
         self.fault_runs = [Fault(spec, i) for i, spec in enumerate(inc.faults)]
         self.system.faults = self.fault_runs
@@ -145,7 +147,14 @@ class Session:
             from oncall_dojo.game.scoring import score
 
             self._result = score(self)
-            self._emit({"type": "finished", "tick": self.system.t, "score": self._result.score, "grade": self._result.grade})
+            self._emit(
+                {
+                    "type": "finished",
+                    "tick": self.system.t,
+                    "score": self._result.score,
+                    "grade": self._result.grade,
+                }
+            )
         return self._result
 
     @property
@@ -154,10 +163,14 @@ class Session:
 
     # -- facts used by views and scoring ---------------------------------------------
     def evidence_seen(self, before: int | None = None) -> list[str]:
-        return [e.evidence for e in self.entries if e.evidence and (before is None or e.at < before)]
+        return [
+            e.evidence for e in self.entries if e.evidence and (before is None or e.at < before)
+        ]
 
     def first_action_at(self) -> int | None:
         """When the player first changed the system (acknowledging or talking does not count)."""
         from oncall_dojo.game.commands import COMMANDS
 
-        return next((e.at for e in self.entries if e.kind == "act" and COMMANDS[e.name].mutates), None)
+        return next(
+            (e.at for e in self.entries if e.kind == "act" and COMMANDS[e.name].mutates), None
+        )

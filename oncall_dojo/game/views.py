@@ -51,7 +51,12 @@ def sparkline(values: np.ndarray, width: int = 40) -> str:
         return ""
     if vals.size > width:
         step = vals.size / width
-        vals = np.array([vals[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))].max() for i in range(width)])
+        vals = np.array(
+            [
+                vals[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))].max()
+                for i in range(width)
+            ]
+        )
     lo, hi = float(vals.min()), float(vals.max())
     if hi - lo < 1e-12:
         return SPARK[0] * len(vals)
@@ -62,12 +67,17 @@ def alerts(s: Session) -> str:
     sys_ = s.system
     t = sys_.t
     rows = []
-    for st in sorted(sys_.alerts.states.values(), key=lambda x: (x.state != "firing", x.state != "pending", x.rule.name)):
+    for st in sorted(
+        sys_.alerts.states.values(),
+        key=lambda x: (x.state != "firing", x.state != "pending", x.rule.name),
+    ):
         if st.state == "inactive":
             continue
         since = mmss(t - st.since)
         ack = " (acked)" if st.acked_at is not None else ""
-        rows.append(f"  {st.state.upper():<8} {st.rule.severity:<6} {st.rule.name:<32} for {since:>6}{ack}  {sys_.alerts.summary(st)}")
+        rows.append(
+            f"  {st.state.upper():<8} {st.rule.severity:<6} {st.rule.name:<32} for {since:>6}{ack}  {sys_.alerts.summary(st)}"
+        )
     recent = [e for e in sys_.alerts.events if e.tick >= s.page_tick - 1800][-8:]
     out = ["Active alerts:" if rows else "No alerts firing or pending.", *rows]
     if recent:
@@ -95,28 +105,56 @@ def system_map(s: Session) -> str:
     for name, qu in sys_.queues.items():
         age = qu.oldest_age(sys_.t)
         state = "LAGGING" if age > qu.cfg.objective_s else "ok"
-        lines.append(f"{'queue ' + name:<20} {state:<9} depth {qu.depth:>7,}  oldest {mmss(age):>7}  in flight {qu.inflight:>4}  dlq {qu.dlq_depth:>5,}" + ("  consumers PAUSED" if name in sys_.consumers_paused else ""))
+        lines.append(
+            f"{'queue ' + name:<20} {state:<9} depth {qu.depth:>7,}  oldest {mmss(age):>7}  in flight {qu.inflight:>4}  dlq {qu.dlq_depth:>5,}"
+            + ("  consumers PAUSED" if name in sys_.consumers_paused else "")
+        )
     for name, p in sys_.pools.items():
         live = p.live
         ready = p.running
         state = "ok" if ready == len(live) and live else ("DOWN" if ready == 0 else "DEGRADED")
-        lines.append(f"{'workers ' + name:<20} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}")
+        lines.append(
+            f"{'workers ' + name:<20} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}"
+        )
     db = sys_.db
     lines.append(
         f"{'postgres':<20} {'ok' if db.cpu_util < 0.85 and not db.backends else 'WATCH':<9} cpu {db.cpu_util:5.0%}  "
         f"pool {sys_.pool_in_use:.0f}/{sys_.cfg.api.pool_size}  disk {db.disk_used_gb / db.disk_gb:5.1%}  "
         f"replica lag {db.replication_lag_s:.0f}s  sessions {len(db.backends)}"
     )
-    lines.append(f"{'cache':<20} {'ok' if sys_.cache_hit > 0.8 * sys_.cfg.cache.hit_ratio else 'COLD':<9} hit ratio {sys_.cache_hit:.2f}")
+    lines.append(
+        f"{'cache':<20} {'ok' if sys_.cache_hit > 0.8 * sys_.cfg.cache.hit_ratio else 'COLD':<9} hit ratio {sys_.cache_hit:.2f}"
+    )
     lines.append(f"{'ledger':<20} {'READ-ONLY' if sys_.ledger_error else 'ok':<9}")
-    lines.append(f"{'payment provider':<20} {'DEGRADED' if sys_.provider_latency_x > 1.5 or sys_.provider_extra_error > 0.02 else 'ok':<9} latency {sys_.provider_latency_s() * 1000:.0f}ms  load {sys_.provider_load:.0%}")
-    lines.append(f"{'spend':<20} ${sys_.cost_dollars:,.2f} so far at ${m.values[t, sys_.g_cost] if t >= 0 else 0:,.2f}/h")
+    lines.append(
+        f"{'payment provider':<20} {'DEGRADED' if sys_.provider_latency_x > 1.5 or sys_.provider_extra_error > 0.02 else 'ok':<9} latency {sys_.provider_latency_s() * 1000:.0f}ms  load {sys_.provider_load:.0%}"
+    )
+    lines.append(
+        f"{'spend':<20} ${sys_.cost_dollars:,.2f} so far at ${m.values[t, sys_.g_cost] if t >= 0 else 0:,.2f}/h"
+    )
     return "\n".join(lines)
 
 
-def logs(s: Session, service: str | None, min_level: int, text: str | None, regex: re.Pattern[str] | None, since_s: int, limit: int) -> str:
+def logs(
+    s: Session,
+    service: str | None,
+    min_level: int,
+    text: str | None,
+    regex: re.Pattern[str] | None,
+    since_s: int,
+    limit: int,
+) -> str:
     store = s.system.logs
-    found = list(store.search(service=service, min_level=min_level, text=text, regex=regex, start=s.system.t - since_s, limit=limit))
+    found = list(
+        store.search(
+            service=service,
+            min_level=min_level,
+            text=text,
+            regex=regex,
+            start=s.system.t - since_s,
+            limit=limit,
+        )
+    )
     if not found:
         return f"No log lines match (last {since_s // 60} min)."
     found.reverse()
@@ -138,7 +176,10 @@ def metric(s: Session, selector: str, fn_name: str | None, window: int) -> str:
     idx, hist = m.select(selector)
     if not idx:
         close = [n for n in m.names() if sel.name in n or n in sel.name]
-        raise Refusal(f"no series match {selector}" + (f"; similar: {', '.join(close[:5])}" if close else "; `metrics` lists them"))
+        raise Refusal(
+            f"no series match {selector}"
+            + (f"; similar: {', '.join(close[:5])}" if close else "; `metrics` lists them")
+        )
     kind = "histogram" if hist else m.series[idx[0]].kind
     fn_name = fn_name or {"counter": "rate", "gauge": "last", "histogram": "p99"}[kind]
     if fn_name not in FNS:
@@ -151,7 +192,13 @@ def metric(s: Session, selector: str, fn_name: str | None, window: int) -> str:
         key = series_list[i].key
         v = m.query(Query(metric=key, fn=fn, window=window), t)
         step = max(1, (s.system.t - start) // 40)
-        hist_vals = m.range(key, start, s.system.t, fn="rate" if fn in ("rate", "increase") else (fn if hist else "max"), step=step)
+        hist_vals = m.range(
+            key,
+            start,
+            s.system.t,
+            fn="rate" if fn in ("rate", "increase") else (fn if hist else "max"),
+            step=step,
+        )
         out.append(f"  {key:<70} {human(v):>8}  {sparkline(hist_vals)}")
     if len(idx) > 12:
         total = m.query(Query(metric=selector, fn=fn, window=window), t)
@@ -161,13 +208,29 @@ def metric(s: Session, selector: str, fn_name: str | None, window: int) -> str:
 
 def queues(s: Session) -> str:
     sys_ = s.system
-    out = [f"  {'queue':<14}{'depth':>9}{'oldest':>9}{'in flight':>11}{'dlq':>7}{'in/s':>8}{'out/s':>8}"]
+    out = [
+        f"  {'queue':<14}{'depth':>9}{'oldest':>9}{'in flight':>11}{'dlq':>7}{'in/s':>8}{'out/s':>8}"
+    ]
     m = sys_.metrics
     for name, q in sys_.queues.items():
-        enq = m.query(Query(metric=f'queue_enqueued_total{{queue="{name}"}}', fn="rate", window=60), sys_.t - 1) or 0
-        ack = m.query(Query(metric=f'queue_acked_total{{queue="{name}"}}', fn="rate", window=60), sys_.t - 1) or 0
+        enq = (
+            m.query(
+                Query(metric=f'queue_enqueued_total{{queue="{name}"}}', fn="rate", window=60),
+                sys_.t - 1,
+            )
+            or 0
+        )
+        ack = (
+            m.query(
+                Query(metric=f'queue_acked_total{{queue="{name}"}}', fn="rate", window=60),
+                sys_.t - 1,
+            )
+            or 0
+        )
         paused = "  (consumers paused)" if name in sys_.consumers_paused else ""
-        out.append(f"  {name:<14}{q.depth:>9,}{mmss(q.oldest_age(sys_.t)):>9}{q.inflight:>11,}{q.dlq_depth:>7,}{enq:>8.1f}{ack:>8.1f}{paused}")
+        out.append(
+            f"  {name:<14}{q.depth:>9,}{mmss(q.oldest_age(sys_.t)):>9}{q.inflight:>11,}{q.dlq_depth:>7,}{enq:>8.1f}{ack:>8.1f}{paused}"
+        )
     return "\n".join(out)
 
 
@@ -186,7 +249,10 @@ def queue(s: Session, name: str) -> str:
     top = q.top_delivered(5)
     if top:
         lines.append("  most delivered waiting messages:")
-        lines += [f"    msg_{mid}  receive_count={r.deliveries}  enqueued {mmss(r.enq - s.page_tick)}" for mid, r in top]
+        lines += [
+            f"    msg_{mid}  receive_count={r.deliveries}  enqueued {mmss(r.enq - s.page_tick)}"
+            for mid, r in top
+        ]
     return "\n".join(lines)
 
 
@@ -198,13 +264,17 @@ def messages(s: Session, name: str, dlq: bool) -> str:
         rows: list[str] = []
         for run in q.dlq[:20]:
             for seq in range(run.first, run.first + min(run.count, 20 - len(rows))):
-                rows.append(f"  msg_{q.msg_id(seq)}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}" + ("  replayed" if run.replayed else ""))
+                rows.append(
+                    f"  msg_{q.msg_id(seq)}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}"
+                    + ("  replayed" if run.replayed else "")
+                )
         return f"{name}.dlq: {q.dlq_depth:,} messages\n" + "\n".join(rows)
     msgs = q.messages(20)
     if not msgs:
         return f"{name} has no waiting messages."
     return f"{name}: oldest {len(msgs)} of {q.depth:,} waiting\n" + "\n".join(
-        f"  msg_{mid}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}" for mid, run, _ in msgs
+        f"  msg_{mid}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}"
+        for mid, run, _ in msgs
     )
 
 
@@ -215,11 +285,19 @@ def workers(s: Session, pool_name: str | None) -> str:
         if pool_name and name != pool_name:
             continue
         live = p.live
-        out.append(f"{name}: {p.running}/{len(live)} ready, consuming {p.cfg.queue}, concurrency {p.cfg.concurrency}, memory limit {p.cfg.memory_limit_mb:.0f}Mi")
+        out.append(
+            f"{name}: {p.running}/{len(live)} ready, consuming {p.cfg.queue}, concurrency {p.cfg.concurrency}, memory limit {p.cfg.memory_limit_mb:.0f}Mi"
+        )
         for r in sorted(live, key=lambda r: r.name):
-            state = {"backoff": "CrashLoopBackOff", "starting": "ContainerCreating" if r.restarts == 0 else "Starting", "running": "Running"}.get(r.state, r.state)
+            state = {
+                "backoff": "CrashLoopBackOff",
+                "starting": "ContainerCreating" if r.restarts == 0 else "Starting",
+                "running": "Running",
+            }.get(r.state, r.state)
             age = mmss(sys_.t - r.started)
-            out.append(f"  {r.name:<30} {state:<18} {r.version:<10} restarts {r.restarts:<3} mem {r.memory:5.0f}Mi  age {age}")
+            out.append(
+                f"  {r.name:<30} {state:<18} {r.version:<10} restarts {r.restarts:<3} mem {r.memory:5.0f}Mi  age {age}"
+            )
     return "\n".join(out)
 
 
@@ -229,7 +307,10 @@ def changes(s: Session) -> str:
     for c in sys_.changes[-30:]:
         when = mmss(c.tick - s.page_tick)
         what = f"{c.before} -> {c.after}" if c.before else c.after
-        rows.append(f"  {when:>8}  {c.kind:<9} {c.target:<22} {what:<36} by {c.author}" + (f"  ({c.note})" if c.note else ""))
+        rows.append(
+            f"  {when:>8}  {c.kind:<9} {c.target:<22} {what:<36} by {c.author}"
+            + (f"  ({c.note})" if c.note else "")
+        )
     return "Changes (time relative to the page):\n" + ("\n".join(rows) if rows else "  none")
 
 
@@ -246,13 +327,21 @@ def database(s: Session, what: str) -> str:
         return "\n".join(rows)
     if what == "indexes":
         rows = [f"  {n:<28} on {tbl}" for n, tbl in sorted(db.indexes.items())]
-        building = [f"  {b.index:<28} on {b.table} (building, {'blocking writes' if b.blocks_writes else 'concurrently'})" for b in db.backends if b.kind == "index_build"]
+        building = [
+            f"  {b.index:<28} on {b.table} (building, {'blocking writes' if b.blocks_writes else 'concurrently'})"
+            for b in db.backends
+            if b.kind == "index_build"
+        ]
         return "Indexes:\n" + "\n".join(rows + building)
     shapes = sorted(db.cfg.shapes, key=lambda sh: -db.latency_ms(sh))
-    rows = [f"  {sh:<16} {db.latency_ms(sh):>9.1f} ms {'SEQ SCAN' if db.uses_seq_scan(sh) else '':<9} {db.cfg.shapes[sh].sql}" for sh in shapes]
+    rows = [
+        f"  {sh:<16} {db.latency_ms(sh):>9.1f} ms {'SEQ SCAN' if db.uses_seq_scan(sh) else '':<9} {db.cfg.shapes[sh].sql}"
+        for sh in shapes
+    ]
     return (
         f"postgres primary: cpu {db.cpu_util:.0%}, disk {db.disk_used_gb:.1f}/{db.disk_gb:.0f} GB, replica lag {db.replication_lag_s:.0f}s,"
-        f" {len(db.backends)} long-running session(s){', READ-ONLY' if db.read_only else ''}\nMean time per query shape:\n" + "\n".join(rows)
+        f" {len(db.backends)} long-running session(s){', READ-ONLY' if db.read_only else ''}\nMean time per query shape:\n"
+        + "\n".join(rows)
     )
 
 
@@ -263,8 +352,14 @@ def jobs(s: Session) -> str:
     rows = []
     for j in js.values():
         total = j.cfg.total
-        prog = f"{j.progress:,}/{total:,} ({j.progress / total:.0%})" if total else f"{j.items_done:,} items"
-        rows.append(f"  {j.name:<24} {j.cfg.kind:<8} {j.state:<8} {prog:<24} {j.cfg.rate_per_s:g}/s  checkpoint={'yes' if j.cfg.checkpoint else 'NO'}  runs={j.runs}")
+        prog = (
+            f"{j.progress:,}/{total:,} ({j.progress / total:.0%})"
+            if total
+            else f"{j.items_done:,} items"
+        )
+        rows.append(
+            f"  {j.name:<24} {j.cfg.kind:<8} {j.state:<8} {prog:<24} {j.cfg.rate_per_s:g}/s  checkpoint={'yes' if j.cfg.checkpoint else 'NO'}  runs={j.runs}"
+        )
     return "\n".join(rows)
 
 

@@ -8,12 +8,25 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.incident.yamlload import Located, YamlModelError, format_keypath, load_model
+from oncall_dojo.incident.yamlload import (
+    Located,
+    YamlModelError,
+    convert_error,
+    format_keypath,
+    load_model,
+)
+from oncall_dojo.sim.config import SystemConfig
 
 ENV_DIR = "DOJO_INCIDENTS"
+
+
+class _SystemDoc(BaseModel):
+    """`system:` as validated after merging over the defaults (for error locations)."""
+
+    system: SystemConfig
 
 
 @dataclass(frozen=True)
@@ -59,14 +72,23 @@ def load_incident(
     errors: list[Located] = []
     if expect_id is not None and incident.id != expect_id:
         line, col = positions.at(("id",))
-        errors.append(Located(str(path), line, col, "id", f"id {incident.id!r} must match the file name {expect_id!r}"))
+        errors.append(
+            Located(
+                str(path),
+                line,
+                col,
+                "id",
+                f"id {incident.id!r} must match the file name {expect_id!r}",
+            )
+        )
     try:
         incident.system_config()
     except ValidationError as exc:
         for e in exc.errors():
-            loc = ("system", *e["loc"])
-            line, col = positions.at(loc)
-            errors.append(Located(str(path), line, col, format_keypath(positions.clean(loc)), e["msg"]))
+            err = {**e, "loc": ("system", *e["loc"])}
+            errors.append(
+                convert_error(str(path), positions, _SystemDoc, err, {"system": incident.system})
+            )
     from oncall_dojo.incident.semantics import check_references
 
     checks = check_references(incident) + (extra_checks(incident) if extra_checks else [])

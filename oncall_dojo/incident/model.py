@@ -162,7 +162,9 @@ class Incident(_Model):
     def system_config(self) -> SystemConfig:
         from oncall_dojo.sim.config import merge
 
-        return SystemConfig.model_validate(merge(SystemConfig().model_dump(by_alias=True), self.system))
+        return SystemConfig.model_validate(
+            merge(SystemConfig().model_dump(by_alias=True), self.system)
+        )
 
 
 def parse_timed(line: str) -> tuple[int, str] | None:

@@ -33,6 +33,7 @@ __all__ = [
     "Positions",
     "Resolved",
     "YamlModelError",
+    "convert_error",
     "format_keypath",
     "load_model",
     "load_yaml",
@@ -493,7 +494,8 @@ def load_model(
     except ValidationError as exc:
         spath = str(path)
         errors = [
-            _convert(spath, positions, model, err, data) for err in exc.errors(include_url=False)
+            convert_error(spath, positions, model, err, data)
+            for err in exc.errors(include_url=False)
         ]
         raise YamlModelError(_sorted_unique(errors)) from None
     return obj, positions
@@ -513,9 +515,13 @@ def _data_at(data: Any, loc: Loc) -> Any:
     return data
 
 
-def _convert(
+def convert_error(
     path: str, positions: Positions, model: type[BaseModel], err: Any, data: Any
 ) -> Located:
+    """One pydantic error (as from `ValidationError.errors()`) as a located error.
+
+    `model` is the model whose fields the error's `loc` walks (for did-you-mean suggestions)
+    and `data` the document as written (to know which keys are present)."""
     loc: Loc = tuple(err["loc"])
     kind: str = err["type"]
     msg: str = err["msg"]

@@ -85,7 +85,9 @@ class AlertManager:
                     new.append(AlertEvent(t, rule.name, "firing", rule.severity, self.summary(st)))
             else:
                 if st.state == "firing":
-                    new.append(AlertEvent(t, rule.name, "resolved", rule.severity, self.summary(st)))
+                    new.append(
+                        AlertEvent(t, rule.name, "resolved", rule.severity, self.summary(st))
+                    )
                 st.state = "inactive"
         self.events.extend(new)
         return new

@@ -37,7 +37,9 @@ class Run:
 
     def split(self, n: int) -> Run:
         """Detach and return the first n messages of this run."""
-        head = Run(self.first, n, self.enq, self.deliveries, self.poison, self.visible_at, self.replayed)
+        head = Run(
+            self.first, n, self.enq, self.deliveries, self.poison, self.visible_at, self.replayed
+        )
         self.first += n
         self.count -= n
         return head
@@ -69,6 +71,8 @@ class Queue:
     paused: bool = False
     stats: QueueStats = field(default_factory=QueueStats)
     _ready_n: int = 0
+    _replayed_behind: bool = False
+    """Old messages were replayed onto the tail, so the head is not necessarily the oldest."""
 
     # -- ids -------------------------------------------------------------------
     def msg_id(self, seq: int) -> str:
@@ -174,8 +178,14 @@ class Queue:
     def oldest_age(self, t: int) -> int:
         oldest = min((r.enq for r in self.delayed), default=None)
         if self.ready:
-            head = min(r.enq for r in self.ready) if len(self.ready) < 64 else self.ready[0].enq
+            if self._replayed_behind:
+                # replayed messages went to the tail: the oldest may be anywhere
+                head = min(r.enq for r in self.ready)
+            else:
+                head = self.ready[0].enq  # otherwise the ready queue is in enqueue order
             oldest = head if oldest is None else min(oldest, head)
+        elif self._replayed_behind:
+            self._replayed_behind = False
         return 0 if oldest is None else t - oldest
 
     def waiting_runs(self) -> Iterator[Run]:
@@ -195,7 +205,8 @@ class Queue:
     def top_delivered(self, limit: int = 5) -> list[tuple[str, Run]]:
         """Waiting messages with the highest delivery counts."""
         runs = sorted(
-            (r for r in self.waiting_runs() if r.deliveries > 1), key=lambda r: (-r.deliveries, r.first)
+            (r for r in self.waiting_runs() if r.deliveries > 1),
+            key=lambda r: (-r.deliveries, r.first),
         )
         return [(self.msg_id(r.first), r) for r in runs[:limit]]
 
@@ -220,7 +231,9 @@ class Queue:
                     if before:
                         pieces.append(Run(run.first, before, run.enq, run.deliveries, run.poison,
                                           run.visible_at, run.replayed))  # fmt: skip
-                    one = Run(seq, 1, run.enq, run.deliveries, run.poison, run.visible_at, run.replayed)
+                    one = Run(
+                        seq, 1, run.enq, run.deliveries, run.poison, run.visible_at, run.replayed
+                    )
                     if after:
                         pieces.append(Run(seq + 1, after, run.enq, run.deliveries, run.poison,
                                           run.visible_at, run.replayed))  # fmt: skip
@@ -261,9 +274,13 @@ class Queue:
                 take = []
                 for seq in range(run.first, run.first + run.count):
                     if seq in only:
-                        take.append(Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed))
+                        take.append(
+                            Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
+                        )
                     else:
-                        keep.append(Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed))
+                        keep.append(
+                            Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
+                        )
             for r in take:
                 r.deliveries = 0
                 r.replayed += 1
@@ -273,6 +290,8 @@ class Queue:
                 moved += r.count
         self.dlq = keep
         self.stats.replayed += moved
+        if moved:
+            self._replayed_behind = True
         return moved
 
     def finish(self, t: int) -> None:

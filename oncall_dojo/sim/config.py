@@ -53,9 +53,13 @@ class RouteConfig(_Model):
 
 def _default_routes() -> dict[str, RouteConfig]:
     return {
-        "GET /api/products": RouteConfig(share=0.42, base_ms=12, cache=True, on_miss={"product_list": 1}),
+        "GET /api/products": RouteConfig(
+            share=0.42, base_ms=12, cache=True, on_miss={"product_list": 1}
+        ),
         "GET /api/orders/:id": RouteConfig(share=0.24, base_ms=10, queries={"order_by_id": 1}),
-        "GET /api/account": RouteConfig(share=0.14, base_ms=8, cache=True, on_miss={"user_by_id": 1}),
+        "GET /api/account": RouteConfig(
+            share=0.14, base_ms=8, cache=True, on_miss={"user_by_id": 1}
+        ),
         "POST /api/cart": RouteConfig(share=0.10, base_ms=15, queries={"cart_upsert": 1}),
         "POST /api/checkout": RouteConfig(
             share=0.10,
@@ -270,6 +274,13 @@ class JobConfig(_Model):
     """Campaign name for email jobs."""
 
 
+DEFAULT_CONFIG: dict[str, Scalar] = {
+    "payments.retry.max_attempts": 3,
+    "payments.retry.backoff": "exponential",
+    "payments.idempotency_keys": True,
+}
+
+
 class SloConfig(_Model):
     availability: float = Field(default=0.999, gt=0, lt=1)
     """Target fraction of good requests."""
@@ -317,13 +328,7 @@ class SystemConfig(_Model):
     jobs: dict[str, JobConfig] = {}
     flags: dict[str, Scalar] = {}
     """Feature flags and their values at the start."""
-    config: dict[str, Scalar] = Field(
-        default_factory=lambda: {
-            "payments.retry.max_attempts": 3,
-            "payments.retry.backoff": "exponential",
-            "payments.idempotency_keys": True,
-        }
-    )
+    config: dict[str, Scalar] = Field(default_factory=lambda: dict(DEFAULT_CONFIG))
     """Runtime configuration keys and their values at the start."""
     versions: dict[str, dict[str, VersionTraits]] = {}
     """Traits of particular versions, by service then version."""

@@ -40,6 +40,9 @@ class Backend:
     index: str | None = None
     blocks_writes: bool = False
     done_at: int | None = None
+    rows_left: float = 0.0
+    """Index builds: rows still to read; they read slower when the database is busy."""
+    rows_per_s: float = 0.0
 
 
 @dataclass
@@ -101,12 +104,21 @@ class Database:
 
     def _recompute_latency(self) -> None:
         lat: dict[str, float] = {}
-        self._shape_info = {n: (self.cost_ms(n), self.uses_seq_scan(n), s.write) for n, s in self.cfg.shapes.items()}
+        info: dict[str, tuple[float, bool, bool]] = {}
+        factor = self._factor
+        indexes = self.indexes
+        backends = self.backends
         for name, s in self.cfg.shapes.items():
-            if self.table_blocked(s.table, s.write) is not None:
+            cost = s.base_ms
+            scan = s.index is not None and s.index not in indexes
+            if scan:
+                cost += self.rows.get(s.table, 0) / 1000.0 * s.scan_ms_per_krow
+            info[name] = (cost, scan, s.write)
+            if backends and self.table_blocked(s.table, s.write) is not None:
                 lat[name] = BLOCKED_MS
             else:
-                lat[name] = self.cost_ms(name) * self._factor
+                lat[name] = cost * factor
+        self._shape_info = info
         self._latency = lat
 
     def latency_ms(self, shape: str) -> float:
@@ -154,6 +166,13 @@ class Database:
                     b.holding = True
                     b.done_at = t + b.runs_s
                     events.append(("acquired", b))
+            if b.holding and b.rows_per_s > 0:
+                # an index build competes for CPU with everything else
+                spare = max(0.15, 1.0 - self.cpu_util)
+                b.rows_left -= b.rows_per_s * spare
+                b.done_at = (
+                    t if b.rows_left <= 0 else t + 1 + int(b.rows_left / (b.rows_per_s * spare))
+                )
             if b.holding and b.done_at is not None and t >= b.done_at:
                 self.backends.remove(b)
                 if b.kind == "index_build" and b.index:
@@ -173,10 +192,11 @@ class Database:
         self._factor = 1.0 / (1.0 - rho) + self.backlog_ms / cap * 1000.0 / 100.0
         # disk and replication
         self.disk_used_gb += self.writes * self.cfg.kb_per_write / 1_048_576.0
+        shapes = self.cfg.shapes
         for shape, n in self.queries.items():
-            if self.cfg.shapes[shape].write:
-                table = self.cfg.shapes[shape].table
-                self.rows[table] = self.rows.get(table, 0) + int(n)
+            s = shapes[shape]
+            if s.write:
+                self.rows[s.table] = self.rows.get(s.table, 0) + int(n)
         applied = 0.0 if self.replica_paused else self.cfg.replica_apply_per_s
         self.replica_pending = max(0.0, self.replica_pending + self.writes - applied)
         if self.failover_until >= 0 and t >= self.failover_until:
@@ -197,7 +217,9 @@ class Database:
     # -- operator actions ----------------------------------------------------------
     def start_backend(self, t: int, kind: BackendKind, table: str, sql: str, runs_s: int, user: str,
                       exclusive: bool = False, index: str | None = None, blocks_writes: bool = False) -> Backend:  # fmt: skip
-        b = Backend(self.next_pid, kind, table, sql, t, user, runs_s, exclusive, False, index, blocks_writes)
+        b = Backend(
+            self.next_pid, kind, table, sql, t, user, runs_s, exclusive, False, index, blocks_writes
+        )
         self.next_pid += 7
         self.backends.append(b)
         self._recompute_latency()
@@ -212,20 +234,24 @@ class Database:
                 return b
         raise Refusal(f"no running backend with pid {pid} (see `db queries`)")
 
-    def create_index(self, t: int, name: str, table: str, columns: str, concurrently: bool) -> Backend:
+    def create_index(
+        self, t: int, name: str, table: str, columns: str, concurrently: bool
+    ) -> Backend:
         if table not in self.rows:
             raise Refusal(f"no table {table!r}; tables: {', '.join(sorted(self.rows))}")
         if name in self.indexes:
             raise Refusal(f"index {name} already exists")
         if any(b.index == name for b in self.backends):
             raise Refusal(f"index {name} is already being built")
-        rate = self.cfg.index_build_rows_per_s / (3.0 if concurrently else 1.0)
+        rate = self.cfg.index_build_rows_per_s / (2.0 if concurrently else 1.0)
         runs = max(5, int(self.rows[table] / rate))
         how = "CONCURRENTLY " if concurrently else ""
-        return self.start_backend(
+        b = self.start_backend(
             t, "index_build", table, f"CREATE INDEX {how}{name} ON {table} ({columns})", runs, "oncall",
             index=name, blocks_writes=not concurrently,
         )  # fmt: skip
+        b.rows_left, b.rows_per_s = float(self.rows[table]), rate
+        return b
 
     def failover(self, t: int) -> int:
         """Promote the replica. Writes it had not replayed are lost. Returns how many."""

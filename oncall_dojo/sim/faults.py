@@ -92,7 +92,12 @@ class PoisonMessage(FaultSpec):
         if any(r.first <= seq < r.first + r.count for r in q.waiting_runs()):
             return True
         pool = [p for p in sys.pools.values() if p.cfg.queue == self.queue]
-        return any(run.first <= seq < run.first + run.count for p in pool for r in p.live for run, _ in r.inflight)
+        return any(
+            run.first <= seq < run.first + run.count
+            for p in pool
+            for r in p.live
+            for run, _ in r.inflight
+        )
 
 
 class BadDeploy(FaultSpec):
@@ -111,7 +116,9 @@ class BadDeploy(FaultSpec):
     note: str = ""
 
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
-        _deploy(sys, t, self.service, self.version, self.traits, self.author, self.percent, self.note)
+        _deploy(
+            sys, t, self.service, self.version, self.traits, self.author, self.percent, self.note
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return _runs_version(sys, self.service, self.version)
@@ -184,7 +191,14 @@ class MemoryLeak(FaultSpec):
     author: str = "deploy-bot"
 
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
-        _deploy(sys, t, self.pool, self.version, VersionTraits(memory_leak_mb_per_min=self.mb_per_min), self.author)
+        _deploy(
+            sys,
+            t,
+            self.pool,
+            self.version,
+            VersionTraits(memory_leak_mb_per_min=self.mb_per_min),
+            self.author,
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return _runs_version(sys, self.pool, self.version)
@@ -222,7 +236,13 @@ class DependencySlowdown(FaultSpec):
         sys.provider_latency_x = self.latency_x
         sys.provider_extra_error = self.error_rate
         state["until"] = None if self.duration_s is None else t + self.duration_s
-        sys.log(t, 300, "payments-provider", WARN, "statuspage.provider.example incident=\"Elevated latency and errors on the Charges API\" status=investigating")
+        sys.log(
+            t,
+            300,
+            "payments-provider",
+            WARN,
+            'statuspage.provider.example incident="Elevated latency and errors on the Charges API" status=investigating',
+        )
 
     def evolve(self, sys: System, t: int, state: dict[str, Any]) -> None:
         if state.get("until") is not None and t >= state["until"]:
@@ -230,7 +250,13 @@ class DependencySlowdown(FaultSpec):
             sys.provider_extra_error = 0.0
             state["until"] = None
             state["over"] = True
-            sys.log(t, 300, "payments-provider", INFO, "statuspage.provider.example incident=\"Elevated latency and errors on the Charges API\" status=resolved")
+            sys.log(
+                t,
+                300,
+                "payments-provider",
+                INFO,
+                'statuspage.provider.example incident="Elevated latency and errors on the Charges API" status=resolved',
+            )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return not state.get("over", False)
@@ -254,8 +280,21 @@ class ConfigChange(FaultSpec):
         store[self.key] = self.value
         for service, tr in self.traits.items():
             sys.conditional_traits.append((self.kind, self.key, self.value, service, tr))
-        sys.record_change(t, "flag" if self.kind == "flag_change" else "config", self.key, str(before), str(self.value), self.author)
-        sys.log(t, 4, "deployer", INFO, f"config-service {'flag' if self.kind == 'flag_change' else 'config'} changed key={self.key} from={before} to={self.value} by={self.author}")
+        sys.record_change(
+            t,
+            "flag" if self.kind == "flag_change" else "config",
+            self.key,
+            str(before),
+            str(self.value),
+            self.author,
+        )
+        sys.log(
+            t,
+            4,
+            "deployer",
+            INFO,
+            f"config-service {'flag' if self.kind == 'flag_change' else 'config'} changed key={self.key} from={before} to={self.value} by={self.author}",
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         store = sys.flags if self.kind == "flag_change" else sys.config
@@ -275,10 +314,21 @@ class RetryStorm(ConfigChange):
         sys.config["payments.retry.max_attempts"] = self.max_attempts
         before = sys.config.get(self.key)
         sys.config[self.key] = self.value
-        sys.record_change(t, "config", self.key, str(before), str(self.value), self.author, f"and payments.retry.max_attempts={self.max_attempts}")
+        sys.record_change(
+            t,
+            "config",
+            self.key,
+            str(before),
+            str(self.value),
+            self.author,
+            f"and payments.retry.max_attempts={self.max_attempts}",
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
-        return sys.config.get(self.key) == self.value and int(sys.config.get("payments.retry.max_attempts", 1)) > 2
+        return (
+            sys.config.get(self.key) == self.value
+            and int(sys.config.get("payments.retry.max_attempts", 1)) > 2
+        )
 
 
 class MissingIndex(FaultSpec):
@@ -292,8 +342,22 @@ class MissingIndex(FaultSpec):
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
         table = sys.db.indexes.pop(self.index, None)
         state["table"] = table
-        sys.record_change(t, "migration", table or "?", self.index, "dropped", self.author, f"DROP INDEX {self.index}")
-        sys.log(t, 5, "postgres", INFO, f"postgres-0 LOG: statement: DROP INDEX CONCURRENTLY {self.index}")
+        sys.record_change(
+            t,
+            "migration",
+            table or "?",
+            self.index,
+            "dropped",
+            self.author,
+            f"DROP INDEX {self.index}",
+        )
+        sys.log(
+            t,
+            5,
+            "postgres",
+            INFO,
+            f"postgres-0 LOG: statement: DROP INDEX CONCURRENTLY {self.index}",
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return self.index not in sys.db.indexes
@@ -313,13 +377,28 @@ class MigrationLock(FaultSpec):
     author: str = "migrate-bot"
 
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
-        blocker = sys.db.start_backend(t - 600, "analytics", self.table, self.blocker_sql, self.blocker_remaining_s + 600, "metabase")
+        blocker = sys.db.start_backend(
+            t - 600,
+            "analytics",
+            self.table,
+            self.blocker_sql,
+            self.blocker_remaining_s + 600,
+            "metabase",
+        )
         blocker.holding, blocker.done_at = True, t + self.blocker_remaining_s
-        mig = sys.db.start_backend(t, "migration", self.table, self.sql, self.migration_s, "migrate", exclusive=True)
+        mig = sys.db.start_backend(
+            t, "migration", self.table, self.sql, self.migration_s, "migrate", exclusive=True
+        )
         state["pid"] = mig.pid
         state["blocker"] = blocker.pid
         sys.record_change(t, "migration", self.table, "", self.sql, self.author)
-        sys.log(t, 6, "deployer", INFO, f"migrate-job release=2026.03.14-1 running migration 0142_add_discount: {self.sql}")
+        sys.log(
+            t,
+            6,
+            "deployer",
+            INFO,
+            f"migrate-job release=2026.03.14-1 running migration 0142_add_discount: {self.sql}",
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return any(b.pid == state["pid"] and not b.holding for b in sys.db.backends)
@@ -348,8 +427,22 @@ class CacheLoss(FaultSpec):
 
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
         sys.cache_hit = 0.0
-        sys.record_change(t, "deploy", "cache", "redis-7.2 x3", "redis-7.2 x3 (nodes replaced)", "platform-bot", "node pool upgrade")
-        sys.log(t, 7, "cache", WARN, "redis-cluster-0 cluster nodes replaced during node-pool upgrade; keyspace empty")
+        sys.record_change(
+            t,
+            "deploy",
+            "cache",
+            "redis-7.2 x3",
+            "redis-7.2 x3 (nodes replaced)",
+            "platform-bot",
+            "node pool upgrade",
+        )
+        sys.log(
+            t,
+            7,
+            "cache",
+            WARN,
+            "redis-cluster-0 cluster nodes replaced during node-pool upgrade; keyspace empty",
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return sys.cache_hit < 0.8 * sys.cfg.cache.hit_ratio
@@ -366,7 +459,13 @@ class LedgerReadOnly(FaultSpec):
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
         sys.ledger_error = "READONLY You can't write against a read only replica."
         sys.config["payments.idempotency_keys"] = self.idempotency_keys
-        sys.log(t, 8, "postgres", ERROR, "ledger-0 # MASTER MODE enabled after resync; replica-read-only yes")
+        sys.log(
+            t,
+            8,
+            "postgres",
+            ERROR,
+            "ledger-0 # MASTER MODE enabled after resync; replica-read-only yes",
+        )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return sys.ledger_error is not None
@@ -401,9 +500,22 @@ FAULT_TYPES: tuple[type[FaultSpec], ...] = (
 )  # fmt: skip
 
 AnyFault = Annotated[
-    PoisonMessage | BadDeploy | Deploy | CorruptWrites | WorkerCrashLoop | MemoryLeak | ThroughputDrop
-    | DependencySlowdown | ConfigChange | RetryStorm | MissingIndex | MigrationLock | DiskFill
-    | CacheLoss | LedgerReadOnly | TrafficSpike,
+    PoisonMessage
+    | BadDeploy
+    | Deploy
+    | CorruptWrites
+    | WorkerCrashLoop
+    | MemoryLeak
+    | ThroughputDrop
+    | DependencySlowdown
+    | ConfigChange
+    | RetryStorm
+    | MissingIndex
+    | MigrationLock
+    | DiskFill
+    | CacheLoss
+    | LedgerReadOnly
+    | TrafficSpike,
     Field(discriminator="kind"),
 ]
 
@@ -421,7 +533,9 @@ class Fault:
     def tick(self, sys: System, t: int) -> None:
         spec = self.spec
         if self.started is None:
-            due = (spec.at is not None and t >= spec.at) or (spec.when is not None and t > 0 and sys.holds(spec.when))
+            due = (spec.at is not None and t >= spec.at) or (
+                spec.when is not None and t > 0 and sys.holds(spec.when)
+            )
             if due:
                 self.started = t
                 spec.begin(sys, t, self.state)

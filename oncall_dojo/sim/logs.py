@@ -13,6 +13,8 @@ from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from struct import pack
 from typing import overload
 
 LEVELS = ("DEBUG", "INFO", "WARN", "ERROR", "FATAL")
@@ -93,13 +95,15 @@ class LogStore:
         if not items:
             return
         self.pending = []
-        items.sort(key=_ms)
-        self.msgs.extend([it[3] for it in items])
-        self.ms.extend([it[0] for it in items])
+        items.sort(key=_ms)  # stable: lines of the same millisecond keep their emission order
+        ms, services, levels, msgs = zip(*items, strict=True)
         n = len(items)
-        self.ticks.extend([tick] * n)
-        self.services.extend([it[1] for it in items])
-        self.levels.extend([it[2] for it in items])
+        self.msgs += msgs
+        # whole columns at once (`extend` would convert and check each number on its own)
+        self.ms.frombytes(pack(f"{n}H", *ms))
+        self.ticks.extend(array("i", (tick,)) * n)
+        self.services.frombytes(bytes(services))
+        self.levels.frombytes(bytes(levels))
 
     def __len__(self) -> int:
         return len(self.msgs)
@@ -135,6 +139,7 @@ class LogStore:
     ) -> Iterator[LogLine]:
         """Lines matching all given filters, between ticks `start` and `end` (exclusive)."""
         sid = self._service_ids.get(service, -1) if service else None
+        ids: set[int] | None
         if service and sid == -1:
             # a prefix (e.g. "billing" for "billing-worker") is allowed
             ids = {i for n, i in self._service_ids.items() if n.startswith(service)}
@@ -155,14 +160,16 @@ class LogStore:
                 continue
             if regex is not None and not regex.search(line):
                 continue
-            yield LogLine(self.ticks[i], self.service_names[self.services[i]], LEVELS[self.levels[i]], line)
+            yield LogLine(
+                self.ticks[i], self.service_names[self.services[i]], LEVELS[self.levels[i]], line
+            )
             found += 1
             if limit is not None and found >= limit:
                 return
 
 
-def _ms(item: tuple[int, int, int, str]) -> int:
-    return item[0]
+_ms = itemgetter(0)
+"""The millisecond of a pending line."""
 
 
 def parse_start(text: str) -> datetime:

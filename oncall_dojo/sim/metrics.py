@@ -22,7 +22,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 
 _SELECTOR = re.compile(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*$")
-_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+_MATCHER = re.compile(
+    r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^,"{}\s]+))\s*(?:,|$)'
+)
+"""`label="value"`, or `label=value` unquoted (a shell-style command line drops the quotes)."""
 
 
 class SelectorError(ValueError):
@@ -38,7 +41,7 @@ class Selector:
     def parse(cls, text: str) -> Selector:
         m = _SELECTOR.match(text)
         if not m:
-            raise SelectorError(f"not a metric selector: {text!r} (expected name{{label=\"value\"}})")
+            raise SelectorError(f'not a metric selector: {text!r} (expected name{{label="value"}})')
         name, body = m.group(1), (m.group(2) or "").strip()
         matchers: list[tuple[str, str, str]] = []
         pos = 0
@@ -46,7 +49,8 @@ class Selector:
             mm = _MATCHER.match(body, pos)
             if not mm:
                 raise SelectorError(f"bad label matcher in {text!r} at {body[pos:]!r}")
-            label, op, value = mm.groups()
+            label, op, quoted, bare = mm.groups()
+            value = quoted if quoted is not None else bare
             if op in ("=~", "!~"):
                 try:
                     re.compile(value)
@@ -147,11 +151,18 @@ class MetricStore:
         self._by_key: dict[str, int] = {}
         self._hist_by_key: dict[str, int] = {}
         self.capacity = capacity
-        self.values = np.zeros((capacity, 0), dtype=np.float64)
-        self.hvalues = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int32)
-        # running sums over ticks (row t = sum of rows 0..t), so windowed sums cost O(series)
+        self._values = np.zeros((capacity, 0), dtype=np.float64)
+        self._hvalues = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int32)
+        # committed rows not yet copied into the arrays (ticks _rows_t0, _rows_t0 + 1, ...): they
+        # are copied a batch at a time, when read, which costs far less than a copy per tick
+        self._rows: list[list[float]] = []
+        self._hrows: list[list[list[int]]] = []
+        self._rows_t0 = 0
+        # running sums over ticks (row t = sum of rows 0..t), so windowed sums cost O(series);
+        # rows before `_summed` are up to date (see `_sum_to`)
         self.csum = np.zeros((capacity, 0), dtype=np.float64)
         self.hcsum = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int64)
+        self._summed = 0
         self.row: list[float] = []
         self._is_counter: list[bool] = []
         self._counters: list[int] = []
@@ -159,33 +170,82 @@ class MetricStore:
         self.ticks = 0  # number of committed ticks
         self._select_cache: dict[str, tuple[list[int], bool]] = {}
 
+    @property
+    def values(self) -> np.ndarray:
+        """Per tick and series: the gauge's value or the counter's increment (ticks x series)."""
+        if self._rows:
+            self._store_rows()
+        return self._values
+
+    @property
+    def hvalues(self) -> np.ndarray:
+        """Per tick, histogram and bucket: observations in that tick (ticks x histograms x buckets)."""
+        if self._rows:
+            self._store_rows()
+        return self._hvalues
+
     # -- registration -------------------------------------------------------------
     def _register(self, name: str, labels: dict[str, str], kind: Kind, help: str) -> int:
         s = Series(name, dict(labels), kind, help)
         if kind == "histogram":
             if s.key in self._hist_by_key:
                 return self._hist_by_key[s.key]
+        elif s.key in self._by_key:
+            return self._by_key[s.key]
+        if self._rows:
+            self._store_rows()  # rows committed so far have the old width
+        if kind == "histogram":
             self.hist_series.append(s)
             self.hrow.append([0] * len(LATENCY_BUCKETS))
-            extra = np.zeros((self.capacity, 1, len(LATENCY_BUCKETS)), dtype=np.int32)
-            self.hvalues = np.concatenate([self.hvalues, extra], axis=1)
-            self.hcsum = np.concatenate([self.hcsum, extra.astype(np.int64)], axis=1)
             idx = len(self.hist_series) - 1
             self._hist_by_key[s.key] = idx
         else:
-            if s.key in self._by_key:
-                return self._by_key[s.key]
             self.series.append(s)
             self.row.append(0.0)
             self._is_counter.append(kind == "counter")
             if kind == "counter":
                 self._counters.append(len(self.series) - 1)
-            self.values = np.concatenate([self.values, np.zeros((self.capacity, 1))], axis=1)
-            self.csum = np.concatenate([self.csum, np.zeros((self.capacity, 1))], axis=1)
             idx = len(self.series) - 1
             self._by_key[s.key] = idx
+        if self.ticks:
+            self._fit()  # registered mid-run: widen now, reads may follow before the next commit
         self._select_cache.clear()
         return idx
+
+    def _fit(self) -> None:
+        """Give the arrays a column for every registered series (registration is cheap until the
+        first rows are stored: the arrays are widened once, not once per series)."""
+        if (extra := len(self.series) - self._values.shape[1]) > 0:
+            self._values = np.concatenate([self._values, np.zeros((self.capacity, extra))], axis=1)
+            self.csum = np.concatenate([self.csum, np.zeros((self.capacity, extra))], axis=1)
+        if (extra := len(self.hist_series) - self._hvalues.shape[1]) > 0:
+            zeros = np.zeros((self.capacity, extra, len(LATENCY_BUCKETS)), dtype=np.int32)
+            self._hvalues = np.concatenate([self._hvalues, zeros], axis=1)
+            self.hcsum = np.concatenate([self.hcsum, zeros.astype(np.int64)], axis=1)
+
+    def _grow(self, t: int) -> None:
+        """Make room for ticks up to t."""
+        if self._rows:
+            self._store_rows()
+        grow = max(self.capacity, t + 1 - self.capacity)
+        self._values = np.concatenate([self._values, np.zeros((grow, self._values.shape[1]))])
+        self._hvalues = np.concatenate(
+            [self._hvalues, np.zeros((grow, *self._hvalues.shape[1:]), dtype=np.int32)]
+        )
+        self.csum = np.concatenate([self.csum, np.zeros((grow, self.csum.shape[1]))])
+        self.hcsum = np.concatenate(
+            [self.hcsum, np.zeros((grow, *self.hcsum.shape[1:]), dtype=np.int64)]
+        )
+        self.capacity += grow
+
+    def _store_rows(self) -> None:
+        """Copy the committed rows into the arrays."""
+        self._fit()
+        t0, t1 = self._rows_t0, self._rows_t0 + len(self._rows)
+        self._values[t0:t1] = self._rows
+        if self.hist_series:
+            self._hvalues[t0:t1] = self._hrows
+        self._rows, self._hrows = [], []
 
     def counter(self, name: str, help: str = "", **labels: str) -> int:
         return self._register(name, labels, "counter", help)
@@ -201,35 +261,45 @@ class MetricStore:
         self.hrow[h][bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def commit(self, t: int) -> None:
+        """Store the current row as tick t; counters start again from zero, gauges keep their value."""
+        if self._rows and t != self._rows_t0 + len(self._rows):
+            self._store_rows()  # not the tick after the last one: store what is pending first
         if t >= self.capacity:
-            grow = max(self.capacity, t + 1 - self.capacity)
-            self.values = np.concatenate([self.values, np.zeros((grow, self.values.shape[1]))])
-            self.hvalues = np.concatenate(
-                [self.hvalues, np.zeros((grow, *self.hvalues.shape[1:]), dtype=np.int32)]
-            )
-            self.csum = np.concatenate([self.csum, np.zeros((grow, self.csum.shape[1]))])
-            self.hcsum = np.concatenate(
-                [self.hcsum, np.zeros((grow, *self.hcsum.shape[1:]), dtype=np.int64)]
-            )
-            self.capacity += grow
-        self.values[t] = self.row
-        if t > 0:
-            np.add(self.csum[t - 1], self.values[t], out=self.csum[t])
-        else:
-            self.csum[0] = self.values[0]
-        if self.hrow:
-            self.hvalues[t] = self.hrow
-            if t > 0:
-                np.add(self.hcsum[t - 1], self.hvalues[t], out=self.hcsum[t])
-            else:
-                self.hcsum[0] = self.hvalues[0]
-            zero = [0] * len(LATENCY_BUCKETS)
-            for r in self.hrow:
-                r[:] = zero
+            self._grow(t)
+        if not self._rows:
+            self._rows_t0 = t
         row = self.row
+        self._rows.append(row[:])
+        hrow = self.hrow
+        self._hrows.append([r[:] for r in hrow])
+        zero = [0] * len(LATENCY_BUCKETS)
+        for r in hrow:
+            r[:] = zero
         for i in self._counters:
             row[i] = 0.0
+        self._summed = min(self._summed, t)
         self.ticks = t + 1
+
+    def _sum_to(self, t1: int) -> None:
+        """Bring the running sums up to date for rows before t1.
+
+        They are computed when a windowed query needs them, for all rows committed since the last
+        query at once, with the same sequence of additions as row-by-row (so the same values)."""
+        a = self._summed
+        if t1 <= a:
+            return
+        values, hvalues = self.values, self.hvalues
+        if a == 0:
+            np.cumsum(values[:t1], axis=0, out=self.csum[:t1])
+            np.cumsum(hvalues[:t1], axis=0, dtype=np.int64, out=self.hcsum[:t1])
+        else:
+            rows = values[a - 1 : t1].copy()
+            rows[0] = self.csum[a - 1]
+            np.cumsum(rows, axis=0, out=self.csum[a - 1 : t1])
+            hrows = hvalues[a - 1 : t1].astype(np.int64)
+            hrows[0] = self.hcsum[a - 1]
+            np.cumsum(hrows, axis=0, out=self.hcsum[a - 1 : t1])
+        self._summed = t1
 
     # -- reading ------------------------------------------------------------------
     def select(self, selector: str) -> tuple[list[int], bool]:
@@ -265,6 +335,7 @@ class MetricStore:
         if t1 <= t0:
             return None
         if hist:
+            self._sum_to(t1)
             counts = self.hcsum[t1 - 1, idx, :].sum(axis=0)
             if t0 > 0:
                 counts = counts - self.hcsum[t0 - 1, idx, :].sum(axis=0)
@@ -279,6 +350,7 @@ class MetricStore:
         if fn == "last":
             return float(self.values[t1 - 1, idx].sum())
         if fn in ("rate", "increase", "avg"):
+            self._sum_to(t1)
             total = float(self.csum[t1 - 1, idx].sum())
             if t0 > 0:
                 total -= float(self.csum[t0 - 1, idx].sum())
@@ -347,7 +419,7 @@ def histogram_quantile(q: float, counts: np.ndarray) -> float | None:
     rank = q * total
     cum = 0.0
     lower = 0.0
-    for upper, c in zip(LATENCY_BUCKETS, counts, strict=True):
+    for upper, c in zip(LATENCY_BUCKETS, counts.tolist(), strict=True):  # Python numbers: faster
         if cum + c >= rank and c > 0:
             if upper == float("inf"):
                 return lower

@@ -17,8 +17,12 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
             name="ApiErrorBudgetBurn",
             severity="page",
             conditions=[
-                Condition(metric=bad, over=all_, fn="rate", window=300, op=">", value=14.4 * budget),
-                Condition(metric=bad, over=all_, fn="rate", window=3600, op=">", value=14.4 * budget * 0.5),
+                Condition(
+                    metric=bad, over=all_, fn="rate", window=300, op=">", value=14.4 * budget
+                ),
+                Condition(
+                    metric=bad, over=all_, fn="rate", window=3600, op=">", value=14.4 * budget * 0.5
+                ),
             ],
             for_s=60,
             summary="API is burning its error budget 14x too fast ({value} of requests failing over 5m)",
@@ -28,7 +32,15 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
         AlertRule(
             name="ApiLatencyHigh",
             severity="page",
-            conditions=[Condition(metric="http_request_duration_seconds", fn="p99", window=300, op=">", value=slo.latency_s * 2)],
+            conditions=[
+                Condition(
+                    metric="http_request_duration_seconds",
+                    fn="p99",
+                    window=300,
+                    op=">",
+                    value=slo.latency_s * 2,
+                )
+            ],
             for_s=300,
             summary="API p99 latency {value}s over the last 5 minutes",
             service="api",
@@ -40,7 +52,13 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
             AlertRule(
                 name=f"QueueAgeHigh_{name}",
                 severity="page",
-                conditions=[Condition(metric=f'queue_oldest_message_age_seconds{{queue="{name}"}}', op=">", value=q.objective_s)],
+                conditions=[
+                    Condition(
+                        metric=f'queue_oldest_message_age_seconds{{queue="{name}"}}',
+                        op=">",
+                        value=q.objective_s,
+                    )
+                ],
                 for_s=120,
                 summary=f"Oldest message on {name} is {{value}}s old (objective {q.objective_s}s)",
                 service=name,
@@ -51,7 +69,9 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
             AlertRule(
                 name=f"DeadLetters_{name}",
                 severity="ticket",
-                conditions=[Condition(metric=f'queue_dlq_depth{{queue="{name}"}}', op=">", value=0)],
+                conditions=[
+                    Condition(metric=f'queue_dlq_depth{{queue="{name}"}}', op=">", value=0)
+                ],
                 for_s=0,
                 summary=f"{{value}} messages in {name}.dlq",
                 service=name,
@@ -63,7 +83,15 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
             AlertRule(
                 name=f"WorkerCrashLooping_{pool}",
                 severity="ticket",
-                conditions=[Condition(metric=f'kube_pod_container_status_restarts_total{{pool="{pool}"}}', fn="increase", window=600, op=">", value=3)],
+                conditions=[
+                    Condition(
+                        metric=f'kube_pod_container_status_restarts_total{{pool="{pool}"}}',
+                        fn="increase",
+                        window=600,
+                        op=">",
+                        value=3,
+                    )
+                ],
                 for_s=0,
                 summary=f"{pool} containers restarted {{value}} times in 10m",
                 service=pool,
@@ -74,7 +102,16 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
         AlertRule(
             name="DbConnectionPoolSaturated",
             severity="ticket",
-            conditions=[Condition(metric='db_pool_connections_in_use{pool="api"}', over='db_pool_connections_max{pool="api"}', fn="avg", window=120, op=">", value=0.9)],
+            conditions=[
+                Condition(
+                    metric='db_pool_connections_in_use{pool="api"}',
+                    over='db_pool_connections_max{pool="api"}',
+                    fn="avg",
+                    window=120,
+                    op=">",
+                    value=0.9,
+                )
+            ],
             for_s=60,
             summary="API database pool {value} utilised",
             service="api",
@@ -99,7 +136,9 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
         AlertRule(
             name="CacheHitRatioLow",
             severity="ticket",
-            conditions=[Condition(metric="cache_hit_ratio", fn="avg", window=120, op="<", value=0.7)],
+            conditions=[
+                Condition(metric="cache_hit_ratio", fn="avg", window=120, op="<", value=0.7)
+            ],
             for_s=60,
             summary="Cache hit ratio {value}",
             service="cache",

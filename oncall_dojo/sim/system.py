@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +20,11 @@ import numpy as np
 from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
 from oncall_dojo.sim.broker import Queue, Run
 from oncall_dojo.sim.config import JobConfig, SystemConfig, VersionTraits
-from oncall_dojo.sim.database import Database
+from oncall_dojo.sim.database import BLOCKED_MS, Database
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.logs import DEBUG, ERROR, FATAL, INFO, WARN, LogStore, parse_start
 from oncall_dojo.sim.metrics import LATENCY_BUCKETS, Condition, MetricStore
-from oncall_dojo.sim.rng import SimRandom
+from oncall_dojo.sim.rng import RequestDraws, SimRandom
 from oncall_dojo.sim.workers import Replica, WorkerPool, backoff_s, done_tick, hash_name
 
 NO_TRAITS = VersionTraits()
@@ -97,13 +97,18 @@ class System:
         self.logs = LogStore(self.start)
         self.metrics = MetricStore(capacity=4096)
         self.pools_ = self.rng.pools
+        self.draws = RequestDraws(
+            self.rng.derive_bits(), LOGNORMAL, self.pools_.emails, self.pools_.ips
+        )
         self.queues = {n: Queue(n, q, _stable_salt(n)) for n, q in cfg.queues.items()}
         self.db = Database(cfg.database)
         self.pools: dict[str, WorkerPool] = {}
         for name, p in cfg.workers.items():
             if p.queue not in self.queues:
                 raise ValueError(f"worker pool {name} consumes unknown queue {p.queue!r}")
-            pool = WorkerPool(name, p, version=p.version, pod_hash=f"{hash_name(name + p.version) & 0xFFFFF:05x}")
+            pool = WorkerPool(
+                name, p, version=p.version, pod_hash=f"{hash_name(name + p.version) & 0xFFFFF:05x}"
+            )
             for _ in range(p.replicas):
                 r = pool.new_replica(-p.startup_s - 600)
                 r.state, r.memory = "running", p.memory_mb
@@ -140,7 +145,10 @@ class System:
         self._prov_err = 0.0
         self.ledger_error: str | None = None
         self.records = Records()
-        self.jobs = {n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None)) for n, j in cfg.jobs.items()}
+        self.jobs = {
+            n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None))
+            for n, j in cfg.jobs.items()
+        }
         for job in self.jobs.values():
             if job.cfg.kind == "email" and job.cfg.total:
                 job.sends = np.zeros(job.cfg.total, dtype=np.int16)
@@ -162,9 +170,31 @@ class System:
              201 if name.startswith("POST") else 200, self.m_route[name], self.h_route[name])
             for name, r in cfg.api.routes.items()
         ]  # fmt: skip
+        self._ok_line = {
+            name: f" method={method} path={path} status={ok_code} duration_ms="
+            for name, _, _, method, path, ok_code, *_ in self._routes
+        }
+        """The fixed middle of each route's access-log line for a served request."""
         self._cpu_ms_per_request = sum(r.share * r.cpu_ms for r in cfg.api.routes.values())
         self._provider_routes = any(r.provider_calls > 0 for r in cfg.api.routes.values())
-        self._sid = {s: self.logs.service_id(s) for s in ["api", "postgres", "cache", "payments-provider", "scheduler", "deployer", *self.pools]}
+        self._sid = {
+            s: self.logs.service_id(s)
+            for s in [
+                "api",
+                "postgres",
+                "cache",
+                "payments-provider",
+                "scheduler",
+                "deployer",
+                *self.pools,
+            ]
+        }
+        self._produced: dict[str, int] = {}
+        """Messages each queue had produced as of the last recorded tick."""
+        self._pool_counts: dict[str, tuple[int, int]] = {
+            n: (p.running, len(p.live)) for n, p in self.pools.items()
+        }
+        """Replicas running and not terminated, per pool, as of its last tick."""
         self.api_hosts = [f"api-{hash_name('api') & 0xFFFFF:05x}-{i}" for i in range(64)]
 
     # ------------------------------------------------------------------ metrics
@@ -175,57 +205,98 @@ class System:
         for route in self.cfg.api.routes:
             ok = 201 if route.startswith("POST") else 200
             self.m_route[route] = {
-                code: m.counter("http_requests_total", "HTTP requests served", route=route, code=str(code))
+                code: m.counter(
+                    "http_requests_total", "HTTP requests served", route=route, code=str(code)
+                )
                 for code in (ok, 429, 500, 502, 503, 504)
             }
-            self.h_route[route] = m.histogram("http_request_duration_seconds", "Request latency", route=route)
+            self.h_route[route] = m.histogram(
+                "http_request_duration_seconds", "Request latency", route=route
+            )
         self.g_api_cpu = m.gauge("api_cpu_utilization", "CPU utilisation of the API fleet (0-1)")
         self.g_api_replicas = m.gauge("kube_deployment_replicas", "Replicas", deployment="api")
-        self.g_pool_used = m.gauge("db_pool_connections_in_use", "Connections checked out", pool="api")
+        self.g_pool_used = m.gauge(
+            "db_pool_connections_in_use", "Connections checked out", pool="api"
+        )
         self.g_pool_size = m.gauge("db_pool_connections_max", "Pool size", pool="api")
-        self.g_pool_wait = m.counter("db_pool_wait_timeouts_total", "Requests that found no free connection", pool="api")
+        self.g_pool_wait = m.counter(
+            "db_pool_wait_timeouts_total", "Requests that found no free connection", pool="api"
+        )
         self.g_pg_cpu = m.gauge("pg_cpu_utilization", "Primary CPU utilisation (0-1)")
         self.g_pg_conn = m.gauge("pg_stat_activity_count", "Connections to the primary")
         self.g_pg_lag = m.gauge("pg_replication_lag_seconds", "Replica lag behind the primary")
-        self.g_pg_disk = m.gauge("node_filesystem_used_ratio", "Used fraction of the database volume", mountpoint="/var/lib/postgresql")
+        self.g_pg_disk = m.gauge(
+            "node_filesystem_used_ratio",
+            "Used fraction of the database volume",
+            mountpoint="/var/lib/postgresql",
+        )
         self.g_pg_locks = m.gauge("pg_locks_waiting", "Sessions waiting on a lock")
         self.c_pg_seq = m.counter("pg_stat_seq_scan_total", "Sequential scans")
         self.c_pg_xact = m.counter("pg_stat_database_xact_commit_total", "Committed transactions")
-        self.g_shape = {s: m.gauge("pg_stat_statements_mean_ms", "Mean time per query shape", query=s) for s in self.cfg.database.shapes}
+        self.g_shape = {
+            s: m.gauge("pg_stat_statements_mean_ms", "Mean time per query shape", query=s)
+            for s in self.cfg.database.shapes
+        }
         self.g_q: dict[str, dict[str, int]] = {}
         for q in self.queues:
             self.g_q[q] = {
                 "depth": m.gauge("queue_depth", "Messages waiting", queue=q),
-                "age": m.gauge("queue_oldest_message_age_seconds", "Age of the oldest waiting message", queue=q),
-                "inflight": m.gauge("queue_messages_in_flight", "Delivered, not yet acknowledged", queue=q),
+                "age": m.gauge(
+                    "queue_oldest_message_age_seconds", "Age of the oldest waiting message", queue=q
+                ),
+                "inflight": m.gauge(
+                    "queue_messages_in_flight", "Delivered, not yet acknowledged", queue=q
+                ),
                 "dlq": m.gauge("queue_dlq_depth", "Messages in the dead-letter queue", queue=q),
                 "enq": m.counter("queue_enqueued_total", "Messages enqueued", queue=q),
                 "ack": m.counter("queue_acked_total", "Messages acknowledged", queue=q),
-                "redeliver": m.counter("queue_redelivered_total", "Messages delivered again", queue=q),
+                "redeliver": m.counter(
+                    "queue_redelivered_total", "Messages delivered again", queue=q
+                ),
             }
         self.g_w: dict[str, dict[str, int]] = {}
         for p in self.pools:
             self.g_w[p] = {
                 "running": m.gauge("worker_replicas_ready", "Replicas ready", pool=p),
                 "desired": m.gauge("worker_replicas_desired", "Replicas desired", pool=p),
-                "restarts": m.counter("kube_pod_container_status_restarts_total", "Container restarts", pool=p),
-                "memory": m.gauge("container_memory_working_set_bytes", "Highest replica memory", pool=p),
+                "restarts": m.counter(
+                    "kube_pod_container_status_restarts_total", "Container restarts", pool=p
+                ),
+                "memory": m.gauge(
+                    "container_memory_working_set_bytes", "Highest replica memory", pool=p
+                ),
                 "ok": m.counter("worker_jobs_total", "Messages processed", pool=p, result="ok"),
                 "err": m.counter("worker_jobs_total", "Messages processed", pool=p, result="error"),
             }
         self.g_cache_hit = m.gauge("cache_hit_ratio", "Cache hit ratio")
         self.g_cache_mem = m.gauge("cache_memory_used_bytes", "Cache memory used")
-        self.c_prov = {r: m.counter("payment_provider_requests_total", "Calls to the payment provider", result=r) for r in ("ok", "error", "timeout")}
+        self.c_prov = {
+            r: m.counter(
+                "payment_provider_requests_total", "Calls to the payment provider", result=r
+            )
+            for r in ("ok", "error", "timeout")
+        }
         self.g_prov_lat = m.gauge("payment_provider_latency_seconds", "Provider response time")
-        self.c_charges = m.counter("payment_charges_total", "Successful charges recorded by the provider")
+        self.c_charges = m.counter(
+            "payment_charges_total", "Successful charges recorded by the provider"
+        )
         self.c_orders = m.counter("orders_created_total", "Orders created")
         self.c_ledger_err = m.counter("ledger_write_errors_total", "Failed ledger writes")
         self.g_cost = m.gauge("cloud_cost_dollars_per_hour", "Current spend rate")
-        self.g_jobs = {j: m.gauge("job_progress_ratio", "Progress of a job", job=j) for j in self.jobs}
-        self.c_jobs = {j: m.counter("job_items_processed_total", "Items processed by a job", job=j) for j in self.jobs}
+        self.g_jobs = {
+            j: m.gauge("job_progress_ratio", "Progress of a job", job=j) for j in self.jobs
+        }
+        self.c_jobs = {
+            j: m.counter("job_items_processed_total", "Items processed by a job", job=j)
+            for j in self.jobs
+        }
         self.c_emails = m.counter("emails_sent_total", "Emails handed to the mail provider")
-        self.c_bad_orders = m.counter("orders_written_invalid_total", "Orders failing the amount sanity check at write time")
-        self.g_wrong = m.gauge("orders_records_invalid", "Order records that currently fail the amount sanity check")
+        self.c_bad_orders = m.counter(
+            "orders_written_invalid_total", "Orders failing the amount sanity check at write time"
+        )
+        self.g_wrong = m.gauge(
+            "orders_records_invalid", "Order records that currently fail the amount sanity check"
+        )
 
     # ------------------------------------------------------------------ traits
     def traits(self, service: str, version: str) -> VersionTraits:
@@ -257,7 +328,9 @@ class System:
         return self.logs.timestamp(self.t if t is None else t) + "Z"
 
     def hour_of_day(self, t: int) -> float:
-        return (self.start.hour + self.start.minute / 60 + self.start.second / 3600 + t / 3600.0) % 24
+        return (
+            self.start.hour + self.start.minute / 60 + self.start.second / 3600 + t / 3600.0
+        ) % 24
 
     def traffic_rps(self, t: int) -> float:
         tc = self.cfg.traffic
@@ -285,9 +358,21 @@ class System:
         events = self.db.tick(t)
         for kind, b in events:
             if kind == "acquired" and b.kind in ("migration", "index_build"):
-                self.log(t, 0, "postgres", INFO, f"postgres-0 LOG: process {b.pid} acquired lock on relation \"{b.table}\"; running: {b.sql}")
+                self.log(
+                    t,
+                    0,
+                    "postgres",
+                    INFO,
+                    f'postgres-0 LOG: process {b.pid} acquired lock on relation "{b.table}"; running: {b.sql}',
+                )
             elif kind == "finished":
-                self.log(t, 1, "postgres", INFO, f"postgres-0 LOG: process {b.pid} finished ({b.kind}) after {t - b.started} s: {b.sql}")
+                self.log(
+                    t,
+                    1,
+                    "postgres",
+                    INFO,
+                    f"postgres-0 LOG: process {b.pid} finished ({b.kind}) after {t - b.started} s: {b.sql}",
+                )
                 if b.kind == "index_build" and b.index:
                     self.record_change(t, "index", b.index, "building", "ready", "postgres")
         self._tick_cache(t)
@@ -295,7 +380,13 @@ class System:
         if t % EVAL_INTERVAL_S == 0:
             for ev in self.alerts.evaluate(self.metrics, t):
                 lvl = WARN if ev.state == "firing" else INFO
-                self.log(t, 999, "alertmanager", lvl, f"alertmanager-0 alert={ev.name} state={ev.state} severity={ev.severity} summary=\"{ev.summary}\"")
+                self.log(
+                    t,
+                    999,
+                    "alertmanager",
+                    lvl,
+                    f'alertmanager-0 alert={ev.name} state={ev.state} severity={ev.severity} summary="{ev.summary}"',
+                )
         self.db.end_tick()
         self.logs.flush(t)
         self.t = t + 1
@@ -307,13 +398,19 @@ class System:
         self.logs.emit(t, ms, sid, level, text)
 
     # ------------------------------------------------------------------ changes
-    def record_change(self, t: int, kind: str, target: str, before: str, after: str, author: str, note: str = "") -> None:
+    def record_change(
+        self, t: int, kind: str, target: str, before: str, after: str, author: str, note: str = ""
+    ) -> None:
         self.changes.append(Change(t, kind, target, before, after, author, note))
 
-    def deploy(self, t: int, service: str, version: str, author: str, percent: int = 100, note: str = "") -> None:
+    def deploy(
+        self, t: int, service: str, version: str, author: str, percent: int = 100, note: str = ""
+    ) -> None:
         if service == "api":
             current = self.api_version
-            if percent >= 100 and self.api_versions.get(version, 0) == sum(self.api_versions.values()):
+            if percent >= 100 and self.api_versions.get(version, 0) == sum(
+                self.api_versions.values()
+            ):
                 raise Refusal(f"api already runs {version} on every replica")
             total = sum(self.api_versions.values())
             target = max(1, round(total * percent / 100))
@@ -339,8 +436,22 @@ class System:
                 self._replace_replica(pool, r, t + i * ROLLOUT_STEP_S // 2, version)
         else:
             raise Refusal(f"unknown service {service!r}; services: {', '.join(self.services())}")
-        self.record_change(t, "deploy", service, _current_label(self, service), version, author, note or (f"{percent}% rollout" if percent < 100 else ""))
-        self.log(t, 2, "deployer", INFO, f"argo-rollouts rollout started service={service} version={version} percent={percent} by={author}")
+        self.record_change(
+            t,
+            "deploy",
+            service,
+            _current_label(self, service),
+            version,
+            author,
+            note or (f"{percent}% rollout" if percent < 100 else ""),
+        )
+        self.log(
+            t,
+            2,
+            "deployer",
+            INFO,
+            f"argo-rollouts rollout started service={service} version={version} percent={percent} by={author}",
+        )
 
     def _replace_replica(self, pool: WorkerPool, r: Replica, at: int, version: str) -> None:
         self._terminate(pool, r, at)
@@ -359,7 +470,13 @@ class System:
             version, left = self.api_rollout[0]
             if left <= 0:
                 self.api_rollout = []
-                self.log(t, 3, "deployer", INFO, f"argo-rollouts rollout complete service=api version={version}")
+                self.log(
+                    t,
+                    3,
+                    "deployer",
+                    INFO,
+                    f"argo-rollouts rollout complete service=api version={version}",
+                )
                 return
             donors = [v for v, n in sorted(self.api_versions.items()) if v != version and n > 0]
             if not donors:
@@ -380,7 +497,9 @@ class System:
         replicas = sum(self.api_versions.values())
         rps = self.traffic_rps(t)
         total_versions = max(1, replicas)
-        vtraits = [(n / total_versions, self.traits("api", v)) for v, n in self.api_versions.items()]
+        vtraits = [
+            (n / total_versions, self.traits("api", v)) for v, n in self.api_versions.items()
+        ]
         plain = all(tr is NO_TRAITS for _, tr in vtraits)
         if plain:
             lat_x = cpu_x = 1.0
@@ -390,7 +509,14 @@ class System:
             lat_x = sum(w * tr.latency_x for w, tr in vtraits) or 1.0
             cpu_x = sum(w * tr.cpu_x for w, tr in vtraits) or 1.0
             corrupt = sum(w * tr.corrupt_writes for w, tr in vtraits)
-            corrupt_version = next((v for v, n in self.api_versions.items() if self.traits("api", v).corrupt_writes > 0), "")
+            corrupt_version = next(
+                (
+                    v
+                    for v, n in self.api_versions.items()
+                    if self.traits("api", v).corrupt_writes > 0
+                ),
+                "",
+            )
         db = self.db
         dblat = db._latency
         hit = self.cache_hit
@@ -406,15 +532,15 @@ class System:
             prov_err = self.provider_error_rate()
             attempts_max = int(self.config.get("payments.retry.max_attempts", 1) or 1)
             backoff = str(self.config.get("payments.retry.backoff", "exponential"))
-        # connection pool (Little's law on the time requests hold a connection)
+        # how many requests each route gets, what their queries cost now, and the connection
+        # pool's load (Little's law on the time requests hold a connection)
         route_plan = []
         conn_demand = 0.0
         timeout = cfg.timeout_s
         poisson = rng.poisson
         for rs in self._routes:
-            name, r = rs[0], rs[1]
+            r = rs[1]
             n = poisson(rps * r.share)
-            blocked = None
             if plain:
                 shapes = r.queries
             else:
@@ -423,43 +549,55 @@ class System:
                     for s, c in tr.extra_queries.items():
                         shapes[s] = shapes.get(s, 0.0) + c * w
             db_ms = 0.0
+            blocked = None
             for s, c in shapes.items():
                 lat_s = dblat[s]
                 db_ms += c * lat_s
-                if lat_s >= 60_000:
+                if lat_s >= BLOCKED_MS:
                     blocked = s
-            miss_shapes = rs[2]
             miss_ms = 0.0
-            for s, c in miss_shapes.items():
-                miss_ms += c * dblat[s]
+            miss_blocked = False
+            for s, c in rs[2].items():
+                lat_s = dblat[s]
+                miss_ms += c * lat_s
+                if lat_s >= BLOCKED_MS:
+                    miss_blocked = True
             db_ms_mean = db_ms + (1 - hit) * miss_ms if r.cache else db_ms
             conn_demand += n * min(db_ms_mean / 1000.0, timeout)
-            route_plan.append((rs, n, db_ms, miss_ms, shapes, blocked))
+            route_plan.append((rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked))
         pool_size = cfg.pool_size
         self.pool_in_use = min(conn_demand, pool_size)
         reject_p = 0.0 if conn_demand <= pool_size else 1.0 - pool_size / conn_demand
+        shed_p = min(0.95, overload)
         hosts = self.api_hosts[: max(1, replicas)]
-        emails = self.pools_.emails
-        ips = self.pools_.ips
+        n_hosts = len(hosts)
         row = self.metrics.row
-        hrow = self.metrics.hrow
         slo_s = self.cfg.slo.latency_s
         lines = self.logs.pending
         api_sid = self._sid["api"]
-        bad = slow = 0
-        shed_p = min(0.95, overload)
         rand = rng.random
-        bits = rng.getrandbits
-        n_hosts = len(hosts)
-        n_emails = len(emails)
-        n_ips = len(ips)
-        for rs, n, db_ms, miss_ms, shapes, blocked in route_plan:
+        take = self.draws.take
+        ok_line = self._ok_line
+        limits = self.rate_limits
+        writes_may_fail = db.writes_may_fail()
+        hrow = self.metrics.hrow
+        bucket, buckets = bisect_left, LATENCY_BUCKETS
+        ran: dict[str, float] = {}  # query executions of this tick's requests, by shape
+        bad = slow = 0
+        for rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked in route_plan:
             if n == 0:
                 continue
             name, r, miss_shapes, method, path, ok_code, codes, h = rs
-            limit = self.rate_limits.get(name)
+            limit = limits.get(name) if limits else None
             allowed = n if limit is None else min(n, rng.poisson(limit) if limit > 0 else 0)
-            err_extra = 0.0 if plain else sum(w * (tr.error_rate.get(name, 0.0) + tr.error_rate.get("*", 0.0)) for w, tr in vtraits)
+            err_extra = (
+                0.0
+                if plain
+                else sum(
+                    w * (tr.error_rate.get(name, 0.0) + tr.error_rate.get("*", 0.0))
+                    for w, tr in vtraits
+                )
+            )
             base_ms = r.base_ms * lat_x * cpu_wait
             prov_ms = 0.0
             prov_fail = 0.0
@@ -473,118 +611,195 @@ class System:
                 prov_ms = 1000.0 * (per_attempt * exp_attempts + wait) * r.provider_calls
                 prov_fail = p_fail**attempts_max
             write_err = None
-            if db.writes_may_fail():
+            if writes_may_fail:
                 for s in shapes:
                     write_err = write_err or db.write_error(s)
-            miss_blocked = any(dblat[s] >= 60_000 for s in miss_shapes)
+            factor, u_cache, ms, host_n, user, ip, req = take(n)
             hb = hrow[h]
-            n_ok = n_miss = n_fail = 0
             healthy = (
                 allowed == n and shed_p == 0 and reject_p == 0 and blocked is None and not miss_blocked
-                and write_err is None and err_extra == 0 and prov_fail == 0 and corrupt == 0
+                and write_err is None and err_extra == 0 and prov_fail == 0
+                and (corrupt == 0 or not r.creates_order)
             )  # fmt: skip
             if healthy:
-                # the common case, kept tight: one 64-bit draw decides the cache, the latency and the
-                # log line's fields; a second one is the request id
+                # the common case, kept tight: every request succeeds unless it runs past the
+                # timeout; the latency is the mean (with or without the cache) times a lognormal factor
                 hit_s = (base_ms + db_ms + prov_ms) * 0.001
-                miss_s = hit_s + miss_ms * 0.001
-                hit_cut = int(hit * 1024) if r.cache else 1024
-                ok_bad = 0
-                for _ in range(n):
-                    x = bits(64)
-                    if (x >> 54) < hit_cut:
-                        lat = hit_s * LOGNORMAL[x & 4095]
-                    else:
-                        lat = miss_s * LOGNORMAL[x & 4095]
-                        n_miss += 1
-                    if lat > timeout:
-                        lat = timeout
-                        ok_bad += 1
-                        row[codes[504]] += 1
-                        hb[-2] += 1
-                        lines.append(((x >> 12) % 1000, api_sid, ERROR, f'{hosts[(x >> 22) % n_hosts]} method={method} path={path} status=504 duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} error="context deadline exceeded"'))
-                        continue
-                    if lat > slo_s:
-                        slow += 1
-                    hb[bisect_left(LATENCY_BUCKETS, lat)] += 1
-                    lines.append(((x >> 12) % 1000, api_sid, INFO, f"{hosts[(x >> 22) % n_hosts]} method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={emails[(x >> 32) % n_emails]} ip={ips[(x >> 44) % n_ips]} req_id={bits(48):012x}"))
-                n_ok = n - ok_bad
-                n_fail = ok_bad
-                bad += ok_bad
+                if r.cache:
+                    miss_s = hit_s + miss_ms * 0.001
+                    lats = [
+                        (hit_s if u < hit else miss_s) * f
+                        for u, f in zip(u_cache, factor, strict=True)
+                    ]
+                    n_miss = n - sum(map(hit.__gt__, u_cache))
+                else:
+                    lats = [hit_s * f for f in factor]
+                    n_miss = 0
+                ordered = sorted(lats)
+                worst = ordered[-1]
+                n_fail = 0
+                if worst <= timeout:
+                    _count_sorted(hb, ordered)
+                    if worst > slo_s:
+                        slow += n - bisect_right(ordered, slo_s)
+                    mid = ok_line[
+                        name
+                    ]  # f"{host} method=... status=... duration_ms={ms} user=... ip=... req_id=..."
+                    lines += [
+                        (m, api_sid, INFO, f"{hosts[hn % n_hosts]}{mid}{int(lat * 1000)} user={u} ip={p} req_id={q}")
+                        for m, hn, lat, u, p, q in zip(ms, host_n, lats, user, ip, req, strict=True)
+                    ]  # fmt: skip
+                else:
+                    for m, hn, lat, u, p, q in zip(ms, host_n, lats, user, ip, req, strict=True):
+                        if lat > timeout:
+                            n_fail += 1
+                            row[codes[504]] += 1
+                            hb[bucket(buckets, timeout)] += 1
+                            lines.append(
+                                (
+                                    m,
+                                    api_sid,
+                                    ERROR,
+                                    f'{hosts[hn % n_hosts]} method={method} path={path} status=504 duration_ms={int(timeout * 1000)} user={u} error="context deadline exceeded"',
+                                )
+                            )
+                            continue
+                        if lat > slo_s:
+                            slow += 1
+                        hb[bucket(buckets, lat)] += 1
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                INFO,
+                                f"{hosts[hn % n_hosts]} method={method} path={path} status={ok_code} duration_ms={int(lat * 1000)} user={u} ip={p} req_id={q}",
+                            )
+                        )
+                n_ok = n - n_fail
+                bad += n_fail
                 row[codes[ok_code]] += n_ok
                 if r.creates_order:
                     self.records.orders += n_ok
-            for i in range(0 if healthy else n):
-                miss = False
-                if i >= allowed:
-                    code, lat = 429, 0.002
-                else:
-                    miss = r.cache and rand() > hit
-                    mean_ms = base_ms + db_ms + prov_ms + (miss_ms if miss else 0.0)
-                    lat = mean_ms * 0.001 * LOGNORMAL[int(rand() * 4096)]
-                    u = rand()
-                    if u < shed_p:
-                        code = 503
-                    elif reject_p > 0 and rand() < reject_p:
-                        code, lat = 503, cfg.pool_timeout_s
-                    elif blocked is not None or (miss and miss_blocked) or lat > timeout:
-                        code, lat = 504, timeout
-                    elif write_err is not None:
-                        code = 500
-                    elif u > 1.0 - err_extra:
-                        code = 500
-                    elif prov_fail > 0 and rand() < prov_fail:
-                        code = 502
+            else:
+                n_ok = n_miss = n_fail = 0
+                why = None
+                for i in range(n):
+                    miss = False
+                    if i >= allowed:
+                        code, lat = 429, 0.002
                     else:
-                        code = ok_code
-                row[codes[code]] += 1
-                hb[bisect_left(LATENCY_BUCKETS, lat)] += 1
-                if code == ok_code:
-                    n_ok += 1
-                    if lat > slo_s:
-                        slow += 1
-                    if miss:
-                        n_miss += 1
-                    if r.creates_order:
-                        self.records.orders += 1
-                        if corrupt > 0 and rand() < corrupt:
-                            self.records.corrupted[self.records.orders] = corrupt_version
-                            row[self.c_bad_orders] += 1
-                else:
-                    bad += 1
-                    if code != 429:
-                        n_fail += 1
-                # one access-log line per request
-                x = bits(64)
-                ms = (x & 1023) % 1000
-                host = hosts[(x >> 10) % n_hosts]
-                user = emails[(x >> 20) % n_emails]
-                ip = ips[(x >> 32) % n_ips]
-                dur = int(lat * 1000)
-                if code == ok_code:
-                    lines.append((ms, api_sid, INFO, f"{host} method={method} path={path} status={code} duration_ms={dur} user={user} ip={ip} req_id={bits(48):012x}"))
-                elif code == 429:
-                    lines.append((ms, api_sid, WARN, f'{host} method={method} path={path} status=429 duration_ms={dur} user={user} ip={ip} msg="rate limited" limit_rps={limit}'))
-                elif code == 503 and lat == cfg.pool_timeout_s:
-                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=503 duration_ms={dur} user={user} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"'))
-                elif code == 503:
-                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=503 duration_ms={dur} user={user} error="upstream overloaded: worker busy, request shed"'))
-                elif code == 504:
-                    what = f"waiting for query {blocked}" if blocked else "deadline exceeded"
-                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=504 duration_ms={dur} user={user} error="context deadline exceeded ({what})"'))
-                elif code == 502:
-                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=502 duration_ms={dur} user={user} error="payment provider: {self._provider_error_text()}"'))
-                else:
-                    why = write_err or self._app_error(name)
-                    lines.append((ms, api_sid, ERROR, f'{host} method={method} path={path} status=500 duration_ms={dur} user={user} error="{why}" req_id={bits(48):012x}'))
+                        miss = r.cache and u_cache[i] >= hit
+                        mean_ms = base_ms + db_ms + prov_ms + (miss_ms if miss else 0.0)
+                        lat = mean_ms * 0.001 * factor[i]
+                        u = rand()
+                        if u < shed_p:
+                            code = 503
+                        elif reject_p > 0 and rand() < reject_p:
+                            code, lat = 503, cfg.pool_timeout_s
+                        elif blocked is not None or (miss and miss_blocked) or lat > timeout:
+                            code, lat = 504, timeout
+                        elif write_err is not None or u > 1.0 - err_extra:
+                            code = 500
+                        elif prov_fail > 0 and rand() < prov_fail:
+                            code = 502
+                        else:
+                            code = ok_code
+                    row[codes[code]] += 1
+                    hb[bucket(buckets, lat)] += 1
+                    if code == ok_code:
+                        n_ok += 1
+                        if lat > slo_s:
+                            slow += 1
+                        if miss:
+                            n_miss += 1
+                        if r.creates_order:
+                            self.records.orders += 1
+                            if corrupt > 0 and rand() < corrupt:
+                                self.records.corrupted[self.records.orders] = corrupt_version
+                                row[self.c_bad_orders] += 1
+                    else:
+                        bad += 1
+                        if code != 429:
+                            n_fail += 1
+                    # one access-log line per request
+                    m = ms[i]
+                    host = hosts[host_n[i] % n_hosts]
+                    usr = user[i]
+                    dur = int(lat * 1000)
+                    if code == ok_code:
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                INFO,
+                                f"{host} method={method} path={path} status={code} duration_ms={dur} user={usr} ip={ip[i]} req_id={req[i]}",
+                            )
+                        )
+                    elif code == 429:
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                WARN,
+                                f'{host} method={method} path={path} status=429 duration_ms={dur} user={usr} ip={ip[i]} msg="rate limited" limit_rps={limit}',
+                            )
+                        )
+                    elif code == 503 and lat == cfg.pool_timeout_s:
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                ERROR,
+                                f'{host} method={method} path={path} status=503 duration_ms={dur} user={usr} error="sqlalchemy.exc.TimeoutError: QueuePool limit of size {pool_size} overflow 0 reached, connection timed out, timeout {cfg.pool_timeout_s:g}"',
+                            )
+                        )
+                    elif code == 503:
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                ERROR,
+                                f'{host} method={method} path={path} status=503 duration_ms={dur} user={usr} error="upstream overloaded: worker busy, request shed"',
+                            )
+                        )
+                    elif code == 504:
+                        what = f"waiting for query {blocked}" if blocked else "deadline exceeded"
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                ERROR,
+                                f'{host} method={method} path={path} status=504 duration_ms={dur} user={usr} error="context deadline exceeded ({what})"',
+                            )
+                        )
+                    elif code == 502:
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                ERROR,
+                                f'{host} method={method} path={path} status=502 duration_ms={dur} user={usr} error="payment provider: {self._provider_error_text()}"',
+                            )
+                        )
+                    else:
+                        if why is None:
+                            why = write_err or self._app_error(name)
+                        lines.append(
+                            (
+                                m,
+                                api_sid,
+                                ERROR,
+                                f'{host} method={method} path={path} status=500 duration_ms={dur} user={usr} error="{why}" req_id={req[i]}',
+                            )
+                        )
             # effects of the route's requests this tick, aggregated
             for s, c in shapes.items():
-                db.run(s, c * n_ok)
+                ran[s] = ran.get(s, 0.0) + c * n_ok
                 if n_fail and not db.cfg.shapes[s].write:
-                    db.run(s, c * 0.5 * n_fail)  # failed requests still ran their reads
+                    ran[s] += c * 0.5 * n_fail  # failed requests still ran their reads
             if n_miss:
                 for s, c in miss_shapes.items():
-                    db.run(s, c * n_miss)
+                    ran[s] = ran.get(s, 0.0) + c * n_miss
             if r.creates_order:
                 row[self.c_orders] += n_ok
             if n_ok:
@@ -592,10 +807,11 @@ class System:
                     q = self.queues.get(qn)
                     if q is not None:
                         q.enqueue(t, int(k * n_ok))
+        for s, c in ran.items():
+            db.run(s, c)
         self.total_requests += sum(x[1] for x in route_plan)
         self.bad_requests += bad
         self.slow_requests += slow
-
 
     def _app_error(self, route: str) -> str:
         versions = [v for v in self.api_versions if self.traits("api", v).error_rate]
@@ -656,7 +872,10 @@ class System:
         row = self.metrics.row
         gw = self.g_w[pool.name]
         paused = pool.cfg.queue in self.consumers_paused
-        by_version: dict[str, tuple[VersionTraits, float]] = {}
+        concurrency = cfg.concurrency
+        finish = self._finish
+        # per version: traits, seconds per message, deliveries started per second, tick they finish
+        by_version: dict[str, tuple[VersionTraits, float, float, int]] = {}
         for r in pool.replicas:
             if r.state == "terminated":
                 continue
@@ -670,8 +889,13 @@ class System:
                     service += c * self.db._latency[s] / 1000.0
                 if q.cfg.kind == "charge":
                     service += self._prov_lat
-                vt = by_version[r.version] = (tr, service)
-            tr, service = vt
+                vt = by_version[r.version] = (
+                    tr,
+                    service,
+                    concurrency / max(0.05, service),
+                    done_tick(t, service),
+                )
+            tr, service, rate, done_at = vt
             if r.state == "backoff" and t >= r.ready_at:
                 r.state, r.ready_at, r.started = "starting", t + cfg.startup_s, t
                 r.memory = cfg.memory_mb * 0.6
@@ -679,37 +903,56 @@ class System:
                 missing = tr.requires_config and tr.requires_config not in self.config
                 if tr.crash_on_start or missing:
                     if t >= r.started + min(3, cfg.startup_s):
-                        msg = tr.crash_on_start or f"panic: config key {tr.requires_config!r} is not set"
+                        msg = (
+                            tr.crash_on_start
+                            or f"panic: config key {tr.requires_config!r} is not set"
+                        )
                         self._crash(pool, r, t, msg, "Error")
                     continue
                 if t >= r.ready_at:
                     r.state = "running"
                     r.memory = cfg.memory_mb
-                    self.log(t, 5, pool.name, INFO, f"{r.name} worker ready version={r.version} queue={q.name} concurrency={cfg.concurrency}")
+                    self.log(
+                        t,
+                        5,
+                        pool.name,
+                        INFO,
+                        f"{r.name} worker ready version={r.version} queue={q.name} concurrency={cfg.concurrency}",
+                    )
                 continue
             if r.state != "running":
                 continue
             # memory: baseline plus leak over uptime plus working set per slot
-            r.memory = cfg.memory_mb + tr.memory_leak_mb_per_min * (t - r.ready_at) / 60.0 + 6.0 * r.inflight_n
+            r.memory = (
+                cfg.memory_mb
+                + tr.memory_leak_mb_per_min * (t - r.ready_at) / 60.0
+                + 6.0 * r.inflight_n
+            )
             if r.doomed_at >= 0 and t >= r.doomed_at:
                 self._crash(pool, r, t, r.doom_reason, "OOMKilled")
                 continue
             if r.memory > cfg.memory_limit_mb:
-                self._crash(pool, r, t, f"memory {r.memory:.0f}Mi exceeded limit {cfg.memory_limit_mb:.0f}Mi", "OOMKilled")
+                self._crash(
+                    pool,
+                    r,
+                    t,
+                    f"memory {r.memory:.0f}Mi exceeded limit {cfg.memory_limit_mb:.0f}Mi",
+                    "OOMKilled",
+                )
                 continue
             # finish deliveries that are due
-            while r.inflight and r.inflight[0][1] <= t:
-                run, _ = r.inflight.popleft()
+            inflight = r.inflight
+            while inflight and inflight[0][1] <= t:
+                run = inflight.popleft()[0]
                 r.inflight_n -= run.count
-                self._finish(pool, q, r, run, t)
+                finish(pool, q, r, run, t)
             if paused:
                 continue
             # start new deliveries
-            r.acc += cfg.concurrency / max(0.05, service)
-            free = cfg.concurrency - r.inflight_n
-            n = min(free, int(r.acc))
+            r.acc += rate
+            n = min(concurrency - r.inflight_n, int(r.acc))
             if n <= 0:
-                r.acc = min(r.acc, float(cfg.concurrency))
+                r.acc = min(r.acc, float(concurrency))
                 continue
             r.acc -= n
             for run in q.take(n):
@@ -718,14 +961,29 @@ class System:
                 if run.poison and not tr.tolerates_poison:
                     r.doomed_at = t + 2
                     r.doom_reason = f"fatal error processing msg_{q.msg_id(run.first)}: runtime: out of memory: cannot allocate 4294967296-byte block"
-                    self.log(t, 40, pool.name, WARN, f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} receive_count={run.deliveries} msg=\"decoding payload\" payload_bytes=48211904")
+                    self.log(
+                        t,
+                        40,
+                        pool.name,
+                        WARN,
+                        f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} receive_count={run.deliveries} msg="decoding payload" payload_bytes=48211904',
+                    )
                 # a poisoned delivery never completes: the replica dies first
-                r.inflight.append((run, t + 3 if run.poison and r.doomed_at >= 0 else done_tick(t, service)))
+                inflight.append((run, t + 3 if run.poison and r.doomed_at >= 0 else done_at))
                 r.inflight_n += run.count
-        live = pool.live
-        row[gw["running"]] = pool.running
-        row[gw["desired"]] = len(live)
-        row[gw["memory"]] = max((r.memory for r in live if r.state == "running"), default=0.0) * 1_048_576
+        running = live = 0
+        memory = 0.0
+        for r in pool.replicas:
+            if r.state == "running":
+                running += 1
+                if r.memory > memory:
+                    memory = r.memory
+            if r.state != "terminated":
+                live += 1
+        row[gw["running"]] = running
+        row[gw["desired"]] = live
+        row[gw["memory"]] = memory * 1_048_576
+        self._pool_counts[pool.name] = (running, live)
 
     def _crash(self, pool: WorkerPool, r: Replica, t: int, message: str, reason: str) -> None:
         q = self.queues[pool.cfg.queue]
@@ -741,7 +999,13 @@ class System:
         wait = backoff_s(r.restarts)
         r.state, r.ready_at = "backoff", t + wait
         r.doomed_at = -1
-        self.log(t, 51, "kubelet", WARN, f"kubelet-node-{hash_name(r.name) % 7} pod={r.name} container=worker reason={reason} exit_code={137 if reason == 'OOMKilled' else 2} restart_count={r.restarts} back-off={wait}s \"Back-off restarting failed container\"")
+        self.log(
+            t,
+            51,
+            "kubelet",
+            WARN,
+            f'kubelet-node-{hash_name(r.name) % 7} pod={r.name} container=worker reason={reason} exit_code={137 if reason == "OOMKilled" else 2} restart_count={r.restarts} back-off={wait}s "Back-off restarting failed container"',
+        )
 
     def _finish(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
         row = self.metrics.row
@@ -751,63 +1015,111 @@ class System:
             # only reached by a version that tolerates the payload
             q.ack(run, t)
             self.poison_acked += 1
-            self.log(t, 61, pool.name, WARN, f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"rejected malformed payload; acknowledged without side effects\" receive_count={run.deliveries}")
+            self.log(
+                t,
+                61,
+                pool.name,
+                WARN,
+                f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg="rejected malformed payload; acknowledged without side effects" receive_count={run.deliveries}',
+            )
             return
         if kind == "charge":
             self._finish_charges(pool, q, r, run, t)
             return
         err = None
+        db = self.db
+        n = run.count
         for s, c in pool.cfg.queries.items():
-            self.db.run(s, c * run.count)
-            err = err or self.db.write_error(s)
+            db.run(s, c * n)
+            if db.writes_may_fail():
+                err = err or db.write_error(s)
         if err is not None:
-            pool.failed += run.count
-            row[gw["err"]] += run.count
-            self.log(t, 60, pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"job failed, will retry\" error=\"{err}\" batch={run.count}")
+            pool.failed += n
+            row[gw["err"]] += n
+            self.log(
+                t,
+                60,
+                pool.name,
+                ERROR,
+                f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg="job failed, will retry" error="{err}" batch={n}',
+            )
             q.fail(run, t)
             return
         q.ack(run, t)
-        pool.processed += run.count
-        row[gw["ok"]] += run.count
-        row[self.g_q[q.name]["ack"]] += run.count
+        pool.processed += n
+        row[gw["ok"]] += n
+        row[self.g_q[q.name]["ack"]] += n
         if kind == "email":
-            self.records.emails += run.count
-            row[self.c_emails] += run.count
-        if self.rng.random() < 0.35 or run.count > 3:
-            self.log(t, 100 + (self.rng.getrandbits(10) % 800), pool.name, DEBUG if kind != "fulfillment" else INFO,
-                     f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"processed\" batch={run.count} wait_s={t - run.enq}")  # fmt: skip
+            self.records.emails += n
+            row[self.c_emails] += n
+        rng = self.rng
+        if n > 3 or rng.random() < 0.35:
+            self.logs.pending.append((100 + rng.getrandbits(10) % 800, self._sid[pool.name], DEBUG if kind != "fulfillment" else INFO,
+                                      f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"processed\" batch={n} wait_s={t - run.enq}"))  # fmt: skip
 
     def _finish_charges(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
         row = self.metrics.row
         gw = self.g_w[pool.name]
         attempts_max = int(self.config.get("payments.retry.max_attempts", 1) or 1)
         idempotent = _truthy(self.config.get("payments.idempotency_keys", True))
+        ledger_err = self.ledger_error or self.db.write_error(
+            "ledger_insert"
+        )  # holds for the whole run
+        amount = self.cfg.queues[q.name].amount_cents
         emails = self.pools_.emails
+        n_emails = len(emails)
+        bits = self.rng.getrandbits
+        attempt = self.provider_attempt
+        charge = self.charge
+        msg_id = q.msg_id
+        lines = self.logs.pending
+        sid = self._sid[pool.name]
+        name = r.name
         failed: list[int] = []
-        for seq in range(run.first, run.first + run.count):
-            order = seq
+        for order in range(run.first, run.first + run.count):
             outcome = "error"
             for _ in range(attempts_max):
-                outcome = self.provider_attempt()
-                if outcome in ("ok", "timeout"):
-                    self.charge(order, idempotent)
-                if outcome == "ok":
-                    break
-            user = emails[(order * 7919) % len(emails)]
+                outcome = attempt()
+                if outcome != "error":  # a timed-out charge still went through
+                    charge(order, idempotent)
+                    if outcome == "ok":
+                        break
+            user = emails[(order * 7919) % n_emails]
+            ms = 200 + bits(10) % 700
             if outcome != "ok":
-                failed.append(seq)
-                self.log(t, 200 + (self.rng.getrandbits(10) % 700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"charge failed\" provider_error=\"{self._provider_error_text()}\" attempts={attempts_max}")
-                continue
-            err = self.ledger_error or self.db.write_error("ledger_insert")
-            if err is None:
-                self.db.run("ledger_insert", 1)
-                self.log(t, 200 + (self.rng.getrandbits(10) % 700), pool.name, INFO, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} amount_cents={self.cfg.queues[q.name].amount_cents} msg=\"charge captured\" receive_count={run.deliveries}")
+                failed.append(order)
+                lines.append(
+                    (
+                        ms,
+                        sid,
+                        ERROR,
+                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order} customer={user} msg="charge failed" provider_error="{self._provider_error_text()}" attempts={attempts_max}',
+                    )
+                )
+            elif ledger_err is None:
+                lines.append(
+                    (
+                        ms,
+                        sid,
+                        INFO,
+                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
+                    )
+                )
             else:
                 row[self.c_ledger_err] += 1
-                failed.append(seq)
+                failed.append(order)
                 key = f"idem_key=ord_{order}" if idempotent else "idem_key=none"
-                self.log(t, 200 + (self.rng.getrandbits(10) % 700), pool.name, ERROR, f"{r.name} msg_id=msg_{q.msg_id(seq)} order_id=ord_{order} customer={user} msg=\"ledger write failed after charge; message will be retried\" error=\"{err}\" {key} receive_count={run.deliveries}")
+                lines.append(
+                    (
+                        ms,
+                        sid,
+                        ERROR,
+                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
+                    )
+                )
         ok = run.count - len(failed)
+        if ledger_err is None:
+            self.db.run("ledger_insert", ok)
         pool.processed += ok
         pool.failed += len(failed)
         row[gw["ok"]] += ok
@@ -817,10 +1129,10 @@ class System:
             q.ack(run, t)
             return
         # split the run: acknowledged ones leave, failed ones go back one by one
+        failed_set = set(failed)
         for seq in range(run.first, run.first + run.count):
             one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
-            q.inflight += 0
-            if seq in failed:
+            if seq in failed_set:
                 q.fail(one, t)
             else:
                 q.ack(one, t)
@@ -829,7 +1141,12 @@ class System:
     def _tick_jobs(self, t: int) -> None:
         for job in self.jobs.values():
             c = job.cfg
-            if c.schedule_every_s and job.next_run is not None and t >= job.next_run and job.state != "paused":
+            if (
+                c.schedule_every_s
+                and job.next_run is not None
+                and t >= job.next_run
+                and job.state != "paused"
+            ):
                 job.next_run = t + c.schedule_every_s
                 self.start_job(t, job.name, author="cron")
             if job.state != "running":
@@ -842,7 +1159,13 @@ class System:
             if k <= 0:
                 if c.total and job.progress >= c.total:
                     job.state = "done"
-                    self.log(t, 10, "scheduler", INFO, f"scheduler-0 job={job.name} msg=\"finished\" items={job.progress}")
+                    self.log(
+                        t,
+                        10,
+                        "scheduler",
+                        INFO,
+                        f'scheduler-0 job={job.name} msg="finished" items={job.progress}',
+                    )
                 continue
             err = None
             if c.kind == "write" and c.table:
@@ -866,14 +1189,28 @@ class System:
                 if self.db.disk_used_gb >= self.db.disk_gb:
                     err = "No space left on device"
                 else:
-                    self.db.disk_used_gb = min(self.db.disk_gb, self.db.disk_used_gb + k * c.mb_per_item / 1024.0)
+                    self.db.disk_used_gb = min(
+                        self.db.disk_gb, self.db.disk_used_gb + k * c.mb_per_item / 1024.0
+                    )
             if err:
-                self.log(t, 11, "scheduler", ERROR, f"scheduler-0 job={job.name} msg=\"write failed, retrying\" error=\"{err}\"")
+                self.log(
+                    t,
+                    11,
+                    "scheduler",
+                    ERROR,
+                    f'scheduler-0 job={job.name} msg="write failed, retrying" error="{err}"',
+                )
             job.progress += k
             job.items_done += k
             self.metrics.row[self.c_jobs[job.name]] += k
             if job.progress % 500 < k:
-                self.log(t, 12, "scheduler", INFO, f"scheduler-0 job={job.name} msg=\"progress\" done={job.progress} total={c.total or 'inf'}")
+                self.log(
+                    t,
+                    12,
+                    "scheduler",
+                    INFO,
+                    f'scheduler-0 job={job.name} msg="progress" done={job.progress} total={c.total or "inf"}',
+                )
 
     def start_job(self, t: int, name: str, author: str) -> Job:
         job = self.jobs.get(name)
@@ -881,16 +1218,21 @@ class System:
             raise Refusal(f"no job {name!r}; jobs: {', '.join(sorted(self.jobs)) or 'none'}")
         if job.state == "running":
             raise Refusal(f"job {name} is already running")
-        if not job.cfg.checkpoint or job.state == "done" or job.state == "idle":
+        if not job.cfg.checkpoint or job.state == "done":
             # without checkpoints a (re)run starts from the first item
-            if not job.cfg.checkpoint or job.state == "done":
-                job.progress = 0
+            job.progress = 0
         if job.cfg.kind == "repair" and job.progress == 0:
             job.repair_targets = sorted(self.records.corrupted)
             job.cfg = job.cfg.model_copy(update={"total": len(job.repair_targets)})
         job.state = "running"
         job.runs += 1
-        self.log(t, 9, "scheduler", INFO, f"scheduler-0 job={name} msg=\"started\" run={job.runs} from_item={job.progress} checkpoint={str(job.cfg.checkpoint).lower()} by={author}")
+        self.log(
+            t,
+            9,
+            "scheduler",
+            INFO,
+            f'scheduler-0 job={name} msg="started" run={job.runs} from_item={job.progress} checkpoint={str(job.cfg.checkpoint).lower()} by={author}',
+        )
         return job
 
     # ------------------------------------------------------------------ cache
@@ -899,8 +1241,17 @@ class System:
         target = c.hit_ratio
         if self.cache_hit < target:
             # refilling needs misses answered by the database; an overloaded one answers few
-            served = 1.0 if self.db.cpu_util < 0.9 else max(0.0, 1.0 - (self.db.backlog_ms / self.db.cfg.cpu_ms))
-            self.cache_hit = min(target, self.cache_hit + (target - self.cache_hit) * 3.0 / c.warm_s * served + 0.0002 * served)
+            served = (
+                1.0
+                if self.db.cpu_util < 0.9
+                else max(0.0, 1.0 - (self.db.backlog_ms / self.db.cfg.cpu_ms))
+            )
+            self.cache_hit = min(
+                target,
+                self.cache_hit
+                + (target - self.cache_hit) * 3.0 / c.warm_s * served
+                + 0.0002 * served,
+            )
 
     # ------------------------------------------------------------------ recording
     def _record(self, t: int) -> None:
@@ -912,8 +1263,11 @@ class System:
         row[self.g_pool_used] = self.pool_in_use
         row[self.g_pool_size] = self.cfg.api.pool_size
         row[self.g_pg_cpu] = db.cpu_util
-        worker_conns = sum(p.running for p in self.pools.values()) * 2
-        row[self.g_pg_conn] = min(db.cfg.max_connections, self.pool_in_use + worker_conns + len(db.backends) + 3)
+        counts = self._pool_counts.values()
+        worker_conns = sum(running for running, _ in counts) * 2
+        row[self.g_pg_conn] = min(
+            db.cfg.max_connections, self.pool_in_use + worker_conns + len(db.backends) + 3
+        )
         row[self.g_pg_lag] = db.replication_lag_s
         row[self.g_pg_disk] = min(1.0, db.disk_used_gb / db.disk_gb)
         waiting = 0.0
@@ -923,30 +1277,35 @@ class System:
         row[self.g_pg_locks] = waiting
         row[self.c_pg_seq] += db.seq_scans
         row[self.c_pg_xact] += sum(db.queries.values())
-        for s, g in self.g_shape.items():
-            row[g] = db.latency_ms(s)
+        latency = db._latency
+        for shape, i in self.g_shape.items():
+            row[i] = latency[shape]
         for name, q in self.queues.items():
             g = self.g_q[name]
             row[g["depth"]] = q.depth
             row[g["age"]] = q.oldest_age(t)
             row[g["inflight"]] = q.inflight
             row[g["dlq"]] = q.dlq_depth
+            # per-tick counters of enqueued messages come from the broker's stats
+            produced = q.stats.produced
+            row[g["enq"]] += produced - self._produced.get(name, 0)
+            self._produced[name] = produced
         row[self.g_wrong] = len(self.records.corrupted)
         row[self.g_cache_hit] = self.cache_hit
-        row[self.g_cache_mem] = self.cfg.cache.memory_mb * (0.1 + 0.9 * self.cache_hit / max(0.01, self.cfg.cache.hit_ratio)) * 1_048_576
+        row[self.g_cache_mem] = (
+            self.cfg.cache.memory_mb
+            * (0.1 + 0.9 * self.cache_hit / max(0.01, self.cfg.cache.hit_ratio))
+            * 1_048_576
+        )
         row[self.g_prov_lat] = self.provider_latency_s()
         for j, job in self.jobs.items():
             row[self.g_jobs[j]] = (job.progress / job.cfg.total) if job.cfg.total else 0.0
         per_hour = sum(self.api_versions.values()) * self.cfg.api.cost_per_replica_hour
-        per_hour += sum(len(p.live) * p.cfg.cost_per_replica_hour for p in self.pools.values())
+        per_hour += sum(
+            self._pool_counts[n][1] * p.cfg.cost_per_replica_hour for n, p in self.pools.items()
+        )
         row[self.g_cost] = per_hour
         self.cost_dollars += per_hour / 3600.0
-        # per-tick counters of enqueued messages come from the broker's stats
-        for name, q in self.queues.items():
-            g = self.g_q[name]
-            prev = getattr(q, "_prev_produced", 0)
-            row[g["enq"]] += q.stats.produced - prev
-            q._prev_produced = q.stats.produced  # type: ignore[attr-defined]
         m.commit(t)
 
     # ------------------------------------------------------------------ helpers
@@ -960,6 +1319,19 @@ class System:
 _ln = random.Random(20260314)
 LOGNORMAL = tuple(sorted(_ln.lognormvariate(0.0, 0.35) for _ in range(4096)))
 """Lognormal latency factors (sigma 0.35), picked by a uniform draw: one draw instead of two."""
+
+
+def _count_sorted(counts: list[int], ordered: list[float]) -> None:
+    """Add sorted latencies to a histogram's bucket counts (as `bisect_left` per value would, with
+    a couple of searches per bucket boundary crossed instead)."""
+    first = bisect_left(LATENCY_BUCKETS, ordered[0])
+    last = bisect_left(LATENCY_BUCKETS, ordered[-1])
+    below = 0
+    for k in range(first, last):
+        upto = bisect_right(ordered, LATENCY_BUCKETS[k])  # values <= the bucket's upper bound
+        counts[k] += upto - below
+        below = upto
+    counts[last] += len(ordered) - below
 
 
 def _truthy(v: Any) -> bool:

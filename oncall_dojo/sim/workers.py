@@ -53,7 +53,9 @@ class WorkerPool:
     failed: int = 0
     pod_hash: str = "6f9c4"
 
-    def new_replica(self, t: int, startup: int | None = None, version: str | None = None) -> Replica:
+    def new_replica(
+        self, t: int, startup: int | None = None, version: str | None = None
+    ) -> Replica:
         self.serial += 1
         suffix = _suffix(self.serial + hash_name(self.name))
         r = Replica(

@@ -53,10 +53,25 @@ def test_a_different_seed_gives_different_logs(poison: Incident, seed5: dict[str
 
 
 def test_headless_runs_do_not_depend_on_the_hash_seed(repo_root: Path) -> None:
-    args = [sys.executable, "-m", "oncall_dojo", "run", "poison-payments", "--seed", "3", "--reference", "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "oncall_dojo",
+        "run",
+        "poison-payments",
+        "--seed",
+        "3",
+        "--reference",
+        "--json",
+    ]
     procs = [
-        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=repo_root,
-                         env={**os.environ, "PYTHONHASHSEED": hs})  # fmt: skip
+        subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=repo_root,
+            env={**os.environ, "PYTHONHASHSEED": hs},
+        )
         for hs in ("1", "999")
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -85,7 +100,9 @@ RANDOM_IMPORT_ALLOWED = {"rng.py", "system.py"}  # SimRandom, and the seeded LOG
 def clock_or_entropy_reads(name: str, source: str) -> list[str]:
     code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
     code = re.sub(r'"""[\s\S]*?"""', "", code)  # docstrings may mention random.Random
-    found = [f"{name}: {why}: {m.group(0).strip()}" for rx, why in FORBIDDEN for m in rx.finditer(code)]
+    found = [
+        f"{name}: {why}: {m.group(0).strip()}" for rx, why in FORBIDDEN for m in rx.finditer(code)
+    ]
     if re.search(r"^\s*import random\b", code, re.M) and name not in RANDOM_IMPORT_ALLOWED:
         found.append(f"{name}: imports random (use the session's SimRandom)")
     return found
@@ -94,7 +111,9 @@ def clock_or_entropy_reads(name: str, source: str) -> list[str]:
 def test_the_simulation_never_reads_the_wall_clock_or_unseeded_randomness() -> None:
     files = sorted(SIM_DIR.glob("*.py"))
     assert len(files) >= 10
-    problems = [p for f in files for p in clock_or_entropy_reads(f.name, f.read_text(encoding="utf-8"))]
+    problems = [
+        p for f in files for p in clock_or_entropy_reads(f.name, f.read_text(encoding="utf-8"))
+    ]
     assert problems == []
 
 
@@ -116,6 +135,13 @@ def test_the_source_scan_catches_a_clock_or_entropy_read(snippet: str) -> None:
 
 
 def test_the_source_scan_allows_the_seeded_generators() -> None:
-    assert clock_or_entropy_reads("system.py", "import random\n_ln = random.Random(20260314)\n") == []
-    assert clock_or_entropy_reads("rng.py", "import random\nclass SimRandom(random.Random):\n    pass\n") == []
+    assert (
+        clock_or_entropy_reads("system.py", "import random\n_ln = random.Random(20260314)\n") == []
+    )
+    assert (
+        clock_or_entropy_reads(
+            "rng.py", "import random\nclass SimRandom(random.Random):\n    pass\n"
+        )
+        == []
+    )
     assert clock_or_entropy_reads("workers.py", "import random\n") != []

@@ -13,14 +13,27 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_wheel_contains_bundled_incidents_and_finds_them_when_installed(tmp_path: Path) -> None:
     out = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
     wheel = next(out.glob("oncall_dojo-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     bundled = sorted(n for n in names if n.startswith("oncall_dojo/bundled_incidents/"))
-    expected = sorted(f"oncall_dojo/bundled_incidents/{p.name}" for p in (ROOT / "incidents").glob("*.yaml"))
+    expected = sorted(
+        f"oncall_dojo/bundled_incidents/{p.name}" for p in (ROOT / "incidents").glob("*.yaml")
+    )
     assert bundled == expected
 
     # unpack the wheel somewhere else and import from there: the loader must find the files inside

@@ -1,0 +1,149 @@
+"""The report as GitHub-flavoured Markdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oncall_dojo.game.views import mmss
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: Any) -> str:
+    return "`" + _cell(text).replace("`", "'") + "`"
+
+
+def _when(v: int | None) -> str:
+    return "—" if v is None else mmss(v)
+
+
+def _table(head: list[str], rows: list[list[Any]], align: str = "") -> list[str]:
+    aligns = align or "l" * len(head)
+    sep = ["---:" if a == "r" else "---" for a in aligns]
+    out = ["| " + " | ".join(head) + " |", "| " + " | ".join(sep) + " |"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def _impact_lines(i: dict[str, Any]) -> list[str]:
+    return [
+        f"- **Requests:** {i['requests_failed']:,} failed, {i['requests_throttled']:,} throttled and "
+        f"{i['requests_slow']:,} too slow, of {i['requests_total']:,} ({i['error_budget_burned']:.1%} of the month's error budget)",
+        f"- **Background work:** {i['messages_late']:,} of {i['messages_produced']:,} messages late, "
+        f"{i['messages_lost']:,} lost, {i['messages_dead_lettered']:,} left in dead-letter queues, {i['messages_waiting']:,} still waiting",
+        f"- **Money:** {i['duplicate_charges']:,} duplicate charges outstanding (${i['duplicate_cents'] / 100:,.2f}), "
+        f"{i['refunded_charges']:,} refunded",
+        f"- **Data:** {i['records_wrong']:,} records left wrong, {i['records_repaired']:,} repaired, "
+        f"{i['writes_lost']:,} committed writes lost",
+        f"- **Spend:** ${i['spend_dollars']:,.2f} during the incident",
+    ]
+
+
+KIND_LABEL = {"page": "page", "fault": "fault", "alert": "alert", "investigate": "looked", "act": "changed",
+              "meta": "noted", "refused": "refused", "outcome": "outcome"}  # fmt: skip
+
+
+def render(rep: dict[str, Any]) -> str:
+    s, o = rep["session"], rep["outcome"]
+    lines = [f"# Postmortem: {rep['title']}", ""]
+    lines += _table(["", ""], [
+        ["Session", _code(s["id"])], ["Player", _cell(s["player"])],
+        ["Incident", f"{_code(s['incident'])} version {s['incident_version']}, seed {s['seed']}"],
+        ["Played", f"{s['started_at']} to {s['ended_at']} ({s['mode']})"],
+        ["Outcome", f"**{o['score']}/100, grade {o['grade']}**, " + ("resolved" if o["resolved"] else "not resolved")],
+    ])  # fmt: skip
+    lines += ["", "## Summary", "", rep["summary"], ""]
+    for n in rep["notes"]:
+        lines += [f"> **Note:** {n}", ""]
+    lines += ["## Impact", "", *_impact_lines(rep["impact"]), ""]
+    t = rep["times"]
+    lines += _table(["Acknowledged", "First change", "Impact ended", "Cause removed", "Resolved", "Declared resolved"],
+                    [[_when(t.get(k)) for k in ("acknowledged", "first_action", "mitigated", "cause_removed", "resolved", "declared_resolved")]])  # fmt: skip
+    lines += [
+        "",
+        "## Timeline",
+        "",
+        "Signals from the system and what the player did, in player time since the page.",
+        "",
+    ]
+    lines += _table(["Time", "", "What"], [[mmss(e["at"]), KIND_LABEL.get(e["kind"], e["kind"]),
+                     _code(e["text"]) if e["kind"] in ("investigate", "act", "meta", "refused") else _cell(e["text"])]
+                    for e in rep["timeline"]])  # fmt: skip
+    lines += ["", "## Diagnosis", ""]
+    d = rep["diagnosis"]
+    if d["declared"] is None:
+        lines.append("- **Declared:** no root cause was declared.")
+    else:
+        verdict = "" if d.get("correct") is None else (" (correct)" if d["correct"] else " (wrong)")
+        lines.append(f"- **Declared:** {_code(d['declared'])} at {mmss(d['declared_at'])}{verdict}")
+        if d.get("why_not"):
+            lines.append(f"- **Why not:** {_cell(d['why_not'].strip())}")
+    if "answer" in d:
+        lines += [
+            f"- **Root cause:** {_code(d['answer'])}: {d['answer_text']}",
+            "",
+            d["explanation"],
+            "",
+        ]
+        if d["evidence"]:
+            lines += ["Key signals, and whether they were looked at before the first change:", ""]
+            lines += _table(["Signal", "Before acting", "What it shows"],
+                            [[_code(e["view"]), "yes" if e["seen_before_acting"] else "no", _cell(e["why"])] for e in d["evidence"]])  # fmt: skip
+    lines += ["", "## Score", ""]
+    lines += _table(["Item", "Points", "Max", "Detail"],
+                    [[_cell(i["title"]), f"{i['points']:.1f}", f"{i['max']:g}", _cell(i["detail"])] for i in rep["breakdown"]]
+                    + [["**Total**", f"**{o['score']}**", "100", f"grade {o['grade']}"]], "lrrl")  # fmt: skip
+    lines += ["", "## What the reference did differently", ""]
+    lines += _reference(rep)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _reference(rep: dict[str, Any]) -> list[str]:
+    r = rep["reference"]
+    if r is None:
+        return ["No reference comparison is available for this session (see the notes above)."]
+    o, t, i = rep["outcome"], rep["times"], rep["impact"]
+    lines = [
+        f"The incident's reference playthrough, {_code(r['name'])}, played with the same seed: {r['why']}",
+        "",
+    ]
+    rows = [
+        ["Score", f"{o['score']} ({o['grade']})", f"{r['score']} ({r['grade']})"],
+        ["Resolved", "yes" if o["resolved"] else "no", "yes" if r["resolved"] else "no"],
+    ]
+    rows += [
+        [label, _when(t.get(k)), _when(r["times"].get(k))]
+        for k, label in (
+            ("acknowledged", "Acknowledged"),
+            ("mitigated", "Impact ended"),
+            ("cause_removed", "Cause removed"),
+            ("resolved", "Resolved at"),
+        )
+    ]
+    rows.append(
+        [
+            "Root cause declared",
+            _code(rep["diagnosis"]["declared"]) if rep["diagnosis"]["declared"] else "—",
+            _code(r["diagnosis"]) if r["diagnosis"] else "—",
+        ]
+    )
+    rows += [[label, f"{i[k]:,}", f"{r['impact'][k]:,}"] for k, label in
+             (("requests_failed", "Failed requests"), ("messages_late", "Messages late"), ("messages_lost", "Messages lost"),
+              ("duplicate_charges", "Duplicate charges"), ("records_wrong", "Records left wrong"))]  # fmt: skip
+    lines += _table(["", "You", "Reference"], rows)
+    if r["gaps"]:
+        lines += ["", "Where the points went:", ""]
+        lines += _table(["Item", "You", "Reference", "Yours", "Reference's"],
+                        [[_cell(g["title"]), f"{g['you']:.1f}", f"{g['reference']:.1f}", _cell(g["your_detail"]),
+                          _cell(g["reference_detail"])] for g in r["gaps"]], "lrrll")  # fmt: skip
+    if r["missed"]:
+        lines += ["", "What the reference did that you did not:", ""]
+        lines += [f"- {mmss(m['at'])} {_code(m['command'])}" for m in r["missed"]]
+    if r["extra"]:
+        lines += ["", "Changes you made that the reference did not:", ""]
+        lines += [f"- {mmss(m['at'])} {_code(m['command'])}" for m in r["extra"]]
+    if not (r["gaps"] or r["missed"] or r["extra"]):
+        lines += ["", "Nothing: this response matched or beat the reference on every item."]
+    return lines

@@ -1,0 +1,147 @@
+"""Recording a session as it is played: every command, the clock, intents, the score.
+
+Each event is its own committed transaction, written before the game moves on, so
+what the player saw acknowledged survives kill -9. Clock events are throttled:
+the console calls `checkpoint()` before every prompt, and during long waits the
+tick is written at least every `CLOCK_EVERY_S` simulated seconds. If the database
+stops accepting writes (disk full, read-only), the recorder says so once and the
+game goes on without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from oncall_dojo import __version__
+from oncall_dojo.game.session import Session
+from oncall_dojo.store.errors import StoreError
+from oncall_dojo.store.records import Head, Store, score_fields
+
+CLOCK_EVERY_S = 30
+
+
+def _stderr(msg: str) -> None:
+    print(f"dojo: {msg}", file=sys.stderr, flush=True)
+
+
+def incident_digest(session: Session) -> str:
+    return hashlib.sha256(session.incident.model_dump_json().encode("utf-8")).hexdigest()
+
+
+class Recorder:
+    """Writes one session's events to the store (the console's `PlayLog`)."""
+
+    def __init__(self, store: Store | None, player: str, mode: str, *, script: str | None = None,
+                 warn: Callable[[str], None] = _stderr, session_id: str | None = None,
+                 head: Head | None = None, unavailable: str | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.player = player
+        self.mode = mode
+        self.script = script
+        self.warn = warn
+        self.wanted_id = session_id
+        self.head = head
+        self.session: Session | None = None
+        self.broken: str | None = unavailable if store is None else None
+        self._pending: dict[str, Any] | None = None
+        self._last_tick = -1
+
+    @property
+    def session_id(self) -> str | None:
+        return self.head.session_id if self.head else None
+
+    @property
+    def keeping(self) -> bool:
+        return self.broken is None and self.store is not None
+
+    # -- PlayLog ---------------------------------------------------------------------------
+    def started(self, session: Session, think_s: int) -> str | None:
+        self.session = session
+        if self.broken is not None:
+            return f"Results will not be kept: {self.broken}"
+        if self.head is None:
+            s = session
+            start = {"incident": s.incident.id, "incident_version": s.incident.version,
+                     "incident_digest": incident_digest(s), "seed": s.seed, "mode": self.mode,
+                     "player": self.player, "game_version": __version__, "page_tick": s.page_tick,
+                     "think_s": think_s, "script": self.script}  # fmt: skip
+            self._do(lambda st: setattr(self, "head", st.begin(start, s.page_tick, self.wanted_id)))
+        self._last_tick = session.system.t
+        session.listeners.append(self._on_event)
+        if self.head is None:
+            return f"Results will not be kept: {self.broken}"
+        return f"Recording as session {self.head.session_id} (player {self.player})."
+
+    def waiting(self, until: int) -> None:
+        self._intent("wait", {"until": until})
+
+    def quitting(self) -> None:
+        self._intent("quit", {})
+
+    def checkpoint(self) -> None:
+        p = self._pending
+        if p is not None and p["tick"] > self._last_tick:
+            self._append("clock", p["tick"], p["at"], {})
+        self._pending = None
+
+    # -- internals -------------------------------------------------------------------------
+    def _intent(self, type_: str, data: dict[str, Any]) -> None:
+        if self.session is not None:
+            self._append(type_, self.session.system.t, self.session.now, data)
+
+    def _on_event(self, ev: dict[str, Any]) -> None:
+        t = ev["type"]
+        if t == "clock":
+            self._pending = ev
+            if ev["tick"] - self._last_tick >= CLOCK_EVERY_S:
+                self.checkpoint()
+        elif t == "command":
+            data = {k: ev[k] for k in ("command", "kind", "name", "output", "evidence")}
+            self._append("command", ev["tick"], ev["at"], data)
+        elif t == "finished" and self.session is not None and self.session.result is not None:
+            self._pending = None
+            res = self.session.result
+            data = {
+                "score": res.score,
+                "grade": res.grade,
+                "resolved": res.resolved,
+                "result": res.to_json(),
+            }
+            at = self.session.now
+            self._append("finished", ev["tick"], at, data, finished=True)
+
+    def _append(
+        self, type_: str, tick: int, at: int, data: dict[str, Any], finished: bool = False
+    ) -> None:
+        head = self.head
+        if head is None:
+            return
+
+        def write(st: Store) -> None:
+            score = None
+            if finished and self.session is not None:
+                i = self.session.incident
+                start = {
+                    "incident": i.id,
+                    "incident_version": i.version,
+                    "seed": self.session.seed,
+                    "mode": self.mode,
+                }
+                score = score_fields(start, data)
+            st.append(head, type_, tick, at, data, score)
+            self._last_tick = max(self._last_tick, tick)
+
+        self._do(write)
+
+    def _do(self, fn: Callable[[Store], None]) -> None:
+        if not self.keeping or self.store is None:
+            return
+        try:
+            fn(self.store)
+        except (StoreError, sqlite3.Error, OSError) as exc:
+            self.broken = str(exc)
+            self.warn(f"results will not be kept from here on: {exc}. The game goes on.")

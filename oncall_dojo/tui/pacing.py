@@ -1,0 +1,39 @@
+"""Wall-clock pacing of the simulation, kept apart from the session (no Textual here).
+
+The incident screen's timer asks `due()` how many whole ticks to run each time
+it fires. Time is credited per timer firing, not read from the wall clock, so a
+stalled event loop never comes back with one huge batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SPEEDS: tuple[int, ...] = (1, 5, 20)
+TIMER_HZ = 10
+"""Timer firings per second: at 20x each firing runs 2 ticks."""
+
+
+@dataclass
+class Pacer:
+    speed: int = 1
+    paused: bool = False
+    credit: float = 0.0
+
+    def due(self, dt: float = 1.0 / TIMER_HZ) -> int:
+        """Whole ticks to run for one timer firing of `dt` seconds."""
+        if self.paused:
+            return 0
+        self.credit += self.speed * dt
+        n = int(self.credit + 1e-9)
+        self.credit -= n
+        return n
+
+    def faster(self) -> int:
+        i = SPEEDS.index(self.speed) if self.speed in SPEEDS else 0
+        self.speed = SPEEDS[(i + 1) % len(SPEEDS)]
+        return self.speed
+
+    def set_speed(self, speed: int) -> None:
+        self.speed = speed
+        self.credit = 0.0

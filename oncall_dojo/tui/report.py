@@ -1,0 +1,113 @@
+"""The debrief's facts: comparison runs from the same seed, what went unseen, and the Markdown export.
+
+Pure Python (no Textual). `comparison_run` mirrors `game.check.play` but keeps
+the session, whose metrics the debrief charts; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from oncall_dojo.game.scoring import evidence_covered
+from oncall_dojo.game.views import mmss
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.scoring import Result
+    from oncall_dojo.game.session import Session
+    from oncall_dojo.incident.model import Evidence, Incident
+
+
+@dataclass
+class Run:
+    label: str
+    session: Session
+    result: Result
+
+
+_RUNS: dict[tuple[str, int, str, int, tuple[str, ...]], Run] = {}
+"""(id, version, incident JSON, seed, actions) -> a finished run."""
+_KEEP = 8
+
+
+def comparison_run(incident: Incident, seed: int, actions: list[str] | None, label: str) -> Run:
+    """Play timed actions from the same seed to the end (what `check.play` does), keeping the session.
+
+    Runs are deterministic, so the last few are kept: playing the same incident and seed again
+    (or a test suite) does not simulate them twice."""
+    from oncall_dojo.game.session import Session
+
+    key = (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
+    hit = _RUNS.get(key)
+    if hit is None:
+        s = Session(incident, seed)
+        s.run_script(list(actions or []))
+        hit = Run(label, s, s.finish())
+        if len(_RUNS) >= _KEEP:
+            _RUNS.pop(next(iter(_RUNS)))
+        _RUNS[key] = hit
+    return Run(label, hit.session, hit.result)
+
+
+def unseen(s: Session) -> list[Evidence]:
+    """The incident's key evidence the player never looked at (at any time)."""
+    seen = set(s.evidence_seen())
+    return [e for e in s.incident.evidence if not evidence_covered(e.view, seen)]
+
+
+def key_metrics(incident: Incident) -> list[tuple[str, str, str]]:
+    """(label, selector, fn) of the metrics that decide resolution, for the timeline charts."""
+    out: list[tuple[str, str, str]] = []
+    for c in incident.resolution.conditions:
+        fn = c.fn if c.fn in ("rate", "increase") else "max"
+        out.append((c.describe(), c.metric, fn))
+    return out
+
+
+def player_actions(s: Session) -> list[tuple[int, str]]:
+    """(at, command) of every command that changed the system or the incident's paperwork."""
+    return [(e.at, e.command) for e in s.entries if e.kind == "act"]
+
+
+def markdown(s: Session, result: Result, others: list[Run]) -> str:
+    inc = s.incident
+    lines = [
+        f"# Debrief: {inc.title}",
+        "",
+        f"- Incident: `{inc.id}` (version {inc.version}), seed {s.seed}",
+        f"- Score: **{result.score}/100**, grade **{result.grade}**"
+        + ("" if result.resolved else " (not resolved)"),
+    ]
+    for run in others:
+        lines.append(f"- {run.label}: {run.result.score}/100, grade {run.result.grade}")
+    lines += [
+        "",
+        "## Breakdown",
+        "",
+        "| points | max | item | what happened |",
+        "|---:|---:|---|---|",
+    ]
+    for it in result.items:
+        detail = it.detail.replace("|", "\\|")
+        lines.append(f"| {it.points:g} | {it.max:g} | {it.title} | {detail} |")
+    for n in result.notes:
+        lines.append(f"\nNote: {n}")
+    lines += ["", "## What happened", "", inc.root_cause.explanation.strip(), ""]
+    lines += ["## Times", ""]
+    for k, v in result.times.items():
+        lines.append(f"- {k.replace('_', ' ')}: {'never' if v is None else mmss(v)}")
+    lines += ["", "## Your timeline", ""]
+    for e in s.entries:
+        mark = {"refused": " (refused)", "act": ""}.get(e.kind, "")
+        lines.append(f"- `{mmss(e.at)}` {e.command}{mark}")
+    missed = unseen(s)
+    lines += ["", "## What you never looked at", ""]
+    lines += [f"- `{e.view}`: {e.why}" for e in missed] or [
+        "- nothing: you looked at every key signal"
+    ]
+    lines += ["", "## Tempting moves and what they cost", ""]
+    for h in inc.playthroughs.harmful:
+        lines.append(f"- **{h.name}**: {h.why}")
+    lines += ["", "## The reference playthrough", ""]
+    lines += [f"- `{a}`" for a in inc.playthroughs.reference.actions]
+    return "\n".join(lines) + "\n"

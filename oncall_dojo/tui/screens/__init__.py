@@ -1,0 +1,1 @@
+"""The game's screens: picker, briefing, incident, debrief, and the dialogs."""

@@ -1,0 +1,162 @@
+"""The debrief: score and grade, the breakdown in words, your timeline beside the reference
+playthrough and doing nothing (same seed), what you never looked at, and a Markdown export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Markdown, Static
+
+from oncall_dojo.tui.report import Run, key_metrics, markdown, unseen
+from oncall_dojo.tui.widgets.timeline import TimelineChart
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Session
+
+GRADE_STYLE = {
+    "A": "bold green",
+    "B": "bold green",
+    "C": "bold yellow",
+    "D": "bold red",
+    "F": "bold red",
+}
+
+
+class DebriefScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("e", "export", "Export Markdown"),
+        Binding("n", "new_incident", "Another incident"),
+        Binding("f1,question_mark", "app.help", "Help", show=False),
+    ]
+    DEFAULT_CSS = """
+    DebriefScreen > VerticalScroll { padding: 0 2; }
+    DebriefScreen .section { text-style: bold; margin-top: 1; color: $accent; }
+    DebriefScreen #score { height: auto; margin-top: 1; }
+    DebriefScreen Markdown { margin: 0; padding: 0; }
+    """
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+        result = session.result
+        assert result is not None, "the debrief needs a finished session"
+        self.result = result
+        self.others: list[Run] = []
+        self.exported: Path | None = None
+
+    def compose(self) -> ComposeResult:
+        s, r = self.session, self.result
+        with VerticalScroll():
+            yield Static(self._score_text(), id="score")
+            yield Static(
+                Text(
+                    "Computing the reference playthrough and doing nothing from the same seed…",
+                    style="dim italic",
+                ),
+                id="compare",
+            )
+            yield Static("Breakdown", classes="section")
+            yield Static(self._breakdown(), id="breakdown")
+            yield Static("What happened", classes="section")
+            yield Markdown(s.incident.root_cause.explanation.strip(), id="explanation")
+            yield Static("Timeline: key metrics over the incident", classes="section")
+            yield TimelineChart([Run("You", s, r)], key_metrics(s.incident), id="timeline")
+            yield Static("What you never looked at", classes="section")
+            yield Static(self._unseen(), id="unseen")
+            yield Static("Tempting moves and what they cost", classes="section")
+            yield Static(self._harmful(), id="harmful")
+            yield Static(id="export-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._compare()
+
+    def _score_text(self) -> Text:
+        r = self.result
+        t = Text()
+        t.append(f" {r.score}/100 ", style="bold reverse")
+        t.append("  grade ")
+        t.append(r.grade, style=GRADE_STYLE.get(r.grade, "bold"))
+        t.append("   ")
+        t.append("resolved" if r.resolved else "NOT RESOLVED: the cause was still there or the system unhealthy at the end",
+                 style="green" if r.resolved else "bold red")  # fmt: skip
+        t.append(f"\n{self.session.incident.title}  ·  seed {self.session.seed}", style="dim")
+        return t
+
+    def _breakdown(self) -> Text:
+        t = Text()
+        for it in self.result.items:
+            style = (
+                "green"
+                if it.max and it.points >= it.max
+                else ("red" if it.points < 0 or (it.max and it.points < it.max / 2) else "yellow")
+            )
+            pts = f"{it.points:+.1f}" if it.max == 0 else f"{it.points:.1f}/{it.max:g}"
+            t.append(f"{pts:>9}  ", style=style)
+            t.append(f"{it.title}: ", style="bold")
+            t.append(it.detail + "\n")
+        for n in self.result.notes:
+            t.append(f"  note: {n}\n", style="yellow")
+        return t
+
+    def _unseen(self) -> Text:
+        missed = unseen(self.session)
+        if not missed:
+            return Text("Nothing: you looked at every key signal.", style="green")
+        t = Text()
+        for e in missed:
+            t.append(f"  {e.view}", style="bold yellow")
+            t.append(f": {e.why}\n")
+        return t
+
+    def _harmful(self) -> Text:
+        t = Text()
+        for h in self.session.incident.playthroughs.harmful:
+            t.append(f"  {h.name}", style="bold")
+            t.append(f": {h.why}\n")
+        needless = next((it for it in self.result.items if it.key == "needless"), None)
+        if needless:
+            t.append(f"  Yours: {needless.detail}\n", style="red")
+        return t
+
+    @work(thread=True, exclusive=True, group="compare")
+    def _compare(self) -> None:
+        from oncall_dojo.tui.report import comparison_run
+
+        inc, seed = self.session.incident, self.session.seed
+        ref = comparison_run(inc, seed, inc.playthroughs.reference.actions, "Reference")
+        idle = comparison_run(inc, seed, None, "Did nothing")
+        self.app.call_from_thread(self._show_compare, [ref, idle])
+
+    def _show_compare(self, others: list[Run]) -> None:
+        self.others = others
+        t = Text()
+        t.append(f"You {self.result.score} ({self.result.grade})", style="bold")
+        for run in others:
+            t.append(f"  ·  {run.label} {run.result.score} ({run.result.grade})")
+        t.append(
+            f"\nThe reference: {self.session.incident.playthroughs.reference.why}", style="dim"
+        )
+        self.query_one("#compare", Static).update(t)
+        self.query_one(TimelineChart).set_runs([Run("You", self.session, self.result), *others])
+
+    def action_export(self) -> None:
+        directory = getattr(self.app, "export_dir", None) or Path.cwd()
+        path = (
+            Path(directory) / f"dojo-debrief-{self.session.incident.id}-seed{self.session.seed}.md"
+        )
+        path.write_text(markdown(self.session, self.result, self.others), encoding="utf-8")
+        self.exported = path
+        self.query_one("#export-status", Static).update(Text(f"Exported to {path}", style="green"))
+
+    def action_new_incident(self) -> None:
+        from oncall_dojo.tui.screens.picker import PickerScreen
+
+        self.app.switch_screen(PickerScreen())

@@ -1,0 +1,225 @@
+"""Dialogs that compose a command: diagnosis, status update, hint, resolve; and the help screen.
+
+Each returns the command line to perform (or None when cancelled); the
+incident screen performs it, so a dialog never changes the session itself.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Markdown, RadioButton, RadioSet, Static, TextArea
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Session
+
+
+class _Dialog(ModalScreen[str | None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    _Dialog { align: center middle; }
+    _Dialog > Vertical { width: 90%; max-width: 96; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
+    _Dialog .title { text-style: bold; margin-bottom: 1; }
+    _Dialog .buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    _Dialog .buttons Button { margin-left: 1; }
+    _Dialog .note { color: $text-muted; }
+    _Dialog TextArea { height: 5; }
+    """
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+        elif event.button.id == "ok":
+            self.submit()
+
+    def submit(self) -> None:  # pragma: no cover - overridden
+        self.dismiss(None)
+
+
+class DiagnosisDialog(_Dialog):
+    """Pick the root cause among the incident's options, add notes -> `diagnose ID NOTES`."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def compose(self) -> ComposeResult:
+        opts = self.session.incident.root_cause.options
+        with Vertical():
+            yield Label("Declare the root cause", classes="title")
+            yield Static(
+                "Pick the statement that explains the incident. You can declare again later; the last one counts.",
+                classes="note",
+            )
+            with RadioSet(id="cause"):
+                for i, o in enumerate(opts):
+                    yield RadioButton(f"{o.text}  ({o.id})", value=i == 0, id=f"cause-{o.id}")
+            yield Label("Notes (what you saw)")
+            yield Input(
+                placeholder="e.g. one message redelivered 40 times; every crash names it",
+                id="notes",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Declare (enter)", id="ok", variant="primary")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def submit(self) -> None:
+        rs = self.query_one(RadioSet)
+        idx = rs.pressed_index if rs.pressed_index >= 0 else 0
+        cause = self.session.incident.root_cause.options[idx].id
+        notes = self.query_one("#notes", Input).value.strip()
+        self.dismiss(f"diagnose {cause}" + (f" {shlex.quote(notes)}" if notes else ""))
+
+
+class StatusUpdateDialog(_Dialog):
+    """Write what customers see and what you are doing -> `update "..."`."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "post", "Post")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Post a status update", classes="title")
+            yield Static(
+                "Who is affected, what they see, what you are doing, when you will update next. Ctrl+S posts.",
+                classes="note",
+            )
+            yield TextArea(id="text")
+            yield Static(id="count", classes="note")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Post (ctrl+s)", id="ok", variant="primary")
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        n = len(event.text_area.text.strip())
+        self.query_one("#count", Static).update(
+            f"{n} characters" + ("" if n >= 10 else " (at least 10)")
+        )
+
+    def action_post(self) -> None:
+        self.submit()
+
+    def submit(self) -> None:
+        text = " ".join(self.query_one(TextArea).text.split())
+        if not text:
+            self.dismiss(None)
+            return
+        self.dismiss(f"update {shlex.quote(text)}")
+
+
+class HintDialog(_Dialog):
+    """Shows what the next hint costs before it is taken -> `hint take`."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def compose(self) -> ComposeResult:
+        hints = self.session.incident.hints
+        i = len(self.session.hints_taken)
+        with Vertical():
+            yield Label("Take a hint?", classes="title")
+            if i >= len(hints):
+                yield Static("No more hints: you have taken all of them.")
+                with Horizontal(classes="buttons"):
+                    yield Button("Close", id="cancel")
+                return
+            yield Static(
+                f"Hint {i + 1} of {len(hints)} costs {hints[i].cost} points of your score. You see it once taken."
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Not now", id="cancel")
+                yield Button(f"Take it (-{hints[i].cost})", id="ok", variant="warning")
+
+    def submit(self) -> None:
+        self.dismiss("hint take")
+
+
+class ConfirmDialog(_Dialog):
+    """Yes/no before something that cannot be undone."""
+
+    def __init__(self, title: str, text: str, command: str, ok: str = "Yes") -> None:
+        super().__init__()
+        self._title, self._text, self._command, self._ok = title, text, command, ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self._title, classes="title")
+            yield Static(self._text)
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button(self._ok, id="ok", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()
+
+    def submit(self) -> None:
+        self.dismiss(self._command)
+
+
+KEYS = """\
+## Keys
+
+| key | what |
+|---|---|
+| **F1** or **?** | this help |
+| **ctrl+p** | command palette: every action |
+| **F2** | pause / run the clock |
+| **F3** | clock speed 1x → 5x → 20x |
+| **F4** | step 10 s (while paused) |
+| **F5** | acknowledge the page |
+| **F6** | declare the root cause |
+| **F7** | post a status update |
+| **F8** | take a hint (shows the cost first) |
+| **F9** | declare the incident resolved |
+| **ctrl+o** | next pane (logs, metrics, map, changes, runbooks) |
+| **tab** | in the console: complete; elsewhere: next field |
+| **ctrl+q** | quit |
+
+Time moves on its own (1x = one simulated second per second). Pause it to read.
+In the console, `wait 2m` lets two minutes pass at once.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys, the command grammar and the log query syntax."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "close", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 95%; max-width: 110; height: 90%; border: thick $accent; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        from oncall_dojo.tui.logquery import help_text
+
+        commands = ""
+        try:
+            from oncall_dojo.game.commands import COMMANDS
+
+            rows = [f"| `{c.usage}` | {c.kind} | {c.help} |" for c in COMMANDS.values()]
+            commands = (
+                "## Console commands\n\n| command | kind | what |\n|---|---|---|\n"
+                + "\n".join(rows)
+            )
+        except ImportError:  # pragma: no cover
+            pass
+        logs = "## Log queries\n\n```\n" + help_text() + "\n```\n"
+        with VerticalScroll():
+            yield Markdown(
+                "# oncall-dojo help  (escape closes)\n\n" + KEYS + "\n" + logs + "\n" + commands
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)

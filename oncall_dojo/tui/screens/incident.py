@@ -1,0 +1,348 @@
+"""The incident screen: pager, clock, logs, metrics, map, changes, runbooks and the ops console.
+
+The screen owns the pacing (a timer that runs whole ticks by speed) and is the
+one place that calls `session.perform`: widgets post what the player asked for,
+the screen turns it into a command line, performs it, and refreshes the views.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
+
+from oncall_dojo.game.commands import parse_duration
+from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.tui.logquery import parse as parse_log_query
+from oncall_dojo.tui.pacing import TIMER_HZ, Pacer
+from oncall_dojo.tui.screens.dialogs import (
+    ConfirmDialog,
+    DiagnosisDialog,
+    HelpScreen,
+    HintDialog,
+    StatusUpdateDialog,
+)
+from oncall_dojo.tui.widgets.changes import ChangeHistory
+from oncall_dojo.tui.widgets.console import CommandInput, OpsConsole
+from oncall_dojo.tui.widgets.logs import LogsPane
+from oncall_dojo.tui.widgets.metrics import MetricsPane
+from oncall_dojo.tui.widgets.pager import Pager
+from oncall_dojo.tui.widgets.runbooks import Runbooks
+from oncall_dojo.tui.widgets.status import ClockBar
+from oncall_dojo.tui.widgets.system_map import SystemMap
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Entry, Session
+
+WIDE = 120
+"""Terminal width from which the panes sit side by side."""
+PANES = ("logs", "metrics", "map", "changes", "runbooks")
+PANE_COMMAND = {"map": "map", "changes": "deploys"}
+"""Opening these panes is an investigation, recorded like the console command."""
+STEP_S = 10
+PANE_EVERY = 3
+"""Refresh the open pane on every third timer firing (about 3 times a second)."""
+
+
+def logs_command(query: str) -> str | None:
+    """The `logs` console command closest to a log explorer query (what the player looked at)."""
+    try:
+        q = parse_log_query(query)
+    except ValueError:
+        return None
+    parts = ["logs"]
+    if q.services:
+        parts.append(q.services[0])
+    levels = [t for t in q.of("level") if not t.negate and not t.exact]
+    if levels:
+        parts.append(f"level={levels[0].value}")
+    texts = [t for t in q.of("text") if not t.negate]
+    if texts:
+        parts.append("grep=" + shlex.quote(texts[0].value))
+    regexes = [t for t in q.of("regex") if not t.negate]
+    if regexes:
+        parts.append("re=" + shlex.quote(regexes[0].value))
+    return " ".join(parts)
+
+
+class Measuring(ModalScreen[None]):
+    """Shown while the rest of the incident is simulated and scored."""
+
+    DEFAULT_CSS = """
+    Measuring { align: center middle; }
+    Measuring > Vertical { width: 60; height: 7; border: thick $accent; background: $surface; padding: 1 2; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Play is over. Measuring what happened to the end of the incident…")
+            yield LoadingIndicator()
+
+
+class IncidentScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "toggle_pause", "Pause/run"),
+        Binding("f3", "faster", "Speed"),
+        Binding("f4", "step", "+10s", show=False),
+        Binding("f5", "ack", "Ack"),
+        Binding("f6", "diagnose", "Diagnose"),
+        Binding("f7", "status_update", "Update"),
+        Binding("f8", "hint", "Hint"),
+        Binding("f9", "resolve", "Resolve"),
+        Binding("ctrl+o", "next_pane", "Next pane"),
+        Binding("question_mark", "help", "Help", show=False),
+    ]
+
+    def __init__(self, session: Session, *, paused: bool = False, speed: int = 1) -> None:
+        super().__init__()
+        self.session = session
+        self.pacer = Pacer(speed=speed, paused=paused)
+        self._timer: Timer | None = None
+        self._ready = False
+        self._over = False
+        self._firings = 0
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        s = self.session
+        yield ClockBar(s, self.pacer, id="clock")
+        with Container(id="main"):
+            yield Pager(s, id="pager")
+            with TabbedContent(initial="logs", id="panes"):
+                with TabPane("Logs", id="logs"):
+                    yield LogsPane(s, id="logs-pane")
+                with TabPane("Metrics", id="metrics"):
+                    yield MetricsPane(s, id="metrics-pane")
+                with TabPane("Map", id="map"):
+                    yield SystemMap(s, id="map-pane")
+                with TabPane("Changes", id="changes"):
+                    yield ChangeHistory(s, id="changes-pane")
+                with TabPane("Runbooks", id="runbooks"):
+                    yield Runbooks(s, id="runbooks-pane")
+            yield OpsConsole(s, id="console")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._timer = self.set_interval(1 / TIMER_HZ, self._on_timer, name="sim-clock")
+        self._layout_for(self.size.width)
+        self.query_one(CommandInput).focus()
+        self.refresh_views()
+        self.call_after_refresh(self._mark_ready)
+
+    def _mark_ready(self) -> None:
+        self._ready = True
+
+    def on_resize(self) -> None:
+        self._layout_for(self.size.width)
+
+    def _layout_for(self, width: int) -> None:
+        self.set_class(width >= WIDE, "wide")
+        pager = self.query_one(Pager)
+        pager.compact = width < WIDE
+        pager.set_class(pager.compact, "-compact")
+        pager.update_view()
+
+    # ------------------------------------------------------------------ the clock
+    def _on_timer(self) -> None:
+        n = self.pacer.due()
+        if n and not self._over:
+            self._firings += 1
+            # the clock, pager and console every firing; the (heavier) open pane a few times a second
+            self.advance(n, panes=self._firings % PANE_EVERY == 0)
+
+    def advance(self, seconds: int, panes: bool = True) -> None:
+        """Run the simulation `seconds` ticks (exactly; tests use this) and refresh."""
+        if self._over or seconds <= 0:
+            return
+        self.session.advance(seconds)
+        self.refresh_views(panes)
+        if self.session.ended:
+            self.end_game()
+
+    def advance_to(self, at: int) -> None:
+        if at > self.session.now:
+            self.advance(at - self.session.now)
+
+    # ------------------------------------------------------------------ commands
+    def perform(self, text: str, quiet: bool = False) -> Entry | None:
+        """Perform one command line on the session and show it; the only place play changes state."""
+        if self._over:
+            return None
+        s = self.session
+        entry = s.perform(text)
+        if quiet:
+            self.query_one(OpsConsole).quiet.add(len(s.entries) - 1)
+        self.refresh_views()
+        if s.declared_resolved_at is not None or s.ended:
+            self.end_game()
+        return entry
+
+    def perform_quiet_once(self, text: str) -> Entry | None:
+        """An investigation made by opening a view; not repeated at the same second."""
+        last = next((e for e in reversed(self.session.entries) if e.command == text), None)
+        if last is not None and last.at == self.session.now:
+            return last
+        return self.perform(text, quiet=True)
+
+    def refresh_views(self, panes: bool = True) -> None:
+        if self._over:
+            return
+        self.query_one(ClockBar).update_view()
+        self.query_one(Pager).update_view()
+        self.query_one(OpsConsole).update_view()
+        if not panes:
+            return
+        active = self.query_one(TabbedContent).active
+        pane = {
+            "logs": LogsPane,
+            "metrics": MetricsPane,
+            "map": SystemMap,
+            "changes": ChangeHistory,
+            "runbooks": Runbooks,
+        }.get(active)
+        if pane is not None:
+            view: Any = self.query_one(pane)
+            view.update_view()
+
+    def on_ops_console_command_entered(self, event: OpsConsole.CommandEntered) -> None:
+        text = event.text
+        words = text.split()
+        console = self.query_one(OpsConsole)
+        if words[0] == "wait":
+            try:
+                secs = parse_duration(words[1]) if len(words) > 1 else 60
+            except Refusal as exc:
+                console.note(f"✗ {exc.reason}", "red")
+                return
+            console.note(f"… waiting {secs}s", "dim")
+            self.advance(secs)
+            return
+        self.perform(text)
+
+    def on_pager_ack_requested(self, event: Pager.AckRequested) -> None:
+        self.action_ack()
+
+    def on_system_map_component_chosen(self, event: SystemMap.ComponentChosen) -> None:
+        entry = self.perform(event.command, quiet=True)
+        if entry is not None:
+            self.query_one(SystemMap).show_detail(f"[{event.command}]\n{entry.output}")
+
+    def on_runbooks_runbook_opened(self, event: Runbooks.RunbookOpened) -> None:
+        self.perform_quiet_once(f"runbook {event.name}")
+
+    def on_metrics_pane_series_chosen(self, event: MetricsPane.SeriesChosen) -> None:
+        """Chart a selector; recorded as `metrics NAME` (the grammar cannot take a selector with
+        labels: `metrics` reads any word with `=` as an option)."""
+        from oncall_dojo.sim.metrics import Selector, SelectorError
+
+        pane = self.query_one(MetricsPane)
+        try:
+            name = Selector.parse(event.selector).name
+        except SelectorError as exc:
+            pane.show_series(None, str(exc))
+            return
+        entry = self.perform(f"metrics {name}", quiet=True)
+        if entry is None:
+            return
+        if entry.kind == "refused":
+            pane.show_series(None, entry.output)
+        elif self.session.system.metrics.kind_of(event.selector) is None:
+            pane.show_series(None, f"no series match {event.selector}")
+        else:
+            pane.show_series(event.selector)
+
+    def on_logs_pane_filter_applied(self, event: LogsPane.FilterApplied) -> None:
+        cmd = logs_command(event.query)
+        if cmd:
+            self.perform_quiet_once(cmd)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane_id = event.pane.id or ""
+        if self._ready and pane_id in PANE_COMMAND:
+            self.perform_quiet_once(PANE_COMMAND[pane_id])
+        self.refresh_views()
+
+    # ------------------------------------------------------------------ actions
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_toggle_pause(self) -> None:
+        self.pacer.paused = not self.pacer.paused
+        self.refresh_views()
+
+    def action_faster(self) -> None:
+        self.pacer.faster()
+        self.pacer.paused = False
+        self.refresh_views()
+
+    def set_speed(self, speed: int) -> None:
+        self.pacer.set_speed(speed)
+        self.pacer.paused = False
+        self.refresh_views()
+
+    def action_step(self) -> None:
+        self.advance(STEP_S)
+
+    def action_ack(self) -> None:
+        if self.session.acked_at is not None:
+            self.notify("The page is already acknowledged.", severity="information")
+            return
+        self.perform("ack")
+
+    def _perform_result(self, command: str | None) -> None:
+        if command:
+            self.perform(command)
+
+    def action_diagnose(self) -> None:
+        self.app.push_screen(DiagnosisDialog(self.session), self._perform_result)
+
+    def action_status_update(self) -> None:
+        self.app.push_screen(StatusUpdateDialog(), self._perform_result)
+
+    def action_hint(self) -> None:
+        self.app.push_screen(HintDialog(self.session), self._perform_result)
+
+    def action_resolve(self) -> None:
+        text = ("Play ends now; the system keeps running to the end of the incident and the outcome is "
+                "measured then. Resolve only once customers are fine and the cause is gone.")  # fmt: skip
+        self.app.push_screen(
+            ConfirmDialog("Declare the incident resolved?", text, "resolve", "Resolve"),
+            self._perform_result,
+        )
+
+    def action_next_pane(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        i = PANES.index(tabs.active) if tabs.active in PANES else -1
+        self.show_pane(PANES[(i + 1) % len(PANES)])
+
+    def show_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    # ------------------------------------------------------------------ the end
+    def end_game(self) -> None:
+        if self._over:
+            return
+        self._over = True
+        if self._timer is not None:
+            self._timer.stop()
+        self.app.push_screen(Measuring())
+        self._finish()
+
+    @work(thread=True, exclusive=True, group="finish")
+    def _finish(self) -> None:
+        self.session.finish()
+        self.app.call_from_thread(self._show_debrief)
+
+    def _show_debrief(self) -> None:
+        from oncall_dojo.tui.screens.debrief import DebriefScreen
+
+        self.app.pop_screen()  # Measuring
+        self.app.switch_screen(DebriefScreen(self.session))

@@ -1,0 +1,163 @@
+"""The ops console: the command grammar with history, tab completion and refusals inline.
+
+Its output is a view of `session.entries` (plus a few lines the screen adds, such
+as `wait`); a command typed here is posted up as `OpsConsole.CommandEntered` and
+the screen performs it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import Input, RichLog, Static
+
+from oncall_dojo.game.views import mmss
+from oncall_dojo.tui.completion import candidates, complete
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Entry, Session
+
+
+class _Suggest(Suggester):
+    """Ghost text when exactly one completion exists (right arrow accepts)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.session = session
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value or value[-1].isspace():
+            return None
+        partial, found = candidates(value, self.session)
+        if len(found) == 1 and found[0] != partial:
+            return value[: len(value) - len(partial)] + found[0]
+        return None
+
+
+class CommandInput(Input):
+    """An Input where tab completes and up/down walk the history."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "complete", "Complete", show=False, priority=True),
+        Binding("up", "history(-1)", "Previous", show=False),
+        Binding("down", "history(1)", "Next", show=False),
+    ]
+
+    def __init__(self, session: Session, id: str | None = None) -> None:
+        super().__init__(placeholder="type a command: help, alerts, logs billing level=warn ... (tab completes)",
+                         suggester=_Suggest(session), id=id)  # fmt: skip
+        self.session = session
+        self.history: list[str] = []
+        self._pos = 0
+
+    def action_complete(self) -> None:
+        text, found = complete(self.value, self.session)
+        self.value = text
+        self.cursor_position = len(text)
+        console = self.parent
+        if isinstance(console, OpsConsole):
+            console.show_candidates(found)
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._pos = max(0, min(len(self.history), self._pos + step))
+        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
+        self.cursor_position = len(self.value)
+
+    def remember(self, text: str) -> None:
+        if text and (not self.history or self.history[-1] != text):
+            self.history.append(text)
+        self._pos = len(self.history)
+
+
+class OpsConsole(Vertical):
+    """Output of every command so far, a line of completions, and the prompt."""
+
+    DEFAULT_CSS = """
+    OpsConsole { height: 1fr; }
+    OpsConsole > RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    OpsConsole > #candidates { height: 1; color: $text-muted; padding: 0 1; }
+    OpsConsole > CommandInput { height: 1; border: none; padding: 0 1; background: $boost; }
+    OpsConsole > CommandInput:focus { border: none; background: $accent 20%; }
+    """
+
+    class CommandEntered(Message):
+        """The player entered a command line."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self, session: Session, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.shown = 0
+        """How many session entries are written out."""
+        self.quiet: set[int] = set()
+        """Entries made by opening a pane: shown as one dim line without their output."""
+
+    def compose(self) -> ComposeResult:
+        yield RichLog(wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=20)
+        yield Static(id="candidates")
+        yield CommandInput(self.session, id="command")
+
+    def on_mount(self) -> None:
+        self.note(
+            "Ops console. `help` lists commands; tab completes; ↑/↓ history; F1 for keys.", "dim"
+        )
+        self.update_view()
+
+    def note(self, text: str, style: str = "italic") -> None:
+        self.query_one(RichLog).write(Text(text, style=style))
+
+    def show_candidates(self, found: list[str]) -> None:
+        shown = "  ".join(found[:30]) + (f"  … {len(found) - 30} more" if len(found) > 30 else "")
+        self.query_one("#candidates", Static).update(Text(shown), layout=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        inp = self.query_one(CommandInput)
+        inp.value = ""
+        self.show_candidates([])
+        if not text:
+            return
+        inp.remember(text)
+        self.post_message(self.CommandEntered(text))
+
+    def update_view(self) -> None:
+        entries = self.session.entries
+        log = self.query_one(RichLog)
+        while self.shown < len(entries):
+            i = self.shown
+            log.write(self.format(entries[i], quiet=i in self.quiet))
+            self.shown += 1
+
+    @staticmethod
+    def format(e: Entry, quiet: bool = False) -> Text:
+        t = Text()
+        t.append(f"[{mmss(e.at)}] ", style="dim")
+        if quiet:
+            t.append(f"> {e.command}", style="dim italic")
+            if e.kind == "refused":
+                t.append(f"  ✗ {e.output}", style="red")
+            return t
+        t.append("> ", style="bold")
+        t.append(
+            e.command,
+            style="bold "
+            + ("red" if e.kind == "refused" else ("yellow" if e.kind == "act" else "cyan")),
+        )
+        if e.kind == "refused":
+            t.append("\n  ✗ refused: ", style="bold red")
+            t.append(e.output, style="red")
+        elif e.output:
+            t.append("\n" + e.output)
+        return t

@@ -1,0 +1,83 @@
+"""The logs pane: a query line over the log explorer, with match count and follow state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import Input, Static
+
+from oncall_dojo.tui.widgets.log_explorer import LogExplorer
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Session
+
+
+class LogsPane(Vertical):
+    """Type a query (`service:billing level:warn "charge"`), enter filters; `f` in the list follows."""
+
+    DEFAULT_CSS = """
+    LogsPane > #log-query { border: none; height: 1; padding: 0 1; background: $boost; }
+    LogsPane > #log-status { height: 1; color: $text-muted; padding: 0 1; }
+    LogsPane > LogExplorer { height: 1fr; }
+    """
+
+    class FilterApplied(Message):
+        """A filter is in force in the log explorer."""
+
+        def __init__(self, query: str) -> None:
+            super().__init__()
+            self.query = query
+
+    def __init__(self, session: Session, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self._status = ""
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder='filter: service:billing level:warn "text" /regex/ since:15m (F1: syntax)',
+            id="log-query",
+        )
+        yield Static(id="log-status")
+        yield LogExplorer(self.session.system.logs)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.apply(event.value)
+
+    def apply(self, text: str) -> str | None:
+        explorer = self.query_one(LogExplorer)
+        error = explorer.set_query(text.strip())
+        if error:
+            self._status = ""
+            self.query_one("#log-status", Static).update(
+                Text(f"✗ {error}", style="bold red"), layout=False
+            )
+        return error
+
+    def on_log_explorer_query_applied(self, event: LogExplorer.QueryApplied) -> None:
+        event.stop()
+        self.update_status()
+        if event.query:
+            self.post_message(self.FilterApplied(event.query))
+
+    def update_status(self) -> None:
+        ex = self.query_one(LogExplorer)
+        t = Text(no_wrap=True)
+        t.append(f"{ex.match_count:,} of {ex.line_count:,} lines", style="bold")
+        if ex.query_text:
+            t.append(f"  matching {ex.query_text}")
+        t.append(
+            "  · following (f)" if ex.follow else "  · paused scrolling (f follows)", style="dim"
+        )
+        if t.plain != self._status:
+            self._status = t.plain
+            self.query_one("#log-status", Static).update(t, layout=False)
+
+    def update_view(self) -> None:
+        self.query_one(LogExplorer).sync()
+        self.update_status()

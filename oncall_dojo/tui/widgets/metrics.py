@@ -1,0 +1,166 @@
+"""Metrics: a dashboard per service (rate, errors, latency, saturation) and a chart of any series."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Select, Static
+
+from oncall_dojo.tui import dashboards
+from oncall_dojo.tui.charts import fmt
+from oncall_dojo.tui.widgets.chart import Chart
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Session
+    from oncall_dojo.tui.dashboards import Panel
+
+
+class MetricRow(Horizontal):
+    """A label with the current value beside a small chart."""
+
+    DEFAULT_CSS = """
+    MetricRow { height: 2; }
+    MetricRow > Static { width: 26; color: $text; }
+    MetricRow > Chart { height: 2; width: 1fr; }
+    """
+
+    def __init__(self, pane: MetricsPane, panel: Panel) -> None:
+        super().__init__()
+        self.pane = pane
+        self.panel = panel
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="value")
+        yield Chart(self._source, unit=self.panel.unit)
+
+    def _source(self, points: int) -> np.ndarray:
+        s, p = self.pane.session, self.panel
+        t0, t1 = dashboards.window(s, self.pane.range_key)
+        return dashboards.series(s, p.selector, p.fn, t0, t1, points, p.over)
+
+    def update_view(self) -> None:
+        if not self.children:
+            return
+        v = dashboards.current(self.pane.session, self.panel)
+        if self.panel.over and v is not None:
+            shown = f"{v:.1%}"
+        else:
+            shown = fmt(v) + self.panel.unit
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f"{self.panel.label}\n", style="bold")
+        t.append(f"  {shown}", style="cyan")
+        self.query_one("#value", Static).update(t, layout=False)
+        self.query_one(Chart).refresh()
+
+
+class MetricsPane(Vertical):
+    """Pick a service for its dashboard; type a series selector (tab-free: → accepts) to chart it."""
+
+    DEFAULT_CSS = """
+    MetricsPane > #metrics-controls { height: 3; }
+    MetricsPane > #metrics-controls > Select { width: 28; }
+    MetricsPane > #metrics-controls > #range { width: 14; }
+    MetricsPane > VerticalScroll { height: 1fr; }
+    MetricsPane #series-title { height: 1; margin-top: 1; color: $text-muted; }
+    MetricsPane #series { border: none; height: 1; padding: 0 1; background: $boost; }
+    MetricsPane #series-chart { height: 8; }
+    MetricsPane #series-error { height: auto; color: $error; }
+    """
+
+    class SeriesChosen(Message):
+        """The player asked for a chart of a series selector."""
+
+        def __init__(self, selector: str) -> None:
+            super().__init__()
+            self.selector = selector
+
+    def __init__(self, session: Session, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        self.service = "api"
+        self.range_key = "15m"
+        self.selector: str | None = None
+
+    def compose(self) -> ComposeResult:
+        s = self.session
+        with Horizontal(id="metrics-controls"):
+            yield Select(
+                [(f"service: {n}", n) for n in dashboards.services(s)],
+                value="api",
+                allow_blank=False,
+                id="service",
+            )
+            yield Select(
+                [(f"last {k}" if k != "all" else "since page-1h", k) for k in dashboards.RANGES],
+                value="15m",
+                allow_blank=False,
+                id="range",
+            )
+        with VerticalScroll():
+            yield Vertical(id="dashboard")
+            yield Static(
+                'Chart a series: type a selector, e.g. queue_depth{queue="payments"} (→ accepts a suggestion, enter charts)',
+                id="series-title",
+            )
+            m = s.system.metrics
+            keys = sorted({*m.names(), *(x.key for x in m.series), *(x.key for x in m.hist_series)})
+            yield Input(
+                placeholder="metric selector",
+                suggester=SuggestFromList(keys, case_sensitive=True),
+                id="series",
+            )
+            yield Static(id="series-error")
+            yield Chart(self._series_source, id="series-chart")
+
+    def on_mount(self) -> None:
+        self._build_dashboard()
+
+    def _build_dashboard(self) -> None:
+        box = self.query_one("#dashboard", Vertical)
+        box.remove_children()
+        box.mount(*[MetricRow(self, p) for p in dashboards.panels(self.session, self.service)])
+        self.call_after_refresh(self.update_view)
+
+    def _series_source(self, points: int) -> np.ndarray:
+        if not self.selector:
+            return np.zeros(0)
+        s = self.session
+        kind = s.system.metrics.kind_of(self.selector)
+        fn = {"counter": "rate", "histogram": "p99"}.get(kind or "", "max")
+        t0, t1 = dashboards.window(s, self.range_key)
+        return dashboards.series(s, self.selector, fn, t0, t1, points)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        value = str(event.value)
+        if event.select.id == "service" and value != self.service:
+            self.service = value
+            self._build_dashboard()
+        elif event.select.id == "range" and value != self.range_key:
+            self.range_key = value
+            self.update_view()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.post_message(self.SeriesChosen(event.value.strip()))
+
+    def show_series(self, selector: str | None, error: str = "") -> None:
+        """Chart `selector` (None keeps the current one) and show an error if there is one."""
+        if selector is not None:
+            self.selector = selector
+        self.query_one("#series-error", Static).update(Text(error, style="bold red"))
+        title = f"{self.selector}" if self.selector else ""
+        self.query_one("#series-chart", Chart).border_title = title
+        self.query_one("#series-chart", Chart).refresh()
+
+    def update_view(self) -> None:
+        for row in self.query(MetricRow):
+            row.update_view()
+        self.query_one("#series-chart", Chart).refresh()

@@ -1,0 +1,170 @@
+"""Schema migrations: from empty, from every released schema version, and atomic when one fails.
+
+Each released schema version N keeps a fixture, `fixtures/schema_vN.sql`, written
+when it was released (`UPDATE_GOLDEN=1` writes the current one if it is missing;
+never edit an old one). Opening a database built from any of them must end at the
+current schema, identical to one built from empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database, Migrations
+from storekit import dump_file
+
+from oncall_dojo.store import StoreUnusable, schema
+from oncall_dojo.store.db import connect, names_of
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CURRENT = len(names_of(schema.migrations))
+
+
+def fixture_versions() -> list[int]:
+    return sorted(
+        int(m.group(1))
+        for p in FIXTURES.glob("schema_v*.sql")
+        if (m := re.match(r"schema_v(\d+)\.sql", p.name))
+    )
+
+
+def fresh(tmp_path: Path, name: str = "fresh.db") -> str:
+    c = connect(tmp_path / name)
+    c.close()
+    return dump_file(tmp_path / name)
+
+
+def test_empty_database_migrates_to_the_current_schema(tmp_path: Path) -> None:
+    c = connect(tmp_path / "a.db")
+    assert c.schema_version() == CURRENT
+    assert c.conn.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
+    assert c.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"players", "sessions", "events", "scores"} <= set(c.db.table_names())
+    c.close()
+    current = FIXTURES / f"schema_v{CURRENT}.sql"
+    if os.environ.get("UPDATE_GOLDEN") and not current.exists():
+        current.write_text(dump_file(tmp_path / "a.db"), encoding="utf-8")
+    assert current.exists(), (
+        f"schema version {CURRENT} has no fixture; run with UPDATE_GOLDEN=1 to write it"
+    )
+    assert dump_file(tmp_path / "a.db") == current.read_text(encoding="utf-8"), (
+        "the schema changed without a new migration and fixture: add a migration, never edit a released one"
+    )
+
+
+def test_a_second_open_changes_nothing(tmp_path: Path) -> None:
+    before = fresh(tmp_path)
+    connect(tmp_path / "fresh.db").close()
+    assert dump_file(tmp_path / "fresh.db") == before
+
+
+@pytest.mark.parametrize("version", fixture_versions())
+def test_every_released_schema_upgrades_to_the_current_one(tmp_path: Path, version: int) -> None:
+    db = tmp_path / f"v{version}.db"
+    conn = sqlite3.connect(db)
+    conn.executescript((FIXTURES / f"schema_v{version}.sql").read_text(encoding="utf-8"))
+    conn.close()
+    c = connect(db)
+    assert c.schema_version() == CURRENT
+    c.close()
+    assert dump_file(db) == fresh(tmp_path)
+
+
+def failing_set(fail_at: int) -> Migrations:
+    """Our migrations up to `fail_at`, then one that changes the schema and fails halfway."""
+    m = Migrations(schema.MIGRATION_SET)
+    for mig in schema.migrations._migrations[:fail_at]:
+        m(name=mig.name)(mig.fn)
+
+    @m(name="m999_breaks_halfway")
+    def breaks(db: Database) -> None:
+        db.table("extra").create({"id": int}, pk="id")
+        db.execute("ALTER TABLE sessions ADD COLUMN note TEXT")
+        raise RuntimeError("disk on fire")
+
+    return m
+
+
+def test_a_migration_that_fails_halfway_leaves_the_schema_unchanged(tmp_path: Path) -> None:
+    before = fresh(tmp_path)
+    with pytest.raises(StoreUnusable, match=r"disk on fire.*left unchanged"):
+        connect(tmp_path / "fresh.db", failing_set(CURRENT))
+    assert dump_file(tmp_path / "fresh.db") == before
+
+
+def test_a_failing_first_migration_leaves_an_empty_file_empty(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnusable, match="left unchanged"):
+        connect(tmp_path / "new.db", failing_set(0))
+    conn = sqlite3.connect(tmp_path / "new.db")
+    assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == 0
+    conn.close()
+
+
+# ------------------------------------------------------------------ files that are not ours to touch
+def test_a_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
+    fresh(tmp_path)
+    db = tmp_path / "fresh.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {CURRENT + 1}")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(
+        StoreUnusable, match=rf"schema version {CURRENT + 1}.*newer oncall-dojo.*upgrade"
+    ) as exc:
+        connect(db)
+    assert str(db) in str(exc.value)
+    assert db.read_bytes() == before
+
+
+def test_an_unknown_applied_migration_is_refused(tmp_path: Path) -> None:
+    fresh(tmp_path)
+    db = tmp_path / "fresh.db"
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES (?, 'm002_future', 'x')",
+        [schema.MIGRATION_SET],
+    )
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreUnusable, match="m002_future"):
+        connect(db)
+
+
+def test_someone_elses_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "theirs.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE recipes (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreUnusable, match="not oncall-dojo's") as exc:
+        connect(db)
+    assert str(db) in str(exc.value)
+    assert db.read_bytes() == before
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path: Path) -> None:
+    db = tmp_path / "dojo.db"
+    db.write_text("these are my notes, not a database\n" * 50, encoding="utf-8")
+    before = db.read_bytes()
+    with pytest.raises(StoreUnusable, match="not an SQLite database"):
+        connect(db)
+    assert db.read_bytes() == before
+    assert not (tmp_path / "dojo.db-wal").exists()
+
+
+def test_a_corrupt_database_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    fresh(tmp_path)
+    db = tmp_path / "fresh.db"
+    data = bytearray(db.read_bytes())
+    page = 4096 if len(data) > 8192 else 1024
+    data[100:page] = b"\xff" * (page - 100)  # the schema page, after the header
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreUnusable, match=r"damaged.*Move the file aside") as exc:
+        connect(db)
+    assert str(db) in str(exc.value)

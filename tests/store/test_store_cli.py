@@ -1,0 +1,240 @@
+"""The CLI over the store: history, leaderboard, replay, export/import, resume, and faults."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from storekit import PLAY_LINES, Record
+
+from oncall_dojo.cli import main
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.store import Store
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def play_cli(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    lines: list[str],
+    *args: str,
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    return cli(capsys, "play", *args)
+
+
+def test_history_and_leaderboard_json(
+    home: Path, store: Store, record: Record, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(capsys, "history", "--json")[1].strip() == "[]"
+    a1 = record(["ack", "quit"], seed=3, player="alice")
+    a2 = record(PLAY_LINES, seed=3, player="alice")
+    b1 = record(["ack", "purge payments", "quit"], seed=3, player="bob")
+    code, out, _ = cli(capsys, "run", "poison-payments", "--reference", "--player", "carol")
+    assert code == 0
+    code, out, _ = cli(capsys, "history", "--json")
+    rows = json.loads(out)
+    assert code == 0 and len(rows) == 4
+    assert {r["session"] for r in rows} >= {a1, a2, b1}
+    assert {r["player"] for r in rows} == {"alice", "bob", "carol"}
+    assert all(r["ended_at"] and r["score"] is not None for r in rows)
+    assert json.loads(cli(capsys, "history", "--json", "--player", "bob")[1])[0]["session"] == b1
+    code, out, _ = cli(capsys, "leaderboard", "poison-payments", "--json")
+    board = json.loads(out)
+    assert code == 0 and board["incident"] == "poison-payments" and board["version"] == 1
+    assert [r["player"] for r in board["rows"]] == [
+        "alice",
+        "bob",
+    ]  # best per player; headless runs unranked
+    assert board["rows"][0]["session"] == a2 and board["rows"][0]["sessions"] == 2
+    assert board["rows"][0]["score"] >= board["rows"][1]["score"]
+    assert (
+        json.loads(cli(capsys, "leaderboard", "poison-payments", "--version", "2", "--json")[1])[
+            "rows"
+        ]
+        == []
+    )
+    code, out, _ = cli(capsys, "leaderboard")
+    assert "poison-payments (version 1" in out and "alice" in out
+
+
+def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tmp_path: Path, poison_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    drill = mine / "my-poison.yaml"
+    drill.write_text(
+        poison_path.read_text(encoding="utf-8").replace(
+            "id: poison-payments\n", "id: my-poison\n", 1
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = cli(
+        capsys, "run", "my-poison", "--reference", "--seed", "4", "--incidents", str(mine)
+    )
+    sid = err.split("recorded as session ")[1].split()[0]
+    code, out, _ = cli(capsys, "replay", sid, "--incidents", str(mine))
+    assert code == 0 and "same outputs and the same score" in out
+    drill.write_text(
+        drill.read_text(encoding="utf-8").replace("acknowledge_s: 180", "acknowledge_s: 5", 1),
+        encoding="utf-8",
+    )
+    code, out, _ = cli(capsys, "replay", sid, "--incidents", str(mine))
+    assert code == 1 and "DIFFERS" in out and "Time to acknowledge" in out
+
+
+def test_export_import_merges_and_is_idempotent(home: Path, tmp_path: Path, store: Store, record: Record,
+                                                capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    sids = [record(["ack", "quit"], seed=s, player="alice") for s in (1, 2)]
+    code, out, _ = cli(capsys, "export", *sids)
+    assert code == 0
+    dump = tmp_path / "alice.json"
+    dump.write_text(out, encoding="utf-8")
+    monkeypatch.setenv("DOJO_HOME", str(tmp_path / "other-machine"))
+    code, out, _ = cli(capsys, "import", str(dump))
+    assert code == 0 and "2 added" in out
+    code, out, _ = cli(capsys, "import", str(dump))
+    assert code == 0 and "0 added, 0 extended, 2 already here" in out
+    other = Store.open()
+    assert sorted(r["session"] for r in other.history()) == sorted(sids)
+    assert all(other.verify(s) == [] for s in sids)
+    other.close()
+    doc = json.loads(dump.read_text(encoding="utf-8"))
+    doc["sessions"][0]["events"][1]["tick"] += 1
+    doc["sessions"][0]["id"] = doc["sessions"][0]["events"][0]["session"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    monkeypatch.setenv("DOJO_HOME", str(tmp_path / "third"))
+    code, out, _ = cli(capsys, "import", str(bad))
+    assert (
+        code == 1
+        and "1 added" in out
+        and f"rejected {sids[0]}: its chain does not verify: event 1" in out
+    )
+    (tmp_path / "junk.json").write_text("{}", encoding="utf-8")
+    code, _, err = cli(capsys, "import", str(tmp_path / "junk.json"))
+    assert code == 2 and "not an oncall-dojo export" in err
+
+
+def test_resume_refuses_finished_and_missing_sessions(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    code, out, _ = play_cli(
+        monkeypatch, capsys, PLAY_LINES[:6], "poison-payments", "--seed", "9", "--player", "dana"
+    )
+    assert code == 0 and "Recording as session" in out  # end of input ends (and finishes) the game
+    st = Store.open()
+    sid = st.history()[0]["session"]
+    assert st.history()[0]["ended_at"] is not None
+    st.close()
+    code, _, err = cli(capsys, "play", "--resume", sid)
+    assert code == 2 and "has finished" in err
+    code, _, err = cli(capsys, "play", "--resume", "--player", "nobody")
+    assert code == 2 and "no unfinished session" in err
+
+
+def test_a_database_that_is_not_ours_stops_play_with_exit_2(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home.mkdir(parents=True)
+    (home / "dojo.db").write_text("not a database at all " * 100, encoding="utf-8")
+    code, _, err = cli(capsys, "run", "poison-payments")
+    assert code == 2 and str(home / "dojo.db") in err and "not an SQLite database" in err
+    code, _, err = cli(capsys, "history")
+    assert code == 2 and "not an SQLite database" in err
+
+
+def test_an_unwritable_location_warns_and_the_game_plays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("DOJO_HOME", str(blocker / "dojo"))
+    code, out, err = cli(capsys, "run", "poison-payments", "--reference")
+    assert code == 0 and "/100, grade" in out
+    assert "results were not kept" in err and "cannot create the folder" in err
+    code, out, _ = play_cli(monkeypatch, capsys, ["ack", "quit"], "poison-payments", "--seed", "2")
+    assert code == 0 and "Results will not be kept" in out and "grade" in out
+
+
+def test_a_full_disk_mid_game_warns_once_and_the_game_goes_on(
+    home: Path, poison: Incident, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from oncall_dojo.game.console import run_console
+    from oncall_dojo.store import Recorder
+
+    st = Store.open()
+    pages = st.c.conn.execute("PRAGMA page_count").fetchone()[0]
+    st.c.conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    warnings: list[str] = []
+    log = Recorder(st, "erin", "play", warn=warnings.append)
+    out = io.StringIO()
+    lines = [
+        "ack",
+        "logs billing",
+        "queue payments",
+        "workers billing",
+        "logs billing level=warn",
+        "wait 10m",
+        "quit",
+    ]
+    assert (
+        run_console(poison, 3, [], out=out, inp=io.StringIO("\n".join(lines) + "\n"), log=log) == 0
+    )
+    assert "grade" in out.getvalue()
+    assert (
+        len(warnings) == 1
+        and "disk is full" in warnings[0]
+        and "results will not be kept" in warnings[0]
+    )
+    sid = log.session_id
+    assert sid is not None
+    st.c.conn.execute("PRAGMA max_page_count = 1000000")
+    assert st.verify(sid) == []  # what was written before the disk filled is intact
+    assert st.integrity() == "ok"
+    st.close()
+
+
+def test_resume_after_a_cut_replays_to_the_recorded_tick(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unfinished session (as kill -9 leaves it) resumes where it stood, then finishes like an uninterrupted game."""
+    from oncall_dojo.game.console import THINK_S
+    from oncall_dojo.game.session import Session
+    from oncall_dojo.incident.loader import find, load_incident
+    from oncall_dojo.store import Recorder
+    from oncall_dojo.store.replay import rebuild
+
+    st = Store.open()
+    log = Recorder(st, "finn", "play")
+    inc = load_incident(find("poison-payments"))
+    s = Session(inc, 9)
+    log.started(s, THINK_S)
+    for cmd in PLAY_LINES[:3]:
+        log.checkpoint()
+        s.perform(cmd)
+        s.advance(THINK_S)
+    log.checkpoint()
+    sid = log.session_id
+    assert sid is not None
+    rb = rebuild(inc, st.events(sid))
+    assert rb.session.now == s.now and not rb.mismatches
+    st.close()
+    code, out, _ = play_cli(monkeypatch, capsys, PLAY_LINES[3:], "--resume", "--player", "finn")
+    assert (
+        code == 0 and f"resumed at {s.now // 60:02d}:{s.now % 60:02d}" in out and "So far:" in out
+    )
+    _, out2, _ = play_cli(
+        monkeypatch, capsys, PLAY_LINES, "poison-payments", "--seed", "9", "--no-record"
+    )
+    score = [ln for ln in out2.splitlines() if ln.startswith("poison-payments (seed 9)")]
+    assert score and score[0] in out
+    st = Store.open()
+    assert st.session(sid)["ended_at"] is not None and st.verify(sid) == []
+    st.close()

@@ -1,0 +1,72 @@
+"""Driving the app in tests: wait for a condition, get to the incident screen, type commands."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from textual.pilot import Pilot
+
+from oncall_dojo.tui.app import DojoApp
+from oncall_dojo.tui.screens.briefing import BriefingScreen
+from oncall_dojo.tui.screens.debrief import DebriefScreen
+from oncall_dojo.tui.screens.incident import IncidentScreen
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    waited = 0.0
+    while not cond():
+        if waited > timeout:
+            raise AssertionError(f"timed out waiting for {cond}")
+        await pilot.pause(0.05)
+        waited += 0.05
+
+
+async def to_incident(pilot: Pilot[None]) -> IncidentScreen:
+    app = pilot.app
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, BriefingScreen) and app.screen.session is not None
+    )
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, IncidentScreen)
+    return screen
+
+
+async def command(pilot: Pilot[None], text: str) -> None:
+    """Enter a line at the ops console."""
+    inp = pilot.app.screen.query_one("#command")
+    inp.focus()
+    inp.value = text  # type: ignore[attr-defined]
+    await pilot.press("enter")
+
+
+async def to_debrief(pilot: Pilot[None], with_comparison: bool = True) -> DebriefScreen:
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, DebriefScreen), timeout=60)
+    screen = app.screen
+    assert isinstance(screen, DebriefScreen)
+    if with_comparison:
+        await wait_for(pilot, lambda: bool(screen.others), timeout=60)
+    await pilot.pause()
+    return screen
+
+
+def new_app(
+    incident: str | None = "poison-payments", seed: int | None = 1, **kw: object
+) -> DojoApp:
+    return DojoApp(incident, seed, start_paused=True, **kw)  # type: ignore[arg-type]
+
+
+def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async test body with asyncio (no pytest async plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(fn(*args, **kwargs))
+
+    return wrapper

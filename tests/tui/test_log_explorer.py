@@ -1,0 +1,421 @@
+"""The log explorer widget (Pilot): filters equal a brute-force filter, sync, follow, keys, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+
+from oncall_dojo.sim.logs import LogStore
+from oncall_dojo.tui.logquery import parse
+from oncall_dojo.tui.widgets import LogExplorer
+
+START = datetime(2026, 3, 14, 3, 0, 0, tzinfo=UTC)
+SERVICES = ["api", "billing", "billing-worker", "mailer", "postgres", "Fulfillment"]
+WORDS = ["charge", "failed", "retry", "Timeout", "processed", "ok", "naïve", "ÉTÉ", "a/b", "x\ty"]
+
+
+def fill(store: LogStore, rng: random.Random, ticks: range, per_tick: int = 12) -> None:
+    """Append lines the way the simulation does: emit a tick's lines, then flush them."""
+    for t in ticks:
+        for _ in range(rng.randint(0, per_tick)):
+            svc = rng.choice(SERVICES)
+            sid = store.service_id(svc)
+            level = rng.choices(range(5), weights=[10, 60, 15, 10, 5])[0]
+            words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
+            store.emit(
+                t,
+                rng.randrange(1000),
+                sid,
+                level,
+                f'{svc.lower()}-{rng.randrange(3)} msg="{words}" order_id=ord_{rng.randrange(500)}',
+            )
+        store.flush(t)
+
+
+def make_store(seconds: int = 400, seed: int = 3) -> LogStore:
+    store = LogStore(START)
+    fill(store, random.Random(seed), range(seconds))
+    return store
+
+
+def brute(store: LogStore, text: str) -> list[int]:
+    """The lines a query selects, one line at a time in plain Python (the specification)."""
+    q = parse(text)
+    newest = store.ticks[-1] if len(store) else 0
+    start_sod = START.hour * 3600 + START.minute * 60 + START.second
+    out = []
+    for i in range(len(store)):
+        line = store.render(i)
+        name = store.service_names[store.services[i]].lower()
+        level, tick = store.levels[i], store.ticks[i]
+        clock = START + timedelta(seconds=tick)
+        sod = clock.hour * 3600 + clock.minute * 60 + clock.second
+        inc = [t.value for t in q.terms if t.kind == "service" and not t.negate]
+        ok = not inc or any(name.startswith(p) for p in inc)
+        for t in q.terms:
+            if t.kind == "service" and t.negate:
+                hit = name.startswith(t.value)
+            elif t.kind == "level":
+                hit = level == t.level if t.exact else level >= t.level
+            elif t.kind == "text":
+                hit = t.value in line.lower()
+            elif t.kind == "regex":
+                hit = re.search(t.value, line, t.flags) is not None
+            elif t.kind == "since":
+                hit = (
+                    (tick >= (t.seconds - start_sod) % 86400)
+                    if t.clock
+                    else tick >= newest - t.seconds
+                )
+            elif t.kind == "until":
+                hit = (
+                    (tick <= (t.seconds - start_sod) % 86400)
+                    if t.clock
+                    else tick <= newest - t.seconds
+                )
+            elif t.kind == "at":
+                hit = t.seconds <= sod < t.seconds + t.span
+            else:
+                continue
+            ok = ok and (hit != t.negate)
+        if ok:
+            out.append(i)
+    return out
+
+
+class ExplorerApp(App[None]):
+    def __init__(self, store: LogStore) -> None:
+        super().__init__()
+        self.store = store
+        self.applied: list[LogExplorer.QueryApplied] = []
+
+    def compose(self) -> ComposeResult:
+        yield LogExplorer(self.store, id="log")
+
+    def on_log_explorer_query_applied(self, event: LogExplorer.QueryApplied) -> None:
+        self.applied.append(event)
+
+
+Scenario = Callable[[ExplorerApp, LogExplorer, Pilot[None]], Awaitable[None]]
+
+
+def run(store: LogStore, scenario: Scenario, size: tuple[int, int] = (120, 30)) -> None:
+    async def main() -> None:
+        app = ExplorerApp(store)
+        async with app.run_test(size=size) as pilot:
+            explorer = app.query_one(LogExplorer)
+            await pilot.pause()
+            await scenario(app, explorer, pilot)
+
+    asyncio.run(main())
+
+
+def as_shown(store: LogStore, i: int) -> str:
+    """A line as the explorer draws it (a tab is one space)."""
+    return store.render(i).replace("\t", " ")
+
+
+def shown_text(pilot: Pilot[None], explorer: LogExplorer) -> list[str]:
+    return [
+        explorer.render_line(y).text.rstrip()
+        for y in range(explorer.scrollable_content_region.height)
+    ]
+
+
+QUERIES = [
+    "",
+    "service:billing",
+    "service:api service:mailer",
+    "service:BILL -service:billing-w",
+    "-service:api",
+    "service:fulfillment",
+    "level:warn",
+    "level:=error",
+    "-level:info",
+    "level:error service:billing",
+    "charge",
+    "TIMEOUT failed",
+    '"charge failed"',
+    '"ord_12 "',
+    "-retry",
+    "-retry -ok level:warn",
+    "naïve",
+    "été",
+    "/ord_1\\d\\b/",
+    "/ord_\\d$/",
+    "/^2026-03-14T03:0[12]/",
+    "/ERROR +billing/",
+    "/timeout/i",
+    "-/ok|retry/",
+    "/x\\sy/",
+    "/y\\s+ord/",
+    "/y ord$/",
+    "/(?i)ÉtÉ/",
+    "since:2m",
+    "until:5m",
+    "since:3m until:1m level:warn",
+    "at:03:02",
+    "at:03:02:07",
+    "since:03:04 until:03:05:30",
+    "service:billing /ord_4\\d+/ -failed since:5m",
+    "nothing-matches-this",
+]
+
+
+def test_filters_equal_a_brute_force_filter() -> None:
+    store = make_store()
+    assert len(store) > 2000
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        assert explorer.line_count == len(store)
+        for text in QUERIES:
+            assert explorer.set_query(text) is None, text
+            expected = brute(store, text)
+            assert explorer.matching_lines().tolist() == expected, text
+            assert explorer.match_count == len(expected)
+            assert explorer.query_text == text
+        await pilot.pause()
+        assert [e.query for e in app.applied] == QUERIES
+        assert app.applied[-1].matches == 0
+        assert all(e.elapsed_ms >= 0 for e in app.applied)
+
+    run(store, scenario)
+
+
+def test_shown_rows_are_the_matching_lines_with_matches_highlighted() -> None:
+    store = make_store()
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.follow = False
+        explorer.set_query("service:billing charge")
+        await pilot.press("home")
+        rows = shown_text(pilot, explorer)
+        expected = brute(store, "service:billing charge")
+        assert rows == [as_shown(store, i) for i in expected[: len(rows)]]
+        strip = explorer.render_line(0)
+        match = explorer.get_component_rich_style("log-explorer--match", partial=True)
+        marked = [
+            s.text for s in strip if s.style and match.bgcolor and s.style.bgcolor == match.bgcolor
+        ]
+        assert marked and all(m.lower() == "charge" for m in marked)
+
+    run(store, scenario)
+
+
+def test_sync_takes_new_lines_and_keeps_the_filter() -> None:
+    store = make_store(200)
+    rng = random.Random(9)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        tick = 200
+        for text in [
+            "level:warn -retry",
+            "/ord_4\\d\\d/",
+            "since:1m service:billing",
+            "until:2m charge",
+        ]:
+            assert explorer.set_query(text) is None
+            for seconds in (40, 1, 130):
+                fill(store, rng, range(tick, tick + seconds))
+                tick += seconds
+                explorer.sync()
+                assert explorer.line_count == len(store)
+                assert explorer.matching_lines().tolist() == brute(store, text), text
+            explorer.sync()  # nothing new: nothing changes
+            assert explorer.matching_lines().tolist() == brute(store, text)
+
+    run(store, scenario)
+
+
+def test_follow_mode_stays_at_the_end() -> None:
+    store = make_store(300)
+    rng = random.Random(4)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        assert explorer.follow
+        assert explorer.scroll_y == explorer.max_scroll_y > 0
+        fill(store, rng, range(300, 340))
+        explorer.sync()
+        await pilot.pause()
+        assert explorer.scroll_y == explorer.max_scroll_y
+        assert shown_text(pilot, explorer)[-1] == as_shown(store, len(store) - 1)
+        # scrolling up leaves follow mode; new lines do not move the view
+        await pilot.press("up")
+        assert not explorer.follow
+        y = explorer.scroll_y
+        fill(store, rng, range(340, 360))
+        explorer.sync()
+        await pilot.pause()
+        assert explorer.scroll_y == y < explorer.max_scroll_y
+        await pilot.press("f")
+        assert explorer.follow and explorer.scroll_y == explorer.max_scroll_y
+        # follow also holds with a filter
+        explorer.set_query("level:warn")
+        fill(store, rng, range(360, 400))
+        explorer.sync()
+        await pilot.pause()
+        assert explorer.scroll_y == explorer.max_scroll_y
+        last = brute(store, "level:warn")[-1]
+        assert shown_text(pilot, explorer)[-1] == as_shown(store, last)
+        await pilot.press("f")
+        assert not explorer.follow
+
+    run(store, scenario)
+
+
+def test_keys_scroll() -> None:
+    store = make_store(300)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.focus()
+        page = explorer.scrollable_content_region.height
+        end = explorer.max_scroll_y
+        await pilot.press("g")
+        assert explorer.scroll_y == 0 and not explorer.follow
+        await pilot.press("down", "down", "down")
+        assert explorer.scroll_y == 3
+        await pilot.press("up")
+        assert explorer.scroll_y == 2
+        await pilot.press("pagedown")
+        assert explorer.scroll_y == 2 + page
+        await pilot.press("pageup")
+        assert explorer.scroll_y == 2
+        await pilot.press("G")
+        assert explorer.scroll_y == end and explorer.follow
+        await pilot.press("home")
+        assert explorer.scroll_y == 0 and not explorer.follow
+        await pilot.press("end")
+        assert explorer.scroll_y == end and explorer.follow
+        await pilot.pause()
+        assert shown_text(pilot, explorer)[0] == as_shown(store, end)
+
+    run(store, scenario)
+
+
+def test_bad_query_keeps_the_old_filter_and_says_why() -> None:
+    store = make_store(200)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        assert explorer.set_query("level:error") is None
+        before = explorer.matching_lines().tolist()
+        for bad, words in [
+            ("level:loud", "column 7: unknown level"),
+            ('"charge', "column 1: unclosed quote"),
+            ("/ord_(/", "column 6: bad regex"),
+            ("colour:red", "column 1: unknown key 'colour:'"),
+        ]:
+            err = explorer.set_query(bad)
+            assert err is not None and err.startswith(words), err
+            assert explorer.query_text == "level:error"
+            assert explorer.matching_lines().tolist() == before
+        await pilot.pause()
+        assert [e.query for e in app.applied] == ["level:error"]
+
+    run(store, scenario)
+
+
+def test_jump_to_time_and_switching_store() -> None:
+    store = make_store(300)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.set_query("service:api")
+        explorer.jump_to_time(120)
+        assert not explorer.follow
+        row = int(explorer.scroll_y)
+        lines = brute(store, "service:api")
+        first = next(i for i in lines if store.ticks[i] >= 120)
+        assert explorer.line_at(row) == first
+        other = make_store(50, seed=8)
+        explorer.set_store(other)
+        assert explorer.line_count == len(other)
+        assert explorer.matching_lines().tolist() == brute(other, "service:api")
+
+    run(store, scenario)
+
+
+async def settle(pilot: Pilot[None], explorer: LogExplorer) -> None:
+    for _ in range(500):
+        if not explorer.filtering:
+            return
+        await pilot.pause(0.002)
+    raise AssertionError("the progressive filter did not finish")
+
+
+def test_progressive_filter_of_a_large_buffer() -> None:
+    store = make_store(600)
+    rng = random.Random(12)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.PROGRESSIVE_ABOVE = 500  # type: ignore[misc]
+        explorer.BLOCK_LINES = 300  # type: ignore[misc]
+        explorer.FIRST_FRAME_BUDGET_S = explorer.FIRST_FRAME_MAX_S = 0.0  # type: ignore[misc]
+        n = len(store)
+        for text in ["level:warn", "charge -retry", "/ord_1\\d\\b/", "nothing-matches-this"]:
+            app.applied.clear()
+            explorer.set_query(text)
+            assert explorer.filtering
+            # the newest lines come first: the first rows shown are the tail of the result
+            expected = brute(store, text)
+            partial = explorer.matching_lines().tolist()
+            assert partial == expected[len(expected) - len(partial) :]
+            await settle(pilot, explorer)
+            await pilot.pause()
+            assert explorer.matching_lines().tolist() == expected
+            assert [(e.query, e.matches) for e in app.applied] == [(text, len(expected))]
+            assert explorer.scroll_y == explorer.max_scroll_y  # follow mode stayed at the end
+        # not following: the rows added above keep the same line at the top of the view
+        explorer.set_query("")
+        explorer.follow = False
+        explorer.scroll_to(y=n // 2, animate=False, force=True)
+        await pilot.pause()
+        top = explorer.line_at(int(explorer.scroll_y))
+        explorer.set_query("charge")
+        await settle(pilot, explorer)
+        assert explorer.line_at(int(explorer.scroll_y)) >= top
+        assert explorer.line_at(int(explorer.scroll_y) - 1) < top
+        # lines that arrive while the older ones are still being filtered
+        explorer.follow = True
+        for text in ["service:billing", "since:3m level:warn"]:
+            explorer.set_query(text)
+            assert explorer.filtering
+            fill(store, rng, range(store.ticks[-1] + 1, store.ticks[-1] + 30))
+            explorer.sync()
+            await settle(pilot, explorer)
+            assert explorer.matching_lines().tolist() == brute(store, text), text
+
+    run(store, scenario)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 50)])
+def test_horizontal_scroll_blank_rows_and_control_characters(size: tuple[int, int]) -> None:
+    store = make_store(3)
+    store.emit(
+        3, 0, store.service_id("api"), 1, "api-0 " + " ".join(f"k{i}=v{i}" for i in range(60))
+    )
+    store.flush(3)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.follow = False
+        explorer.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        width = explorer.scrollable_content_region.width
+        rows = shown_text(pilot, explorer)
+        # a tab is shown as one space so that columns stay put
+        expected = [as_shown(store, i)[:width] for i in range(len(store))]
+        assert rows[: len(store)] == expected[: len(rows)]
+        assert all(r == "" for r in rows[len(store) :])
+        assert all(len(explorer.render_line(y).text) == width for y in range(len(rows)))
+        await pilot.press("right", "right")
+        assert explorer.scroll_x == 2
+        long = store.render(len(store) - 1)
+        row = len(store) - 1
+        assert explorer.render_line(row).text == long[2 : 2 + width].ljust(width)
+
+    run(store, scenario, size)

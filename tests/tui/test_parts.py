@@ -1,0 +1,71 @@
+"""The TUI's pure parts: pacing, completion, charts, the log query -> command mapping, the debrief's runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from oncall_dojo.game.check import play
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.tui.charts import block_rows, downsample, marker_row
+from oncall_dojo.tui.completion import complete
+from oncall_dojo.tui.pacing import Pacer
+from oncall_dojo.tui.report import comparison_run, markdown, unseen
+from oncall_dojo.tui.screens.incident import logs_command
+
+
+def test_pacing_gives_whole_ticks_by_speed() -> None:
+    p = Pacer(speed=1)
+    assert sum(p.due(0.1) for _ in range(10)) == 1
+    p.set_speed(20)
+    assert [p.due(0.1) for _ in range(3)] == [2, 2, 2]
+    p.paused = True
+    assert p.due(0.1) == 0
+    assert p.faster() == 1
+
+
+def test_completion_of_commands_and_of_names_that_exist(paged: Session) -> None:
+    assert complete("q", paged) == ("queue", ["queue", "queues"])
+    assert complete("queue p", paged) == ("queue payments ", [])
+    assert complete("dlq m", paged) == ("dlq move ", [])
+    _, found = complete("dlq move payments ", paged)
+    assert "top" in found and any(f.startswith("msg_") for f in found)
+    assert complete("logs billing level=w", paged) == ("logs billing level=warn ", [])
+    assert complete("diagnose p", paged)[1] == ["poison-message", "provider-outage"]
+    assert complete("nonsense ", paged) == ("nonsense ", [])
+
+
+def test_charts_downsample_by_max_and_draw_blocks() -> None:
+    vals = np.arange(100, dtype=float)
+    assert downsample(vals, 10).tolist() == [
+        9.0,
+        19.0,
+        29.0,
+        39.0,
+        49.0,
+        59.0,
+        69.0,
+        79.0,
+        89.0,
+        99.0,
+    ]
+    rows = block_rows(np.array([0.0, 5.0, 10.0]), 2, 0.0, 10.0)
+    assert rows == ["  █", " ██"]
+    assert marker_row(10, 0, 100, [0, 55, 99]) == "▲    ▲   ▲"
+
+
+def test_a_log_query_maps_to_the_closest_logs_command() -> None:
+    assert logs_command("service:billing level:warn") == "logs billing level=warn"
+    assert logs_command('"charge failed" /msg_\\w+/') == "logs grep='charge failed' re='msg_\\w+'"
+    assert logs_command("-service:api") == "logs"
+
+
+def test_the_debrief_runs_equal_check_play_and_export(poison: Incident) -> None:
+    actions = poison.playthroughs.reference.actions
+    run = comparison_run(poison, 1, actions, "Reference")
+    assert run.result.to_json() == play(poison, 1, actions).to_json()
+    assert comparison_run(poison, 1, actions, "Again").session is run.session  # kept, not replayed
+    assert unseen(run.session) == []
+    text = markdown(run.session, run.result, [])
+    assert "## Breakdown" in text and "quarantine-the-poison" not in text
+    assert "- `02:10 dlq move payments top`" in text

@@ -1,0 +1,227 @@
+"""The `dojo` command line: list, run, check, --version, and user incident folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from oncall_dojo import __version__
+from oncall_dojo.cli import main
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import Incident
+
+RunDojo = Callable[..., subprocess.CompletedProcess[bytes]]
+Play = Callable[..., Session]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path, poison_path: Path) -> Path:
+    """A user folder holding a copy of the bundled incident under a new id and title."""
+    d = tmp_path / "my-incidents"
+    d.mkdir()
+    text = poison_path.read_text(encoding="utf-8")
+    text = text.replace("id: poison-payments\n", "id: my-drill\n", 1)
+    text = text.replace(
+        'title: "Payments are stuck: billing workers keep dying"', 'title: "My own drill"', 1
+    )
+    (d / "my-drill.yaml").write_text(text, encoding="utf-8")
+    return d
+
+
+@pytest.fixture
+def bad_actions(tmp_path: Path) -> Path:
+    p = tmp_path / "actions.txt"
+    p.write_text(
+        "# my plan\n00:10 ack\n\n00:20 queue payments\nthen restart billing\n", encoding="utf-8"
+    )
+    return p
+
+
+# ----------------------------------------------------------------------------- list
+
+
+def test_list_json_describes_the_bundled_incident(
+    capsys: pytest.CaptureFixture[str], poison: Incident
+) -> None:
+    code, out, _ = cli(capsys, "list", "--json")
+    assert code == 0
+    rows = {r["id"]: r for r in json.loads(out)}
+    row = rows["poison-payments"]
+    assert row["title"] == poison.title
+    assert row["difficulty"] == "easy"
+    assert row["tags"] == ["queues", "workers", "poison-message"]
+    assert row["bundled"] is True
+    assert "error" not in row
+
+
+def test_list_prints_one_line_per_incident(
+    capsys: pytest.CaptureFixture[str], poison: Incident
+) -> None:
+    code, out, _ = cli(capsys, "list")
+    assert code == 0
+    line = next(x for x in out.splitlines() if x.startswith("poison-payments "))
+    assert "easy" in line
+    assert poison.title in line
+    assert "[queues, workers, poison-message]" in line
+    assert "(yours)" not in line
+
+
+def test_list_json_by_subprocess_matches_in_process(
+    run_dojo: RunDojo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc = run_dojo("list", "--json")
+    assert proc.returncode == 0, proc.stderr.decode()
+    _, out, _ = cli(capsys, "list", "--json")
+    assert json.loads(proc.stdout) == json.loads(out)
+
+
+# ----------------------------------------------------------------------------- user folders
+
+
+def test_dojo_incidents_adds_a_user_folder(
+    user_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOJO_INCIDENTS", str(user_dir))
+    _, out, _ = cli(capsys, "list", "--json")
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert rows["my-drill"]["title"] == "My own drill"
+    assert rows["my-drill"]["bundled"] is False
+    assert rows["poison-payments"]["bundled"] is True
+    _, plain, _ = cli(capsys, "list")
+    mine = next(x for x in plain.splitlines() if x.startswith("my-drill "))
+    assert mine.endswith("(yours)")
+
+
+def test_the_incidents_option_adds_a_user_folder(
+    user_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bad_actions: Path,
+) -> None:
+    monkeypatch.delenv("DOJO_INCIDENTS", raising=False)
+    _, out, _ = cli(capsys, "list", "--json", "--incidents", str(user_dir))
+    assert "my-drill" in {r["id"] for r in json.loads(out)}
+    _, out, _ = cli(capsys, "list", "--json")
+    assert "my-drill" not in {r["id"] for r in json.loads(out)}
+    # `run` finds it by id too: it gets as far as reading the (malformed) actions file
+    code, _, err = cli(
+        capsys, "run", "my-drill", "--incidents", str(user_dir), "--actions", str(bad_actions)
+    )
+    assert code == 2
+    assert f"{bad_actions}:5:1:" in err
+    code, _, err = cli(capsys, "run", "my-drill", "--actions", str(bad_actions))
+    assert code == 2
+    assert "no incident 'my-drill'" in err
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def test_run_json_has_the_outcome_and_matches_a_session(
+    capsys: pytest.CaptureFixture[str], play: Play, poison: Incident
+) -> None:
+    code, out, _ = cli(capsys, "run", "poison-payments", "--reference", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert {"incident", "seed", "score", "grade", "breakdown", "impact", "timeline"} <= set(data)
+    assert data["incident"] == "poison-payments"
+    assert data["seed"] == 1
+    assert [c["command"] for c in data["commands"]] == [
+        a.split(" ", 1)[1] for a in poison.playthroughs.reference.actions
+    ]
+    result = play(poison.playthroughs.reference.actions).result
+    assert result is not None
+    expected = json.loads(json.dumps(result.to_json()))
+    assert {k: v for k, v in data.items() if k != "commands"} == expected
+
+
+def test_run_of_an_unknown_incident_exits_2_and_lists_the_ids(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = cli(capsys, "run", "nope")
+    assert code == 2
+    assert out == ""
+    assert "no incident 'nope'; available:" in err
+    assert "poison-payments" in err
+
+
+def test_run_with_a_malformed_actions_line_exits_2_and_locates_it(
+    capsys: pytest.CaptureFixture[str], bad_actions: Path
+) -> None:
+    code, out, err = cli(capsys, "run", "poison-payments", "--actions", str(bad_actions))
+    assert code == 2
+    assert out == ""
+    assert f"{bad_actions}:5:1: expected `MM:SS command`, got 'then restart billing'" in err
+
+
+def test_run_with_an_unreadable_actions_file_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = cli(capsys, "run", "poison-payments", "--actions", str(tmp_path / "missing.txt"))
+    assert code == 2
+    assert "cannot read" in err
+
+
+def test_run_with_an_unknown_harmful_playthrough_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = cli(capsys, "run", "poison-payments", "--harmful", "panic")
+    assert code == 2
+    assert (
+        "no harmful playthrough 'panic'; have: purge-the-queue, scale-it-up, blame-the-deploy"
+        in err
+    )
+
+
+def test_run_plays_an_actions_file_and_prints_the_debrief(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    actions = tmp_path / "plan.txt"
+    actions.write_text("00:15 ack\n00:30 purge emails\n", encoding="utf-8")
+    code, out, _ = cli(capsys, "run", "poison-payments", "--seed", "2", "--actions", str(actions))
+    assert code == 0
+    assert "00:15 > ack" in out
+    assert "00:30 ! purge emails" in out
+    assert "emails has no waiting messages" in out
+    assert "poison-payments (seed 2):" in out
+    assert "[NOT RESOLVED]" in out
+
+
+# ----------------------------------------------------------------------------- check and version
+
+
+def test_check_proves_the_bundled_incident(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "check", "poison-payments", "--seeds", "1")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == "poison-payments: ok"
+    assert lines[1].startswith("  seed 1: reference ")
+    assert "purge-the-queue=" in lines[1]
+
+
+def test_version_by_subprocess(run_dojo: RunDojo) -> None:
+    proc = run_dojo("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.decode().strip() == f"oncall-dojo {__version__}"
+
+
+# ----------------------------------------------------------------------------- known bugs
+
+
+def test_run_of_an_invalid_incident_file_reports_the_error_without_a_traceback(
+    capsys: pytest.CaptureFixture[str], repo_root: Path
+) -> None:
+    broken = repo_root / "tests" / "fixtures" / "broken" / "missing-title.yaml"
+    code, _, err = cli(capsys, "run", str(broken))
+    assert code in (1, 2)
+    assert f"{broken}:1:1: missing required key 'title'" in err

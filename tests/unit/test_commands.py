@@ -1,0 +1,302 @@
+"""The command grammar: help, refusals that change nothing, evidence, and the paperwork commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from oncall_dojo.game.commands import COMMANDS
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import Incident
+
+Digest = Callable[[Session], dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def shared(poison: Incident) -> Session:
+    """One paged session for commands that must not change anything (refusals, investigations)."""
+    return Session(poison, 1)
+
+
+def poison_id(s: Session) -> str:
+    return next(f.state["id"] for f in s.fault_runs if f.spec.kind == "poison_message")
+
+
+# ----------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_usage_and_help(name: str, shared: Session) -> None:
+    cmd = COMMANDS[name]
+    assert cmd.usage.startswith(name)
+    assert len(cmd.help) > 10
+    assert cmd.kind in ("investigate", "act", "meta")
+    entry = shared.perform(f"help {name}")
+    assert entry.kind == "meta"
+    assert cmd.usage in entry.output
+    assert cmd.help in entry.output
+
+
+def test_help_lists_every_command(shared: Session) -> None:
+    out = shared.perform("help").output
+    for cmd in COMMANDS.values():
+        assert cmd.usage in out
+
+
+def test_investigations_are_never_counted_as_changes() -> None:
+    assert not any(c.mutates for c in COMMANDS.values() if c.kind != "act")
+    assert not COMMANDS["ack"].mutates
+    assert COMMANDS["purge"].mutates
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+REFUSED = [
+    # unknown
+    ("resatrt billing", "unknown command `resatrt`. Did you mean `restart`?"),
+    ("qeueus", "Did you mean `queues`?"),
+    ("dlq", "`dlq` needs one of: move, replay"),
+    ("", "empty command"),
+    ('update "unclosed', "cannot parse the command"),
+    # malformed
+    ("scale billing", "usage: scale SERVICE N"),
+    ("queue", "usage: queue NAME"),
+    ("dlq move payments", "usage: dlq move QUEUE MSG_ID|top"),
+    ("scale billing many", "replicas must be a whole number, got 'many'"),
+    ("scale billing 9999", "replicas must be between 0 and 500, got 9999"),
+    ("scale billing 41", "billing can have at most 40 replicas"),
+    ("kill abc", "pid must be a whole number, got 'abc'"),
+    ("logs billing re=(", "bad regex '('"),
+    ("logs billing level=loud", "level must be one of debug, info, warn, error, fatal"),
+    ("logs billing limit=0", "limit must be between 1 and 500"),
+    ("logs billing since=soon", "duration must look like 90, 90s, 15m or 1h, got 'soon'"),
+    ("logs billing colour=red", "unknown option `colour`"),
+    ("logs nosuchservice", "no logs from 'nosuchservice'"),
+    ("metrics 'queue_depth{queue}'", "bad label matcher in 'queue_depth{queue}'"),
+    ("metrics 9lives", "not a metric selector: '9lives'"),
+    ("metrics no_such_metric", "no series match no_such_metric"),
+    ("metrics queue_depth fn=p99", "p99 needs a histogram"),
+    ("metrics queue_depth fn=median", "unknown fn 'median'"),
+    ("queue nowhere", "no queue 'nowhere'; queues: payments, emails, fulfillment"),
+    ("workers nobody", "no worker pool 'nobody'"),
+    ("restart nothing", "no service 'nothing'"),
+    ("restart billing billing-nope-1", "no replica 'billing-nope-1' in billing"),
+    ("deploy billing v9.9.9", "no build v9.9.9 of billing in the registry"),
+    ("deploy billing v2.8.4 percent=0", "percent must be between 1 and 100"),
+    (
+        "index create idx orders id blocking",
+        "usage: index create NAME TABLE COLUMNS [concurrently]",
+    ),
+    ("index create idx nosuchtable id", "no table 'nosuchtable'"),
+    ("config NotAKey 1", "config keys look like payments.retry.backoff"),
+    ("ratelimit GET /nowhere 5", "no route 'GET /nowhere'"),
+    ("update too short", "a status update needs a sentence"),
+    ("db tables", "usage: db [queries|indexes]"),
+    ("runbook nope", "no runbook 'nope'; runbooks: crash-loop, dead-letters, queue-lag"),
+    ("failover everything", "failover what?"),
+    ("diagnose gremlins", "not one of the candidate causes: poison-message, mailer-deploy"),
+    ("help frobnicate", "no command 'frobnicate'"),
+    # impossible now
+    ("purge emails", "emails has no waiting messages"),
+    ("rollback billing", "billing runs only v2.8.3 and has no earlier version"),
+    ("dlq replay payments", "payments.dlq is empty"),
+    ("kill 99999", "no running backend with pid 99999"),
+    ("resume payments", "consumers of payments are not paused"),
+    ("refund duplicates", "no duplicate charges"),
+    ("dlq move payments msg_zzzzzzzz", "queue payments has no message msg_zzzzzzzz"),
+    ("job run backfill", "no job 'backfill'"),
+    ("flag dark-mode on", "no flag 'dark-mode'"),
+    ("scale api 0", "the API needs at least one replica"),
+]
+
+
+@pytest.mark.parametrize(("command", "reason"), REFUSED, ids=[c or "<empty>" for c, _ in REFUSED])
+def test_a_refused_command_says_why_and_changes_nothing(
+    command: str, reason: str, shared: Session, digest: Digest
+) -> None:
+    if command == "purge emails":
+        assert shared.system.queues["emails"].depth == 0, "precondition: nothing waits on emails"
+    before = digest(shared)
+    entry = shared.perform(command)
+    assert entry.kind == "refused"
+    assert reason in entry.output
+    assert shared.entries[-1] is entry
+    assert entry.evidence is None
+    assert digest(shared) == before
+
+
+def test_the_digest_notices_a_change(paged: Session, digest: Digest) -> None:
+    before = digest(paged)
+    assert paged.perform("pause emails").kind == "act"
+    assert digest(paged) != before
+
+
+# ----------------------------------------------------------------------------- investigation
+
+
+EVIDENCE = [
+    ("logs billing", "logs:billing"),
+    ("logs billing level=warn grep=decoding", "logs:billing"),
+    ("logs", "logs:all"),
+    ("queue payments", "queue:payments"),
+    ("queue payments.dlq", "queue:payments"),
+    ("queues", "queues"),
+    ("messages payments", "messages:payments"),
+    ("workers billing", "workers:billing"),
+    ("workers", "workers"),
+    ("metrics queue_depth", "metrics:queue_depth"),
+    ("metrics", "metrics"),
+    ("deploys", "deploys"),
+    ("db", "db:stats"),
+    ("db queries", "db:queries"),
+    ("alerts", "alerts"),
+    ("map", "map"),
+    ("runbook queue-lag", "runbook:queue-lag"),
+    ("runbook", "runbook"),
+    ("flags", "flags"),
+    ("jobs", "jobs"),
+]
+
+
+@pytest.mark.parametrize(("command", "key"), EVIDENCE)
+def test_an_investigation_records_its_evidence_key_and_changes_nothing(
+    command: str, key: str, shared: Session, digest: Digest
+) -> None:
+    before = digest(shared)
+    entry = shared.perform(command)
+    assert entry.kind == "investigate", entry.output
+    assert entry.evidence == key
+    assert key in shared.evidence_seen()
+    assert entry.output.strip()
+    assert digest(shared) == before
+
+
+def test_the_payments_queue_view_shows_the_poison_message_as_most_delivered(
+    shared: Session,
+) -> None:
+    out = shared.perform("queue payments").output
+    most = out.split("most delivered waiting messages:")[1].splitlines()[1]
+    assert poison_id(shared) in most
+
+
+def test_billing_logs_name_the_poison_message(shared: Session) -> None:
+    out = shared.perform("logs billing level=warn limit=50").output
+    assert poison_id(shared) in out
+    assert "WARN" in out or "FATAL" in out
+    assert "DEBUG" not in out
+
+
+def test_the_page_alert_is_firing_in_the_alerts_view(shared: Session) -> None:
+    out = shared.perform("alerts").output
+    assert "FIRING" in out
+    assert "QueueAgeHigh_payments" in out
+
+
+def test_metrics_accepts_a_label_selector(shared: Session, digest: Digest) -> None:
+    before = digest(shared)
+    entry = shared.perform("metrics 'queue_depth{queue=\"payments\"}' fn=max window=10m")
+    assert entry.kind == "investigate", entry.output
+    assert entry.evidence == "metrics:queue_depth"
+    assert 'queue_depth{queue="payments"}' in entry.output
+    assert 'queue="emails"' not in entry.output
+    assert digest(shared) == before
+
+
+# ----------------------------------------------------------------------------- paperwork
+
+
+def test_ack_records_the_time_and_a_second_ack_is_refused(paged: Session) -> None:
+    paged.advance(20)
+    first = paged.perform("ack")
+    assert first.kind == "act"
+    assert paged.acked_at == 20
+    paged.advance(5)
+    second = paged.perform("ack")
+    assert second.kind == "refused"
+    assert "already acknowledged at 00:20" in second.output
+    assert paged.acked_at == 20
+
+
+def test_hint_shows_its_cost_and_hint_take_records_it(paged: Session, poison: Incident) -> None:
+    costs = [h.cost for h in poison.hints]
+    peek = paged.perform("hint")
+    assert f"Hint 1 of {len(costs)} costs {costs[0]} points" in peek.output
+    assert paged.hints_taken == []
+    taken = paged.perform("hint take")
+    assert paged.hints_taken == [0]
+    assert poison.hints[0].text in taken.output
+    assert f"(-{costs[0]})" in taken.output
+    assert f"Hint 2 of {len(costs)} costs {costs[1]} points" in paged.perform("hint").output
+    paged.perform("hint take")
+    assert paged.hints_taken == [0, 1]
+    last = paged.perform("hint take")
+    assert last.kind == "refused"
+    assert "no more hints" in last.output
+    assert paged.hints_taken == [0, 1]
+
+
+def test_diagnose_records_a_known_cause_and_refuses_an_unknown_one(paged: Session) -> None:
+    assert paged.perform("diagnose gremlins in the wires").kind == "refused"
+    assert paged.diagnosis is None
+    paged.advance(30)
+    entry = paged.perform("diagnose poison-message one bad message kills billing")
+    assert entry.kind == "act"
+    assert paged.diagnosis == ("poison-message", "one bad message kills billing", 30)
+
+
+def test_update_records_the_status_text(paged: Session) -> None:
+    paged.perform('update "Card charges are delayed; we are on it."')
+    assert paged.status_updates == [(0, "Card charges are delayed; we are on it.")]
+
+
+def test_after_resolve_every_command_is_refused(paged: Session, digest: Digest) -> None:
+    paged.perform("ack")
+    assert paged.perform("resolve fixed, probably").kind == "act"
+    assert paged.declared_resolved_at == 0
+    before = digest(paged)
+    for command in ("restart billing", "purge payments", "logs billing", "ack", "resolve"):
+        entry = paged.perform(command)
+        assert entry.kind == "refused", command
+        assert "the incident is over" in entry.output
+    assert digest(paged) == before
+
+
+def test_dlq_move_top_quarantines_the_poison_message(paged: Session) -> None:
+    q = paged.system.queues["payments"]
+    while not q.top_delivered(1):  # the poison message may be in flight at the page
+        paged.advance(1)
+    entry = paged.perform("dlq move payments top")
+    assert entry.kind == "act", entry.output
+    assert poison_id(paged) in entry.output
+    assert q.dlq_depth == 1
+    again = paged.perform(f"dlq move payments {poison_id(paged)}")
+    assert again.kind == "refused"
+    assert "already in payments.dlq" in again.output
+
+
+# ----------------------------------------------------------------------------- known bugs
+
+
+@pytest.mark.parametrize("window", ["0", "100000"])
+def test_metrics_refuses_an_out_of_range_window(window: str, shared: Session) -> None:
+    entry = shared.perform(f"metrics queue_depth window={window}")
+    assert entry.kind == "refused"
+    assert "window" in entry.output
+
+
+def test_a_refused_api_scale_down_during_a_rollout_changes_nothing(
+    poison: Incident, digest: Digest
+) -> None:
+    system = dict(poison.system)
+    system["versions"] = {**system.get("versions", {}), "api": {"v3.42.0": {}}}
+    s = Session(poison.model_copy(update={"system": system}), 1)
+    assert s.perform("deploy api v3.42.0 percent=50").kind == "act"
+    s.advance(60)
+    assert len(s.system.api_versions) == 2, "precondition: two versions serve traffic"
+    before = digest(s)
+    entry = s.perform("scale api 1")
+    assert entry.kind == "refused"
+    assert digest(s) == before

@@ -1,0 +1,146 @@
+"""Incident files: every broken fixture is reported as one located line; bundled files validate.
+
+Each file in tests/fixtures/broken is a copy of poison-payments.yaml with one thing broken, and
+its `id` set to its file name (except id-mismatch.yaml, which tests exactly that).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from oncall_dojo.cli import main
+from oncall_dojo.game.validate import load_checked
+from oncall_dojo.incident.loader import Found, discover
+from oncall_dojo.incident.yamlload import YamlModelError
+
+BROKEN = Path(__file__).resolve().parents[1] / "fixtures" / "broken"
+
+
+class Expected(NamedTuple):
+    name: str
+    line: int
+    col: int
+    keypath: str
+    message: str
+
+
+EXPECTED = [
+    Expected("yaml-syntax-error", 19, 31, "", "YAML syntax error: mapping values are not allowed"),
+    Expected("duplicate-key", 20, 3, "page", "duplicate key 'alert' (first defined on line 19)"),
+    Expected("unknown-top-level-key", 21, 1, "", "unknown key 'durration_s' (did you mean 'duration_s'?)"),
+    Expected("missing-title", 1, 1, "", "missing required key 'title'"),
+    Expected("unknown-difficulty", 3, 13, "difficulty", "Input should be 'easy', 'medium' or 'hard'"),
+    Expected("fault-at-not-a-number", 40, 9, "faults[1].at", "Input should be a valid integer"),
+    Expected("unknown-fault-kind", 39, 11, "faults[1].kind", "unknown kind 'poison_mesage' (did you mean 'poison_message'?)"),
+    Expected("fault-unknown-queue", 41, 12, "faults[1].queue", "no queue 'paymnts'; queues: payments, emails, fulfillment"),
+    Expected("page-alert-unknown", 19, 10, "page.alert", "no alert named 'QueueAgeHigh_paymnts'"),
+    Expected("disable-unknown-alert", 33, 13, "alerts.disable[0]", "no default alert named 'DeadLetters_paymnts'"),
+    Expected("answer-not-an-option", 44, 3, "root_cause", "answer 'poison-msg' is not one of the options"),
+    Expected("playthrough-unknown-command", 117, 9, "playthroughs.reference.actions[2]", "unknown command `wrkers`. Did you mean `workers`?"),
+    Expected("playthrough-time-backwards", 131, 9, "playthroughs.harmful[0].actions", "action 4: times must not go backwards ('00:50 purge payments')"),
+    Expected("resolution-bad-selector", 66, 15, "resolution.conditions[0].metric", "bad label matcher in 'queue_oldest_message_age_seconds{queue~payments}'"),
+    Expected("system-unknown-key", 25, 7, "system.queues.payments", "unknown key 'visibilty_timeout_s' (did you mean 'visibility_timeout_s'?)"),
+    Expected("system-wrong-type", 25, 29, "system.queues.payments.visibility_timeout_s", "Input should be a valid integer"),
+    Expected("id-mismatch", 1, 5, "id", "id 'poison-payments' must match the file name 'id-mismatch'"),
+]  # fmt: skip
+
+
+def path_of(e: Expected) -> Path:
+    return BROKEN / f"{e.name}.yaml"
+
+
+def prefix(e: Expected, path: Path | str) -> str:
+    where = f"{path}:{e.line}:{e.col}: "
+    return where + (f"{e.keypath}: " if e.keypath else "")
+
+
+def test_the_corpus_has_a_fixture_for_every_expectation_and_no_more() -> None:
+    assert len(EXPECTED) >= 12
+    assert sorted(p.stem for p in BROKEN.glob("*.yaml")) == sorted(e.name for e in EXPECTED)
+
+
+@pytest.mark.parametrize("e", EXPECTED, ids=[e.name for e in EXPECTED])
+def test_a_broken_file_is_reported_as_one_located_line(e: Expected) -> None:
+    path = path_of(e)
+    with pytest.raises(YamlModelError) as info:
+        load_checked(path)
+    errors = info.value.errors
+    assert len(errors) == 1, str(info.value)
+    err = errors[0]
+    assert (err.path, err.line, err.col, err.keypath) == (str(path), e.line, e.col, e.keypath)
+    assert e.message in err.message
+    assert str(err).startswith(prefix(e, path))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("e", EXPECTED, ids=[e.name for e in EXPECTED])
+def test_dojo_validate_prints_the_located_line_and_exits_1(
+    e: Expected, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = path_of(e)
+    assert main(["validate", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(prefix(e, path))
+    assert e.message in lines[0]
+
+
+def test_the_validate_command_reports_every_broken_file_without_a_traceback(
+    run_dojo: Callable[..., subprocess.CompletedProcess[bytes]], repo_root: Path
+) -> None:
+    rel = [path_of(e).relative_to(repo_root) for e in EXPECTED]
+    proc = run_dojo("validate", *map(str, rel), cwd=repo_root)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == len(EXPECTED)
+    for e, p, line in zip(EXPECTED, rel, lines, strict=True):
+        assert line.startswith(prefix(e, p)), line
+        assert e.message in line
+
+
+def test_validate_reports_good_and_bad_files_together(
+    poison_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = path_of(EXPECTED[0])
+    assert main(["validate", str(poison_path), str(bad)]) == 1
+    out, err = capsys.readouterr()
+    assert out == f"{poison_path}: ok\n"
+    assert err.startswith(f"{bad}:19:31: ")
+
+
+def test_a_missing_file_is_a_located_error_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    assert main(["validate", str(missing)]) == 1
+    assert capsys.readouterr().err.startswith(f"{missing}:1:1: cannot read file")
+
+
+@pytest.mark.parametrize("found", [f for f in discover() if f.bundled], ids=lambda f: f.path.stem)
+def test_every_bundled_incident_validates(found: Found, capsys: pytest.CaptureFixture[str]) -> None:
+    path = found.path
+    assert found.bundled
+    incident = load_checked(path)
+    assert incident.id == path.stem
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: ok\n"
+
+
+def test_schema_prints_json_with_the_system_config(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    system = schema["$defs"]["SystemConfig"]
+    assert "queues" in system["properties"]
+    assert schema["properties"]["system"]["$ref"] == "#/$defs/SystemConfig"
+    assert {"id", "title", "faults", "playthroughs"} <= set(schema["required"])
+    assert "QueueConfig" in schema["$defs"]

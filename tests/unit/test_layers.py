@@ -1,0 +1,72 @@
+"""Layering: the headless core never pulls in the TUI or the store, and import contracts hold."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HEADLESS = [
+    "oncall_dojo.sim.system",
+    "oncall_dojo.sim.faults",
+    "oncall_dojo.incident.loader",
+    "oncall_dojo.game.session",
+    "oncall_dojo.game.commands",
+    "oncall_dojo.game.scoring",
+    "oncall_dojo.game.check",
+    "oncall_dojo.cli",
+]
+HEAVY = ("textual", "sqlite_utils")
+
+PROBE = """
+import importlib, json, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy})))
+"""
+
+
+def heavy_modules_after_importing(*modules: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *modules],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_the_headless_modules_import_neither_textual_nor_sqlite_utils() -> None:
+    assert heavy_modules_after_importing("oncall_dojo.sim", *HEADLESS) == []
+
+
+def test_the_probe_would_notice_textual() -> None:
+    pytest.importorskip("textual")
+    assert "textual" in heavy_modules_after_importing("textual")
+
+
+def lint_imports(repo_root: Path) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "lint-imports"
+    if not exe.exists():
+        pytest.skip("lint-imports is not installed next to this Python")
+    return subprocess.run(
+        [str(exe), "--no-cache", "--no-logo"],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_lint_imports_passes_with_the_project_configuration(repo_root: Path) -> None:
+    """The layers and forbidden-module contracts of pyproject.toml are all kept."""
+    proc = lint_imports(repo_root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"Contracts: [1-9]\d* kept, 0 broken", proc.stdout)
