@@ -461,15 +461,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _chosen_sessions(store: Any, args: argparse.Namespace) -> list[str]:
+    """Every recorded session with --all, else the SESSION arguments (ids or unique prefixes)."""
+    if args.all:
+        return [r["session"] for r in store.history()]
+    return [_session_id(store, i) for i in args.sessions]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store = _reading()
     if store is None:
         return _usage("nothing has been recorded yet")
-    ids = (
-        [r["session"] for r in store.history()]
-        if args.all
-        else [_session_id(store, i) for i in args.sessions]
-    )
+    ids = _chosen_sessions(store, args)
     if not ids:
         return _usage("name a SESSION to verify, or --all")
     failed = 0
@@ -498,11 +501,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = _reading()
     if store is None:
         return _usage("nothing has been recorded yet")
-    ids = (
-        [r["session"] for r in store.history()]
-        if args.all
-        else [_session_id(store, i) for i in args.sessions]
-    )
+    ids = _chosen_sessions(store, args)
     if not ids:
         return _usage("name the SESSIONs to export, or --all")
     for sid in ids:
