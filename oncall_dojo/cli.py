@@ -461,20 +461,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _chosen_sessions(store: Any, args: argparse.Namespace) -> list[str]:
-    """Every recorded session with --all, else the SESSION arguments (ids or unique prefixes)."""
-    if args.all:
-        return [r["session"] for r in store.history()]
-    return [_session_id(store, i) for i in args.sessions]
+def _chosen_sessions(args: argparse.Namespace, what: str) -> tuple[Any, list[str]]:
+    """The store and every recorded session with --all, else the SESSION arguments (ids or
+    unique prefixes); a usage error when there is nothing to choose."""
+    store = _reading()
+    if store is None:
+        raise SystemExit(_usage("nothing has been recorded yet"))
+    ids = (
+        [r["session"] for r in store.history()]
+        if args.all
+        else [_session_id(store, i) for i in args.sessions]
+    )
+    if not ids:
+        raise SystemExit(_usage(f"name {what}, or --all"))
+    return store, ids
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    store = _reading()
-    if store is None:
-        return _usage("nothing has been recorded yet")
-    ids = _chosen_sessions(store, args)
-    if not ids:
-        return _usage("name a SESSION to verify, or --all")
+    store, ids = _chosen_sessions(args, "a SESSION to verify")
     failed = 0
     integrity = store.integrity()
     if integrity != "ok":
@@ -498,12 +502,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from oncall_dojo.store.exchange import export
 
-    store = _reading()
-    if store is None:
-        return _usage("nothing has been recorded yet")
-    ids = _chosen_sessions(store, args)
-    if not ids:
-        return _usage("name the SESSIONs to export, or --all")
+    store, ids = _chosen_sessions(args, "the SESSIONs to export")
     for sid in ids:
         if store.verify(sid):
             _err(

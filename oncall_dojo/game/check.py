@@ -37,10 +37,15 @@ class CheckReport:
         return all(not s.problems for s in self.seeds)
 
 
-def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
+def play_session(incident: Incident, seed: int, actions: list[str] | None) -> Session:
+    """Play timed actions from the page to the end of the incident; the finished session."""
     s = Session(incident, seed)
-    s.run_script(actions or [])
-    return s.finish()
+    s.run_script(list(actions or []))
+    return s
+
+
+def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
+    return play_session(incident, seed, actions).finish()
 
 
 def check_incident(incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS) -> CheckReport:

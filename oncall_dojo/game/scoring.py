@@ -356,11 +356,7 @@ def _needless_actions(s: Session) -> list[str]:
             continue
         if e.name == "restart" and e.command.split()[1:2]:
             target = e.command.split()[1]
-            if (
-                target in s.system.pools
-                and s.incident
-                and not _pool_was_troubled(s, target, e.tick)
-            ):
+            if target in s.system.pools and not _pool_was_troubled(s, target, e.tick):
                 out.append(f"restarted {target} at {mmss(e.at)} although it was healthy")
             if target in ("cache",):
                 out.append(f"restarted the cache at {mmss(e.at)}: it came back empty")

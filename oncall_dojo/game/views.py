@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, cast, get_args
 import numpy as np
 
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.sim.logs import LEVELS
 from oncall_dojo.sim.metrics import Fn, Query, Selector
 
 FNS: tuple[str, ...] = get_args(Fn)
@@ -368,7 +367,3 @@ def flags(s: Session) -> str:
     flag_rows = [f"  {k:<36} {v}" for k, v in sorted(sys_.flags.items())] or ["  none"]
     config_rows = [f"  {k:<36} {v}" for k, v in sorted(sys_.config.items())] or ["  none"]
     return "\n".join(["Flags:", *flag_rows, "Config:", *config_rows])
-
-
-def level_name(i: int) -> str:
-    return LEVELS[i]

@@ -69,17 +69,13 @@ class Records:
     """order number -> successful charges at the provider"""
     refunded: dict[int, int] = field(default_factory=dict)
     emails: int = 0
-    charge_amount: dict[int, int] = field(default_factory=dict)
 
     @property
     def duplicate_charges(self) -> int:
         return sum(max(0, n - 1 - self.refunded.get(o, 0)) for o, n in self.charges.items())
 
-    def duplicate_cents(self, default_cents: int) -> int:
-        return sum(
-            max(0, n - 1 - self.refunded.get(o, 0)) * self.charge_amount.get(o, default_cents)
-            for o, n in self.charges.items()
-        )
+    def duplicate_cents(self, cents_per_charge: int) -> int:
+        return self.duplicate_charges * cents_per_charge
 
 
 def _stable_salt(name: str) -> int:

@@ -35,13 +35,12 @@ def comparison_run(incident: Incident, seed: int, actions: list[str] | None, lab
 
     Runs are deterministic, so the last few are kept: playing the same incident and seed again
     (or a test suite) does not simulate them twice."""
-    from oncall_dojo.game.session import Session
+    from oncall_dojo.game.check import play_session
 
     key = (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
     hit = _RUNS.get(key)
     if hit is None:
-        s = Session(incident, seed)
-        s.run_script(list(actions or []))
+        s = play_session(incident, seed, actions)
         hit = Run(label, s, s.finish())
         if len(_RUNS) >= _KEEP:
             _RUNS.pop(next(iter(_RUNS)))
