@@ -12,12 +12,25 @@ Every term must match (AND); several `service:` terms are alternatives (OR).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from importlib import import_module
+from typing import Any, Literal
 
-from oncall_dojo.sim.logs import LEVELS
+from oncall_dojo.sim.logs import LEVELS, PREFIX_CHARS, PREFIX_LEN
 
-__all__ = ["KEYS", "LEVEL_ALIASES", "Query", "QueryError", "Term", "help_text", "parse"]
+__all__ = [
+    "KEYS",
+    "LEVEL_ALIASES",
+    "PrefixFit",
+    "Query",
+    "QueryError",
+    "Term",
+    "help_text",
+    "parse",
+    "prefix_fit",
+    "reaches_prefix",
+]
 
 TermKind = Literal["service", "level", "text", "regex", "since", "until", "at"]
 
@@ -264,3 +277,236 @@ def _clock_seconds(m: re.Match[str]) -> tuple[int, int]:
     h, mi, s = m.group(1), m.group(2), m.group(3)
     sod = int(h) * 3600 + int(mi) * 60 + int(s or 0)
     return sod, 1 if s is not None else 60
+
+
+# ----------------------------------------------------------------------------- prefix analysis
+
+try:  # the standard library's own regex parser (private; without it every term is "may reach")
+    _sre: Any = import_module("re._parser")
+    _op: Any = import_module("re._constants")
+except ImportError:  # pragma: no cover
+    _sre = _op = None
+
+CharTest = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class PrefixFit:
+    """How a text or regex term can meet the prefix of a rendered line (its first `PREFIX_LEN`
+    characters: `timestamp.mmmZ LEVEL `), judged by what the prefix can hold (`PREFIX_CHARS`).
+
+    A line can only match by a match that starts in its prefix (at one of `starts`, where the
+    term's first characters fit the prefix's own) or by one inside its message; when a term
+    `looks_back`, the text before the message decides too, and only whole lines tell.
+    """
+
+    tests: tuple[CharTest, ...] = ()
+    """Tests for the first characters of every match, as far as they are single characters."""
+    whole: bool = False
+    """The tests are the whole of every match (a literal text; a regex of single characters)."""
+    starts: tuple[int, ...] = ()
+    """Prefix positions where a match may start."""
+    anchored: bool = False
+    """Every match starts where the line does (`^` or `\\A` first)."""
+    looks_back: bool = False
+    """The term looks at the text before a match (a lookbehind, `^` not first): whole lines only."""
+
+    @property
+    def reaches(self) -> bool:
+        """Whether the prefix can play any part (if not, the messages alone decide)."""
+        return self.looks_back or self.anchored or bool(self.starts)
+
+
+def reaches_prefix(term: Term) -> bool:
+    """Whether a text or regex term could match where a line's timestamp and level are, or
+    depends on what comes before the message (`^`, `\\A`, a lookbehind). When it cannot,
+    searching the messages alone finds the same lines as searching whole lines."""
+    return prefix_fit(term).reaches
+
+
+def prefix_fit(term: Term) -> PrefixFit:
+    """How a text or regex term can meet the prefix of a line (see `PrefixFit`). Errs on the
+    side of reaching it: only the first characters a term must match are known (a literal
+    needle, or a regex's leading single characters), and anything after them may fit."""
+    if term.kind == "text":
+        tests = tuple(_same_folded(c) for c in term.value)
+        return PrefixFit(tests, True, _starts(tests))
+    if term.kind != "regex":
+        return PrefixFit()
+    if _sre is None:
+        return PrefixFit(looks_back=True)
+    try:
+        parsed = _sre.parse(term.value, term.flags)
+    except Exception:  # pragma: no cover - parse() has compiled it already
+        return PrefixFit(looks_back=True)
+    items = list(parsed.data)
+    flags = parsed.state.flags
+    icase, dotall = bool(flags & re.IGNORECASE), bool(flags & re.DOTALL)
+    anchored = bool(items) and items[0] in (
+        (_op.AT, _op.AT_BEGINNING),
+        (_op.AT, _op.AT_BEGINNING_STRING),
+    )
+    if anchored:
+        items = items[1:]
+    if _looks_back(items):
+        return PrefixFit(looks_back=True)
+    lead, complete = _leading(items, icase, dotall)
+    tests = tuple(lead)
+    starts = tuple(s for s in _starts(tests) if s == 0 or not anchored)
+    return PrefixFit(tests, complete, starts, anchored)
+
+
+def _starts(tests: tuple[CharTest, ...]) -> tuple[int, ...]:
+    """Prefix positions where characters passing `tests` one after the other can start: those
+    that fit the prefix until they leave it (the message after it may hold anything)."""
+    out = []
+    for s in range(PREFIX_LEN):
+        for i, test in enumerate(tests):
+            pos = s + i
+            if pos >= PREFIX_LEN:
+                break
+            if not any(test(c) for c in PREFIX_CHARS[pos]):
+                break
+        else:
+            out.append(s)
+            continue
+        if s + i >= PREFIX_LEN:
+            out.append(s)
+    return tuple(out)
+
+
+def _same_folded(ch: str) -> CharTest:
+    low = ch.lower()
+    return lambda c: c.lower() == low
+
+
+def _looks_back(items: Any) -> bool:
+    """Whether a parsed pattern anywhere asserts on text before the match (`^`, `\\A`, lookbehind)."""
+    for op, av in items:
+        if op is _op.AT and av in (
+            _op.AT_BEGINNING,
+            _op.AT_BEGINNING_STRING,
+            _op.AT_BEGINNING_LINE,
+        ):
+            return True
+        if op in (_op.ASSERT, _op.ASSERT_NOT) and av[0] < 0:
+            return True
+        for sub in _subpatterns(op, av):
+            if _looks_back(sub):
+                return True
+    return False
+
+
+def _subpatterns(op: Any, av: Any) -> list[Any]:
+    if op is _op.SUBPATTERN:
+        return [av[3]]
+    if op in (_op.MAX_REPEAT, _op.MIN_REPEAT, getattr(_op, "POSSESSIVE_REPEAT", None)):
+        return [av[2]]
+    if op in (_op.ASSERT, _op.ASSERT_NOT):
+        return [av[1]]
+    if op is _op.BRANCH:
+        return list(av[1])
+    if op is getattr(_op, "ATOMIC_GROUP", None):
+        return [av]
+    if op is _op.GROUPREF_EXISTS:
+        return [x for x in av[1:] if x is not None]
+    return []
+
+
+def _leading(items: Any, icase: bool, dotall: bool) -> tuple[list[CharTest], bool]:
+    """Tests for the first characters every match of a parsed pattern must have, as far as they
+    are single characters (up to the first repeat, alternation and so on), and whether they are
+    the whole pattern."""
+    out: list[CharTest] = []
+    for op, av in items:
+        if op is _op.AT or (op in (_op.ASSERT, _op.ASSERT_NOT) and av[0] > 0):
+            return out, False  # zero width but narrowing what may match: stop (it is no char)
+        if op is _op.SUBPATTERN and not av[1] and not av[2]:
+            inner, complete = _leading(av[3], icase, dotall)
+            out.extend(inner)
+            if not complete:
+                return out, False
+            continue
+        test = _one_char(op, av, icase, dotall)
+        if test is not None:
+            out.append(test)
+            continue
+        if op in (_op.MAX_REPEAT, _op.MIN_REPEAT, getattr(_op, "POSSESSIVE_REPEAT", None)):
+            lo, _hi, sub = av
+            if lo >= 1 and len(sub) == 1:
+                sub_op, sub_av = sub[0]
+                first = _one_char(sub_op, sub_av, icase, dotall)
+                if first is not None:
+                    out.append(first)
+            return out, False
+        if op is _op.BRANCH:
+            firsts = [_leading(alt, icase, dotall)[0][:1] for alt in av[1]]
+            if all(firsts):
+                out.append(_any_of([f[0] for f in firsts]))
+            return out, False
+        return out, False
+    return out, True
+
+
+def _any_of(tests: list[CharTest]) -> CharTest:
+    return lambda c: any(t(c) for t in tests)
+
+
+def _one_char(op: Any, av: Any, icase: bool, dotall: bool) -> CharTest | None:
+    """A test for the one character a parsed item matches, or None if it is not a single character."""
+    if op is _op.LITERAL:
+        ch = chr(av)
+        return _same_folded(ch) if icase else ch.__eq__
+    if op is _op.NOT_LITERAL:
+        ch = chr(av)
+        return (lambda c: c.lower() != ch.lower()) if icase else ch.__ne__
+    if op is _op.ANY:
+        return lambda c: dotall or c != "\n"
+    if op is _op.IN:
+        return _charset(av, icase)
+    return None
+
+
+def _charset(items: Any, icase: bool) -> CharTest:
+    negate = bool(items) and items[0][0] is _op.NEGATE
+    body = items[1:] if negate else items
+
+    def member(c: str) -> bool | None:
+        o = ord(c)
+        for op, av in body:
+            if op is _op.LITERAL:
+                if o == av:
+                    return True
+            elif op is _op.RANGE:
+                if av[0] <= o <= av[1]:
+                    return True
+            elif op is _op.CATEGORY:
+                hit = _category(av, c)
+                if hit is None:
+                    return None
+                if hit:
+                    return True
+            else:
+                return None  # unknown: cannot tell
+        return False
+
+    def test(c: str) -> bool:
+        variants = {c, c.lower(), c.upper()} if icase else {c}
+        found = [member(v) for v in variants]
+        if None in found:
+            return True
+        return not any(found) if negate else any(found)
+
+    return test
+
+
+def _category(cat: Any, c: str) -> bool | None:
+    table = {
+        _op.CATEGORY_DIGIT: c.isdigit(),
+        _op.CATEGORY_NOT_DIGIT: not c.isdigit(),
+        _op.CATEGORY_SPACE: c.isspace(),
+        _op.CATEGORY_NOT_SPACE: not c.isspace(),
+        _op.CATEGORY_WORD: c.isalnum() or c == "_",
+        _op.CATEGORY_NOT_WORD: not (c.isalnum() or c == "_"),
+    }
+    return table.get(cat)

@@ -8,17 +8,20 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from oncall_dojo.sim.logs import LogStore
+from oncall_dojo.sim import logs
+from oncall_dojo.sim.logs import LogArrays, LogStore
 from oncall_dojo.tui.logquery import parse
 from oncall_dojo.tui.widgets import LogExplorer
 
 START = datetime(2026, 3, 14, 3, 0, 0, tzinfo=UTC)
 SERVICES = ["api", "billing", "billing-worker", "mailer", "postgres", "Fulfillment"]
 WORDS = ["charge", "failed", "retry", "Timeout", "processed", "ok", "naïve", "ÉTÉ", "a/b", "x\ty"]
+WORDS += ["INFO", "03:01", "two\nlines"]
 
 
 def fill(store: LogStore, rng: random.Random, ticks: range, per_tick: int = 12) -> None:
@@ -31,7 +34,7 @@ def fill(store: LogStore, rng: random.Random, ticks: range, per_tick: int = 12) 
             words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 4)))
             store.emit(
                 t,
-                rng.randrange(1000),
+                rng.randrange(1000) if rng.random() > 0.01 else rng.randrange(1000, 1100),
                 sid,
                 level,
                 f'{svc.lower()}-{rng.randrange(3)} msg="{words}" order_id=ord_{rng.randrange(500)}',
@@ -117,9 +120,13 @@ def run(store: LogStore, scenario: Scenario, size: tuple[int, int] = (120, 30)) 
     asyncio.run(main())
 
 
+CONTROLS = {c: " " if c == 9 else "\ufffd" for c in (*range(32), 127)}
+
+
 def as_shown(store: LogStore, i: int) -> str:
-    """A line as the explorer draws it (a tab is one space)."""
-    return store.render(i).replace("\t", " ")
+    """A line as the explorer draws it (a tab is one space, other control characters a
+    replacement character)."""
+    return store.render(i).translate(CONTROLS)
 
 
 def shown_text(pilot: Pilot[None], explorer: LogExplorer) -> list[str]:
@@ -165,13 +172,35 @@ QUERIES = [
     "at:03:02:07",
     "since:03:04 until:03:05:30",
     "service:billing /ord_4\\d+/ -failed since:5m",
+    # terms that can match the timestamp or level (decided on whole lines where they may)
+    "error",
+    "info -service:api",
+    '"03:01"',
+    '" billing"',
+    '"z warn"',
+    '"1z d"',
+    "/Z (INFO|WARN)/",
+    "/\\d{3}Z/",
+    "/(?<=WARN  )bill/",
+    "/\\Abilling/",
+    "/T03:0[0-2]/",
+    "/[0-9]{3}Z [EF]/",
+    "/^\\d{4}-\\d\\d-14T03:02:1/",
+    "/(?i)info +api/",
+    "/lines$/",
+    "-error -info",
     "nothing-matches-this",
 ]
 
 
-def test_filters_equal_a_brute_force_filter() -> None:
+@pytest.mark.parametrize("offsets", ["uint32", "int64"])
+def test_filters_equal_a_brute_force_filter(offsets: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if offsets == "int64":  # as for a buffer of more than 2 GiB
+        monkeypatch.setattr(logs, "OFFSETS_32_BELOW", 0)
     store = make_store()
+    assert store.arrays().offsets.dtype == offsets
     assert len(store) > 2000
+    assert len(store.arrays().special) > 20  # non-ASCII, a newline, a millisecond above 999
 
     async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
         assert explorer.line_count == len(store)
@@ -419,3 +448,88 @@ def test_horizontal_scroll_blank_rows_and_control_characters(size: tuple[int, in
         assert explorer.render_line(row).text == long[2 : 2 + width].ljust(width)
 
     run(store, scenario, size)
+
+
+def test_rows_follow_each_scroll_and_the_store_keeps_its_buffers() -> None:
+    """Rows drawn before are reused when a scroll moves them, and always show the right lines;
+    the explorer reads the store's arrays in place and keeps none of them."""
+    store = make_store(300)
+    rng = random.Random(21)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.focus()
+        await pilot.press("g")
+        for key in ["down"] * 5 + ["pagedown", "up", "up", "pageup", "down"]:
+            await pilot.press(key)
+            await pilot.pause()
+            top = int(explorer.scroll_y)
+            rows = shown_text(pilot, explorer)
+            assert rows == [as_shown(store, top + k) for k in range(len(rows))], key
+        explorer.set_query("charge")
+        await pilot.pause()
+        held = [k for k, v in vars(explorer).items() if isinstance(v, np.ndarray | LogArrays)]
+        assert held == []  # no copy of the lines, nor a view kept between calls
+        fill(store, rng, range(300, 310))
+        explorer.sync()
+        await pilot.pause()
+        assert explorer.line_count == len(store)
+        assert explorer._index is not None
+        assert explorer.matching_lines().tolist() == brute(store, "charge")
+
+    run(store, scenario)
+
+
+def test_the_scrollbar_keeps_the_position_while_its_thumb_stays() -> None:
+    store = make_store(3000, seed=5)
+
+    async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
+        explorer.focus()
+        await pilot.press("g")
+        bar = explorer.vertical_scrollbar
+        for key in ["down", "down", "pagedown", "up", "end", "home"]:
+            await pilot.press(key)
+            await pilot.pause()
+            assert bar.position == bar.validate_position(explorer.scroll_y), key
+
+    run(store, scenario)
+
+
+def test_thumb_is_what_the_scrollbar_draws() -> None:
+    """Two positions with the same `_thumb` draw the same scrollbar, and different ones differ."""
+    from rich.color import Color
+    from textual.scrollbar import ScrollBarRender
+
+    from oncall_dojo.tui.widgets.log_explorer import _thumb
+
+    class Bar:
+        def __init__(self, size: int, virtual: int, window: int) -> None:
+            self.size = type("S", (), {"height": size})()
+            self.window_virtual_size = virtual
+            self.window_size = window
+
+        @staticmethod
+        def validate_position(position: float) -> float:
+            return int(position * 8) / 8
+
+    def drawn(size: int, virtual: int, window: int, position: float) -> str:
+        segments = ScrollBarRender.render_bar(
+            size=size,
+            virtual_size=virtual,
+            window_size=window if window < virtual else 0,
+            position=int(position * 8) / 8,
+            back_color=Color.parse("#000000"),
+            bar_color=Color.parse("#ffffff"),
+        )
+        return repr(list(segments.segments))
+
+    rng = random.Random(2)
+    for _ in range(300):
+        size = rng.randint(3, 60)
+        virtual = rng.choice([size + 1, rng.randint(size, 5000), 1_000_000])
+        window = rng.randint(1, size)
+        bar = Bar(size, virtual, window)
+        top = max(1, virtual - window)
+        a = rng.uniform(0, top)
+        b = min(top, a + rng.choice([0.5, 1, 3, 50]))
+        same = _thumb(bar, a) == _thumb(bar, b)  # type: ignore[arg-type]
+        assert same == (drawn(size, virtual, window, a) == drawn(size, virtual, window, b))

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import random
 import re
+from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
-from oncall_dojo.sim.logs import ERROR, FATAL, WARN
-from oncall_dojo.tui.logquery import Query, QueryError, help_text, parse
+from oncall_dojo.sim.logs import ERROR, FATAL, PREFIX_LEN, WARN, LogStore
+from oncall_dojo.tui.logquery import (
+    Query,
+    QueryError,
+    Term,
+    help_text,
+    parse,
+    prefix_fit,
+    reaches_prefix,
+)
 
 
-def one(text: str):  # type: ignore[no-untyped-def]
+def one(text: str) -> Term:
     q = parse(text)
     assert len(q.terms) == 1, q.terms
     return q.terms[0]
@@ -170,3 +181,121 @@ def test_help_text_mentions_every_term() -> None:
         "at:",
     ):
         assert word in h
+
+
+# ------------------------------------------------------------------ where a term can meet a line
+
+
+@pytest.mark.parametrize(
+    ("text", "reaches", "looks_back", "anchored"),
+    [
+        ('"out of memory"', False, False, False),
+        ("api", False, False, False),
+        ("error", True, False, False),
+        ("03:1", True, False, False),
+        ('" api"', True, False, False),
+        ("/duration_ms=[0-9]{3,}/", False, False, False),
+        ("/user=[a-z]+[0-9]+@/", False, False, False),
+        ("/timeout/i", False, False, False),
+        ("/ERROR +billing/", True, False, False),
+        ("/^2026-03-14T03:0[12]/", True, False, True),
+        ("/\\Aapi/", True, False, True),
+        ("/(?<=INFO  )api/", True, True, False),
+        ("/x|^y/", True, True, False),
+        ("/a*/", True, False, False),
+    ],
+)
+def test_reaching_the_prefix(text: str, reaches: bool, looks_back: bool, anchored: bool) -> None:
+    fit = prefix_fit(one(text))
+    assert reaches_prefix(one(text)) == fit.reaches == reaches
+    assert fit.looks_back == looks_back
+    assert fit.anchored == anchored
+
+
+FIT_QUERIES = [
+    "error",
+    "info",
+    "03:1",
+    '" api"',
+    '"z info"',
+    "t03",
+    "-14t",
+    "14",
+    "ord_1",
+    ".1",
+    '"warn  api"',
+    "out",
+    "/^2026-03-14T03:0[12]/",
+    "/ERROR +billing/",
+    "/\\d{3}Z/",
+    "/Z (INFO|WARN)/",
+    "/[A-Z]{4,5} +api/",
+    "/timeout/i",
+    "/ok|retry/i",
+    "/ord_\\d+$/",
+    "/(?i)z info/",
+    "/\\bINFO\\b/",
+    "/T\\d\\d:\\d\\d/",
+    "/x*/",
+    "/\\.\\d{3}Z\\s+ERROR/",
+    "/(?=INFO)I/",
+    "/\\Aapi/",
+    "/[^a-z ]+ api/",
+    "/(\\d\\d):1/",
+    "/[.]0[^1]/",
+]
+
+
+def test_prefix_fit_never_misses_a_match() -> None:
+    """Over real-looking lines: a match that starts in the prefix starts where `prefix_fit` says
+    it may and passes its tests there; where the tests are the whole match and pass, it is one;
+    with no match starting in the prefix, the message alone decides (unless anchored)."""
+    store = LogStore(datetime(2026, 3, 14, 3, 0, 0, tzinfo=UTC))
+    rng = random.Random(4)
+    names = ["api", "billing", "postgres"]
+    for t in range(0, 1500, 7):
+        for _ in range(rng.randint(1, 6)):
+            name = rng.choice(names)
+            words = " ".join(
+                rng.choice(["ok", "retry", "timeout", "x", "ord_1", "INFO"]) for _ in range(3)
+            )
+            store.emit(
+                t,
+                rng.randrange(1000),
+                store.service_id(name),
+                rng.randrange(5),
+                f"{name}-0 {words} ord_{rng.randrange(30)}",
+            )
+        store.flush(t)
+    lines = list(store.lines)
+    msgs = [store.message(i) for i in range(len(lines))]
+    heads = store.prefixes(np.arange(len(lines)))
+    for query in FIT_QUERIES:
+        term = one(query)
+        fit = prefix_fit(term)
+        rx = (
+            re.compile(re.escape(term.value), re.IGNORECASE)
+            if term.kind == "text"
+            else re.compile(term.value, term.flags)
+        )
+        n_tests = len(fit.tests)
+        for i, (full, msg) in enumerate(zip(lines, msgs, strict=True)):
+            begins = [s for s in range(PREFIX_LEN) if rx.match(full, s)]
+            if not fit.reaches:
+                assert not begins, (query, full)
+            if fit.looks_back:
+                continue
+            assert set(begins) <= set(fit.starts), (query, full)
+            if fit.anchored:
+                assert set(begins) <= {0}
+            for s in begins:
+                for k, test in enumerate(fit.tests[: PREFIX_LEN - s]):
+                    assert test(chr(heads[i, s + k])), (query, full, s, k)
+            if not begins and not fit.anchored:
+                assert bool(rx.search(full)) == bool(rx.search(msg)), (query, full)
+            if fit.whole:
+                for s in fit.starts:
+                    if s + n_tests <= PREFIX_LEN and all(
+                        test(full[s + k]) for k, test in enumerate(fit.tests)
+                    ):
+                        assert rx.match(full, s), (query, full, s)

@@ -1,16 +1,25 @@
 """A log view that stays smooth with millions of lines, with filtering by a small query language.
 
 Textual's `Log`/`RichLog`/`DataTable` keep one Python object per line and do not
-filter; this widget keeps the rendered lines in one `bytearray` with a numpy array
-of line start offsets and numpy columns (tick, service id, level) beside it.
+filter; this widget keeps nothing per line: it reads the `LogStore`'s own arrays in
+place (`LogStore.arrays`: one byte buffer of messages, a numpy array of their
+offsets, numpy columns of tick, service id and level).
 
-* `sync()` renders each newly appended store line once into the buffer.
+* `sync()` takes in the lines the store gained since the last call (their count and
+  widest line; the filter in force runs over them).
 * A filter (see `oncall_dojo.tui.logquery`) becomes a sorted numpy array of line
   numbers: time terms narrow the line range by binary search (lines are in time
   order), service and level terms are numpy masks over the columns, text and regex
-  terms run one regex over the buffer (or over the few candidate lines), and match
-  offsets map back to line numbers with `np.searchsorted`.
-* `render_line(y)` slices the buffer for the row's line: O(1) per visible row.
+  terms run one regex over the message buffer (or over the few candidate lines),
+  and match offsets map back to line numbers with `np.searchsorted`. The buffer
+  holds messages without their timestamp and level: a term that could match there
+  (`prefix_fit`) is first tested on the lines' prefixes (per tick, millisecond and
+  level, with numpy); lines whose prefix can hold the start of a match are decided
+  on their whole line, rendered a block at a time, the others on their message.
+* `render_line(y)` renders the row's line from the store: O(1) per visible row, and
+  rows already drawn at the same scroll offset and width are reused as they are. A
+  scroll repaints the explorer's own region; its scrollbar is redrawn only when the
+  thumb moves on screen.
 
 Messages: `LogExplorer.QueryApplied` (handler `on_log_explorer_query_applied`),
 posted after every filter applied with `set_query`.
@@ -18,12 +27,13 @@ posted after every filter applied with `set_query`.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from itertools import chain, pairwise
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -31,33 +41,59 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.events import MouseScrollUp
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
-from oncall_dojo.sim.logs import LEVELS, LogStore
-from oncall_dojo.tui.logquery import Query, QueryError, Term, parse
+from oncall_dojo.sim.logs import LEVELS, PREFIX_LEN, LogArrays, LogStore
+from oncall_dojo.tui.logquery import PrefixFit, Query, QueryError, Term, parse, prefix_fit
 
 __all__ = ["LogExplorer"]
+
+_EMPTY = LogArrays(
+    np.zeros(0, dtype=np.uint8),
+    np.zeros(1, dtype=np.int64),
+    np.zeros(0, dtype=np.int32),
+    np.zeros(0, dtype=np.uint16),
+    np.zeros(0, dtype=np.uint8),
+    np.zeros(0, dtype=np.uint8),
+    np.zeros(0, dtype=np.int64),
+)
 
 IntArray = npt.NDArray[np.int64]
 
 _TS_END = 24
 """Rendered lines start `2026-03-14T03:12:07.123Z LEVEL instance ...`: timestamp [0, 24)."""
 _LEVEL = (25, 30)
-_MSG = 31
-_SYNC_CHUNK = 1 << 16
-"""Lines rendered per batch in `sync` (bounds the temporary Python strings)."""
+_MSG = PREFIX_LEN
 _PER_LINE_BELOW = 0.02
 """Search candidate lines one by one when they are fewer than this share of the scanned range."""
 _CACHE_LINES = 512
 _FOLD_CHUNK = 1 << 20
 """Bytes lower-cased at a time by a case-insensitive text search."""
+_RENDER_BLOCK = 1 << 15
+"""Lines rendered at a time for a term that may match the timestamp or level."""
 _CONTROLS = {c: " " if c == 9 else "\ufffd" for c in (*range(32), 127)}
 """Control characters would break the layout: a tab shows as a space, others as a replacement."""
 _GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+
+
+class _Text(NamedTuple):
+    """Lines as bytes, each followed by a newline: the k-th is `buf[off[k] : off[k + 1] - 1]`."""
+
+    buf: Any
+    """bytes, or a numpy uint8 array."""
+    off: npt.NDArray[Any]
+    """Offsets (uint32 or int64)."""
+    lines: IntArray | None
+    """The store line number of each (sorted); None: the k-th is line k."""
+
+    def local(self, cand: IntArray) -> IntArray:
+        """Where store lines `cand` (all present, sorted) are in this text."""
+        return cand if self.lines is None else np.searchsorted(self.lines, cand)
 
 
 class _Column:
@@ -140,7 +176,7 @@ class LogExplorer(ScrollView, can_focus=True):
 
     PROGRESSIVE_ABOVE: ClassVar[int] = 150_000
     """Filter more lines than this progressively: newest first, the rest between frames."""
-    BLOCK_LINES: ClassVar[int] = 65_536
+    BLOCK_LINES: ClassVar[int] = 32_768
     """Lines filtered per step of a progressive filter (a few tens of milliseconds)."""
     FIRST_FRAME_BUDGET_S: ClassVar[float] = 0.05
     """Time a progressive filter may spend before its first frame (once a screen is full)."""
@@ -185,6 +221,11 @@ class LogExplorer(ScrollView, can_focus=True):
         self._query = Query("")
         self._style_cache: dict[str, Style] = {}
         self._strips: OrderedDict[int, Strip] = OrderedDict()
+        """Rendered lines (whole width, before the view's crop), by store line number."""
+        self._shown: dict[int, tuple[tuple[int, int, Style], Strip]] = {}
+        """Rows as last drawn, by store line number: (scroll x, width, base style) and the strip."""
+        self._frame: tuple[int, int, int, Style] | None = None
+        """(scroll x, scroll y, width, base style) while `render_lines` draws a frame."""
         self._highlights: list[re.Pattern[str]] = []
         self._t0 = 0.0
         self._reset(store)
@@ -193,14 +234,8 @@ class LogExplorer(ScrollView, can_focus=True):
 
     def _reset(self, store: LogStore | None) -> None:
         self._store = store
-        self._buf = bytearray()
-        self._off = _Column(np.int64)
-        self._off.extend([0])
-        self._ticks = _Column(np.int32)
-        self._svc = _Column(np.uint8)
-        self._lvl = _Column(np.uint8)
-        self._wide = _Column(np.int64, 64)
-        """Lines whose text is not all ASCII (searched as `str`)."""
+        self._n = 0
+        """Lines taken in from the store so far (it may hold more until the next `sync`)."""
         self._index: _Column | None = None
         """Line numbers shown when filtered (sorted); `None` shows every line."""
         self._pending: list[tuple[int, int]] = []
@@ -209,6 +244,13 @@ class LogExplorer(ScrollView, can_focus=True):
         self._bounds: tuple[float, float] = (-np.inf, np.inf)
         self._max_width = 0
         self._strips.clear()
+        self._shown.clear()
+
+    def _arrays(self) -> LogArrays:
+        """The store's arrays (views: let go of them before the store gains lines)."""
+        if self._store is None:
+            return _EMPTY
+        return self._store.arrays()
 
     @property
     def store(self) -> LogStore | None:
@@ -217,7 +259,7 @@ class LogExplorer(ScrollView, can_focus=True):
     @property
     def line_count(self) -> int:
         """Lines synced from the store so far."""
-        return self._ticks.n
+        return self._n
 
     @property
     def query_text(self) -> str:
@@ -227,12 +269,12 @@ class LogExplorer(ScrollView, can_focus=True):
     @property
     def match_count(self) -> int:
         """Rows shown: lines matching the query (every synced line when there is none)."""
-        return self._ticks.n if self._index is None else self._index.n
+        return self._n if self._index is None else self._index.n
 
     def line_at(self, row: int) -> int:
         """The store line number shown at `row` (0 = first row of the filtered view)."""
         if self._index is None:
-            if not 0 <= row < self._ticks.n:
+            if not 0 <= row < self._n:
                 raise IndexError(row)
             return row
         return int(self._index.view[row])
@@ -240,13 +282,13 @@ class LogExplorer(ScrollView, can_focus=True):
     def matching_lines(self) -> IntArray:
         """Store line numbers shown, in order (a copy)."""
         if self._index is None:
-            return np.arange(self._ticks.n, dtype=np.int64)
+            return np.arange(self._n, dtype=np.int64)
         return np.array(self._index.view, dtype=np.int64)
 
     def line_text(self, line: int) -> str:
         """The rendered text of store line `line`, as shown."""
-        off = self._off.view
-        return self._buf[off[line] : off[line + 1] - 1].decode()
+        assert self._store is not None
+        return self._store.render(line)
 
     # ------------------------------------------------------------ public API
 
@@ -271,17 +313,26 @@ class LogExplorer(ScrollView, can_focus=True):
         store = self._store
         if store is None:
             return
-        old_n = self._ticks.n
-        new_n = len(store.msgs)
+        old_n = self._n
+        new_n = len(store)
         if new_n <= old_n:
             return
-        for a in range(old_n, new_n, _SYNC_CHUNK):
-            self._ingest(store, a, min(new_n, a + _SYNC_CHUNK))
+        self._widen(store.arrays(), old_n, new_n)
+        self._n = new_n
         if self._index is not None:
             self._refilter_tail(old_n)
         self._update_virtual_size()
         if self.follow:
             self._scroll_end()
+
+    def _widen(self, arr: LogArrays, a: int, b: int) -> None:
+        """Widen the view for the widest of lines a..b (its length in bytes: at least its width in
+        cells; a millisecond above 999 takes more than three digits)."""
+        for lo in range(a, b, _RENDER_BLOCK):  # a block at a time: small temporaries
+            hi = min(b, lo + _RENDER_BLOCK)
+            ms = arr.ms[lo:hi]
+            widths = np.diff(arr.offsets[lo : hi + 1]) - 1 + PREFIX_LEN + (ms > 999) + (ms > 9999)
+            self._max_width = max(self._max_width, int(widths.max()))
 
     def set_query(self, text: str) -> str | None:
         """Filter by `text` (see `logquery.help_text()`); returns an error message and keeps the
@@ -298,7 +349,7 @@ class LogExplorer(ScrollView, can_focus=True):
         top_line = self._top_line()
         self._query = query
         self._highlights = highlights
-        self._strips.clear()
+        self._forget_rows()
         self._generation += 1
         self._pending = []
         if query.is_empty:
@@ -307,7 +358,7 @@ class LogExplorer(ScrollView, can_focus=True):
         else:
             self._index = _Column(np.int64, 1024)
             self._bounds = self._time_bounds()
-            n = self._ticks.n
+            n = self._n
             if n <= self.PROGRESSIVE_ABOVE:
                 self._index.extend(self._evaluate(0, n))
             else:
@@ -317,11 +368,15 @@ class LogExplorer(ScrollView, can_focus=True):
                 budget = self._t0 + self.FIRST_FRAME_BUDGET_S
                 cap = self._t0 + self.FIRST_FRAME_MAX_S
                 self._filter_block()
-                while self._pending and (
-                    (now := time.perf_counter()) < budget
-                    or (self._index.n < self.size.height and now < cap)
-                ):
+                # a block is started only if one more like the last still ends in time
+                step = time.perf_counter() - self._t0
+                while self._pending:
+                    now = time.perf_counter()
+                    limit = cap if self._index.n < self.size.height else budget
+                    if now + step > limit:
+                        break
                     self._filter_block()
+                    step = time.perf_counter() - now
         self._update_virtual_size()
         if self.follow:
             self._scroll_end()
@@ -381,35 +436,14 @@ class LogExplorer(ScrollView, can_focus=True):
         pos = int(np.searchsorted(self._index.view, lo, side="left"))
         if len(found):
             self._index.insert(pos, found)
-            self._strips.clear()
+            self._forget_rows()
         return pos, len(found)
 
     def jump_to_time(self, tick: int) -> None:
         """Scroll so that the first shown line at or after `tick` is at the top (turns follow off)."""
-        line = int(np.searchsorted(self._ticks.view, tick, side="left"))
+        line = int(np.searchsorted(self._arrays().ticks[: self._n], tick, side="left"))
         self.follow = False
         self._scroll_to_row(self._row_of_line(line))
-
-    # ------------------------------------------------------------- ingesting
-
-    def _ingest(self, store: LogStore, a: int, b: int) -> None:
-        render = store.render
-        texts = [render(i) for i in range(a, b)]
-        blob = "\n".join(texts).encode("utf-8", "replace") + b"\n"
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=b - a)
-        if len(blob) != int(lengths.sum()) + (b - a):  # some non-ASCII text: count bytes
-            chars = lengths
-            lengths = np.fromiter(
-                (len(t.encode("utf-8", "replace")) for t in texts), dtype=np.int64, count=b - a
-            )
-            self._wide.extend(np.flatnonzero(lengths != chars) + a)
-        base = len(self._buf)
-        self._buf += blob
-        self._off.extend(base + np.cumsum(lengths + 1))
-        self._ticks.extend(np.frombuffer(store.ticks, dtype=np.int32, count=b - a, offset=4 * a))
-        self._svc.extend(np.frombuffer(store.services, dtype=np.uint8, count=b - a, offset=a))
-        self._lvl.extend(np.frombuffer(store.levels, dtype=np.uint8, count=b - a, offset=a))
-        self._max_width = max(self._max_width, int(lengths.max()))
 
     # ------------------------------------------------------------- filtering
 
@@ -419,7 +453,7 @@ class LogExplorer(ScrollView, can_focus=True):
         terms = self._query.of("since", "until", "at")
         if not terms or self._store is None:
             return lo, hi
-        newest = int(self._ticks.view[-1]) if self._ticks.n else 0
+        newest = int(self._arrays().ticks[self._n - 1]) if self._n else 0
         start = self._store.start
         start_sod = start.hour * 3600 + start.minute * 60 + start.second
         for t in terms:
@@ -440,10 +474,11 @@ class LogExplorer(ScrollView, can_focus=True):
         old_hi = self._bounds[1]
         self._bounds = lo, _hi = self._time_bounds()
         if not self._query.has_relative_time:
-            self._index.extend(self._evaluate(old_n, self._ticks.n))
+            self._index.extend(self._evaluate(old_n, self._n))
             return
+        ticks = self._arrays().ticks[: self._n]
         idx = self._index.view
-        first_line = int(np.searchsorted(self._ticks.view, lo, side="left")) if lo > -np.inf else 0
+        first_line = int(np.searchsorted(ticks, lo, side="left")) if lo > -np.inf else 0
         pending_end = 0
         if self._pending:  # lines still to filter: none before the window
             self._pending = [(max(a, first_line), b) for a, b in self._pending if b > first_line]
@@ -452,19 +487,16 @@ class LogExplorer(ScrollView, can_focus=True):
             first = int(np.searchsorted(idx, first_line, side="left"))
             if first:
                 self._index.drop_front(first)
-                self._strips.clear()
+                self._forget_rows()
                 if not self.follow:
                     self.scroll_to(
                         y=max(0, self.scroll_y - first), animate=False, immediate=True, force=True
                     )
         # lines after the old window end (and the new lines) may now match
-        start = (
-            old_n
-            if old_hi == np.inf
-            else int(np.searchsorted(self._ticks.view, old_hi, side="right"))
-        )
+        start = old_n if old_hi == np.inf else int(np.searchsorted(ticks, old_hi, side="right"))
+        del ticks
         start = max(min(start, old_n), pending_end)
-        fresh = self._evaluate(start, self._ticks.n)
+        fresh = self._evaluate(start, self._n)
         if len(self._index) and len(fresh):
             fresh = fresh[fresh > self._index.view[-1]]
         self._index.extend(fresh)
@@ -472,7 +504,8 @@ class LogExplorer(ScrollView, can_focus=True):
     def _evaluate(self, a: int, b: int) -> IntArray:
         """Line numbers in [a, b) that match the query (sorted)."""
         q = self._query
-        ticks = self._ticks.view
+        arr = self._arrays()
+        ticks = arr.ticks[: self._n]
         lo, hi = self._bounds
         if lo > -np.inf:
             a = max(a, int(np.searchsorted(ticks, lo, side="left")))
@@ -483,7 +516,7 @@ class LogExplorer(ScrollView, can_focus=True):
         mask: npt.NDArray[np.bool_] | None = None
         svc_table = self._service_table(q)
         if svc_table is not None:
-            mask = svc_table[self._svc.view[a:b]]
+            mask = svc_table[arr.services[a:b]]
         for t in q.of("level"):
             table = np.zeros(256, dtype=bool)
             if t.exact:
@@ -492,7 +525,7 @@ class LogExplorer(ScrollView, can_focus=True):
                 table[t.level : len(LEVELS)] = True
             if t.negate:
                 table = ~table
-            m = table[self._lvl.view[a:b]]
+            m = table[arr.levels[a:b]]
             mask = m if mask is None else mask & m
         cand: IntArray
         if mask is None:
@@ -504,7 +537,7 @@ class LogExplorer(ScrollView, can_focus=True):
         for t in text_terms:
             if not len(cand):
                 break
-            hit = self._search(t, cand)
+            hit = self._search(arr, t, cand)
             cand = cand[~hit] if t.negate else cand[hit]
         return cand
 
@@ -523,40 +556,42 @@ class LogExplorer(ScrollView, can_focus=True):
             table[len(names) :] = True
         return table
 
-    def _search(self, t: Term, cand: IntArray) -> npt.NDArray[np.bool_]:
+    def _search(self, arr: LogArrays, t: Term, cand: IntArray) -> npt.NDArray[np.bool_]:
         """Which candidate lines contain a match of text or regex term `t`.
 
         Text terms mean `needle in line.lower()`, regex terms `re.search(pattern, line)`,
         over each line as `str`; a match never spans lines. The bytes scan gives exactly
-        that for ASCII lines and ASCII patterns; lines with other characters (listed in
-        `_wide`) and patterns with other characters are checked as `str`, line by line.
+        that for ASCII lines and ASCII patterns; the store's special lines (non-ASCII text
+        and the like) and patterns with other characters are checked as `str`, line by line.
+        The buffer holds messages without their timestamp and level: a line whose prefix
+        can hold the start of a match (`prefix_fit`, tested on the rendered prefixes) is
+        decided on its whole line, the others on their message.
         """
-        check: Callable[[str], bool]
+        fit = prefix_fit(t)
         if t.kind == "text":
             needle = t.value
-            source, flags = re.escape(needle), re.MULTILINE | re.IGNORECASE
 
             def check(s: str) -> bool:
                 return needle in s.lower()
 
-            if not needle.isascii():  # only lines with non-ASCII text can contain it
+            if not needle.isascii() or "\n" in needle:  # only special lines can contain it
                 hit = np.zeros(len(cand), dtype=bool)
             elif needle.lower() == needle.upper():  # no letters: case does not matter
                 literal = re.escape(needle.encode())
-                hit = self._scan(re.compile(literal), re.compile(literal + rb"[^\n]*"), cand)
+                pattern, whole = re.compile(literal), re.compile(literal + rb"[^\n]*")
+                hit = self._decide(arr, cand, fit, check, self._scanner(pattern, whole))
             else:
-                hit = self._scan_folded(needle.encode(), cand)
-            self._recheck_wide(hit, cand, check)
+                hit = self._decide(arr, cand, fit, check, self._folded(needle.encode()))
+            self._recheck_special(arr, hit, cand, check)
             return hit
-        else:
-            rx = re.compile(t.value, t.flags)
-            source, flags = t.value, re.MULTILINE | t.flags
+        rx = re.compile(t.value, t.flags)
+        source, flags = t.value, re.MULTILINE | t.flags
 
-            def check(s: str) -> bool:
-                return rx.search(s) is not None
+        def check_rx(s: str) -> bool:
+            return rx.search(s) is not None
 
-            if not source.isascii():
-                return self._search_lines(check, cand)
+        if not source.isascii():
+            return self._search_lines(check_rx, cand)
         lead = _GLOBAL_FLAGS.match(source)
         head, body = (lead.group(0), source[lead.end() :]) if lead else ("", source)
         try:
@@ -564,84 +599,106 @@ class LogExplorer(ScrollView, can_focus=True):
             # `[^\n]*` eats the rest of the line: at most one match per line in a scan
             whole = re.compile(f"{head}(?:{body})[^\\n]*".encode(), flags)
         except re.error:  # valid over str but not over bytes: test line by line as text
-            return self._search_lines(check, cand)
-        hit = self._scan(pattern, whole, cand)
-        self._recheck_wide(hit, cand, check)
+            return self._search_lines(check_rx, cand)
+        hit = self._decide(arr, cand, fit, check_rx, self._scanner(pattern, whole))
+        self._recheck_special(arr, hit, cand, check_rx)
         return hit
 
-    def _scan(
-        self, pattern: re.Pattern[bytes], whole: re.Pattern[bytes], cand: IntArray
+    def _decide(
+        self,
+        arr: LogArrays,
+        cand: IntArray,
+        fit: PrefixFit,
+        check: Callable[[str], bool],
+        scan: Callable[[_Text, IntArray], npt.NDArray[np.bool_]],
     ) -> npt.NDArray[np.bool_]:
-        off = self._off.view
-        buf = self._buf
-        first, last = int(cand[0]), int(cand[-1])
-        if len(cand) < _PER_LINE_BELOW * (last - first + 1) or len(cand) < 64:
-            search = pattern.search
-            starts = off[cand].tolist()
-            ends = (off[cand + 1] - 1).tolist()
-            return np.fromiter(
-                (search(buf, s, e) is not None for s, e in zip(starts, ends, strict=True)),
-                dtype=bool,
-                count=len(cand),
-            )
-        # one scan over the buffer between the first and last candidate
-        lo, hi = int(off[first]), int(off[last + 1])
-        flat = np.fromiter(
-            chain.from_iterable(m.span() for m in whole.finditer(buf, lo, hi)), dtype=np.int64
-        )
-        if not len(flat):
-            return np.zeros(len(cand), dtype=bool)
-        sp = flat.reshape(-1, 2)
-        lines = np.searchsorted(off, sp[:, 0], side="right") - 1
-        crossing = sp[:, 1] > off[lines + 1] - 1
-        matched = lines[~crossing]
-        if crossing.any():
-            # a match that ran over a newline (e.g. `\s`): check those lines one by one
-            extra: list[int] = []
-            last_lines = np.searchsorted(off, sp[crossing, 1] - 1, side="right") - 1
-            for k0, k1 in zip(lines[crossing].tolist(), last_lines.tolist(), strict=True):
-                for k in range(k0, min(k1, last) + 1):
-                    if pattern.search(buf, int(off[k]), int(off[k + 1]) - 1):
-                        extra.append(k)
-            matched = np.concatenate([matched, np.array(extra, dtype=np.int64)])
-        return np.isin(cand, matched)
+        """Split the candidates by what their prefixes can hold: sure matches (the whole match
+        fits in the prefix), lines decided on the whole line, and lines decided on the message."""
+        if fit.looks_back:
+            return self._over(arr, cand, True, check, scan)
+        hit = np.zeros(len(cand), dtype=bool)
+        by_message = np.ones(len(cand), dtype=bool)
+        if fit.starts:
+            may, sure = self._fit_prefixes(fit, cand)
+            hit |= sure
+            unsure = may & ~sure
+            if unsure.any():
+                hit[unsure] = self._over(arr, cand[unsure], True, check, scan)
+            by_message = ~may
+        if fit.anchored:  # a match starts where the line does: the prefix alone says
+            return hit
+        if by_message.any():
+            hit[by_message] = self._over(arr, cand[by_message], False, check, scan)
+        return hit
 
-    def _scan_folded(self, needle: bytes, cand: IntArray) -> npt.NDArray[np.bool_]:
-        """Which candidate (ASCII) lines contain `needle` (lower case), ignoring ASCII case.
+    def _fit_prefixes(
+        self, fit: PrefixFit, cand: IntArray
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """For each candidate: whether a match can start in its prefix (`fit.tests` pass on its
+        characters, from one of `fit.starts` until the prefix ends), and whether one surely does
+        (all of a whole match's tests pass inside it)."""
+        assert self._store is not None
+        tables = [
+            np.fromiter((test(chr(b)) for b in range(256)), dtype=bool, count=256)
+            for test in fit.tests[:PREFIX_LEN]
+        ]
+        may = np.zeros(len(cand), dtype=bool)
+        sure = np.zeros(len(cand), dtype=bool)
+        fits = self._store.prefix_match(cand, tables, fit.starts)
+        for start, ok in zip(fit.starts, fits, strict=True):
+            may |= ok
+            if fit.whole and start + len(fit.tests) <= PREFIX_LEN:
+                sure |= ok
+        return may, sure
 
-        `re.IGNORECASE` loses the literal fast path (about 6x slower), so the buffer is
-        lower-cased a chunk at a time and searched for the literal."""
-        off = self._off.view
-        buf = self._buf
-        first, last = int(cand[0]), int(cand[-1])
-        if len(cand) < _PER_LINE_BELOW * (last - first + 1) or len(cand) < 64:
-            starts = off[cand].tolist()
-            ends = (off[cand + 1] - 1).tolist()
-            return np.fromiter(
-                (needle in buf[s:e].lower() for s, e in zip(starts, ends, strict=True)),
-                dtype=bool,
-                count=len(cand),
-            )
-        whole = re.compile(re.escape(needle) + rb"[^\n]*")
-        found: list[IntArray] = []
-        lo, hi = int(off[first]), int(off[last + 1])
-        while lo < hi:
-            end = buf.find(b"\n", min(hi, lo + _FOLD_CHUNK) - 1, hi) + 1 or hi
-            chunk = buf[lo:end].lower()
-            starts = np.fromiter((m.start() for m in whole.finditer(chunk)), dtype=np.int64)
-            found.append(starts + lo)
-            lo = end
-        matched = np.searchsorted(off, np.concatenate(found), side="right") - 1
-        return np.isin(cand, matched)
+    def _over(
+        self,
+        arr: LogArrays,
+        cand: IntArray,
+        whole_lines: bool,
+        check: Callable[[str], bool],
+        scan: Callable[[_Text, IntArray], npt.NDArray[np.bool_]],
+    ) -> npt.NDArray[np.bool_]:
+        """Run `scan` over the candidates' messages, or over their whole lines rendered a block at
+        a time (or, for a few candidates, `check` each line as text)."""
+        if not whole_lines:
+            return scan(_Text(arr.text, arr.offsets, None), cand)
+        if len(cand) < 64:
+            return self._search_lines(check, cand)
+        assert self._store is not None
+        out = np.zeros(len(cand), dtype=bool)
+        for i in range(0, len(cand), _RENDER_BLOCK):
+            block = cand[i : i + _RENDER_BLOCK]
+            blob, offsets = self._store.rendered(block)
+            out[i : i + len(block)] = scan(_Text(blob, offsets, block), block)
+        return out
 
-    def _recheck_wide(
-        self, hit: npt.NDArray[np.bool_], cand: IntArray, check: Callable[[str], bool]
+    def _scanner(
+        self, pattern: re.Pattern[bytes], whole: re.Pattern[bytes]
+    ) -> Callable[[_Text, IntArray], npt.NDArray[np.bool_]]:
+        def scan(text: _Text, cand: IntArray) -> npt.NDArray[np.bool_]:
+            return _scan(pattern, whole, text, cand)
+
+        return scan
+
+    def _folded(self, needle: bytes) -> Callable[[_Text, IntArray], npt.NDArray[np.bool_]]:
+        def scan(text: _Text, cand: IntArray) -> npt.NDArray[np.bool_]:
+            return _scan_folded(needle, text, cand)
+
+        return scan
+
+    def _recheck_special(
+        self,
+        arr: LogArrays,
+        hit: npt.NDArray[np.bool_],
+        cand: IntArray,
+        check: Callable[[str], bool],
     ) -> None:
-        """Decide the candidates with non-ASCII text as `str` (in place)."""
-        wide = self._wide.view
-        if not len(wide):
+        """Decide the candidates among the store's special lines as `str` (in place)."""
+        special = arr.special
+        if not len(special):
             return
-        pos = np.flatnonzero(np.isin(cand, wide))
+        pos = np.flatnonzero(np.isin(cand, special))
         if len(pos):
             hit[pos] = self._search_lines(check, cand[pos])
 
@@ -656,7 +713,7 @@ class LogExplorer(ScrollView, can_focus=True):
 
     def _row_of_line(self, line: int) -> int:
         if self._index is None:
-            return min(line, max(0, self._ticks.n - 1))
+            return min(line, max(0, self._n - 1))
         return int(np.searchsorted(self._index.view, line, side="left"))
 
     def _top_line(self) -> int | None:
@@ -668,11 +725,24 @@ class LogExplorer(ScrollView, can_focus=True):
     def _update_virtual_size(self) -> None:
         self.virtual_size = Size(self._max_width + 1, self._rows())
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        # as ScrollView's, but the scrollbar is redrawn only when its thumb moves on screen (with
+        # many lines, most scrolls move it by less than an eighth of a cell: a redraw costs a few
+        # milliseconds of every frame)
+        if self.show_vertical_scrollbar:
+            bar = self.vertical_scrollbar
+            if _thumb(bar, bar.position) == _thumb(bar, new_value):
+                bar.set_reactive(ScrollBar.position, bar.validate_position(new_value))
+            else:
+                bar.position = new_value
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
     def _scroll_end(self) -> None:
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True, force=True)
 
     def on_resize(self) -> None:
-        self._strips.clear()
+        self._forget_rows()
         if self.follow:
             self._scroll_end()
 
@@ -730,7 +800,12 @@ class LogExplorer(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._style_cache.clear()
+        self._forget_rows()
+
+    def _forget_rows(self) -> None:
+        """Drop the rendered rows (the lines shown, their text or their styles changed)."""
         self._strips.clear()
+        self._shown.clear()
 
     def _style(self, name: str) -> Style:
         style = self._style_cache.get(name)
@@ -740,25 +815,47 @@ class LogExplorer(ScrollView, can_focus=True):
             )
         return style
 
-    def render_line(self, y: int) -> Strip:
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # what every row of this frame shares, worked out once (`rich_style` walks the DOM)
         scroll_x, scroll_y = self.scroll_offset
+        self._frame = (scroll_x, scroll_y, self.scrollable_content_region.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame
+        if frame is None:
+            scroll_x, scroll_y = self.scroll_offset
+            width = self.scrollable_content_region.width
+            rich_style = self.rich_style
+        else:
+            scroll_x, scroll_y, width, rich_style = frame
         row = scroll_y + y
-        width = self.scrollable_content_region.width
-        rich_style = self.rich_style
         if row >= self._rows() or row < 0:
             return Strip.blank(width, rich_style)
         line = self.line_at(row)
+        key = (scroll_x, width, rich_style)
+        shown = self._shown.get(line)
+        if shown is not None and shown[0] == key:  # the same row as drawn before, moved by a scroll
+            return shown[1]
         strip = self._strips.get(line)
         if strip is None:
             strip = self._render_strip(line)
             self._strips[line] = strip
             if len(self._strips) > _CACHE_LINES:
                 self._strips.popitem(last=False)
-        return strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_style(rich_style)
+        out = strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_style(rich_style)
+        if len(self._shown) >= _CACHE_LINES:
+            self._shown.clear()
+        self._shown[line] = (key, out)
+        return out
 
     def _render_strip(self, line: int) -> Strip:
-        text = self.line_text(line).translate(_CONTROLS)
-        level = int(self._lvl.view[line])
+        assert self._store is not None
+        text = self._store.render(line).translate(_CONTROLS)
+        level = self._store.levels[line]
         inst_end = text.find(" ", _MSG)
         if inst_end < 0:
             inst_end = len(text)
@@ -773,6 +870,93 @@ class LogExplorer(ScrollView, can_focus=True):
         ]
         matches = list(_match_spans(self._highlights, text))
         return Strip(_segments(text, regions, matches, self._style("match")))
+
+
+def _scan(
+    pattern: re.Pattern[bytes], whole: re.Pattern[bytes], text: _Text, cand: IntArray
+) -> npt.NDArray[np.bool_]:
+    """Which candidate lines of `text` hold a match of `pattern` (`whole`: the same, then the
+    rest of the line)."""
+    buf, off, _ = text
+    ks = text.local(cand)
+    first, last = int(ks[0]), int(ks[-1])
+    if len(ks) < _PER_LINE_BELOW * (last - first + 1) or len(ks) < 64:
+        search = pattern.search
+        starts = off[ks].tolist()
+        ends = (off[ks + 1] - 1).tolist()
+        return np.fromiter(
+            (search(buf, s, e) is not None for s, e in zip(starts, ends, strict=True)),
+            dtype=bool,
+            count=len(ks),
+        )
+    # one scan over the buffer between the first and last candidate
+    lo, hi = int(off[first]), int(off[last + 1])
+    flat = np.fromiter(
+        chain.from_iterable(m.span() for m in whole.finditer(buf, lo, hi)), dtype=np.int64
+    )
+    if not len(flat):
+        return np.zeros(len(ks), dtype=bool)
+    sp = flat.reshape(-1, 2)
+    lines = np.searchsorted(off, sp[:, 0], side="right") - 1
+    crossing = sp[:, 1] > off[lines + 1] - 1
+    matched = lines[~crossing]
+    if crossing.any():
+        # a match that ran over a newline (e.g. `\s`): check those lines one by one
+        extra: list[int] = []
+        last_lines = np.searchsorted(off, sp[crossing, 1] - 1, side="right") - 1
+        for k0, k1 in zip(lines[crossing].tolist(), last_lines.tolist(), strict=True):
+            for k in range(k0, min(k1, last) + 1):
+                if pattern.search(buf, int(off[k]), int(off[k + 1]) - 1):
+                    extra.append(k)
+        matched = np.concatenate([matched, np.array(extra, dtype=np.int64)])
+    return np.isin(ks, matched)
+
+
+def _scan_folded(needle: bytes, text: _Text, cand: IntArray) -> npt.NDArray[np.bool_]:
+    """Which candidate (ASCII) lines of `text` contain `needle` (lower case), ignoring ASCII case.
+
+    `re.IGNORECASE` loses the literal fast path (about 6x slower), so the buffer is
+    lower-cased a chunk at a time and searched for the literal."""
+    buf, off, _ = text
+    mem = memoryview(buf)
+    ks = text.local(cand)
+    first, last = int(ks[0]), int(ks[-1])
+    if len(ks) < _PER_LINE_BELOW * (last - first + 1) or len(ks) < 64:
+        starts = off[ks].tolist()
+        ends = (off[ks + 1] - 1).tolist()
+        return np.fromiter(
+            (needle in mem[s:e].tobytes().lower() for s, e in zip(starts, ends, strict=True)),
+            dtype=bool,
+            count=len(ks),
+        )
+    whole = re.compile(re.escape(needle) + rb"[^\n]*")
+    found: list[IntArray] = []
+    k, k_end = first, last + 1
+    while k < k_end:
+        # up to about _FOLD_CHUNK bytes, ending at a line end
+        nxt = int(np.searchsorted(off, off[k] + _FOLD_CHUNK, side="left"))
+        nxt = min(max(nxt, k + 1), k_end)
+        lo = int(off[k])
+        chunk = mem[lo : int(off[nxt])].tobytes().lower()
+        starts = np.fromiter((m.start() for m in whole.finditer(chunk)), dtype=np.int64)
+        found.append(starts + lo)
+        k = nxt
+    matched = np.searchsorted(off, np.concatenate(found), side="right") - 1
+    return np.isin(ks, matched)
+
+
+def _thumb(bar: ScrollBar, position: float) -> tuple[int, int] | None:
+    """Where a vertical scrollbar draws its thumb at `position`, in eighths of a cell (the
+    arithmetic of Textual's `ScrollBarRender.render_bar`), or None when it draws none."""
+    size = bar.size.height
+    virtual = math.ceil(bar.window_virtual_size)
+    window = math.ceil(bar.window_size if bar.window_size < bar.window_virtual_size else 0)
+    if not (window and size and virtual and size != virtual):
+        return None
+    thumb = max(1, window / (virtual / size))
+    offset = (size - thumb) * (bar.validate_position(position) / (virtual - window))
+    start = int(offset * 8)
+    return start, start + math.ceil(thumb * 8)
 
 
 def _match_spans(patterns: Iterable[re.Pattern[str]], text: str) -> Iterable[tuple[int, int]]:
