@@ -25,23 +25,33 @@ def _extra_dirs(args: argparse.Namespace) -> list[Path]:
     return [Path(p) for p in (getattr(args, "incidents", None) or [])]
 
 
-def _load(ident: str, args: argparse.Namespace) -> Any:
+def _load(ident: str, args: argparse.Namespace, seed: int | None = None) -> Any:
+    """An incident by id or path, as `seed` plays it (`vary` picked) when a seed is given."""
     from oncall_dojo.game.validate import load_checked
     from oncall_dojo.incident.loader import discover, find
     from oncall_dojo.incident.yamlload import YamlModelError
 
+    _check_dirs(args)
     try:
         path = find(ident, _extra_dirs(args))
     except LookupError:
         ids = ", ".join(f.path.stem for f in discover(_extra_dirs(args)))
         raise SystemExit(_usage(f"no incident {ident!r}; available: {ids}")) from None
     try:
-        return load_checked(path)
+        inc = load_checked(path)
+        return inc if seed is None else inc.for_seed(seed)
     except YamlModelError as exc:
         print(str(exc), file=sys.stderr)
         raise SystemExit(
             _usage(f"{path} is not a valid incident file (see above; `dojo validate` checks it)")
         ) from None
+
+
+def _check_dirs(args: argparse.Namespace) -> None:
+    """Folders given with --incidents must exist."""
+    for d in _extra_dirs(args):
+        if not d.is_dir():
+            raise SystemExit(_usage(f"--incidents {d}: no such folder"))
 
 
 def _usage(msg: str) -> int:
@@ -51,11 +61,14 @@ def _usage(msg: str) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from oncall_dojo.game.validate import load_checked
-    from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.loader import scan
     from oncall_dojo.incident.yamlload import YamlModelError
 
+    _check_dirs(args)
+    found = scan(_extra_dirs(args))
     rows: list[dict[str, Any]] = []
-    for f in discover(_extra_dirs(args)):
+    for f in found.found:
+        pack = None if f.pack is None else str(f.pack)
         try:
             inc = load_checked(f.path)
         except YamlModelError as exc:
@@ -65,17 +78,24 @@ def cmd_list(args: argparse.Namespace) -> int:
                     "path": str(f.path),
                     "error": str(exc).splitlines()[0],
                     "bundled": f.bundled,
+                    "pack": pack,
                 }
             )
             continue
         rows.append({"id": inc.id, "title": inc.title, "difficulty": inc.difficulty, "tags": inc.tags,
-                     "summary": inc.summary, "bundled": f.bundled, "path": str(f.path)})  # fmt: skip
+                     "summary": inc.summary, "bundled": f.bundled, "pack": pack, "path": str(f.path),
+                     "varies": sorted(inc.vary)})  # fmt: skip
+    for problem in found.missing:
+        _err(f"warning: {problem}")
+    for clash in found.clashes:
+        _err(clash)
+    status = EXIT_USAGE if found.clashes else EXIT_OK
     if args.json:
         print(json.dumps(rows, indent=2))
-        return EXIT_OK
+        return status
     if not rows:
         print("No incidents found.")
-        return EXIT_OK
+        return status
     w = max(len(r["id"]) for r in rows)
     for r in rows:
         if "error" in r:
@@ -85,23 +105,52 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(
                 f"{r['id']:<{w}}  {r['difficulty']:<6}  {r['title']}  [{', '.join(r['tags'])}]{origin}"
             )
-    return EXIT_OK
+    return status
+
+
+def _validation_targets(args: argparse.Namespace) -> list[Path]:
+    """PATHs (a folder stands for its incident files) and the files of --incidents folders;
+    with neither, every incident `dojo list` would show."""
+    from oncall_dojo.incident.loader import discover
+
+    _check_dirs(args)
+    targets: list[Path] = []
+    for raw in args.paths:
+        p = Path(raw)
+        if p.is_dir():
+            targets.extend(sorted(x for x in p.glob("*.y*ml") if x.suffix in (".yaml", ".yml")))
+        else:
+            targets.append(p)
+    for d in _extra_dirs(args):
+        targets.extend(sorted(x for x in d.glob("*.y*ml") if x.suffix in (".yaml", ".yml")))
+    if not args.paths and not args.incidents:
+        targets = [f.path for f in discover()]
+    return list(dict.fromkeys(targets))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Each file for seed 1 and, when it varies, for more seeds (every choice at least once)."""
     from oncall_dojo.game.validate import load_checked
+    from oncall_dojo.incident.loader import check_seeds
     from oncall_dojo.incident.yamlload import YamlModelError
 
     bad = 0
-    for p in args.paths:
+    for p in _validation_targets(args):
         try:
-            load_checked(Path(p))
+            seeds = check_seeds(load_checked(p))
         except YamlModelError as exc:
             bad += 1
             print(str(exc), file=sys.stderr)
         else:
-            print(f"{p}: ok")
+            print(f"{p}: ok" + (f" (seeds {', '.join(map(str, seeds))})" if seeds else ""))
     return EXIT_FAIL if bad else EXIT_OK
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.reference import render
+
+    print(render(), end="")
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -132,7 +181,7 @@ def _read_actions(path: str) -> list[str]:
 def cmd_run(args: argparse.Namespace) -> int:
     from oncall_dojo.game.session import Session
 
-    inc = _load(args.incident, args)
+    inc = _load(args.incident, args, seed=args.seed)
     if args.actions:
         actions = _read_actions(args.actions)
     elif args.reference:
@@ -187,24 +236,38 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from oncall_dojo.game.check import check_incident
+    from oncall_dojo.game.session import IncidentBroken
     from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.vary import describe
+    from oncall_dojo.incident.yamlload import YamlModelError
 
+    _check_dirs(args)
     idents = args.incidents_to_check or [f.path.stem for f in discover(_extra_dirs(args))]
     seeds = tuple(args.seeds)
     failed = 0
     for ident in idents:
         inc = _load(ident, args)
         print(f"{inc.id}: ", end="", flush=True)
-        rep = check_incident(inc, seeds)
+        try:
+            rep = check_incident(inc, seeds)
+        except (YamlModelError, IncidentBroken) as exc:
+            print("FAILED")
+            print(f"  {exc}" if isinstance(exc, IncidentBroken) else str(exc), file=sys.stderr)
+            failed += 1
+            continue
         cells = []
         for sr in rep.seeds:
             harm = " ".join(f"{n}={r.score}" for n, r in sr.harmful.items())
+            picked = f"  [{describe(sr.values)}]" if sr.values else ""
             cells.append(
-                f"seed {sr.seed}: reference {sr.reference.score} idle {sr.idle.score} {harm}"
+                f"seed {sr.seed}: reference {sr.reference.score} idle {sr.idle.score} {harm}{picked}"
             )
         print("ok" if rep.ok else "FAILED")
         for c in cells:
             print(f"  {c}")
+        if len(rep.seeds) > 1:
+            scores = [sr.reference.score for sr in rep.seeds]
+            print(f"  reference spread: {min(scores)}-{max(scores)} ({max(scores) - min(scores)})")
         for sr in rep.seeds:
             for p in sr.problems:
                 print(f"  seed {sr.seed}: {p}")
@@ -213,7 +276,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_play(args: argparse.Namespace) -> int:
+    import secrets
+
+    from oncall_dojo.incident.loader import discover
+
     tui = not args.console and sys.stdin.isatty() and sys.stdout.isatty()
+    _check_dirs(args)
+    discover(_extra_dirs(args))  # an id in two files is an error before anything starts
     if args.resume is not None:
         return _resume(args, tui)
     if tui:
@@ -224,9 +293,13 @@ def cmd_play(args: argparse.Namespace) -> int:
                    best_scores=lambda: _best_scores(args))  # fmt: skip
     from oncall_dojo.game.console import run_console
 
-    inc = _load(args.incident, args) if args.incident else None
+    seed = args.seed
+    inc = None
+    if args.incident:
+        seed = secrets.randbelow(1_000_000) if seed is None else seed
+        inc = _load(args.incident, args, seed=seed)
     log = None if args.no_record else _recorder(args, "play")
-    return run_console(inc, args.seed, _extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log)
+    return run_console(inc, seed, _extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log)
 
 
 # ------------------------------------------------------------------ the game's own database
@@ -548,7 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--incidents",
             action="append",
             metavar="DIR",
-            help="also look for incident files in DIR (repeatable; or set DOJO_INCIDENTS)",
+            help="also look for incident files in DIR (repeatable; or set DOJO_INCIDENTS, "
+            "or list folders in the config file: see docs/authoring.md)",
         )
 
     def with_player(sp: argparse.ArgumentParser) -> None:
@@ -589,9 +663,24 @@ def build_parser() -> argparse.ArgumentParser:
     with_dirs(sp)
     sp.set_defaults(func=cmd_list)
 
-    sp = sub.add_parser("validate", help="validate incident files")
-    sp.add_argument("paths", nargs="+", metavar="PATH")
+    sp = sub.add_parser(
+        "validate",
+        help="validate incident files (a file that varies, for several seeds)",
+        description="Validate incident files and report errors as path:line:col: key.path: message. "
+        "A file with `vary` is checked for seeds 1-5 and for enough more seeds that every choice "
+        "is taken at least once. With no PATH and no --incidents: every incident `dojo list` shows.",
+    )
+    sp.add_argument(
+        "paths", nargs="*", metavar="PATH", help="an incident file, or a folder of them"
+    )
+    with_dirs(sp)
     sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser(
+        "reference",
+        help="print the fault and command reference (Markdown, generated from the code)",
+    )
+    sp.set_defaults(func=cmd_reference)
 
     sp = sub.add_parser("schema", help="print the JSON Schema of incident files")
     sp.set_defaults(func=cmd_schema)
@@ -678,7 +767,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"play", "list", "validate", "schema", "run", "check",
+    commands = {"play", "list", "validate", "schema", "reference", "run", "check",
                 "history", "leaderboard", "report", "replay", "verify", "export", "import"}  # fmt: skip
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["play", *argv]  # `dojo` and `dojo INCIDENT` play
@@ -686,10 +775,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    from oncall_dojo.incident.errors import PackError
+
     try:
         return int(args.func(args))
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    except PackError as exc:
+        return _usage(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -2,7 +2,8 @@
 
 For each seed the reference playthrough must resolve the incident (resolution
 conditions held at the end, every root-cause fault gone) and clearly beat both
-doing nothing and every known-harmful playthrough.
+doing nothing and every known-harmful playthrough. An incident with `vary` is
+played as each seed picks it, playthroughs included.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from oncall_dojo.game.scoring import Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.vary import Scalar
 
 DEFAULT_SEEDS = (1, 2, 3)
 MARGIN_IDLE = 20
@@ -25,6 +27,8 @@ class SeedReport:
     idle: Result
     harmful: dict[str, Result]
     problems: list[str] = field(default_factory=list)
+    values: dict[str, Scalar] = field(default_factory=dict)
+    """What `vary` picked for this seed."""
 
 
 @dataclass
@@ -51,9 +55,10 @@ def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
 def check_incident(incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS) -> CheckReport:
     reports = []
     for seed in seeds:
-        ref = play(incident, seed, incident.playthroughs.reference.actions)
-        idle = play(incident, seed, None)
-        harmful = {h.name: play(incident, seed, h.actions) for h in incident.playthroughs.harmful}
+        inc = incident.for_seed(seed)
+        ref = play(inc, seed, inc.playthroughs.reference.actions)
+        idle = play(inc, seed, None)
+        harmful = {h.name: play(inc, seed, h.actions) for h in inc.playthroughs.harmful}
         problems = []
         if not ref.resolved:
             t = ref.times
@@ -69,5 +74,5 @@ def check_incident(incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS) -
                 problems.append(
                     f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}"
                 )
-        reports.append(SeedReport(seed, ref, idle, harmful, problems))
+        reports.append(SeedReport(seed, ref, idle, harmful, problems, inc.picked))
     return CheckReport(incident.id, reports)

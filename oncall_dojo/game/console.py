@@ -95,10 +95,11 @@ def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
             file=out,
         )
         s = Session(incident, seed)
-        print(incident.briefing.strip(), file=out)
+        print(s.incident.briefing.strip(), file=out)
     else:
         s = session
         print(f"\n=== {incident.title} ===  (seed {s.seed}; resumed at {mmss(s.now)})\n", file=out)
+    incident = s.incident  # the seed's own version: names and times vary by seed
     page = s.system.alerts.states[incident.page.alert]
     print(f"\n*** PAGE *** {incident.page.alert}: {s.system.alerts.summary(page)}", file=out)
     if incident.page.text:

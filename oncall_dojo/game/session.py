@@ -65,7 +65,7 @@ class Session:
     {"type": "clock", "tick": t, "at": now} after time advanced, {"type": "finished", ...}."""
 
     def __post_init__(self) -> None:
-        inc = self.incident
+        self.incident = inc = self.incident.for_seed(self.seed)  # `vary` picked for this seed
         cfg = inc.system_config()
         rules = [r for r in default_rules(cfg) if r.name not in inc.alerts.disable] + list(
             inc.alerts.add

@@ -1,26 +1,55 @@
-"""Finding and loading incident files, with errors located in the file."""
+"""Finding and loading incident files, with errors located in the file.
+
+Incidents come from the bundled folder and from private packs: folders given
+with `--incidents DIR`, listed in `DOJO_INCIDENTS` (separated by `os.pathsep`),
+or listed in the config file (`config_path()`), in that order. An incident's id
+is its file name, so two files with the same name anywhere are an error.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from oncall_dojo.incident.errors import PackError
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.vary import (
+    VARY_KEY,
+    Scalar,
+    Variable,
+    VarName,
+    covering_seeds,
+    describe,
+    pick_all,
+    substitute,
+)
 from oncall_dojo.incident.yamlload import (
     Located,
+    Positions,
     YamlModelError,
     convert_error,
     format_keypath,
-    load_model,
+    load_yaml,
+    located,
+    read_text,
+    validate_model,
 )
 from oncall_dojo.sim.config import SystemConfig
 
 ENV_DIR = "DOJO_INCIDENTS"
+ENV_CONFIG = "DOJO_CONFIG"
+CONFIG_NAME = "config.toml"
+APP_NAME = "oncall-dojo"
+
+Checks = Callable[[Incident], list[tuple[tuple[str | int, ...], str]]]
 
 
 class _SystemDoc(BaseModel):
@@ -29,10 +58,30 @@ class _SystemDoc(BaseModel):
     system: SystemConfig
 
 
+class _VaryDoc(BaseModel):
+    """`vary:` alone, validated before anything is substituted."""
+
+    vary: dict[VarName, Variable] = {}
+
+
+# ------------------------------------------------------------------------------------- folders
 @dataclass(frozen=True)
 class Found:
     path: Path
     bundled: bool
+    pack: Path | None = None
+    """The folder of a private pack the file came from (None for bundled incidents)."""
+
+
+@dataclass
+class Scan:
+    """What the incident folders hold: one file per id, and the problems found on the way."""
+
+    found: list[Found] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)
+    """One message per id defined in more than one file, naming the files."""
+    missing: list[str] = field(default_factory=list)
+    """Folders that were asked for but do not exist, with where they were asked for."""
 
 
 def bundled_dir() -> Path:
@@ -43,61 +92,107 @@ def bundled_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "incidents"
 
 
+def config_path() -> Path:
+    """`$DOJO_CONFIG`, else `$DOJO_HOME/config.toml`, else `config.toml` in the user config
+    folder (platformdirs: e.g. ~/.config/oncall-dojo on Linux)."""
+    explicit = os.environ.get(ENV_CONFIG)
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("DOJO_HOME")
+    if home:
+        return Path(home).expanduser() / CONFIG_NAME
+    from platformdirs import user_config_path
+
+    return user_config_path(APP_NAME, appauthor=False) / CONFIG_NAME
+
+
+def configured_dirs(path: Path | None = None) -> list[Path]:
+    """The `incidents` folders listed in the config file (relative to the file); none if it
+    does not exist. Raises PackError when it cannot be read or is malformed."""
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return []
+    except OSError as exc:
+        raise PackError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PackError(f"{path}: not a valid TOML file: {exc}") from None
+    unknown = sorted(set(doc) - {"incidents"})
+    if unknown:
+        raise PackError(f"{path}: unknown key {unknown[0]!r}; the config file knows: incidents")
+    value = doc.get("incidents", [])
+    dirs = [value] if isinstance(value, str) else value
+    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
+        raise PackError(f"{path}: `incidents` must be a folder or a list of folders (strings)")
+    return [path.parent / Path(d).expanduser() for d in dirs]
+
+
 def user_dirs(extra: list[Path] | None = None) -> list[Path]:
-    dirs = list(extra or [])
+    """Private pack folders: `extra` (from --incidents), then $DOJO_INCIDENTS, then the config
+    file; each folder once."""
+    return [d for d, _ in _user_dirs(extra)]
+
+
+def _user_dirs(extra: list[Path] | None, config: bool = True) -> list[tuple[Path, str]]:
+    dirs = [(Path(p), "--incidents") for p in extra or []]
     env = os.environ.get(ENV_DIR)
     if env:
-        dirs.extend(Path(p) for p in env.split(os.pathsep) if p)
-    return dirs
-
-
-def discover(extra: list[Path] | None = None) -> list[Found]:
-    out: list[Found] = []
-    for d, bundled in [(bundled_dir(), True), *[(p, False) for p in user_dirs(extra)]]:
-        if d.is_dir():
-            out.extend(Found(p, bundled) for p in sorted(d.glob("*.y*ml")))
+        dirs.extend((Path(p).expanduser(), f"${ENV_DIR}") for p in env.split(os.pathsep) if p)
+    if config:
+        path = config_path()
+        dirs.extend((d, str(path)) for d in configured_dirs(path))
+    seen: set[Path] = set()
+    out = []
+    for d, origin in dirs:
+        key = d.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append((d, origin))
     return out
 
 
-def load_incident(
-    path: str | Path,
-    text: str | None = None,
-    extra_checks: Callable[[Incident], list[tuple[tuple[str | int, ...], str]]] | None = None,
-    expect_id: str | None = None,
-) -> Incident:
-    """Load and fully validate one incident file; raises YamlModelError with located errors.
+def scan(extra: list[Path] | None = None, config: bool = True) -> Scan:
+    """Every incident file in the bundled folder and the packs, the first one of each id kept.
 
-    `extra_checks` lets outer layers (the command grammar) add their own located checks."""
-    incident, positions = load_model(path, Incident, text=text)
-    errors: list[Located] = []
-    if expect_id is not None and incident.id != expect_id:
-        line, col = positions.at(("id",))
-        errors.append(
-            Located(
-                str(path),
-                line,
-                col,
-                "id",
-                f"id {incident.id!r} must match the file name {expect_id!r}",
-            )
-        )
-    try:
-        incident.system_config()
-    except ValidationError as exc:
-        for e in exc.errors():
-            err = {**e, "loc": ("system", *e["loc"])}
-            errors.append(
-                convert_error(str(path), positions, _SystemDoc, err, {"system": incident.system})
-            )
-    from oncall_dojo.incident.semantics import check_references
+    Raises PackError for a malformed config file only (`config=False` leaves the config file
+    out); clashes and missing folders are reported in the result so that a picker can still
+    show the rest."""
+    out = Scan()
+    bundled = bundled_dir()
+    folders = [(bundled, "", True)] + [
+        (d, origin, False)
+        for d, origin in _user_dirs(extra, config)
+        if d.resolve() != bundled.resolve()
+    ]
+    first: dict[str, Path] = {}
+    for d, origin, is_bundled in folders:
+        if not d.is_dir():
+            if not is_bundled:
+                out.missing.append(f"{d} (from {origin}) is not a folder")
+            continue
+        for p in sorted(d.glob("*.y*ml")):
+            if p.suffix not in (".yaml", ".yml"):
+                continue
+            if p.stem in first:
+                out.clashes.append(
+                    f"incident id {p.stem!r} is in two files: {first[p.stem]} and {p};"
+                    " rename one (the id must match the file name)"
+                )
+                continue
+            first[p.stem] = p
+            out.found.append(Found(p, is_bundled, None if is_bundled else d))
+    return out
 
-    checks = check_references(incident) + (extra_checks(incident) if extra_checks else [])
-    for loc, message in checks:
-        line, col = positions.at(loc)
-        errors.append(Located(str(path), line, col, format_keypath(positions.clean(loc)), message))
-    if errors:
-        raise YamlModelError(sorted(set(errors), key=lambda e: (e.line, e.col, e.message)))
-    return incident
+
+def discover(extra: list[Path] | None = None) -> list[Found]:
+    """Every incident file, bundled first; raises PackError when an id is in two files."""
+    result = scan(extra)
+    if result.clashes:
+        raise PackError("; ".join(result.clashes))
+    return result.found
 
 
 def find(ident: str, extra: list[Path] | None = None) -> Path:
@@ -109,3 +204,140 @@ def find(ident: str, extra: list[Path] | None = None) -> Path:
         if f.path.stem == ident:
             return f.path
     raise LookupError(ident)
+
+
+# ------------------------------------------------------------------------------------- loading
+@dataclass(frozen=True)
+class _Origin:
+    """Everything needed to load the file again for another seed."""
+
+    path: str
+    text: str
+    extra_checks: Checks | None
+    expect_id: str | None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Which seed an incident that varies was resolved for, with the values picked."""
+
+    origin: _Origin
+    seed: int
+    values: tuple[tuple[str, Scalar], ...]
+
+    def resolve(self, seed: int) -> Incident:
+        return _load_cached(self.origin, seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_cached(origin: _Origin, seed: int) -> Incident:
+    return _load(origin, seed)
+
+
+def load_incident(
+    path: str | Path,
+    text: str | None = None,
+    extra_checks: Checks | None = None,
+    expect_id: str | None = None,
+    seed: int = 1,
+) -> Incident:
+    """Load and fully validate one incident file; raises YamlModelError with located errors.
+
+    An incident with `vary` is resolved for `seed` (`Incident.for_seed` gives the others).
+    `extra_checks` lets outer layers (the command grammar) add their own located checks."""
+    if text is None:
+        text = read_text(path)
+    return _load(_Origin(str(path), text, extra_checks, expect_id), seed)
+
+
+def _load(origin: _Origin, seed: int) -> Incident:
+    path = origin.path
+    data, positions = load_yaml(path, origin.text)
+    vary = _vary(path, data, positions)
+    ident = data.get("id") if isinstance(data, dict) else None
+    values = pick_all(seed, ident if isinstance(ident, str) else "", vary)
+    data, renames, problems = substitute(data, values)
+    if problems:
+        raise YamlModelError(
+            _sorted([located(path, positions, loc, msg, at_key=k) for loc, msg, k in problems])
+        )
+    positions = positions.with_renamed_keys(renames)
+    try:
+        incident = _validate(origin, data, positions)
+    except YamlModelError as exc:
+        if not vary:
+            raise
+        note = f" (with seed {seed}: {describe(values)})"
+        raise YamlModelError(
+            [Located(e.path, e.line, e.col, e.keypath, e.message + note) for e in exc.errors]
+        ) from None
+    if vary:
+        incident._variant = Variant(origin, seed, tuple(values.items()))
+    return incident
+
+
+def _vary(path: str, data: Any, positions: Positions) -> dict[str, Variable]:
+    if not isinstance(data, dict) or VARY_KEY not in data:
+        return {}
+    doc = {VARY_KEY: data[VARY_KEY]}
+    try:
+        return _VaryDoc.model_validate(doc).vary
+    except ValidationError as exc:
+        raise YamlModelError(
+            _sorted(
+                [
+                    convert_error(path, positions, _VaryDoc, err, doc)
+                    for err in exc.errors(include_url=False)
+                ]
+            )
+        ) from None
+
+
+def _validate(origin: _Origin, data: Any, positions: Positions) -> Incident:
+    path = origin.path
+    incident = validate_model(path, Incident, data, positions)
+    errors: list[Located] = []
+    if origin.expect_id is not None and incident.id != origin.expect_id:
+        line, col = positions.at(("id",))
+        errors.append(
+            Located(
+                path,
+                line,
+                col,
+                "id",
+                f"id {incident.id!r} must match the file name {origin.expect_id!r}",
+            )
+        )
+    try:
+        incident.system_config()
+    except ValidationError as exc:
+        for e in exc.errors():
+            err = {**e, "loc": ("system", *e["loc"])}
+            errors.append(
+                convert_error(path, positions, _SystemDoc, err, {"system": incident.system})
+            )
+    from oncall_dojo.incident.semantics import check_references
+
+    extra = origin.extra_checks(incident) if origin.extra_checks else []
+    for loc, message in check_references(incident) + extra:
+        line, col = positions.at(loc)
+        errors.append(Located(path, line, col, format_keypath(positions.clean(loc)), message))
+    if errors:
+        raise YamlModelError(_sorted(errors))
+    return incident
+
+
+def _sorted(errors: list[Located]) -> list[Located]:
+    return sorted(set(errors), key=lambda e: (e.line, e.col, e.message))
+
+
+def check_seeds(incident: Incident, seeds: list[int] | None = None) -> list[int]:
+    """Load a varying incident for several seeds (by default 1-5 and enough more to see every
+    choice at least once); the seeds checked. Raises YamlModelError for the first seed whose
+    values make the file invalid."""
+    if not incident.vary:
+        return []
+    chosen = seeds if seeds is not None else covering_seeds(incident.id, incident.vary)
+    for seed in chosen:
+        incident.for_seed(seed)
+    return chosen

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from oncall_dojo.incident.vary import Scalar, Variable, VarName
 from oncall_dojo.sim.alerts import AlertRule
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults import AnyFault
@@ -139,6 +140,9 @@ class Incident(_Model):
     """One-line teaser for the picker."""
     source: str = ""
     """The public write-up this incident is modelled on."""
+    vary: dict[VarName, Variable] = {}
+    """Variables the seed picks (`range: [low, high]` or `choices: [...]`), used anywhere else
+    in the file as `${name}`, so that the specifics a player could memorize change with the seed."""
     briefing: str
     """Who you are and what you are looking at (Markdown)."""
     page: Page
@@ -158,6 +162,23 @@ class Incident(_Model):
     runbooks: dict[str, str] = {}
     """Runbooks by name (Markdown)."""
     playthroughs: Playthroughs
+
+    _variant: Any = PrivateAttr(default=None)
+    """Set by the loader on an incident that varies: its seed, its values and how to re-pick."""
+
+    def for_seed(self, seed: int) -> Incident:
+        """The concrete incident a seed plays: `vary` picked and `${name}` substituted.
+
+        An incident without `vary` is the same for every seed and returns itself. Raises the
+        loader's YamlModelError when the values picked for this seed make the file invalid."""
+        if not self.vary or self._variant is None or self._variant.seed == seed:
+            return self
+        return self._variant.resolve(seed)
+
+    @property
+    def picked(self) -> dict[str, Scalar]:
+        """The values `vary` took for this incident's seed (empty when nothing varies)."""
+        return dict(self._variant.values) if self._variant is not None else {}
 
     def system_config(self) -> SystemConfig:
         from oncall_dojo.sim.config import merge

@@ -25,6 +25,7 @@ EVIDENCE_KINDS = {
     "config",
     "messages",
     "map",
+    "sql",
 }
 
 
@@ -101,26 +102,34 @@ def _selector_errors(loc: Loc, *selectors: str | None) -> list[tuple[Loc, str]]:
 
 
 def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
+    """Names a fault refers to must exist in the system. Checked by field name, so a new fault
+    kind with a `queue`, `pool`, `service`, `index`, `table` or `job` field is checked too."""
     out: list[tuple[Loc, str]] = []
     services = ["api", *cfg.workers]
-    if hasattr(f, "queue") and f.queue not in cfg.queues:
-        out.append((("queue",), f"no queue {f.queue!r}; queues: {', '.join(cfg.queues)}"))
-    if hasattr(f, "pool") and f.pool not in cfg.workers:
-        out.append((("pool",), f"no worker pool {f.pool!r}; pools: {', '.join(cfg.workers)}"))
-    if f.kind in ("bad_deploy", "deploy") and f.service not in services:
-        out.append((("service",), f"no service {f.service!r}; services: {', '.join(services)}"))
-    if f.kind == "missing_index" and f.index not in cfg.database.indexes:
-        out.append(
-            (("index",), f"no index {f.index!r}; indexes: {', '.join(cfg.database.indexes)}")
-        )
-    if f.kind == "migration_lock" and f.table not in cfg.database.tables:
-        out.append((("table",), f"no table {f.table!r}; tables: {', '.join(cfg.database.tables)}"))
-    if f.kind == "disk_fill":
-        job = cfg.jobs.get(f.job)
-        if job is None or job.kind != "disk":
-            out.append((("job",), f"{f.job!r} is not a `disk` job in system.jobs"))
-    if f.kind in ("config_change", "flag_change"):
-        for service in f.traits:
+
+    def named(field: str) -> str | None:
+        value = getattr(f, field, None)
+        return value if isinstance(value, str) else None
+
+    if (queue := named("queue")) is not None and queue not in cfg.queues:
+        out.append((("queue",), f"no queue {queue!r}; queues: {', '.join(cfg.queues)}"))
+    if (pool := named("pool")) is not None and pool not in cfg.workers:
+        out.append((("pool",), f"no worker pool {pool!r}; pools: {', '.join(cfg.workers)}"))
+    if (service := named("service")) is not None and service not in services:
+        out.append((("service",), f"no service {service!r}; services: {', '.join(services)}"))
+    if (index := named("index")) is not None and index not in cfg.database.indexes:
+        out.append((("index",), f"no index {index!r}; indexes: {', '.join(cfg.database.indexes)}"))
+    if (table := named("table")) is not None and table not in cfg.database.tables:
+        out.append((("table",), f"no table {table!r}; tables: {', '.join(cfg.database.tables)}"))
+    if (job := named("job")) is not None:
+        spec = cfg.jobs.get(job)
+        if f.kind == "disk_fill" and (spec is None or spec.kind != "disk"):
+            out.append((("job",), f"{job!r} is not a `disk` job in system.jobs"))
+        elif spec is None:
+            out.append((("job",), f"no job {job!r} in system.jobs; jobs: {', '.join(cfg.jobs)}"))
+    traits = getattr(f, "traits", None)
+    if isinstance(traits, dict):
+        for service in traits:
             if service not in services:
                 out.append(
                     (

@@ -38,6 +38,8 @@ __all__ = [
     "load_model",
     "load_yaml",
     "located",
+    "read_text",
+    "validate_model",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -161,6 +163,29 @@ class Positions:
     def clean(self, loc: Loc) -> Loc:
         """``loc`` without the items that are not real keys/indexes of the document."""
         return self.resolve(loc).loc
+
+    def with_renamed_keys(self, renames: dict[Loc, dict[str, str]]) -> Positions:
+        """A copy in which mapping keys are renamed: ``renames[loc]`` maps old to new keys of the
+        mapping at ``loc`` (locs spelled with the old keys). Untouched subtrees are shared."""
+        if not renames or self._root is None:
+            return self
+        prefixes = {loc[:i] for loc in renames for i in range(len(loc) + 1)}
+
+        def copy(node: _PNode, loc: Loc) -> _PNode:
+            if loc not in prefixes:
+                return node
+            new = _PNode(node.line, node.col)
+            if node.entries is not None:
+                table = renames.get(loc, {})
+                new.entries = {
+                    table.get(k, k): (kpos, copy(child, (*loc, k)))
+                    for k, (kpos, child) in node.entries.items()
+                }
+            if node.items is not None:
+                new.items = [copy(child, (*loc, i)) for i, child in enumerate(node.items)]
+            return new
+
+        return Positions(copy(self._root, ()))
 
     def resolve(self, loc: Loc) -> Resolved:
         """Follow ``loc`` through the document, skipping items that are not real keys/indexes."""
@@ -412,6 +437,25 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
+def read_text(path: str | Path) -> str:
+    """A file's text, or a :class:`YamlModelError` saying why it cannot be read."""
+    spath = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise YamlModelError([Located(spath, 1, 1, "", f"cannot read file: {reason}")]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        msg = (
+            f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start},"
+            f" line {line})"
+        )
+        raise YamlModelError([Located(spath, 1, 1, "", msg)]) from None
+
+
 def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Positions]:
     """Parse a YAML file (or ``text``, with ``path`` used only for messages).
 
@@ -421,22 +465,7 @@ def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Positions
     """
     spath = str(path)
     if text is None:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            reason = exc.strerror or exc.__class__.__name__
-            raise YamlModelError(
-                [Located(spath, 1, 1, "", f"cannot read file: {reason}")]
-            ) from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            msg = (
-                f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start},"
-                f" line {line})"
-            )
-            raise YamlModelError([Located(spath, 1, 1, "", msg)]) from None
+        text = read_text(path)
 
     bad = _NON_PRINTABLE.search(text)
     if bad is not None:
@@ -489,8 +518,19 @@ def load_model(
 ) -> tuple[M, Positions]:
     """Load a YAML file and validate it as ``model``; every error becomes a :class:`Located`."""
     data, positions = load_yaml(path, text)
+    return validate_model(path, model, data, positions, context), positions
+
+
+def validate_model(
+    path: str | Path,
+    model: type[M],
+    data: Any,
+    positions: Positions,
+    context: dict[str, Any] | None = None,
+) -> M:
+    """Validate already loaded data as ``model``; every error becomes a :class:`Located`."""
     try:
-        obj = model.model_validate(data, context=context)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         spath = str(path)
         errors = [
@@ -498,7 +538,6 @@ def load_model(
             for err in exc.errors(include_url=False)
         ]
         raise YamlModelError(_sorted_unique(errors)) from None
-    return obj, positions
 
 
 def _suggest(word: str, candidates: collections.abc.Iterable[str]) -> str:

@@ -81,6 +81,7 @@ def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_ale
 def _reference(
     inc: Incident, seed: int, result: dict[str, Any], cmds: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    inc = inc.for_seed(seed)
     ref = inc.playthroughs.reference
     s = Session(inc, seed)
     s.run_script(list(ref.actions))

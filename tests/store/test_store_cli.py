@@ -49,7 +49,7 @@ def test_history_and_leaderboard_json(
     assert json.loads(cli(capsys, "history", "--json", "--player", "bob")[1])[0]["session"] == b1
     code, out, _ = cli(capsys, "leaderboard", "poison-payments", "--json")
     board = json.loads(out)
-    assert code == 0 and board["incident"] == "poison-payments" and board["version"] == 1
+    assert code == 0 and board["incident"] == "poison-payments" and board["version"] == 2
     assert [r["player"] for r in board["rows"]] == [
         "alice",
         "bob",
@@ -57,13 +57,13 @@ def test_history_and_leaderboard_json(
     assert board["rows"][0]["session"] == a2 and board["rows"][0]["sessions"] == 2
     assert board["rows"][0]["score"] >= board["rows"][1]["score"]
     assert (
-        json.loads(cli(capsys, "leaderboard", "poison-payments", "--version", "2", "--json")[1])[
+        json.loads(cli(capsys, "leaderboard", "poison-payments", "--version", "1", "--json")[1])[
             "rows"
         ]
         == []
     )
     code, out, _ = cli(capsys, "leaderboard")
-    assert "poison-payments (version 1" in out and "alice" in out
+    assert "poison-payments (version 2" in out and "alice" in out
 
 
 def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tmp_path: Path, poison_path: Path,

@@ -207,6 +207,25 @@ def test_check_proves_the_bundled_incident(capsys: pytest.CaptureFixture[str]) -
     assert lines[0] == "poison-payments: ok"
     assert lines[1].startswith("  seed 1: reference ")
     assert "purge-the-queue=" in lines[1]
+    assert lines[1].endswith("]") and "fault_at=" in lines[1]  # what `vary` picked
+
+
+def test_check_reports_the_reference_spread_over_seeds(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "check", "poison-payments", "--seeds", "1", "2")
+    assert code == 0, out
+    scores = [int(x.split("reference ")[1].split()[0]) for x in out.splitlines()[1:3]]
+    assert out.splitlines()[3] == (
+        f"  reference spread: {min(scores)}-{max(scores)} ({max(scores) - min(scores)})"
+    )
+
+
+def test_run_plays_the_seed_s_variant(capsys: pytest.CaptureFixture[str], poison: Incident) -> None:
+    seed = next(s for s in range(2, 60) if poison.for_seed(s).picked["fix"] != poison.picked["fix"])
+    code, out, _ = cli(capsys, "run", "poison-payments", "--seed", str(seed), "--reference",
+                       "--json", "--no-record")  # fmt: skip
+    assert code == 0
+    commands = [c["command"] for c in json.loads(out)["commands"]]
+    assert f"deploy billing {poison.for_seed(seed).picked['fix']}" in commands
 
 
 def test_version_by_subprocess(run_dojo: RunDojo) -> None:

@@ -114,7 +114,8 @@ def test_validate_reports_good_and_bad_files_together(
     bad = path_of(EXPECTED[0])
     assert main(["validate", str(poison_path), str(bad)]) == 1
     out, err = capsys.readouterr()
-    assert out == f"{poison_path}: ok\n"
+    assert out.startswith(f"{poison_path}: ok (seeds 1, 2, 3, 4, 5")
+    assert len(out.splitlines()) == 1
     assert err.startswith(f"{bad}:19:31: ")
 
 
@@ -133,7 +134,27 @@ def test_every_bundled_incident_validates(found: Found, capsys: pytest.CaptureFi
     incident = load_checked(path)
     assert incident.id == path.stem
     assert main(["validate", str(path)]) == 0
-    assert capsys.readouterr().out == f"{path}: ok\n"
+    out = capsys.readouterr().out
+    if incident.vary:  # checked for several seeds, every choice at least once
+        assert out.startswith(f"{path}: ok (seeds 1, 2, 3, 4, 5") and out.endswith(")\n")
+    else:
+        assert out == f"{path}: ok\n"
+
+
+def test_validate_with_no_path_checks_every_incident_it_lists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert sorted(line.split(": ok")[0] for line in out.splitlines()) == sorted(
+        str(f.path) for f in discover()
+    )
+
+
+def test_validate_accepts_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(BROKEN)]) == 1
+    _, err = capsys.readouterr()
+    assert len(err.splitlines()) == len(EXPECTED)
 
 
 def test_schema_prints_json_with_the_system_config(capsys: pytest.CaptureFixture[str]) -> None:

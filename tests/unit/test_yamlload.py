@@ -464,3 +464,32 @@ def test_two_thousand_lines_load() -> None:
     assert text.count("\n") >= 2000
     scenario, _ = load_model("big.yaml", Scenario, text=text)
     assert len(scenario.items) == 400
+
+
+# --------------------------------------------------------------------------------------------
+# Renamed keys and validating loaded data (used by `vary`)
+# --------------------------------------------------------------------------------------------
+
+
+def test_renamed_keys_keep_their_positions_and_the_original_is_untouched() -> None:
+    _, positions = load_yaml("f.yaml", VALID)
+    renamed = positions.with_renamed_keys({("owner",): {"team": "squad"}, (): {"items": "steps"}})
+    assert renamed.at(("owner", "squad")) == positions.at(("owner", "team")) == (3, 9)
+    assert renamed.key_at(("steps", 1, "params", "count")) == (14, 7)
+    assert renamed.clean(("owner", "team")) == ("owner",)  # the old name is gone
+    assert positions.at(("items", 1, "params", "count")) == (14, 14)
+    assert positions.with_renamed_keys({}) is positions
+
+
+def test_validate_model_locates_errors_in_data_already_loaded() -> None:
+    data, positions = load_yaml("f.yaml", replace(VALID, "delay_ms: 250", "delay_ms: soon"))
+    with pytest.raises(YamlModelError) as info:
+        yamlload.validate_model("f.yaml", Scenario, data, positions)
+    [err] = info.value.errors
+    assert (err.line, err.col, err.keypath) == (10, 17, "items[0].params.delay_ms")
+
+
+def test_read_text_reports_an_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(YamlModelError) as info:
+        yamlload.read_text(tmp_path / "missing.yaml")
+    assert "cannot read file" in str(info.value)

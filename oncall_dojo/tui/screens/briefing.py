@@ -6,6 +6,7 @@ silently until the page fires); enter takes the page once it is ready.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -67,7 +68,11 @@ class BriefingScreen(Screen[None]):
         self.call_after_refresh(self._build)
 
     def _show_incident(self, inc: Incident) -> None:
+        from oncall_dojo.incident.yamlload import YamlModelError
+
         self.incident = inc
+        with contextlib.suppress(YamlModelError):  # building the session reports it
+            inc = inc.for_seed(self.seed)  # the briefing as this seed plays it (`vary`)
         t = Text()
         t.append(inc.title, style="bold")
         t.append(
@@ -88,7 +93,11 @@ class BriefingScreen(Screen[None]):
                 self.app.call_from_thread(self._failed, str(exc))
                 return
             self.app.call_from_thread(self._show_incident, inc)
-        session = Session(inc, self.seed)
+        try:
+            session = Session(inc, self.seed)
+        except Exception as exc:  # e.g. the values this seed picks make the file invalid
+            self.app.call_from_thread(self._failed, str(exc))
+            return
         self.app.call_from_thread(self._ready, session)
 
     def _failed(self, message: str) -> None:

@@ -71,12 +71,17 @@ class PickerScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self, extra: list[Path]) -> None:
         from oncall_dojo.game.validate import load_checked
-        from oncall_dojo.incident.loader import discover
+        from oncall_dojo.incident.loader import PackError, scan
         from oncall_dojo.incident.yamlload import YamlModelError
 
         found: list[tuple[Incident, bool]] = []
-        problems = []
-        for f in discover(extra):
+        try:
+            files = scan(extra)
+        except PackError as exc:  # a malformed config file: show the bundled incidents
+            files = scan(extra, config=False)
+            files.missing.append(str(exc))
+        problems: list[str] = [*files.clashes, *files.missing]
+        for f in files.found:
             try:
                 found.append((load_checked(f.path), f.bundled))
             except YamlModelError as exc:

@@ -1,0 +1,246 @@
+"""The fault and command reference for incident authors, generated from the code.
+
+`dojo reference` prints it; `docs/reference.md` is its output, and a test fails
+when the two differ, so the document cannot drift from the fault models in
+`oncall_dojo/sim/faults.py` and the command grammar in `oncall_dojo/game/commands.py`.
+Everything here is read from those: field names, types, defaults, limits and
+docstrings of the pydantic models, and each command's usage and help.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import types
+import typing
+from typing import Any
+
+import annotated_types
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY
+from oncall_dojo.incident.vary import Variable
+from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
+
+COMMAND = "dojo reference > docs/reference.md"
+_KIND_TITLES = {
+    "investigate": "Investigate (changes nothing; what you look at is recorded)",
+    "act": "Act (changes the system, or the incident's paperwork)",
+    "meta": "Other",
+}
+
+
+def render() -> str:
+    """The whole reference, as Markdown."""
+    out = [
+        "# Fault and command reference",
+        "",
+        "<!-- Generated from the code; do not edit by hand. Regenerate with:",
+        f"     {COMMAND} -->",
+        "",
+        "What an incident file can put under `faults:` (each item picks its `kind`), the",
+        "commands a player and a playthrough can use, and the shape of `vary:`. See",
+        "[authoring.md](authoring.md) for how to write an incident.",
+        "",
+        "- [Faults](#faults)",
+        *[f"  - [{_kinds(t)}](#{_anchor(_kinds(t))})" for t in FAULT_TYPES],
+        "  - [Types used by faults](#types-used-by-faults)",
+        "- [Commands](#commands)",
+        "- [Variables (`vary`)](#variables-vary)",
+        "",
+    ]
+    out += _faults()
+    out += _commands()
+    out += ["## Variables (`vary`)", ""]
+    out += _model_section(Variable, level=None)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------------------- faults
+def _faults() -> list[str]:
+    out = ["## Faults", ""]
+    out += _paragraph(inspect.cleandoc(sys.modules[FaultSpec.__module__].__doc__ or ""))
+    out += [
+        "Every fault has these fields (a kind may change a default, as noted under it):",
+        "",
+    ]
+    common = {n: f for n, f in FaultSpec.model_fields.items() if n != "kind"}
+    out += _table(common)
+    nested: dict[str, type[BaseModel]] = {}
+    for spec in FAULT_TYPES:
+        kinds = _kinds(spec)
+        out += [f"### {kinds}", ""]
+        doc = spec.__doc__ or ""
+        out += _paragraph(inspect.cleandoc(doc))
+        summary = getattr(spec, "summary", "")
+        if summary:
+            out += [f"In the debrief: *{summary}*.", ""]
+        own = {
+            n: f
+            for n, f in spec.model_fields.items()
+            if n != "kind" and (n not in common or _default(f) != _default(common[n]))
+        }
+        if own:
+            out += _table(own, spec)
+        else:
+            out += ["No fields besides the common ones.", ""]
+        for f in spec.model_fields.values():
+            for model in _models_in(f.annotation):
+                if model is not spec:
+                    nested.setdefault(model.__name__, model)
+    for f in FaultSpec.model_fields.values():
+        for model in _models_in(f.annotation):
+            nested.setdefault(model.__name__, model)
+    out += ["### Types used by faults", ""]
+    for name in sorted(nested):
+        out += [f"#### `{name}`", ""]
+        out += _model_section(nested[name], level=None)
+    return out
+
+
+def _kinds(spec: type[FaultSpec]) -> str:
+    annotation = spec.model_fields["kind"].annotation
+    return ", ".join(f"`{a}`" for a in typing.get_args(annotation)) or spec.__name__
+
+
+def _anchor(title: str) -> str:
+    keep = [c for c in title.lower().replace(" ", "-") if c.isalnum() or c in "-_"]
+    return "".join(keep)
+
+
+# ------------------------------------------------------------------------------------- commands
+def _commands() -> list[str]:
+    out = [
+        "## Commands",
+        "",
+        "The same grammar serves the ops console, action files, playthroughs and tests. Words",
+        'are split like a shell (quote text with spaces: `update "..."`). In a playthrough',
+        "each action is `MM:SS command`, the time counted from the page.",
+        "",
+    ]
+    for kind, title in _KIND_TITLES.items():
+        cmds = [c for c in COMMANDS.values() if c.kind == kind]
+        if not cmds:
+            continue
+        out += [f"### {title}", "", "| usage | what it does |", "|---|---|"]
+        for c in cmds:
+            note = " *(paperwork: does not change the system)*" if c.name in RESPONSE_ONLY else ""
+            out.append(f"| `{_cell(c.usage)}` | {_cell(c.help)}{note} |")
+        out.append("")
+    return out
+
+
+# ------------------------------------------------------------------------------------- models
+def _model_section(model: type[BaseModel], level: int | None) -> list[str]:
+    out = _paragraph(inspect.cleandoc(model.__doc__ or ""))
+    return out + _table(dict(model.model_fields))
+
+
+def _table(fields: dict[str, FieldInfo], model: type[BaseModel] | None = None) -> list[str]:
+    out = ["| field | type | default | meaning |", "|---|---|---|---|"]
+    for name, f in fields.items():
+        key = f.alias or name
+        out.append(
+            f"| `{key}` | {_cell(_type(f.annotation) + _limits(f))} | {_cell(_default(f))} |"
+            f" {_cell(_description(name, f, model))} |"
+        )
+    return [*out, ""]
+
+
+def _description(name: str, f: FieldInfo, model: type[BaseModel] | None) -> str:
+    """The field's docstring, or the one it had in a base class it overrides."""
+    if f.description or model is None:
+        return f.description or ""
+    for base in model.__mro__[1:]:
+        fields = getattr(base, "model_fields", None)
+        if isinstance(fields, dict) and name in fields and fields[name].description:
+            return str(fields[name].description)
+    return ""
+
+
+def _paragraph(text: str) -> list[str]:
+    text = text.strip()
+    return [text, ""] if text else []
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def _default(f: FieldInfo) -> str:
+    if f.is_required():
+        return "required"
+    if f.default_factory is not None:
+        value: Any = f.default_factory()  # type: ignore[call-arg]
+    else:
+        value = f.default
+    if value is PydanticUndefined:
+        return "required"
+    return _literal(value)
+
+
+def _literal(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, BaseModel):
+        dumped = value.model_dump(exclude_defaults=True)
+        return "{}" if not dumped else json.dumps(dumped)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value) if value else ("{}" if isinstance(value, dict) else "[]")
+    return str(value)
+
+
+def _limits(f: FieldInfo) -> str:
+    words = []
+    for m in f.metadata:
+        if isinstance(m, annotated_types.Ge):
+            words.append(f">= {_literal(m.ge)}")
+        elif isinstance(m, annotated_types.Gt):
+            words.append(f"> {_literal(m.gt)}")
+        elif isinstance(m, annotated_types.Le):
+            words.append(f"<= {_literal(m.le)}")
+        elif isinstance(m, annotated_types.Lt):
+            words.append(f"< {_literal(m.lt)}")
+        if isinstance(m, annotated_types.MinLen):
+            words.append(f"at least {m.min_length}")
+    return f" ({', '.join(words)})" if words else ""
+
+
+def _type(tp: Any, nested: bool = False) -> str:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Annotated:
+        return _type(args[0], nested)
+    if origin is typing.Literal:
+        return " | ".join(f"`{a}`" if isinstance(a, str) else str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_type(a, True) for a in args if a is not type(None)]
+        if len(parts) < len(args):
+            parts.append("null")
+        text = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} or {parts[-1]}"
+        return f"({text})" if nested and len(parts) > 1 else text
+    if origin in (list, tuple, set):
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            return f"[{', '.join(_type(a, True) for a in args)}]"
+        return f"list of {_type(args[0], True)}" if args else "list"
+    if origin is dict:
+        return f"map of {_type(args[0], True)} to {_type(args[1], True)}" if args else "map"
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return f"`{tp.__name__}`"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    if tp in names:
+        return names[tp]
+    return getattr(tp, "__name__", str(tp))
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    return [m for a in typing.get_args(tp) for m in _models_in(a)]

@@ -1,0 +1,41 @@
+"""docs/reference.md is generated from the code and must not drift from it."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+
+import pytest
+
+from oncall_dojo.cli import main
+from oncall_dojo.game.commands import COMMANDS
+from oncall_dojo.game.reference import COMMAND, render
+from oncall_dojo.sim.faults import FAULT_TYPES, AnyFault
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
+
+
+def test_the_committed_reference_is_what_the_code_generates() -> None:
+    assert DOC.read_text(encoding="utf-8") == render(), (
+        f"docs/reference.md is out of date with the code; regenerate it: {COMMAND}"
+    )
+
+
+def test_dojo_reference_prints_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reference"]) == 0
+    assert capsys.readouterr().out == render()
+
+
+def test_every_fault_kind_and_command_is_documented() -> None:
+    text = render()
+    for spec in FAULT_TYPES:
+        for kind in typing.get_args(spec.model_fields["kind"].annotation):
+            assert f"`{kind}" in text, kind
+    for cmd in COMMANDS.values():
+        assert cmd.usage.replace("|", "\\|") in text, cmd.name
+
+
+def test_every_fault_type_can_be_written_in_an_incident_file() -> None:
+    """A fault added to FAULT_TYPES must be in the AnyFault union too, and the other way round."""
+    union = typing.get_args(typing.get_args(AnyFault)[0])
+    assert set(union) == set(FAULT_TYPES)
