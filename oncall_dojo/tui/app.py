@@ -131,7 +131,9 @@ class DojoApp(App[None]):
                 "Step 10 seconds", "Advance the paused clock by 10 s (F4)", sc.action_step
             )
             yield SystemCommand(
-                "Wait 1 minute", "Let a simulated minute pass at once", lambda: sc.advance(60)
+                "Wait 1 minute",
+                "Let a simulated minute pass (as `wait 1m`)",
+                lambda: sc.enter("wait 1m"),
             )
             yield SystemCommand(
                 "Acknowledge the page", "Stops the escalation timer (F5)", sc.action_ack

@@ -38,11 +38,13 @@ async def to_incident(pilot: Pilot[None]) -> IncidentScreen:
 
 
 async def command(pilot: Pilot[None], text: str) -> None:
-    """Enter a line at the ops console."""
-    inp = pilot.app.screen.query_one("#command")
+    """Enter a line at the ops console (a `wait` it starts runs to its end)."""
+    screen = pilot.app.screen
+    inp = screen.query_one("#command")
     inp.focus()
     inp.value = text  # type: ignore[attr-defined]
     await pilot.press("enter")
+    await wait_for(pilot, lambda: not getattr(screen, "waiting", False))
 
 
 async def to_debrief(pilot: Pilot[None], with_comparison: bool = True) -> DebriefScreen:

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from textual.widgets import DataTable, Input
+import pytest
+from textual import events
+from textual.widgets import DataTable, Input, RichLog, Static
 
-from oncall_dojo.game.check import play
+from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.tui import dashboards
+from oncall_dojo.tui.charts import fmt
+from oncall_dojo.tui.screens import incident as incident_screen
 from oncall_dojo.tui.screens.briefing import BriefingScreen
 from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog, HelpScreen
 from oncall_dojo.tui.screens.incident import IncidentScreen
 from oncall_dojo.tui.screens.picker import PickerScreen
+from oncall_dojo.tui.widgets.console import OpsConsole
 from oncall_dojo.tui.widgets.log_explorer import LogExplorer
-from oncall_dojo.tui.widgets.metrics import MetricsPane
+from oncall_dojo.tui.widgets.metrics import MetricRow, MetricsPane
+from oncall_dojo.tui.widgets.system_map import component_rows
 
 from .helpers import command, new_app, sync, to_debrief, to_incident, wait_for
+
+Play = Callable[..., Session]
 
 
 @sync
@@ -109,9 +121,9 @@ async def test_the_main_flow_from_the_picker_to_the_exported_debrief(tmp_path: P
 
 
 @sync
-async def test_a_pilot_driven_game_equals_the_headless_run(poison: Incident) -> None:
+async def test_a_pilot_driven_game_equals_the_headless_run(poison: Incident, play: Play) -> None:
     """Clock paused, time advanced by exact ticks (keys and app methods), the reference's
-    commands typed at their times: the outcome equals `check.play` with the same seed."""
+    commands typed at their times: the outcome equals the headless run with the same seed."""
     seed = 1
     actions = poison.playthroughs.reference.actions
     app = new_app("poison-payments", seed)
@@ -128,24 +140,116 @@ async def test_a_pilot_driven_game_equals_the_headless_run(poison: Incident) -> 
         debrief = await to_debrief(pilot)
         ours = app.session.result  # type: ignore[union-attr]
     assert ours is not None
-    expected = play(poison, seed, actions).to_json()
+    headless = play(actions, seed).result
+    assert headless is not None
+    expected = headless.to_json()
     assert ours.to_json() == expected
     assert debrief.others[0].result.to_json() == expected  # the debrief's reference run too
 
 
+async def _until(cond: Callable[[], bool], limit: int = 2000) -> None:
+    """Let the event loop run until `cond` holds (no Pilot: it would wait for the screen)."""
+    for _ in range(limit):
+        if cond():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never happened: {cond}")
+
+
 @sync
-async def test_the_clock_runs_by_whole_ticks_at_the_chosen_speed() -> None:
+async def test_the_clock_runs_in_slices_keys_are_handled_meanwhile_and_play_replays_headless(
+    poison: Incident, digest: Callable[[Session], dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = new_app()
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await to_incident(pilot)
-        assert screen.session.now == 0
+        s = screen.session
+        assert s.now == 0
         screen.set_speed(20)
-        await wait_for(pilot, lambda: screen.session.now >= 20, timeout=10)
+        await wait_for(pilot, lambda: s.now >= 10, timeout=10)
+        await command(pilot, "queue payments")  # typed while the clock runs
+        await command(pilot, "ack")
+        await wait_for(pilot, lambda: s.now >= 20, timeout=10)
         await pilot.press("f2")
         assert screen.pacer.paused
-        stopped = screen.session.now
+        stopped = s.now
         await pilot.pause(0.3)
-        assert screen.session.now == stopped
+        assert s.now == stopped
+        assert [e.command for e in s.entries] == ["queue payments", "ack"]
+        assert 10 <= s.entries[0].at <= s.entries[1].at <= stopped
+        # the same commands at the same ticks, headless: the same game
+        headless = Session(poison, 1)
+        for e in s.entries:
+            headless.advance_to(e.at)
+            headless.perform(e.command)
+        headless.advance_to(stopped)
+        assert [(e.tick, e.kind, e.output) for e in headless.entries] == [
+            (e.tick, e.kind, e.output) for e in s.entries
+        ]
+        assert digest(headless) == digest(s)
+
+        # a slice that runs out owes its ticks to the next firing instead of blocking
+        monkeypatch.setattr(incident_screen, "SLICE_S", 0.0)  # every slice spent after a tick
+        screen.pacer.paused = False
+        # no await between firings, so the screen's own timer cannot fire in between
+        for _ in range(3):
+            screen._on_timer()  # 2 ticks due each firing at 20x, 1 run
+        assert s.now == stopped + 3 and screen._owed == 3
+        for _ in range(30):
+            screen._on_timer()
+        assert s.now == stopped + 33 and screen._owed == 19  # capped at 20 (a second of play)
+        screen.pacer.paused = True
+        screen._on_timer()
+        assert s.now == stopped + 33 and screen._owed == 0  # pausing forgives the debt
+
+        # a long wait runs in slices too (one tick each here): the screen stays live meanwhile
+        screen.show_pane("map")
+        await pilot.pause()
+        start = s.now
+        inp = screen.query_one("#command", Input)
+        inp.focus()
+        inp.value = "wait 5m"
+
+        def key(k: str) -> None:
+            app.post_message(events.Key(k, k if len(k) == 1 else None))
+
+        key("enter")
+        await _until(lambda: screen.waiting)
+        key("x")  # typed while the clock runs: handled before the wait is over
+        await _until(lambda: inp.value == "x")
+        key("backspace")  # a key bound in the input (keys bubble through the screen)
+        await _until(lambda: inp.value == "")
+        assert screen.waiting and start < s.now < start + 300
+        inp.value = "queue payments"
+        key("enter")
+        await _until(lambda: inp.value == "")
+        assert screen.waiting  # entered during the wait: performed after it, as the console does
+        await _until(lambda: not screen.waiting)
+        await pilot.pause()
+        assert s.now == start + 300
+        assert [(e.at, e.command) for e in s.entries[-2:]] == [
+            (start, "map"),
+            (start + 300, "queue payments"),
+        ]
+        # the open pane followed the clock: every cell shows the map as it is now
+        table = screen.query_one("#map-pane DataTable", DataTable)
+        cells = [
+            tuple(str(table.get_cell(name, col)) for col in ("h", "d"))
+            for name, _, _ in component_rows(s)
+        ]
+        assert cells == [(health, detail) for _, health, detail in component_rows(s)]
+        # so does the metrics dashboard when it is opened
+        screen.show_pane("metrics")
+        await pilot.pause()
+        row = screen.query(MetricRow).first()
+        value = dashboards.current(s, row.panel)
+        assert value is not None
+        shown = f"{value:.1%}" if row.panel.over else fmt(value)
+        assert shown in str(row.query_one("#value", Static).render())
+        # the palette's wait is the console's
+        screen.enter("wait 1m")
+        await wait_for(pilot, lambda: not screen.waiting)
+        assert s.now == start + 360
 
 
 @sync
@@ -158,3 +262,21 @@ async def test_a_wait_in_the_console_advances_and_a_bad_one_is_refused_inline() 
         await command(pilot, "wait soon")
         assert screen.session.now == 120
         assert isinstance(app.screen, IncidentScreen)
+        # the console keeps to its newest line, and its scrollbar to the console
+        log = screen.query_one("#console RichLog", RichLog)
+        for i in range(60):
+            screen.query_one(OpsConsole).note(f"line {i}")
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        bar = log.vertical_scrollbar
+        assert (bar.window_virtual_size, bar.position) == (log.virtual_size.height, log.scroll_y)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert log.container_size == log.region.size  # the view took its new size
+        assert log.scroll_y == log.max_scroll_y
+        # a line longer than the prompt scrolls with the cursor
+        inp = screen.query_one("#command", Input)
+        inp.value, inp.cursor_position = "x" * 120, 120
+        await pilot.press(*"yyyyy")
+        assert inp.value == "x" * 120 + "yyyyy" and inp.scroll_x > 0
+        assert inp.scroll_x <= inp.cursor_position <= inp.scroll_x + inp.content_size.width

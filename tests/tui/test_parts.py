@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from oncall_dojo.game.check import play
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.tui.charts import block_rows, downsample, marker_row
@@ -60,10 +61,13 @@ def test_a_log_query_maps_to_the_closest_logs_command() -> None:
     assert logs_command("-service:api") == "logs"
 
 
-def test_the_debrief_runs_equal_check_play_and_export(poison: Incident) -> None:
+def test_the_debrief_runs_equal_the_headless_play_and_export(
+    poison: Incident, play: Callable[..., Session]
+) -> None:
     actions = poison.playthroughs.reference.actions
     run = comparison_run(poison, 1, actions, "Reference")
-    assert run.result.to_json() == play(poison, 1, actions).to_json()
+    headless = play(actions, 1).result  # the same run as `check.play`, shared by the tests
+    assert headless is not None and run.result.to_json() == headless.to_json()
     assert comparison_run(poison, 1, actions, "Again").session is run.session  # kept, not replayed
     assert unseen(run.session) == []
     text = markdown(run.session, run.result, [])

@@ -19,6 +19,7 @@ from textual.widgets import Input, RichLog, Static
 
 from oncall_dojo.game.views import mmss
 from oncall_dojo.tui.completion import candidates, complete
+from oncall_dojo.tui.widgets.steady import SteadyInput, SteadyScrollbars
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Entry, Session
@@ -40,7 +41,7 @@ class _Suggest(Suggester):
         return None
 
 
-class CommandInput(Input):
+class CommandInput(SteadyInput):
     """An Input where tab completes and up/down walk the history."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -77,6 +78,10 @@ class CommandInput(Input):
         self._pos = len(self.history)
 
 
+class ConsoleLog(RichLog, SteadyScrollbars):
+    """The console's output (a RichLog that redraws its scrollbar only when it changes)."""
+
+
 class OpsConsole(Vertical):
     """Output of every command so far, a line of completions, and the prompt."""
 
@@ -104,7 +109,7 @@ class OpsConsole(Vertical):
         """Entries made by opening a pane: shown as one dim line without their output."""
 
     def compose(self) -> ComposeResult:
-        yield RichLog(wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=20)
+        yield ConsoleLog(wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=20)
         yield Static(id="candidates")
         yield CommandInput(self.session, id="command")
 

@@ -11,9 +11,14 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from oncall_dojo.tui.widgets.log_explorer import LogExplorer
+from oncall_dojo.tui.widgets.steady import SteadyInput, SteadyScrollbars
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
+
+
+class PaneLogExplorer(LogExplorer, SteadyScrollbars):
+    """The log explorer as the pane shows it: scrollbars redrawn only when they change."""
 
 
 class LogsPane(Vertical):
@@ -38,12 +43,12 @@ class LogsPane(Vertical):
         self._status = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield SteadyInput(
             placeholder='filter: service:billing level:warn "text" /regex/ since:15m (F1: syntax)',
             id="log-query",
         )
         yield Static(id="log-status")
-        yield LogExplorer(self.session.system.logs)
+        yield PaneLogExplorer(self.session.system.logs)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

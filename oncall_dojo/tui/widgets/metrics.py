@@ -15,6 +15,7 @@ from textual.widgets import Input, Select, Static
 from oncall_dojo.tui import dashboards
 from oncall_dojo.tui.charts import fmt
 from oncall_dojo.tui.widgets.chart import Chart
+from oncall_dojo.tui.widgets.steady import SteadyInput
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -34,6 +35,7 @@ class MetricRow(Horizontal):
         super().__init__()
         self.pane = pane
         self.panel = panel
+        self._shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="value")
@@ -55,7 +57,9 @@ class MetricRow(Horizontal):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f"{self.panel.label}\n", style="bold")
         t.append(f"  {shown}", style="cyan")
-        self.query_one("#value", Static).update(t, layout=False)
+        if t != self._shown:
+            self._shown = t
+            self.query_one("#value", Static).update(t, layout=False)
         self.query_one(Chart).refresh()
 
 
@@ -86,6 +90,8 @@ class MetricsPane(Vertical):
         self.service = "api"
         self.range_key = "15m"
         self.selector: str | None = None
+        self._drawn: tuple[int, str, str, str | None] | None = None
+        """(tick, service, range, selector) the dashboard and chart were last drawn for."""
 
     def compose(self) -> ComposeResult:
         s = self.session
@@ -110,7 +116,7 @@ class MetricsPane(Vertical):
             )
             m = s.system.metrics
             keys = sorted({*m.names(), *(x.key for x in m.series), *(x.key for x in m.hist_series)})
-            yield Input(
+            yield SteadyInput(
                 placeholder="metric selector",
                 suggester=SuggestFromList(keys, case_sensitive=True),
                 id="series",
@@ -125,6 +131,7 @@ class MetricsPane(Vertical):
         box = self.query_one("#dashboard", Vertical)
         box.remove_children()
         box.mount(*[MetricRow(self, p) for p in dashboards.panels(self.session, self.service)])
+        self._drawn = None
         self.call_after_refresh(self.update_view)
 
     def _series_source(self, points: int) -> np.ndarray:
@@ -161,6 +168,11 @@ class MetricsPane(Vertical):
         self.query_one("#series-chart", Chart).refresh()
 
     def update_view(self) -> None:
-        for row in self.query(MetricRow):
+        drawn = (self.session.system.t, self.service, self.range_key, self.selector)
+        if drawn == self._drawn:
+            return  # the same data: redrawing every chart would only cost time
+        rows = list(self.query(MetricRow))
+        for row in rows:
             row.update_view()
         self.query_one("#series-chart", Chart).refresh()
+        self._drawn = drawn if all(row.children for row in rows) else None

@@ -64,6 +64,8 @@ class SystemMap(Vertical):
     def __init__(self, session: Session, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
+        self._rows: list[tuple[str, str, str]] = []
+        """The rows as last shown."""
 
     def compose(self) -> ComposeResult:
         yield DataTable(cursor_type="row", zebra_stripes=True)
@@ -83,14 +85,21 @@ class SystemMap(Vertical):
     def update_view(self) -> None:
         table: DataTable[Text | str] = self.query_one(DataTable)
         rows = component_rows(self.session)
-        if table.row_count != len(rows):
+        if rows == self._rows:
+            return  # every cell update redraws the table
+        if table.row_count != len(rows) or [r[0] for r in rows] != [r[0] for r in self._rows]:
             table.clear()
             for name, state, detail in rows:
                 table.add_row(name, self._health(state), detail, key=name)
-            return
-        for name, state, detail in rows:
-            table.update_cell(name, "h", self._health(state))
-            table.update_cell(name, "d", detail, update_width=False)
+        else:
+            for (name, state, detail), (_, was_state, was_detail) in zip(
+                rows, self._rows, strict=True
+            ):
+                if state != was_state:
+                    table.update_cell(name, "h", self._health(state))
+                if detail != was_detail:
+                    table.update_cell(name, "d", detail, update_width=False)
+        self._rows = rows
 
     @staticmethod
     def _health(state: str) -> Text:
