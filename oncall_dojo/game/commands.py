@@ -79,7 +79,23 @@ def command(
     return deco
 
 
+RAW_SQL = {"sql": 1, "refund query": 2, "notify query": 2}
+"""Commands whose rest of the line is SQL, taken verbatim (quotes and all), by words before it."""
+
+
 def split(text: str) -> list[str]:
+    words = text.split()
+    for name, n in RAW_SQL.items():
+        head = name.split()
+        if (
+            words[:n] == head
+            and len(words) > n
+            and words[n].lower() not in ("commit", "rollback", "pending")
+        ):
+            rest = text.strip()
+            for _ in range(n):
+                rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
+            return [*head, rest]
     try:
         return shlex.split(text)
     except ValueError as exc:
@@ -395,7 +411,7 @@ def _ack(s: Session, args: list[str]) -> tuple[str, str | None]:
     "restart",
     "act",
     "restart SERVICE [REPLICA]",
-    "Restart a service (rolling) or one replica: api, a worker pool, cache, postgres, ledger.",
+    "Restart a service (rolling) or one replica: api, a worker pool, cache, postgres, ledger, broker.",
     ("service",),
 )
 def _restart(s: Session, args: list[str]) -> tuple[str, str | None]:
@@ -411,7 +427,7 @@ def _restart(s: Session, args: list[str]) -> tuple[str, str | None]:
             raise Refusal(f"no replica {args[1]!r} in {target}; see `workers {target}`")
         for i, r in enumerate(chosen):
             sys_._terminate(pool, r, t)
-            pool.new_replica(t + i * 5)
+            pool.new_replica(t + i * 5, version=r.version)  # a restart keeps each replica's version
         sys_.record_change(t, "restart", target, f"{len(chosen)} replicas", "restarted", "you")
         return (
             f"Restarting {len(chosen)} replica(s) of {target}; each takes about {pool.cfg.startup_s}s to become ready. In-flight messages return to the queue after the visibility timeout.",
@@ -441,6 +457,18 @@ def _restart(s: Session, args: list[str]) -> tuple[str, str | None]:
             f"Postgres restarting: every connection dropped ({killed} long-running sessions killed); writes fail for about 45s.",
             None,
         )
+    if target == "broker":
+        lost = sys_.restart_broker(t)
+        sys_.record_change(t, "restart", "broker", "", "restarted", "you")
+        return (
+            f"Broker restarting: nobody can publish for about {sys_.cfg.broker.restart_s}s"
+            + (
+                f"; {lost:,} messages waiting on transient queues were dropped."
+                if lost
+                else "; persistent messages survive."
+            ),
+            None,
+        )
     if target == "ledger":
         sys_.record_change(t, "restart", "ledger", "", "restarted", "you")
         if sys_.ledger_error:
@@ -450,7 +478,7 @@ def _restart(s: Session, args: list[str]) -> tuple[str, str | None]:
             )
         return "Ledger restarted.", None
     raise Refusal(
-        f"no service {target!r}; restartable: api, {', '.join(sys_.pools)}, cache, postgres, ledger"
+        f"no service {target!r}; restartable: api, {', '.join(sys_.pools)}, cache, postgres, ledger, broker"
     )
 
 
@@ -483,12 +511,65 @@ def _scale(s: Session, args: list[str]) -> tuple[str, str | None]:
     for r in removed:
         sys_._terminate(pool, r, sys_.t)
     sys_.record_change(sys_.t, "scale", pool.name, str(before), str(n), "you")
+    auto = pool.cfg.autoscale
+    if auto is not None and auto.enabled:
+        return (
+            f"{pool.name}: scaled from {before} to {n} replicas. Its autoscaler is on and will set the "
+            f"count again within 15s (between {auto.min_replicas} and {auto.max_replicas}); "
+            f"`autoscale {pool.name} max=N` caps it, `autoscale {pool.name} off` stops it.",
+            None,
+        )
     if delta > 0:
         return (
             f"{pool.name}: {delta} new replica(s) starting (about {pool.cfg.startup_s}s to ready).",
             None,
         )
     return f"{pool.name}: scaled from {before} to {n} replicas.", None
+
+
+AUTOSCALE_USAGE = "autoscale POOL [on|off] [min=N] [max=N]"
+
+
+@command(
+    "autoscale",
+    "act",
+    AUTOSCALE_USAGE,
+    "Show or change a pool's queue-depth autoscaler: turn it on or off, set its bounds.",
+    ("pool",),
+)
+def _autoscale(s: Session, args: list[str]) -> tuple[str, str | None]:
+    pos, opts = _opts(args, {"min", "max"}, AUTOSCALE_USAGE)
+    _need(pos, 1, AUTOSCALE_USAGE)
+    pool = _pool(s, pos[0])
+    a = pool.cfg.autoscale
+    if a is None:
+        raise Refusal(f"{pool.name} has no autoscaler; `scale {pool.name} N` sets its replicas")
+    if len(pos) > 2 or (len(pos) == 2 and pos[1] not in ("on", "off")):
+        raise Refusal(f"usage: {AUTOSCALE_USAGE}")
+    before = f"{'on' if a.enabled else 'off'} {a.min_replicas}-{a.max_replicas}"
+    if len(pos) == 1 and not opts:
+        return (
+            f"{pool.name} autoscaler: {before} replicas, aiming at {a.target_per_replica} waiting "
+            f"messages per replica; {len(pool.live)} replicas now (cluster quota {pool.cfg.max_replicas}).",
+            None,
+        )
+    lo = _int(opts["min"], "min", 0, 500) if "min" in opts else a.min_replicas
+    hi = _int(opts["max"], "max", 1, 500) if "max" in opts else a.max_replicas
+    if lo > hi:
+        raise Refusal(f"min ({lo}) must not be above max ({hi})")
+    a.min_replicas, a.max_replicas = lo, hi
+    if len(pos) == 2:
+        a.enabled = pos[1] == "on"
+    after = f"{'on' if a.enabled else 'off'} {a.min_replicas}-{a.max_replicas}"
+    s.system.record_change(s.system.t, "autoscale", pool.name, before, after, "you")
+    live = len(pool.live)
+    if a.enabled and live > hi:
+        _, removed = pool.scale(s.system.t, hi)
+        for r in removed:
+            s.system._terminate(pool, r, s.system.t)
+        return f"{pool.name} autoscaler: {after}; scaled down from {live} to {hi} replicas.", None
+    tail = "" if a.enabled else f"; the pool stays at {live} replicas until you `scale` it"
+    return f"{pool.name} autoscaler: {after}{tail}.", None
 
 
 @command(
@@ -621,13 +702,25 @@ def _purge(s: Session, args: list[str]) -> tuple[str, str | None]:
 @command(
     "dlq move",
     "act",
-    "dlq move QUEUE MSG_ID|top",
-    "Move one waiting message (or `top`: the one delivered most often) to the dead-letter queue.",
+    "dlq move QUEUE MSG_ID|top|all",
+    "Move one waiting message (`top`: the one delivered most often; `all`: every waiting one) to the dead-letter queue.",
     ("queue", "message"),
 )
 def _dlq_move(s: Session, args: list[str]) -> tuple[str, str | None]:
-    _need(args, 2, "dlq move QUEUE MSG_ID|top")
+    _need(args, 2, "dlq move QUEUE MSG_ID|top|all")
     q = _queue(s, args[0])
+    if args[1] == "all":
+        moved = q.park_all()
+        if not moved:
+            raise Refusal(f"{q.name} has no waiting messages")
+        s.system.record_change(
+            s.system.t, "park", q.name, f"{moved} messages", f"moved to {q.name}.dlq", "you"
+        )
+        return (
+            f"Parked {moved:,} waiting messages of {q.name} in {q.name}.dlq (kept on disk, not lost; "
+            f"`dlq replay {q.name}` puts them back).",
+            None,
+        )
     if args[1] == "top":
         top = q.top_delivered(1)
         if not top:
@@ -640,15 +733,28 @@ def _dlq_move(s: Session, args: list[str]) -> tuple[str, str | None]:
 @command(
     "dlq replay",
     "act",
-    "dlq replay QUEUE [MSG_ID...]",
-    "Move dead-lettered messages (all, or the ones named) back onto the queue.",
+    "dlq replay QUEUE [MSG_ID...] [limit=N]",
+    "Move dead-lettered messages (all, the ones named, or the oldest N) back onto the queue.",
     ("queue", "message"),
 )
 def _dlq_replay(s: Session, args: list[str]) -> tuple[str, str | None]:
-    _need(args, 1, "dlq replay QUEUE [MSG_ID...]")
+    usage = "dlq replay QUEUE [MSG_ID...] [limit=N]"
+    args, opts = _opts(args, {"limit"}, usage)
+    _need(args, 1, usage)
     q = _queue(s, args[0])
     if not q.dlq:
         raise Refusal(f"{q.name}.dlq is empty")
+    if "limit" in opts:
+        if len(args) > 1:
+            raise Refusal(f"give message ids or limit=N, not both. usage: {usage}")
+        left = q.dlq_depth
+        moved = q.replay_oldest(s.system.t, _int(opts["limit"], "limit", 1, 10**7))
+        s.system.record_change(s.system.t, "replay", q.name, f"{moved} messages", "replayed", "you")
+        return (
+            f"Replayed the oldest {moved:,} message(s) from {q.name}.dlq onto {q.name}; "
+            f"{left - moved:,} still parked.",
+            None,
+        )
     only = None
     if len(args) > 1:
         only = set()
@@ -754,13 +860,18 @@ def _cache_flush(s: Session, args: list[str]) -> tuple[str, str | None]:
 
 def _job_cmd(verb: str) -> Callable[[Session, list[str]], tuple[str, str | None]]:
     def handler(s: Session, args: list[str]) -> tuple[str, str | None]:
-        _need(args, 1, f"job {verb} NAME")
+        usage = f"job {verb} NAME" + (" [from=ITEM]" if verb == "run" else "")
+        _need(args, 1, usage)
+        args, opts = _opts(args, {"from"} if verb == "run" else set(), usage)
+        _need(args, 1, usage)
         job = s.system.jobs.get(args[0])
         if job is None:
             raise Refusal(f"no job {args[0]!r}; jobs: {', '.join(sorted(s.system.jobs)) or 'none'}")
         t = s.system.t
         if verb == "pause":
-            if job.state != "running":
+            if job.state == "failed" and job.retry_at is not None:
+                job.retry_at = None  # pausing a failed job cancels the scheduler's retry
+            elif job.state != "running":
                 raise Refusal(f"job {job.name} is {job.state}, not running")
             job.state = "paused"
         elif verb == "resume":
@@ -768,7 +879,8 @@ def _job_cmd(verb: str) -> Callable[[Session, list[str]], tuple[str, str | None]
                 raise Refusal(f"job {job.name} is {job.state}, not paused")
             job.state = "running"
         else:
-            s.system.start_job(t, job.name, "you")
+            start = _int(opts["from"], "from", 0) if "from" in opts else None
+            s.system.start_job(t, job.name, "you", from_item=start)
         s.system.record_change(t, "job", job.name, "", verb, "you")
         return f"Job {job.name}: {job.state} at item {job.progress:,}.", None
 
@@ -776,8 +888,9 @@ def _job_cmd(verb: str) -> Callable[[Session, list[str]], tuple[str, str | None]
 
 
 for _verb, _help_text in (("pause", "Pause a job (it keeps its place)."), ("resume", "Resume a paused job."),
-                          ("run", "Start a job (without checkpoints it starts from the first item).")):  # fmt: skip
-    command(f"job {_verb}", "act", f"job {_verb} NAME", _help_text, ("job",))(_job_cmd(_verb))
+                          ("run", "Start a job (without checkpoints from the first item, unless from=ITEM).")):  # fmt: skip
+    _usage = f"job {_verb} NAME" + (" [from=ITEM]" if _verb == "run" else "")
+    command(f"job {_verb}", "act", _usage, _help_text, ("job",))(_job_cmd(_verb))
 
 
 @command(
@@ -787,6 +900,17 @@ for _verb, _help_text in (("pause", "Pause a job (it keeps its place)."), ("resu
     "Refund every charge beyond the first per order at the provider.",
 )
 def _refund(s: Session, args: list[str]) -> tuple[str, str | None]:
+    if s.system.app is not None:
+        # the refund script works from what the application database shows
+        ids = _select_ids(
+            s,
+            "SELECT id FROM payments p WHERE status = 'succeeded'"
+            " AND id NOT IN (SELECT min(id) FROM payments WHERE status = 'succeeded' GROUP BY order_id)"
+            " AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id)",
+        )
+        if not ids:
+            raise Refusal("the payments table shows no second charge for any order")
+        return _refund_payments(s, ids, "duplicate charge"), None
     rec = s.system.records
     n = 0
     for order, count in rec.charges.items():
@@ -800,6 +924,160 @@ def _refund(s: Session, args: list[str]) -> tuple[str, str | None]:
         s.system.t, "refund", "payments-provider", "", f"{n} charges refunded", "you"
     )
     return f"Refunded {n:,} duplicate charge(s).", None
+
+
+def _app(s: Session):
+    app = s.system.app
+    if app is None:
+        raise Refusal("this incident has no application database to query")
+    return app
+
+
+def _select_ids(s: Session, sql: str, what: str = "id") -> list[int]:
+    """Whole-number ids a read-only query returns (first column), through the player's sandbox."""
+    from oncall_dojo.sim.sqlsandbox import SqlError
+
+    app = _app(s)
+    try:
+        res = app.selector().run(sql)
+    except SqlError as exc:
+        raise Refusal(str(exc)) from None
+    if res.truncated:
+        raise Refusal(
+            f"the query returns {res.total_rows:,} rows; narrow it (at most {len(res.rows)})"
+        )
+    ids = []
+    for row in res.rows:
+        if not row or not isinstance(row[0], int):
+            raise Refusal(f"the first column must be a whole-number {what}, got {row[:1]!r}")
+        ids.append(row[0])
+    return sorted(set(ids))
+
+
+def _refund_payments(s: Session, ids: list[int], reason: str) -> str:
+    app = _app(s)
+    rec = s.system.records
+    t = s.system.t
+    n = cents = 0
+    skipped = []
+    for pid in ids:
+        got = app.refund(t, pid, reason)
+        if got is None:
+            skipped.append(pid)
+            continue
+        order_id, amount = got
+        k = order_id - app.history
+        rec.refunded[k] = rec.refunded.get(k, 0) + 1
+        n += 1
+        cents += amount
+    if not n:
+        raise Refusal("nothing to refund: " + ", ".join(f"payment {p}" for p in skipped[:5])
+                      + " not found, not succeeded or already refunded")  # fmt: skip
+    s.system.record_change(t, "refund", "payments-provider", "", f"{n} payments refunded", "you")
+    out = f"Refunded {n:,} payment(s) at the provider (${cents / 100:,.2f}); each refund is booked in refunds and the ledger."
+    if skipped:
+        out += f" Skipped {len(skipped)} (not found, not succeeded or already refunded)."
+    return out
+
+
+@command(
+    "refund",
+    "act",
+    "refund PAYMENT_ID... | refund query SELECT id FROM payments ...",
+    "Refund payments at the provider (by id, or every id a query returns) and book the refunds.",
+)
+def _refund_some(s: Session, args: list[str]) -> tuple[str, str | None]:
+    _need(args, 1, "refund PAYMENT_ID... | refund query SELECT ... | refund duplicates")
+    if args[0] == "query":
+        _need(args, 2, "refund query SELECT id FROM payments WHERE ...")
+        ids = _select_ids(s, args[1], "payment id")
+    else:
+        ids = [_int(a, "payment id", 1) for a in args]
+    return _refund_payments(s, ids, "duplicate charge"), None
+
+
+@command(
+    "notify query",
+    "act",
+    "notify query SELECT customer_id FROM ...",
+    "Email an apology and explanation to every customer a query returns.",
+)
+def _notify(s: Session, args: list[str]) -> tuple[str, str | None]:
+    _need(args, 1, "notify query SELECT customer_id FROM ...")
+    ids = _select_ids(s, args[0], "customer id")
+    app = _app(s)
+    ids = [i for i in ids if 1 <= i <= app.customers]
+    if not ids:
+        raise Refusal("the query returned no customer ids")
+    for cid in ids:
+        app.send_email(s.system.t, cid, "incident-notice", "apology")
+    s.system.notified.update(ids)
+    s.system.record_change(s.system.t, "notify", "customers", "", f"{len(ids)} notified", "you")
+    return f"Sent an apology to {len(ids):,} customer(s).", None
+
+
+def _sql_evidence(sql: str) -> str | None:
+    m = re.search(r"\b(?:from|join|update|into)\s+([A-Za-z_][A-Za-z0-9_]*)", sql, re.IGNORECASE)
+    return f"sql:{m.group(1).lower()}" if m else "sql"
+
+
+@command(
+    "sql",
+    "investigate",
+    "sql STATEMENT",
+    "Run SQL on the application database. Reads show rows; a write is previewed (rows changed per"
+    " table) until `sql commit`.",
+    ("table",),
+)
+def _sql(s: Session, args: list[str]) -> tuple[str, str | None]:
+    from oncall_dojo.sim.sqlsandbox import SqlError, render_table
+
+    _need(args, 1, "sql STATEMENT (e.g. sql SELECT count(*) FROM orders)")
+    app = _app(s)
+    try:
+        res = app.console().run(args[0])
+    except SqlError as exc:
+        raise Refusal(str(exc)) from None
+    return render_table(res), _sql_evidence(args[0])
+
+
+@command("sql commit", "act", "sql commit", "Apply the previewed SQL writes, in one transaction.")
+def _sql_commit(s: Session, args: list[str]) -> tuple[str, str | None]:
+    from oncall_dojo.sim.sqlsandbox import SqlError
+
+    app = _app(s)
+    sandbox = app.console()
+    if not sandbox.pending():
+        raise Refusal(
+            "no previewed write to commit; run an UPDATE, INSERT or DELETE with `sql` first"
+        )
+    statements = len(sandbox.pending())
+    try:
+        res = sandbox.commit()
+    except SqlError as exc:
+        raise Refusal(f"nothing was changed: {exc}") from None
+    app.sync_ids()
+    changed = ", ".join(f"{n:,} in {t}" for t, n in sorted(res.changes.items())) or "no rows"
+    s.system.record_change(s.system.t, "sql", "appdb", "", changed, "you")
+    return f"Committed {statements} statement(s): {changed} changed.", None
+
+
+@command("sql rollback", "meta", "sql rollback", "Discard the previewed SQL writes.")
+def _sql_rollback(s: Session, args: list[str]) -> tuple[str, str | None]:
+    n = _app(s).console().discard()
+    if not n:
+        raise Refusal("no previewed write to discard")
+    return f"Discarded {n} previewed statement(s); nothing was changed.", None
+
+
+@command(
+    "sql pending", "meta", "sql pending", "Show the previewed SQL writes waiting for `sql commit`."
+)
+def _sql_pending(s: Session, args: list[str]) -> tuple[str, str | None]:
+    pending = _app(s).console().pending()
+    if not pending:
+        return "No previewed writes.", None
+    return "\n".join(f"{i}. {q}" for i, q in enumerate(pending, 1)), None
 
 
 @command("update", "act", 'update "TEXT"', "Post a status update for customers and the company.")
@@ -872,7 +1150,7 @@ def names(kind: Completion, s: Session) -> list[str]:
     sys_ = s.system
     match kind:
         case "service":
-            return ["api", *sys_.pools, "cache", "postgres", "ledger"]
+            return ["api", *sys_.pools, "cache", "postgres", "ledger", "broker"]
         case "pool":
             return list(sys_.pools)
         case "queue":
@@ -902,6 +1180,8 @@ def names(kind: Completion, s: Session) -> list[str]:
         case "metric":
             return sys_.metrics.names()
         case "table":
+            if sys_.app is not None:
+                return sorted(set(sys_.db.rows) | set(sys_.app.schema()))
             return sorted(sys_.db.rows)
         case "version":
             return sorted({v for per in sys_.cfg.versions.values() for v in per})

@@ -145,8 +145,9 @@ def score(s: Session) -> Result:
     lost = sum(qq.stats.purged for qq in sys_.queues.values())
     parked = sum(qq.dlq_depth for qq in sys_.queues.values())
     waiting = sum(qq.depth + qq.inflight for qq in sys_.queues.values())
-    late_share = (late + lost) / max(1, produced)
+    late_share = (late + lost + parked) / max(1, produced)
     orders = q("orders_created_total", "increase")
+    data = _data_outcome(s) if sys_.app is not None else None
     wrong_now = len(sys_.records.corrupted)
     wrong_share = wrong_now / max(1.0, orders)
     factors = {
@@ -154,12 +155,19 @@ def score(s: Session) -> Result:
         "background work": _linear(late_share, 0.0, LATE_ZERO),
         "wrong records": _linear(wrong_share, 0.0, WRONG_ZERO),
     }
+    if data is not None:
+        factors["customers charged or emailed twice"] = _linear(
+            data["harm_after_page"] / max(1, data["customers"]), 0.0, 1.0
+        )
     worst = min(factors, key=lambda k: factors[k])
-    pts = 35 * factors[worst]
-    items.append(Item("impact", "Customer impact", round(pts, 1), 35,
+    impact_max = 35.0 if data is None else 27.5
+    pts = impact_max * factors[worst]
+    items.append(Item("impact", "Customer impact", round(pts, 1), impact_max,
                       f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
-                      f"({burn:.1%} of the month's error budget); {late + lost:,} of {produced:,} messages late or never processed "
-                      f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end; scored on the worst ({worst})"
+                      f"({burn:.1%} of the month's error budget); {late + lost + parked:,} of {produced:,} messages late or never processed "
+                      f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end"
+                      + (f"; {data['harm_after_page']:,} repeat charges or emails after the page" if data else "")
+                      + f"; scored on the worst ({worst})"
                       + (f"; {parked:,} messages still parked in dead-letter queues" if parked else "")))  # fmt: skip
     loss_pts = 10 * _linear(lost / max(1, produced), 0.0, 0.01)
     items.append(Item("work_lost", "Work lost", round(loss_pts, 1), 10,
@@ -174,10 +182,18 @@ def score(s: Session) -> Result:
         (c.amount_cents for c in sys_.cfg.queues.values() if c.kind == "charge"), 0
     )
     dup_cents = rec.duplicate_cents(default_cents)
-    money_pts = 5 * _linear(dups, 0, 50)
+    if sys_.app is not None:  # the application database knows each order's real total
+        app = sys_.app
+        dup_cents = sum(
+            max(0, n - 1 - rec.refunded.get(o, 0)) * app.order(o).total_cents
+            for o, n in rec.charges.items()
+        )
+    wrong_refunds = data["wrong_refunds"] if data else 0
+    money_pts = 5 * _linear(dups + wrong_refunds, 0, 50)
     items.append(Item("money", "Customers charged twice", round(money_pts, 1), 5,
-                      "no customer was charged twice" if not dups and not refunded else
-                      f"{dups:,} duplicate charges outstanding (${dup_cents / 100:,.2f})" + (f"; {refunded:,} refunded" if refunded else "")))  # fmt: skip
+                      ("no customer was charged twice" if not dups and not refunded else
+                       f"{dups:,} duplicate charges outstanding (${dup_cents / 100:,.2f})" + (f"; {refunded:,} refunded" if refunded else ""))
+                      + (f"; {wrong_refunds:,} refunds of charges customers owed" if wrong_refunds else "")))  # fmt: skip
     start_rate = m.values[s.page_tick, sys_.g_cost] if s.page_tick < m.ticks else 0.0
     spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
     baseline = start_rate * window / 3600.0
@@ -198,7 +214,10 @@ def score(s: Session) -> Result:
         detail = f"all {ever:,} corrupted records repaired"
     if lost_writes:
         detail += f"; {lost_writes:,} committed writes lost in a failover"
-    items.append(Item("data", "Data left wrong", round(data_pts, 1), 7.5, detail))
+    if data is None:
+        items.append(Item("data", "Data left wrong", round(data_pts, 1), 7.5, detail))
+    else:
+        items.extend(data["items"])
 
     # -- time against par --------------------------------------------------------------
     times = measure_times(s)
@@ -263,10 +282,16 @@ def score(s: Session) -> Result:
     mitigated = times["mitigated"]
     during = [u for u in s.status_updates if mitigated is None or u[0] <= mitigated]
     comm_pts = 5.0 if during and during[0][0] <= 900 else (2.5 if during else 0.0)
-    items.append(Item("comms", "Status updates", comm_pts, 5,
-                      "no status update while customers were affected" if not during else
-                      f"{len(during)} update(s) during impact, the first at {mmss(during[0][0])}"
-                      + ("" if during[0][0] <= 900 else " (more than 15 minutes in)")))  # fmt: skip
+    comm_detail = ("no status update while customers were affected" if not during else
+                   f"{len(during)} update(s) during impact, the first at {mmss(during[0][0])}"
+                   + ("" if during[0][0] <= 900 else " (more than 15 minutes in)"))  # fmt: skip
+    if data and data["harmed"]:
+        # customers who were charged or emailed twice are owed a word of their own
+        harmed, told, spam = data["harmed"], data["told"], data["spam"]
+        comm_pts = comm_pts / 2 + 2.5 * (told / harmed) * _linear(spam, 0, 200)
+        comm_detail += (f"; {told:,} of {harmed:,} affected customers notified"
+                        + (f", and {spam:,} unaffected customers too" if spam else ""))  # fmt: skip
+    items.append(Item("comms", "Status updates", round(comm_pts, 1), 5, comm_detail))
 
     # -- deductions: needless or destructive actions, hints ---------------------------------
     needless = _needless_actions(s)
@@ -297,6 +322,8 @@ def score(s: Session) -> Result:
         "records_wrong": wrong, "records_repaired": rec.repaired, "writes_lost": lost_writes,
         "spend_dollars": round(spent, 2),
     }  # fmt: skip
+    if data is not None:
+        impact.update(data["impact"])
     resolved = times["resolved"] is not None
     return Result(
         inc.id,
@@ -311,6 +338,71 @@ def score(s: Session) -> Result:
         resolved,
         notes,
     )
+
+
+COLLATERAL_ZERO = 200
+"""Correct rows changed or deleted at which the data repair earns nothing (and costs 10 points)."""
+
+
+def _data_outcome(s: Session) -> dict[str, Any]:
+    """The application database at the end: invariants, collateral damage, refunds, notices."""
+    sys_ = s.system
+    app = sys_.app
+    cfg = sys_.cfg.appdb
+    assert app is not None and cfg is not None
+    end = sys_.check_data()
+    m = sys_.metrics
+    peak = {}
+    for inv in cfg.invariants:
+        col = m.values[: m.ticks, sys_.g_invariants[inv.name]]
+        peak[inv.name] = max(end[inv.name], int(col.max()) if len(col) else 0)
+    left, worst = sum(end.values()), sum(peak.values())
+    fixed = 1.0 if worst == 0 else 1.0 - left / worst
+    collateral = app.collateral()
+    n_coll = sum(collateral.values())
+    cf = _linear(n_coll, 0, COLLATERAL_ZERO)
+    items = []
+    parts = [
+        f"{inv.name}: {end[inv.name]:,} left of {peak[inv.name]:,} at worst"
+        for inv in cfg.invariants
+    ]
+    items.append(Item("data", "Data repaired", round(15 * fixed * cf, 1), 15,
+                      ("; ".join(parts) or "no data checks") + (
+                          f"; scaled down for {n_coll:,} correct rows damaged" if n_coll else "")))  # fmt: skip
+    if n_coll:
+        items.append(Item("collateral", "Correct rows damaged", round(-10 * (1 - cf), 1), 0,
+                          "changed or deleted rows that were right: "
+                          + ", ".join(f"{n:,} in {t}" for t, n in sorted(collateral.items()))))  # fmt: skip
+    rec = sys_.records
+    wrong_refunds = 0
+    for k, n in rec.refunded.items():
+        owed_once = rec.charges.get(k, 1 if k <= 0 else 0)
+        wrong_refunds += max(0, n - max(0, owed_once - 1))
+    harmed = {app.order(k).customer_id for k, n in rec.charges.items() if n > 1}
+    harmed |= {
+        c
+        for (c, camp), n in app.emails_sent.items()
+        if n > 1 and camp not in ("receipt", "incident-notice")
+    }
+    told = len(harmed & sys_.notified)
+    harm_after = sum(1 for t in app.harm_ticks if t >= s.page_tick)
+    spam = len(sys_.notified - harmed)
+    return {
+        "items": items,
+        "wrong_refunds": wrong_refunds,
+        "harmed": len(harmed),
+        "told": told,
+        "spam": spam,
+        "harm_after_page": harm_after,
+        "customers": app.customers,
+        "impact": {
+            "repeat_charges_and_emails_after_page": harm_after,
+            "invariant_violations": end, "invariant_violations_peak": peak,
+            "correct_rows_damaged": collateral, "wrong_refunds": wrong_refunds,
+            "customers_harmed": len(harmed), "customers_notified": told,
+            "customers_notified_needlessly": spam, "shipping_labels": app.parcels,
+        },
+    }  # fmt: skip
 
 
 def evidence_covered(view: str, seen: set[str]) -> bool:

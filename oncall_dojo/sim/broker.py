@@ -138,8 +138,9 @@ class Queue:
         if wait > self.cfg.objective_s:
             self.stats.late += run.count
 
-    def fail(self, run: Run, t: int) -> bool:
-        """A delivery was not acknowledged: redeliver after the visibility timeout, or dead-letter.
+    def fail(self, run: Run, t: int, delay: int | None = None) -> bool:
+        """A delivery was not acknowledged: redeliver after the visibility timeout (or `delay`
+        seconds: 0 is a consumer that requeues at once), or dead-letter.
 
         Returns True when the run went to the dead-letter queue."""
         self.inflight -= run.count
@@ -148,7 +149,7 @@ class Queue:
             self.dlq.append(run)
             self.stats.dead_lettered += run.count
             return True
-        run.visible_at = t + self.cfg.visibility_timeout_s
+        run.visible_at = t + (self.cfg.visibility_timeout_s if delay is None else delay)
         self.delayed.append(run)
         return False
 
@@ -262,6 +263,38 @@ class Queue:
         self.dlq.append(one)
         self.stats.dead_lettered += 1
         return one
+
+    def park_all(self) -> int:
+        """Move every waiting message to the dead-letter queue (parked, not lost). Returns how many."""
+        runs = sorted(self.waiting_runs(), key=lambda r: r.first)
+        moved = sum(r.count for r in runs)
+        self.ready.clear()
+        self.delayed.clear()
+        self._ready_n = 0
+        self.dlq.extend(runs)
+        self.stats.dead_lettered += moved
+        return moved
+
+    def replay_oldest(self, t: int, limit: int) -> int:
+        """Move the oldest `limit` dead-lettered messages back to the queue tail. Returns how many."""
+        self.dlq.sort(key=lambda r: r.first)
+        moved = 0
+        while self.dlq and moved < limit:
+            head = self.dlq[0]
+            if head.count <= limit - moved:
+                run = self.dlq.pop(0)
+            else:
+                run = head.split(limit - moved)
+            run.deliveries = 0
+            run.replayed += 1
+            run.visible_at = t
+            self.ready.append(run)
+            self._ready_n += run.count
+            moved += run.count
+        self.stats.replayed += moved
+        if moved:
+            self._replayed_behind = True
+        return moved
 
     def replay_dlq(self, t: int, only: set[int] | None = None) -> int:
         """Move dead-lettered messages (all, or the given sequence numbers) back to the queue tail."""

@@ -106,6 +106,9 @@ class QueueConfig(_Model):
     """Messages per second from producers other than the API."""
     amount_cents: int = Field(default=4_900, ge=0)
     """Average charge for `charge` messages."""
+    durable: bool = True
+    """Messages are persisted: they survive a broker restart (False: held in memory only and lost
+    when the broker restarts)."""
 
 
 def _default_queues() -> dict[str, QueueConfig]:
@@ -114,6 +117,21 @@ def _default_queues() -> dict[str, QueueConfig]:
         "emails": QueueConfig(kind="email", objective_s=600),
         "fulfillment": QueueConfig(kind="fulfillment", objective_s=900),
     }
+
+
+class AutoscaleConfig(_Model):
+    """A queue-depth autoscaler (KEDA-style) that sets a pool's replica count."""
+
+    min_replicas: int = Field(default=1, ge=0)
+    """Fewest replicas it scales down to."""
+    max_replicas: int = Field(default=40, ge=1)
+    """Most replicas it scales up to."""
+    target_per_replica: int = Field(default=50, ge=1)
+    """Waiting messages per replica it aims for: desired = ceil(waiting / target)."""
+    scale_down_delay_s: int = Field(default=300, ge=0)
+    """It scales down only to the highest desired count of this many past seconds."""
+    enabled: bool = True
+    """Whether it is managing the pool (`autoscale POOL off` turns it off)."""
 
 
 class WorkerPoolConfig(_Model):
@@ -139,6 +157,8 @@ class WorkerPoolConfig(_Model):
     """Version running at the start."""
     cost_per_replica_hour: float = Field(default=0.12, ge=0)
     """Dollars per replica-hour."""
+    autoscale: AutoscaleConfig | None = None
+    """A queue-depth autoscaler for this pool (None: the replica count is set by hand)."""
 
 
 def _default_pools() -> dict[str, WorkerPoolConfig]:
@@ -245,15 +265,20 @@ class ProviderConfig(_Model):
     """Calls per second the provider accepts from us before it slows and throttles."""
     fee_cents: int = Field(default=30, ge=0)
     """Fee per successful charge."""
+    load_window_s: int = Field(default=1, ge=1, le=120)
+    """Seconds over which the provider's load builds and drains (its own request backlog): 1 reacts
+    to each second alone; longer makes an overload outlast a quiet second."""
 
 
-JobKind = Literal["email", "write", "enqueue", "repair", "disk"]
+JobKind = Literal["email", "write", "enqueue", "repair", "disk", "credit"]
 
 
 class JobConfig(_Model):
     kind: JobKind
     """`email` sends one email per item, `write` writes rows, `enqueue` puts messages on a queue,
-    `repair` fixes corrupted order records, `disk` writes a spool file to the database volume."""
+    `repair` fixes corrupted order records, `disk` writes a spool file to the database volume,
+    `credit` gives each customer (item N is customer N) a store credit and emails them about it
+    (needs `appdb`)."""
     total: int = Field(default=10_000, ge=0)
     """Items to process (0 for a job that runs until stopped)."""
     rate_per_s: float = Field(default=20.0, gt=0)
@@ -271,7 +296,11 @@ class JobConfig(_Model):
     schedule_every_s: int | None = Field(default=None, ge=60)
     """Run from the start every so many seconds (cron); None for a one-off job."""
     campaign: str = ""
-    """Campaign name for email jobs."""
+    """Campaign name for email and credit jobs."""
+    credit_cents: int = Field(default=500, ge=0)
+    """Store credit per customer for `credit` jobs."""
+    retry_after_s: int | None = Field(default=None, ge=10)
+    """The scheduler restarts a failed job after this many seconds (None: a failed job stays failed)."""
 
 
 DEFAULT_CONFIG: dict[str, Scalar] = {
@@ -313,6 +342,70 @@ class VersionTraits(_Model):
     """Additional query shapes run per request (API) or message (workers)."""
     tolerates_poison: bool = False
     """Workers of this version reject malformed payloads instead of crashing on them."""
+    message_error_rate: float = Field(default=0.0, ge=0, le=1)
+    """Fraction of messages this version fails and returns to the queue (workers): a dependency or
+    credential it needs rejects the call."""
+    message_error: str = "upstream call failed"
+    """The error a failed message is logged with (workers)."""
+    charges_per_message: int = Field(default=1, ge=1, le=20)
+    """Charges a `charge` consumer makes per message; above 1 the extra charges go out without an
+    idempotency key (a legacy code path that charges again)."""
+    fanout: dict[str, float] = {}
+    """Messages put on each queue per message processed (workers); a consumer whose output lands
+    where its own input comes from triggers itself."""
+    corrupts: Literal["cents_as_dollars", "null_currency", "wrong_tenant"] = "cents_as_dollars"
+    """Which field a corrupted order gets wrong in the application database (API, with `appdb`)."""
+    schema_max: int | None = None
+    """Highest schema version this consumer understands; on a newer schema it buys the shipment label,
+    then fails on the message (workers, with `appdb`). None: any."""
+    dedupes: bool = False
+    """The consumer checks for an existing shipment before buying a label (idempotent on redelivery)."""
+
+
+class Invariant(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    """Short name, used as the `invariant` label of `data_invariant_violations`."""
+    sql: str
+    """A query over the application database returning one row per violation."""
+    why: str = ""
+    """What a violation means for customers or the books, for the debrief."""
+
+
+class AppDbConfig(_Model):
+    """The shop's business data in a real SQLite database (customers, orders, payments, ledger...)."""
+
+    customers: int = Field(default=2_000, ge=10, le=50_000)
+    """Customers seeded at the start."""
+    history_orders: int = Field(default=3_000, ge=0, le=100_000)
+    """Settled orders from the week before the incident."""
+    writable: list[str] = [
+        "orders",
+        "payments",
+        "ledger_entries",
+        "shipments",
+        "credits",
+        "customers",
+    ]
+    """Tables the SQL console may change (INSERT, UPDATE, DELETE)."""
+    allow_schema: bool = False
+    """Whether the console may create indexes and tables or alter them."""
+    invariants: list[Invariant] = []
+    """What correct data satisfies; checked every `check_every_s` and at the end (scoring)."""
+    check_every_s: int = Field(default=300, ge=60)
+    """How often the data-quality checks run and export their violations as a metric."""
+    schema_version: int = Field(default=41, ge=1)
+    """Schema version at the start."""
+
+
+class BrokerConfig(_Model):
+    """The message broker every queue lives in."""
+
+    max_messages: int | None = Field(default=None, ge=100)
+    """Memory high watermark, in waiting messages across all queues: above it the broker blocks
+    every publisher until it falls below 90% of it (None: no limit). Dead-letter queues are kept
+    on disk and do not count."""
+    restart_s: int = Field(default=60, ge=1)
+    """Seconds a broker restart takes, during which nobody can publish."""
 
 
 class SystemConfig(_Model):
@@ -335,8 +428,11 @@ class SystemConfig(_Model):
     flag_traits: dict[str, dict[str, VersionTraits]] = {}
     """Traits a flag adds to services while it is on, by flag then service."""
     slo: SloConfig = SloConfig()
+    broker: BrokerConfig = BrokerConfig()
     history: list[HistoryEntry] = []
     """Changes that happened before the incident (shown in the change history)."""
+    appdb: AppDbConfig | None = None
+    """The application database; data incidents turn it on."""
 
 
 class HistoryEntry(_Model):

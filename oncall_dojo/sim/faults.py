@@ -143,12 +143,16 @@ class CorruptWrites(FaultSpec):
     """Share of the orders it writes that come out wrong."""
     corruption: str = "total_cents stored in dollars"
     """How the records are wrong, in words."""
+    corrupts: Literal["cents_as_dollars", "null_currency", "wrong_tenant"] = "cents_as_dollars"
+    """Which field comes out wrong in the application database (with `system.appdb`)."""
     percent: int = Field(default=100, ge=1, le=100)
     author: str = "release-train"
     note: str = ""
 
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
-        traits = VersionTraits(corrupt_writes=self.fraction, corruption=self.corruption)
+        traits = VersionTraits(
+            corrupt_writes=self.fraction, corruption=self.corruption, corrupts=self.corrupts
+        )
         _deploy(sys, t, "api", self.version, traits, self.author, self.percent, self.note)
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
@@ -493,10 +497,147 @@ class TrafficSpike(FaultSpec):
         return "base" in state
 
 
+class SchemaChange(FaultSpec):
+    """A migration changes what the messages carry; consumers built for the old schema fail on them.
+
+    Affected consumers buy the shipment label first and then fail to publish the shipment, so every
+    redelivery buys another label until the message is dead-lettered (needs `system.appdb`)."""
+
+    summary: ClassVar[str] = "a schema change breaks a consumer"
+    kind: Literal["schema_change"]
+    consumer: str
+    """Worker pool whose running version does not understand the new schema."""
+    version: int | None = Field(default=None, ge=1)
+    """Schema version after the migration (default: one more than now)."""
+    name: str = "rename_orders_currency"
+    """Migration name, as recorded in `schema_migrations`."""
+    sql: str = "ALTER TABLE orders RENAME COLUMN currency TO currency_code"
+    """What the migration ran (shown in the change history)."""
+    error: str = "KeyError: 'currency'"
+    """What an old consumer fails with."""
+    author: str = "migrate-bot"
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        sys.schema_version = self.version or sys.schema_version + 1
+        sys.schema_error = self.error
+        if sys.app is not None:
+            sys.app.migration(t, sys.schema_version, self.name)
+        sys.record_change(t, "migration", "orders", "", self.sql, self.author, self.name)
+        sys.log(t, 0, "postgres", INFO,
+                f'postgres-0 LOG: migration {sys.schema_version}_{self.name} applied: {self.sql}')  # fmt: skip
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        pool = sys.pools.get(self.consumer)
+        if pool is None:
+            return False
+        for r in pool.live:
+            top = sys.traits(pool.name, r.version).schema_max
+            if top is not None and top < sys.schema_version:
+                return True
+        return False
+
+
+class JobBadRow(FaultSpec):
+    """A customer row a batch job cannot process (its email was erased on request): the job fails on
+    it every run, and a job without checkpoints redoes everything before it on each retry."""
+
+    summary: ClassVar[str] = "a batch job fails on one row and reruns from the start"
+    kind: Literal["job_bad_row"]
+    job: str
+    """The job that fails on the row."""
+    customer: int = Field(ge=1)
+    """Customer id whose email is erased (the job's item `customer - 1`)."""
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        if sys.app is None:
+            raise ValueError("job_bad_row needs system.appdb")
+        sys.app.set_customer_email(self.customer, None)
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        job = sys.jobs.get(self.job)
+        if job is None or sys.app is None:
+            return False
+        will_reach = job.state == "running" or (job.state == "failed" and job.retry_at is not None)
+        return (
+            will_reach
+            and job.progress <= self.customer - 1
+            and sys.app.current_email(self.customer) is None
+        )
+
+
+class PartialDeploy(FaultSpec):
+    """A rollout that stopped part-way: some replicas of a pool still run the previous version.
+
+    Active while any replica runs a version other than the target, so finishing the rollout ends it
+    and rolling every replica back to the old version does not."""
+
+    summary: ClassVar[str] = "a rollout left some replicas on the old version"
+    kind: Literal["partial_deploy"]
+    pool: str
+    """Worker pool being rolled out."""
+    version: str
+    """Version the rollout was meant to put everywhere."""
+    percent: int = Field(default=67, ge=1, le=99)
+    """Share of replicas it reached before it stopped."""
+    traits: VersionTraits = VersionTraits()
+    author: str = "release-train"
+    note: str = ""
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        _deploy(sys, t, self.pool, self.version, self.traits, self.author, self.percent, self.note)
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        pool = sys.pools[self.pool]
+        return any(r.version != self.version for r in pool.live)
+
+
+class ReusedFlag(FaultSpec):
+    """A flag turned on for new code, which older versions still read for a retired code path.
+
+    While the flag has `value`, replicas of the pool running one of `legacy_versions` get the
+    `legacy` traits (Knight Capital's repurposed flag woke dead code on the one server the new
+    release had missed). Active while the flag holds and any such replica is running."""
+
+    summary: ClassVar[str] = "a reused flag wakes a retired code path on old replicas"
+    kind: Literal["reused_flag"]
+    key: str
+    """The flag."""
+    value: bool | int | float | str = True
+    pool: str
+    """Worker pool whose old versions still read the flag."""
+    legacy_versions: list[str] = Field(min_length=1)
+    """Versions that still carry the retired code path."""
+    legacy: VersionTraits
+    """What the retired code path does."""
+    author: str = "product-bot"
+    note: str = ""
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        before = sys.flags.get(self.key)
+        sys.flags[self.key] = self.value
+        for v in self.legacy_versions:
+            sys.conditional_traits.append(
+                ("flag_change", self.key, self.value, f"{self.pool}@{v}", self.legacy)
+            )
+        sys.record_change(t, "flag", self.key, str(before), str(self.value), self.author, self.note)
+        sys.log(
+            t,
+            4,
+            "deployer",
+            INFO,
+            f"config-service flag changed key={self.key} from={before} to={self.value} by={self.author}",
+        )
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        if sys.flags.get(self.key) != self.value:
+            return False
+        return any(r.version in self.legacy_versions for r in sys.pools[self.pool].live)
+
+
 FAULT_TYPES: tuple[type[FaultSpec], ...] = (
     PoisonMessage, BadDeploy, Deploy, CorruptWrites, WorkerCrashLoop, MemoryLeak, ThroughputDrop,
     DependencySlowdown, ConfigChange, RetryStorm, MissingIndex, MigrationLock, DiskFill,
-    CacheLoss, LedgerReadOnly, TrafficSpike,
+    CacheLoss, LedgerReadOnly, TrafficSpike, SchemaChange, JobBadRow, PartialDeploy, ReusedFlag,
 )  # fmt: skip
 
 AnyFault = Annotated[
@@ -515,7 +656,11 @@ AnyFault = Annotated[
     | DiskFill
     | CacheLoss
     | LedgerReadOnly
-    | TrafficSpike,
+    | TrafficSpike
+    | SchemaChange
+    | JobBadRow
+    | PartialDeploy
+    | ReusedFlag,
     Field(discriminator="kind"),
 ]
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from oncall_dojo.sim.alerts import AlertRule
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.metrics import Condition
+
+
+def _ident(name: str) -> str:
+    """A queue or pool name as it may appear in an alert name (`partner-events` -> `partner_events`)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 def default_rules(cfg: SystemConfig) -> list[AlertRule]:
@@ -50,7 +57,7 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
     for name, q in cfg.queues.items():
         rules.append(
             AlertRule(
-                name=f"QueueAgeHigh_{name}",
+                name=f"QueueAgeHigh_{_ident(name)}",
                 severity="page",
                 conditions=[
                     Condition(
@@ -67,7 +74,7 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
         )
         rules.append(
             AlertRule(
-                name=f"DeadLetters_{name}",
+                name=f"DeadLetters_{_ident(name)}",
                 severity="ticket",
                 conditions=[
                     Condition(metric=f'queue_dlq_depth{{queue="{name}"}}', op=">", value=0)
@@ -81,7 +88,7 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
     for pool in cfg.workers:
         rules.append(
             AlertRule(
-                name=f"WorkerCrashLooping_{pool}",
+                name=f"WorkerCrashLooping_{_ident(pool)}",
                 severity="ticket",
                 conditions=[
                     Condition(

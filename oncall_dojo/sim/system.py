@@ -10,6 +10,7 @@ All randomness comes from `self.rng`; nothing reads the wall clock.
 from __future__ import annotations
 
 import math
+import os
 import random
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
+from oncall_dojo.sim.appdb import AppDb
 from oncall_dojo.sim.broker import Queue, Run
 from oncall_dojo.sim.config import JobConfig, SystemConfig, VersionTraits
 from oncall_dojo.sim.database import BLOCKED_MS, Database
@@ -55,6 +57,8 @@ class Job:
     sends: np.ndarray | None = None
     repair_targets: list[int] = field(default_factory=list)
     items_done: int = 0
+    retry_at: int | None = None
+    """When the scheduler restarts a failed job."""
 
 
 @dataclass
@@ -85,7 +89,13 @@ def _stable_salt(name: str) -> int:
 class System:
     """The whole fake backend. Build it from a `SystemConfig` and a seed, then call `tick()`."""
 
-    def __init__(self, cfg: SystemConfig, seed: int, rules: list[AlertRule] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: SystemConfig,
+        seed: int,
+        rules: list[AlertRule] | None = None,
+        app_path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.cfg = cfg = cfg.model_copy(deep=True)  # faults change it; the caller's stays intact
         self.rng = SimRandom(seed)
         self.t = 0
@@ -141,6 +151,15 @@ class System:
         self._prov_err = 0.0
         self.ledger_error: str | None = None
         self.records = Records()
+        self.app: AppDb | None = None
+        self.notified: set[int] = set()
+        """Customers sent an apology (`notify`)."""
+        """The application database (data incidents); `app_path` places its file, else a temp dir."""
+        self.schema_version = cfg.appdb.schema_version if cfg.appdb else 1
+        self.schema_error = ""
+        """What a consumer that does not understand the current schema fails with."""
+        if cfg.appdb is not None:
+            self.app = AppDb(cfg.appdb, seed, self.start, self.pools_.names, app_path)
         self.jobs = {
             n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None))
             for n, j in cfg.jobs.items()
@@ -149,6 +168,24 @@ class System:
             if job.cfg.kind == "email" and job.cfg.total:
                 job.sends = np.zeros(job.cfg.total, dtype=np.int16)
         self.consumers_paused: set[str] = set()
+        self.publish_error: str | None = None
+        """Why nobody can publish to the broker right now (memory alarm, restart), or None."""
+        self.broker_alarm = False
+        self.broker_down_until = -1
+        self._broker_active = (
+            cfg.broker.max_messages is not None
+            or any(q.producer_rps > 0 for q in cfg.queues.values())
+            or any(p.autoscale is not None for p in cfg.workers.values())
+        )
+        """Whether `_tick_broker` has anything to do (producers, a watermark, autoscalers)."""
+        self._acc: dict[str, float] = {}
+        """Fractional messages carried over between ticks (producers, fan-out)."""
+        self._desired: dict[str, list[tuple[int, int]]] = {}
+        self._merged_traits: dict[
+            tuple[str, str], tuple[VersionTraits, list[VersionTraits], VersionTraits]
+        ] = {}
+        """Traits merged from conditional ones, with what they were merged from (see `traits`)."""
+        """Autoscaler: (tick, desired replicas) per pool, over its scale-down delay."""
         self.cost_dollars = 0.0
         self.api_cpu = 0.0
         self.pool_in_use = 0.0
@@ -279,6 +316,21 @@ class System:
         self.c_orders = m.counter("orders_created_total", "Orders created")
         self.c_ledger_err = m.counter("ledger_write_errors_total", "Failed ledger writes")
         self.g_cost = m.gauge("cloud_cost_dollars_per_hour", "Current spend rate")
+        self.c_slow = m.counter(
+            "http_requests_slow_total", "Successful requests slower than the latency objective"
+        )
+        self.g_broker: dict[str, int] = {}
+        if self.cfg.broker.max_messages is not None:
+            self.g_broker = {
+                "memory": m.gauge(
+                    "broker_memory_used_ratio",
+                    "Broker memory used, as a share of its high watermark",
+                ),
+                "blocked": m.gauge(
+                    "broker_publishers_blocked",
+                    "1 while the broker blocks publishers (memory alarm)",
+                ),
+            }
         self.g_jobs = {
             j: m.gauge("job_progress_ratio", "Progress of a job", job=j) for j in self.jobs
         }
@@ -293,19 +345,40 @@ class System:
         self.g_wrong = m.gauge(
             "orders_records_invalid", "Order records that currently fail the amount sanity check"
         )
+        self.g_invariants: dict[str, int] = {}
+        if self.cfg.appdb is not None:
+            self.g_invariants = {
+                inv.name: m.gauge(
+                    "data_invariant_violations",
+                    "Rows failing a data-quality check (checked periodically)",
+                    invariant=inv.name,
+                )
+                for inv in self.cfg.appdb.invariants
+            }
+            self.c_parcels = m.counter(
+                "shipping_labels_purchased_total", "Labels bought from carriers"
+            )
 
     # ------------------------------------------------------------------ traits
     def traits(self, service: str, version: str) -> VersionTraits:
         base = self.cfg.versions.get(service, {}).get(version, NO_TRAITS)
         extra = []
         for store, key, value, svc, tr in self.conditional_traits:
-            if svc != service:
+            if svc != service and svc != f"{service}@{version}":
                 continue
             have = (self.flags if store == "flag_change" else self.config).get(key)
             if (value is None and _truthy(have)) or (value is not None and have == value):
                 extra.append(tr)
         if not extra:
             return base
+        hit = self._merged_traits.get((service, version))
+        if (
+            hit is not None
+            and hit[0] is base
+            and len(hit[1]) == len(extra)
+            and all(a is b for a, b in zip(hit[1], extra, strict=True))
+        ):
+            return hit[2]  # the same traits hold as at the last call: reuse the merge
         merged = base.model_copy(deep=True)
         for tr in extra:
             for k, v in tr.error_rate.items():
@@ -317,6 +390,13 @@ class System:
             for k, v in tr.extra_queries.items():
                 merged.extra_queries[k] = merged.extra_queries.get(k, 0.0) + v
             merged.crash_on_start = merged.crash_on_start or tr.crash_on_start
+            if tr.message_error_rate > merged.message_error_rate:
+                merged.message_error_rate = tr.message_error_rate
+                merged.message_error = tr.message_error
+            merged.charges_per_message = max(merged.charges_per_message, tr.charges_per_message)
+            for k, v in tr.fanout.items():
+                merged.fanout[k] = merged.fanout.get(k, 0.0) + v
+        self._merged_traits[(service, version)] = (base, extra, merged)
         return merged
 
     # ------------------------------------------------------------------ time
@@ -347,6 +427,8 @@ class System:
         for q in self.queues.values():
             q.tick(t)
         self._tick_jobs(t)
+        if self._broker_active:
+            self._tick_broker(t)
         self._tick_api(t)
         for pool in self.pools.values():
             self._tick_pool(pool, t)
@@ -372,6 +454,8 @@ class System:
                 if b.kind == "index_build" and b.index:
                     self.record_change(t, "index", b.index, "building", "ready", "postgres")
         self._tick_cache(t)
+        if self.app is not None:
+            self._tick_app(t)
         self._record(t)
         if t % EVAL_INTERVAL_S == 0:
             for ev in self.alerts.evaluate(self.metrics, t):
@@ -402,6 +486,7 @@ class System:
     def deploy(
         self, t: int, service: str, version: str, author: str, percent: int = 100, note: str = ""
     ) -> None:
+        before = _current_label(self, service) if service in self.previous_versions else ""
         if service == "api":
             current = self.api_version
             if percent >= 100 and self.api_versions.get(version, 0) == sum(
@@ -436,7 +521,7 @@ class System:
             t,
             "deploy",
             service,
-            _current_label(self, service),
+            before,
             version,
             author,
             note or (f"{percent}% rollout" if percent < 100 else ""),
@@ -601,7 +686,19 @@ class System:
                 # synchronous provider calls with the configured retries
                 p_fail = prov_err + (1 - prov_err) * _p_over(prov_lat, self.cfg.provider.timeout_s)
                 exp_attempts = sum(p_fail**k for k in range(attempts_max))
-                self.provider_calls += n * r.provider_calls * exp_attempts
+                calls = n * r.provider_calls * exp_attempts
+                self.provider_calls += calls
+                if calls:  # the same calls, as the provider's request counters see them
+                    ok_calls = n * r.provider_calls * (1 - p_fail**attempts_max)
+                    timeouts = (
+                        (calls - ok_calls)
+                        * (1 - prov_err)
+                        * _p_over(prov_lat, self.cfg.provider.timeout_s)
+                        / max(p_fail, 1e-9)
+                    )
+                    self.metrics.row[self.c_prov["ok"]] += ok_calls
+                    self.metrics.row[self.c_prov["timeout"]] += timeouts
+                    self.metrics.row[self.c_prov["error"]] += calls - ok_calls - timeouts
                 per_attempt = min(prov_lat, self.cfg.provider.timeout_s)
                 wait = 0.0 if backoff == "none" else 0.2 * (2 ** (exp_attempts - 1) - 1)
                 prov_ms = 1000.0 * (per_attempt * exp_attempts + wait) * r.provider_calls
@@ -610,6 +707,8 @@ class System:
             if writes_may_fail:
                 for s in shapes:
                     write_err = write_err or db.write_error(s)
+            if r.enqueue and self.publish_error is not None:
+                write_err = write_err or self.publish_error
             factor, u_cache, ms, host_n, user, ip, req = take(n)
             hb = hrow[h]
             healthy = (
@@ -675,6 +774,10 @@ class System:
                 bad += n_fail
                 row[codes[ok_code]] += n_ok
                 if r.creates_order:
+                    if self.app is not None:
+                        new_order = self.app.new_order
+                        for num in range(self.records.orders + 1, self.records.orders + n_ok + 1):
+                            new_order(t, num)
                     self.records.orders += n_ok
             else:
                 n_ok = n_miss = n_fail = 0
@@ -710,9 +813,13 @@ class System:
                             n_miss += 1
                         if r.creates_order:
                             self.records.orders += 1
+                            how = None
                             if corrupt > 0 and rand() < corrupt:
                                 self.records.corrupted[self.records.orders] = corrupt_version
                                 row[self.c_bad_orders] += 1
+                                how = self.traits("api", corrupt_version).corrupts
+                            if self.app is not None:
+                                self.app.new_order(t, self.records.orders, how)
                     else:
                         bad += 1
                         if code != 429:
@@ -808,6 +915,7 @@ class System:
         self.total_requests += sum(x[1] for x in route_plan)
         self.bad_requests += bad
         self.slow_requests += slow
+        row[self.c_slow] += slow
 
     def _app_error(self, route: str) -> str:
         versions = [v for v in self.api_versions if self.traits("api", v).error_rate]
@@ -848,17 +956,24 @@ class System:
         self.metrics.row[self.c_prov["ok"]] += 1
         return "ok"
 
-    def charge(self, order: int, idempotent: bool) -> None:
-        """The provider records a charge (deduplicated by the order's idempotency key when sent)."""
+    def charge(self, order: int, idempotent: bool) -> bool:
+        """The provider records a charge (deduplicated by the order's idempotency key when sent).
+
+        Returns whether a new charge was made."""
         rec = self.records
         if idempotent and rec.charges.get(order, 0) >= 1:
-            return
+            return False
         rec.charges[order] = rec.charges.get(order, 0) + 1
         self.metrics.row[self.c_charges] += 1
+        return True
 
     def _tick_provider(self, t: int) -> None:
         self.provider_calls_prev = self.provider_calls
-        self.provider_load = self.provider_calls / self.cfg.provider.capacity_rps
+        load = self.provider_calls / self.cfg.provider.capacity_rps
+        w = self.cfg.provider.load_window_s
+        self.provider_load = (
+            load if w <= 1 else self.provider_load + (load - self.provider_load) / w
+        )
         self.provider_calls = 0.0
 
     # ------------------------------------------------------------------ workers
@@ -1022,6 +1137,14 @@ class System:
         if kind == "charge":
             self._finish_charges(pool, q, r, run, t)
             return
+        if self.app is not None and not self._finish_app(pool, q, r, run, t):
+            return
+        tr = self.traits(pool.name, r.version)
+        if tr.message_error_rate > 0 and (
+            tr.message_error_rate >= 1 or self.rng.random() < tr.message_error_rate
+        ):
+            self._fail_message(pool, q, r, run, t, tr.message_error)
+            return
         err = None
         db = self.db
         n = run.count
@@ -1048,10 +1171,45 @@ class System:
         if kind == "email":
             self.records.emails += n
             row[self.c_emails] += n
+        if tr.fanout:
+            self._fan_out(pool.name, tr.fanout, n, t)
         rng = self.rng
         if n > 3 or rng.random() < 0.35:
             self.logs.pending.append((100 + rng.getrandbits(10) % 800, self._sid[pool.name], DEBUG if kind != "fulfillment" else INFO,
                                       f"{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg=\"processed\" batch={n} wait_s={t - run.enq}"))  # fmt: skip
+
+    def _finish_app(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> bool:
+        """A consumer's writes to the application database; False when the delivery failed."""
+        app = self.app
+        assert app is not None
+        kind = q.cfg.kind
+        if kind == "email":
+            for order in range(run.first, run.first + run.count):
+                app.send_email(t, app.order(order).customer_id, "receipt", "order_receipt")
+            return True
+        if kind != "fulfillment":
+            return True
+        tr = self.traits(pool.name, r.version)
+        bought = 0
+        for order in range(run.first, run.first + run.count):
+            if tr.dedupes and app.has_label(order):
+                continue
+            app.shipment(t, order)
+            bought += 1
+        self.metrics.row[self.c_parcels] += bought
+        if tr.schema_max is None or tr.schema_max >= self.schema_version:
+            return True
+        pool.failed += run.count
+        self.metrics.row[self.g_w[pool.name]["err"]] += run.count
+        self.log(
+            t,
+            60,
+            pool.name,
+            ERROR,
+            f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} order_id=ord_{app.order_id(run.first)} msg="label purchased; publishing shipment failed" error="{self.schema_error or "unsupported schema"}" schema_version={self.schema_version} receive_count={run.deliveries}',
+        )
+        q.fail(run, t)
+        return False
 
     def _finish_charges(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
         row = self.metrics.row
@@ -1072,15 +1230,30 @@ class System:
         sid = self._sid[pool.name]
         name = r.name
         failed: list[int] = []
+        app = self.app
+        base = app.history if app is not None else 0
+        again = self.traits(pool.name, r.version).charges_per_message - 1
         for order in range(run.first, run.first + run.count):
             outcome = "error"
+            pid = 0
             for _ in range(attempts_max):
                 outcome = attempt()
                 if outcome != "error":  # a timed-out charge still went through
-                    charge(order, idempotent)
+                    if charge(order, idempotent) and app is not None:
+                        pid = app.charge(t, order, idempotent, outcome == "ok")
                     if outcome == "ok":
                         break
-            user = emails[(order * 7919) % n_emails]
+            if again and outcome == "ok":
+                for _ in range(again):
+                    if attempt() != "error" and charge(order, False) and app is not None:
+                        app.charge(t, order, False, True)
+                lines.append((300 + bits(10) % 600, sid, INFO,
+                              f'{name} order_id=ord_{order + base} msg="legacy capture path: capturing again for remaining line items" captures={again + 1} idem_key=none'))  # fmt: skip
+            if app is None:
+                user = emails[(order * 7919) % n_emails]
+            else:
+                o = app.order(order)
+                user, amount = app.email_of(o.customer_id), o.total_cents
             ms = 200 + bits(10) % 700
             if outcome != "ok":
                 failed.append(order)
@@ -1089,28 +1262,30 @@ class System:
                         ms,
                         sid,
                         ERROR,
-                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order} customer={user} msg="charge failed" provider_error="{self._provider_error_text()}" attempts={attempts_max}',
+                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order + base} customer={user} msg="charge failed" provider_error="{self._provider_error_text()}" attempts={attempts_max}',
                     )
                 )
             elif ledger_err is None:
+                if app is not None:
+                    app.ledger_charge(t, order, pid or app.first_payment(order))
                 lines.append(
                     (
                         ms,
                         sid,
                         INFO,
-                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
+                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order + base} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
                     )
                 )
             else:
                 row[self.c_ledger_err] += 1
                 failed.append(order)
-                key = f"idem_key=ord_{order}" if idempotent else "idem_key=none"
+                key = f"idem_key=ord_{order + base}" if idempotent else "idem_key=none"
                 lines.append(
                     (
                         ms,
                         sid,
                         ERROR,
-                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
+                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order + base} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
                     )
                 )
         ok = run.count - len(failed)
@@ -1124,12 +1299,14 @@ class System:
         if not failed:
             q.ack(run, t)
             return
-        # split the run: acknowledged ones leave, failed ones go back one by one
+        # split the run: acknowledged ones leave, failed ones go back one by one (at once, for a
+        # consumer that retries without backoff)
+        requeue = 0 if self.config.get("payments.retry.backoff") == "none" else None
         failed_set = set(failed)
         for seq in range(run.first, run.first + run.count):
             one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
             if seq in failed_set:
-                q.fail(one, t)
+                q.fail(one, t, requeue)
             else:
                 q.ack(one, t)
 
@@ -1137,6 +1314,9 @@ class System:
     def _tick_jobs(self, t: int) -> None:
         for job in self.jobs.values():
             c = job.cfg
+            if job.state == "failed" and job.retry_at is not None and t >= job.retry_at:
+                job.retry_at = None
+                self.start_job(t, job.name, author="scheduler-retry")
             if (
                 c.schedule_every_s
                 and job.next_run is not None
@@ -1175,11 +1355,15 @@ class System:
                     job.sends[job.progress : job.progress + k] += 1
                 self.records.emails += k
                 self.metrics.row[self.c_emails] += k
+            elif c.kind == "credit" and self.app is not None:
+                k = self._credit_items(t, job, k)
             elif c.kind == "repair":
                 targets = job.repair_targets[job.progress : job.progress + k]
                 for o in targets:
                     if self.records.corrupted.pop(o, None) is not None:
                         self.records.repaired += 1
+                        if self.app is not None:
+                            self.app.restore_order(t, o)
                 self.db.run("order_update", len(targets))
             elif c.kind == "disk":
                 if self.db.disk_used_gb >= self.db.disk_gb:
@@ -1208,15 +1392,48 @@ class System:
                     f'scheduler-0 job={job.name} msg="progress" done={job.progress} total={c.total or "inf"}',
                 )
 
-    def start_job(self, t: int, name: str, author: str) -> Job:
+    def _credit_items(self, t: int, job: Job, k: int) -> int:
+        """Credit and email customers `progress+1 ...`; a customer row the job cannot handle fails it."""
+        app = self.app
+        assert app is not None
+        c = job.cfg
+        done = 0
+        for item in range(job.progress, job.progress + k):
+            cid = item + 1
+            if cid > app.customers:
+                break
+            email = app.current_email(cid)
+            if email is None:
+                job.state = "failed"
+                job.retry_at = t + c.retry_after_s if c.retry_after_s else None
+                self.log(t, 11, "scheduler", ERROR,
+                         f'scheduler-0 job={job.name} msg="job failed" item={item} customer_id={cid} '
+                         f"error=\"TypeError: can only concatenate str (not 'NoneType') to str in render_email(customer.email)\""
+                         + (f" retry_in={c.retry_after_s}s" if c.retry_after_s else ""))  # fmt: skip
+                break
+            app.credit(t, cid, c.campaign or job.name, c.credit_cents)
+            app.send_email(t, cid, c.campaign or job.name, "store_credit")
+            done += 1
+        self.records.emails += done
+        self.metrics.row[self.c_emails] += done
+        return done
+
+    def start_job(self, t: int, name: str, author: str, from_item: int | None = None) -> Job:
         job = self.jobs.get(name)
         if job is None:
             raise Refusal(f"no job {name!r}; jobs: {', '.join(sorted(self.jobs)) or 'none'}")
         if job.state == "running":
             raise Refusal(f"job {name} is already running")
-        if not job.cfg.checkpoint or job.state == "done":
+        if from_item is not None:
+            if job.cfg.total and not 0 <= from_item < job.cfg.total:
+                raise Refusal(
+                    f"job {name} has items 0 to {job.cfg.total - 1}; got --from {from_item}"
+                )
+            job.progress = from_item
+        elif not job.cfg.checkpoint or job.state == "done":
             # without checkpoints a (re)run starts from the first item
             job.progress = 0
+        job.retry_at = None
         if job.cfg.kind == "repair" and job.progress == 0:
             job.repair_targets = sorted(self.records.corrupted)
             job.cfg = job.cfg.model_copy(update={"total": len(job.repair_targets)})
@@ -1230,6 +1447,32 @@ class System:
             f'scheduler-0 job={name} msg="started" run={job.runs} from_item={job.progress} checkpoint={str(job.cfg.checkpoint).lower()} by={author}',
         )
         return job
+
+    # ------------------------------------------------------------------ application data
+    def _tick_app(self, t: int) -> None:
+        app = self.app
+        assert app is not None and self.cfg.appdb is not None
+        if t % 10 == 0:
+            app.flush()  # readers flush first, so batching ten ticks is invisible to them
+        if t % self.cfg.appdb.check_every_s == 0:
+            self.check_data()
+
+    def check_data(self) -> dict[str, int]:
+        """Run the data-quality checks now: violations per invariant (exported as a metric)."""
+        app = self.app
+        assert app is not None and self.cfg.appdb is not None
+        out = {}
+        for inv in self.cfg.appdb.invariants:
+            n = out[inv.name] = app.violations(inv.sql)
+            self.metrics.row[self.g_invariants[inv.name]] = n
+        # a corrupted order the player repaired by hand counts as repaired
+        rec = self.records
+        if rec.corrupted:
+            still = app.wrong_orders()
+            for o in [o for o in rec.corrupted if app.order_id(o) not in still]:
+                del rec.corrupted[o]
+                rec.repaired += 1
+        return out
 
     # ------------------------------------------------------------------ cache
     def _tick_cache(self, t: int) -> None:
@@ -1301,8 +1544,108 @@ class System:
             self._pool_counts[n][1] * p.cfg.cost_per_replica_hour for n, p in self.pools.items()
         )
         row[self.g_cost] = per_hour
+        if self.g_broker:
+            limit = self.cfg.broker.max_messages or 1
+            row[self.g_broker["memory"]] = sum(q.depth for q in self.queues.values()) / limit
+            row[self.g_broker["blocked"]] = 1.0 if self.publish_error is not None else 0.0
         self.cost_dollars += per_hour / 3600.0
         m.commit(t)
+
+    # ------------------------------------------------------------------ broker and autoscaling
+    def _tick_broker(self, t: int) -> None:
+        """The broker's memory alarm and restarts, producers outside the API, and autoscalers."""
+        bc = self.cfg.broker
+        if bc.max_messages is not None:
+            waiting = sum(q.depth for q in self.queues.values())
+            if not self.broker_alarm and waiting > bc.max_messages:
+                self.broker_alarm = True
+                self.log(t, 13, "broker", WARN,
+                         f"rabbitmq-0 [warning] memory resource limit alarm set on node rabbit@rabbitmq-0; "
+                         f"messages_ready={waiting} high_watermark={bc.max_messages}. "
+                         "Publishers will be blocked until this alarm clears")  # fmt: skip
+            elif self.broker_alarm and waiting < 0.9 * bc.max_messages:
+                self.broker_alarm = False
+                self.log(t, 13, "broker", INFO,
+                         f"rabbitmq-0 [info] memory resource limit alarm cleared on node rabbit@rabbitmq-0; messages_ready={waiting}")  # fmt: skip
+        if t < self.broker_down_until:
+            self.publish_error = "amqp: dial tcp rabbitmq:5672: connect: connection refused"
+        elif self.broker_alarm:
+            self.publish_error = (
+                "amqp: publish timed out: connection blocked by broker (memory alarm)"
+            )
+        else:
+            self.publish_error = None
+        if self.publish_error is None:
+            for q in self.queues.values():
+                if q.cfg.producer_rps > 0:
+                    q.enqueue(t, self.rng.poisson(q.cfg.producer_rps))
+        if t % EVAL_INTERVAL_S == 0:
+            for pool in self.pools.values():
+                if pool.cfg.autoscale is not None and pool.cfg.autoscale.enabled:
+                    self._autoscale(pool, t)
+
+    def _autoscale(self, pool: WorkerPool, t: int) -> None:
+        a = pool.cfg.autoscale
+        assert a is not None
+        q = self.queues[pool.cfg.queue]
+        waiting = q.depth + q.inflight
+        want = max(
+            a.min_replicas,
+            min(a.max_replicas, pool.cfg.max_replicas, -(-waiting // a.target_per_replica)),
+        )
+        hist = [
+            (at, n) for at, n in self._desired.get(pool.name, []) if at > t - a.scale_down_delay_s
+        ]
+        hist.append((t, want))
+        self._desired[pool.name] = hist
+        target = min(a.max_replicas, max(n for _, n in hist))  # a lowered maximum holds at once
+        have = len(pool.live)
+        if target == have:
+            return
+        _, removed = pool.scale(t, target)
+        for r in removed:
+            self._terminate(pool, r, t)
+        self.log(t, 14, "keda", INFO,
+                 f'keda-operator-0 scaledobject={pool.name} msg="scaling" from={have} to={target} '
+                 f"queue={q.name} queue_length={waiting} target_per_replica={a.target_per_replica} max_replicas={a.max_replicas}")  # fmt: skip
+
+    def restart_broker(self, t: int) -> int:
+        """Restart the broker: nobody can publish for a while, and transient queues lose what waits."""
+        lost = 0
+        for q in self.queues.values():
+            if not q.cfg.durable and q.depth:
+                lost += q.purge()
+        self.broker_down_until = t + self.cfg.broker.restart_s
+        self.broker_alarm = False
+        self._broker_active = True
+        self.publish_error = "amqp: dial tcp rabbitmq:5672: connect: connection refused"
+        self.log(t, 13, "broker", WARN,
+                 f"rabbitmq-0 [notice] stopping rabbit@rabbitmq-0; transient messages dropped: {lost}")  # fmt: skip
+        return lost
+
+    def _fail_message(
+        self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int, error: str
+    ) -> None:
+        pool.failed += run.count
+        self.metrics.row[self.g_w[pool.name]["err"]] += run.count
+        self.log(t, 60, pool.name, ERROR,
+                 f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg="job failed, will retry" '
+                 f'error="{error}" batch={run.count} receive_count={run.deliveries}')  # fmt: skip
+        q.fail(run, t)
+
+    def _fan_out(self, pool: str, fanout: dict[str, float], n: int, t: int) -> None:
+        """Messages a consumer publishes for the ones it processed (fractions carry over)."""
+        if self.publish_error is not None:
+            return
+        for qn, k in fanout.items():
+            q = self.queues.get(qn)
+            if q is None:
+                continue
+            key = f"{pool}>{qn}"
+            acc = self._acc.get(key, 0.0) + k * n
+            whole = int(acc)
+            self._acc[key] = acc - whole
+            q.enqueue(t, whole)
 
     # ------------------------------------------------------------------ helpers
     def services(self) -> list[str]:

@@ -3,11 +3,21 @@
 The screen owns the pacing (a timer that runs whole ticks by speed) and is the
 one place that calls `session.perform`: widgets post what the player asked for,
 the screen turns it into a command line, performs it, and refreshes the views.
+
+Input stays responsive while the clock runs fast: the simulation runs on the event
+loop in slices of at most `SLICE_S` (ticks not run in time are owed to the next
+firing, so a slow machine slows the clock, never the keys), a long `wait` runs as
+a worker that hands the loop back between slices (console lines entered meanwhile
+are performed after it, as in the headless console), and the heap built before
+play is frozen so that the collector's full passes stay short (see `_mark_ready`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import shlex
+import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -35,6 +45,7 @@ from oncall_dojo.tui.widgets.logs import LogsPane
 from oncall_dojo.tui.widgets.metrics import MetricsPane
 from oncall_dojo.tui.widgets.pager import Pager
 from oncall_dojo.tui.widgets.runbooks import Runbooks
+from oncall_dojo.tui.widgets.sql import SqlPane
 from oncall_dojo.tui.widgets.status import ClockBar
 from oncall_dojo.tui.widgets.system_map import SystemMap
 
@@ -49,6 +60,8 @@ PANE_COMMAND = {"map": "map", "changes": "deploys"}
 STEP_S = 10
 PANE_EVERY = 3
 """Refresh the open pane on every third timer firing (about 3 times a second)."""
+SLICE_S = 0.02
+"""The longest the clock simulates before handing the event loop back to keys and frames."""
 
 
 def logs_command(query: str) -> str | None:
@@ -109,6 +122,12 @@ class IncidentScreen(Screen[None]):
         self._ready = False
         self._over = False
         self._firings = 0
+        self._owed = 0
+        """Ticks due by the pacer that did not fit in their firing's slice."""
+        self._waiting = False
+        """A `wait` is running the clock; the timer holds off."""
+        self._queued: list[str] = []
+        """Console lines entered during a `wait`, performed after it."""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -127,6 +146,9 @@ class IncidentScreen(Screen[None]):
                     yield ChangeHistory(s, id="changes-pane")
                 with TabPane("Runbooks", id="runbooks"):
                     yield Runbooks(s, id="runbooks-pane")
+                if s.system.app is not None:
+                    with TabPane("Data", id="data"):
+                        yield SqlPane(s, id="sql-pane")
             yield OpsConsole(s, id="console")
         yield Footer()
 
@@ -139,6 +161,14 @@ class IncidentScreen(Screen[None]):
 
     def _mark_ready(self) -> None:
         self._ready = True
+        # Everything built so far (the session, the incident, these widgets) lives as long as play.
+        # Frozen, the collector's full passes skip it and scan only what play creates: on a
+        # 2-core machine a pass took 80-190 ms before (every key pressed meanwhile waited) and
+        # 15-40 ms after. Thawed when play ends or the screen goes, so nothing is kept longer.
+        gc.freeze()
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()
 
     def on_resize(self) -> None:
         self._layout_for(self.size.width)
@@ -149,23 +179,74 @@ class IncidentScreen(Screen[None]):
         pager.compact = width < WIDE
         pager.set_class(pager.compact, "-compact")
         pager.update_view()
+        for sql in self.query(SqlPane):
+            sql.set_narrow(width < WIDE)
 
     # ------------------------------------------------------------------ the clock
     def _on_timer(self) -> None:
-        n = self.pacer.due()
-        if n and not self._over:
-            self._firings += 1
-            # the clock, pager and console every firing; the (heavier) open pane a few times a second
-            self.advance(n, panes=self._firings % PANE_EVERY == 0)
-
-    def advance(self, seconds: int, panes: bool = True) -> None:
-        """Run the simulation `seconds` ticks (exactly; tests use this) and refresh."""
-        if self._over or seconds <= 0:
+        due = self.pacer.due()
+        if self._over or self._waiting or self.pacer.paused:
+            self._owed = 0
             return
-        self.session.advance(seconds)
+        # owed ticks are capped at a second of play: behind by more, the clock slows down
+        self._owed = min(self._owed + due, max(due, self.pacer.speed))
+        if not self._owed:
+            return
+        self._owed -= self._simulate(self._owed, time.perf_counter() + SLICE_S)
+        self._firings += 1
+        # the clock, pager and console every firing; the (heavier) open pane a few times a second
+        self._after_ticks(panes=self._firings % PANE_EVERY == 0)
+
+    def _simulate(self, ticks: int, deadline: float) -> int:
+        """Run up to `ticks` ticks, at least one, stopping once past `deadline`; returns how many ran."""
+        s = self.session
+        ran = 0
+        while ran < ticks and not s.ended:
+            s.advance(1)
+            ran += 1
+            if time.perf_counter() >= deadline:
+                break
+        return ran
+
+    def _after_ticks(self, panes: bool = True) -> None:
         self.refresh_views(panes)
         if self.session.ended:
             self.end_game()
+
+    def advance(self, seconds: int, panes: bool = True) -> None:
+        """Run the simulation `seconds` ticks at once (exactly; tests use this) and refresh."""
+        if self._over or seconds <= 0:
+            return
+        self.session.advance(seconds)
+        self._after_ticks(panes)
+
+    @property
+    def waiting(self) -> bool:
+        """A `wait` is running the clock."""
+        return self._waiting
+
+    async def wait(self, seconds: int) -> None:
+        """Let `seconds` of simulated time pass, slice by slice, the screen live in between
+        (the clock's timer holds off until it is done)."""
+        self._waiting = True
+        left = min(seconds, self.session.remaining)
+        panes_at = time.perf_counter() + PANE_EVERY / TIMER_HZ
+        try:
+            while left > 0 and not self._over:
+                left -= self._simulate(left, time.perf_counter() + SLICE_S)
+                panes = left == 0 or time.perf_counter() >= panes_at
+                if panes:
+                    panes_at = time.perf_counter() + PANE_EVERY / TIMER_HZ
+                self._after_ticks(panes)
+                if left:
+                    await asyncio.sleep(0)  # keys and frames, then the next slice
+        finally:
+            self._waiting = False
+
+    async def _console_wait(self, seconds: int) -> None:
+        await self.wait(seconds)
+        while self._queued and not self._waiting and not self._over:
+            self._enter(self._queued.pop(0))
 
     def advance_to(self, at: int) -> None:
         if at > self.session.now:
@@ -184,6 +265,10 @@ class IncidentScreen(Screen[None]):
         if s.declared_resolved_at is not None or s.ended:
             self.end_game()
         return entry
+
+    def enter(self, text: str) -> None:
+        """Enter a line as if typed at the ops console: performed in turn, after a running `wait`."""
+        self._enter(text)
 
     def perform_quiet_once(self, text: str) -> Entry | None:
         """An investigation made by opening a view; not repeated at the same second."""
@@ -207,15 +292,22 @@ class IncidentScreen(Screen[None]):
             "map": SystemMap,
             "changes": ChangeHistory,
             "runbooks": Runbooks,
+            "data": SqlPane,
         }.get(active)
         if pane is not None:
             view: Any = self.query_one(pane)
             view.update_view()
 
     def on_ops_console_command_entered(self, event: OpsConsole.CommandEntered) -> None:
-        text = event.text
-        words = text.split()
+        self._enter(event.text)
+
+    def _enter(self, text: str) -> None:
         console = self.query_one(OpsConsole)
+        if self._waiting:
+            self._queued.append(text)
+            console.note(f"… `{text}` when the wait is over", "dim")
+            return
+        words = text.split()
         if words[0] == "wait":
             try:
                 secs = parse_duration(words[1]) if len(words) > 1 else 60
@@ -223,7 +315,9 @@ class IncidentScreen(Screen[None]):
                 console.note(f"✗ {exc.reason}", "red")
                 return
             console.note(f"… waiting {secs}s", "dim")
-            self.advance(secs)
+            # a worker, not awaited here: the screen keeps handling keys that bubble up to it
+            self._waiting = True
+            self.run_worker(self._console_wait(secs), group="wait")
             return
         self.perform(text)
 
@@ -259,6 +353,11 @@ class IncidentScreen(Screen[None]):
         else:
             pane.show_series(event.selector)
 
+    def on_sql_pane_command_requested(self, event: SqlPane.CommandRequested) -> None:
+        entry = self.perform(event.command, quiet=True)
+        if entry is not None:
+            self.query_one(SqlPane).show(entry)
+
     def on_logs_pane_filter_applied(self, event: LogsPane.FilterApplied) -> None:
         cmd = logs_command(event.query)
         if cmd:
@@ -268,6 +367,8 @@ class IncidentScreen(Screen[None]):
         pane_id = event.pane.id or ""
         if self._ready and pane_id in PANE_COMMAND:
             self.perform_quiet_once(PANE_COMMAND[pane_id])
+        if pane_id == "data":
+            self.query_one("#sql-input").focus()
         self.refresh_views()
 
     # ------------------------------------------------------------------ actions
@@ -320,8 +421,9 @@ class IncidentScreen(Screen[None]):
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
-        i = PANES.index(tabs.active) if tabs.active in PANES else -1
-        self.show_pane(PANES[(i + 1) % len(PANES)])
+        panes = PANES + (("data",) if self.session.system.app is not None else ())
+        i = panes.index(tabs.active) if tabs.active in panes else -1
+        self.show_pane(panes[(i + 1) % len(panes)])
 
     def show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
@@ -333,6 +435,7 @@ class IncidentScreen(Screen[None]):
         self._over = True
         if self._timer is not None:
             self._timer.stop()
+        gc.unfreeze()  # play is over: what it built may go
         self.app.push_screen(Measuring())
         self._finish()
 

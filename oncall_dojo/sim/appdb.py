@@ -1,0 +1,625 @@
+"""The shop's business data in a real SQLite database, written by the simulated services.
+
+Data incidents turn it on (`system.appdb`). At the start it holds seeded
+customers, products and a week of history; from then on the API and the workers
+write to it as they run: every order with its items, every charge the provider
+made, every ledger entry, shipment label, email and credit. A fault that damages
+data does it here, row by row, at the rate the model dictates, and stops when
+its cause is gone.
+
+Beside the application database (`main`, a file the player can query through
+the SQL console) the writer keeps the true state (`truth`, in memory, never
+reachable from the console): the rows as they should have been. Scoring
+compares the two, so a repair is judged against what really happened, and an
+over-broad UPDATE or DELETE shows up as correct rows damaged.
+
+Everything here is derived from the seed and the model's events, never from the
+simulation's random stream, so turning the database on does not change any
+other draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from oncall_dojo.sim.config import AppDbConfig
+
+if TYPE_CHECKING:
+    from oncall_dojo.sim.sqlsandbox import Sandbox
+
+TABLES: dict[str, str] = {
+    "customers": "id INTEGER PRIMARY KEY, email TEXT, name TEXT NOT NULL, country TEXT NOT NULL,"
+    " tenant_id TEXT NOT NULL, created_at TEXT NOT NULL",
+    "products": "id INTEGER PRIMARY KEY, sku TEXT NOT NULL, name TEXT NOT NULL, price_cents INTEGER NOT NULL",
+    "orders": "id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, tenant_id TEXT, total_cents INTEGER,"
+    " currency TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL",
+    "order_items": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, product_id INTEGER NOT NULL,"
+    " qty INTEGER NOT NULL, unit_price_cents INTEGER NOT NULL",
+    "payments": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, amount_cents INTEGER NOT NULL,"
+    " currency TEXT, status TEXT NOT NULL, provider_charge_id TEXT, idempotency_key TEXT,"
+    " created_at TEXT NOT NULL",
+    "refunds": "id INTEGER PRIMARY KEY, payment_id INTEGER NOT NULL, amount_cents INTEGER NOT NULL,"
+    " reason TEXT, provider_refund_id TEXT, created_at TEXT NOT NULL",
+    "ledger_entries": "id INTEGER PRIMARY KEY, order_id INTEGER, payment_id INTEGER, refund_id INTEGER,"
+    " kind TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL",
+    "shipments": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, carrier TEXT NOT NULL,"
+    " label_id TEXT NOT NULL, created_at TEXT NOT NULL",
+    "email_sends": "id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, campaign TEXT NOT NULL,"
+    " template TEXT NOT NULL, sent_at TEXT NOT NULL",
+    "credits": "id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, campaign TEXT NOT NULL,"
+    " amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL",
+    "schema_migrations": "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL",
+}
+INDEXES = (
+    "CREATE INDEX {db}.order_items_order_id ON order_items(order_id)",
+    "CREATE INDEX {db}.payments_order_id ON payments(order_id)",
+    "CREATE INDEX {db}.refunds_payment_id ON refunds(payment_id)",
+    "CREATE INDEX {db}.ledger_payment_id ON ledger_entries(payment_id)",
+    "CREATE INDEX {db}.ledger_order_id ON ledger_entries(order_id)",
+    "CREATE INDEX {db}.shipments_order_id ON shipments(order_id)",
+    "CREATE INDEX {db}.orders_customer_id ON orders(customer_id)",
+    "CREATE INDEX {db}.credits_customer ON credits(customer_id, campaign)",
+    "CREATE INDEX {db}.email_sends_customer ON email_sends(customer_id, campaign)",
+)
+COMPARED = (
+    "customers",
+    "orders",
+    "order_items",
+    "payments",
+    "ledger_entries",
+    "shipments",
+    "credits",
+)
+"""Tables whose correct rows the truth keeps; a correct row the player changed or deleted is collateral damage."""
+KEYED = {"credits": ("customer_id", "campaign", "amount_cents"), "shipments": ("order_id",)}
+"""Tables whose rows are matched by what they are rather than by id."""
+
+_PRODUCTS = (
+    ("Trail runner shoes", 8900), ("Merino crew socks", 1800), ("Rain shell jacket", 14900),
+    ("Insulated bottle", 3200), ("Daypack 24L", 7400), ("Headlamp", 3900), ("Camp mug", 1400),
+    ("Sun hoodie", 5600), ("Trekking poles", 11900), ("Chalk bag", 2400), ("Bike light set", 4500),
+    ("Yoga mat", 6800), ("Wool beanie", 2900), ("Packable down vest", 12900), ("Bamboo tee", 3400),
+    ("Climbing tape", 700), ("Hydration bladder", 3600), ("First aid kit", 2700),
+    ("Gaiters", 4200), ("Buff neck gaiter", 2200),
+)  # fmt: skip
+_COUNTRIES = ("US", "US", "US", "GB", "DE", "FR", "CA", "NL", "AU", "SE")
+_CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "CA": "CAD", "NL": "EUR",
+             "AU": "AUD", "SE": "SEK"}  # fmt: skip
+_DOMAINS = ("example.com", "mail.test", "inbox.example", "post.example.org", "fastmail.test")
+_CARRIERS = ("UPS", "DHL", "USPS", "FedEx")
+_TENANTS = ("shopfront-us", "shopfront-eu")
+_SUFFIXES = {"Miss", "Jr", "Sr", "II", "III", "IV", "MD", "DDS", "PhD", "DVM"}
+
+
+def _mix(x: int) -> int:
+    """splitmix64: a well-mixed 64-bit value from an integer, the same on every platform."""
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+@dataclass
+class Order:
+    id: int
+    customer_id: int
+    tenant_id: str
+    total_cents: int
+    currency: str
+    items: list[tuple[int, int, int]]
+    """(product id, qty, unit price)"""
+
+
+class AppDb:
+    """Writes the shop's rows to the application database (and the truth) as the model runs."""
+
+    def __init__(
+        self,
+        cfg: AppDbConfig,
+        seed: int,
+        start: datetime,
+        names: Iterable[str],
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.start = start
+        self.salt = int.from_bytes(hashlib.sha256(f"appdb:{seed}".encode()).digest()[:8], "big")
+        self._tmp: str | None = None
+        if path is None:
+            self._tmp = tempfile.mkdtemp(prefix="dojo-app-")
+            path = Path(self._tmp) / "app.db"
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute("ATTACH DATABASE ':memory:' AS truth")
+        self.history = cfg.history_orders
+        """Orders placed before the incident; the model's order n is row `history + n`."""
+        self._names = list(names) or ["Alex Doe"]
+        self._next = {t: 1 for t in TABLES}
+        self._ops: dict[str, list[tuple]] = {}
+        """Rows waiting for the end of the tick, by statement (in order of first use: a row is only
+        ever updated in a later tick than the one that inserted it)."""
+        self._orders: dict[int, Order] = {}
+        self._customers: dict[int, tuple[int, str, str, str, str, str]] = {}
+        self._ts = (0, self.ts_(0))
+        self.damaged: dict[str, set[int]] = {t: set() for t in TABLES}
+        """Rows a fault wrote wrong or wrote twice, by table (the truth has the right version or none)."""
+        self.customers = cfg.customers
+        self.parcels = 0
+        """Shipment labels bought from carriers (each one costs money)."""
+        self.emails_sent: dict[tuple[int, str], int] = {}
+        """(customer, campaign) -> emails really sent; nobody can unsend one."""
+        self._ledgered: set[int] = set()
+        self.harm_ticks: list[int] = []
+        """When a customer was charged or emailed again for the same thing (one entry each)."""
+        self._first_payment: dict[int, int] = {}
+        """order id -> its first payment (any later one for the same order is a duplicate charge)"""
+        self._labels: dict[int, int] = {}
+        self._credited: dict[tuple[int, str], int] = {}
+        self._refunded: set[int] = set()
+        self._console: Sandbox | None = None
+        self._selector: Sandbox | None = None
+        self._create()
+        self._seed_rows()
+
+    # ------------------------------------------------------------------ setup
+    def _create(self) -> None:
+        c = self.conn
+        c.execute("BEGIN")
+        for db in ("main", "truth"):
+            for name, cols in TABLES.items():
+                c.execute(f"CREATE TABLE {db}.{name} ({cols})")
+            for ix in INDEXES:
+                c.execute(ix.format(db=db))
+        c.execute("COMMIT")
+
+    def ts_(self, t: int) -> str:
+        return (self.start + timedelta(seconds=t)).strftime("%Y-%m-%d %H:%M:%S")
+
+    def ts(self, t: int) -> str:
+        if self._ts[0] != t:
+            self._ts = (t, self.ts_(t))
+        return self._ts[1]
+
+    def customer(self, i: int) -> tuple[int, str, str, str, str, str]:
+        c = self._customers.get(i)
+        if c is None:
+            c = self._customers[i] = self._make_customer(i)
+        return c
+
+    def _make_customer(self, i: int) -> tuple[int, str, str, str, str, str]:
+        h = _mix(self.salt ^ (i * 0x51ED27))
+        name = self._names[h % len(self._names)]
+        words = [w for w in name.split() if not w.endswith(".") and w not in _SUFFIXES] or ["alex"]
+        local = f"{words[0]}.{words[-1]}{(h >> 20) % 1000}".lower()
+        local = "".join(ch for ch in local if ch.isalnum() or ch == ".")
+        country = _COUNTRIES[(h >> 32) % len(_COUNTRIES)]
+        tenant = _TENANTS[0 if country in ("US", "CA", "AU") else 1]
+        email = f"{local}@{_DOMAINS[(h >> 40) % len(_DOMAINS)]}"
+        created = self.ts(-86_400 * (30 + (h >> 48) % 700))
+        return (i, email, name, country, tenant, created)
+
+    def email_of(self, customer_id: int) -> str:
+        return self.customer(customer_id)[1]
+
+    def order(self, n: int) -> Order:
+        """The order the model's checkout number n places (deterministic from the seed)."""
+        o = self._orders.get(n)
+        if o is None:
+            o = self._orders[n] = self._make_order(n)
+        return o
+
+    def _make_order(self, n: int) -> Order:
+        oid = self.history + n
+        h = _mix(self.salt ^ (oid * 0x2545F491))
+        cust = 1 + (oid * 7919 + (h & 0xFF)) % self.customers
+        country = _COUNTRIES[(_mix(self.salt ^ (cust * 0x51ED27)) >> 32) % len(_COUNTRIES)]
+        items = []
+        for k in range(1 + h % 3):
+            p = (h >> (8 + 5 * k)) % len(_PRODUCTS)
+            qty = 1 + (h >> (30 + 2 * k)) % 2
+            items.append((p + 1, qty, _PRODUCTS[p][1]))
+        tenant = _TENANTS[0 if country in ("US", "CA", "AU") else 1]
+        return Order(oid, cust, tenant, sum(q * u for _, q, u in items), _CURRENCY[country], items)
+
+    def order_id(self, n: int) -> int:
+        return self.history + n
+
+    def _seed_rows(self) -> None:
+        """Customers, products and a week of settled history (the same in the database and the truth)."""
+        c = self.conn
+        custs = [self.customer(i) for i in range(1, self.customers + 1)]
+        prods = [(i + 1, f"SKU-{1000 + i * 37}", n, p) for i, (n, p) in enumerate(_PRODUCTS)]
+        orders: list[tuple] = []
+        items: list[tuple] = []
+        pays: list[tuple] = []
+        ledger: list[tuple] = []
+        ships: list[tuple] = []
+        span = 7 * 86_400
+        for k in range(self.history):
+            o = self._make_order(k - self.history + 1)  # ids 1..history
+            t = -span + (k * span) // max(1, self.history)
+            ts = self.ts(t)
+            orders.append(
+                (
+                    o.id,
+                    o.customer_id,
+                    o.tenant_id,
+                    o.total_cents,
+                    o.currency,
+                    "shipped",
+                    ts,
+                    self.ts(t + 3600),
+                )
+            )
+            for p, q, u in o.items:
+                items.append((None, o.id, p, q, u))
+            pid = len(pays) + 1
+            pays.append(
+                (
+                    pid,
+                    o.id,
+                    o.total_cents,
+                    o.currency,
+                    "succeeded",
+                    self._charge_id(pid),
+                    f"ord_{o.id}",
+                    ts,
+                )
+            )
+            ledger.append((pid, o.id, pid, None, "charge", o.total_cents, ts))
+            ships.append((pid, o.id, _CARRIERS[o.id % 4], self._label(o.id, 0), self.ts(t + 3600)))  # fmt: skip
+        rows: dict[str, list[tuple]] = {
+            "customers": custs, "products": prods, "orders": orders, "payments": pays,
+            "ledger_entries": ledger, "shipments": ships,
+        }  # fmt: skip
+        c.execute("BEGIN")
+        for db in ("main", "truth"):
+            for table, data in rows.items():
+                if data:
+                    marks = ",".join("?" * len(data[0]))
+                    c.executemany(f"INSERT INTO {db}.{table} VALUES ({marks})", data)
+            c.executemany(f"INSERT INTO {db}.order_items VALUES (?,?,?,?,?)", items)
+            c.execute(
+                f"INSERT INTO {db}.schema_migrations VALUES (?, 'add_refund_reason', ?)",
+                (self.cfg.schema_version, self.ts(-40 * 86_400)),
+            )
+        c.execute("COMMIT")
+        for table in TABLES:
+            if table != "schema_migrations":
+                self._next[table] = self._max_id(table) + 1
+        self._ledgered = {p[0] for p in pays}
+
+    def _charge_id(self, pid: int) -> str:
+        return f"ch_{_mix(self.salt ^ (pid * 0x9E37)) & 0xFFFFFFFFFFFF:012x}"
+
+    def _label(self, oid: int, k: int) -> str:
+        return f"1Z{_mix(self.salt ^ (oid * 0x3C6E + k)) % 10**12:012d}"
+
+    def _max_id(self, table: str) -> int:
+        row = self.conn.execute(f"SELECT max(rowid) FROM main.{table}").fetchone()
+        return int(row[0] or 0)
+
+    def _id(self, table: str) -> int:
+        """Next id for a model-written row: never one the player's inserts already took."""
+        i = self._next[table]
+        self._next[table] = i + 1
+        return i
+
+    # ------------------------------------------------------------------ writes
+    def _put(self, db: str, sql: str, row: tuple) -> None:
+        rows = self._ops.get(sql)
+        if rows is None:
+            self._ops[sql] = [row]
+        else:
+            rows.append(row)
+
+    def _insert(self, table: str, row: tuple, truth: tuple | bool | None = True) -> None:
+        """Insert into the application database, and into the truth (the same row, another one, or none)."""
+        marks = ",".join("?" * len(row))
+        self._put("main", f"INSERT OR IGNORE INTO main.{table} VALUES ({marks})", row)
+        if truth is True:
+            truth = row
+        if isinstance(truth, tuple):
+            self._put("truth", f"INSERT OR IGNORE INTO truth.{table} VALUES ({marks})", truth)
+
+    def _update(self, sql: str, row: tuple) -> None:
+        self._put("main", sql.replace("{db}", "main"), row)
+        self._put("truth", sql.replace("{db}", "truth"), row)
+
+    def new_order(self, t: int, n: int, corruption: str | None = None) -> None:
+        o = self.order(n)
+        ts = self.ts(t)
+        good = (o.id, o.customer_id, o.tenant_id, o.total_cents, o.currency, "pending", ts, ts)
+        row = good
+        if corruption is not None:
+            row = corrupt(good, corruption)
+            if row != good:
+                self.damaged["orders"].add(o.id)
+        self._insert("orders", row, good)
+        for p, q, u in o.items:
+            self._insert("order_items", (self._id("order_items"), o.id, p, q, u))
+
+    def charge(self, t: int, n: int, idempotent: bool, ok: bool) -> int:
+        """The provider charged the card for the model's order n: record the payment row."""
+        o = self.order(n)
+        pid = self._id("payments")
+        dup = pid != self._first_payment.setdefault(o.id, pid)
+        row = (pid, o.id, o.total_cents, o.currency, "succeeded" if ok else "timeout",
+               self._charge_id(pid) if ok else None, f"ord_{o.id}" if idempotent else None, self.ts(t))  # fmt: skip
+        if dup:
+            self.damaged["payments"].add(pid)
+            self.harm_ticks.append(t)
+        self._insert("payments", row, not dup)
+        return pid
+
+    def ledger_charge(self, t: int, n: int, payment_id: int) -> None:
+        o = self.order(n)
+        lid = self._id("ledger_entries")
+        row = (lid, o.id, payment_id, None, "charge", o.total_cents, self.ts(t))
+        self._ledgered.add(payment_id)
+        self._insert("ledger_entries", row, payment_id == self._first_payment.get(o.id))
+        self._update("UPDATE {db}.orders SET status='paid', updated_at=? WHERE id=? AND status='pending'",
+                     (self.ts(t), o.id))  # fmt: skip
+
+    def first_payment(self, n: int) -> int:
+        return self._first_payment.get(self.order_id(n), 0)
+
+    def has_label(self, n: int) -> bool:
+        return self.order_id(n) in self._labels
+
+    def current_email(self, customer_id: int) -> str | None:
+        """The customer's email as the database holds it now (a job reads it from there)."""
+        self.flush()
+        row = self.conn.execute(
+            "SELECT email FROM main.customers WHERE id=?", (customer_id,)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def set_customer_email(self, customer_id: int, email: str | None) -> None:
+        """Source data as it is (in the database and the truth alike)."""
+        self._update("UPDATE {db}.customers SET email=? WHERE id=?", (email, customer_id))
+
+    def restore_order(self, t: int, n: int) -> None:
+        """A repair job rewrites the order from its items (what the truth holds)."""
+        o = self.order(n)
+        self._put("main", "UPDATE main.orders SET total_cents=?, currency=?, tenant_id=?, updated_at=? WHERE id=?",
+                  (o.total_cents, o.currency, o.tenant_id, self.ts(t), o.id))  # fmt: skip
+        self._put("truth", "UPDATE truth.orders SET updated_at=? WHERE id=?", (self.ts(t), o.id))
+
+    def wrong_orders(self) -> set[int]:
+        """Ids of orders whose amount, currency or tenant differ from the truth, or that are gone."""
+        self.flush()
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT t.id FROM truth.orders t LEFT JOIN main.orders a ON a.id = t.id WHERE a.id IS NULL"
+                " OR a.total_cents IS NOT t.total_cents OR a.currency IS NOT t.currency"
+                " OR a.tenant_id IS NOT t.tenant_id"
+            )
+        }
+
+    def shipment(self, t: int, n: int) -> None:
+        """A shipment label bought for the model's order n (a second one for the same order is a duplicate)."""
+        o = self.order(n)
+        sid = self._id("shipments")
+        k = self._labels.get(o.id, 0)
+        self._labels[o.id] = k + 1
+        self.parcels += 1
+        row = (sid, o.id, _CARRIERS[o.id % 4], self._label(o.id, k), self.ts(t))
+        if k:
+            self.damaged["shipments"].add(sid)
+        self._insert("shipments", row, k == 0)
+        if k == 0:
+            self._update("UPDATE {db}.orders SET status='shipped', updated_at=? WHERE id=?",
+                         (self.ts(t), o.id))  # fmt: skip
+
+    def send_email(self, t: int, customer_id: int, campaign: str, template: str) -> None:
+        key = (customer_id, campaign)
+        k = self.emails_sent.get(key, 0)
+        self.emails_sent[key] = k + 1
+        if k and campaign not in ("receipt", "incident-notice"):
+            self.harm_ticks.append(t)
+        eid = self._id("email_sends")
+        row = (eid, customer_id, campaign, template, self.ts(t))
+        self._put("main", "INSERT OR IGNORE INTO main.email_sends VALUES (?,?,?,?,?)", row)
+
+    def credit(self, t: int, customer_id: int, campaign: str, cents: int) -> None:
+        key = (customer_id, campaign)
+        k = self._credited.get(key, 0)
+        self._credited[key] = k + 1
+        cid = self._id("credits")
+        if k:
+            self.damaged["credits"].add(cid)
+        self._insert("credits", (cid, customer_id, campaign, cents, self.ts(t)), k == 0)
+
+    def migration(self, t: int, version: int, name: str) -> None:
+        self._insert("schema_migrations", (version, name, self.ts(t)))
+
+    def refund(self, t: int, payment_id: int, reason: str) -> tuple[int, int] | None:
+        """Refund a payment at the provider and book it; None if there is nothing left to refund.
+
+        Returns (order id, cents)."""
+        self.flush()
+        c = self.conn
+        row = c.execute(
+            "SELECT order_id, amount_cents FROM main.payments WHERE id=? AND status='succeeded'",
+            (payment_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        done = c.execute(
+            "SELECT count(*) FROM main.refunds WHERE payment_id=?", (payment_id,)
+        ).fetchone()[0]
+        if done or payment_id in self._refunded:
+            return None
+        self._refunded.add(payment_id)
+        order_id, cents = int(row[0]), int(row[1])
+        rid = self._id("refunds")
+        ts = self.ts(t)
+        ref = (
+            rid,
+            payment_id,
+            cents,
+            reason,
+            f"re_{_mix(self.salt ^ rid) & 0xFFFFFFFFFFFF:012x}",
+            ts,
+        )
+        lid = self._id("ledger_entries")
+        # the truth never refunds: whether a refund was right is measured at the provider
+        self._insert("refunds", ref, None)
+        self._insert("ledger_entries", (lid, order_id, payment_id, rid, "refund", -cents, ts), None)
+        self.flush()
+        return order_id, cents
+
+    def flush(self) -> None:
+        if not self._ops:
+            return
+        c = self.conn
+        c.execute("BEGIN")
+        for sql, rows in self._ops.items():
+            c.executemany(sql, rows)
+        c.execute("COMMIT")
+        self._ops.clear()
+
+    def sync_ids(self) -> None:
+        """After the player's SQL: model-written rows continue above anything the player inserted."""
+        for table in TABLES:
+            if table != "schema_migrations":
+                self._next[table] = max(self._next[table], self._max_id(table) + 1)
+
+    # ------------------------------------------------------------------ reading
+    def scalar(self, sql: str, args: tuple = ()) -> int:
+        self.flush()
+        row = self.conn.execute(sql, args).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    def violations(self, sql: str) -> int:
+        """Rows an invariant query returns (each one is a violation)."""
+        self.flush()
+        return self.scalar(f"SELECT count(*) FROM ({sql.strip().rstrip(';')})")
+
+    def _columns(self, table: str) -> list[str]:
+        return [r[1] for r in self.conn.execute(f"PRAGMA truth.table_info({table})")]
+
+    def collateral(self) -> dict[str, int]:
+        """Correct rows (in the truth, never damaged) now missing or changed, per table.
+
+        Rows are matched by id, except where duplicates are interchangeable: a customer's credits
+        and an order's shipments are matched by what they are, so keeping a later duplicate instead
+        of the first is as good a repair as the other way round. `updated_at` is not compared."""
+        self.flush()
+        out: dict[str, int] = {}
+        for table in COMPARED:
+            key = KEYED.get(table)
+            if key is not None:
+                k = ", ".join(key)
+                n = self.scalar(
+                    f"SELECT coalesce(sum(max(0, t.n - coalesce(a.n, 0))), 0) FROM"
+                    f" (SELECT {k}, count(*) AS n FROM truth.{table} GROUP BY {k}) t LEFT JOIN"
+                    f" (SELECT {k}, count(*) AS n FROM main.{table} GROUP BY {k}) a USING ({k})"
+                )
+            else:
+                cols = self._columns(table)
+                diff = " OR ".join(f"a.{c} IS NOT t.{c}" for c in cols[1:] if c != "updated_at")
+                ids = [
+                    r[0]
+                    for r in self.conn.execute(
+                        f"SELECT t.{cols[0]} FROM truth.{table} t LEFT JOIN main.{table} a"
+                        f" ON a.{cols[0]} = t.{cols[0]} WHERE a.{cols[0]} IS NULL OR {diff}"
+                    )
+                ]
+                # a damaged row that still differs from the truth is unrepaired, not collateral
+                damaged = self.damaged[table]
+                n = sum(1 for i in ids if i not in damaged)
+            if n:
+                out[table] = n
+        return out
+
+    def wrong(self) -> int:
+        """Order rows a fault wrote wrong that still are."""
+        return len(self.wrong_orders() & self.damaged["orders"])
+
+    def fingerprint(self) -> str:
+        """A hash of every row of the application database, for determinism checks."""
+        self.flush()
+        h = hashlib.sha256()
+        for table in TABLES:
+            for row in self.conn.execute(f"SELECT * FROM main.{table} ORDER BY rowid"):
+                h.update(repr(row).encode())
+        return h.hexdigest()
+
+    def console(self) -> Sandbox:
+        """The player's SQL connection (opened on first use; it reaches this database only)."""
+        from oncall_dojo.sim.sqlsandbox import Sandbox
+
+        self.flush()
+        if self._console is None:
+            self._console = Sandbox(
+                self.path, writable=self.cfg.writable, allow_schema=self.cfg.allow_schema
+            )
+        return self._console
+
+    def has_pending(self) -> bool:
+        """Whether the player has previewed writes waiting for `sql commit`."""
+        return self._console is not None and bool(self._console.pending())
+
+    def schema(self) -> dict[str, list[str]]:
+        """Columns of each table of the application database, as the player sees it."""
+        names = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM main.sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {n: [r[1] for r in self.conn.execute(f"PRAGMA main.table_info({n})")] for n in names}
+
+    def selector(self) -> Sandbox:
+        """A read-only sandbox returning up to 50,000 rows, for commands that act on a query's ids."""
+        from oncall_dojo.sim.sqlsandbox import Sandbox
+
+        self.flush()
+        if self._selector is None:
+            self._selector = Sandbox(self.path, max_rows=50_000)
+        return self._selector
+
+    def close(self) -> None:
+        try:
+            for box in (self._console, self._selector):
+                if box is not None:
+                    box.close()
+            self._console = self._selector = None
+            self.conn.close()
+        finally:
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+
+    def __del__(self) -> None:  # a temporary database does not outlive its run
+        if getattr(self, "_tmp", None):
+            self.close()
+
+
+def corrupt(row: tuple, how: str) -> tuple:
+    """An order row as a buggy release writes it."""
+    oid, cust, tenant, total, currency, *rest = row
+    if how == "cents_as_dollars":
+        return (oid, cust, tenant, total // 100, currency, *rest)
+    if how == "null_currency":
+        return (oid, cust, tenant, total, None, *rest)
+    if how == "wrong_tenant":
+        return (oid, cust, "shopfront-default", total, currency, *rest)
+    raise ValueError(f"unknown corruption {how!r}")
