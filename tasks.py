@@ -55,7 +55,8 @@ def run(*args: str) -> int:
 def run_tests(args: list[str]) -> int:
     """pytest, spread over the machine's cores unless told otherwise."""
     if not any(a == "-n" or a.startswith("-n") for a in args):
-        args = ["-n", str(min(4, os.cpu_count() or 1)), *args]
+        # work stealing keeps both workers busy to the end: the incident checks are long
+        args = ["-n", str(min(4, os.cpu_count() or 1)), "--dist", "worksteal", *args]
     return run(PY, "-m", "pytest", *args)
 
 
