@@ -92,10 +92,7 @@ def split(text: str) -> list[str]:
             and len(words) > n
             and words[n].lower() not in ("commit", "rollback", "pending")
         ):
-            rest = text.strip()
-            for _ in range(n):
-                rest = rest.split(None, 1)[1] if len(rest.split(None, 1)) > 1 else ""
-            return [*head, rest]
+            return [*head, text.strip().split(None, n)[n]]
     try:
         return shlex.split(text)
     except ValueError as exc:
@@ -1056,7 +1053,7 @@ def _sql_commit(s: Session, args: list[str]) -> tuple[str, str | None]:
         res = sandbox.commit()
     except SqlError as exc:
         raise Refusal(f"nothing was changed: {exc}") from None
-    app.sync_ids()
+    app.after_player_write()
     changed = ", ".join(f"{n:,} in {t}" for t, n in sorted(res.changes.items())) or "no rows"
     s.system.record_change(s.system.t, "sql", "appdb", "", changed, "you")
     return f"Committed {statements} statement(s): {changed} changed.", None

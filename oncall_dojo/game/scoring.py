@@ -178,16 +178,7 @@ def score(s: Session) -> Result:
     rec = sys_.records
     dups = rec.duplicate_charges
     refunded = sum(rec.refunded.values())
-    default_cents = next(
-        (c.amount_cents for c in sys_.cfg.queues.values() if c.kind == "charge"), 0
-    )
-    dup_cents = rec.duplicate_cents(default_cents)
-    if sys_.app is not None:  # the application database knows each order's real total
-        app = sys_.app
-        dup_cents = sum(
-            max(0, n - 1 - rec.refunded.get(o, 0)) * app.order(o).total_cents
-            for o, n in rec.charges.items()
-        )
+    dup_cents = rec.duplicate_cents(sys_.order_cents)
     wrong_refunds = data["wrong_refunds"] if data else 0
     money_pts = 5 * _linear(dups + wrong_refunds, 0, 50)
     items.append(Item("money", "Customers charged twice", round(money_pts, 1), 5,

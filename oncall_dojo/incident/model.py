@@ -181,11 +181,7 @@ class Incident(_Model):
         return dict(self._variant.values) if self._variant is not None else {}
 
     def system_config(self) -> SystemConfig:
-        from oncall_dojo.sim.config import merge
-
-        return SystemConfig.model_validate(
-            merge(SystemConfig().model_dump(by_alias=True), self.system)
-        )
+        return SystemConfig.with_overrides(self.system)
 
 
 def parse_timed(line: str) -> tuple[int, str] | None:

@@ -162,7 +162,8 @@ class AppDb:
         """Shipment labels bought from carriers (each one costs money)."""
         self.emails_sent: dict[tuple[int, str], int] = {}
         """(customer, campaign) -> emails really sent; nobody can unsend one."""
-        self._ledgered: set[int] = set()
+        self._unmailable: set[int] = set()
+        """Customers without an email in the database now: kept here so a job need not query per item."""
         self.harm_ticks: list[int] = []
         """When a customer was charged or emailed again for the same thing (one entry each)."""
         self._first_payment: dict[int, int] = {}
@@ -301,7 +302,6 @@ class AppDb:
         for table in TABLES:
             if table != "schema_migrations":
                 self._next[table] = self._max_id(table) + 1
-        self._ledgered = {p[0] for p in pays}
 
     def _charge_id(self, pid: int) -> str:
         return f"ch_{_mix(self.salt ^ (pid * 0x9E37)) & 0xFFFFFFFFFFFF:012x}"
@@ -370,7 +370,6 @@ class AppDb:
         o = self.order(n)
         lid = self._id("ledger_entries")
         row = (lid, o.id, payment_id, None, "charge", o.total_cents, self.ts(t))
-        self._ledgered.add(payment_id)
         self._insert("ledger_entries", row, payment_id == self._first_payment.get(o.id))
         self._update("UPDATE {db}.orders SET status='paid', updated_at=? WHERE id=? AND status='pending'",
                      (self.ts(t), o.id))  # fmt: skip
@@ -381,17 +380,17 @@ class AppDb:
     def has_label(self, n: int) -> bool:
         return self.order_id(n) in self._labels
 
-    def current_email(self, customer_id: int) -> str | None:
-        """The customer's email as the database holds it now (a job reads it from there)."""
-        self.flush()
-        row = self.conn.execute(
-            "SELECT email FROM main.customers WHERE id=?", (customer_id,)
-        ).fetchone()
-        return None if row is None else row[0]
+    def has_email(self, customer_id: int) -> bool:
+        """Whether the customer's row, as the database holds it now, has an email (a job needs one)."""
+        return customer_id not in self._unmailable
 
     def set_customer_email(self, customer_id: int, email: str | None) -> None:
         """Source data as it is (in the database and the truth alike)."""
         self._update("UPDATE {db}.customers SET email=? WHERE id=?", (email, customer_id))
+        if email is None:
+            self._unmailable.add(customer_id)
+        else:
+            self._unmailable.discard(customer_id)
 
     def restore_order(self, t: int, n: int) -> None:
         """A repair job rewrites the order from its items (what the truth holds)."""
@@ -495,11 +494,16 @@ class AppDb:
         c.execute("COMMIT")
         self._ops.clear()
 
-    def sync_ids(self) -> None:
-        """After the player's SQL: model-written rows continue above anything the player inserted."""
+    def after_player_write(self) -> None:
+        """After the player's SQL: model-written rows continue above anything the player inserted,
+        and what the model reads from the rows (customers' emails) is read again."""
         for table in TABLES:
             if table != "schema_migrations":
                 self._next[table] = max(self._next[table], self._max_id(table) + 1)
+        mailable = {
+            r[0] for r in self.conn.execute("SELECT id FROM main.customers WHERE email IS NOT NULL")
+        }
+        self._unmailable = set(range(1, self.customers + 1)) - mailable
 
     # ------------------------------------------------------------------ reading
     def scalar(self, sql: str, args: tuple = ()) -> int:

@@ -278,50 +278,39 @@ class Queue:
     def replay_oldest(self, t: int, limit: int) -> int:
         """Move the oldest `limit` dead-lettered messages back to the queue tail. Returns how many."""
         self.dlq.sort(key=lambda r: r.first)
-        moved = 0
-        while self.dlq and moved < limit:
+        take: list[Run] = []
+        n = 0
+        while self.dlq and n < limit:
             head = self.dlq[0]
-            if head.count <= limit - moved:
-                run = self.dlq.pop(0)
-            else:
-                run = head.split(limit - moved)
-            run.deliveries = 0
-            run.replayed += 1
-            run.visible_at = t
-            self.ready.append(run)
-            self._ready_n += run.count
-            moved += run.count
-        self.stats.replayed += moved
-        if moved:
-            self._replayed_behind = True
-        return moved
+            run = self.dlq.pop(0) if head.count <= limit - n else head.split(limit - n)
+            take.append(run)
+            n += run.count
+        return self._requeue(take, t)
 
     def replay_dlq(self, t: int, only: set[int] | None = None) -> int:
         """Move dead-lettered messages (all, or the given sequence numbers) back to the queue tail."""
+        if only is None:
+            every, self.dlq = self.dlq, []
+            return self._requeue(every, t)
+        take: list[Run] = []
         keep: list[Run] = []
-        moved = 0
         for run in self.dlq:
-            if only is None:
-                take = [run]
-            else:
-                take = []
-                for seq in range(run.first, run.first + run.count):
-                    if seq in only:
-                        take.append(
-                            Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
-                        )
-                    else:
-                        keep.append(
-                            Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
-                        )
-            for r in take:
-                r.deliveries = 0
-                r.replayed += 1
-                r.visible_at = t
-                self.ready.append(r)
-                self._ready_n += r.count
-                moved += r.count
+            for seq in range(run.first, run.first + run.count):
+                one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
+                (take if seq in only else keep).append(one)
         self.dlq = keep
+        return self._requeue(take, t)
+
+    def _requeue(self, runs: list[Run], t: int) -> int:
+        """Put dead-lettered runs back at the tail as fresh deliveries. Returns how many messages."""
+        moved = 0
+        for r in runs:
+            r.deliveries = 0
+            r.replayed += 1
+            r.visible_at = t
+            self.ready.append(r)
+            self._ready_n += r.count
+            moved += r.count
         self.stats.replayed += moved
         if moved:
             self._replayed_behind = True

@@ -8,7 +8,7 @@ of it under `system:`; unknown keys are errors, so a typo never passes silently.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -433,6 +433,11 @@ class SystemConfig(_Model):
     """Changes that happened before the incident (shown in the change history)."""
     appdb: AppDbConfig | None = None
     """The application database; data incidents turn it on."""
+
+    @classmethod
+    def with_overrides(cls, overrides: dict[str, Any] | None) -> SystemConfig:
+        """The default system with an incident's (or a test's) overrides deep-merged in."""
+        return cls.model_validate(merge(cls().model_dump(by_alias=True), overrides or {}))
 
 
 class HistoryEntry(_Model):

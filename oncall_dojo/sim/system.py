@@ -13,6 +13,7 @@ import math
 import os
 import random
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,8 +79,11 @@ class Records:
     def duplicate_charges(self) -> int:
         return sum(max(0, n - 1 - self.refunded.get(o, 0)) for o, n in self.charges.items())
 
-    def duplicate_cents(self, cents_per_charge: int) -> int:
-        return self.duplicate_charges * cents_per_charge
+    def duplicate_cents(self, cents_of: Callable[[int], int]) -> int:
+        """Money taken twice: each extra charge at what its order costs."""
+        return sum(
+            max(0, n - 1 - self.refunded.get(o, 0)) * cents_of(o) for o, n in self.charges.items()
+        )
 
 
 def _stable_salt(name: str) -> int:
@@ -956,6 +960,13 @@ class System:
         self.metrics.row[self.c_prov["ok"]] += 1
         return "ok"
 
+    def order_cents(self, order: int) -> int:
+        """What the model's order number `order` costs: its real total when the application
+        database exists, else the charge queue's average amount."""
+        if self.app is not None:
+            return self.app.order(order).total_cents
+        return next((c.amount_cents for c in self.cfg.queues.values() if c.kind == "charge"), 0)
+
     def charge(self, order: int, idempotent: bool) -> bool:
         """The provider records a charge (deduplicated by the order's idempotency key when sent).
 
@@ -1402,8 +1413,7 @@ class System:
             cid = item + 1
             if cid > app.customers:
                 break
-            email = app.current_email(cid)
-            if email is None:
+            if not app.has_email(cid):
                 job.state = "failed"
                 job.retry_at = t + c.retry_after_s if c.retry_after_s else None
                 self.log(t, 11, "scheduler", ERROR,

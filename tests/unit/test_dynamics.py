@@ -12,7 +12,7 @@ import pytest
 
 from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
 from oncall_dojo.sim.broker import Run
-from oncall_dojo.sim.config import SystemConfig, merge
+from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.database import BLOCKED_MS
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.faults import (
@@ -37,7 +37,7 @@ from oncall_dojo.sim.workers import backoff_s
 
 
 def config(overrides: dict[str, Any] | None = None) -> SystemConfig:
-    return SystemConfig.model_validate(merge(SystemConfig().model_dump(), overrides or {}))
+    return SystemConfig.with_overrides(overrides)
 
 
 def system(overrides: dict[str, Any] | None = None, seed: int = 1, *faults: FaultSpec) -> System:

@@ -14,7 +14,7 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.loader import bundled_dir
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.sim.config import SystemConfig, VersionTraits, merge
+from oncall_dojo.sim.config import SystemConfig, VersionTraits
 from oncall_dojo.sim.faults import (
     ConfigChange,
     DependencySlowdown,
@@ -30,7 +30,7 @@ from oncall_dojo.sim.system import System
 
 
 def config(overrides: dict[str, Any] | None = None) -> SystemConfig:
-    return SystemConfig.model_validate(merge(SystemConfig().model_dump(), overrides or {}))
+    return SystemConfig.with_overrides(overrides)
 
 
 def system(overrides: dict[str, Any] | None = None, *faults: FaultSpec, seed: int = 1) -> System:

@@ -36,6 +36,21 @@ def test_every_fault_kind_and_command_is_documented() -> None:
 
 
 def test_every_fault_type_can_be_written_in_an_incident_file() -> None:
-    """A fault added to FAULT_TYPES must be in the AnyFault union too, and the other way round."""
+    """Every fault class in faults.py is registered (so incident files can use it), once, by a
+    kind no other fault uses."""
+    import inspect
+
+    from oncall_dojo.sim import faults
+
+    defined = {
+        c
+        for _, c in inspect.getmembers(faults, inspect.isclass)
+        if issubclass(c, faults.FaultSpec) and c is not faults.FaultSpec
+    }
+    assert defined == set(FAULT_TYPES)
+    kinds = [
+        k for spec in FAULT_TYPES for k in typing.get_args(spec.model_fields["kind"].annotation)
+    ]
+    assert len(kinds) == len(set(kinds))
     union = typing.get_args(typing.get_args(AnyFault)[0])
     assert set(union) == set(FAULT_TYPES)
