@@ -28,7 +28,7 @@ def _extra_dirs(args: argparse.Namespace) -> list[Path]:
 def _load(ident: str, args: argparse.Namespace, seed: int | None = None) -> Any:
     """An incident by id or path, as `seed` plays it (`vary` picked) when a seed is given."""
     from oncall_dojo.game.validate import load_checked
-    from oncall_dojo.incident.loader import discover, find
+    from oncall_dojo.incident.packs import discover, find
     from oncall_dojo.incident.yamlload import YamlModelError
 
     _check_dirs(args)
@@ -61,7 +61,7 @@ def _usage(msg: str) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from oncall_dojo.game.validate import load_checked
-    from oncall_dojo.incident.loader import scan
+    from oncall_dojo.incident.packs import scan
     from oncall_dojo.incident.yamlload import YamlModelError
 
     _check_dirs(args)
@@ -111,7 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _validation_targets(args: argparse.Namespace) -> list[Path]:
     """PATHs (a folder stands for its incident files) and the files of --incidents folders;
     with neither, every incident `dojo list` would show."""
-    from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.packs import discover
 
     _check_dirs(args)
     targets: list[Path] = []
@@ -237,7 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from oncall_dojo.game.check import check_incident
     from oncall_dojo.game.session import IncidentBroken
-    from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.packs import discover
     from oncall_dojo.incident.vary import describe
     from oncall_dojo.incident.yamlload import YamlModelError
 
@@ -278,7 +278,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_play(args: argparse.Namespace) -> int:
     import secrets
 
-    from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.packs import discover
 
     tui = not args.console and sys.stdin.isatty() and sys.stdout.isatty()
     _check_dirs(args)
@@ -370,7 +370,7 @@ def _session_id(store: Any, ident: str) -> str:
 
 def _incident_or_none(ident: str, args: argparse.Namespace) -> Any:
     from oncall_dojo.game.validate import load_checked
-    from oncall_dojo.incident.loader import find
+    from oncall_dojo.incident.packs import find
     from oncall_dojo.incident.yamlload import YamlModelError
 
     try:

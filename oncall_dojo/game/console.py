@@ -46,7 +46,7 @@ class PlayLog(Protocol):
 
 def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
     from oncall_dojo.game.validate import load_checked
-    from oncall_dojo.incident.loader import discover
+    from oncall_dojo.incident.packs import discover
     from oncall_dojo.incident.yamlload import YamlModelError
 
     found = []

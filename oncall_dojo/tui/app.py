@@ -91,7 +91,7 @@ class DojoApp(App[None]):
     def load_incident(self, ident: str) -> Incident:
         """An incident by id or path (called from a worker thread)."""
         from oncall_dojo.game.validate import load_checked
-        from oncall_dojo.incident.loader import discover, find
+        from oncall_dojo.incident.packs import discover, find
 
         try:
             path = find(ident, self.extra_dirs)

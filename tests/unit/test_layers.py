@@ -30,9 +30,9 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy})))
 """
 
 
-def heavy_modules_after_importing(*modules: str) -> list[str]:
+def heavy_modules_after_importing(*modules: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=set(HEAVY)), *modules],
+        [sys.executable, "-c", PROBE.format(heavy=set(heavy)), *modules],
         capture_output=True,
         text=True,
         timeout=120,
@@ -49,6 +49,27 @@ def test_the_headless_modules_import_neither_textual_nor_sqlite_utils() -> None:
 def test_the_probe_would_notice_textual() -> None:
     pytest.importorskip("textual")
     assert "textual" in heavy_modules_after_importing("textual")
+
+
+GAME_CORE = ("pydantic", "numpy", "faker", "yaml")
+"""What loads in the briefing's thread, after the first frame, never before it."""
+
+
+def test_what_dojo_play_imports_before_its_first_frame_leaves_the_game_core_out() -> None:
+    """`dojo play INCIDENT` checks the incident folders, then opens the app; the models and
+    the simulation load in a thread once the first frame is up (the cold-start target)."""
+    before_first_frame = (
+        "oncall_dojo.cli",
+        "oncall_dojo.incident.packs",
+        "oncall_dojo.tui",
+        "oncall_dojo.tui.app",
+        "oncall_dojo.tui.screens.briefing",
+    )
+    assert heavy_modules_after_importing(*before_first_frame, heavy=GAME_CORE) == []
+    # and the probe does see the game core where it is
+    assert "pydantic" in heavy_modules_after_importing(
+        "oncall_dojo.incident.loader", heavy=GAME_CORE
+    )
 
 
 def lint_imports(repo_root: Path) -> subprocess.CompletedProcess[str]:

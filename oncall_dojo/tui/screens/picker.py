@@ -71,7 +71,8 @@ class PickerScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="load")
     def _load(self, extra: list[Path]) -> None:
         from oncall_dojo.game.validate import load_checked
-        from oncall_dojo.incident.loader import PackError, scan
+        from oncall_dojo.incident.errors import PackError
+        from oncall_dojo.incident.packs import scan
         from oncall_dojo.incident.yamlload import YamlModelError
 
         found: list[tuple[Incident, bool]] = []
