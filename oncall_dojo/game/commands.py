@@ -957,8 +957,7 @@ def _refund_payments(s: Session, ids: list[int], reason: str) -> str:
     t = s.system.t
     n = cents = 0
     skipped = []
-    for pid in ids:
-        got = app.refund(t, pid, reason)
+    for pid, got in zip(ids, app.refund(t, ids, reason), strict=True):
         if got is None:
             skipped.append(pid)
             continue

@@ -448,41 +448,48 @@ class AppDb:
     def migration(self, t: int, version: int, name: str) -> None:
         self._insert("schema_migrations", (version, name, self.ts(t)))
 
-    def refund(self, t: int, payment_id: int, reason: str) -> tuple[int, int] | None:
-        """Refund a payment at the provider and book it; None if there is nothing left to refund.
-
-        Returns (order id, cents)."""
+    def refund(self, t: int, payment_ids: Iterable[int], reason: str) -> list[tuple[int, int] | None]:
+        """Refund payments at the provider and book them, in one transaction; per payment, None if
+        there is nothing left to refund, else (order id, cents)."""
         self.flush()
         c = self.conn
-        row = c.execute(
-            "SELECT order_id, amount_cents FROM main.payments WHERE id=? AND status='succeeded'",
-            (payment_id,),
-        ).fetchone()
-        if row is None:
-            return None
-        done = c.execute(
-            "SELECT count(*) FROM main.refunds WHERE payment_id=?", (payment_id,)
-        ).fetchone()[0]
-        if done or payment_id in self._refunded:
-            return None
-        self._refunded.add(payment_id)
-        order_id, cents = int(row[0]), int(row[1])
-        rid = self._id("refunds")
+        out: list[tuple[int, int] | None] = []
         ts = self.ts(t)
-        ref = (
-            rid,
-            payment_id,
-            cents,
-            reason,
-            f"re_{_mix(self.salt ^ rid) & 0xFFFFFFFFFFFF:012x}",
-            ts,
-        )
-        lid = self._id("ledger_entries")
-        # the truth never refunds: whether a refund was right is measured at the provider
-        self._insert("refunds", ref, None)
-        self._insert("ledger_entries", (lid, order_id, payment_id, rid, "refund", -cents, ts), None)
+        for payment_id in payment_ids:
+            row = c.execute(
+                "SELECT order_id, amount_cents FROM main.payments WHERE id=? AND status='succeeded'",
+                (payment_id,),
+            ).fetchone()
+            # refunds booked by this call are not in the table yet: `_refunded` has them
+            if row is None or payment_id in self._refunded:
+                out.append(None)
+                continue
+            done = c.execute(
+                "SELECT count(*) FROM main.refunds WHERE payment_id=?", (payment_id,)
+            ).fetchone()[0]
+            if done:
+                out.append(None)
+                continue
+            self._refunded.add(payment_id)
+            order_id, cents = int(row[0]), int(row[1])
+            rid = self._id("refunds")
+            ref = (
+                rid,
+                payment_id,
+                cents,
+                reason,
+                f"re_{_mix(self.salt ^ rid) & 0xFFFFFFFFFFFF:012x}",
+                ts,
+            )
+            lid = self._id("ledger_entries")
+            # the truth never refunds: whether a refund was right is measured at the provider
+            self._insert("refunds", ref, None)
+            self._insert(
+                "ledger_entries", (lid, order_id, payment_id, rid, "refund", -cents, ts), None
+            )
+            out.append((order_id, cents))
         self.flush()
-        return order_id, cents
+        return out
 
     def flush(self) -> None:
         if not self._ops:
