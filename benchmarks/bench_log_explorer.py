@@ -1,7 +1,7 @@
 """Benchmark: the log explorer holding a million lines, next to anchors measured in the same run.
 
-    /tmp/v/bin/python benchmarks/bench_log_explorer.py              # 1,000,000 lines
-    /tmp/v/bin/python benchmarks/bench_log_explorer.py --lines 200000 --presses 100 --json
+    .venv/bin/python benchmarks/bench_log_explorer.py              # 1,000,000 lines
+    .venv/bin/python benchmarks/bench_log_explorer.py --lines 200000 --presses 100 --json
 
 The lines come from the real simulation: a child process plays the bundled
 `poison-payments` incident (seed 1) and keeps ticking the `System` past its
