@@ -448,7 +448,9 @@ class AppDb:
     def migration(self, t: int, version: int, name: str) -> None:
         self._insert("schema_migrations", (version, name, self.ts(t)))
 
-    def refund(self, t: int, payment_ids: Iterable[int], reason: str) -> list[tuple[int, int] | None]:
+    def refund(
+        self, t: int, payment_ids: Iterable[int], reason: str
+    ) -> list[tuple[int, int] | None]:
         """Refund payments at the provider and book them, in one transaction; per payment, None if
         there is nothing left to refund, else (order id, cents)."""
         self.flush()
