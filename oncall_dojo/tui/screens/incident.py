@@ -8,14 +8,14 @@ Input stays responsive while the clock runs fast: the simulation runs on the eve
 loop in slices of at most `SLICE_S` (ticks not run in time are owed to the next
 firing, so a slow machine slows the clock, never the keys), a long `wait` runs as
 a worker that hands the loop back between slices (console lines entered meanwhile
-are performed after it, as in the headless console), and the heap built before
-play is frozen so that the collector's full passes stay short (see `_mark_ready`).
+are performed after it, as in the headless console), and the heap is kept frozen
+while play runs so that the collector's full passes stay short (see `_mark_ready`
+and `oncall_dojo.tui.heap`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import shlex
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,6 +30,7 @@ from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, Tab
 
 from oncall_dojo.game.commands import parse_duration
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.tui.heap import PlayHeap
 from oncall_dojo.tui.logquery import parse as parse_log_query
 from oncall_dojo.tui.pacing import TIMER_HZ, Pacer
 from oncall_dojo.tui.screens.dialogs import (
@@ -128,6 +129,7 @@ class IncidentScreen(Screen[None]):
         """A `wait` is running the clock; the timer holds off."""
         self._queued: list[str] = []
         """Console lines entered during a `wait`, performed after it."""
+        self.heap = PlayHeap()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -164,11 +166,13 @@ class IncidentScreen(Screen[None]):
         # Everything built so far (the session, the incident, these widgets) lives as long as play.
         # Frozen, the collector's full passes skip it and scan only what play creates: on a
         # 2-core machine a pass took 80-190 ms before (every key pressed meanwhile waited) and
-        # 15-40 ms after. Thawed when play ends or the screen goes, so nothing is kept longer.
-        gc.freeze()
+        # 15-40 ms after; what each pass finds alive is frozen in turn (render caches fill up as
+        # play goes on: 25-80 ms passes after a minute at 20x), so a pass scans only what is new.
+        # Thawed when play ends or the screen goes, so nothing is kept longer.
+        self.heap.start()
 
     def on_unmount(self) -> None:
-        gc.unfreeze()
+        self.heap.stop()
 
     def on_resize(self) -> None:
         self._layout_for(self.size.width)
@@ -372,12 +376,20 @@ class IncidentScreen(Screen[None]):
         self.refresh_views()
 
     # ------------------------------------------------------------------ actions
+    def _reclaim_soon(self) -> None:
+        """The player stops to read: a good moment for the collector's one long pass (after the
+        frame that shows why they stopped)."""
+        self.app.call_after_refresh(self.heap.reclaim)
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
+        self._reclaim_soon()
 
     def action_toggle_pause(self) -> None:
         self.pacer.paused = not self.pacer.paused
         self.refresh_views()
+        if self.pacer.paused:
+            self._reclaim_soon()
 
     def action_faster(self) -> None:
         self.pacer.faster()
@@ -404,12 +416,15 @@ class IncidentScreen(Screen[None]):
 
     def action_diagnose(self) -> None:
         self.app.push_screen(DiagnosisDialog(self.session), self._perform_result)
+        self._reclaim_soon()
 
     def action_status_update(self) -> None:
         self.app.push_screen(StatusUpdateDialog(), self._perform_result)
+        self._reclaim_soon()
 
     def action_hint(self) -> None:
         self.app.push_screen(HintDialog(self.session), self._perform_result)
+        self._reclaim_soon()
 
     def action_resolve(self) -> None:
         text = ("Play ends now; the system keeps running to the end of the incident and the outcome is "
@@ -418,6 +433,7 @@ class IncidentScreen(Screen[None]):
             ConfirmDialog("Declare the incident resolved?", text, "resolve", "Resolve"),
             self._perform_result,
         )
+        self._reclaim_soon()
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
@@ -435,7 +451,7 @@ class IncidentScreen(Screen[None]):
         self._over = True
         if self._timer is not None:
             self._timer.stop()
-        gc.unfreeze()  # play is over: what it built may go
+        self.heap.stop()  # play is over: what it built may go
         self.app.push_screen(Measuring())
         self._finish()
 
