@@ -13,7 +13,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.suggester import Suggester
 from textual.widgets import Input, RichLog, Static
 
@@ -79,7 +81,18 @@ class CommandInput(SteadyInput):
 
 
 class ConsoleLog(RichLog, SteadyScrollbars):
-    """The console's output (a RichLog that redraws its scrollbar only when it changes)."""
+    """The console's output (a RichLog that redraws its scrollbar only when it changes).
+
+    A line written grows the log's virtual size, which in a RichLog lays out the whole screen
+    again (15-45 ms with the metrics or map pane showing) although the log's own size is fixed
+    by the CSS. Here it updates the scrollbar and repaints the log; the screen is laid out again
+    only when the scrollbar appears or goes (`show_vertical_scrollbar` asks for that itself)."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        self._scroll_update(size)  # Textual's own update of scrollbar visibility and thumb
+        self.refresh()
 
 
 class OpsConsole(Vertical):
