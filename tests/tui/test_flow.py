@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual import events
-from textual.widgets import DataTable, Input, RichLog, Static
+from textual.widgets import DataTable, Input, RichLog
 
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident, parse_timed
@@ -20,6 +20,7 @@ from oncall_dojo.tui.screens.briefing import BriefingScreen
 from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog, HelpScreen
 from oncall_dojo.tui.screens.incident import IncidentScreen
 from oncall_dojo.tui.screens.picker import PickerScreen
+from oncall_dojo.tui.widgets.chart import LABEL_W
 from oncall_dojo.tui.widgets.console import OpsConsole
 from oncall_dojo.tui.widgets.log_explorer import LogExplorer
 from oncall_dojo.tui.widgets.metrics import MetricRow, MetricsPane
@@ -245,7 +246,7 @@ async def test_the_clock_runs_in_slices_keys_are_handled_meanwhile_and_play_repl
         value = dashboards.current(s, row.panel)
         assert value is not None
         shown = f"{value:.1%}" if row.panel.over else fmt(value)
-        assert shown in str(row.query_one("#value", Static).render())
+        assert shown in _row_lines(row)[1]
         # the palette's wait is the console's
         screen.enter("wait 1m")
         await wait_for(pilot, lambda: not screen.waiting)
@@ -280,3 +281,40 @@ async def test_a_wait_in_the_console_advances_and_a_bad_one_is_refused_inline() 
         await pilot.press(*"yyyyy")
         assert inp.value == "x" * 120 + "yyyyy" and inp.scroll_x > 0
         assert inp.scroll_x <= inp.cursor_position <= inp.scroll_x + inp.content_size.width
+
+
+def _row_lines(row: MetricRow) -> list[str]:
+    """The lines a metric row draws on screen."""
+    return [row.render_line(y).text for y in range(row.size.height)]
+
+
+@sync
+async def test_a_metric_row_draws_its_label_value_and_a_chart_that_follows_the_data() -> None:
+    app = new_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await to_incident(pilot)
+        s = screen.session
+        screen.show_pane("metrics")
+        await pilot.pause()
+        row = screen.query(MetricRow).first()
+        assert row.panel.label == "rate" and not row.panel.over
+
+        def drawn() -> tuple[str, str, str]:
+            top, bottom = _row_lines(row)
+            w = MetricRow.VALUE_W
+            return top[:w].rstrip(), bottom[:w].strip(), top[w:] + bottom[w:]
+
+        label, value, chart = drawn()
+        assert label == "rate"
+        assert value == fmt(dashboards.current(s, row.panel)) + "/s"
+        assert any(block in chart for block in "▁▂▃▄▅▆▇█")
+        points = row.size.width - MetricRow.VALUE_W - LABEL_W
+        assert (
+            chart.split()[0] == fmt(row._source(points).max()) + "/s"
+        )  # the max, left of the bars
+        screen.advance(120)
+        await pilot.pause()
+        label, later_value, later_chart = drawn()
+        assert label == "rate"
+        assert later_value == fmt(dashboards.current(s, row.panel)) + "/s"
+        assert later_chart != chart  # two more minutes of data in the window

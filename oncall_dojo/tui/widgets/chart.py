@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
@@ -14,6 +15,24 @@ Source = Callable[[int], np.ndarray]
 """Given a number of points (columns), the values to draw."""
 
 LABEL_W = 7
+NO_DATA = "no data yet"
+
+
+def chart_lines(
+    source: Source | None, width: int, height: int, unit: str, bars: Style
+) -> list[Text]:
+    """`height` lines of `source(columns)` drawn as blocks, `width` cells with the max and min
+    on the left; none if there is nothing to draw."""
+    h = max(1, height)
+    vals = source(max(1, width - LABEL_W)) if source else np.zeros(0)
+    if vals.size == 0:
+        return []
+    lo, hi = bounds(vals)
+    lines = []
+    for i, row in enumerate(block_rows(vals, h, lo, hi)):
+        label = fmt(hi) + unit if i == 0 else (fmt(lo) if i == h - 1 else "")
+        lines.append(Text.assemble((f"{label:>{LABEL_W - 1}.{LABEL_W - 1}} ", "dim"), (row, bars)))
+    return lines
 
 
 class Chart(Widget):
@@ -38,19 +57,15 @@ class Chart(Widget):
         self.unit = unit
 
     def render(self) -> Text:
-        h = max(1, self.size.height)
-        w = max(1, self.size.width - LABEL_W)
-        vals = self.source(w) if self.source else np.zeros(0)
-        if vals.size == 0:
-            return Text("no data yet", style="dim")
-        lo, hi = bounds(vals)
-        rows = block_rows(vals, h, lo, hi)
-        style = self.get_component_rich_style("chart--bars")
-        out = Text(no_wrap=True, overflow="crop")
-        for i, row in enumerate(rows):
-            label = fmt(hi) + self.unit if i == 0 else (fmt(lo) if i == h - 1 else "")
-            out.append(f"{label:>{LABEL_W - 1}.{LABEL_W - 1}} ", style="dim")
-            out.append(row, style=style)
-            if i < h - 1:
-                out.append("\n")
+        lines = chart_lines(
+            self.source,
+            self.size.width,
+            self.size.height,
+            self.unit,
+            self.get_component_rich_style("chart--bars"),
+        )
+        if not lines:
+            return Text(NO_DATA, style="dim")
+        out = Text("\n").join(lines)
+        out.no_wrap, out.overflow = True, "crop"
         return out

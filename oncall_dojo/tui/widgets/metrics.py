@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
+from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
 from oncall_dojo.tui import dashboards
 from oncall_dojo.tui.charts import fmt
-from oncall_dojo.tui.widgets.chart import Chart
+from oncall_dojo.tui.widgets.chart import NO_DATA, Chart, chart_lines
 from oncall_dojo.tui.widgets.steady import SteadyInput
 
 if TYPE_CHECKING:
@@ -22,45 +24,66 @@ if TYPE_CHECKING:
     from oncall_dojo.tui.dashboards import Panel
 
 
-class MetricRow(Horizontal):
-    """A label with the current value beside a small chart."""
+class MetricRow(Widget):
+    """A label with the current value beside a small chart, drawn by this one widget.
+
+    One widget rather than a row of a Static and a Chart: the metrics pane's first show lays
+    out and renders a third of the widgets (every widget sized for the first time costs the
+    layout and a render of its own), and a refresh draws the value and chart together.
+    """
 
     DEFAULT_CSS = """
     MetricRow { height: 2; }
-    MetricRow > Static { width: 26; color: $text; }
-    MetricRow > Chart { height: 2; width: 1fr; }
+    MetricRow > .metric-row--label { color: $text; }
+    MetricRow > .chart--bars { color: $accent; }
     """
+    COMPONENT_CLASSES = {"metric-row--label", "chart--bars"}
+
+    VALUE_W = 26
+    """Cells for the label and the current value, left of the chart."""
 
     def __init__(self, pane: MetricsPane, panel: Panel) -> None:
         super().__init__()
         self.pane = pane
         self.panel = panel
-        self._shown: Text | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="value")
-        yield Chart(self._source, unit=self.panel.unit)
 
     def _source(self, points: int) -> np.ndarray:
         s, p = self.pane.session, self.panel
         t0, t1 = dashboards.window(s, self.pane.range_key)
         return dashboards.series(s, p.selector, p.fn, t0, t1, points, p.over)
 
-    def update_view(self) -> None:
-        if not self.children:
-            return
+    def shown(self) -> str:
+        """The current value as shown under the label."""
         v = dashboards.current(self.pane.session, self.panel)
         if self.panel.over and v is not None:
-            shown = f"{v:.1%}"
-        else:
-            shown = fmt(v) + self.panel.unit
-        t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(f"{self.panel.label}\n", style="bold")
-        t.append(f"  {shown}", style="cyan")
-        if t != self._shown:
-            self._shown = t
-            self.query_one("#value", Static).update(t, layout=False)
-        self.query_one(Chart).refresh()
+            return f"{v:.1%}"
+        return fmt(v) + self.panel.unit
+
+    def render(self) -> Text:
+        width, height = self.size.width, max(1, self.size.height)
+        label = self.get_component_rich_style("metric-row--label")
+        left = [
+            Text.assemble((self.panel.label, label + Style(bold=True))),
+            Text.assemble((f"  {self.shown()}", label + Style(color="cyan"))),
+        ]
+        chart: list[Text] = []
+        if width > self.VALUE_W:
+            bars = self.get_component_rich_style("chart--bars")
+            chart = chart_lines(self._source, width - self.VALUE_W, height, self.panel.unit, bars)
+            chart = chart or [Text(NO_DATA, style="dim")]
+        lines = []
+        for i in range(height):
+            line = left[i] if i < len(left) else Text()
+            line.truncate(self.VALUE_W, overflow="ellipsis", pad=True)
+            if i < len(chart):
+                line.append_text(chart[i])
+            lines.append(line)
+        out = Text("\n").join(lines)
+        out.no_wrap, out.overflow = True, "crop"
+        return out
+
+    def update_view(self) -> None:
+        self.refresh()  # the value and the chart are read when drawn
 
 
 class MetricsPane(Vertical):
@@ -171,8 +194,7 @@ class MetricsPane(Vertical):
         drawn = (self.session.system.t, self.service, self.range_key, self.selector)
         if drawn == self._drawn:
             return  # the same data: redrawing every chart would only cost time
-        rows = list(self.query(MetricRow))
-        for row in rows:
+        for row in self.query(MetricRow):
             row.update_view()
         self.query_one("#series-chart", Chart).refresh()
-        self._drawn = drawn if all(row.children for row in rows) else None
+        self._drawn = drawn
