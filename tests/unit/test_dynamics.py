@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import numpy as np
 import pytest
 
 from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
 from oncall_dojo.sim.broker import Run
-from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.database import BLOCKED_MS
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.faults import (
     CacheLoss,
     Fault,
-    FaultSpec,
     LedgerReadOnly,
     MigrationLock,
     MissingIndex,
@@ -35,37 +32,14 @@ from oncall_dojo.sim.metrics import (
 from oncall_dojo.sim.system import System
 from oncall_dojo.sim.workers import backoff_s
 
-
-def config(overrides: dict[str, Any] | None = None) -> SystemConfig:
-    return SystemConfig.with_overrides(overrides)
-
-
-def system(overrides: dict[str, Any] | None = None, seed: int = 1, *faults: FaultSpec) -> System:
-    s = System(config(overrides), seed)
-    s.faults = [Fault(spec, i) for i, spec in enumerate(faults)]
-    return s
-
-
-def run(s: System, ticks: int) -> None:
-    for _ in range(ticks):
-        s.tick()
-
-
-def run_until(s: System, t: int) -> None:
-    while s.t < t:
-        s.tick()
-
-
-def last(s: System, metric: str, fn: str = "last", window: int = 60) -> float:
-    v = s.metrics.query(Query(metric=metric, fn=fn, window=window), s.t - 1)  # type: ignore[arg-type]
-    assert v is not None, metric
-    return v
+from . import simkit
+from .simkit import run, system, value
 
 
 def accounted(s: System) -> None:
+    """Every message is accounted for, and the queue's in-flight count is what replicas hold."""
+    simkit.accounted(s)
     for name, q in s.queues.items():
-        st = q.stats
-        assert st.produced == st.acked + q.depth + q.inflight + q.dlq_depth + st.purged, name
         held = sum(
             r.inflight_n for p in s.pools.values() if p.cfg.queue == name for r in p.replicas
         )
@@ -73,7 +47,7 @@ def accounted(s: System) -> None:
 
 
 def poisoned(seed: int = 1) -> tuple[System, Fault]:
-    s = system(None, seed, PoisonMessage(kind="poison_message", at=10, queue="payments"))
+    s = system(None, PoisonMessage(kind="poison_message", at=10, queue="payments"), seed=seed)
     return s, s.faults[0]
 
 
@@ -91,12 +65,12 @@ def test_a_healthy_system_fails_no_requests_and_keeps_its_queues_empty(seed: int
     run(s, 600)
     assert s.total_requests > 10_000
     assert s.bad_requests == 0
-    assert last(s, 'http_requests_total{code=~"5.."}', "increase", 600) == 0
+    assert value(s, 'http_requests_total{code=~"5.."}', "increase", 600) == 0
     for name, q in s.queues.items():
         assert q.stats.acked > 1000, name
         assert q.depth == 0, name
         assert q.dlq_depth == 0, name
-        assert last(s, f'queue_oldest_message_age_seconds{{queue="{name}"}}', "max", 600) <= 2
+        assert value(s, f'queue_oldest_message_age_seconds{{queue="{name}"}}', "max", 600) <= 2
     assert all(p.crashes == 0 and p.running == 2 for p in s.pools.values())
     assert s.alerts.firing() == []
     accounted(s)
@@ -114,7 +88,9 @@ def test_a_poison_message_crash_loops_billing_and_backs_up_only_payments() -> No
         depths.append(s.queues["payments"].depth)
     assert f.started == 10
     assert s.pools["billing"].crashes >= 5
-    assert last(s, 'kube_pod_container_status_restarts_total{pool="billing"}', "increase", 400) >= 5
+    assert (
+        value(s, 'kube_pod_container_status_restarts_total{pool="billing"}', "increase", 400) >= 5
+    )
     assert depths[399] > depths[250] > depths[150] > 0
     assert s.queues["payments"].oldest_age(s.t) > s.cfg.queues["payments"].objective_s
     for other in ("emails", "fulfillment"):
@@ -268,10 +244,10 @@ def test_replaying_charges_with_idempotency_keys_charges_nobody_twice() -> None:
 
 @pytest.mark.parametrize("keys", [False, True])
 def test_a_read_only_ledger_makes_retried_charges_duplicate_only_without_keys(keys: bool) -> None:
-    s = system(None, 1, LedgerReadOnly(kind="ledger_read_only", at=5, idempotency_keys=keys))
+    s = system(None, LedgerReadOnly(kind="ledger_read_only", at=5, idempotency_keys=keys))
     run(s, 200)
     assert s.ledger_error is not None
-    assert last(s, "ledger_write_errors_total", "increase", 190) > 100
+    assert value(s, "ledger_write_errors_total", "increase", 190) > 100
     if keys:
         assert s.records.duplicate_charges == 0
     else:
@@ -283,18 +259,18 @@ def test_a_read_only_ledger_makes_retried_charges_duplicate_only_without_keys(ke
 
 
 def test_a_missing_index_turns_its_queries_into_slow_sequential_scans() -> None:
-    s = system(None, 1, MissingIndex(kind="missing_index", at=30, index="orders_pkey"))
+    s = system(None, MissingIndex(kind="missing_index", at=30, index="orders_pkey"))
     run(s, 30)
     before = s.db.latency_ms("order_by_id")
     assert not s.db.uses_seq_scan("order_by_id")
-    assert last(s, "pg_stat_seq_scan_total", "increase", 30) == 0
+    assert value(s, "pg_stat_seq_scan_total", "increase", 30) == 0
     run(s, 30)
     assert "orders_pkey" not in s.db.indexes
     assert s.db.uses_seq_scan("order_by_id")
     assert s.db.cost_ms("order_by_id") > 100 * s.cfg.database.shapes["order_by_id"].base_ms
     assert s.db.latency_ms("order_by_id") > 100 * before
-    assert last(s, "pg_stat_seq_scan_total", "increase", 29) > 0
-    assert last(s, 'pg_stat_statements_mean_ms{query="order_by_id"}') > 100 * before
+    assert value(s, "pg_stat_seq_scan_total", "increase", 29) > 0
+    assert value(s, 'pg_stat_statements_mean_ms{query="order_by_id"}') > 100 * before
     assert s.db.latency_ms("user_by_id") < BLOCKED_MS  # other tables keep their plans
     assert not s.db.uses_seq_scan("user_by_id")
 
@@ -312,7 +288,7 @@ def build_index(s: System, name: str, concurrently: bool, check: Callable[[], No
 
 
 def test_creating_the_index_concurrently_takes_time_and_never_blocks_writes() -> None:
-    s = system(None, 1, MissingIndex(kind="missing_index", at=5, index="orders_pkey"))
+    s = system(None, MissingIndex(kind="missing_index", at=5, index="orders_pkey"))
     run(s, 20)
     t0 = s.t
     rows = s.db.rows["orders"]
@@ -334,7 +310,7 @@ def test_a_blocking_index_build_blocks_writes_to_its_table_until_done() -> None:
     s = system()
     run(s, 20)
     checkout_504 = 'http_requests_total{route="POST /api/checkout",code="504"}'
-    assert last(s, checkout_504, "increase", 20) == 0
+    assert value(s, checkout_504, "increase", 20) == 0
     t0 = s.t
     blocked_ticks: list[int] = []
 
@@ -351,7 +327,7 @@ def test_a_blocking_index_build_blocks_writes_to_its_table_until_done() -> None:
     assert done - t0 >= s.db.rows["orders"] / s.cfg.database.index_build_rows_per_s - 1 > 10
     assert s.db.table_blocked("orders", write=True) is None
     assert s.db.latency_ms("order_insert") < BLOCKED_MS
-    assert last(s, checkout_504, "increase", done - t0) > 0
+    assert value(s, checkout_504, "increase", done - t0) > 0
     assert s.changes[-1].kind == "index"
 
 
@@ -364,7 +340,7 @@ def test_a_concurrent_index_build_fails_no_checkout() -> None:
 
 def test_a_migration_waiting_on_a_lock_blocks_the_table_until_the_blocker_is_killed() -> None:
     spec = MigrationLock(kind="migration_lock", at=5, table="orders", migration_s=3)
-    s = system(None, 1, spec)
+    s = system(None, spec)
     f = s.faults[0]
     run(s, 30)
     mig = s.db.table_blocked("orders", write=False)
@@ -372,7 +348,7 @@ def test_a_migration_waiting_on_a_lock_blocks_the_table_until_the_blocker_is_kil
     assert not mig.holding
     assert s.db.latency_ms("order_by_id") == BLOCKED_MS
     assert s.db.latency_ms("user_by_id") < BLOCKED_MS
-    assert last(s, "pg_locks_waiting") > 0
+    assert value(s, "pg_locks_waiting") > 0
     assert f.active(s)
 
     t_kill = s.t
@@ -392,11 +368,11 @@ def test_a_migration_waiting_on_a_lock_blocks_the_table_until_the_blocker_is_kil
 
 
 def test_without_a_kill_the_migration_keeps_the_table_blocked() -> None:
-    s = system(None, 1, MigrationLock(kind="migration_lock", at=5, table="orders"))
+    s = system(None, MigrationLock(kind="migration_lock", at=5, table="orders"))
     run(s, 300)
     assert s.db.table_blocked("orders", write=True) is not None
     assert (
-        last(s, 'http_requests_total{route="GET /api/orders/:id",code="504"}', "increase", 60) > 0
+        value(s, 'http_requests_total{route="GET /api/orders/:id",code="504"}', "increase", 60) > 0
     )
 
 
@@ -404,7 +380,7 @@ def test_without_a_kill_the_migration_keeps_the_table_blocked() -> None:
 
 
 def test_the_cache_refills_after_a_flush() -> None:
-    s = system({"cache": {"warm_s": 120}}, 1, CacheLoss(kind="cache_loss", at=50))
+    s = system({"cache": {"warm_s": 120}}, CacheLoss(kind="cache_loss", at=50))
     f = s.faults[0]
     run(s, 50)
     warm = s.cache_hit
@@ -419,7 +395,7 @@ def test_the_cache_refills_after_a_flush() -> None:
     assert all(b >= a for a, b in itertools.pairwise(hits))
     assert hits[-1] > 0.9 * warm
     assert not f.active(s)
-    assert last(s, "cache_hit_ratio") == pytest.approx(hits[-1])
+    assert value(s, "cache_hit_ratio") == pytest.approx(hits[-1])
 
 
 # ----------------------------------------------------------------------------- metrics

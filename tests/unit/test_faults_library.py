@@ -14,49 +14,25 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.loader import bundled_dir
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.sim.config import SystemConfig, VersionTraits
+from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.faults import (
     ConfigChange,
     DependencySlowdown,
-    Fault,
     FaultSpec,
     PartialDeploy,
     RetryStorm,
     ReusedFlag,
 )
-from oncall_dojo.sim.metrics import Query
 from oncall_dojo.sim.rules import default_rules
 from oncall_dojo.sim.system import System
 
-
-def config(overrides: dict[str, Any] | None = None) -> SystemConfig:
-    return SystemConfig.with_overrides(overrides)
+from . import simkit
+from .simkit import accounted, config, run, value
 
 
 def system(overrides: dict[str, Any] | None = None, *faults: FaultSpec, seed: int = 1) -> System:
-    cfg = config(overrides)
-    s = System(cfg, seed, default_rules(cfg))
-    s.faults = [Fault(spec, i) for i, spec in enumerate(faults)]
-    return s
-
-
-def run(s: System, ticks: int) -> None:
-    for _ in range(ticks):
-        s.tick()
-
-
-def value(
-    s: System, metric: str, fn: str = "last", window: int = 60, over: str | None = None
-) -> float:
-    v = s.metrics.query(Query(metric=metric, fn=fn, window=window, over=over), s.t - 1)
-    assert v is not None, metric
-    return v
-
-
-def accounted(s: System) -> None:
-    for name, q in s.queues.items():
-        st = q.stats
-        assert st.produced == st.acked + q.depth + q.inflight + q.dlq_depth + st.purged, name
+    """The library's systems carry the default alert rules."""
+    return simkit.system(overrides, *faults, seed=seed, rules=True)
 
 
 def bundled(name: str) -> Incident:
