@@ -80,7 +80,8 @@ def rss_mb() -> float:
 def generate(path: Path, lines: int, incident: str, seed: int) -> None:
     """(Child process) play the incident and keep ticking until the log holds `lines` lines."""
     from oncall_dojo.game.session import Session
-    from oncall_dojo.incident.loader import find, load_incident
+    from oncall_dojo.incident.loader import load_incident
+    from oncall_dojo.incident.packs import find
 
     t0 = time.perf_counter()
     session = Session(load_incident(find(incident)), seed)

@@ -34,8 +34,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from oncall_dojo.game.session import Session  # noqa: E402
-from oncall_dojo.incident.loader import find, load_incident  # noqa: E402
+from oncall_dojo.incident.loader import load_incident  # noqa: E402
 from oncall_dojo.incident.model import Incident  # noqa: E402
+from oncall_dojo.incident.packs import find  # noqa: E402
 
 TARGET_SPEEDUP = 3600.0
 """Simulated seconds per wall second: a 60-minute incident in under one second."""

@@ -13,8 +13,8 @@ import pytest
 
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.loader import bundled_dir
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.packs import bundled_dir
 
 REPO = Path(__file__).resolve().parents[1]
 POISON_ID = "poison-payments"

@@ -1,6 +1,6 @@
 """Finding and loading incident files, with errors located in the file.
 
-Where the files are is `oncall_dojo.incident.packs` (re-exported here).
+Where the files are is `oncall_dojo.incident.packs`.
 """
 
 from __future__ import annotations
@@ -13,23 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from oncall_dojo.incident.errors import PackError
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.incident.packs import (
-    APP_NAME,
-    CONFIG_NAME,
-    ENV_CONFIG,
-    ENV_DIR,
-    Found,
-    Scan,
-    bundled_dir,
-    config_path,
-    configured_dirs,
-    discover,
-    find,
-    scan,
-    user_dirs,
-)
 from oncall_dojo.incident.vary import (
     VARY_KEY,
     Scalar,
@@ -52,28 +36,6 @@ from oncall_dojo.incident.yamlload import (
     validate_model,
 )
 from oncall_dojo.sim.config import SystemConfig
-
-# where the files are (oncall_dojo.incident.packs), re-exported with the loading
-__all__ = [
-    "APP_NAME",
-    "CONFIG_NAME",
-    "ENV_CONFIG",
-    "ENV_DIR",
-    "Checks",
-    "Found",
-    "PackError",
-    "Scan",
-    "Variant",
-    "bundled_dir",
-    "check_seeds",
-    "config_path",
-    "configured_dirs",
-    "discover",
-    "find",
-    "load_incident",
-    "scan",
-    "user_dirs",
-]
 
 Checks = Callable[[Incident], list[tuple[tuple[str | int, ...], str]]]
 

@@ -6,7 +6,7 @@ import pytest
 
 from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.loader import Found, discover
+from oncall_dojo.incident.packs import Found, discover
 
 SEEDS = (1, 2)
 

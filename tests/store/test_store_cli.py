@@ -207,7 +207,8 @@ def test_resume_after_a_cut_replays_to_the_recorded_tick(
     """An unfinished session (as kill -9 leaves it) resumes where it stood, then finishes like an uninterrupted game."""
     from oncall_dojo.game.console import THINK_S
     from oncall_dojo.game.session import Session
-    from oncall_dojo.incident.loader import find, load_incident
+    from oncall_dojo.incident.loader import load_incident
+    from oncall_dojo.incident.packs import find
     from oncall_dojo.store import Recorder
     from oncall_dojo.store.replay import rebuild
 

@@ -6,7 +6,7 @@ from textual.widgets import Button, Input, Static, TabbedContent
 
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.loader import bundled_dir
+from oncall_dojo.incident.packs import bundled_dir
 
 from .helpers import new_app, sync, to_incident
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 from oncall_dojo.game.console import THINK_S, run_console
-from oncall_dojo.incident.loader import find, load_incident
+from oncall_dojo.incident.loader import load_incident
+from oncall_dojo.incident.packs import find
 
 
 def play(lines: list[str], seed: int = 5) -> str:

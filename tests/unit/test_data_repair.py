@@ -14,8 +14,8 @@ import pytest
 from oncall_dojo.game.scoring import Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.loader import bundled_dir
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.packs import bundled_dir
 
 JOIN = "(SELECT p.currency FROM payments p WHERE p.order_id = orders.id AND p.status = 'succeeded' ORDER BY p.id LIMIT 1)"
 HAS_CHARGE = (
@@ -160,7 +160,7 @@ def test_same_seed_and_commands_give_the_same_rows(currency: Incident) -> None:
 def test_rows_are_the_same_in_another_process_and_hash_seed(repo_root: Path) -> None:
     code = (
         "from oncall_dojo.game.validate import load_checked;"
-        "from oncall_dojo.incident.loader import bundled_dir;"
+        "from oncall_dojo.incident.packs import bundled_dir;"
         "from oncall_dojo.game.session import Session;"
         "inc = load_checked(bundled_dir() / 'credit-backfill-rerun.yaml').for_seed(3)"
         ".model_copy(update={'duration_s': 600});"

@@ -12,8 +12,8 @@ import pytest
 
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.loader import bundled_dir
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.faults import (
     ConfigChange,

@@ -16,7 +16,7 @@ import pytest
 
 from oncall_dojo.cli import main
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.loader import Found, discover
+from oncall_dojo.incident.packs import Found, discover
 from oncall_dojo.incident.yamlload import YamlModelError
 
 BROKEN = Path(__file__).resolve().parents[1] / "fixtures" / "broken"

@@ -40,7 +40,7 @@ def test_wheel_contains_bundled_incidents_and_finds_them_when_installed(tmp_path
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "from oncall_dojo.incident.loader import bundled_dir, discover;"
+        "from oncall_dojo.incident.packs import bundled_dir, discover;"
         "print(bundled_dir()); print(len(discover()))"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site)},

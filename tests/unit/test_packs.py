@@ -10,14 +10,8 @@ from pathlib import Path
 import pytest
 
 from oncall_dojo.cli import main
-from oncall_dojo.incident.loader import (
-    PackError,
-    config_path,
-    configured_dirs,
-    discover,
-    scan,
-    user_dirs,
-)
+from oncall_dojo.incident.errors import PackError
+from oncall_dojo.incident.packs import config_path, configured_dirs, discover, scan, user_dirs
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -15,8 +15,9 @@ from oncall_dojo.cli import main
 from oncall_dojo.game.check import check_incident
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked, playthrough_errors
-from oncall_dojo.incident.loader import bundled_dir, check_seeds, load_incident
+from oncall_dojo.incident.loader import check_seeds, load_incident
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.incident.vary import Variable, covering_seeds, pick, pick_all, substitute
 from oncall_dojo.incident.yamlload import YamlModelError
 
