@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from oncall_dojo.incident.model import Incident
@@ -103,7 +104,8 @@ def _selector_errors(loc: Loc, *selectors: str | None) -> list[tuple[Loc, str]]:
 
 def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     """Names a fault refers to must exist in the system. Checked by field name, so a new fault
-    kind with a `queue`, `pool`, `service`, `index`, `table` or `job` field is checked too."""
+    kind with a `queue`, `pool`, `consumer` (a pool), `service`, `index`, `table` or `job` field
+    is checked too."""
     out: list[tuple[Loc, str]] = []
     services = ["api", *cfg.workers]
 
@@ -111,16 +113,17 @@ def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
         value = getattr(f, field, None)
         return value if isinstance(value, str) else None
 
-    if (queue := named("queue")) is not None and queue not in cfg.queues:
-        out.append((("queue",), f"no queue {queue!r}; queues: {', '.join(cfg.queues)}"))
-    if (pool := named("pool")) is not None and pool not in cfg.workers:
-        out.append((("pool",), f"no worker pool {pool!r}; pools: {', '.join(cfg.workers)}"))
-    if (service := named("service")) is not None and service not in services:
-        out.append((("service",), f"no service {service!r}; services: {', '.join(services)}"))
-    if (index := named("index")) is not None and index not in cfg.database.indexes:
-        out.append((("index",), f"no index {index!r}; indexes: {', '.join(cfg.database.indexes)}"))
-    if (table := named("table")) is not None and table not in cfg.database.tables:
-        out.append((("table",), f"no table {table!r}; tables: {', '.join(cfg.database.tables)}"))
+    names: dict[str, tuple[str, Collection[str], str]] = {
+        "queue": ("queue", cfg.queues, "queues"),
+        "pool": ("worker pool", cfg.workers, "pools"),
+        "consumer": ("worker pool", cfg.workers, "pools"),
+        "service": ("service", services, "services"),
+        "index": ("index", cfg.database.indexes, "indexes"),
+        "table": ("table", cfg.database.tables, "tables"),
+    }
+    for field, (what, known, plural) in names.items():
+        if (value := named(field)) is not None and value not in known:
+            out.append(((field,), f"no {what} {value!r}; {plural}: {', '.join(known)}"))
     if (job := named("job")) is not None:
         spec = cfg.jobs.get(job)
         if f.kind == "disk_fill" and (spec is None or spec.kind != "disk"):

@@ -39,6 +39,7 @@ EXPECTED = [
     Expected("fault-at-not-a-number", 40, 9, "faults[1].at", "Input should be a valid integer"),
     Expected("unknown-fault-kind", 39, 11, "faults[1].kind", "unknown kind 'poison_mesage' (did you mean 'poison_message'?)"),
     Expected("fault-unknown-queue", 41, 12, "faults[1].queue", "no queue 'paymnts'; queues: payments, emails, fulfillment"),
+    Expected("fault-unknown-consumer", 62, 15, "faults[1].consumer", "no worker pool 'fulfilment'; pools: billing, mailer, fulfillment"),
     Expected("page-alert-unknown", 19, 10, "page.alert", "no alert named 'QueueAgeHigh_paymnts'"),
     Expected("disable-unknown-alert", 33, 13, "alerts.disable[0]", "no default alert named 'DeadLetters_paymnts'"),
     Expected("answer-not-an-option", 44, 3, "root_cause", "answer 'poison-msg' is not one of the options"),
