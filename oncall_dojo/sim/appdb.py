@@ -119,6 +119,10 @@ class Order:
     """(product id, qty, unit price)"""
 
 
+def _updates_last(op: tuple[str, list[tuple]]) -> bool:
+    return not op[0].startswith("INSERT")
+
+
 class AppDb:
     """Writes the shop's rows to the application database (and the truth) as the model runs."""
 
@@ -150,8 +154,9 @@ class AppDb:
         self._names = list(names) or ["Alex Doe"]
         self._next = {t: 1 for t in TABLES}
         self._ops: dict[str, list[tuple]] = {}
-        """Rows waiting for the end of the tick, by statement (in order of first use: a row is only
-        ever updated in a later tick than the one that inserted it)."""
+        """Rows waiting to be written, by statement. A flush runs the inserts before the updates (a
+        batch of ticks may insert an order and mark it paid); updates of one row commute (the
+        status updates are guarded), so their order among themselves does not matter."""
         self._orders: dict[int, Order] = {}
         self._customers: dict[int, tuple[int, str, str, str, str, str]] = {}
         self._ts = (0, self.ts_(0))
@@ -498,7 +503,7 @@ class AppDb:
             return
         c = self.conn
         c.execute("BEGIN")
-        for sql, rows in self._ops.items():
+        for sql, rows in sorted(self._ops.items(), key=_updates_last):
             c.executemany(sql, rows)
         c.execute("COMMIT")
         self._ops.clear()

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import bundled_dir
+from oncall_dojo.sim.appdb import AppDb
+from oncall_dojo.sim.config import AppDbConfig
 
 JOIN = "(SELECT p.currency FROM payments p WHERE p.order_id = orders.id AND p.status = 'succeeded' ORDER BY p.id LIMIT 1)"
 HAS_CHARGE = (
@@ -249,3 +252,22 @@ def test_a_job_rerun_from_the_start_credits_the_same_customers_again() -> None:
     # the resumed job finished the campaign; the rerun is stuck on the erased customer again
     assert resumed.system.jobs["spring-credit"].state == "done"
     assert rerun.system.jobs["spring-credit"].state in ("failed", "running")
+
+
+def test_an_order_placed_and_paid_within_one_flush_is_stored_paid() -> None:
+    """Rows are written a batch of ticks at a time; an update queued before an insert of the
+    same batch (another order was paid first) must not run before the row it updates exists."""
+    app = AppDb(AppDbConfig(), 1, datetime(2026, 3, 14, tzinfo=UTC), ["Alex Doe"])
+    app.new_order(1, 1)
+    app.flush()
+    app.ledger_charge(2, 1, app.charge(2, 1, True, True))  # the older order is paid first
+    app.new_order(3, 2)
+    app.ledger_charge(4, 2, app.charge(4, 2, True, True))  # then a new one is placed and paid
+    app.flush()
+    for db in ("main", "truth"):
+        rows = app.conn.execute(
+            f"SELECT id - ?, status FROM {db}.orders WHERE id > ? ORDER BY id",
+            (app.history, app.history),
+        ).fetchall()
+        assert rows == [(1, "paid"), (2, "paid")], db
+    app.close()
