@@ -72,3 +72,17 @@ async def test_an_incident_without_an_application_database_has_no_data_pane() ->
         screen = await to_incident(pilot)
         assert not screen.query("#sql-pane")
         assert "no application database" in screen.session.perform("sql SELECT 1").output
+
+
+@sync
+async def test_sql_results_are_shown_as_they_are_never_read_as_markup() -> None:
+    app = new_app("currency-dropped-deploy", 1)
+    async with app.run_test(size=(160, 50)) as pilot:
+        screen = await to_incident(pilot)
+        screen.query_one(TabbedContent).active = "data"
+        await pilot.pause()
+        inp = screen.query_one("#sql-input", Input)
+        inp.value = "SELECT 'C:\\[red]x [b]y' AS path"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "C:\\[red]x [b]y" in _result(screen)

@@ -21,7 +21,7 @@ from textual.widgets import Input, RichLog, Static
 
 from oncall_dojo.game.views import mmss
 from oncall_dojo.tui.completion import candidates, complete
-from oncall_dojo.tui.widgets.steady import SteadyInput, SteadyScrollbars
+from oncall_dojo.tui.widgets.steady import HistoryInput, SteadyScrollbars
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Entry, Session
@@ -43,21 +43,17 @@ class _Suggest(Suggester):
         return None
 
 
-class CommandInput(SteadyInput):
+class CommandInput(HistoryInput):
     """An Input where tab completes and up/down walk the history."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "complete", "Complete", show=False, priority=True),
-        Binding("up", "history(-1)", "Previous", show=False),
-        Binding("down", "history(1)", "Next", show=False),
     ]
 
     def __init__(self, session: Session, id: str | None = None) -> None:
         super().__init__(placeholder="type a command: help, alerts, logs billing level=warn ... (tab completes)",
                          suggester=_Suggest(session), id=id)  # fmt: skip
         self.session = session
-        self.history: list[str] = []
-        self._pos = 0
 
     def action_complete(self) -> None:
         text, found = complete(self.value, self.session)
@@ -66,18 +62,6 @@ class CommandInput(SteadyInput):
         console = self.parent
         if isinstance(console, OpsConsole):
             console.show_candidates(found)
-
-    def action_history(self, step: int) -> None:
-        if not self.history:
-            return
-        self._pos = max(0, min(len(self.history), self._pos + step))
-        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
-        self.cursor_position = len(self.value)
-
-    def remember(self, text: str) -> None:
-        if text and (not self.history or self.history[-1] != text):
-            self.history.append(text)
-        self._pos = len(self.history)
 
 
 class ConsoleLog(RichLog, SteadyScrollbars):

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Static
+
+from oncall_dojo.tui.widgets.steady import HistoryInput
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Entry, Session
@@ -36,8 +39,6 @@ class SqlPane(Vertical):
     BINDINGS = [
         Binding("ctrl+s", "commit", "Commit SQL", show=False),
         Binding("ctrl+z", "rollback", "Discard SQL", show=False),
-        Binding("up", "history(-1)", "Previous statement", show=False),
-        Binding("down", "history(1)", "Next statement", show=False),
     ]
 
     class CommandRequested(Message):
@@ -50,8 +51,6 @@ class SqlPane(Vertical):
     def __init__(self, session: Session, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
-        self.history: list[str] = []
-        self._at = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sql-body"):
@@ -66,7 +65,7 @@ class SqlPane(Vertical):
                     id="sql-result",
                 )
         with Horizontal(id="sql-bar"):
-            yield Input(placeholder="SELECT ... (enter runs it)", id="sql-input")
+            yield HistoryInput(placeholder="SELECT ... (enter runs it)", id="sql-input")
             yield Button("Commit", id="sql-commit", variant="warning", disabled=True)
             yield Button("Discard", id="sql-discard", disabled=True)
 
@@ -87,20 +86,10 @@ class SqlPane(Vertical):
         text = event.value.strip()
         if not text:
             return
-        if not self.history or self.history[-1] != text:
-            self.history.append(text)
-        self._at = len(self.history)
-        event.input.value = ""
+        inp = self.query_one("#sql-input", HistoryInput)
+        inp.remember(text)
+        inp.value = ""
         self.post_message(self.CommandRequested(f"sql {text}"))
-
-    def action_history(self, step: int) -> None:
-        """Bring back an earlier statement to edit (↑/↓)."""
-        if not self.history:
-            return
-        self._at = max(0, min(len(self.history), self._at + step))
-        inp = self.query_one("#sql-input", Input)
-        inp.value = self.history[self._at] if self._at < len(self.history) else ""
-        inp.cursor_position = len(inp.value)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -117,12 +106,12 @@ class SqlPane(Vertical):
 
     def show(self, entry: Entry) -> None:
         """Show what a `sql` command answered (rows, a preview, a refusal in words)."""
-        text = entry.output
+        # the player's data, never read as markup
         if entry.kind == "refused":
-            text = f"[red]✗[/red] {_escape(text)}"
+            shown = Text.assemble(("✗ ", "red"), entry.output)
         else:
-            text = _escape(text)
-        self.query_one("#sql-result", Static).update(text)
+            shown = Text(entry.output)
+        self.query_one("#sql-result", Static).update(shown)
         if entry.kind != "refused" and entry.command.split()[:2] == ["sql", "commit"]:
             self.query_one("#sql-tables-text", Static).update(self._tables())
         self.update_view()
@@ -135,7 +124,3 @@ class SqlPane(Vertical):
 
     def set_narrow(self, narrow: bool) -> None:
         self.set_class(narrow, "narrow")
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
