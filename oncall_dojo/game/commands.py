@@ -504,9 +504,7 @@ def _scale(s: Session, args: list[str]) -> tuple[str, str | None]:
         return f"API scaled from {have} to {n} replicas.", None
     pool = _pool(s, args[0])
     before = len(pool.live)
-    delta, removed = pool.scale(sys_.t, n)
-    for r in removed:
-        sys_._terminate(pool, r, sys_.t)
+    delta = sys_.scale_pool(pool, n)
     sys_.record_change(sys_.t, "scale", pool.name, str(before), str(n), "you")
     auto = pool.cfg.autoscale
     if auto is not None and auto.enabled:
@@ -561,9 +559,7 @@ def _autoscale(s: Session, args: list[str]) -> tuple[str, str | None]:
     s.system.record_change(s.system.t, "autoscale", pool.name, before, after, "you")
     live = len(pool.live)
     if a.enabled and live > hi:
-        _, removed = pool.scale(s.system.t, hi)
-        for r in removed:
-            s.system._terminate(pool, r, s.system.t)
+        s.system.scale_pool(pool, hi)
         return f"{pool.name} autoscaler: {after}; scaled down from {live} to {hi} replicas.", None
     tail = "" if a.enabled else f"; the pool stays at {live} replicas until you `scale` it"
     return f"{pool.name} autoscaler: {after}{tail}.", None

@@ -542,6 +542,14 @@ class System:
         self._terminate(pool, r, at)
         pool.new_replica(at, version=version)
 
+    def scale_pool(self, pool: WorkerPool, n: int) -> int:
+        """Scale a pool to n replicas now: new ones start, removed ones stop (what they held goes
+        back to the queue). Returns how many replicas were added (negative: removed)."""
+        delta, removed = pool.scale(self.t, n)
+        for r in removed:
+            self._terminate(pool, r, self.t)
+        return delta
+
     def _terminate(self, pool: WorkerPool, r: Replica, t: int) -> None:
         r.state = "terminated"
         q = self.queues[pool.cfg.queue]
@@ -1612,9 +1620,7 @@ class System:
         have = len(pool.live)
         if target == have:
             return
-        _, removed = pool.scale(t, target)
-        for r in removed:
-            self._terminate(pool, r, t)
+        self.scale_pool(pool, target)
         self.log(t, 14, "keda", INFO,
                  f'keda-operator-0 scaledobject={pool.name} msg="scaling" from={have} to={target} '
                  f"queue={q.name} queue_length={waiting} target_per_replica={a.target_per_replica} max_replicas={a.max_replicas}")  # fmt: skip
