@@ -851,10 +851,8 @@ def _cache_flush(s: Session, args: list[str]) -> tuple[str, str | None]:
     return "Cache flushed: every read misses until it refills from the database.", None
 
 
-def _job_cmd(verb: str) -> Callable[[Session, list[str]], tuple[str, str | None]]:
+def _job_cmd(verb: str, usage: str) -> Callable[[Session, list[str]], tuple[str, str | None]]:
     def handler(s: Session, args: list[str]) -> tuple[str, str | None]:
-        usage = f"job {verb} NAME" + (" [from=ITEM]" if verb == "run" else "")
-        _need(args, 1, usage)
         args, opts = _opts(args, {"from"} if verb == "run" else set(), usage)
         _need(args, 1, usage)
         job = s.system.jobs.get(args[0])
@@ -883,7 +881,7 @@ def _job_cmd(verb: str) -> Callable[[Session, list[str]], tuple[str, str | None]
 for _verb, _help_text in (("pause", "Pause a job (it keeps its place)."), ("resume", "Resume a paused job."),
                           ("run", "Start a job (without checkpoints from the first item, unless from=ITEM).")):  # fmt: skip
     _usage = f"job {_verb} NAME" + (" [from=ITEM]" if _verb == "run" else "")
-    command(f"job {_verb}", "act", _usage, _help_text, ("job",))(_job_cmd(_verb))
+    command(f"job {_verb}", "act", _usage, _help_text, ("job",))(_job_cmd(_verb, _usage))
 
 
 @command(

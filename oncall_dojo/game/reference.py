@@ -55,7 +55,7 @@ def render() -> str:
     out += _faults()
     out += _commands()
     out += ["## Variables (`vary`)", ""]
-    out += _model_section(Variable, level=None)
+    out += _model_section(Variable)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -97,7 +97,7 @@ def _faults() -> list[str]:
     out += ["### Types used by faults", ""]
     for name in sorted(nested):
         out += [f"#### `{name}`", ""]
-        out += _model_section(nested[name], level=None)
+        out += _model_section(nested[name])
     return out
 
 
@@ -134,7 +134,7 @@ def _commands() -> list[str]:
 
 
 # ------------------------------------------------------------------------------------- models
-def _model_section(model: type[BaseModel], level: int | None) -> list[str]:
+def _model_section(model: type[BaseModel]) -> list[str]:
     out = _paragraph(inspect.cleandoc(model.__doc__ or ""))
     return out + _table(dict(model.model_fields))
 

@@ -61,12 +61,6 @@ class Variable(BaseModel):
             raise ValueError(f"range {list(self.range)}: low must not be above high")
         return self
 
-    def values(self) -> list[Scalar]:
-        """Every value this variable can take, in order (a range lists its ends)."""
-        if self.range is not None:
-            return list(self.range)
-        return list(self.choices or [])
-
 
 def pick(seed: int, incident_id: str, name: str, var: Variable) -> Scalar:
     """The value of one variable for a seed: deterministic, and the same in any process."""
@@ -152,8 +146,6 @@ class Substitution:
 
     def _put(self, out: dict[str, Any], loc: Loc, key: str, value: Any) -> None:
         new = self._text(key, (*loc, key), at_key=True) if "${" in key else key
-        if not isinstance(new, str):
-            new = as_text(new)
         if new != key:
             self.renames.setdefault(loc, {})[key] = new
         if new in out:

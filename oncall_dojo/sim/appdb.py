@@ -21,7 +21,6 @@ other draw.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -132,19 +131,13 @@ class AppDb:
         seed: int,
         start: datetime,
         names: Iterable[str],
-        path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.cfg = cfg
         self.start = start
         self.salt = int.from_bytes(hashlib.sha256(f"appdb:{seed}".encode()).digest()[:8], "big")
-        self._tmp: str | None = None
-        if path is None:
-            self._tmp = tempfile.mkdtemp(prefix="dojo-app-")
-            path = Path(self._tmp) / "app.db"
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        self._tmp: str | None = tempfile.mkdtemp(prefix="dojo-app-")
+        """A folder of its own, removed by `close`."""
+        self.path = Path(self._tmp) / "app.db"
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=OFF")
@@ -325,7 +318,7 @@ class AppDb:
         return i
 
     # ------------------------------------------------------------------ writes
-    def _put(self, db: str, sql: str, row: tuple) -> None:
+    def _put(self, sql: str, row: tuple) -> None:
         rows = self._ops.get(sql)
         if rows is None:
             self._ops[sql] = [row]
@@ -335,15 +328,15 @@ class AppDb:
     def _insert(self, table: str, row: tuple, truth: tuple | bool | None = True) -> None:
         """Insert into the application database, and into the truth (the same row, another one, or none)."""
         marks = ",".join("?" * len(row))
-        self._put("main", f"INSERT OR IGNORE INTO main.{table} VALUES ({marks})", row)
+        self._put(f"INSERT OR IGNORE INTO main.{table} VALUES ({marks})", row)
         if truth is True:
             truth = row
         if isinstance(truth, tuple):
-            self._put("truth", f"INSERT OR IGNORE INTO truth.{table} VALUES ({marks})", truth)
+            self._put(f"INSERT OR IGNORE INTO truth.{table} VALUES ({marks})", truth)
 
     def _update(self, sql: str, row: tuple) -> None:
-        self._put("main", sql.replace("{db}", "main"), row)
-        self._put("truth", sql.replace("{db}", "truth"), row)
+        self._put(sql.replace("{db}", "main"), row)
+        self._put(sql.replace("{db}", "truth"), row)
 
     def new_order(self, t: int, n: int, corruption: str | None = None) -> None:
         o = self.order(n)
@@ -400,9 +393,9 @@ class AppDb:
     def restore_order(self, t: int, n: int) -> None:
         """A repair job rewrites the order from its items (what the truth holds)."""
         o = self.order(n)
-        self._put("main", "UPDATE main.orders SET total_cents=?, currency=?, tenant_id=?, updated_at=? WHERE id=?",
+        self._put("UPDATE main.orders SET total_cents=?, currency=?, tenant_id=?, updated_at=? WHERE id=?",
                   (o.total_cents, o.currency, o.tenant_id, self.ts(t), o.id))  # fmt: skip
-        self._put("truth", "UPDATE truth.orders SET updated_at=? WHERE id=?", (self.ts(t), o.id))
+        self._put("UPDATE truth.orders SET updated_at=? WHERE id=?", (self.ts(t), o.id))
 
     def wrong_orders(self) -> set[int]:
         """Ids of orders whose amount, currency or tenant differ from the truth, or that are gone."""
@@ -439,7 +432,7 @@ class AppDb:
             self.harm_ticks.append(t)
         eid = self._id("email_sends")
         row = (eid, customer_id, campaign, template, self.ts(t))
-        self._put("main", "INSERT OR IGNORE INTO main.email_sends VALUES (?,?,?,?,?)", row)
+        self._put("INSERT OR IGNORE INTO main.email_sends VALUES (?,?,?,?,?)", row)
 
     def credit(self, t: int, customer_id: int, campaign: str, cents: int) -> None:
         key = (customer_id, campaign)

@@ -10,7 +10,6 @@ All randomness comes from `self.rng`; nothing reads the wall clock.
 from __future__ import annotations
 
 import math
-import os
 import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -98,7 +97,6 @@ class System:
         cfg: SystemConfig,
         seed: int,
         rules: list[AlertRule] | None = None,
-        app_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.cfg = cfg = cfg.model_copy(deep=True)  # faults change it; the caller's stays intact
         self.rng = SimRandom(seed)
@@ -156,14 +154,14 @@ class System:
         self.ledger_error: str | None = None
         self.records = Records()
         self.app: AppDb | None = None
+        """The application database (data incidents)."""
         self.notified: set[int] = set()
         """Customers sent an apology (`notify`)."""
-        """The application database (data incidents); `app_path` places its file, else a temp dir."""
         self.schema_version = cfg.appdb.schema_version if cfg.appdb else 1
         self.schema_error = ""
         """What a consumer that does not understand the current schema fails with."""
         if cfg.appdb is not None:
-            self.app = AppDb(cfg.appdb, seed, self.start, self.pools_.names, app_path)
+            self.app = AppDb(cfg.appdb, seed, self.start, self.pools_.names)
         self.jobs = {
             n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None))
             for n, j in cfg.jobs.items()
@@ -185,11 +183,11 @@ class System:
         self._acc: dict[str, float] = {}
         """Fractional messages carried over between ticks (producers, fan-out)."""
         self._desired: dict[str, list[tuple[int, int]]] = {}
+        """Autoscaler: (tick, desired replicas) per pool, over its scale-down delay."""
         self._merged_traits: dict[
             tuple[str, str], tuple[VersionTraits, list[VersionTraits], VersionTraits]
         ] = {}
         """Traits merged from conditional ones, with what they were merged from (see `traits`)."""
-        """Autoscaler: (tick, desired replicas) per pool, over its scale-down delay."""
         self.cost_dollars = 0.0
         self.api_cpu = 0.0
         self.pool_in_use = 0.0
