@@ -111,18 +111,18 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _validation_targets(args: argparse.Namespace) -> list[Path]:
     """PATHs (a folder stands for its incident files) and the files of --incidents folders;
     with neither, every incident `dojo list` would show."""
-    from oncall_dojo.incident.packs import discover
+    from oncall_dojo.incident.packs import discover, incident_files
 
     _check_dirs(args)
     targets: list[Path] = []
     for raw in args.paths:
         p = Path(raw)
         if p.is_dir():
-            targets.extend(sorted(x for x in p.glob("*.y*ml") if x.suffix in (".yaml", ".yml")))
+            targets.extend(incident_files(p))
         else:
             targets.append(p)
     for d in _extra_dirs(args):
-        targets.extend(sorted(x for x in d.glob("*.y*ml") if x.suffix in (".yaml", ".yml")))
+        targets.extend(incident_files(d))
     if not args.paths and not args.incidents:
         targets = [f.path for f in discover()]
     return list(dict.fromkeys(targets))

@@ -29,7 +29,6 @@ from oncall_dojo.incident.yamlload import (
     Positions,
     YamlModelError,
     convert_error,
-    format_keypath,
     load_yaml,
     located,
     read_text,
@@ -144,16 +143,8 @@ def _validate(origin: _Origin, data: Any, positions: Positions) -> Incident:
     incident = validate_model(path, Incident, data, positions)
     errors: list[Located] = []
     if origin.expect_id is not None and incident.id != origin.expect_id:
-        line, col = positions.at(("id",))
-        errors.append(
-            Located(
-                path,
-                line,
-                col,
-                "id",
-                f"id {incident.id!r} must match the file name {origin.expect_id!r}",
-            )
-        )
+        message = f"id {incident.id!r} must match the file name {origin.expect_id!r}"
+        errors.append(located(path, positions, ("id",), message))
     try:
         incident.system_config()
     except ValidationError as exc:
@@ -166,8 +157,7 @@ def _validate(origin: _Origin, data: Any, positions: Positions) -> Incident:
 
     extra = origin.extra_checks(incident) if origin.extra_checks else []
     for loc, message in check_references(incident) + extra:
-        line, col = positions.at(loc)
-        errors.append(Located(path, line, col, format_keypath(positions.clean(loc)), message))
+        errors.append(located(path, positions, loc, message))
     if errors:
         raise YamlModelError(_sorted(errors))
     return incident

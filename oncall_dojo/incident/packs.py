@@ -115,6 +115,11 @@ def _user_dirs(extra: list[Path] | None, config: bool = True) -> list[tuple[Path
     return out
 
 
+def incident_files(folder: Path) -> list[Path]:
+    """The incident files of a folder (`*.yaml`, `*.yml`), sorted by name."""
+    return sorted(p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
 def scan(extra: list[Path] | None = None, config: bool = True) -> Scan:
     """Every incident file in the bundled folder and the packs, the first one of each id kept.
 
@@ -134,9 +139,7 @@ def scan(extra: list[Path] | None = None, config: bool = True) -> Scan:
             if not is_bundled:
                 out.missing.append(f"{d} (from {origin}) is not a folder")
             continue
-        for p in sorted(d.glob("*.y*ml")):
-            if p.suffix not in (".yaml", ".yml"):
-                continue
+        for p in incident_files(d):
             if p.stem in first:
                 out.clashes.append(
                     f"incident id {p.stem!r} is in two files: {first[p.stem]} and {p};"
