@@ -112,7 +112,7 @@ class DojoApp(App[None]):
             "Help", "Keys, console commands and the log query syntax", self.action_help
         )
         from oncall_dojo.tui.screens.debrief import DebriefScreen
-        from oncall_dojo.tui.screens.incident import PANES, IncidentScreen
+        from oncall_dojo.tui.screens.incident import IncidentScreen
 
         if isinstance(screen, IncidentScreen):
             sc = screen
@@ -156,7 +156,7 @@ class DojoApp(App[None]):
                 "Ends play; the outcome is measured to the end (F9)",
                 sc.action_resolve,
             )
-            for pane in PANES:
+            for pane in sc.panes():
                 yield SystemCommand(
                     f"Open {pane}", f"Show the {pane} pane", lambda p=pane: sc.show_pane(p)
                 )

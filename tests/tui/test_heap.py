@@ -104,6 +104,11 @@ async def test_the_heap_is_frozen_during_play_and_reclaimed_on_pause() -> None:
             assert screen.pacer.paused
             await wait_for(pilot, lambda: screen.heap.thaws == 1)
             assert screen.heap.running
+            # any screen over play (here the help) is a moment to reclaim too
+            for _ in range(heap_mod.RECLAIM_AFTER):
+                gc.collect()
+            await pilot.press("f1")
+            await wait_for(pilot, lambda: screen.heap.thaws == 2)
     finally:
         gc.unfreeze()
     assert not screen.heap.running and screen.heap._on_gc not in gc.callbacks

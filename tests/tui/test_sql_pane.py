@@ -20,6 +20,9 @@ async def test_sql_in_the_data_pane_previews_commits_and_equals_the_headless_run
     app = new_app("currency-dropped-deploy", 1)
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await to_incident(pilot)
+        assert screen.panes() == ["logs", "metrics", "map", "changes", "runbooks", "data"]
+        commands = [c.title for c in app.get_system_commands(screen)]
+        assert "Open data" in commands  # the palette opens every pane this incident has
         screen.query_one(TabbedContent).active = "data"
         await pilot.pause()
         inp = screen.query_one("#sql-input", Input)

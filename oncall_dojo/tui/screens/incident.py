@@ -55,7 +55,6 @@ if TYPE_CHECKING:
 
 WIDE = 120
 """Terminal width from which the panes sit side by side."""
-PANES = ("logs", "metrics", "map", "changes", "runbooks")
 PANE_COMMAND = {"map": "map", "changes": "deploys"}
 """Opening these panes is an investigation, recorded like the console command."""
 STEP_S = 10
@@ -381,9 +380,12 @@ class IncidentScreen(Screen[None]):
         frame that shows why they stopped)."""
         self.app.call_after_refresh(self.heap.reclaim)
 
+    def on_screen_suspend(self) -> None:
+        """A dialog, the help or the palette covers play: the player reads."""
+        self._reclaim_soon()
+
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
-        self._reclaim_soon()
 
     def action_toggle_pause(self) -> None:
         self.pacer.paused = not self.pacer.paused
@@ -416,15 +418,12 @@ class IncidentScreen(Screen[None]):
 
     def action_diagnose(self) -> None:
         self.app.push_screen(DiagnosisDialog(self.session), self._perform_result)
-        self._reclaim_soon()
 
     def action_status_update(self) -> None:
         self.app.push_screen(StatusUpdateDialog(), self._perform_result)
-        self._reclaim_soon()
 
     def action_hint(self) -> None:
         self.app.push_screen(HintDialog(self.session), self._perform_result)
-        self._reclaim_soon()
 
     def action_resolve(self) -> None:
         text = ("Play ends now; the system keeps running to the end of the incident and the outcome is "
@@ -433,13 +432,16 @@ class IncidentScreen(Screen[None]):
             ConfirmDialog("Declare the incident resolved?", text, "resolve", "Resolve"),
             self._perform_result,
         )
-        self._reclaim_soon()
 
     def action_next_pane(self) -> None:
         tabs = self.query_one(TabbedContent)
-        panes = PANES + (("data",) if self.session.system.app is not None else ())
+        panes = self.panes()
         i = panes.index(tabs.active) if tabs.active in panes else -1
         self.show_pane(panes[(i + 1) % len(panes)])
+
+    def panes(self) -> list[str]:
+        """The ids of the panes this incident shows, in tab order."""
+        return [p.id for p in self.query(TabPane) if p.id]
 
     def show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
