@@ -30,11 +30,6 @@ def run(s: System, ticks: int) -> None:
         s.tick()
 
 
-def run_until(s: System, t: int) -> None:
-    while s.t < t:
-        s.tick()
-
-
 def value(
     s: System, metric: str, fn: str = "last", window: int = 60, over: str | None = None
 ) -> float:
@@ -45,7 +40,12 @@ def value(
 
 
 def accounted(s: System) -> None:
-    """Every message produced is acked, waiting, in flight, dead-lettered or purged."""
+    """Every message produced is acked, waiting, in flight, dead-lettered or purged, and a
+    queue's in-flight count is what the replicas consuming it hold."""
     for name, q in s.queues.items():
         st = q.stats
         assert st.produced == st.acked + q.depth + q.inflight + q.dlq_depth + st.purged, name
+        held = sum(
+            r.inflight_n for p in s.pools.values() if p.cfg.queue == name for r in p.replicas
+        )
+        assert q.inflight == held, name
