@@ -694,25 +694,21 @@ class System:
             prov_fail = 0.0
             if r.provider_calls > 0:
                 # synchronous provider calls with the configured retries
-                p_fail = prov_err + (1 - prov_err) * _p_over(prov_lat, self.cfg.provider.timeout_s)
+                p_timeout = _p_over(prov_lat, self.cfg.provider.timeout_s)
+                p_fail = prov_err + (1 - prov_err) * p_timeout
+                prov_fail = p_fail**attempts_max  # every attempt failed
                 exp_attempts = sum(p_fail**k for k in range(attempts_max))
                 calls = n * r.provider_calls * exp_attempts
                 self.provider_calls += calls
                 if calls:  # the same calls, as the provider's request counters see them
-                    ok_calls = n * r.provider_calls * (1 - p_fail**attempts_max)
-                    timeouts = (
-                        (calls - ok_calls)
-                        * (1 - prov_err)
-                        * _p_over(prov_lat, self.cfg.provider.timeout_s)
-                        / max(p_fail, 1e-9)
-                    )
+                    ok_calls = n * r.provider_calls * (1 - prov_fail)
+                    timeouts = (calls - ok_calls) * (1 - prov_err) * p_timeout / max(p_fail, 1e-9)
                     self.metrics.row[self.c_prov["ok"]] += ok_calls
                     self.metrics.row[self.c_prov["timeout"]] += timeouts
                     self.metrics.row[self.c_prov["error"]] += calls - ok_calls - timeouts
                 per_attempt = min(prov_lat, self.cfg.provider.timeout_s)
                 wait = 0.0 if backoff == "none" else 0.2 * (2 ** (exp_attempts - 1) - 1)
                 prov_ms = 1000.0 * (per_attempt * exp_attempts + wait) * r.provider_calls
-                prov_fail = p_fail**attempts_max
             write_err = None
             if writes_may_fail:
                 for s in shapes:
