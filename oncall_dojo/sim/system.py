@@ -1340,13 +1340,16 @@ class System:
                 self.start_job(t, job.name, author="cron")
             if job.state != "running":
                 continue
+            total = c.total
+            if c.kind == "credit" and self.app is not None:  # item N is customer N
+                total = min(total or self.app.customers, self.app.customers)
             job.acc += c.rate_per_s
             k = int(job.acc)
-            if c.total:
-                k = min(k, c.total - job.progress)
+            if total:
+                k = min(k, total - job.progress)
             job.acc -= int(job.acc)
             if k <= 0:
-                if c.total and job.progress >= c.total:
+                if total and job.progress >= total:
                     job.state = "done"
                     self.log(
                         t,

@@ -20,6 +20,8 @@ from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.sim.appdb import AppDb
 from oncall_dojo.sim.config import AppDbConfig
 
+from .simkit import run, system
+
 JOIN = "(SELECT p.currency FROM payments p WHERE p.order_id = orders.id AND p.status = 'succeeded' ORDER BY p.id LIMIT 1)"
 HAS_CHARGE = (
     "EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id AND p.status = 'succeeded')"
@@ -271,3 +273,16 @@ def test_an_order_placed_and_paid_within_one_flush_is_stored_paid() -> None:
         ).fetchall()
         assert rows == [(1, "paid"), (2, "paid")], db
     app.close()
+
+
+def test_a_credit_job_finishes_at_the_last_customer_whatever_its_total() -> None:
+    """Item N is customer N: a credit job runs out of items at the last customer."""
+    s = system(
+        {"appdb": {}, "jobs": {"promo": {"kind": "credit", "rate_per_s": 500, "state": "running"}}}
+    )
+    assert s.app is not None and s.jobs["promo"].cfg.total > s.app.customers
+    run(s, 10)
+    job = s.jobs["promo"]
+    assert (job.state, job.progress) == ("done", s.app.customers)
+    assert any('job=promo msg="finished"' in line for line in s.logs.lines)
+    s.app.close()
