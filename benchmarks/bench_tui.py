@@ -144,6 +144,8 @@ class Waits:
     """Keys sent (each should be handled once: `keys` has one wait per handled key)."""
     gc_pauses: list[float]
     """Every collection of the garbage collector during the run."""
+    handled: int
+    """Keys the console inserted (if fewer than sent, no key's wait can be told)."""
 
     @property
     def worst(self) -> float:
@@ -252,9 +254,11 @@ async def _latency(incident: str, seconds: float, speed: int | None, panes: bool
         wall = time.perf_counter() - t0
         ran = screen.session.now - start_at
         await pilot.pause(0.2)  # let the last keys arrive
-        n = min(len(sent), len(handled))
-        keys = [h - s for s, h in zip(sent[:n], handled[:n], strict=True)]
-        return Waits(keys, stalls, ran, wall, len(sent), gc_pauses)
+        # a key lost (focus left the console) would pair every later key with the wrong one
+        keys = (
+            [h - s for s, h in zip(sent, handled, strict=True)] if len(sent) == len(handled) else []
+        )
+        return Waits(keys, stalls, ran, wall, len(sent), gc_pauses, len(handled))
 
 
 def _row(label: str, w: Waits, base: Waits | None) -> str:
@@ -262,7 +266,8 @@ def _row(label: str, w: Waits, base: Waits | None) -> str:
         f"  {label:<22} worst wait {w.worst * 1000:6.1f} ms, p95 key {Waits.p95(w.keys) * 1000:5.1f} ms,"
         f" worst key {max(w.keys, default=0) * 1000:6.1f} ms, worst stall {max(w.stalls, default=0) * 1000:6.1f} ms"
         f"; worst gc pause {max(w.gc_pauses, default=0) * 1000:5.1f} ms"
-        f" ({len(w.keys)} of {w.sent} keys handled, {w.sim_seconds} sim s in {w.wall:.1f} s)"
+        f" ({w.handled} of {w.sent} keys handled{'' if w.handled == w.sent else ': keys lost, key waits not paired'},"
+        f" {w.sim_seconds} sim s in {w.wall:.1f} s)"
     )
     if base is not None:
         text += (
