@@ -338,6 +338,11 @@ class LogStore:
         off = self._off.view
         return self._text.view[off[i] : off[i + 1] - 1].tobytes().decode("utf-8", "surrogatepass")
 
+    def level(self, i: int) -> int:
+        """The level of line `i` (an index into `LEVELS`), without building the arrays' views."""
+        self._settle()
+        return int(self._levels.view[i])
+
     def render(self, i: int) -> str:
         """Line `i` as text: `timestamp.mmmZ LEVEL instance message`."""
         msg = self.message(i)

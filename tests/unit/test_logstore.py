@@ -80,6 +80,7 @@ def test_columns_hold_each_line(filled: Filled) -> None:
     assert list(store.ms) == [r[1] for r in rows]
     assert list(store.services) == [r[2] for r in rows]
     assert list(store.levels) == [r[3] for r in rows]
+    assert [store.level(i) for i in range(len(rows))] == [r[3] for r in rows]
     assert store.since(100) == next(i for i, r in enumerate(rows) if r[0] >= 100)
     assert store.since(10_000) == len(rows)
 

@@ -222,8 +222,6 @@ class LogExplorer(ScrollView, can_focus=True):
         self._style_cache: dict[str, Style] = {}
         self._strips: OrderedDict[int, Strip] = OrderedDict()
         """Rendered lines (whole width, before the view's crop), by store line number."""
-        self._shown: dict[int, tuple[tuple[int, int, Style], Strip]] = {}
-        """Rows as last drawn, by store line number: (scroll x, width, base style) and the strip."""
         self._frame: tuple[int, int, int, Style] | None = None
         """(scroll x, scroll y, width, base style) while `render_lines` draws a frame."""
         self._highlights: list[re.Pattern[str]] = []
@@ -244,7 +242,6 @@ class LogExplorer(ScrollView, can_focus=True):
         self._bounds: tuple[float, float] = (-np.inf, np.inf)
         self._max_width = 0
         self._strips.clear()
-        self._shown.clear()
 
     def _arrays(self) -> LogArrays:
         """The store's arrays (views: let go of them before the store gains lines)."""
@@ -805,7 +802,6 @@ class LogExplorer(ScrollView, can_focus=True):
     def _forget_rows(self) -> None:
         """Drop the rendered rows (the lines shown, their text or their styles changed)."""
         self._strips.clear()
-        self._shown.clear()
 
     def _style(self, name: str) -> Style:
         style = self._style_cache.get(name)
@@ -836,26 +832,19 @@ class LogExplorer(ScrollView, can_focus=True):
         if row >= self._rows() or row < 0:
             return Strip.blank(width, rich_style)
         line = self.line_at(row)
-        key = (scroll_x, width, rich_style)
-        shown = self._shown.get(line)
-        if shown is not None and shown[0] == key:  # the same row as drawn before, moved by a scroll
-            return shown[1]
         strip = self._strips.get(line)
         if strip is None:
             strip = self._render_strip(line)
             self._strips[line] = strip
             if len(self._strips) > _CACHE_LINES:
                 self._strips.popitem(last=False)
-        out = strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_style(rich_style)
-        if len(self._shown) >= _CACHE_LINES:
-            self._shown.clear()
-        self._shown[line] = (key, out)
-        return out
+        # a Strip keeps its last crops and styles: a row moved by a scroll comes back from there
+        return strip.crop_extend(scroll_x, scroll_x + width, rich_style).apply_style(rich_style)
 
     def _render_strip(self, line: int) -> Strip:
         assert self._store is not None
         text = self._store.render(line).translate(_CONTROLS)
-        level = self._store.levels[line]
+        level = self._store.level(line)
         inst_end = text.find(" ", _MSG)
         if inst_end < 0:
             inst_end = len(text)
