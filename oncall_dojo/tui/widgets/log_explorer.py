@@ -438,7 +438,7 @@ class LogExplorer(ScrollView, can_focus=True):
 
     def jump_to_time(self, tick: int) -> None:
         """Scroll so that the first shown line at or after `tick` is at the top (turns follow off)."""
-        line = int(np.searchsorted(self._arrays().ticks[: self._n], tick, side="left"))
+        line = 0 if self._store is None else min(self._store.since(tick), self._n)
         self.follow = False
         self._scroll_to_row(self._row_of_line(line))
 
