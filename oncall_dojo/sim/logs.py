@@ -549,15 +549,20 @@ class LogStore:
         other._load(arr, n, {i: t for i, t in self._raw.items() if i < n})
         return other
 
-    def _load(self, arr: LogArrays, n: int, raw: dict[int, str]) -> None:
-        """Take copies of the first `n` lines of `arr`."""
+    def _load(self, arr: LogArrays, n: int, raw: dict[int, str], copy: bool = True) -> None:
+        """Take the first `n` lines of `arr`: copies, or the arrays themselves (`copy=False`, for
+        arrays nobody else holds)."""
+
+        def own(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return a.copy() if copy else a
+
         off = arr.offsets[: n + 1]
-        self._text = _Column(np.uint8, arr.text[: off[-1]].copy())
-        self._off = _Column(off.dtype, off.copy())
-        self._ticks = _Column(np.int32, arr.ticks[:n].copy())
-        self._ms = _Column(np.uint16, arr.ms[:n].copy())
-        self._services = _Column(np.uint8, arr.services[:n].copy())
-        self._levels = _Column(np.uint8, arr.levels[:n].copy())
+        self._text = _Column(np.uint8, own(arr.text[: off[-1]]))
+        self._off = _Column(off.dtype, own(off))
+        self._ticks = _Column(np.int32, own(arr.ticks[:n]))
+        self._ms = _Column(np.uint16, own(arr.ms[:n]))
+        self._services = _Column(np.uint8, own(arr.services[:n]))
+        self._levels = _Column(np.uint8, own(arr.levels[:n]))
         self._special = _Column(np.int64, arr.special[arr.special < n].copy())
         self._raw = raw
 
@@ -576,14 +581,7 @@ class LogStore:
             self.service_id(name)
         self.pending = state["pending"]
         arr = LogArrays(**state["arrays"])
-        self._text = _Column(np.uint8, arr.text)
-        self._off = _Column(arr.offsets.dtype, arr.offsets)
-        self._ticks = _Column(np.int32, arr.ticks)
-        self._ms = _Column(np.uint16, arr.ms)
-        self._services = _Column(np.uint8, arr.services)
-        self._levels = _Column(np.uint8, arr.levels)
-        self._special = _Column(np.int64, arr.special)
-        self._raw = state["raw"]
+        self._load(arr, len(arr.ticks), state["raw"], copy=False)  # unpickled: ours alone
 
 
 _ms = itemgetter(0)
