@@ -29,7 +29,6 @@ __all__ = [
     "help_text",
     "parse",
     "prefix_fit",
-    "reaches_prefix",
 ]
 
 TermKind = Literal["service", "level", "text", "regex", "since", "until", "at"]
@@ -313,15 +312,10 @@ class PrefixFit:
 
     @property
     def reaches(self) -> bool:
-        """Whether the prefix can play any part (if not, the messages alone decide)."""
+        """Whether the term could match where a line's timestamp and level are, or depends on
+        what comes before the message (`^`, `\\A`, a lookbehind). When it cannot, searching the
+        messages alone finds the same lines as searching whole lines."""
         return self.looks_back or self.anchored or bool(self.starts)
-
-
-def reaches_prefix(term: Term) -> bool:
-    """Whether a text or regex term could match where a line's timestamp and level are, or
-    depends on what comes before the message (`^`, `\\A`, a lookbehind). When it cannot,
-    searching the messages alone finds the same lines as searching whole lines."""
-    return prefix_fit(term).reaches
 
 
 def prefix_fit(term: Term) -> PrefixFit:
