@@ -218,12 +218,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             else f"results were not kept: {log.broken}"
         )
     if args.json:
-        out = result.to_json()
-        out["commands"] = [
-            {"at": e.at, "command": e.command, "kind": e.kind, "output": e.output}
-            for e in s.entries
-        ]
-        print(json.dumps(out, indent=2))
+        from oncall_dojo.game.check import run_json
+
+        print(json.dumps(run_json(s), indent=2))
     else:
         for e in s.entries:
             mark = "!" if e.kind == "refused" else ">"

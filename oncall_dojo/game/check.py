@@ -8,7 +8,9 @@ played as each seed picks it, playthroughs included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from oncall_dojo.game.scoring import Result
 from oncall_dojo.game.session import Session
@@ -52,13 +54,37 @@ def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
     return play_session(incident, seed, actions).finish()
 
 
-def check_incident(incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS) -> CheckReport:
+def run_json(session: Session) -> dict[str, Any]:
+    """What `dojo run --json` prints for a finished session: the result and every command."""
+    out = session.finish().to_json()
+    out["commands"] = [
+        {"at": e.at, "command": e.command, "kind": e.kind, "output": e.output}
+        for e in session.entries
+    ]
+    return out
+
+
+Played = Callable[[str, int, Session], None]
+"""Told of each finished playthrough: (`reference` | `idle` | `harmful:NAME`, seed, session)."""
+
+
+def check_incident(
+    incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS, on_play: Played | None = None
+) -> CheckReport:
+    def run(name: str, inc: Incident, seed: int, actions: list[str] | None) -> Result:
+        s = play_session(inc, seed, actions)
+        if on_play is not None:
+            on_play(name, seed, s)
+        return s.finish()
+
     reports = []
     for seed in seeds:
         inc = incident.for_seed(seed)
-        ref = play(inc, seed, inc.playthroughs.reference.actions)
-        idle = play(inc, seed, None)
-        harmful = {h.name: play(inc, seed, h.actions) for h in inc.playthroughs.harmful}
+        ref = run("reference", inc, seed, inc.playthroughs.reference.actions)
+        idle = run("idle", inc, seed, None)
+        harmful = {
+            h.name: run(f"harmful:{h.name}", inc, seed, h.actions) for h in inc.playthroughs.harmful
+        }
         problems = []
         if not ref.resolved:
             t = ref.times

@@ -1,25 +1,59 @@
-"""`dojo check` over every bundled incident: the reference resolves it and beats idle and harmful play."""
+"""`dojo check` over every bundled incident: the reference resolves it and beats idle and harmful play.
+
+The same plays are held to their golden `dojo run --json` output (reference and
+idle at seeds 1-3), so any change to the simulation or the scoring shows up here,
+byte for byte. Seed 3 is played for the goldens only.
+"""
 
 from __future__ import annotations
 
-import pytest
+import json
+from typing import Any
 
-from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident
+import pytest
+from run_goldens import PLAYTHROUGHS, SEEDS, dump, golden_path, play
+
+from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident, run_json
+from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.packs import Found, discover
 
-SEEDS = (1, 2)
+CHECK_SEEDS = (1, 2)
+BUNDLED = [f for f in discover() if f.bundled]
 
 
-@pytest.mark.parametrize("found", [f for f in discover() if f.bundled], ids=lambda f: f.path.stem)
+def test_every_bundled_incident_is_checked_and_has_goldens() -> None:
+    assert len(BUNDLED) == 16
+    assert all(golden_path(f.path.stem).exists() for f in BUNDLED)
+
+
+@pytest.mark.parametrize("found", BUNDLED, ids=lambda f: f.path.stem)
 def test_the_incident_proves_itself(found: Found) -> None:
     incident = load_checked(found.path)
-    report = check_incident(incident, SEEDS)
+    runs: dict[str, dict[str, Any]] = {p: {} for p in PLAYTHROUGHS}
+
+    def keep(name: str, seed: int, session: Session) -> None:
+        if name in runs:
+            runs[name][str(seed)] = run_json(session)
+
+    report = check_incident(incident, CHECK_SEEDS, on_play=keep)
     problems = [f"seed {s.seed}: {p}" for s in report.seeds for p in s.problems]
     assert report.ok, "\n".join(problems)
-    assert [s.seed for s in report.seeds] == list(SEEDS)
+    assert [s.seed for s in report.seeds] == list(CHECK_SEEDS)
     for s in report.seeds:
         assert s.reference.resolved
         assert s.reference.score >= s.idle.score + MARGIN_IDLE
         assert set(s.harmful) == {h.name for h in incident.playthroughs.harmful}
         assert all(s.reference.score >= r.score + MARGIN_HARMFUL for r in s.harmful.values())
+
+    for seed in SEEDS:
+        for p in PLAYTHROUGHS:
+            if str(seed) not in runs[p]:
+                runs[p][str(seed)] = play(incident, p, seed)
+    golden = json.loads(golden_path(incident.id).read_text(encoding="utf-8"))
+    for p in PLAYTHROUGHS:
+        for seed in SEEDS:
+            got, want = dump(runs[p][str(seed)]), dump(golden[p][str(seed)])
+            assert got == want, f"{incident.id} {p} seed {seed}: `dojo run --json` changed" + (
+                "; if meant, rewrite with tests/incidents/run_goldens.py and review the diff"
+            )
