@@ -1,0 +1,292 @@
+"""Commands for incident authors: list, validate, schema, reference, run and check."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from oncall_dojo.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_dirs_option,
+    add_player_options,
+    check_dirs,
+    err,
+    extra_dirs,
+    load_incident,
+    recorder,
+    usage,
+)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.validate import load_checked
+    from oncall_dojo.incident.packs import scan
+    from oncall_dojo.incident.yamlload import YamlModelError
+
+    check_dirs(args)
+    found = scan(extra_dirs(args))
+    rows: list[dict[str, Any]] = []
+    for f in found.found:
+        pack = None if f.pack is None else str(f.pack)
+        try:
+            inc = load_checked(f.path)
+        except YamlModelError as exc:
+            rows.append(
+                {
+                    "id": f.path.stem,
+                    "path": str(f.path),
+                    "error": str(exc).splitlines()[0],
+                    "bundled": f.bundled,
+                    "pack": pack,
+                }
+            )
+            continue
+        rows.append({"id": inc.id, "title": inc.title, "difficulty": inc.difficulty, "tags": inc.tags,
+                     "summary": inc.summary, "bundled": f.bundled, "pack": pack, "path": str(f.path),
+                     "varies": sorted(inc.vary)})  # fmt: skip
+    for problem in found.missing:
+        err(f"warning: {problem}")
+    for clash in found.clashes:
+        err(clash)
+    status = EXIT_USAGE if found.clashes else EXIT_OK
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return status
+    if not rows:
+        print("No incidents found.")
+        return status
+    w = max(len(r["id"]) for r in rows)
+    for r in rows:
+        if "error" in r:
+            print(f"{r['id']:<{w}}  INVALID  {r['error']}")
+        else:
+            origin = "" if r["bundled"] else "  (yours)"
+            print(
+                f"{r['id']:<{w}}  {r['difficulty']:<6}  {r['title']}  [{', '.join(r['tags'])}]{origin}"
+            )
+    return status
+
+
+def _validation_targets(args: argparse.Namespace) -> list[Path]:
+    """PATHs (a folder stands for its incident files) and the files of --incidents folders;
+    with neither, every incident `dojo list` would show."""
+    from oncall_dojo.incident.packs import discover, incident_files
+
+    check_dirs(args)
+    targets: list[Path] = []
+    for raw in args.paths:
+        p = Path(raw)
+        if p.is_dir():
+            targets.extend(incident_files(p))
+        else:
+            targets.append(p)
+    for d in extra_dirs(args):
+        targets.extend(incident_files(d))
+    if not args.paths and not args.incidents:
+        targets = [f.path for f in discover()]
+    return list(dict.fromkeys(targets))
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Each file for seed 1 and, when it varies, for more seeds (every choice at least once)."""
+    from oncall_dojo.game.validate import load_checked
+    from oncall_dojo.incident.loader import check_seeds
+    from oncall_dojo.incident.yamlload import YamlModelError
+
+    bad = 0
+    for p in _validation_targets(args):
+        try:
+            seeds = check_seeds(load_checked(p))
+        except YamlModelError as exc:
+            bad += 1
+            print(str(exc), file=sys.stderr)
+        else:
+            print(f"{p}: ok" + (f" (seeds {', '.join(map(str, seeds))})" if seeds else ""))
+    return EXIT_FAIL if bad else EXIT_OK
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.reference import render
+
+    print(render(), end="")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from oncall_dojo.incident.model import incident_json_schema
+
+    print(json.dumps(incident_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _read_actions(path: str) -> list[str]:
+    from oncall_dojo.incident.model import parse_timed
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SystemExit(usage(f"cannot read {path}: {exc}")) from None
+    lines = []
+    for i, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if parse_timed(line) is None:
+            raise SystemExit(usage(f"{path}:{i}:1: expected `MM:SS command`, got {line!r}"))
+        lines.append(line)
+    return lines
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.session import Session
+
+    inc = load_incident(args.incident, args, seed=args.seed)
+    if args.actions:
+        actions = _read_actions(args.actions)
+    elif args.reference:
+        actions = inc.playthroughs.reference.actions
+    elif args.harmful:
+        match = [h for h in inc.playthroughs.harmful if h.name == args.harmful]
+        if not match:
+            return usage(
+                f"no harmful playthrough {args.harmful!r}; have: {', '.join(h.name for h in inc.playthroughs.harmful)}"
+            )
+        actions = match[0].actions
+    else:
+        actions = []
+    s = Session(inc, args.seed)
+    log = None
+    if not args.no_record:
+        script = (
+            "actions:" + Path(args.actions).name
+            if args.actions
+            else (
+                "reference"
+                if args.reference
+                else (f"harmful:{args.harmful}" if args.harmful else "idle")
+            )
+        )
+        log = recorder(args, "run", script)
+        log.started(s, 0)
+    s.run_script(actions)
+    result = s.finish()
+    if log is not None:
+        err(
+            f"recorded as session {log.session_id}"
+            if log.keeping
+            else f"results were not kept: {log.broken}"
+        )
+    if args.json:
+        from oncall_dojo.game.check import run_json
+
+        print(json.dumps(run_json(s), indent=2))
+    else:
+        for e in s.entries:
+            mark = "!" if e.kind == "refused" else ">"
+            print(f"{e.at // 60:02d}:{e.at % 60:02d} {mark} {e.command}")
+            if e.kind in ("refused", "act"):
+                print("        " + e.output.replace("\n", "\n        "))
+        print(result.render())
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.check import check_incident
+    from oncall_dojo.game.session import IncidentBroken
+    from oncall_dojo.incident.packs import discover
+    from oncall_dojo.incident.vary import describe
+    from oncall_dojo.incident.yamlload import YamlModelError
+
+    check_dirs(args)
+    idents = args.incidents_to_check or [f.path.stem for f in discover(extra_dirs(args))]
+    seeds = tuple(args.seeds)
+    failed = 0
+    for ident in idents:
+        inc = load_incident(ident, args)
+        print(f"{inc.id}: ", end="", flush=True)
+        try:
+            rep = check_incident(inc, seeds)
+        except (YamlModelError, IncidentBroken) as exc:
+            print("FAILED")
+            print(f"  {exc}" if isinstance(exc, IncidentBroken) else str(exc), file=sys.stderr)
+            failed += 1
+            continue
+        cells = []
+        for sr in rep.seeds:
+            harm = " ".join(f"{n}={r.score}" for n, r in sr.harmful.items())
+            picked = f"  [{describe(sr.values)}]" if sr.values else ""
+            cells.append(
+                f"seed {sr.seed}: reference {sr.reference.score} idle {sr.idle.score} {harm}{picked}"
+            )
+        print("ok" if rep.ok else "FAILED")
+        for c in cells:
+            print(f"  {c}")
+        if len(rep.seeds) > 1:
+            scores = [sr.reference.score for sr in rep.seeds]
+            print(f"  reference spread: {min(scores)}-{max(scores)} ({max(scores) - min(scores)})")
+        for sr in rep.seeds:
+            for p in sr.problems:
+                print(f"  seed {sr.seed}: {p}")
+        failed += not rep.ok
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def add_parsers(sub: Any) -> None:
+    sp = sub.add_parser("list", help="list incidents")
+    sp.add_argument("--json", action="store_true")
+    add_dirs_option(sp)
+    sp.set_defaults(func=cmd_list)
+
+    sp = sub.add_parser(
+        "validate",
+        help="validate incident files (a file that varies, for several seeds)",
+        description="Validate incident files and report errors as path:line:col: key.path: message. "
+        "A file with `vary` is checked for seeds 1-5 and for enough more seeds that every choice "
+        "is taken at least once. With no PATH and no --incidents: every incident `dojo list` shows.",
+    )
+    sp.add_argument(
+        "paths", nargs="*", metavar="PATH", help="an incident file, or a folder of them"
+    )
+    add_dirs_option(sp)
+    sp.set_defaults(func=cmd_validate)
+
+    sp = sub.add_parser(
+        "reference",
+        help="print the fault and command reference (Markdown, generated from the code)",
+    )
+    sp.set_defaults(func=cmd_reference)
+
+    sp = sub.add_parser("schema", help="print the JSON Schema of incident files")
+    sp.set_defaults(func=cmd_schema)
+
+    sp = sub.add_parser("run", help="play an incident headless and print the outcome")
+    sp.add_argument("incident")
+    sp.add_argument("--seed", type=int, default=1)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument(
+        "--actions", metavar="FILE", help="timed commands, one per line: `MM:SS command`"
+    )
+    g.add_argument(
+        "--reference", action="store_true", help="play the incident's reference playthrough"
+    )
+    g.add_argument(
+        "--harmful", metavar="NAME", help="play one of the incident's harmful playthroughs"
+    )
+    g.add_argument("--idle", action="store_true", help="do nothing (the default)")
+    sp.add_argument("--json", action="store_true")
+    add_player_options(sp)
+    add_dirs_option(sp)
+    sp.set_defaults(func=cmd_run)
+
+    sp = sub.add_parser(
+        "check", help="prove incidents: reference resolves and beats idle and harmful play"
+    )
+    sp.add_argument("incidents_to_check", nargs="*", metavar="INCIDENT")
+    sp.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    add_dirs_option(sp)
+    sp.set_defaults(func=cmd_check)
