@@ -1,4 +1,5 @@
-"""The Textual app: screens in order (picker, briefing, incident, debrief) and the command palette.
+"""The Textual app: it owns the screens' order (picker, briefing, incident, debrief) and the
+command palette (its own entries, and those of the screen shown).
 
 Kept light at import: the game core (pydantic, numpy) loads in a thread after
 the first frame, so `dojo play INCIDENT` is interactive as fast as Textual is.
@@ -14,6 +15,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from oncall_dojo.tui.navigation import HasSystemCommands
+
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
     from oncall_dojo.incident.model import Incident
@@ -21,7 +24,6 @@ if TYPE_CHECKING:
 
 class DojoApp(App[None]):
     TITLE = "oncall-dojo"
-    CSS_PATH = "dojo.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -57,20 +59,57 @@ class DojoApp(App[None]):
     def on_mount(self) -> None:
         self.set_interval(1.0, self.checkpoint, name="record-clock")
         if self.resume is not None:
-            from oncall_dojo.tui.screens.incident import IncidentScreen
-
             session, log = self.resume
-            self.begin_session(session, log)
-            self.push_screen(IncidentScreen(session, paused=True, speed=self.speed))
-            return
-        if self.incident_id:
-            from oncall_dojo.tui.screens.briefing import BriefingScreen
-
-            self.push_screen(BriefingScreen(self.incident_id, self.seed))
+            self._show_incident(session, log, paused=True)
+        elif self.incident_id:
+            self.show_briefing(self.incident_id, self.seed)
         else:
-            from oncall_dojo.tui.screens.picker import PickerScreen
+            self.show_picker()
 
-            self.push_screen(PickerScreen())
+    # ------------------------------------------------------------------ navigation
+    # The screens' order lives here: a screen asks for the next one (`tui.navigation`) and
+    # never imports another. Screens load when first shown, so the first frame comes fast.
+
+    def _replace(self, screen: Screen[Any]) -> None:
+        """Show `screen` in place of the current one (over the default screen at start)."""
+        if len(self.screen_stack) > 1:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
+    def show_picker(self) -> None:
+        """The incident picker: back to the one under a briefing opened from it, else a new
+        one in place of the current screen (it reads the incidents and best scores again)."""
+        from oncall_dojo.tui.screens.briefing import BriefingScreen
+        from oncall_dojo.tui.screens.picker import PickerScreen
+
+        if isinstance(self.screen, BriefingScreen) and len(self.screen_stack) > 2:
+            self.pop_screen()
+        else:
+            self._replace(PickerScreen())
+
+    def show_briefing(self, incident: Incident | str, seed: int | None) -> None:
+        """The briefing of `incident` (loaded, or an id or path), over the current screen (escape
+        goes back to it)."""
+        from oncall_dojo.tui.screens.briefing import BriefingScreen
+
+        self.push_screen(BriefingScreen(incident, seed))
+
+    def show_incident(self, session: Session) -> None:
+        """Play `session` (built by the briefing) in place of the current screen; recorded."""
+        self._show_incident(session, None, paused=self.start_paused)
+
+    def _show_incident(self, session: Session, log: Any, *, paused: bool) -> None:
+        from oncall_dojo.tui.screens.incident import IncidentScreen
+
+        self.begin_session(session, log)
+        self._replace(IncidentScreen(session, paused=paused, speed=self.speed))
+
+    def show_debrief(self, session: Session) -> None:
+        """The debrief of finished `session` in place of the current screen."""
+        from oncall_dojo.tui.screens.debrief import DebriefScreen
+
+        self.switch_screen(DebriefScreen(session))
 
     def begin_session(self, session: Session, log: Any = None) -> None:
         """Play of `session` starts (or resumes): record it if a recorder is available."""
@@ -101,6 +140,10 @@ class DojoApp(App[None]):
         return load_checked(path)
 
     def action_help(self) -> None:
+        self.show_help()
+
+    def show_help(self) -> None:
+        """The help (keys, console commands, log queries) over the current screen."""
         from oncall_dojo.tui.screens.dialogs import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
@@ -111,68 +154,8 @@ class DojoApp(App[None]):
         yield SystemCommand(
             "Help", "Keys, console commands and the log query syntax", self.action_help
         )
-        from oncall_dojo.tui.screens.debrief import DebriefScreen
-        from oncall_dojo.tui.screens.incident import IncidentScreen
-
-        if isinstance(screen, IncidentScreen):
-            sc = screen
-            yield SystemCommand(
-                "Pause / run the clock",
-                "Stop or restart simulated time (F2)",
-                sc.action_toggle_pause,
-            )
-            for speed in (1, 5, 20):
-                yield SystemCommand(
-                    f"Clock speed {speed}x",
-                    f"{speed} simulated seconds per second",
-                    lambda v=speed: sc.set_speed(v),
-                )
-            yield SystemCommand(
-                "Step 10 seconds", "Advance the paused clock by 10 s (F4)", sc.action_step
-            )
-            yield SystemCommand(
-                "Wait 1 minute",
-                "Let a simulated minute pass (as `wait 1m`)",
-                lambda: sc.enter("wait 1m"),
-            )
-            yield SystemCommand(
-                "Acknowledge the page", "Stops the escalation timer (F5)", sc.action_ack
-            )
-            yield SystemCommand(
-                "Declare the root cause…",
-                "Pick among the candidate causes, with notes (F6)",
-                sc.action_diagnose,
-            )
-            yield SystemCommand(
-                "Post a status update…",
-                "Tell customers what is happening (F7)",
-                sc.action_status_update,
-            )
-            yield SystemCommand(
-                "Take a hint…", "Shows the cost before you take it (F8)", sc.action_hint
-            )
-            yield SystemCommand(
-                "Declare resolved…",
-                "Ends play; the outcome is measured to the end (F9)",
-                sc.action_resolve,
-            )
-            for pane in sc.panes():
-                yield SystemCommand(
-                    f"Open {pane}", f"Show the {pane} pane", lambda p=pane: sc.show_pane(p)
-                )
-            for cmd, what in (("alerts", "alerts firing and pending"), ("queues", "every queue"), ("workers", "every worker replica"),
-                              ("deploys", "change history"), ("db", "database health"), ("jobs", "jobs"), ("flags", "flags and config"),
-                              ("causes", "the candidate root causes")):  # fmt: skip
-                yield SystemCommand(f"Run `{cmd}`", f"Console: {what}", lambda c=cmd: sc.perform(c))
-        if isinstance(screen, DebriefScreen):
-            yield SystemCommand(
-                "Export the debrief to Markdown",
-                "Write it to a file in the current folder",
-                screen.action_export,
-            )
-            yield SystemCommand(
-                "Play another incident", "Back to the picker", screen.action_new_incident
-            )
+        if isinstance(screen, HasSystemCommands):
+            yield from screen.system_commands()
 
 
 def run(

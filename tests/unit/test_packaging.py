@@ -35,6 +35,9 @@ def test_wheel_contains_bundled_incidents_and_finds_them_when_installed(tmp_path
         f"oncall_dojo/bundled_incidents/{p.name}" for p in (ROOT / "incidents").glob("*.yaml")
     )
     assert bundled == expected
+    # and the screens' styles, which Textual reads from beside each screen's module
+    styles = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "oncall_dojo").rglob("*.tcss"))
+    assert styles and sorted(n for n in names if n.endswith(".tcss")) == styles
 
     # unpack the wheel somewhere else and import from there: the loader must find the files inside
     site = tmp_path / "site"

@@ -18,26 +18,20 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Markdown, Static
 
+from oncall_dojo.tui.navigation import navigator
+
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
     from oncall_dojo.incident.model import Incident
 
 
 class BriefingScreen(Screen[None]):
+    CSS_PATH = "briefing.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "take_page", "Take the page", priority=True),
         Binding("escape", "back", "Incidents"),
         Binding("f1,question_mark", "app.help", "Help"),
     ]
-    DEFAULT_CSS = """
-    BriefingScreen > VerticalScroll { padding: 0 2; }
-    BriefingScreen #brief-title { text-style: bold; margin-top: 1; height: auto; }
-    BriefingScreen .section { text-style: bold; margin-top: 1; color: $accent; }
-    BriefingScreen #page { border: heavy $error; padding: 0 1; height: auto; }
-    BriefingScreen #map { height: auto; }
-    BriefingScreen #take { margin-top: 1; }
-    BriefingScreen Markdown { margin: 0; padding: 0; }
-    """
 
     def __init__(self, incident: Incident | str, seed: int | None) -> None:
         super().__init__()
@@ -130,16 +124,7 @@ class BriefingScreen(Screen[None]):
     def action_take_page(self) -> None:
         if self.session is None:
             return
-        from oncall_dojo.tui.screens.incident import IncidentScreen
-
-        app: Any = self.app
-        app.begin_session(self.session)
-        app.switch_screen(IncidentScreen(self.session, paused=app.start_paused, speed=app.speed))
+        navigator(self.app).show_incident(self.session)
 
     def action_back(self) -> None:
-        from oncall_dojo.tui.screens.picker import PickerScreen
-
-        if len(self.app.screen_stack) > 2:
-            self.app.pop_screen()
-        else:
-            self.app.switch_screen(PickerScreen())
+        navigator(self.app).show_picker()

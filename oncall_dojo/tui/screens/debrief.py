@@ -3,17 +3,19 @@ playthrough and doing nothing (same seed), what you never looked at, and a Markd
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
+from oncall_dojo.tui.navigation import navigator
 from oncall_dojo.tui.report import Run, key_metrics, markdown, unseen
 from oncall_dojo.tui.widgets.timeline import TimelineChart
 
@@ -30,17 +32,12 @@ GRADE_STYLE = {
 
 
 class DebriefScreen(Screen[None]):
+    CSS_PATH = "debrief.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("e", "export", "Export Markdown"),
         Binding("n", "new_incident", "Another incident"),
         Binding("f1,question_mark", "app.help", "Help", show=False),
     ]
-    DEFAULT_CSS = """
-    DebriefScreen > VerticalScroll { padding: 0 2; }
-    DebriefScreen .section { text-style: bold; margin-top: 1; color: $accent; }
-    DebriefScreen #score { height: auto; margin-top: 1; }
-    DebriefScreen Markdown { margin: 0; padding: 0; }
-    """
 
     def __init__(self, session: Session) -> None:
         super().__init__()
@@ -157,6 +154,13 @@ class DebriefScreen(Screen[None]):
         self.query_one("#export-status", Static).update(Text(f"Exported to {path}", style="green"))
 
     def action_new_incident(self) -> None:
-        from oncall_dojo.tui.screens.picker import PickerScreen
+        navigator(self.app).show_picker()
 
-        self.app.switch_screen(PickerScreen())
+    def system_commands(self) -> Iterable[SystemCommand]:
+        """The debrief's palette entries."""
+        yield SystemCommand(
+            "Export the debrief to Markdown",
+            "Write it to a file in the current folder",
+            self.action_export,
+        )
+        yield SystemCommand("Play another incident", "Back to the picker", self.action_new_incident)

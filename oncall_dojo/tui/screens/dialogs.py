@@ -20,16 +20,8 @@ if TYPE_CHECKING:
 
 
 class _Dialog(ModalScreen[str | None]):
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = """
-    _Dialog { align: center middle; }
-    _Dialog > Vertical { width: 90%; max-width: 96; height: auto; max-height: 90%; border: thick $accent; background: $surface; padding: 0 1; }
-    _Dialog .title { text-style: bold; margin-bottom: 1; }
-    _Dialog .buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    _Dialog .buttons Button { margin-left: 1; }
-    _Dialog .note { color: $text-muted; }
-    _Dialog TextArea { height: 5; }
-    """
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -195,11 +187,9 @@ In the console, `wait 2m` lets two minutes pass at once.
 class HelpScreen(ModalScreen[None]):
     """Keys, the command grammar and the log query syntax."""
 
+    CSS_PATH = "dialogs.tcss"
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "close", "Close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 95%; max-width: 110; height: 90%; border: thick $accent; background: $surface; }
-    """
 
     def compose(self) -> ComposeResult:
         from oncall_dojo.tui.logquery import help_text

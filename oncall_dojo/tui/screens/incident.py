@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.screen import ModalScreen, Screen
@@ -32,11 +33,11 @@ from oncall_dojo.game.commands import parse_duration
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.tui.heap import PlayHeap
 from oncall_dojo.tui.logquery import parse as parse_log_query
+from oncall_dojo.tui.navigation import navigator
 from oncall_dojo.tui.pacing import TIMER_HZ, Pacer
 from oncall_dojo.tui.screens.dialogs import (
     ConfirmDialog,
     DiagnosisDialog,
-    HelpScreen,
     HintDialog,
     StatusUpdateDialog,
 )
@@ -62,6 +63,17 @@ PANE_EVERY = 3
 """Refresh the open pane on every third timer firing (about 3 times a second)."""
 SLICE_S = 0.02
 """The longest the clock simulates before handing the event loop back to keys and frames."""
+PALETTE_COMMANDS = (
+    ("alerts", "alerts firing and pending"),
+    ("queues", "every queue"),
+    ("workers", "every worker replica"),
+    ("deploys", "change history"),
+    ("db", "database health"),
+    ("jobs", "jobs"),
+    ("flags", "flags and config"),
+    ("causes", "the candidate root causes"),
+)
+"""Console commands the palette runs: (command, what it shows)."""
 
 
 def logs_command(query: str) -> str | None:
@@ -88,10 +100,7 @@ def logs_command(query: str) -> str | None:
 class Measuring(ModalScreen[None]):
     """Shown while the rest of the incident is simulated and scored."""
 
-    DEFAULT_CSS = """
-    Measuring { align: center middle; }
-    Measuring > Vertical { width: 60; height: 7; border: thick $accent; background: $surface; padding: 1 2; }
-    """
+    CSS_PATH = "incident.tcss"
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -100,6 +109,8 @@ class Measuring(ModalScreen[None]):
 
 
 class IncidentScreen(Screen[None]):
+    CSS_PATH = "incident.tcss"
+    """The screen's layout and its panes' styles."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("f2", "toggle_pause", "Pause/run"),
@@ -385,7 +396,7 @@ class IncidentScreen(Screen[None]):
         self._reclaim_soon()
 
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        navigator(self.app).show_help()
 
     def action_toggle_pause(self) -> None:
         self.pacer.paused = not self.pacer.paused
@@ -446,6 +457,53 @@ class IncidentScreen(Screen[None]):
     def show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
 
+    def system_commands(self) -> Iterable[SystemCommand]:
+        """The incident's palette entries: the clock, the F-key actions, the panes, a few commands."""
+        yield SystemCommand(
+            "Pause / run the clock", "Stop or restart simulated time (F2)", self.action_toggle_pause
+        )
+        for speed in (1, 5, 20):
+            yield SystemCommand(
+                f"Clock speed {speed}x",
+                f"{speed} simulated seconds per second",
+                lambda v=speed: self.set_speed(v),
+            )
+        yield SystemCommand(
+            "Step 10 seconds", "Advance the paused clock by 10 s (F4)", self.action_step
+        )
+        yield SystemCommand(
+            "Wait 1 minute",
+            "Let a simulated minute pass (as `wait 1m`)",
+            lambda: self.enter("wait 1m"),
+        )
+        yield SystemCommand(
+            "Acknowledge the page", "Stops the escalation timer (F5)", self.action_ack
+        )
+        yield SystemCommand(
+            "Declare the root cause…",
+            "Pick among the candidate causes, with notes (F6)",
+            self.action_diagnose,
+        )
+        yield SystemCommand(
+            "Post a status update…",
+            "Tell customers what is happening (F7)",
+            self.action_status_update,
+        )
+        yield SystemCommand(
+            "Take a hint…", "Shows the cost before you take it (F8)", self.action_hint
+        )
+        yield SystemCommand(
+            "Declare resolved…",
+            "Ends play; the outcome is measured to the end (F9)",
+            self.action_resolve,
+        )
+        for pane in self.panes():
+            yield SystemCommand(
+                f"Open {pane}", f"Show the {pane} pane", lambda p=pane: self.show_pane(p)
+            )
+        for cmd, what in PALETTE_COMMANDS:
+            yield SystemCommand(f"Run `{cmd}`", f"Console: {what}", lambda c=cmd: self.perform(c))
+
     # ------------------------------------------------------------------ the end
     def end_game(self) -> None:
         if self._over:
@@ -463,7 +521,5 @@ class IncidentScreen(Screen[None]):
         self.app.call_from_thread(self._show_debrief)
 
     def _show_debrief(self) -> None:
-        from oncall_dojo.tui.screens.debrief import DebriefScreen
-
         self.app.pop_screen()  # Measuring
-        self.app.switch_screen(DebriefScreen(self.session))
+        navigator(self.app).show_debrief(self.session)

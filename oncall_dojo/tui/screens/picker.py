@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
+from oncall_dojo.tui.navigation import navigator
+
 if TYPE_CHECKING:
     from oncall_dojo.incident.model import Incident
 
@@ -24,22 +26,12 @@ TAGS_WIDTH = 24
 
 
 class PickerScreen(Screen[None]):
+    CSS_PATH = "picker.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "play", "Play", show=True),
         Binding("s", "focus_seed", "Seed"),
         Binding("f1,question_mark", "app.help", "Help"),
     ]
-    DEFAULT_CSS = """
-    PickerScreen > #title { height: 3; padding: 1 2 0 2; text-style: bold; }
-    PickerScreen > #body { height: 1fr; }
-    PickerScreen DataTable { height: 1fr; min-width: 40; }
-    PickerScreen #teaser { padding: 0 2; height: 1fr; }
-    PickerScreen #seed-row { height: 1; padding: 0 2; }
-    PickerScreen #seed-row Label { width: auto; padding-right: 1; }
-    PickerScreen #seed { border: none; height: 1; width: 24; padding: 0 1; background: $boost; }
-    PickerScreen.-narrow #body { layout: vertical; }
-    PickerScreen.-narrow DataTable { height: 8; }
-    """
 
     def __init__(self, extra: list[Path] | None = None) -> None:
         super().__init__()
@@ -166,6 +158,4 @@ class PickerScreen(Screen[None]):
         inc = self.incidents[max(0, table.cursor_row)]
         raw = self.query_one("#seed", Input).value.strip()
         seed = int(raw) if raw.lstrip("-").isdigit() else None
-        from oncall_dojo.tui.screens.briefing import BriefingScreen
-
-        self.app.push_screen(BriefingScreen(inc, seed))
+        navigator(self.app).show_briefing(inc, seed)

@@ -82,14 +82,6 @@ class ConsoleLog(RichLog, SteadyScrollbars):
 class OpsConsole(Vertical):
     """Output of every command so far, a line of completions, and the prompt."""
 
-    DEFAULT_CSS = """
-    OpsConsole { height: 1fr; }
-    OpsConsole > RichLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
-    OpsConsole > #candidates { height: 1; color: $text-muted; padding: 0 1; }
-    OpsConsole > CommandInput { height: 1; border: none; padding: 0 1; background: $boost; }
-    OpsConsole > CommandInput:focus { border: none; background: $accent 20%; }
-    """
-
     class CommandEntered(Message):
         """The player entered a command line."""
 

@@ -24,12 +24,6 @@ class PaneLogExplorer(LogExplorer, SteadyScrollbars):
 class LogsPane(Vertical):
     """Type a query (`service:billing level:warn "charge"`), enter filters; `f` in the list follows."""
 
-    DEFAULT_CSS = """
-    LogsPane > #log-query { border: none; height: 1; padding: 0 1; background: $boost; }
-    LogsPane > #log-status { height: 1; color: $text-muted; padding: 0 1; }
-    LogsPane > LogExplorer { height: 1fr; }
-    """
-
     class FilterApplied(Message):
         """A filter is in force in the log explorer."""
 

@@ -89,17 +89,6 @@ class MetricRow(Widget):
 class MetricsPane(Vertical):
     """Pick a service for its dashboard; type a series selector (tab-free: → accepts) to chart it."""
 
-    DEFAULT_CSS = """
-    MetricsPane > #metrics-controls { height: 3; }
-    MetricsPane > #metrics-controls > Select { width: 28; }
-    MetricsPane > #metrics-controls > #range { width: 14; }
-    MetricsPane > VerticalScroll { height: 1fr; }
-    MetricsPane #series-title { height: 1; margin-top: 1; color: $text-muted; }
-    MetricsPane #series { border: none; height: 1; padding: 0 1; background: $boost; }
-    MetricsPane #series-chart { height: 8; }
-    MetricsPane #series-error { height: auto; color: $error; }
-    """
-
     class SeriesChosen(Message):
         """The player asked for a chart of a series selector."""
 

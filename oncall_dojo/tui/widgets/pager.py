@@ -22,11 +22,6 @@ class Pager(Static, can_focus=True):
     """Active alerts, the page first, each with its summary. `a` (or F5) acknowledges the page."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "ack", "Acknowledge")]
-    DEFAULT_CSS = """
-    Pager { height: auto; max-height: 14; padding: 0 1; }
-    Pager:focus { background: $boost; }
-    Pager.-compact { text-wrap: nowrap; text-overflow: ellipsis; }
-    """
 
     class AckRequested(Message):
         """The player asked to acknowledge the page."""

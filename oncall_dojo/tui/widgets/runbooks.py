@@ -17,11 +17,6 @@ if TYPE_CHECKING:
 class Runbooks(Horizontal):
     """The incident's runbooks; opening one is recorded (`runbook NAME`)."""
 
-    DEFAULT_CSS = """
-    Runbooks > OptionList { width: 22; height: 1fr; }
-    Runbooks > Markdown { width: 1fr; height: 1fr; overflow-y: auto; padding: 0 1; }
-    """
-
     class RunbookOpened(Message):
         """The player opened a runbook."""
 

@@ -24,18 +24,6 @@ if TYPE_CHECKING:
 class SqlPane(Vertical):
     """Run SQL on the application database; writes are previewed until committed."""
 
-    DEFAULT_CSS = """
-    SqlPane { height: 1fr; }
-    SqlPane #sql-body { height: 1fr; }
-    SqlPane #sql-tables { width: 34; height: 1fr; border-right: solid $panel; padding: 0 1; }
-    SqlPane #sql-result-scroll { width: 1fr; height: 1fr; padding: 0 1; }
-    SqlPane #sql-result { width: auto; }
-    SqlPane #sql-bar { height: 3; }
-    SqlPane #sql-bar Input { width: 1fr; }
-    SqlPane #sql-bar Button { min-width: 10; }
-    SqlPane.narrow #sql-tables { display: none; }
-    """
-
     BINDINGS = [
         Binding("ctrl+s", "commit", "Commit SQL", show=False),
         Binding("ctrl+z", "rollback", "Discard SQL", show=False),

@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 class ClockBar(Static):
     """One line: incident, T+ time of the total, speed or PAUSED, ack and diagnosis state."""
 
-    DEFAULT_CSS = """
-    ClockBar { height: 1; background: $panel; padding: 0 1; }
-    """
-
     def __init__(self, session: Session, pacer: Pacer, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session

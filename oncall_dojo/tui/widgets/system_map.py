@@ -47,12 +47,6 @@ def detail_command(component: str) -> str | None:
 class SystemMap(Vertical):
     """Health at a glance; enter on a row opens its detail (recorded as that command)."""
 
-    DEFAULT_CSS = """
-    SystemMap > DataTable { height: auto; max-height: 14; }
-    SystemMap > #map-help { height: 1; color: $text-muted; }
-    SystemMap > VerticalScroll { height: 1fr; border-top: solid $primary-darken-2; }
-    """
-
     class ComponentChosen(Message):
         """The player opened a component's detail."""
 
