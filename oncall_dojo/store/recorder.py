@@ -4,8 +4,16 @@ Each event is its own committed transaction, written before the game moves on, s
 what the player saw acknowledged survives kill -9. Clock events are throttled:
 the console calls `checkpoint()` before every prompt, and during long waits the
 tick is written at least every `CLOCK_EVERY_S` simulated seconds. If the database
-stops accepting writes (disk full, read-only), the recorder says so once and the
+stops accepting writes (disk full, read-only), the recorder says so once, through
+`warn` (the TUI shows it as a notification), keeps the reason in `broken`, and the
 game goes on without it.
+
+Every write happens on the thread that created the recorder, the one that owns the
+SQLite connection. Events the session emits on another thread (the TUI finishes a
+game in a worker thread, so that the screen stays live while the rest of the
+incident is simulated) wait in an inbox, in order, and are written by the next
+`checkpoint()` or `flush()` on the owning thread. One writer keeps the chain's
+order simple: no two threads race for the head of the log.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import sys
+import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +59,10 @@ class Recorder:
         self.broken: str | None = unavailable if store is None else None
         self._pending: dict[str, Any] | None = None
         self._last_tick = -1
+        self._owner = threading.get_ident()
+        """The thread that writes (the one that made the recorder, and opened the store)."""
+        self._inbox: deque[dict[str, Any]] = deque()
+        """Events emitted on other threads, waiting for the owner to write them."""
 
     @property
     def session_id(self) -> str | None:
@@ -83,10 +97,23 @@ class Recorder:
         self._intent("quit", {})
 
     def checkpoint(self) -> None:
+        self.flush()
         p = self._pending
         if p is not None and p["tick"] > self._last_tick:
             self._append("clock", p["tick"], p["at"], {})
         self._pending = None
+
+    def flush(self) -> None:
+        """Write the events emitted on other threads (call on the owning thread)."""
+        if threading.get_ident() != self._owner:
+            return
+        while self._inbox:
+            self._handle(self._inbox.popleft())
+
+    @property
+    def unwritten(self) -> int:
+        """Events emitted on other threads that no `flush()` has written yet."""
+        return len(self._inbox)
 
     # -- internals -------------------------------------------------------------------------
     def _intent(self, type_: str, data: dict[str, Any]) -> None:
@@ -94,6 +121,13 @@ class Recorder:
             self._append(type_, self.session.system.t, self.session.now, data)
 
     def _on_event(self, ev: dict[str, Any]) -> None:
+        if threading.get_ident() != self._owner:
+            self._inbox.append(ev)  # SQLite objects belong to their thread: the owner writes it
+            return
+        self.flush()
+        self._handle(ev)
+
+    def _handle(self, ev: dict[str, Any]) -> None:
         t = ev["type"]
         if t == "clock":
             self._pending = ev

@@ -7,6 +7,7 @@ the first frame, so `dojo play INCIDENT` is interactive as fast as Textual is.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,6 +56,8 @@ class DojoApp(App[None]):
         self.speed = speed
         self.export_dir = export_dir
         self.session: Session | None = None
+        self.record_problems: list[str] = []
+        """Why results were not kept, for each game that lost its record (said again on exit)."""
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.checkpoint, name="record-clock")
@@ -106,8 +109,11 @@ class DojoApp(App[None]):
         self._replace(IncidentScreen(session, paused=paused, speed=self.speed))
 
     def show_debrief(self, session: Session) -> None:
-        """The debrief of finished `session` in place of the current screen."""
+        """The debrief of finished `session` in place of the current screen (its score is
+        brought onto the record first: the finish ran in a worker thread, see `checkpoint`)."""
         from oncall_dojo.tui.screens.debrief import DebriefScreen
+
+        self.checkpoint()
 
         self.switch_screen(DebriefScreen(session))
 
@@ -118,12 +124,23 @@ class DojoApp(App[None]):
             log = self.play_log_factory()
         self.play_log = log
         if log is not None:
+            if hasattr(log, "warn"):
+                log.warn = self.record_failed  # where the player looks, not a hidden stderr
             message = log.started(session, 0)
-            if message:
-                self.notify(message, timeout=6)
+            broken = getattr(log, "broken", None)
+            if broken:
+                self.record_failed(message or f"results will not be kept: {broken}")
+            elif message:
+                self.notify(message, timeout=6, markup=False)
+
+    def record_failed(self, message: str) -> None:
+        """The record cannot be written: tell the player now, and again when the app exits."""
+        self.record_problems.append(message)
+        self.notify(message, title="Not recorded", severity="error", timeout=30, markup=False)
 
     def checkpoint(self) -> None:
-        """Keep the clock in the record (the recorder writes only when time moved)."""
+        """Bring the record up to date: the clock (written only when time moved) and events
+        emitted on other threads (the finish, which runs in a worker)."""
         if self.play_log is not None:
             self.play_log.checkpoint()
 
@@ -172,4 +189,9 @@ def run(
     )
     app.run()
     app.checkpoint()
+    for problem in app.record_problems:
+        print(f"dojo: {problem}", file=sys.stderr)
+    if app.record_problems:
+        print("dojo: results were not kept for every game (see above)", file=sys.stderr)
+        return 1
     return 0

@@ -149,7 +149,13 @@ class DebriefScreen(Screen[None]):
         path = (
             Path(directory) / f"dojo-debrief-{self.session.incident.id}-seed{self.session.seed}.md"
         )
-        path.write_text(markdown(self.session, self.result, self.others), encoding="utf-8")
+        try:
+            path.write_text(markdown(self.session, self.result, self.others), encoding="utf-8")
+        except OSError as exc:
+            message = f"Could not export the debrief to {path}: {exc.strerror or exc}"
+            self.query_one("#export-status", Static).update(Text(message, style="bold red"))
+            self.notify(message, title="Not exported", severity="error", timeout=30, markup=False)
+            return
         self.exported = path
         self.query_one("#export-status", Static).update(Text(f"Exported to {path}", style="green"))
 

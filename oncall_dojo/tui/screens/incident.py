@@ -517,6 +517,8 @@ class IncidentScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="finish")
     def _finish(self) -> None:
+        # off the event loop, so the screen stays live; the recorder keeps the `finished` event
+        # this emits until the app's thread writes it (SQLite objects belong to their thread)
         self.session.finish()
         self.app.call_from_thread(self._show_debrief)
 

@@ -1,0 +1,204 @@
+"""Every game played in the TUI reaches the record, however it ends.
+
+Each test runs `dojo play` itself (`cli.main`), with stdin and stdout taken for a
+terminal so that it opens the TUI, and the app driven by Pilot instead of a real
+terminal: the recorder, the store and what runs after the app are exactly those
+of a player's game. The record is then read back through `dojo history`,
+`report`, `leaderboard` and `verify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from oncall_dojo.cli import main
+from oncall_dojo.tui.app import DojoApp
+from oncall_dojo.tui.screens.debrief import DebriefScreen
+
+from .helpers import command, to_debrief, to_incident
+
+Scenario = Callable[[Pilot[None]], Awaitable[None]]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "dojo-home"
+    monkeypatch.setenv("DOJO_HOME", str(d))
+    monkeypatch.setenv("DOJO_PLAYER", "tester")
+    return d
+
+
+class Terminal:
+    """`dojo play` in a terminal, the app run by Pilot; returns (exit code, stdout, stderr)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        self.monkeypatch = monkeypatch
+        self.capsys = capsys
+        self.apps: list[DojoApp] = []
+
+    def play(self, scenario: Scenario, *args: str) -> tuple[int, str, str]:
+        apps = self.apps
+
+        def run_under_pilot(app: DojoApp, *_: Any, **__: Any) -> None:
+            apps.append(app)
+            app.start_paused = True  # time moves only when the scenario moves it
+
+            async def drive() -> None:
+                async with app.run_test(size=(160, 50), notifications=True) as pilot:
+                    await scenario(pilot)
+                    await pilot.pause()
+
+            asyncio.run(drive())
+
+        self.capsys.readouterr()
+        with self.monkeypatch.context() as m:
+            m.setattr(DojoApp, "run", run_under_pilot)
+            m.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+            m.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+            code = main(["play", *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def dojo(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def history(self) -> list[dict[str, Any]]:
+        code, out, err = self.dojo("history", "--json")
+        assert code == 0, err
+        return list(json.loads(out))
+
+    def board(self) -> list[dict[str, Any]]:
+        code, out, err = self.dojo("leaderboard", "poison-payments", "--json")
+        assert code == 0, err
+        return list(json.loads(out)["rows"])
+
+
+@pytest.fixture
+def term(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Terminal:
+    return Terminal(monkeypatch, capsys)
+
+
+async def resolve(pilot: Pilot[None]) -> DebriefScreen:
+    """F9, confirmed; then the debrief (without waiting for its comparison runs)."""
+    await pilot.press("f9")
+    await pilot.click("#ok")
+    return await to_debrief(pilot, with_comparison=False)
+
+
+def assert_finished(term: Terminal, sid: str, score: int, grade: str) -> None:
+    """The session reads finished, with this score, through every command that shows it."""
+    row = next(r for r in term.history() if r["session"] == sid)
+    assert row["ended_at"] is not None and (row["score"], row["grade"]) == (score, grade)
+    code, out, err = term.dojo("report", sid)
+    assert code == 0, err
+    assert f"{score}/100" in out
+    board = {r["session"]: r for r in term.board()}
+    assert sid in board and board[sid]["score"] == score
+    code, out, _ = term.dojo("verify", sid)
+    assert code == 0 and f"session {sid}: ok" in out
+
+
+def test_a_game_resolved_in_the_tui_is_finished_on_the_record(term: Terminal) -> None:
+    seen: dict[str, Any] = {}
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_incident(pilot)
+        await command(pilot, "ack")
+        await command(pilot, "queue payments")
+        debrief = await resolve(pilot)
+        seen["result"] = debrief.result
+
+    code, _, err = term.play(scenario, "poison-payments", "--seed", "1")
+    assert code == 0, err
+    [row] = term.history()
+    result = seen["result"]
+    assert_finished(term, row["session"], result.score, result.grade)
+    assert row["outcome"] == ("resolved" if result.resolved else "unresolved")
+    assert row["mode"] == "play" and row["player"] == "tester"
+
+
+def test_a_game_that_runs_out_of_time_is_finished_on_the_record(term: Terminal) -> None:
+    seen: dict[str, Any] = {}
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        screen = await to_incident(pilot)
+        await command(pilot, "ack")
+        await command(pilot, f"wait {screen.session.horizon}s")
+        debrief = await to_debrief(pilot, with_comparison=False)
+        seen["result"] = debrief.result
+        assert screen.session.declared_resolved_at is None
+
+    code, _, err = term.play(scenario, "poison-payments", "--seed", "2")
+    assert code == 0, err
+    [row] = term.history()
+    assert_finished(term, row["session"], seen["result"].score, seen["result"].grade)
+
+
+def toasts(app: DojoApp) -> list[str]:
+    """The notifications on screen, as the player reads them."""
+    return [str(t.render()) for t in app.screen.query("Toast")]
+
+
+def test_the_player_is_told_when_the_record_stops_taking_writes(term: Terminal) -> None:
+    """The disk fills mid-game: a notification says so at once, the game goes on to its
+    debrief, and `dojo play` says so again on the terminal and exits 1."""
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, DojoApp)
+        await to_incident(pilot)
+        await command(pilot, "ack")
+        conn = app.play_log.store.c.conn
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from here on
+        for _ in range(40):  # until the free space left in the file's pages is used up
+            if app.play_log.broken:
+                break
+            await command(pilot, "logs billing")
+        assert app.play_log.broken
+        await pilot.pause()
+        shown = " ".join(toasts(app))
+        assert "not be kept" in shown and "disk is full" in shown
+        debrief = await resolve(pilot)
+        assert debrief.result.score >= 0
+
+    code, _, err = term.play(scenario, "poison-payments", "--seed", "1")
+    assert code == 1
+    assert "results were not kept" in err and "disk is full" in err
+    [row] = term.history()
+    assert row["ended_at"] is None  # what was written before the disk filled is intact
+    assert term.dojo("verify", row["session"])[0] == 0
+
+
+def test_an_export_that_cannot_be_written_is_reported_on_screen(tmp_path: Path) -> None:
+    from .helpers import new_app, sync
+
+    missing = tmp_path / "no-such-folder"
+
+    @sync
+    async def body() -> None:
+        app = new_app(export_dir=missing)
+        async with app.run_test(size=(160, 50), notifications=True) as pilot:
+            await to_incident(pilot)
+            debrief = await resolve(pilot)
+            await pilot.press("e")
+            await pilot.pause()
+            assert debrief.exported is None
+            shown = " ".join(toasts(app))
+            assert "Could not export the debrief" in shown and "No such file" in shown
+            assert "Could not export" in str(debrief.query_one("#export-status").render())
+
+    body()
