@@ -19,8 +19,8 @@ from typing import Literal
 from oncall_dojo.game import views
 from oncall_dojo.game.session import Entry, Session
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.sim.logs import LEVELS
-from oncall_dojo.sim.metrics import SelectorError
+from oncall_dojo.sim.observability.logs import LEVELS
+from oncall_dojo.sim.observability.metrics import SelectorError
 
 Completion = Literal[
     "service",

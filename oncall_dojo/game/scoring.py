@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from oncall_dojo.game.views import mmss
-from oncall_dojo.sim.metrics import Fn, Query
+from oncall_dojo.sim.observability.metrics import Fn, Query
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -410,7 +410,7 @@ def _slow_requests(s: Session) -> float:
     """Successful requests slower than the SLO threshold, from the latency histograms."""
     import numpy as np
 
-    from oncall_dojo.sim.metrics import LATENCY_BUCKETS
+    from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS
 
     m = s.system.metrics
     limit = s.system.cfg.slo.latency_s

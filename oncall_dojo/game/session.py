@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.sim.faults import Fault
-from oncall_dojo.sim.rules import default_rules
+from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, cast, get_args
 import numpy as np
 
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.sim.metrics import Fn, Query, Selector
+from oncall_dojo.sim.observability.metrics import Fn, Query, Selector
 
 FNS: tuple[str, ...] = get_args(Fn)
 

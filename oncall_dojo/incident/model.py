@@ -14,10 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from oncall_dojo.incident.vary import Scalar, Variable, VarName
-from oncall_dojo.sim.alerts import AlertRule
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults import AnyFault
-from oncall_dojo.sim.metrics import Condition
+from oncall_dojo.sim.observability.alerts import AlertRule
+from oncall_dojo.sim.observability.metrics import Condition
 
 Difficulty = Literal["easy", "medium", "hard"]
 _TIMED = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d{2})\s+(\S.*)$|^\s*\+?(\d+)\s+(\S.*)$")

@@ -7,8 +7,8 @@ from typing import Any
 
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.config import SystemConfig
-from oncall_dojo.sim.metrics import Selector, SelectorError
-from oncall_dojo.sim.rules import default_rules
+from oncall_dojo.sim.observability.metrics import Selector, SelectorError
+from oncall_dojo.sim.observability.rules import default_rules
 
 Loc = tuple[str | int, ...]
 EVIDENCE_KINDS = {

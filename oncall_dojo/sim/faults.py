@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from oncall_dojo.sim.config import VersionTraits
-from oncall_dojo.sim.logs import ERROR, INFO, WARN
-from oncall_dojo.sim.metrics import Condition
+from oncall_dojo.sim.observability.logs import ERROR, INFO, WARN
+from oncall_dojo.sim.observability.metrics import Condition
 
 if TYPE_CHECKING:
     from oncall_dojo.sim.system import System

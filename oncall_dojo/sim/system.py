@@ -18,16 +18,24 @@ from typing import Any
 
 import numpy as np
 
-from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
-from oncall_dojo.sim.appdb import AppDb
-from oncall_dojo.sim.broker import Queue, Run
+from oncall_dojo.sim.components.database import BLOCKED_MS, Database
+from oncall_dojo.sim.components.pool import Replica, WorkerPool, backoff_s, done_tick, hash_name
+from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.config import JobConfig, SystemConfig, VersionTraits
-from oncall_dojo.sim.database import BLOCKED_MS, Database
+from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.sim.logs import DEBUG, ERROR, FATAL, INFO, WARN, LogStore, parse_start
-from oncall_dojo.sim.metrics import LATENCY_BUCKETS, Condition, MetricStore
+from oncall_dojo.sim.observability.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
+from oncall_dojo.sim.observability.logs import (
+    DEBUG,
+    ERROR,
+    FATAL,
+    INFO,
+    WARN,
+    LogStore,
+    parse_start,
+)
+from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Condition, MetricStore
 from oncall_dojo.sim.rng import RequestDraws, SimRandom
-from oncall_dojo.sim.workers import Replica, WorkerPool, backoff_s, done_tick, hash_name
 
 NO_TRAITS = VersionTraits()
 TWO_PI = 2 * math.pi

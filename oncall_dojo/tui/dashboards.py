@@ -119,7 +119,7 @@ def series(
 
 
 def current(s: Session, p: Panel) -> float | None:
-    from oncall_dojo.sim.metrics import Query
+    from oncall_dojo.sim.observability.metrics import Query
 
     m = s.system.metrics
     t = s.system.t - 1

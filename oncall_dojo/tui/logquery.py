@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Literal
 
-from oncall_dojo.sim.logs import LEVELS, PREFIX_CHARS, PREFIX_LEN
+from oncall_dojo.sim.observability.logs import LEVELS, PREFIX_CHARS, PREFIX_LEN
 
 __all__ = [
     "KEYS",

@@ -13,8 +13,8 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
-from oncall_dojo.sim import logs
-from oncall_dojo.sim.logs import LogArrays, LogStore
+from oncall_dojo.sim.observability import logs
+from oncall_dojo.sim.observability.logs import LogArrays, LogStore
 from oncall_dojo.tui.logquery import parse
 from oncall_dojo.tui.widgets import LogExplorer
 

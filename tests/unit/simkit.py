@@ -6,8 +6,8 @@ from typing import Any
 
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults import Fault, FaultSpec
-from oncall_dojo.sim.metrics import Query
-from oncall_dojo.sim.rules import default_rules
+from oncall_dojo.sim.observability.metrics import Query
+from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
 

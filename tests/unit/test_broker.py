@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from oncall_dojo.sim.broker import Queue, Run
+from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.config import QueueConfig
 from oncall_dojo.sim.errors import Refusal
 

@@ -17,8 +17,8 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import bundled_dir
-from oncall_dojo.sim.appdb import AppDb
 from oncall_dojo.sim.config import AppDbConfig
+from oncall_dojo.sim.data.appdb import AppDb
 
 from .simkit import run, system
 

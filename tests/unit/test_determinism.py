@@ -109,7 +109,7 @@ def clock_or_entropy_reads(name: str, source: str) -> list[str]:
 
 
 def test_the_simulation_never_reads_the_wall_clock_or_unseeded_randomness() -> None:
-    files = sorted(SIM_DIR.glob("*.py"))
+    files = sorted(SIM_DIR.rglob("*.py"))
     assert len(files) >= 10
     problems = [
         p for f in files for p in clock_or_entropy_reads(f.name, f.read_text(encoding="utf-8"))

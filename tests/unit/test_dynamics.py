@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pytest
 
-from oncall_dojo.sim.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
-from oncall_dojo.sim.broker import Run
-from oncall_dojo.sim.database import BLOCKED_MS
+from oncall_dojo.sim.components.database import BLOCKED_MS
+from oncall_dojo.sim.components.pool import backoff_s
+from oncall_dojo.sim.components.queue import Run
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.faults import (
     CacheLoss,
@@ -21,7 +21,8 @@ from oncall_dojo.sim.faults import (
     MissingIndex,
     PoisonMessage,
 )
-from oncall_dojo.sim.metrics import (
+from oncall_dojo.sim.observability.alerts import EVAL_INTERVAL_S, AlertManager, AlertRule
+from oncall_dojo.sim.observability.metrics import (
     LATENCY_BUCKETS,
     Condition,
     MetricStore,
@@ -30,7 +31,6 @@ from oncall_dojo.sim.metrics import (
     histogram_quantile,
 )
 from oncall_dojo.sim.system import System
-from oncall_dojo.sim.workers import backoff_s
 
 from .simkit import accounted, run, system, value
 

@@ -23,7 +23,7 @@ from oncall_dojo.sim.faults import (
     RetryStorm,
     ReusedFlag,
 )
-from oncall_dojo.sim.rules import default_rules
+from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
 from . import simkit

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from oncall_dojo.sim.logs import ERROR, FATAL, PREFIX_LEN, WARN, LogStore
+from oncall_dojo.sim.observability.logs import ERROR, FATAL, PREFIX_LEN, WARN, LogStore
 from oncall_dojo.tui.logquery import (
     Query,
     QueryError,

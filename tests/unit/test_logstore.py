@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from oncall_dojo.sim import logs
-from oncall_dojo.sim.logs import LEVELS, PREFIX_LEN, LogStore
+from oncall_dojo.sim.observability import logs
+from oncall_dojo.sim.observability.logs import LEVELS, PREFIX_LEN, LogStore
 
 START = datetime(2026, 3, 14, 3, 0, 0, tzinfo=UTC)
 SERVICES = ["api", "billing", "billing-worker", "postgres"]

@@ -349,7 +349,7 @@ class IncidentScreen(Screen[None]):
     def on_metrics_pane_series_chosen(self, event: MetricsPane.SeriesChosen) -> None:
         """Chart a selector; recorded as `metrics NAME` (the grammar cannot take a selector with
         labels: `metrics` reads any word with `=` as an option)."""
-        from oncall_dojo.sim.metrics import Selector, SelectorError
+        from oncall_dojo.sim.observability.metrics import Selector, SelectorError
 
         pane = self.query_one(MetricsPane)
         try:

@@ -48,7 +48,7 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
-from oncall_dojo.sim.logs import LEVELS, PREFIX_LEN, LogArrays, LogStore
+from oncall_dojo.sim.observability.logs import LEVELS, PREFIX_LEN, LogArrays, LogStore
 from oncall_dojo.tui.logquery import PrefixFit, Query, QueryError, Term, parse, prefix_fit
 
 __all__ = ["LogExplorer"]

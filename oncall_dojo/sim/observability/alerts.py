@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oncall_dojo.sim.metrics import Condition, MetricStore
+from oncall_dojo.sim.observability.metrics import Condition, MetricStore
 
 Severity = Literal["page", "ticket", "info"]
 EVAL_INTERVAL_S = 15

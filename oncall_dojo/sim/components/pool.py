@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
-from oncall_dojo.sim.broker import Run
+from oncall_dojo.sim.components.queue import Run
 from oncall_dojo.sim.config import WorkerPoolConfig
 from oncall_dojo.sim.errors import Refusal
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from oncall_dojo.sim.alerts import AlertRule
 from oncall_dojo.sim.config import SystemConfig
-from oncall_dojo.sim.metrics import Condition
+from oncall_dojo.sim.observability.alerts import AlertRule
+from oncall_dojo.sim.observability.metrics import Condition
 
 
 def _ident(name: str) -> str:

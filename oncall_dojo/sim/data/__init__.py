@@ -1,0 +1,1 @@
+"""The business data the services write: the application database and the model's records."""
