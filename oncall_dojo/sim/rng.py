@@ -1,14 +1,17 @@
 """The simulation's one source of randomness, and seeded pools of fake identities.
 
 Everything random in a run flows from `SimRandom(seed)`: a `random.Random` for
-draws, Faker seeded from it once to fill pools of emails, names and hosts that
-the components then pick from (Faker is slow per call; picking from a pool is
-fast and just as realistic in a log line), and numpy bit generators seeded from
-it for draws made in bulk (`derive_bits`).
+draws, Faker seeded from it once to fill pools of fake identities (emails, names
+and hosts) that the components then pick from (Faker is slow per call; picking
+from a pool is fast and just as realistic in a log line), numpy bit generators
+seeded from it for draws made in bulk (`derive_bits`), and values derived from
+the seed without touching the stream (`derive`), for parts that must not shift
+the other draws (the application database).
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import math
 import random
@@ -20,7 +23,9 @@ from faker import Faker
 
 
 @dataclass(frozen=True)
-class Pools:
+class Identities:
+    """Seeded pools of fake identities to pick from."""
+
     emails: tuple[str, ...]
     ips: tuple[str, ...]
     names: tuple[str, ...]
@@ -37,24 +42,25 @@ class SimRandom(random.Random):
     def __init__(self, seed: int) -> None:
         super().__init__(seed)
         self.seed_value = seed
-        self._pools: Pools | None = None
+        self._identities: Identities | None = None
 
     @property
-    def pools(self) -> Pools:
-        if self._pools is None:
+    def identities(self) -> Identities:
+        """The run's pools of fake identities (filled on first use, from this stream)."""
+        if self._identities is None:
             # Faker picks from its providers with its own Random; seeding it from ours keeps the
             # one-source-of-randomness rule. Unweighted picks are several times faster, and an
             # address or a name is just as plausible either way.
             fake = Faker("en_US", use_weighting=False)
             fake.seed_instance(self.getrandbits(32))
-            self._pools = Pools(
+            self._identities = Identities(
                 emails=tuple(fake.unique.email() for _ in range(400)),
                 ips=tuple(self.public_ipv4() for _ in range(300)),
                 names=tuple(fake.name() for _ in range(200)),
                 user_agents=tuple(fake.user_agent() for _ in range(40)),
                 hosts=tuple(fake.unique.hostname(0) for _ in range(60)),
             )
-        return self._pools
+        return self._identities
 
     def public_ipv4(self) -> str:
         """A random globally routable unicast IPv4 address (what Faker's `ipv4_public` gives, faster)."""
@@ -69,6 +75,15 @@ class SimRandom(random.Random):
         Its raw 64-bit output (`random_raw`) is stable across numpy versions; the rest of the
         stream is unaffected except for the one draw."""
         return np.random.PCG64(self.getrandbits(64))
+
+    def derive(self, label: str) -> int:
+        """A 64-bit value derived from the seed and a label, drawing nothing from the stream.
+
+        The same seed and label give the same value in any process; different labels give
+        unrelated values. For a part of the model that must not shift the other draws when it is
+        turned on or off (the application database's salt)."""
+        digest = hashlib.sha256(f"{label}:{self.seed_value}".encode()).digest()
+        return int.from_bytes(digest[:8], "big")
 
     def poisson(self, lam: float) -> int:
         """A Poisson draw (inversion with one uniform for small means, a rounded normal for large ones)."""

@@ -10,7 +10,6 @@ All randomness comes from `self.rng`; nothing reads the wall clock.
 from __future__ import annotations
 
 import math
-import random
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,9 +111,10 @@ class System:
         self.start = parse_start(cfg.start)
         self.logs = LogStore(self.start)
         self.metrics = MetricStore(capacity=4096)
-        self.pools_ = self.rng.pools
+        self.identities = self.rng.identities
+        """Seeded pools of fake emails, addresses and names the components pick from."""
         self.draws = RequestDraws(
-            self.rng.derive_bits(), LOGNORMAL, self.pools_.emails, self.pools_.ips
+            self.rng.derive_bits(), LOGNORMAL, self.identities.emails, self.identities.ips
         )
         self.queues = {n: Queue(n, q, _stable_salt(n)) for n, q in cfg.queues.items()}
         self.db = Database(cfg.database)
@@ -169,7 +169,7 @@ class System:
         self.schema_error = ""
         """What a consumer that does not understand the current schema fails with."""
         if cfg.appdb is not None:
-            self.app = AppDb(cfg.appdb, seed, self.start, self.pools_.names)
+            self.app = AppDb(cfg.appdb, self.rng.derive("appdb"), self.start, self.identities.names)
         self.jobs = {
             n: Job(n, j, j.state, next_run=(0 if j.schedule_every_s else None))
             for n, j in cfg.jobs.items()
@@ -1241,7 +1241,7 @@ class System:
             "ledger_insert"
         )  # holds for the whole run
         amount = self.cfg.queues[q.name].amount_cents
-        emails = self.pools_.emails
+        emails = self.identities.emails
         n_emails = len(emails)
         bits = self.rng.getrandbits
         attempt = self.provider_attempt
@@ -1676,7 +1676,7 @@ class System:
         return self.metrics.holds(c, self.t - 1)
 
 
-_ln = random.Random(20260314)
+_ln = SimRandom(20260314)  # a fixed table: its own fixed seed, not the run's
 LOGNORMAL = tuple(sorted(_ln.lognormvariate(0.0, 0.35) for _ in range(4096)))
 """Lognormal latency factors (sigma 0.35), picked by a uniform draw: one draw instead of two."""
 

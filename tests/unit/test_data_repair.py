@@ -19,6 +19,7 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.sim.config import AppDbConfig
 from oncall_dojo.sim.data.appdb import AppDb
+from oncall_dojo.sim.rng import SimRandom
 
 from .simkit import run, system
 
@@ -259,7 +260,8 @@ def test_a_job_rerun_from_the_start_credits_the_same_customers_again() -> None:
 def test_an_order_placed_and_paid_within_one_flush_is_stored_paid() -> None:
     """Rows are written a batch of ticks at a time; an update queued before an insert of the
     same batch (another order was paid first) must not run before the row it updates exists."""
-    app = AppDb(AppDbConfig(), 1, datetime(2026, 3, 14, tzinfo=UTC), ["Alex Doe"])
+    salt = SimRandom(1).derive("appdb")
+    app = AppDb(AppDbConfig(), salt, datetime(2026, 3, 14, tzinfo=UTC), ["Alex Doe"])
     app.new_order(1, 1)
     app.flush()
     app.ledger_charge(2, 1, app.charge(2, 1, True, True))  # the older order is paid first

@@ -128,13 +128,14 @@ class AppDb:
     def __init__(
         self,
         cfg: AppDbConfig,
-        seed: int,
+        salt: int,
         start: datetime,
         names: Iterable[str],
     ) -> None:
         self.cfg = cfg
         self.start = start
-        self.salt = int.from_bytes(hashlib.sha256(f"appdb:{seed}".encode()).digest()[:8], "big")
+        self.salt = salt
+        """Mixed into every derived value (`SimRandom.derive("appdb")` of the run's seed)."""
         self._tmp: str | None = tempfile.mkdtemp(prefix="dojo-app-")
         """A folder of its own, removed by `close`."""
         self.path = Path(self._tmp) / "app.db"
