@@ -556,6 +556,12 @@ class System:
             self._terminate(pool, r, self.t)
         return delta
 
+    def restart_replica(self, pool: WorkerPool, r: Replica, at: int) -> None:
+        """Stop a replica now (what it held goes back to the queue); a new one on its version
+        starts at `at`."""
+        self._terminate(pool, r, self.t)
+        pool.new_replica(at, version=r.version)
+
     def _terminate(self, pool: WorkerPool, r: Replica, t: int) -> None:
         r.state = "terminated"
         q = self.queues[pool.cfg.queue]

@@ -225,6 +225,14 @@ class Database:
         self._recompute_latency()
         return b
 
+    def restart(self, t: int, down_s: int) -> int:
+        """Every connection drops and writes fail for `down_s`. Returns the sessions killed."""
+        killed = len(self.backends)
+        self.backends.clear()
+        self.failover_until = t + down_s
+        self._recompute_latency()
+        return killed
+
     def kill(self, pid: int) -> Backend:
         for b in self.backends:
             if b.pid == pid:
