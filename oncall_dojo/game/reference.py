@@ -2,7 +2,7 @@
 
 `dojo reference` prints it; `docs/reference.md` is its output, and a test fails
 when the two differ, so the document cannot drift from the fault models in
-`oncall_dojo/sim/faults.py` and the command grammar in `oncall_dojo/game/commands.py`.
+`oncall_dojo/sim/faults.py` and the command registry assembled in `oncall_dojo/game/commands.py`.
 Everything here is read from those: field names, types, defaults, limits and
 docstrings of the pydantic models, and each command's usage and help.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oncall_dojo.game.commands import parse
+from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.sim.errors import Refusal
@@ -30,6 +30,24 @@ def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
     return errors
 
 
+def evidence_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    """Key evidence must be of a kind some command records (the registry says which)."""
+    kinds = evidence_kinds()
+    return [
+        (
+            ("evidence", i, "view"),
+            f"unknown evidence kind {kind!r}; kinds: {', '.join(sorted(kinds))}",
+        )
+        for i, ev in enumerate(incident.evidence)
+        if (kind := ev.view.split(":", 1)[0]) not in kinds
+    ]
+
+
+def command_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    """Everything in an incident that names the command grammar: playthroughs and evidence."""
+    return playthrough_errors(incident) + evidence_errors(incident)
+
+
 def load_checked(path: Path) -> Incident:
     """Load an incident and check everything a player would trip over; raises YamlModelError."""
-    return load_incident(path, extra_checks=playthrough_errors, expect_id=path.stem)
+    return load_incident(path, extra_checks=command_errors, expect_id=path.stem)

@@ -11,23 +11,6 @@ from oncall_dojo.sim.observability.metrics import Selector, SelectorError
 from oncall_dojo.sim.observability.rules import default_rules
 
 Loc = tuple[str | int, ...]
-EVIDENCE_KINDS = {
-    "logs",
-    "metrics",
-    "alerts",
-    "deploys",
-    "runbook",
-    "queue",
-    "queues",
-    "workers",
-    "db",
-    "jobs",
-    "flags",
-    "config",
-    "messages",
-    "map",
-    "sql",
-}
 
 
 def rule_names(incident: Incident, cfg: SystemConfig) -> list[str]:
@@ -78,15 +61,6 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
         errors.append(
             (("faults",), "at least one fault must be part of the root cause (cause: true)")
         )
-    for i, ev in enumerate(incident.evidence):
-        kind = ev.view.split(":", 1)[0]
-        if kind not in EVIDENCE_KINDS:
-            errors.append(
-                (
-                    ("evidence", i, "view"),
-                    f"unknown evidence kind {kind!r}; kinds: {', '.join(sorted(EVIDENCE_KINDS))}",
-                )
-            )
     return errors
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from oncall_dojo.game.commands import COMMANDS
+from oncall_dojo.game.commands import COMMANDS, evidence_kinds
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 
@@ -300,3 +300,15 @@ def test_a_refused_api_scale_down_during_a_rollout_changes_nothing(
     entry = s.perform("scale api 1")
     assert entry.kind == "refused"
     assert digest(s) == before
+
+
+def test_every_investigation_declares_the_evidence_kind_it_records() -> None:
+    """The kinds incident files may name as key evidence come from this registry."""
+    for c in COMMANDS.values():
+        assert (c.evidence is not None) == (c.kind == "investigate"), c.name
+    assert "config" not in evidence_kinds()  # `flags` shows the config, and records `flags`
+
+
+def test_an_investigation_records_its_declared_kind_and_target(shared: Session) -> None:
+    entry = shared.perform("queue payments")
+    assert entry.evidence == "queue:payments"

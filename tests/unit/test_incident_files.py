@@ -44,6 +44,7 @@ EXPECTED = [
     Expected("disable-unknown-alert", 33, 13, "alerts.disable[0]", "no default alert named 'DeadLetters_paymnts'"),
     Expected("answer-not-an-option", 44, 3, "root_cause", "answer 'poison-msg' is not one of the options"),
     Expected("playthrough-unknown-command", 117, 9, "playthroughs.reference.actions[2]", "unknown command `wrkers`. Did you mean `workers`?"),
+    Expected("evidence-unknown-kind", 82, 11, "evidence[2].view", "unknown evidence kind 'config'; kinds: alerts, db, deploys, flags, jobs, logs, map, messages, metrics, queue, queues, runbook, sql, workers"),
     Expected("playthrough-time-backwards", 131, 9, "playthroughs.harmful[0].actions", "action 4: times must not go backwards ('00:50 purge payments')"),
     Expected("resolution-bad-selector", 66, 15, "resolution.conditions[0].metric", "bad label matcher in 'queue_oldest_message_age_seconds{queue~payments}'"),
     Expected("system-unknown-key", 25, 7, "system.queues.payments", "unknown key 'visibilty_timeout_s' (did you mean 'visibility_timeout_s'?)"),

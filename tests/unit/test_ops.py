@@ -6,7 +6,9 @@ as a facilitator's inject or another player's client will.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,8 @@ from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.system import System
 
 from .simkit import accounted, run, system
+
+GAME = Path(__file__).resolve().parents[2] / "oncall_dojo" / "game"
 
 
 @pytest.fixture
@@ -157,3 +161,20 @@ def test_a_refund_is_booked_in_the_database_and_the_records_together(
 def test_the_console_records_the_player_as_author(paged: Session) -> None:
     paged.perform("pause payments")
     assert paged.system.changes[-1].author == "you"
+
+
+def test_the_command_layer_never_writes_a_change_or_reaches_into_the_model() -> None:
+    """No module of the game calls `record_change` or a private member of another object:
+    changes go through `sim.ops`, which records them."""
+    found = []
+    for path in sorted(GAME.glob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Attribute):
+                continue
+            owner = node.value.id if isinstance(node.value, ast.Name) else ""
+            if node.attr == "record_change" or (
+                node.attr.startswith("_") and not node.attr.startswith("__") and owner != "self"
+            ):
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+    assert found == []

@@ -1,0 +1,245 @@
+"""The command grammar shared by the console, action scripts, playthroughs and tests.
+
+A command is a line of words (`dlq move payments msg_1a2b3c4d`), quoted like a
+shell. Each command has a name (one or two words), a kind (investigate or act,
+or meta for help), a usage line, help, the kind of evidence it records, and a
+handler. A handler reads or changes the session and returns its output and the
+evidence it showed, as a typed `(kind, target)`; it refuses by raising `Refusal`
+with the reason, and a refused command changes nothing and is recorded as
+refused.
+
+This module holds the registry, the word splitting and the argument helpers;
+the handlers live by kind in `investigate`, `act`, `data` and `respond`, and
+`commands` assembles them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, NamedTuple
+
+from oncall_dojo.sim.errors import Refusal
+
+if TYPE_CHECKING:
+    from oncall_dojo.game.session import Session
+    from oncall_dojo.sim.components.pool import WorkerPool
+    from oncall_dojo.sim.components.queue import Queue
+
+Completion = Literal[
+    "service",
+    "pool",
+    "queue",
+    "alert",
+    "flag",
+    "config",
+    "job",
+    "runbook",
+    "message",
+    "pid",
+    "route",
+    "cause",
+    "metric",
+    "table",
+    "version",
+    "level",
+    "none",
+]
+
+
+class Evidence(NamedTuple):
+    """What an investigation showed: a kind (`logs`) and, if it was narrowed, a target."""
+
+    kind: str
+    target: str | None = None
+
+    @property
+    def key(self) -> str:
+        """As recorded and as incident files name it: `KIND` or `KIND:TARGET`."""
+        return self.kind if self.target is None else f"{self.kind}:{self.target}"
+
+
+Reply = tuple[str, Evidence | None]
+"""What a handler returns: its output, and the evidence it showed (None: nothing to record)."""
+Handler = Callable[["Session", list[str], str], Reply]
+"""A command's handler: (session, arguments, the player who typed it) -> reply."""
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    kind: Literal["investigate", "act", "meta"]
+    usage: str
+    help: str
+    handler: Handler
+    args: tuple[Completion, ...] = ()
+    evidence: str | None = None
+    """The evidence kind its replies carry (None: it shows no evidence)."""
+
+    @property
+    def mutates(self) -> bool:
+        """Changes the system (not just the incident's paperwork: ack, updates, diagnosis)."""
+        return self.kind == "act" and self.name not in RESPONSE_ONLY
+
+
+RESPONSE_ONLY = {"ack", "update", "escalate", "diagnose", "resolve"}
+COMMANDS: dict[str, Command] = {}
+"""Every command by name, in the order they were declared (help lists them in that order)."""
+
+
+def command(
+    name: str,
+    kind: Literal["investigate", "act", "meta"],
+    usage: str,
+    help: str,
+    args: tuple[Completion, ...] = (),
+    evidence: str | None = None,
+) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        COMMANDS[name] = Command(name, kind, usage, help, fn, args, evidence)
+        return fn
+
+    return deco
+
+
+def evidence_kinds() -> set[str]:
+    """The evidence kinds some command records: the ones an incident's `evidence` may name."""
+    return {c.evidence for c in COMMANDS.values() if c.evidence is not None}
+
+
+RAW_SQL = {"sql": 1, "refund query": 2, "notify query": 2}
+"""Commands whose rest of the line is SQL, taken verbatim (quotes and all), by words before it."""
+
+
+def split(text: str) -> list[str]:
+    words = text.split()
+    for name, n in RAW_SQL.items():
+        head = name.split()
+        if (
+            words[:n] == head
+            and len(words) > n
+            and words[n].lower() not in ("commit", "rollback", "pending")
+        ):
+            return [*head, text.strip().split(None, n)[n]]
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise Refusal(
+            f'cannot parse the command: {exc} (quote text with spaces in "...")'
+        ) from None
+
+
+def resolve(words: list[str]) -> tuple[Command, list[str]]:
+    """Find the command a line of words names (two-word names first)."""
+    if not words:
+        raise Refusal("empty command; `help` lists the commands")
+    if len(words) >= 2 and f"{words[0]} {words[1]}" in COMMANDS:
+        return COMMANDS[f"{words[0]} {words[1]}"], words[2:]
+    if words[0] in COMMANDS:
+        return COMMANDS[words[0]], words[1:]
+    subs = sorted(n.split(" ", 1)[1] for n in COMMANDS if n.startswith(words[0] + " "))
+    if subs:
+        raise Refusal(f"`{words[0]}` needs one of: {', '.join(subs)}")
+    names = sorted({n.split(" ")[0] for n in COMMANDS})
+    close = difflib.get_close_matches(words[0], names, n=1)
+    tip = f" Did you mean `{close[0]}`?" if close else ""
+    raise Refusal(f"unknown command `{words[0]}`.{tip} `help` lists the commands.")
+
+
+def parse(text: str) -> tuple[Command, list[str]]:
+    """Check that a line is a known command (used to validate playthroughs)."""
+    return resolve(split(text))
+
+
+# ---------------------------------------------------------------------------- argument helpers
+def need(args: list[str], n: int, usage: str) -> None:
+    if len(args) < n:
+        raise Refusal(f"usage: {usage}")
+
+
+def options(args: list[str], allowed: set[str], usage: str) -> tuple[list[str], dict[str, str]]:
+    """Split `key=value` options (only the allowed keys) from positional words."""
+    pos: list[str] = []
+    opts: dict[str, str] = {}
+    for a in args:
+        k, eq, v = a.partition("=")
+        if eq and k in allowed:
+            opts[k] = v
+        elif eq and re.fullmatch(r"[a-z_]+", k):
+            raise Refusal(
+                f"unknown option `{k}`; allowed: {', '.join(sorted(allowed)) or 'none'}. usage: {usage}"
+            )
+        else:
+            pos.append(a)  # e.g. a metric selector: queue_depth{queue="payments"}
+    return pos, opts
+
+
+def whole(v: str, what: str, lo: int = 0, hi: int = 10**9) -> int:
+    """A whole number between lo and hi, or a refusal naming `what`."""
+    try:
+        n = int(v)
+    except ValueError:
+        raise Refusal(f"{what} must be a whole number, got {v!r}") from None
+    if not lo <= n <= hi:
+        raise Refusal(f"{what} must be between {lo} and {hi}, got {n}")
+    return n
+
+
+def parse_duration(v: str) -> int:
+    m = re.fullmatch(r"(\d+)([smh]?)", v)
+    if not m:
+        raise Refusal(f"duration must look like 90, 90s, 15m or 1h, got {v!r}")
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def queue_named(s: Session, name: str) -> Queue:
+    q = s.system.queues.get(name.removesuffix(".dlq"))
+    if q is None:
+        raise Refusal(f"no queue {name!r}; queues: {', '.join(s.system.queues)}")
+    return q
+
+
+def pool_named(s: Session, name: str) -> WorkerPool:
+    p = s.system.pools.get(name)
+    if p is None:
+        raise Refusal(f"no worker pool {name!r}; pools: {', '.join(s.system.pools)}")
+    return p
+
+
+def scalar(v: str) -> bool | int | float | str:
+    low = v.lower()
+    if low in ("true", "on", "yes"):
+        return True
+    if low in ("false", "off", "no"):
+        return False
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+# ---------------------------------------------------------------------------- help
+@command("help", "meta", "help [COMMAND]", "List the commands, or explain one.")
+def _help(s: Session, args: list[str], by: str) -> Reply:
+    if args:
+        name = " ".join(args[:2]) if " ".join(args[:2]) in COMMANDS else args[0]
+        matches = [c for n, c in COMMANDS.items() if n == name or n.startswith(name + " ")]
+        if not matches:
+            raise Refusal(f"no command {name!r}")
+        return "\n".join(f"{c.usage}\n    {c.help}" for c in matches), None
+    out = []
+    for kind, title in (
+        ("investigate", "Investigate (free; what you look at is recorded)"),
+        ("act", "Act (changes the system)"),
+        ("meta", "Other"),
+    ):
+        out.append(title + ":")
+        out += [f"  {c.usage:<42} {c.help}" for c in COMMANDS.values() if c.kind == kind]
+    return "\n".join(out), None

@@ -1,0 +1,221 @@
+"""Investigations: commands that read the system and change nothing.
+
+What a player looks at is recorded as evidence (`logs:billing`, `queue:payments`),
+which the score reads to see whether they looked before they acted.
+"""
+
+from __future__ import annotations
+
+import re
+
+from oncall_dojo.game import views
+from oncall_dojo.game.grammar import (
+    Evidence,
+    Reply,
+    command,
+    need,
+    options,
+    parse_duration,
+    pool_named,
+    queue_named,
+    whole,
+)
+from oncall_dojo.game.session import Session
+from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.observability.logs import LEVELS
+from oncall_dojo.sim.observability.metrics import SelectorError
+
+
+@command(
+    "alerts",
+    "investigate",
+    "alerts",
+    "Alerts firing and pending, and what fired earlier.",
+    evidence="alerts",
+)
+def _alerts(s: Session, args: list[str], by: str) -> Reply:
+    return views.alerts(s), Evidence("alerts")
+
+
+@command(
+    "map",
+    "investigate",
+    "map",
+    "The system at a glance: every component and its health.",
+    evidence="map",
+)
+def _map(s: Session, args: list[str], by: str) -> Reply:
+    return views.system_map(s), Evidence("map")
+
+
+LOG_USAGE = "logs [SERVICE] [level=warn] [grep=TEXT] [re=REGEX] [since=15m] [limit=20]"
+
+
+@command(
+    "logs", "investigate", LOG_USAGE, "Search the logs, newest last.", ("service",), evidence="logs"
+)
+def _logs(s: Session, args: list[str], by: str) -> Reply:
+    pos, opts = options(args, {"level", "grep", "re", "since", "limit"}, LOG_USAGE)
+    service = pos[0] if pos else None
+    if service is not None and not any(n.startswith(service) for n in s.system.logs.service_names):
+        raise Refusal(
+            f"no logs from {service!r}; services: {', '.join(s.system.logs.service_names)}"
+        )
+    level = opts.get("level", "debug").upper()
+    if level == "WARNING":
+        level = "WARN"
+    if level not in LEVELS:
+        raise Refusal(f"level must be one of {', '.join(x.lower() for x in LEVELS)}")
+    regex = None
+    if "re" in opts:
+        try:
+            regex = re.compile(opts["re"])
+        except re.error as exc:
+            raise Refusal(f"bad regex {opts['re']!r}: {exc}") from None
+    since = parse_duration(opts.get("since", "15m"))
+    limit = whole(opts.get("limit", "20"), "limit", 1, 500)
+    return views.logs(
+        s, service, LEVELS.index(level), opts.get("grep"), regex, since, limit
+    ), Evidence("logs", service or "all")
+
+
+METRICS_USAGE = "metrics [SELECTOR] [fn=rate|avg|max|p99...] [window=5m]"
+
+
+@command(
+    "metrics",
+    "investigate",
+    METRICS_USAGE,
+    "List metrics, or show a series: now, over the last hour, and a sparkline.",
+    ("metric",),
+    evidence="metrics",
+)
+def _metrics(s: Session, args: list[str], by: str) -> Reply:
+    pos, opts = options(args, {"fn", "window"}, METRICS_USAGE)
+    if not pos:
+        return views.metric_list(s), Evidence("metrics")
+    selector = " ".join(pos)
+    window = parse_duration(opts.get("window", "5m"))
+    if not 1 <= window <= 86_400:
+        raise Refusal(f"window must be between 1s and 24h, got {opts.get('window')}")
+    try:
+        out = views.metric(s, selector, opts.get("fn"), window)
+    except SelectorError as exc:
+        raise Refusal(str(exc)) from None
+    name = selector.split("{", 1)[0].strip()
+    return out, Evidence("metrics", name)
+
+
+@command(
+    "queues",
+    "investigate",
+    "queues",
+    "Every queue: depth, oldest message, in flight, dead letters.",
+    evidence="queues",
+)
+def _queues(s: Session, args: list[str], by: str) -> Reply:
+    return views.queues(s), Evidence("queues")
+
+
+@command(
+    "queue",
+    "investigate",
+    "queue NAME",
+    "One queue in detail, with the most-redelivered messages.",
+    ("queue",),
+    evidence="queue",
+)
+def _queue_show(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "queue NAME")
+    q = queue_named(s, args[0])
+    return views.queue(s, q.name), Evidence("queue", q.name)
+
+
+@command(
+    "messages",
+    "investigate",
+    "messages QUEUE [dlq]",
+    "The oldest waiting messages of a queue (or its dead-letter queue).",
+    ("queue",),
+    evidence="messages",
+)
+def _messages(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "messages QUEUE [dlq]")
+    q = queue_named(s, args[0])
+    dlq = args[0].endswith(".dlq") or (len(args) > 1 and args[1] == "dlq")
+    return views.messages(s, q.name, dlq), Evidence("messages", q.name)
+
+
+@command(
+    "workers",
+    "investigate",
+    "workers [POOL]",
+    "Worker replicas: state, version, restarts, memory.",
+    ("pool",),
+    evidence="workers",
+)
+def _workers(s: Session, args: list[str], by: str) -> Reply:
+    if args:
+        p = pool_named(s, args[0])
+        return views.workers(s, p.name), Evidence("workers", p.name)
+    return views.workers(s, None), Evidence("workers")
+
+
+@command(
+    "deploys",
+    "investigate",
+    "deploys",
+    "Change history: deploys, rollbacks, flags, config, migrations.",
+    evidence="deploys",
+)
+def _deploys(s: Session, args: list[str], by: str) -> Reply:
+    return views.changes(s), Evidence("deploys")
+
+
+@command(
+    "db",
+    "investigate",
+    "db [queries|indexes]",
+    "Database health; `db queries` lists running sessions, `db indexes` the indexes.",
+    evidence="db",
+)
+def _db(s: Session, args: list[str], by: str) -> Reply:
+    what = args[0] if args else "stats"
+    if what not in ("stats", "queries", "indexes"):
+        raise Refusal(
+            "usage: db [queries|indexes]  (to act: `kill PID`, `index create ...`, `failover postgres`)"
+        )
+    return views.database(s, what), Evidence("db", what)
+
+
+@command(
+    "jobs",
+    "investigate",
+    "jobs",
+    "Scheduled and backfill jobs with their progress.",
+    evidence="jobs",
+)
+def _jobs(s: Session, args: list[str], by: str) -> Reply:
+    return views.jobs(s), Evidence("jobs")
+
+
+@command("flags", "investigate", "flags", "Feature flags and runtime config.", evidence="flags")
+def _flags(s: Session, args: list[str], by: str) -> Reply:
+    return views.flags(s), Evidence("flags")
+
+
+@command(
+    "runbook",
+    "investigate",
+    "runbook [NAME]",
+    "List the runbooks, or open one.",
+    ("runbook",),
+    evidence="runbook",
+)
+def _runbook(s: Session, args: list[str], by: str) -> Reply:
+    books = s.incident.runbooks
+    if not args:
+        return "Runbooks: " + (", ".join(sorted(books)) or "none"), Evidence("runbook")
+    if args[0] not in books:
+        raise Refusal(f"no runbook {args[0]!r}; runbooks: {', '.join(sorted(books)) or 'none'}")
+    return books[args[0]].strip(), Evidence("runbook", args[0])

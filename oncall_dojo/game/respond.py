@@ -1,0 +1,76 @@
+"""The response's paperwork: status updates, escalation, the diagnosis, hints, resolving.
+
+None of these changes the system; they are what the score reads beside the outcome.
+"""
+
+from __future__ import annotations
+
+from oncall_dojo.game import views
+from oncall_dojo.game.grammar import Reply, command, need
+from oncall_dojo.game.session import Session
+from oncall_dojo.sim.errors import Refusal
+
+
+@command("update", "act", 'update "TEXT"', "Post a status update for customers and the company.")
+def _update(s: Session, args: list[str], by: str) -> Reply:
+    text = " ".join(args).strip()
+    if len(text) < 10:
+        raise Refusal(
+            "a status update needs a sentence (10 characters or more): what is affected, what you are doing"
+        )
+    s.status_updates.append((s.now, text))
+    return f"Status update posted at {views.mmss(s.now)}.", None
+
+
+@command("escalate", "act", "escalate TEAM [TEXT]", "Page another team.")
+def _escalate(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "escalate TEAM [TEXT]")
+    s.escalations.append((s.now, " ".join(args)))
+    return f"Paged {args[0]}. They will join the call.", None
+
+
+@command(
+    "diagnose",
+    "act",
+    "diagnose CAUSE [NOTES]",
+    "Declare the root cause (see `causes`).",
+    ("cause",),
+)
+def _diagnose(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "diagnose CAUSE [NOTES]")
+    ids = [o.id for o in s.incident.root_cause.options]
+    if args[0] not in ids:
+        raise Refusal(f"not one of the candidate causes: {', '.join(ids)} (see `causes`)")
+    s.diagnosis = (args[0], " ".join(args[1:]), s.now)
+    return f"Root cause declared: {args[0]}.", None
+
+
+@command("causes", "meta", "causes", "The candidate root causes you can declare with `diagnose`.")
+def _causes(s: Session, args: list[str], by: str) -> Reply:
+    return "\n".join(f"  {o.id:<28} {o.text}" for o in s.incident.root_cause.options), None
+
+
+@command("hint", "meta", "hint [take]", "See what the next hint costs; `hint take` takes it.")
+def _hint(s: Session, args: list[str], by: str) -> Reply:
+    hints = s.incident.hints
+    i = len(s.hints_taken)
+    if i >= len(hints):
+        raise Refusal("no more hints")
+    if not args or args[0] != "take":
+        return (
+            f"Hint {i + 1} of {len(hints)} costs {hints[i].cost} points. `hint take` to take it.",
+            None,
+        )
+    s.hints_taken.append(i)
+    return f"Hint {i + 1} (-{hints[i].cost}): {hints[i].text}", None
+
+
+@command(
+    "resolve",
+    "act",
+    "resolve [NOTE]",
+    "Declare the incident resolved. Play ends; the outcome is measured to the end.",
+)
+def _resolve(s: Session, args: list[str], by: str) -> Reply:
+    s.declared_resolved_at = s.now
+    return f"Declared resolved at {views.mmss(s.now)}.", None
