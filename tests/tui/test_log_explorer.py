@@ -14,8 +14,8 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from oncall_dojo.sim.observability import logs
+from oncall_dojo.sim.observability.logquery import parse
 from oncall_dojo.sim.observability.logs import LogArrays, LogStore
-from oncall_dojo.tui.logquery import parse
 from oncall_dojo.tui.widgets import LogExplorer
 
 START = datetime(2026, 3, 14, 3, 0, 0, tzinfo=UTC)
@@ -495,11 +495,11 @@ def test_the_scrollbar_keeps_the_position_while_its_thumb_stays() -> None:
 
 
 def test_thumb_is_what_the_scrollbar_draws() -> None:
-    """Two positions with the same `_thumb` draw the same scrollbar, and different ones differ."""
+    """Two positions with the same `scrollbar_thumb` draw the same scrollbar, and different ones differ."""
     from rich.color import Color
     from textual.scrollbar import ScrollBarRender
 
-    from oncall_dojo.tui.widgets.log_explorer import _thumb
+    from oncall_dojo.tui.widgets.log_rows import scrollbar_thumb as _thumb
 
     class Bar:
         def __init__(self, size: int, virtual: int, window: int) -> None:

@@ -192,7 +192,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "close", "Close")]
 
     def compose(self) -> ComposeResult:
-        from oncall_dojo.tui.logquery import help_text
+        from oncall_dojo.sim.observability.logquery import help_text
 
         commands = ""
         try:

@@ -31,8 +31,8 @@ from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, Tab
 
 from oncall_dojo.game.commands import parse_duration
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.observability.logquery import parse as parse_log_query
 from oncall_dojo.tui.heap import PlayHeap
-from oncall_dojo.tui.logquery import parse as parse_log_query
 from oncall_dojo.tui.navigation import navigator
 from oncall_dojo.tui.pacing import TIMER_HZ, Pacer
 from oncall_dojo.tui.screens.dialogs import (

@@ -7,15 +7,9 @@ offsets, numpy columns of tick, service id and level).
 
 * `sync()` takes in the lines the store gained since the last call (their count and
   widest line; the filter in force runs over them).
-* A filter (see `oncall_dojo.tui.logquery`) becomes a sorted numpy array of line
-  numbers: time terms narrow the line range by binary search (lines are in time
-  order), service and level terms are numpy masks over the columns, text and regex
-  terms run one regex over the message buffer (or over the few candidate lines),
-  and match offsets map back to line numbers with `np.searchsorted`. The buffer
-  holds messages without their timestamp and level: a term that could match there
-  (`prefix_fit`) is first tested on the lines' prefixes (per tick, millisecond and
-  level, with numpy); lines whose prefix can hold the start of a match are decided
-  on their whole line, rendered a block at a time, the others on their message.
+* A filter (see `oncall_dojo.sim.observability.logquery`) is evaluated by `oncall_dojo.sim.observability.logsearch`
+  into a sorted array of line numbers (`LineIndex`); above `PROGRESSIVE_ABOVE` lines,
+  the lines in view first and the rest a block at a time between frames.
 * `render_line(y)` renders the row's line from the store: O(1) per visible row, and
   rows already drawn at the same scroll offset and width are reused as they are. A
   scroll repaints the explorer's own region; its scrollbar is redrawn only when the
@@ -27,17 +21,13 @@ posted after every filter applied with `set_query`.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from itertools import chain, pairwise
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
 from textual.events import MouseScrollUp
@@ -48,8 +38,10 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 
-from oncall_dojo.sim.observability.logs import LEVELS, PREFIX_LEN, LogArrays, LogStore
-from oncall_dojo.tui.logquery import PrefixFit, Query, QueryError, Term, parse, prefix_fit
+from oncall_dojo.sim.observability.logquery import Query, QueryError, parse
+from oncall_dojo.sim.observability.logs import PREFIX_LEN, LogArrays, LogStore
+from oncall_dojo.sim.observability.logsearch import LineIndex, LogSearch
+from oncall_dojo.tui.widgets.log_rows import row_segments, scrollbar_thumb
 
 __all__ = ["LogExplorer"]
 
@@ -69,70 +61,11 @@ _TS_END = 24
 """Rendered lines start `2026-03-14T03:12:07.123Z LEVEL instance ...`: timestamp [0, 24)."""
 _LEVEL = (25, 30)
 _MSG = PREFIX_LEN
-_PER_LINE_BELOW = 0.02
-"""Search candidate lines one by one when they are fewer than this share of the scanned range."""
 _CACHE_LINES = 512
-_FOLD_CHUNK = 1 << 20
-"""Bytes lower-cased at a time by a case-insensitive text search."""
-_RENDER_BLOCK = 1 << 15
-"""Lines rendered at a time for a term that may match the timestamp or level."""
+_WIDEN_BLOCK = 1 << 15
+"""Lines measured at a time for the view's width."""
 _CONTROLS = {c: " " if c == 9 else "\ufffd" for c in (*range(32), 127)}
 """Control characters would break the layout: a tab shows as a space, others as a replacement."""
-_GLOBAL_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
-
-
-class _Text(NamedTuple):
-    """Lines as bytes, each followed by a newline: the k-th is `buf[off[k] : off[k + 1] - 1]`."""
-
-    buf: Any
-    """bytes, or a numpy uint8 array."""
-    off: npt.NDArray[Any]
-    """Offsets (uint32 or int64)."""
-    lines: IntArray | None
-    """The store line number of each (sorted); None: the k-th is line k."""
-
-    def local(self, cand: IntArray) -> IntArray:
-        """Where store lines `cand` (all present, sorted) are in this text."""
-        return cand if self.lines is None else np.searchsorted(self.lines, cand)
-
-
-class _Column:
-    """A growable numpy array (amortised O(1) append)."""
-
-    def __init__(self, dtype: npt.DTypeLike, capacity: int = 1024) -> None:
-        self._a = np.zeros(capacity, dtype=dtype)
-        self.n = 0
-
-    def extend(self, values: npt.ArrayLike) -> None:
-        v = np.asarray(values, dtype=self._a.dtype)
-        need = self.n + len(v)
-        if need > len(self._a):
-            grown = np.zeros(max(need, 2 * len(self._a)), dtype=self._a.dtype)
-            grown[: self.n] = self._a[: self.n]
-            self._a = grown
-        self._a[self.n : need] = v
-        self.n = need
-
-    def insert(self, pos: int, values: npt.NDArray[np.generic]) -> None:
-        k = len(values)
-        grown = np.zeros(max(self.n + k, len(self._a)), dtype=self._a.dtype)
-        grown[:pos] = self._a[:pos]
-        grown[pos : pos + k] = values
-        grown[pos + k : self.n + k] = self._a[pos : self.n]
-        self._a = grown
-        self.n += k
-
-    def drop_front(self, k: int) -> None:
-        if k:
-            self._a[: self.n - k] = self._a[k : self.n]
-            self.n -= k
-
-    @property
-    def view(self) -> npt.NDArray[Any]:
-        return self._a[: self.n]
-
-    def __len__(self) -> int:
-        return self.n
 
 
 class LogExplorer(ScrollView, can_focus=True):
@@ -234,7 +167,7 @@ class LogExplorer(ScrollView, can_focus=True):
         self._store = store
         self._n = 0
         """Lines taken in from the store so far (it may hold more until the next `sync`)."""
-        self._index: _Column | None = None
+        self._index: LineIndex | None = None
         """Line numbers shown when filtered (sorted); `None` shows every line."""
         self._pending: list[tuple[int, int]] = []
         """Line ranges [a, b) a progressive filter has still to do, in order."""
@@ -325,8 +258,8 @@ class LogExplorer(ScrollView, can_focus=True):
     def _widen(self, arr: LogArrays, a: int, b: int) -> None:
         """Widen the view for the widest of lines a..b (its length in bytes: at least its width in
         cells; a millisecond above 999 takes more than three digits)."""
-        for lo in range(a, b, _RENDER_BLOCK):  # a block at a time: small temporaries
-            hi = min(b, lo + _RENDER_BLOCK)
+        for lo in range(a, b, _WIDEN_BLOCK):  # a block at a time: small temporaries
+            hi = min(b, lo + _WIDEN_BLOCK)
             ms = arr.ms[lo:hi]
             widths = np.diff(arr.offsets[lo : hi + 1]) - 1 + PREFIX_LEN + (ms > 999) + (ms > 9999)
             self._max_width = max(self._max_width, int(widths.max()))
@@ -353,11 +286,11 @@ class LogExplorer(ScrollView, can_focus=True):
             self._index = None
             self._bounds = (-np.inf, np.inf)
         else:
-            self._index = _Column(np.int64, 1024)
+            self._index = LineIndex()
             self._bounds = self._time_bounds()
             n = self._n
             if n <= self.PROGRESSIVE_ABOVE:
-                self._index.extend(self._evaluate(0, n))
+                self._index.extend(self._lines(0, n))
             else:
                 # the lines in view first (the newest ones in follow mode), until the screen is
                 # full or the time budget is spent; the others block by block between frames
@@ -429,7 +362,7 @@ class LogExplorer(ScrollView, can_focus=True):
         """Filter the next pending block; returns the row where its matches went, and how many."""
         assert self._pending and self._index is not None
         lo, hi = self._pending.pop(0)
-        found = self._evaluate(lo, hi)
+        found = self._lines(lo, hi)
         pos = int(np.searchsorted(self._index.view, lo, side="left"))
         if len(found):
             self._index.insert(pos, found)
@@ -445,25 +378,16 @@ class LogExplorer(ScrollView, can_focus=True):
     # ------------------------------------------------------------- filtering
 
     def _time_bounds(self) -> tuple[float, float]:
-        """The tick interval [lo, hi] allowed by the time terms, at the current newest line."""
-        lo, hi = -np.inf, np.inf
-        terms = self._query.of("since", "until", "at")
-        if not terms or self._store is None:
-            return lo, hi
-        newest = int(self._arrays().ticks[self._n - 1]) if self._n else 0
-        start = self._store.start
-        start_sod = start.hour * 3600 + start.minute * 60 + start.second
-        for t in terms:
-            if t.kind == "at":
-                first = (t.seconds - start_sod) % 86400
-                lo, hi = max(lo, first), min(hi, first + t.span - 1)
-                continue
-            tick = (t.seconds - start_sod) % 86400 if t.clock else newest - t.seconds
-            if t.kind == "since":
-                lo = max(lo, tick)
-            else:
-                hi = min(hi, tick)
-        return lo, hi
+        """The tick interval the query's time terms allow, at the newest line synced."""
+        if self._store is None:
+            return -np.inf, np.inf
+        return LogSearch(self._store, self._query).time_bounds(self._n)
+
+    def _lines(self, a: int, b: int) -> IntArray:
+        """Lines in [a, b) that match the query in force (sorted), within its time bounds."""
+        if self._store is None:
+            return np.zeros(0, dtype=np.int64)
+        return LogSearch(self._store, self._query).lines(a, b, self._n, self._bounds)
 
     def _refilter_tail(self, old_n: int) -> None:
         """Bring the filtered rows up to date after lines `old_n`.. arrived."""
@@ -471,7 +395,7 @@ class LogExplorer(ScrollView, can_focus=True):
         old_hi = self._bounds[1]
         self._bounds = lo, _hi = self._time_bounds()
         if not self._query.has_relative_time:
-            self._index.extend(self._evaluate(old_n, self._n))
+            self._index.extend(self._lines(old_n, self._n))
             return
         ticks = self._arrays().ticks[: self._n]
         idx = self._index.view
@@ -493,217 +417,10 @@ class LogExplorer(ScrollView, can_focus=True):
         start = old_n if old_hi == np.inf else int(np.searchsorted(ticks, old_hi, side="right"))
         del ticks
         start = max(min(start, old_n), pending_end)
-        fresh = self._evaluate(start, self._n)
+        fresh = self._lines(start, self._n)
         if len(self._index) and len(fresh):
             fresh = fresh[fresh > self._index.view[-1]]
         self._index.extend(fresh)
-
-    def _evaluate(self, a: int, b: int) -> IntArray:
-        """Line numbers in [a, b) that match the query (sorted)."""
-        q = self._query
-        arr = self._arrays()
-        ticks = arr.ticks[: self._n]
-        lo, hi = self._bounds
-        if lo > -np.inf:
-            a = max(a, int(np.searchsorted(ticks, lo, side="left")))
-        if hi < np.inf:
-            b = min(b, int(np.searchsorted(ticks, hi, side="right")))
-        if a >= b:
-            return np.zeros(0, dtype=np.int64)
-        mask: npt.NDArray[np.bool_] | None = None
-        svc_table = self._service_table(q)
-        if svc_table is not None:
-            mask = svc_table[arr.services[a:b]]
-        for t in q.of("level"):
-            table = np.zeros(256, dtype=bool)
-            if t.exact:
-                table[t.level] = True
-            else:
-                table[t.level : len(LEVELS)] = True
-            if t.negate:
-                table = ~table
-            m = table[arr.levels[a:b]]
-            mask = m if mask is None else mask & m
-        cand: IntArray
-        if mask is None:
-            cand = np.arange(a, b, dtype=np.int64)
-        else:
-            cand = np.flatnonzero(mask).astype(np.int64) + a
-        # text terms: positive ones first (they shrink the candidates), exclusions last
-        text_terms = sorted(q.of("text", "regex"), key=lambda t: t.negate)
-        for t in text_terms:
-            if not len(cand):
-                break
-            hit = self._search(arr, t, cand)
-            cand = cand[~hit] if t.negate else cand[hit]
-        return cand
-
-    def _service_table(self, q: Query) -> npt.NDArray[np.bool_] | None:
-        inc, exc = q.services, q.excluded_services
-        if not inc and not exc:
-            return None
-        names = [n.lower() for n in self._store.service_names] if self._store else []
-        table = np.zeros(256, dtype=bool)
-        for sid, name in enumerate(names):
-            ok = not inc or any(name.startswith(p) for p in inc)
-            if ok and any(name.startswith(p) for p in exc):
-                ok = False
-            table[sid] = ok
-        if not inc:  # ids not named yet cannot be excluded
-            table[len(names) :] = True
-        return table
-
-    def _search(self, arr: LogArrays, t: Term, cand: IntArray) -> npt.NDArray[np.bool_]:
-        """Which candidate lines contain a match of text or regex term `t`.
-
-        Text terms mean `needle in line.lower()`, regex terms `re.search(pattern, line)`,
-        over each line as `str`; a match never spans lines. The bytes scan gives exactly
-        that for ASCII lines and ASCII patterns; the store's special lines (non-ASCII text
-        and the like) and patterns with other characters are checked as `str`, line by line.
-        The buffer holds messages without their timestamp and level: a line whose prefix
-        can hold the start of a match (`prefix_fit`, tested on the rendered prefixes) is
-        decided on its whole line, the others on their message.
-        """
-        fit = prefix_fit(t)
-        if t.kind == "text":
-            needle = t.value
-
-            def check(s: str) -> bool:
-                return needle in s.lower()
-
-            if not needle.isascii() or "\n" in needle:  # only special lines can contain it
-                hit = np.zeros(len(cand), dtype=bool)
-            elif needle.lower() == needle.upper():  # no letters: case does not matter
-                literal = re.escape(needle.encode())
-                pattern, whole = re.compile(literal), re.compile(literal + rb"[^\n]*")
-                hit = self._decide(arr, cand, fit, check, self._scanner(pattern, whole))
-            else:
-                hit = self._decide(arr, cand, fit, check, self._folded(needle.encode()))
-            self._recheck_special(arr, hit, cand, check)
-            return hit
-        rx = re.compile(t.value, t.flags)
-        source, flags = t.value, re.MULTILINE | t.flags
-
-        def check_rx(s: str) -> bool:
-            return rx.search(s) is not None
-
-        if not source.isascii():
-            return self._search_lines(check_rx, cand)
-        lead = _GLOBAL_FLAGS.match(source)
-        head, body = (lead.group(0), source[lead.end() :]) if lead else ("", source)
-        try:
-            pattern = re.compile(source.encode(), flags)
-            # `[^\n]*` eats the rest of the line: at most one match per line in a scan
-            whole = re.compile(f"{head}(?:{body})[^\\n]*".encode(), flags)
-        except re.error:  # valid over str but not over bytes: test line by line as text
-            return self._search_lines(check_rx, cand)
-        hit = self._decide(arr, cand, fit, check_rx, self._scanner(pattern, whole))
-        self._recheck_special(arr, hit, cand, check_rx)
-        return hit
-
-    def _decide(
-        self,
-        arr: LogArrays,
-        cand: IntArray,
-        fit: PrefixFit,
-        check: Callable[[str], bool],
-        scan: Callable[[_Text, IntArray], npt.NDArray[np.bool_]],
-    ) -> npt.NDArray[np.bool_]:
-        """Split the candidates by what their prefixes can hold: sure matches (the whole match
-        fits in the prefix), lines decided on the whole line, and lines decided on the message."""
-        if fit.looks_back:
-            return self._over(arr, cand, True, check, scan)
-        hit = np.zeros(len(cand), dtype=bool)
-        by_message = np.ones(len(cand), dtype=bool)
-        if fit.starts:
-            may, sure = self._fit_prefixes(fit, cand)
-            hit |= sure
-            unsure = may & ~sure
-            if unsure.any():
-                hit[unsure] = self._over(arr, cand[unsure], True, check, scan)
-            by_message = ~may
-        if fit.anchored:  # a match starts where the line does: the prefix alone says
-            return hit
-        if by_message.any():
-            hit[by_message] = self._over(arr, cand[by_message], False, check, scan)
-        return hit
-
-    def _fit_prefixes(
-        self, fit: PrefixFit, cand: IntArray
-    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        """For each candidate: whether a match can start in its prefix (`fit.tests` pass on its
-        characters, from one of `fit.starts` until the prefix ends), and whether one surely does
-        (all of a whole match's tests pass inside it)."""
-        assert self._store is not None
-        tables = [
-            np.fromiter((test(chr(b)) for b in range(256)), dtype=bool, count=256)
-            for test in fit.tests[:PREFIX_LEN]
-        ]
-        may = np.zeros(len(cand), dtype=bool)
-        sure = np.zeros(len(cand), dtype=bool)
-        fits = self._store.prefix_match(cand, tables, fit.starts)
-        for start, ok in zip(fit.starts, fits, strict=True):
-            may |= ok
-            if fit.whole and start + len(fit.tests) <= PREFIX_LEN:
-                sure |= ok
-        return may, sure
-
-    def _over(
-        self,
-        arr: LogArrays,
-        cand: IntArray,
-        whole_lines: bool,
-        check: Callable[[str], bool],
-        scan: Callable[[_Text, IntArray], npt.NDArray[np.bool_]],
-    ) -> npt.NDArray[np.bool_]:
-        """Run `scan` over the candidates' messages, or over their whole lines rendered a block at
-        a time (or, for a few candidates, `check` each line as text)."""
-        if not whole_lines:
-            return scan(_Text(arr.text, arr.offsets, None), cand)
-        if len(cand) < 64:
-            return self._search_lines(check, cand)
-        assert self._store is not None
-        out = np.zeros(len(cand), dtype=bool)
-        for i in range(0, len(cand), _RENDER_BLOCK):
-            block = cand[i : i + _RENDER_BLOCK]
-            blob, offsets = self._store.rendered(block)
-            out[i : i + len(block)] = scan(_Text(blob, offsets, block), block)
-        return out
-
-    def _scanner(
-        self, pattern: re.Pattern[bytes], whole: re.Pattern[bytes]
-    ) -> Callable[[_Text, IntArray], npt.NDArray[np.bool_]]:
-        def scan(text: _Text, cand: IntArray) -> npt.NDArray[np.bool_]:
-            return _scan(pattern, whole, text, cand)
-
-        return scan
-
-    def _folded(self, needle: bytes) -> Callable[[_Text, IntArray], npt.NDArray[np.bool_]]:
-        def scan(text: _Text, cand: IntArray) -> npt.NDArray[np.bool_]:
-            return _scan_folded(needle, text, cand)
-
-        return scan
-
-    def _recheck_special(
-        self,
-        arr: LogArrays,
-        hit: npt.NDArray[np.bool_],
-        cand: IntArray,
-        check: Callable[[str], bool],
-    ) -> None:
-        """Decide the candidates among the store's special lines as `str` (in place)."""
-        special = arr.special
-        if not len(special):
-            return
-        pos = np.flatnonzero(np.isin(cand, special))
-        if len(pos):
-            hit[pos] = self._search_lines(check, cand[pos])
-
-    def _search_lines(self, check: Callable[[str], bool], cand: IntArray) -> npt.NDArray[np.bool_]:
-        text = self.line_text
-        return np.fromiter((check(text(k)) for k in cand.tolist()), dtype=bool, count=len(cand))
-
-    # ------------------------------------------------------------- scrolling
 
     def _rows(self) -> int:
         return self.match_count
@@ -728,7 +445,7 @@ class LogExplorer(ScrollView, can_focus=True):
         # milliseconds of every frame)
         if self.show_vertical_scrollbar:
             bar = self.vertical_scrollbar
-            if _thumb(bar, bar.position) == _thumb(bar, new_value):
+            if scrollbar_thumb(bar, bar.position) == scrollbar_thumb(bar, new_value):
                 bar.set_reactive(ScrollBar.position, bar.validate_position(new_value))
             else:
                 bar.position = new_value
@@ -843,142 +560,6 @@ class LogExplorer(ScrollView, can_focus=True):
 
     def _render_strip(self, line: int) -> Strip:
         assert self._store is not None
-        text = self._store.render(line).translate(_CONTROLS)
+        text = self._store.render(line)
         level = self._store.level(line)
-        inst_end = text.find(" ", _MSG)
-        if inst_end < 0:
-            inst_end = len(text)
-        regions: list[tuple[int, int, Style | None]] = [
-            (0, _TS_END, self._style("timestamp")),
-            (
-                _LEVEL[0],
-                _LEVEL[1],
-                self._style(LEVELS[level].lower() if level < len(LEVELS) else "info"),
-            ),
-            (_MSG, inst_end, self._style("instance")),
-        ]
-        matches = list(_match_spans(self._highlights, text))
-        return Strip(_segments(text, regions, matches, self._style("match")))
-
-
-def _scan(
-    pattern: re.Pattern[bytes], whole: re.Pattern[bytes], text: _Text, cand: IntArray
-) -> npt.NDArray[np.bool_]:
-    """Which candidate lines of `text` hold a match of `pattern` (`whole`: the same, then the
-    rest of the line)."""
-    buf, off, _ = text
-    ks = text.local(cand)
-    first, last = int(ks[0]), int(ks[-1])
-    if len(ks) < _PER_LINE_BELOW * (last - first + 1) or len(ks) < 64:
-        search = pattern.search
-        starts = off[ks].tolist()
-        ends = (off[ks + 1] - 1).tolist()
-        return np.fromiter(
-            (search(buf, s, e) is not None for s, e in zip(starts, ends, strict=True)),
-            dtype=bool,
-            count=len(ks),
-        )
-    # one scan over the buffer between the first and last candidate
-    lo, hi = int(off[first]), int(off[last + 1])
-    flat = np.fromiter(
-        chain.from_iterable(m.span() for m in whole.finditer(buf, lo, hi)), dtype=np.int64
-    )
-    if not len(flat):
-        return np.zeros(len(ks), dtype=bool)
-    sp = flat.reshape(-1, 2)
-    lines = np.searchsorted(off, sp[:, 0], side="right") - 1
-    crossing = sp[:, 1] > off[lines + 1] - 1
-    matched = lines[~crossing]
-    if crossing.any():
-        # a match that ran over a newline (e.g. `\s`): check those lines one by one
-        extra: list[int] = []
-        last_lines = np.searchsorted(off, sp[crossing, 1] - 1, side="right") - 1
-        for k0, k1 in zip(lines[crossing].tolist(), last_lines.tolist(), strict=True):
-            for k in range(k0, min(k1, last) + 1):
-                if pattern.search(buf, int(off[k]), int(off[k + 1]) - 1):
-                    extra.append(k)
-        matched = np.concatenate([matched, np.array(extra, dtype=np.int64)])
-    return np.isin(ks, matched)
-
-
-def _scan_folded(needle: bytes, text: _Text, cand: IntArray) -> npt.NDArray[np.bool_]:
-    """Which candidate (ASCII) lines of `text` contain `needle` (lower case), ignoring ASCII case.
-
-    `re.IGNORECASE` loses the literal fast path (about 6x slower), so the buffer is
-    lower-cased a chunk at a time and searched for the literal."""
-    buf, off, _ = text
-    mem = memoryview(buf)
-    ks = text.local(cand)
-    first, last = int(ks[0]), int(ks[-1])
-    if len(ks) < _PER_LINE_BELOW * (last - first + 1) or len(ks) < 64:
-        starts = off[ks].tolist()
-        ends = (off[ks + 1] - 1).tolist()
-        return np.fromiter(
-            (needle in mem[s:e].tobytes().lower() for s, e in zip(starts, ends, strict=True)),
-            dtype=bool,
-            count=len(ks),
-        )
-    whole = re.compile(re.escape(needle) + rb"[^\n]*")
-    found: list[IntArray] = []
-    k, k_end = first, last + 1
-    while k < k_end:
-        # up to about _FOLD_CHUNK bytes, ending at a line end
-        nxt = int(np.searchsorted(off, off[k] + _FOLD_CHUNK, side="left"))
-        nxt = min(max(nxt, k + 1), k_end)
-        lo = int(off[k])
-        chunk = mem[lo : int(off[nxt])].tobytes().lower()
-        starts = np.fromiter((m.start() for m in whole.finditer(chunk)), dtype=np.int64)
-        found.append(starts + lo)
-        k = nxt
-    matched = np.searchsorted(off, np.concatenate(found), side="right") - 1
-    return np.isin(ks, matched)
-
-
-def _thumb(bar: ScrollBar, position: float) -> tuple[int, int] | None:
-    """Where a vertical scrollbar draws its thumb at `position`, in eighths of a cell (the
-    arithmetic of Textual's `ScrollBarRender.render_bar`), or None when it draws none."""
-    size = bar.size.height
-    virtual = math.ceil(bar.window_virtual_size)
-    window = math.ceil(bar.window_size if bar.window_size < bar.window_virtual_size else 0)
-    if not (window and size and virtual and size != virtual):
-        return None
-    thumb = max(1, window / (virtual / size))
-    offset = (size - thumb) * (bar.validate_position(position) / (virtual - window))
-    start = int(offset * 8)
-    return start, start + math.ceil(thumb * 8)
-
-
-def _match_spans(patterns: Iterable[re.Pattern[str]], text: str) -> Iterable[tuple[int, int]]:
-    for p in patterns:
-        for m in p.finditer(text):
-            if m.end() > m.start():
-                yield m.span()
-
-
-def _segments(
-    text: str,
-    regions: list[tuple[int, int, Style | None]],
-    matches: list[tuple[int, int]],
-    match_style: Style,
-) -> list[Segment]:
-    """Cut `text` into segments: base `regions` styles, with `matches` highlighted on top."""
-    n = len(text)
-    cuts = {0, n}
-    for a, b, _ in regions:
-        cuts.update((min(a, n), min(b, n)))
-    for a, b in matches:
-        cuts.update((a, b))
-    points = sorted(cuts)
-    out: list[Segment] = []
-    for a, b in pairwise(points):
-        if a >= b:
-            continue
-        style: Style | None = None
-        for ra, rb, rs in regions:
-            if ra <= a < rb:
-                style = rs
-                break
-        if any(ma <= a < mb for ma, mb in matches):
-            style = match_style if style is None else style + match_style
-        out.append(Segment(text[a:b], style))
-    return out
+        return Strip(row_segments(text, level, self._highlights, self._style))
