@@ -72,7 +72,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from oncall_dojo.store.markdown import render
+    from oncall_dojo.game.markdown import render
     from oncall_dojo.store.report import ReportUnavailable, build
 
     store = reading()

@@ -1,20 +1,15 @@
-"""A postmortem-style report of one recorded session, as data (JSON) or Markdown.
+"""The postmortem report of a recorded session: its events, read into `game.report.build`.
 
-Everything about the player comes from the recorded events (the finished event
-carries the full scored result); the incident file adds titles and the root
-cause, and the reference playthrough, played with the same seed, shows what a
-good response did differently. The report holds no wall-clock time other than
-the recorded start and end of the session, so it is reproducible.
+The finished event carries the full scored result; the started event the player,
+incident, seed and mode; the command events what was typed. `game.markdown`
+renders the report.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from oncall_dojo.game.commands import split
-from oncall_dojo.game.scoring import evidence_covered
-from oncall_dojo.game.session import Session
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game import report
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.store.events import Event
 
@@ -23,143 +18,15 @@ class ReportUnavailable(Exception):
     """The session cannot be reported on (it has not finished)."""
 
 
-def _when(v: int | None) -> str:
-    return "never" if v is None else mmss(v)
-
-
-def _commands(events: list[Event]) -> list[dict[str, Any]]:
-    return [{"at": e.at, **e.data} for e in events if e.type == "command"]
-
-
-def _diagnosis(
-    cmds: list[dict[str, Any]], result: dict[str, Any], inc: Incident | None
-) -> dict[str, Any]:
-    declared: tuple[str, int] | None = None
-    for c in cmds:
-        if c.get("name") == "diagnose" and c.get("kind") != "refused":
-            words = split(str(c["command"]))
-            if len(words) > 1:
-                declared = (words[1], int(c["at"]))
-    out: dict[str, Any] = {
-        "declared": declared[0] if declared else None,
-        "declared_at": declared[1] if declared else None,
-    }
-    if inc is None:
-        return out
-    rc = inc.root_cause
-    opts = {o.id: o for o in rc.options}
-    out.update({"answer": rc.answer, "answer_text": opts[rc.answer].text, "explanation": rc.explanation.strip(),
-                "correct": None if declared is None else declared[0] == rc.answer,
-                "why_not": opts[declared[0]].why_not if declared and declared[0] in opts and declared[0] != rc.answer else None})  # fmt: skip
-    first = result.get("times", {}).get("first_action")
-    seen = {
-        str(c["evidence"]) for c in cmds if c.get("evidence") and (first is None or c["at"] < first)
-    }
-    out["evidence"] = [
-        {"view": e.view, "why": e.why.strip(), "seen_before_acting": evidence_covered(e.view, seen)}
-        for e in inc.evidence
-    ]
-    return out
-
-
-def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_alert: str) -> str:
-    t = result["times"]
-    parts = [f"{player} was paged by {page_alert} and "
-             + (f"acknowledged at {mmss(t['acknowledged'])}." if t.get("acknowledged") is not None else "never acknowledged the page.")]  # fmt: skip
-    parts.append(f"Customer impact ended at {mmss(t['mitigated'])}." if t.get("mitigated") is not None
-                 else "Customer impact had not ended when the incident window closed.")  # fmt: skip
-    parts.append(f"The cause was removed at {mmss(t['cause_removed'])}." if t.get("cause_removed") is not None
-                 else "The cause was still present at the end.")  # fmt: skip
-    if t.get("declared_resolved") is not None:
-        parts.append(f"The incident was declared resolved at {mmss(t['declared_resolved'])}.")
-    window = f" over the {mmss(inc.duration_s)} after the page" if inc else ""
-    parts.append(f"Measured{window}, the response scored {result['score']}/100 (grade {result['grade']}) and the "
-                 f"incident was {'resolved' if result['resolved'] else 'not resolved'}.")  # fmt: skip
-    return " ".join(parts)
-
-
-def _reference(
-    inc: Incident, seed: int, result: dict[str, Any], cmds: list[dict[str, Any]]
-) -> dict[str, Any]:
-    inc = inc.for_seed(seed)
-    ref = inc.playthroughs.reference
-    s = Session(inc, seed)
-    s.run_script(list(ref.actions))
-    rr = s.finish().to_json()
-    mine_acts = {" ".join(str(c["command"]).split()) for c in cmds if c.get("kind") == "act"}
-    mine_seen = {str(c["evidence"]) for c in cmds if c.get("evidence")}
-    missed, ref_acts = [], set()
-    for e in s.entries:
-        text = " ".join(e.command.split())
-        if e.kind == "act":
-            ref_acts.add(text)
-            if text not in mine_acts:
-                missed.append({"at": e.at, "command": e.command, "kind": e.kind})
-        elif e.kind == "investigate" and e.evidence and e.evidence not in mine_seen:
-            missed.append({"at": e.at, "command": e.command, "kind": e.kind})
-    extra = [{"at": c["at"], "command": c["command"]} for c in cmds
-             if c.get("kind") == "act" and " ".join(str(c["command"]).split()) not in ref_acts]  # fmt: skip
-    mine = {i["key"]: i for i in result["breakdown"]}
-    gaps = []
-    for it in rr["breakdown"]:
-        have = mine.get(it["key"], {"points": 0.0, "detail": "-"})
-        if it["points"] - have["points"] >= 0.05:
-            gaps.append({"key": it["key"], "title": it["title"], "you": have["points"], "reference": it["points"],
-                         "your_detail": have["detail"], "reference_detail": it["detail"]})  # fmt: skip
-    for key, it in mine.items():
-        if key not in {i["key"] for i in rr["breakdown"]} and it["points"] < 0:
-            gaps.append({"key": key, "title": it["title"], "you": it["points"], "reference": 0.0,
-                         "your_detail": it["detail"], "reference_detail": "-"})  # fmt: skip
-    gaps.sort(key=lambda g: (-(g["reference"] - g["you"]), g["key"]))
-    return {"name": ref.name, "why": ref.why.strip(), "score": rr["score"], "grade": rr["grade"],
-            "resolved": rr["resolved"], "times": rr["times"], "impact": rr["impact"],
-            "diagnosis": s.diagnosis[0] if s.diagnosis else None, "missed": missed, "extra": extra, "gaps": gaps}  # fmt: skip
-
-
 def build(session_row: dict[str, Any], events: list[Event], inc: Incident | None) -> dict[str, Any]:
     fin = next((e for e in events if e.type == "finished"), None)
     if fin is None:
         raise ReportUnavailable(
             f"session {session_row['id']} has not finished; resume it with `dojo play --resume {session_row['id']}`"
         )
-    result: dict[str, Any] = fin.data["result"]
     start = events[0].data
-    cmds = _commands(events)
-    notes: list[str] = []
-    if inc is not None and inc.version != start.get("incident_version"):
-        notes.append(f"the incident is now version {inc.version}; this session played version {start.get('incident_version')}, "
-                     "so the incident's details and the reference below may not match what was played")  # fmt: skip
-    page_alert = (
-        inc.page.alert
-        if inc
-        else next(
-            (
-                t["text"].removeprefix("paged by ")
-                for t in result["timeline"]
-                if t["kind"] == "page"
-            ),
-            "the pager",
-        )
-    )
-    rep: dict[str, Any] = {
-        "session": {"id": session_row["id"], "player": start.get("player"), "incident": start.get("incident"),
-                    "incident_version": start.get("incident_version"), "seed": start.get("seed"),
-                    "mode": start.get("mode"), "started_at": events[0].wall, "ended_at": fin.wall},
-        "title": inc.title if inc else str(start.get("incident")),
-        "summary": _summary(str(start.get("player")), result, inc, page_alert),
-        "outcome": {"score": result["score"], "grade": result["grade"], "resolved": result["resolved"]},
-        "impact": result["impact"],
-        "times": result["times"],
-        "timeline": result["timeline"],
-        "diagnosis": _diagnosis(cmds, result, inc),
-        "breakdown": result["breakdown"],
-        "notes": result.get("notes", []) + notes,
-        "reference": None,
-    }  # fmt: skip
-    if inc is None:
-        rep["notes"].append(
-            "the incident file is not available here, so there is no root cause or reference to compare with"
-        )
-    elif inc.version == start.get("incident_version"):
-        rep["reference"] = _reference(inc, int(start["seed"]), result, cmds)
-    return rep
+    header = {"id": session_row["id"], "player": start.get("player"), "incident": start.get("incident"),
+              "incident_version": start.get("incident_version"), "seed": start.get("seed"),
+              "mode": start.get("mode"), "started_at": events[0].wall, "ended_at": fin.wall}  # fmt: skip
+    cmds = [{"at": e.at, **e.data} for e in events if e.type == "command"]
+    return report.build(header, fin.data["result"], cmds, inc)

@@ -1,4 +1,5 @@
-"""The debrief's facts: comparison runs from the same seed, what went unseen, and the Markdown export.
+"""The debrief's facts: comparison runs from the same seed and what went unseen (the Markdown
+export is the postmortem report, `game.report` and `game.markdown`).
 
 Pure Python (no Textual). `comparison_run` mirrors `game.check.play` but keeps
 the session, whose metrics the debrief charts; a test checks the two agree.
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from oncall_dojo.game.scoring import evidence_covered
-from oncall_dojo.game.views import mmss
 
 if TYPE_CHECKING:
     from oncall_dojo.game.scoring import Result
@@ -61,52 +61,3 @@ def key_metrics(incident: Incident) -> list[tuple[str, str, str]]:
         fn = c.fn if c.fn in ("rate", "increase") else "max"
         out.append((c.describe(), c.metric, fn))
     return out
-
-
-def player_actions(s: Session) -> list[tuple[int, str]]:
-    """(at, command) of every command that changed the system or the incident's paperwork."""
-    return [(e.at, e.command) for e in s.entries if e.kind == "act"]
-
-
-def markdown(s: Session, result: Result, others: list[Run]) -> str:
-    inc = s.incident
-    lines = [
-        f"# Debrief: {inc.title}",
-        "",
-        f"- Incident: `{inc.id}` (version {inc.version}), seed {s.seed}",
-        f"- Score: **{result.score}/100**, grade **{result.grade}**"
-        + ("" if result.resolved else " (not resolved)"),
-    ]
-    for run in others:
-        lines.append(f"- {run.label}: {run.result.score}/100, grade {run.result.grade}")
-    lines += [
-        "",
-        "## Breakdown",
-        "",
-        "| points | max | item | what happened |",
-        "|---:|---:|---|---|",
-    ]
-    for it in result.items:
-        detail = it.detail.replace("|", "\\|")
-        lines.append(f"| {it.points:g} | {it.max:g} | {it.title} | {detail} |")
-    for n in result.notes:
-        lines.append(f"\nNote: {n}")
-    lines += ["", "## What happened", "", inc.root_cause.explanation.strip(), ""]
-    lines += ["## Times", ""]
-    for k, v in result.times.items():
-        lines.append(f"- {k.replace('_', ' ')}: {'never' if v is None else mmss(v)}")
-    lines += ["", "## Your timeline", ""]
-    for e in s.entries:
-        mark = {"refused": " (refused)", "act": ""}.get(e.kind, "")
-        lines.append(f"- `{mmss(e.at)}` {e.command}{mark}")
-    missed = unseen(s)
-    lines += ["", "## What you never looked at", ""]
-    lines += [f"- `{e.view}`: {e.why}" for e in missed] or [
-        "- nothing: you looked at every key signal"
-    ]
-    lines += ["", "## Tempting moves and what they cost", ""]
-    for h in inc.playthroughs.harmful:
-        lines.append(f"- **{h.name}**: {h.why}")
-    lines += ["", "## The reference playthrough", ""]
-    lines += [f"- `{a}`" for a in inc.playthroughs.reference.actions]
-    return "\n".join(lines) + "\n"

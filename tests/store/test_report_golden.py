@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from storekit import PLAY_LINES, Record
 
+from oncall_dojo.game.markdown import render
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.store import Store
-from oncall_dojo.store.markdown import render
 from oncall_dojo.store.report import build
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "reports"

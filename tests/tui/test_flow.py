@@ -118,7 +118,8 @@ async def test_the_main_flow_from_the_picker_to_the_exported_debrief(tmp_path: P
         await pilot.press("e")
         assert debrief.exported is not None
         text = debrief.exported.read_text()
-        assert text.startswith("# Debrief: ") and "## What you never looked at" in text
+        assert text.startswith("# Postmortem: ") and "## What the reference did differently" in text
+        assert "| Session | not recorded |" in text
 
 
 @sync

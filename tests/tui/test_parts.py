@@ -6,12 +6,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from oncall_dojo.game.markdown import render
+from oncall_dojo.game.report import from_session
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.tui.charts import block_rows, downsample, marker_row
 from oncall_dojo.tui.completion import complete
 from oncall_dojo.tui.pacing import Pacer
-from oncall_dojo.tui.report import comparison_run, markdown, unseen
+from oncall_dojo.tui.report import comparison_run, unseen
 from oncall_dojo.tui.screens.incident import logs_command
 
 
@@ -70,6 +72,6 @@ def test_the_debrief_runs_equal_the_headless_play_and_export(
     assert headless is not None and run.result.to_json() == headless.to_json()
     assert comparison_run(poison, 1, actions, "Again").session is run.session  # kept, not replayed
     assert unseen(run.session) == []
-    text = markdown(run.session, run.result, [])
-    assert "## Breakdown" in text and "quarantine-the-poison" not in text
-    assert "- `02:10 dlq move payments top`" in text
+    text = render(from_session(run.session, session_id="s1", player="alice"))
+    assert "## Score" in text and "| Session | `s1` |" in text and "| Player | alice |" in text
+    assert "| 02:10 | changed | `dlq move payments top` |" in text

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
 from oncall_dojo.tui.navigation import navigator
-from oncall_dojo.tui.report import Run, key_metrics, markdown, unseen
+from oncall_dojo.tui.report import Run, key_metrics, unseen
 from oncall_dojo.tui.widgets.timeline import TimelineChart
 
 if TYPE_CHECKING:
@@ -145,12 +145,22 @@ class DebriefScreen(Screen[None]):
         self.query_one(TimelineChart).set_runs([Run("You", self.session, self.result), *others])
 
     def action_export(self) -> None:
+        """Write the postmortem report (as `dojo report` gives it) to a Markdown file."""
+        from oncall_dojo.game.markdown import render
+        from oncall_dojo.game.report import from_session
+
         directory = getattr(self.app, "export_dir", None) or Path.cwd()
         path = (
             Path(directory) / f"dojo-debrief-{self.session.incident.id}-seed{self.session.seed}.md"
         )
+        log = getattr(self.app, "play_log", None)
+        report = from_session(
+            self.session,
+            session_id=getattr(log, "session_id", None),
+            player=getattr(log, "player", None),
+        )
         try:
-            path.write_text(markdown(self.session, self.result, self.others), encoding="utf-8")
+            path.write_text(render(report), encoding="utf-8")
         except OSError as exc:
             message = f"Could not export the debrief to {path}: {exc.strerror or exc}"
             self.query_one("#export-status", Static).update(Text(message, style="bold red"))

@@ -1,4 +1,10 @@
-"""The report as GitHub-flavoured Markdown."""
+"""The postmortem report (`game.report`) as GitHub-flavoured Markdown: `dojo report` and the
+debrief's export.
+
+One escaping: text in a table cell escapes `\\` and `|` (`_cell`); a code span keeps its
+text as it is (Markdown does not escape inside one), with a backtick shown as `'` and,
+inside a table, `|` as `\\|`, which a table cell needs even there (`_code`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ def _cell(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _code(text: Any) -> str:
-    return "`" + _cell(text).replace("`", "'") + "`"
+def _code(text: Any, table: bool = True) -> str:
+    body = str(text).replace("\n", " ").replace("`", "'")
+    return "`" + (body.replace("|", "\\|") if table else body) + "`"
 
 
 def _when(v: int | None) -> str:
@@ -49,9 +56,9 @@ def render(rep: dict[str, Any]) -> str:
     s, o = rep["session"], rep["outcome"]
     lines = [f"# Postmortem: {rep['title']}", ""]
     lines += _table(["", ""], [
-        ["Session", _code(s["id"])], ["Player", _cell(s["player"])],
+        ["Session", _code(s["id"]) if s["id"] else "not recorded"], ["Player", _cell(s["player"] or "—")],
         ["Incident", f"{_code(s['incident'])} version {s['incident_version']}, seed {s['seed']}"],
-        ["Played", f"{s['started_at']} to {s['ended_at']} ({s['mode']})"],
+        ["Played", f"{s['started_at']} to {s['ended_at']} ({s['mode']})" if s["started_at"] else s["mode"]],
         ["Outcome", f"**{o['score']}/100, grade {o['grade']}**, " + ("resolved" if o["resolved"] else "not resolved")],
     ])  # fmt: skip
     lines += ["", "## Summary", "", rep["summary"], ""]
@@ -77,12 +84,14 @@ def render(rep: dict[str, Any]) -> str:
         lines.append("- **Declared:** no root cause was declared.")
     else:
         verdict = "" if d.get("correct") is None else (" (correct)" if d["correct"] else " (wrong)")
-        lines.append(f"- **Declared:** {_code(d['declared'])} at {mmss(d['declared_at'])}{verdict}")
+        lines.append(
+            f"- **Declared:** {_code(d['declared'], False)} at {mmss(d['declared_at'])}{verdict}"
+        )
         if d.get("why_not"):
             lines.append(f"- **Why not:** {_cell(d['why_not'].strip())}")
     if "answer" in d:
         lines += [
-            f"- **Root cause:** {_code(d['answer'])}: {d['answer_text']}",
+            f"- **Root cause:** {_code(d['answer'], False)}: {d['answer_text']}",
             "",
             d["explanation"],
             "",
@@ -106,7 +115,7 @@ def _reference(rep: dict[str, Any]) -> list[str]:
         return ["No reference comparison is available for this session (see the notes above)."]
     o, t, i = rep["outcome"], rep["times"], rep["impact"]
     lines = [
-        f"The incident's reference playthrough, {_code(r['name'])}, played with the same seed: {r['why']}",
+        f"The incident's reference playthrough, {_code(r['name'], False)}, played with the same seed: {r['why']}",
         "",
     ]
     rows = [
@@ -140,10 +149,10 @@ def _reference(rep: dict[str, Any]) -> list[str]:
                           _cell(g["reference_detail"])] for g in r["gaps"]], "lrrll")  # fmt: skip
     if r["missed"]:
         lines += ["", "What the reference did that you did not:", ""]
-        lines += [f"- {mmss(m['at'])} {_code(m['command'])}" for m in r["missed"]]
+        lines += [f"- {mmss(m['at'])} {_code(m['command'], False)}" for m in r["missed"]]
     if r["extra"]:
         lines += ["", "Changes you made that the reference did not:", ""]
-        lines += [f"- {mmss(m['at'])} {_code(m['command'])}" for m in r["extra"]]
+        lines += [f"- {mmss(m['at'])} {_code(m['command'], False)}" for m in r["extra"]]
     if not (r["gaps"] or r["missed"] or r["extra"]):
         lines += ["", "Nothing: this response matched or beat the reference on every item."]
     return lines

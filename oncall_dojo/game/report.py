@@ -1,0 +1,169 @@
+"""The postmortem report of one played session, as data (JSON); `game.markdown` renders it.
+
+One model for `dojo report` (a recorded session: `store.report` reads its events)
+and the debrief's export (a session just played: `from_session`). Everything about
+the player comes from the scored result and the commands; the incident file adds
+titles and the root cause, and the reference playthrough, played with the same
+seed, shows what a good response did differently. The report holds no wall-clock
+time other than the recorded start and end of the session, so it is reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oncall_dojo.game.commands import split
+from oncall_dojo.game.scoring import evidence_covered
+from oncall_dojo.game.session import Session
+from oncall_dojo.game.views import mmss
+from oncall_dojo.incident.model import Incident
+
+
+def _diagnosis(
+    cmds: list[dict[str, Any]], result: dict[str, Any], inc: Incident | None
+) -> dict[str, Any]:
+    declared: tuple[str, int] | None = None
+    for c in cmds:
+        if c.get("name") == "diagnose" and c.get("kind") != "refused":
+            words = split(str(c["command"]))
+            if len(words) > 1:
+                declared = (words[1], int(c["at"]))
+    out: dict[str, Any] = {
+        "declared": declared[0] if declared else None,
+        "declared_at": declared[1] if declared else None,
+    }
+    if inc is None:
+        return out
+    rc = inc.root_cause
+    opts = {o.id: o for o in rc.options}
+    out.update({"answer": rc.answer, "answer_text": opts[rc.answer].text, "explanation": rc.explanation.strip(),
+                "correct": None if declared is None else declared[0] == rc.answer,
+                "why_not": opts[declared[0]].why_not if declared and declared[0] in opts and declared[0] != rc.answer else None})  # fmt: skip
+    first = result.get("times", {}).get("first_action")
+    seen = {
+        str(c["evidence"]) for c in cmds if c.get("evidence") and (first is None or c["at"] < first)
+    }
+    out["evidence"] = [
+        {"view": e.view, "why": e.why.strip(), "seen_before_acting": evidence_covered(e.view, seen)}
+        for e in inc.evidence
+    ]
+    return out
+
+
+def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_alert: str) -> str:
+    t = result["times"]
+    parts = [f"{player} was paged by {page_alert} and "
+             + (f"acknowledged at {mmss(t['acknowledged'])}." if t.get("acknowledged") is not None else "never acknowledged the page.")]  # fmt: skip
+    parts.append(f"Customer impact ended at {mmss(t['mitigated'])}." if t.get("mitigated") is not None
+                 else "Customer impact had not ended when the incident window closed.")  # fmt: skip
+    parts.append(f"The cause was removed at {mmss(t['cause_removed'])}." if t.get("cause_removed") is not None
+                 else "The cause was still present at the end.")  # fmt: skip
+    if t.get("declared_resolved") is not None:
+        parts.append(f"The incident was declared resolved at {mmss(t['declared_resolved'])}.")
+    window = f" over the {mmss(inc.duration_s)} after the page" if inc else ""
+    parts.append(f"Measured{window}, the response scored {result['score']}/100 (grade {result['grade']}) and the "
+                 f"incident was {'resolved' if result['resolved'] else 'not resolved'}.")  # fmt: skip
+    return " ".join(parts)
+
+
+def _reference(
+    inc: Incident, seed: int, result: dict[str, Any], cmds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    inc = inc.for_seed(seed)
+    ref = inc.playthroughs.reference
+    s = Session(inc, seed)
+    s.run_script(list(ref.actions))
+    rr = s.finish().to_json()
+    mine_acts = {" ".join(str(c["command"]).split()) for c in cmds if c.get("kind") == "act"}
+    mine_seen = {str(c["evidence"]) for c in cmds if c.get("evidence")}
+    missed, ref_acts = [], set()
+    for e in s.entries:
+        text = " ".join(e.command.split())
+        if e.kind == "act":
+            ref_acts.add(text)
+            if text not in mine_acts:
+                missed.append({"at": e.at, "command": e.command, "kind": e.kind})
+        elif e.kind == "investigate" and e.evidence and e.evidence not in mine_seen:
+            missed.append({"at": e.at, "command": e.command, "kind": e.kind})
+    extra = [{"at": c["at"], "command": c["command"]} for c in cmds
+             if c.get("kind") == "act" and " ".join(str(c["command"]).split()) not in ref_acts]  # fmt: skip
+    mine = {i["key"]: i for i in result["breakdown"]}
+    gaps = []
+    for it in rr["breakdown"]:
+        have = mine.get(it["key"], {"points": 0.0, "detail": "-"})
+        if it["points"] - have["points"] >= 0.05:
+            gaps.append({"key": it["key"], "title": it["title"], "you": have["points"], "reference": it["points"],
+                         "your_detail": have["detail"], "reference_detail": it["detail"]})  # fmt: skip
+    for key, it in mine.items():
+        if key not in {i["key"] for i in rr["breakdown"]} and it["points"] < 0:
+            gaps.append({"key": key, "title": it["title"], "you": it["points"], "reference": 0.0,
+                         "your_detail": it["detail"], "reference_detail": "-"})  # fmt: skip
+    gaps.sort(key=lambda g: (-(g["reference"] - g["you"]), g["key"]))
+    return {"name": ref.name, "why": ref.why.strip(), "score": rr["score"], "grade": rr["grade"],
+            "resolved": rr["resolved"], "times": rr["times"], "impact": rr["impact"],
+            "diagnosis": s.diagnosis[0] if s.diagnosis else None, "missed": missed, "extra": extra, "gaps": gaps}  # fmt: skip
+
+
+def build(
+    header: dict[str, Any],
+    result: dict[str, Any],
+    cmds: list[dict[str, Any]],
+    inc: Incident | None,
+) -> dict[str, Any]:
+    """The report of a finished session: `header` (id, player, incident, incident_version, seed,
+    mode, started_at, ended_at), its scored result (`Result.to_json()`), its commands (at,
+    command, kind, name, output, evidence) and the incident file if there is one."""
+    notes: list[str] = []
+    if inc is not None and inc.version != header.get("incident_version"):
+        notes.append(f"the incident is now version {inc.version}; this session played version {header.get('incident_version')}, "
+                     "so the incident's details and the reference below may not match what was played")  # fmt: skip
+    page_alert = (
+        inc.page.alert
+        if inc
+        else next(
+            (
+                t["text"].removeprefix("paged by ")
+                for t in result["timeline"]
+                if t["kind"] == "page"
+            ),
+            "the pager",
+        )
+    )
+    rep: dict[str, Any] = {
+        "session": header,
+        "title": inc.title if inc else str(header.get("incident")),
+        "summary": _summary(str(header.get("player")), result, inc, page_alert),
+        "outcome": {"score": result["score"], "grade": result["grade"], "resolved": result["resolved"]},
+        "impact": result["impact"],
+        "times": result["times"],
+        "timeline": result["timeline"],
+        "diagnosis": _diagnosis(cmds, result, inc),
+        "breakdown": result["breakdown"],
+        "notes": result.get("notes", []) + notes,
+        "reference": None,
+    }  # fmt: skip
+    if inc is None:
+        rep["notes"].append(
+            "the incident file is not available here, so there is no root cause or reference to compare with"
+        )
+    elif inc.version == header.get("incident_version"):
+        rep["reference"] = _reference(inc, int(header["seed"]), result, cmds)
+    return rep
+
+
+def from_session(
+    s: Session,
+    *,
+    session_id: str | None = None,
+    player: str | None = None,
+    mode: str = "play",
+) -> dict[str, Any]:
+    """The report of a session finished in this process (the debrief's export); `session_id` and
+    `player` when it was recorded. No wall-clock times: those are the record's."""
+    result = s.finish().to_json()
+    inc = s.incident
+    header = {"id": session_id, "player": player, "incident": inc.id, "incident_version": inc.version,
+              "seed": s.seed, "mode": mode, "started_at": None, "ended_at": None}  # fmt: skip
+    cmds = [{"at": e.at, "command": e.command, "kind": e.kind, "name": e.name, "output": e.output,
+             "evidence": e.evidence} for e in s.entries]  # fmt: skip
+    return build(header, result, cmds, inc)
