@@ -202,3 +202,33 @@ def test_an_export_that_cannot_be_written_is_reported_on_screen(tmp_path: Path) 
             assert "Could not export" in str(debrief.query_one("#export-status").render())
 
     body()
+
+
+def test_the_debrief_export_is_the_report_of_the_record(
+    term: Terminal, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`e` on the debrief writes the report `dojo report` gives for the recorded session (one
+    model, one renderer); only the wall-clock row, which only the record has, differs."""
+    monkeypatch.chdir(tmp_path)
+    seen: dict[str, Any] = {}
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await to_incident(pilot)
+        await command(pilot, "ack")
+        await command(pilot, "workers billing")
+        debrief = await resolve(pilot)
+        await pilot.press("e")
+        seen["path"] = debrief.exported
+
+    code, _, err = term.play(scenario, "poison-payments", "--seed", "1")
+    assert code == 0, err
+    [row] = term.history()
+    code, out, err = term.dojo("report", row["session"])
+    assert code == 0, err
+    exported = seen["path"].read_text(encoding="utf-8")
+
+    def body(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("| Played |")]
+
+    assert body(exported) == body(out)
+    assert f"| Session | `{row['session']}` |" in exported and "| Player | tester |" in exported
