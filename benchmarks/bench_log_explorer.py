@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_log_explorer.py --lines 200000 --presses 100 --json
 
 The lines come from the real simulation: a child process plays the bundled
-`poison-payments` incident (seed 1) and keeps ticking the `System` past its
+`payments-stuck` incident (seed 1) and keeps ticking the `System` past its
 horizon until its `LogStore` holds `--lines` lines, then hands the store (its buffer
 and columns) over in a pickle, so that this process's memory holds the lines and not
 the simulator's leftovers. The widget runs in `App.run_test()` (headless) at 160x50.
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lines", type=int, default=1_000_000)
     p.add_argument("--presses", type=int, default=200)
     p.add_argument("--repeat", type=int, default=5, help="runs per filter and per grep (median)")
-    p.add_argument("--incident", default="poison-payments")
+    p.add_argument("--incident", default="payments-stuck")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data", type=Path, help="reuse (or create) the generated lines at this path")
     p.add_argument("--json", action="store_true")

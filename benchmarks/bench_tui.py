@@ -1,6 +1,6 @@
 """Benchmark: the game's cold start and its input latency while the simulation runs at 20x.
 
-    python benchmarks/bench_tui.py [--repeat 5] [--incident poison-payments] [--seconds 8]
+    python benchmarks/bench_tui.py [--repeat 5] [--incident payments-stuck] [--seconds 8]
                                    [--speed 20] [--runs 1] [--skip-cold-start]
 
 1. Cold start. A fresh process runs `dojo play INCIDENT --seed 1` (the same code
@@ -304,7 +304,7 @@ def input_wait(incident: str, seconds: float, speed: int, runs: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--incident", default="poison-payments")
+    ap.add_argument("--incident", default="payments-stuck")
     ap.add_argument("--seconds", type=float, default=8.0)
     ap.add_argument("--speed", type=int, default=20)
     ap.add_argument("--runs", type=int, default=1, help="input-wait runs of each kind")

@@ -2,7 +2,7 @@
 
     python3 tasks.py bench                 # or: .venv/bin/python benchmarks/run.py
     python3 tasks.py bench --json          # machine-readable
-    python3 tasks.py bench --repeat 9 --seed 7 --incident fulfillment-crashloop
+    python3 tasks.py bench --repeat 9 --seed 7 --incident orders-not-shipping
 
 One *game* run builds a `Session` (which runs the silent prelude until the page
 fires), plays the incident's reference playthrough and finishes it to the
@@ -163,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
         "--incident",
-        default="poison-payments",
-        help="incident id or path (default: poison-payments)",
+        default="payments-stuck",
+        help="incident id or path (default: payments-stuck)",
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(

@@ -17,7 +17,7 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import bundled_dir
 
 REPO = Path(__file__).resolve().parents[1]
-POISON_ID = "poison-payments"
+POISON_ID = "payments-stuck"
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ def poison_path() -> Path:
 
 @pytest.fixture(scope="session")
 def poison(poison_path: Path) -> Incident:
-    """The bundled poison-payments incident, fully validated."""
+    """The bundled payments-stuck incident, fully validated."""
     return load_checked(poison_path)
 
 

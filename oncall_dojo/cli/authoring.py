@@ -96,12 +96,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Each file for seed 1 and, when it varies, for more seeds (every choice at least once)."""
     from oncall_dojo.game.validate import load_checked
     from oncall_dojo.incident.loader import check_seeds
+    from oncall_dojo.incident.packs import name_owners, scan
     from oncall_dojo.incident.yamlload import YamlModelError
 
     bad = 0
-    for p in _validation_targets(args):
+    targets = _validation_targets(args)
+    owners = name_owners(targets + [f.path for f in scan(extra_dirs(args)).found])
+    for p in targets:
         try:
-            seeds = check_seeds(load_checked(p))
+            seeds = check_seeds(load_checked(p, owners))
         except YamlModelError as exc:
             bad += 1
             print(str(exc), file=sys.stderr)

@@ -42,19 +42,30 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from oncall_dojo.incident.packs import current_ids
+
     store = reading()
+    boards: list[tuple[str, int, list[str]]] = []
     if store is None:
-        boards: list[tuple[str, int]] = []
+        pass
     elif args.incident:
+        inc = _incident_or_none(args.incident, args)
+        names = inc.names if inc is not None else [args.incident]
         version = args.version
         if version is None:
-            inc = _incident_or_none(args.incident, args)
-            known = store.versions(args.incident)
+            known = store.versions(names)
             version = inc.version if inc is not None else (known[-1] if known else 1)
-        boards = [(args.incident, version)]
-    else:
-        boards = store.ranked_incidents()
-    out = [{"incident": i, "version": v, "rows": store.leaderboard(i, v)} for i, v in boards]
+        boards = [(names[0], version, names)]
+    else:  # sessions recorded under a former id count for the incident's id now
+        now = current_ids(extra_dirs(args))
+        latest: dict[str, int] = {}
+        recorded: dict[str, list[str]] = {}
+        for name, v in store.ranked_incidents():
+            ident = now.get(name, name)
+            latest[ident] = max(v, latest.get(ident, v))
+            recorded.setdefault(ident, []).append(name)
+        boards = [(i, latest[i], recorded[i]) for i in sorted(latest)]
+    out = [{"incident": i, "version": v, "rows": store.leaderboard(n, v)} for i, v, n in boards]
     if args.json:
         print(json.dumps(out[0] if args.incident else out, indent=2))
         return EXIT_OK

@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY
+from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
 from oncall_dojo.incident.vary import Variable
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
 
@@ -45,6 +46,7 @@ def render() -> str:
         "commands a player and a playthrough can use, and the shape of `vary:`. See",
         "[authoring.md](authoring.md) for how to write an incident.",
         "",
+        "- [Naming an incident, and what the player sees](#naming-an-incident-and-what-the-player-sees)",
         "- [Faults](#faults)",
         *[f"  - [{_kinds(t)}](#{_anchor(_kinds(t))})" for t in FAULT_TYPES],
         "  - [Types used by faults](#types-used-by-faults)",
@@ -52,11 +54,21 @@ def render() -> str:
         "- [Variables (`vary`)](#variables-vary)",
         "",
     ]
+    out += _naming()
     out += _faults()
     out += _commands()
     out += ["## Variables (`vary`)", ""]
     out += _model_section(Variable)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+# ------------------------------------------------------------------------------------- naming
+def _naming() -> list[str]:
+    out = ["## Naming an incident, and what the player sees", ""]
+    out += _paragraph(inspect.cleandoc(SPOILER_RULES))
+    fields = Incident.model_fields
+    out += _table({n: fields[n] for n in PLAYER_SEES_FIELDS}, Incident)
+    return out
 
 
 # ------------------------------------------------------------------------------------- faults

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.incident.semantics import alias_clashes
 from oncall_dojo.sim.errors import Refusal
 
 Loc = tuple[str | int, ...]
@@ -48,6 +50,17 @@ def command_errors(incident: Incident) -> list[tuple[Loc, str]]:
     return playthrough_errors(incident) + evidence_errors(incident)
 
 
-def load_checked(path: Path) -> Incident:
-    """Load an incident and check everything a player would trip over; raises YamlModelError."""
-    return load_incident(path, extra_checks=command_errors, expect_id=path.stem)
+def load_checked(
+    path: Path, owners: Mapping[str, list[tuple[Path, str]]] | None = None
+) -> Incident:
+    """Load an incident and check everything a player would trip over; raises YamlModelError.
+
+    With `owners` (`packs.name_owners` of every incident file in view) an alias that another
+    incident claims is an error too."""
+    if owners is None:
+        return load_incident(path, extra_checks=command_errors, expect_id=path.stem)
+
+    def checks(incident: Incident) -> list[tuple[Loc, str]]:
+        return command_errors(incident) + alias_clashes(incident, path, owners)
+
+    return load_incident(path, extra_checks=checks, expect_id=path.stem)

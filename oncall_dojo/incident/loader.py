@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.model import Incident, seed_key
 from oncall_dojo.incident.vary import (
     VARY_KEY,
     Scalar,
@@ -99,8 +99,7 @@ def _load(origin: _Origin, seed: int) -> Incident:
     path = origin.path
     data, positions = load_yaml(path, origin.text)
     vary = _vary(path, data, positions)
-    ident = data.get("id") if isinstance(data, dict) else None
-    values = pick_all(seed, ident if isinstance(ident, str) else "", vary)
+    values = pick_all(seed, _seed_key(data), vary)
     data, renames, problems = substitute(data, values)
     if problems:
         raise YamlModelError(
@@ -119,6 +118,15 @@ def _load(origin: _Origin, seed: int) -> Incident:
     if vary:
         incident._variant = Variant(origin, seed, tuple(values.items()))
     return incident
+
+
+def _seed_key(data: Any) -> str:
+    """`Incident.seed_key` read from the raw file, before anything is substituted or validated."""
+    if not isinstance(data, dict):
+        return ""
+    ident, aliases = data.get("id"), data.get("aliases")
+    names = [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
+    return seed_key(ident if isinstance(ident, str) else "", names)
 
 
 def _vary(path: str, data: Any, positions: Positions) -> dict[str, Variable]:
@@ -173,7 +181,7 @@ def check_seeds(incident: Incident, seeds: list[int] | None = None) -> list[int]
     values make the file invalid."""
     if not incident.vary:
         return []
-    chosen = seeds if seeds is not None else covering_seeds(incident.id, incident.vary)
+    chosen = seeds if seeds is not None else covering_seeds(incident.seed_key, incident.vary)
     for seed in chosen:
         incident.for_seed(seed)
     return chosen

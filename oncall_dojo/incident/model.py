@@ -9,7 +9,7 @@ prove the incident works (`dojo check`).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -20,6 +20,31 @@ from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.metrics import Condition
 
 Difficulty = Literal["easy", "medium", "hard"]
+
+SPOILER_RULES = """
+Nothing a player sees before the debrief may give the answer away. The picker shows `id`,
+`title`, `difficulty`, `tags` and `summary`; play shows the `briefing`, the `page`, the
+`runbooks`, the hints a player takes and the command help. Write all of them as a real
+on-call engineer would meet them: the symptom and the area of the system (queues, data,
+database...), never the cause, the mechanism or the fix. Runbooks are the team's general
+advice for a class of problem (how to investigate it, which levers are safe), not this
+incident's fix. The cause, `source` and the root cause's `explanation` appear only in the
+debrief, under "What really happened". An incident that was renamed keeps its former ids under
+`aliases:` so that its recorded sessions stay findable.
+"""
+"""The rules for what an incident may show before the debrief (rendered in docs/reference.md)."""
+
+PLAYER_SEES_FIELDS = (
+    "id",
+    "aliases",
+    "version",
+    "title",
+    "difficulty",
+    "tags",
+    "summary",
+    "source",
+)
+"""The fields documented with the rules above."""
 _TIMED = re.compile(r"^\s*(?:(\d+):)?(\d+):(\d{2})\s+(\S.*)$|^\s*\+?(\d+)\s+(\S.*)$")
 
 
@@ -130,16 +155,28 @@ class Evidence(_Model):
 
 class Incident(_Model):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    """Stable identifier, used on the command line."""
+    """Stable identifier, used on the command line and shown on every screen, so it names what
+    the player sees (`payments-stuck`), never the cause. It must match the file name."""
+    aliases: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = []
+    """Former ids, oldest first. Recorded sessions keep the id they were played under; an alias
+    lets history, reports, replays, `--resume`, leaderboards, `run` and `check` find them. The
+    first alias (the id the file was first published under) also keys the values `vary` picks,
+    so renaming an incident never changes what a seed plays. `dojo validate` refuses an alias
+    that is another incident's id or alias."""
     version: int = Field(default=1, ge=1)
     """Bump when play changes; leaderboards compare like with like."""
     title: str
+    """Shown in the picker and on the briefing: the symptom, as the page would put it."""
     difficulty: Difficulty
+    """Shown in the picker."""
     tags: list[str] = []
+    """Areas of the system (`queues`, `payments`, `data`, `database`...), shown in the picker:
+    never a cause or a mechanism (`poison-message`, `crash-loop`)."""
     summary: str
-    """One-line teaser for the picker."""
+    """One-line teaser for the picker: what the player is walking into, not why."""
     source: str = ""
-    """The public write-up this incident is modelled on."""
+    """The public write-up this incident is modelled on: organisation, date and title (and how
+    this incident differs, where it does). Shown only in the debrief."""
     vary: dict[VarName, Variable] = {}
     """Variables the seed picks (`range: [low, high]` or `choices: [...]`), used anywhere else
     in the file as `${name}`, so that the specifics a player could memorize change with the seed."""
@@ -166,6 +203,16 @@ class Incident(_Model):
     _variant: Any = PrivateAttr(default=None)
     """Set by the loader on an incident that varies: its seed, its values and how to re-pick."""
 
+    @property
+    def names(self) -> list[str]:
+        """The id, then every alias: each name recorded sessions may carry."""
+        return [self.id, *self.aliases]
+
+    @property
+    def seed_key(self) -> str:
+        """What keys the values `vary` picks: the first id the incident was published under."""
+        return seed_key(self.id, self.aliases)
+
     def for_seed(self, seed: int) -> Incident:
         """The concrete incident a seed plays: `vary` picked and `${name}` substituted.
 
@@ -182,6 +229,11 @@ class Incident(_Model):
 
     def system_config(self) -> SystemConfig:
         return SystemConfig.with_overrides(self.system)
+
+
+def seed_key(ident: str, aliases: list[str]) -> str:
+    """The first alias if there is one, else the id (see `Incident.aliases`)."""
+    return aliases[0] if aliases else ident
 
 
 def parse_timed(line: str) -> tuple[int, str] | None:

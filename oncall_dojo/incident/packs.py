@@ -3,7 +3,9 @@
 Incidents come from the bundled folder and from private packs: folders given
 with `--incidents DIR`, listed in `DOJO_INCIDENTS` (separated by `os.pathsep`),
 or listed in the config file (`config_path()`), in that order. An incident's id
-is its file name, so two files with the same name anywhere are an error.
+is its file name, so two files with the same name anywhere are an error. An
+incident that was renamed lists its former ids under `aliases:`, and `find`
+looks there when no file has the name asked for.
 
 Kept free of the incident models (pydantic, the simulation): `dojo play` checks
 the folders before its first frame, and loading the models can wait.
@@ -160,11 +162,53 @@ def discover(extra: list[Path] | None = None) -> list[Found]:
 
 
 def find(ident: str, extra: list[Path] | None = None) -> Path:
-    """An incident by id or by path."""
+    """An incident by id, by a former id (`aliases:`) or by path."""
     p = Path(ident)
     if p.suffix in (".yaml", ".yml") and p.exists():
         return p
-    for f in discover(extra):
+    found = discover(extra)
+    for f in found:
         if f.path.stem == ident:
             return f.path
+    for f in found:
+        if ident in declared_aliases(f.path):
+            return f.path
     raise LookupError(ident)
+
+
+def declared_aliases(path: Path) -> list[str]:
+    """The former ids an incident file lists under `aliases:`, read without validating the
+    rest of it (none when the file cannot be read or parsed: `dojo validate` says why)."""
+    from oncall_dojo.incident.yamlload import YamlModelError, load_yaml
+
+    try:
+        data, _ = load_yaml(path)
+    except YamlModelError:
+        return []
+    aliases = data.get("aliases") if isinstance(data, dict) else None
+    return [a for a in aliases if isinstance(a, str)] if isinstance(aliases, list) else []
+
+
+def current_ids(extra: list[Path] | None = None) -> dict[str, str]:
+    """Every former id of the incidents found, mapped to the incident's id now."""
+    out: dict[str, str] = {}
+    for f in scan(extra).found:
+        for alias in declared_aliases(f.path):
+            out.setdefault(alias, f.path.stem)
+    return out
+
+
+def name_owners(paths: list[Path]) -> dict[str, list[tuple[Path, str]]]:
+    """Who claims each name among these incident files: (file, "id" or "alias") per claim.
+    The id is the file name; the aliases are read as `declared_aliases` reads them."""
+    owners: dict[str, list[tuple[Path, str]]] = {}
+    seen: set[Path] = set()
+    for p in paths:
+        key = p.resolve()
+        if key in seen:
+            continue
+        seen.add(key)
+        owners.setdefault(p.stem, []).append((p, "id"))
+        for alias in dict.fromkeys(declared_aliases(p)):
+            owners.setdefault(alias, []).append((p, "alias"))
+    return owners

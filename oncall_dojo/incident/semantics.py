@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from oncall_dojo.incident.model import Incident
@@ -13,6 +14,27 @@ from oncall_dojo.sim.observability.rules import default_rules
 Loc = tuple[str | int, ...]
 
 
+def alias_clashes(
+    incident: Incident, path: Path, owners: Mapping[str, list[tuple[Path, str]]]
+) -> list[tuple[Loc, str]]:
+    """Aliases of the incident in `path` that another incident file already claims, as its id
+    or as one of its aliases (`owners` as `packs.name_owners` builds it)."""
+    errors: list[tuple[Loc, str]] = []
+    here = path.resolve()
+    for i, alias in enumerate(incident.aliases):
+        for other, kind in owners.get(alias, []):
+            if other.resolve() == here:
+                continue
+            what = "the id" if kind == "id" else "an alias"
+            errors.append(
+                (
+                    ("aliases", i),
+                    f"{alias!r} is already {what} of incident {other.stem!r} ({other})",
+                )
+            )
+    return errors
+
+
 def rule_names(incident: Incident, cfg: SystemConfig) -> list[str]:
     names = [r.name for r in default_rules(cfg) if r.name not in incident.alerts.disable]
     return names + [r.name for r in incident.alerts.add]
@@ -20,6 +42,11 @@ def rule_names(incident: Incident, cfg: SystemConfig) -> list[str]:
 
 def check_references(incident: Incident) -> list[tuple[Loc, str]]:
     errors: list[tuple[Loc, str]] = []
+    for i, alias in enumerate(incident.aliases):
+        if alias == incident.id:
+            errors.append((("aliases", i), f"{alias!r} is this incident's own id"))
+        elif alias in incident.aliases[:i]:
+            errors.append((("aliases", i), f"{alias!r} is listed twice"))
     try:
         cfg = incident.system_config()
     except Exception:  # reported by the caller with positions

@@ -158,13 +158,10 @@ class Recorder:
         def write(st: Store) -> None:
             score = None
             if finished and self.session is not None:
-                i = self.session.incident
-                start = {
-                    "incident": i.id,
-                    "incident_version": i.version,
-                    "seed": self.session.seed,
-                    "mode": self.mode,
-                }
+                # as the start event recorded them: a resumed session keeps the incident's
+                # name it was started under, even if the incident was renamed since
+                row = st.session(head.session_id)
+                start = {k: row[k] for k in ("incident", "incident_version", "seed", "mode")}
                 score = score_fields(start, data)
             st.append(head, type_, tick, at, data, score)
             self._last_tick = max(self._last_tick, tick)

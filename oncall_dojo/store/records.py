@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -229,11 +229,13 @@ class Store:
         with self.guard():
             return list(self.c.db.query(sql, params))
 
-    def versions(self, incident: str) -> list[int]:
+    def versions(self, incident: str | Sequence[str]) -> list[int]:
+        """The versions scored of an incident (given by its names: its id and former ids)."""
+        names = [incident] if isinstance(incident, str) else list(incident)
         with self.guard():
             rows = self.c.conn.execute(
-                "SELECT DISTINCT incident_version FROM scores WHERE incident = ? ORDER BY 1",
-                [incident],
+                f"SELECT DISTINCT incident_version FROM scores WHERE incident IN ({','.join('?' * len(names))}) ORDER BY 1",
+                names,
             )
             return [int(r[0]) for r in rows]
 
@@ -246,8 +248,10 @@ class Store:
                 list(UNRANKED_MODES))  # fmt: skip
             return [(str(r[0]), int(r[1])) for r in rows]
 
-    def leaderboard(self, incident: str, version: int) -> list[dict[str, Any]]:
-        """Each player's best score on one version of an incident (ties: who got there first)."""
+    def leaderboard(self, incident: str | Sequence[str], version: int) -> list[dict[str, Any]]:
+        """Each player's best score on one version of an incident (ties: who got there first);
+        `incident` may list several names (the id and former ids) recorded for it."""
+        names = [incident] if isinstance(incident, str) else list(incident)
         marks = ",".join("?" * len(UNRANKED_MODES))
         sql = f"""
             WITH best AS (
@@ -255,12 +259,13 @@ class Store:
                 PARTITION BY sc.player_id ORDER BY sc.score DESC, sc.finished_at, sc.session_id) AS rn,
                 count(*) OVER (PARTITION BY sc.player_id) AS sessions
               FROM scores sc JOIN players p ON p.id = sc.player_id
-              WHERE sc.incident = ? AND sc.incident_version = ? AND sc.mode NOT IN ({marks}))
+              WHERE sc.incident IN ({",".join("?" * len(names))}) AND sc.incident_version = ?
+                AND sc.mode NOT IN ({marks}))
             SELECT player, score, grade, resolved, json_extract(times, '$.resolved') AS resolved_at,
                    session_id AS session, seed, finished_at, sessions
             FROM best WHERE rn = 1 ORDER BY score DESC, finished_at, session_id"""
         with self.guard():
-            rows = list(self.c.db.query(sql, [incident, version, *UNRANKED_MODES]))
+            rows = list(self.c.db.query(sql, [*names, version, *UNRANKED_MODES]))
         for i, r in enumerate(rows, 1):
             r["rank"] = i
             r["resolved"] = bool(r["resolved"])

@@ -30,7 +30,7 @@ from oncall_dojo.store.events import verify_chain
 from oncall_dojo.store.replay import rebuild
 
 PROMPT = re.compile(r"\[(\d+):(\d{2})\] dojo> ")
-SCORE = re.compile(r"poison-payments \(seed \d+\): (\d+)/100")
+SCORE = re.compile(r"payments-stuck \(seed \d+\): (\d+)/100")
 INPUT_EVENTS = ("command", "wait", "quit")
 
 

@@ -59,4 +59,4 @@ def test_report_without_the_incident_file_still_reports(store: Store, record: Re
     rep = build(store.session(sid), store.events(sid), None)
     assert rep["reference"] is None and "diagnosis" in rep
     md = render(rep)
-    assert "# Postmortem: poison-payments" in md and "No reference comparison" in md
+    assert "# Postmortem: payments-stuck" in md and "No reference comparison" in md

@@ -38,7 +38,7 @@ def test_history_and_leaderboard_json(
     a1 = record(["ack", "quit"], seed=3, player="alice")
     a2 = record(PLAY_LINES, seed=3, player="alice")
     b1 = record(["ack", "purge payments", "quit"], seed=3, player="bob")
-    code, out, _ = cli(capsys, "run", "poison-payments", "--reference", "--player", "carol")
+    code, out, _ = cli(capsys, "run", "payments-stuck", "--reference", "--player", "carol")
     assert code == 0
     code, out, _ = cli(capsys, "history", "--json")
     rows = json.loads(out)
@@ -47,9 +47,9 @@ def test_history_and_leaderboard_json(
     assert {r["player"] for r in rows} == {"alice", "bob", "carol"}
     assert all(r["ended_at"] and r["score"] is not None for r in rows)
     assert json.loads(cli(capsys, "history", "--json", "--player", "bob")[1])[0]["session"] == b1
-    code, out, _ = cli(capsys, "leaderboard", "poison-payments", "--json")
+    code, out, _ = cli(capsys, "leaderboard", "payments-stuck", "--json")
     board = json.loads(out)
-    assert code == 0 and board["incident"] == "poison-payments" and board["version"] == 2
+    assert code == 0 and board["incident"] == "payments-stuck" and board["version"] == 3
     assert [r["player"] for r in board["rows"]] == [
         "alice",
         "bob",
@@ -57,13 +57,13 @@ def test_history_and_leaderboard_json(
     assert board["rows"][0]["session"] == a2 and board["rows"][0]["sessions"] == 2
     assert board["rows"][0]["score"] >= board["rows"][1]["score"]
     assert (
-        json.loads(cli(capsys, "leaderboard", "poison-payments", "--version", "1", "--json")[1])[
+        json.loads(cli(capsys, "leaderboard", "payments-stuck", "--version", "1", "--json")[1])[
             "rows"
         ]
         == []
     )
     code, out, _ = cli(capsys, "leaderboard")
-    assert "poison-payments (version 2" in out and "alice" in out
+    assert "payments-stuck (version 3" in out and "alice" in out
 
 
 def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tmp_path: Path, poison_path: Path,
@@ -73,7 +73,7 @@ def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tm
     drill = mine / "my-poison.yaml"
     drill.write_text(
         poison_path.read_text(encoding="utf-8").replace(
-            "id: poison-payments\n", "id: my-poison\n", 1
+            "id: payments-stuck\naliases: [poison-payments]\n", "id: my-poison\n", 1
         ),
         encoding="utf-8",
     )
@@ -127,7 +127,7 @@ def test_export_import_merges_and_is_idempotent(home: Path, tmp_path: Path, stor
 def test_resume_refuses_finished_and_missing_sessions(home: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     code, out, _ = play_cli(
-        monkeypatch, capsys, PLAY_LINES[:6], "poison-payments", "--seed", "9", "--player", "dana"
+        monkeypatch, capsys, PLAY_LINES[:6], "payments-stuck", "--seed", "9", "--player", "dana"
     )
     assert code == 0 and "Recording as session" in out  # end of input ends (and finishes) the game
     st = Store.open()
@@ -145,7 +145,7 @@ def test_a_database_that_is_not_ours_stops_play_with_exit_2(
 ) -> None:
     home.mkdir(parents=True)
     (home / "dojo.db").write_text("not a database at all " * 100, encoding="utf-8")
-    code, _, err = cli(capsys, "run", "poison-payments")
+    code, _, err = cli(capsys, "run", "payments-stuck")
     assert code == 2 and str(home / "dojo.db") in err and "not an SQLite database" in err
     code, _, err = cli(capsys, "history")
     assert code == 2 and "not an SQLite database" in err
@@ -156,10 +156,10 @@ def test_an_unwritable_location_warns_and_the_game_plays(tmp_path: Path, monkeyp
     blocker = tmp_path / "a-file"
     blocker.write_text("x", encoding="utf-8")
     monkeypatch.setenv("DOJO_HOME", str(blocker / "dojo"))
-    code, out, err = cli(capsys, "run", "poison-payments", "--reference")
+    code, out, err = cli(capsys, "run", "payments-stuck", "--reference")
     assert code == 0 and "/100, grade" in out
     assert "results were not kept" in err and "cannot create the folder" in err
-    code, out, _ = play_cli(monkeypatch, capsys, ["ack", "quit"], "poison-payments", "--seed", "2")
+    code, out, _ = play_cli(monkeypatch, capsys, ["ack", "quit"], "payments-stuck", "--seed", "2")
     assert code == 0 and "Results will not be kept" in out and "grade" in out
 
 
@@ -214,7 +214,7 @@ def test_resume_after_a_cut_replays_to_the_recorded_tick(
 
     st = Store.open()
     log = Recorder(st, "finn", "play")
-    inc = load_incident(find("poison-payments"))
+    inc = load_incident(find("payments-stuck"))
     s = Session(inc, 9)
     log.started(s, THINK_S)
     for cmd in PLAY_LINES[:3]:
@@ -232,9 +232,9 @@ def test_resume_after_a_cut_replays_to_the_recorded_tick(
         code == 0 and f"resumed at {s.now // 60:02d}:{s.now % 60:02d}" in out and "So far:" in out
     )
     _, out2, _ = play_cli(
-        monkeypatch, capsys, PLAY_LINES, "poison-payments", "--seed", "9", "--no-record"
+        monkeypatch, capsys, PLAY_LINES, "payments-stuck", "--seed", "9", "--no-record"
     )
-    score = [ln for ln in out2.splitlines() if ln.startswith("poison-payments (seed 9)")]
+    score = [ln for ln in out2.splitlines() if ln.startswith("payments-stuck (seed 9)")]
     assert score and score[0] in out
     st = Store.open()
     assert st.session(sid)["ended_at"] is not None and st.verify(sid) == []

@@ -58,9 +58,7 @@ async def to_debrief(pilot: Pilot[None], with_comparison: bool = True) -> Debrie
     return screen
 
 
-def new_app(
-    incident: str | None = "poison-payments", seed: int | None = 1, **kw: object
-) -> DojoApp:
+def new_app(incident: str | None = "payments-stuck", seed: int | None = 1, **kw: object) -> DojoApp:
     return DojoApp(incident, seed, start_paused=True, **kw)  # type: ignore[arg-type]
 
 

@@ -42,8 +42,8 @@ async def test_the_main_flow_from_the_picker_to_the_exported_debrief(tmp_path: P
         picker = app.screen
         assert isinstance(picker, PickerScreen)
         ids = [inc.id for inc in picker.incidents]
-        assert {"poison-payments", "fulfillment-crashloop", "orders-cents-as-dollars"} <= set(ids)
-        picker.query_one(DataTable).move_cursor(row=ids.index("poison-payments"))
+        assert {"payments-stuck", "orders-not-shipping", "order-totals-wrong"} <= set(ids)
+        picker.query_one(DataTable).move_cursor(row=ids.index("payments-stuck"))
         picker.query_one("#seed", Input).value = "1"
         await pilot.press("enter")
         # read the briefing
@@ -128,7 +128,7 @@ async def test_a_pilot_driven_game_equals_the_headless_run(poison: Incident, pla
     commands typed at their times: the outcome equals the headless run with the same seed."""
     seed = 1
     actions = poison.playthroughs.reference.actions
-    app = new_app("poison-payments", seed)
+    app = new_app("payments-stuck", seed)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await to_incident(pilot)
         await pilot.press("f4", "f4")  # 20 s by keys: the first action is at 00:20

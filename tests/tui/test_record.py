@@ -79,7 +79,7 @@ class Terminal:
         return list(json.loads(out))
 
     def board(self) -> list[dict[str, Any]]:
-        code, out, err = self.dojo("leaderboard", "poison-payments", "--json")
+        code, out, err = self.dojo("leaderboard", "payments-stuck", "--json")
         assert code == 0, err
         return list(json.loads(out)["rows"])
 
@@ -121,7 +121,7 @@ def test_a_game_resolved_in_the_tui_is_finished_on_the_record(term: Terminal) ->
         debrief = await resolve(pilot)
         seen["result"] = debrief.result
 
-    code, _, err = term.play(scenario, "poison-payments", "--seed", "1")
+    code, _, err = term.play(scenario, "payments-stuck", "--seed", "1")
     assert code == 0, err
     [row] = term.history()
     result = seen["result"]
@@ -141,7 +141,7 @@ def test_a_game_that_runs_out_of_time_is_finished_on_the_record(term: Terminal) 
         seen["result"] = debrief.result
         assert screen.session.declared_resolved_at is None
 
-    code, _, err = term.play(scenario, "poison-payments", "--seed", "2")
+    code, _, err = term.play(scenario, "payments-stuck", "--seed", "2")
     assert code == 0, err
     [row] = term.history()
     assert_finished(term, row["session"], seen["result"].score, seen["result"].grade)
@@ -175,7 +175,7 @@ def test_the_player_is_told_when_the_record_stops_taking_writes(term: Terminal) 
         debrief = await resolve(pilot)
         assert debrief.result.score >= 0
 
-    code, _, err = term.play(scenario, "poison-payments", "--seed", "1")
+    code, _, err = term.play(scenario, "payments-stuck", "--seed", "1")
     assert code == 1
     assert "results were not kept" in err and "disk is full" in err
     [row] = term.history()

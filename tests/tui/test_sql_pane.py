@@ -17,7 +17,7 @@ def _result(screen) -> str:  # type: ignore[no-untyped-def]
 
 @sync
 async def test_sql_in_the_data_pane_previews_commits_and_equals_the_headless_run() -> None:
-    app = new_app("currency-dropped-deploy", 1)
+    app = new_app("orders-missing-currency", 1)
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await to_incident(pilot)
         assert screen.panes() == ["logs", "metrics", "map", "changes", "runbooks", "data"]
@@ -59,7 +59,7 @@ async def test_sql_in_the_data_pane_previews_commits_and_equals_the_headless_run
         ]
         assert s.system.app is not None
         tui_rows = s.system.app.fingerprint()
-    inc = load_checked(bundled_dir() / "currency-dropped-deploy.yaml").for_seed(1)
+    inc = load_checked(bundled_dir() / "orders-missing-currency.yaml").for_seed(1)
     headless = Session(inc, 1)
     for at, text in commands:
         headless.advance_to(at)
@@ -70,7 +70,7 @@ async def test_sql_in_the_data_pane_previews_commits_and_equals_the_headless_run
 
 @sync
 async def test_an_incident_without_an_application_database_has_no_data_pane() -> None:
-    app = new_app("poison-payments", 1)
+    app = new_app("payments-stuck", 1)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await to_incident(pilot)
         assert not screen.query("#sql-pane")
@@ -79,7 +79,7 @@ async def test_an_incident_without_an_application_database_has_no_data_pane() ->
 
 @sync
 async def test_sql_results_are_shown_as_they_are_never_read_as_markup() -> None:
-    app = new_app("currency-dropped-deploy", 1)
+    app = new_app("orders-missing-currency", 1)
     async with app.run_test(size=(160, 50)) as pilot:
         screen = await to_incident(pilot)
         screen.query_one(TabbedContent).active = "data"

@@ -30,7 +30,7 @@ def user_dir(tmp_path: Path, poison_path: Path) -> Path:
     d = tmp_path / "my-incidents"
     d.mkdir()
     text = poison_path.read_text(encoding="utf-8")
-    text = text.replace("id: poison-payments\n", "id: my-drill\n", 1)
+    text = text.replace("id: payments-stuck\naliases: [poison-payments]\n", "id: my-drill\n", 1)
     text = text.replace(
         'title: "Payments are stuck: billing workers keep dying"', 'title: "My own drill"', 1
     )
@@ -56,7 +56,7 @@ def test_list_json_describes_the_bundled_incident(
     code, out, _ = cli(capsys, "list", "--json")
     assert code == 0
     rows = {r["id"]: r for r in json.loads(out)}
-    row = rows["poison-payments"]
+    row = rows["payments-stuck"]
     assert row["title"] == poison.title
     assert row["difficulty"] == "easy"
     assert row["tags"] == ["queues", "workers", "poison-message"]
@@ -69,7 +69,7 @@ def test_list_prints_one_line_per_incident(
 ) -> None:
     code, out, _ = cli(capsys, "list")
     assert code == 0
-    line = next(x for x in out.splitlines() if x.startswith("poison-payments "))
+    line = next(x for x in out.splitlines() if x.startswith("payments-stuck "))
     assert "easy" in line
     assert poison.title in line
     assert "[queues, workers, poison-message]" in line
@@ -96,7 +96,7 @@ def test_dojo_incidents_adds_a_user_folder(
     rows = {r["id"]: r for r in json.loads(out)}
     assert rows["my-drill"]["title"] == "My own drill"
     assert rows["my-drill"]["bundled"] is False
-    assert rows["poison-payments"]["bundled"] is True
+    assert rows["payments-stuck"]["bundled"] is True
     _, plain, _ = cli(capsys, "list")
     mine = next(x for x in plain.splitlines() if x.startswith("my-drill "))
     assert mine.endswith("(yours)")
@@ -130,11 +130,11 @@ def test_the_incidents_option_adds_a_user_folder(
 def test_run_json_has_the_outcome_and_matches_a_session(
     capsys: pytest.CaptureFixture[str], play: Play, poison: Incident
 ) -> None:
-    code, out, _ = cli(capsys, "run", "poison-payments", "--reference", "--json")
+    code, out, _ = cli(capsys, "run", "payments-stuck", "--reference", "--json")
     assert code == 0
     data = json.loads(out)
     assert {"incident", "seed", "score", "grade", "breakdown", "impact", "timeline"} <= set(data)
-    assert data["incident"] == "poison-payments"
+    assert data["incident"] == "payments-stuck"
     assert data["seed"] == 1
     assert [c["command"] for c in data["commands"]] == [
         a.split(" ", 1)[1] for a in poison.playthroughs.reference.actions
@@ -152,13 +152,13 @@ def test_run_of_an_unknown_incident_exits_2_and_lists_the_ids(
     assert code == 2
     assert out == ""
     assert "no incident 'nope'; available:" in err
-    assert "poison-payments" in err
+    assert "payments-stuck" in err
 
 
 def test_run_with_a_malformed_actions_line_exits_2_and_locates_it(
     capsys: pytest.CaptureFixture[str], bad_actions: Path
 ) -> None:
-    code, out, err = cli(capsys, "run", "poison-payments", "--actions", str(bad_actions))
+    code, out, err = cli(capsys, "run", "payments-stuck", "--actions", str(bad_actions))
     assert code == 2
     assert out == ""
     assert f"{bad_actions}:5:1: expected `MM:SS command`, got 'then restart billing'" in err
@@ -167,7 +167,7 @@ def test_run_with_a_malformed_actions_line_exits_2_and_locates_it(
 def test_run_with_an_unreadable_actions_file_exits_2(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    code, _, err = cli(capsys, "run", "poison-payments", "--actions", str(tmp_path / "missing.txt"))
+    code, _, err = cli(capsys, "run", "payments-stuck", "--actions", str(tmp_path / "missing.txt"))
     assert code == 2
     assert "cannot read" in err
 
@@ -175,7 +175,7 @@ def test_run_with_an_unreadable_actions_file_exits_2(
 def test_run_with_an_unknown_harmful_playthrough_exits_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = cli(capsys, "run", "poison-payments", "--harmful", "panic")
+    code, _, err = cli(capsys, "run", "payments-stuck", "--harmful", "panic")
     assert code == 2
     assert (
         "no harmful playthrough 'panic'; have: purge-the-queue, scale-it-up, blame-the-deploy"
@@ -188,12 +188,12 @@ def test_run_plays_an_actions_file_and_prints_the_debrief(
 ) -> None:
     actions = tmp_path / "plan.txt"
     actions.write_text("00:15 ack\n00:30 purge emails\n", encoding="utf-8")
-    code, out, _ = cli(capsys, "run", "poison-payments", "--seed", "2", "--actions", str(actions))
+    code, out, _ = cli(capsys, "run", "payments-stuck", "--seed", "2", "--actions", str(actions))
     assert code == 0
     assert "00:15 > ack" in out
     assert "00:30 ! purge emails" in out
     assert "emails has no waiting messages" in out
-    assert "poison-payments (seed 2):" in out
+    assert "payments-stuck (seed 2):" in out
     assert "[NOT RESOLVED]" in out
 
 
@@ -201,17 +201,17 @@ def test_run_plays_an_actions_file_and_prints_the_debrief(
 
 
 def test_check_proves_the_bundled_incident(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "check", "poison-payments", "--seeds", "1")
+    code, out, _ = cli(capsys, "check", "payments-stuck", "--seeds", "1")
     assert code == 0, out
     lines = out.splitlines()
-    assert lines[0] == "poison-payments: ok"
+    assert lines[0] == "payments-stuck: ok"
     assert lines[1].startswith("  seed 1: reference ")
     assert "purge-the-queue=" in lines[1]
     assert lines[1].endswith("]") and "fault_at=" in lines[1]  # what `vary` picked
 
 
 def test_check_reports_the_reference_spread_over_seeds(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "check", "poison-payments", "--seeds", "1", "2")
+    code, out, _ = cli(capsys, "check", "payments-stuck", "--seeds", "1", "2")
     assert code == 0, out
     scores = [int(x.split("reference ")[1].split()[0]) for x in out.splitlines()[1:3]]
     assert out.splitlines()[3] == (
@@ -221,7 +221,7 @@ def test_check_reports_the_reference_spread_over_seeds(capsys: pytest.CaptureFix
 
 def test_run_plays_the_seed_s_variant(capsys: pytest.CaptureFixture[str], poison: Incident) -> None:
     seed = next(s for s in range(2, 60) if poison.for_seed(s).picked["fix"] != poison.picked["fix"])
-    code, out, _ = cli(capsys, "run", "poison-payments", "--seed", str(seed), "--reference",
+    code, out, _ = cli(capsys, "run", "payments-stuck", "--seed", str(seed), "--reference",
                        "--json", "--no-record")  # fmt: skip
     assert code == 0
     commands = [c["command"] for c in json.loads(out)["commands"]]

@@ -10,7 +10,7 @@ from oncall_dojo.incident.packs import find
 
 
 def play(lines: list[str], seed: int = 5) -> str:
-    inc = load_incident(find("poison-payments"))
+    inc = load_incident(find("payments-stuck"))
     out = io.StringIO()
     rc = run_console(inc, seed, [], out=out, inp=io.StringIO("\n".join(lines) + "\n"))
     assert rc == 0
@@ -27,7 +27,7 @@ def test_console_shows_briefing_page_outputs_and_the_score() -> None:
     # each command takes THINK_S seconds; `wait 2m` lets 120 s pass
     assert f"[{0:02d}:{THINK_S * 3:02d}] dojo> wait 2m" in text
     assert f"[02:{THINK_S * 3:02d}] dojo> quit" in text
-    assert "poison-payments (seed 5):" in text and "grade" in text
+    assert "payments-stuck (seed 5):" in text and "grade" in text
     assert "What happened:" in text
 
 

@@ -33,7 +33,7 @@ STOP = ["00:20 ack", "00:40 deploys", "01:00 rollback api", "01:20 diagnose api-
 @pytest.fixture(scope="module")
 def currency() -> Incident:
     """The null-currency incident, shortened to 15 minutes of play (the repair fits in it)."""
-    inc = load_checked(bundled_dir() / "currency-dropped-deploy.yaml").for_seed(1)
+    inc = load_checked(bundled_dir() / "orders-missing-currency.yaml").for_seed(1)
     return inc.model_copy(update={"duration_s": 900})
 
 
@@ -168,7 +168,7 @@ def test_rows_are_the_same_in_another_process_and_hash_seed(repo_root: Path) -> 
         "from oncall_dojo.game.validate import load_checked;"
         "from oncall_dojo.incident.packs import bundled_dir;"
         "from oncall_dojo.game.session import Session;"
-        "inc = load_checked(bundled_dir() / 'credit-backfill-rerun.yaml').for_seed(3)"
+        "inc = load_checked(bundled_dir() / 'repeated-credit-emails.yaml').for_seed(3)"
         ".model_copy(update={'duration_s': 600});"
         "bad = inc.faults[0].customer;"
         "s = Session(inc, 3); s.run_script(['01:00 job pause spring-credit', f'01:30 job run spring-credit from={bad}']);"
@@ -191,7 +191,7 @@ def test_rows_are_the_same_in_another_process_and_hash_seed(repo_root: Path) -> 
 # -- consequences come from the model ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def charges() -> Incident:
-    inc = load_checked(bundled_dir() / "double-charge-retries.yaml").for_seed(1)
+    inc = load_checked(bundled_dir() / "repeat-card-charges.yaml").for_seed(1)
     return inc.model_copy(update={"duration_s": 900})
 
 
@@ -224,7 +224,7 @@ def test_refunding_charges_that_were_owed_is_counted(charges: Incident) -> None:
 
 
 def test_a_blind_replay_buys_more_labels_than_a_fixed_one() -> None:
-    inc = load_checked(bundled_dir() / "schema-change-dead-letters.yaml").for_seed(1)
+    inc = load_checked(bundled_dir() / "fulfillment-dead-letters.yaml").for_seed(1)
     inc = inc.model_copy(update={"duration_s": 1200})
     fixed, rf = played(
         inc, ["00:20 ack", "00:40 deploy fulfillment v4.3.0", "03:00 dlq replay fulfillment"]
@@ -238,7 +238,7 @@ def test_a_blind_replay_buys_more_labels_than_a_fixed_one() -> None:
 
 
 def test_a_job_rerun_from_the_start_credits_the_same_customers_again() -> None:
-    inc = load_checked(bundled_dir() / "credit-backfill-rerun.yaml").for_seed(1)
+    inc = load_checked(bundled_dir() / "repeated-credit-emails.yaml").for_seed(1)
     inc = inc.model_copy(update={"duration_s": 900})
     bad = inc.faults[0].customer  # type: ignore[union-attr]
     resumed, r1 = played(

@@ -58,7 +58,7 @@ def test_headless_runs_do_not_depend_on_the_hash_seed(repo_root: Path) -> None:
         "-m",
         "oncall_dojo",
         "run",
-        "poison-payments",
+        "payments-stuck",
         "--seed",
         "3",
         "--reference",

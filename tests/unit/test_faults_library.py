@@ -444,7 +444,7 @@ def test_alert_names_stay_valid_for_queue_names_with_dashes() -> None:
 
 @pytest.fixture(scope="module")
 def broker_incident() -> Incident:
-    return bundled("broker-backpressure")
+    return bundled("checkout-failing")
 
 
 def sink_of(s: Session) -> str:
@@ -476,7 +476,7 @@ def test_restart_broker_drops_the_transient_backlog(broker_incident: Incident) -
 
 
 def test_autoscale_shows_caps_and_turns_off_the_autoscaler() -> None:
-    s = Session(bundled("runaway-thumbnails"), 1)
+    s = Session(bundled("cloud-spend-spike"), 1)
     out = s.perform("autoscale thumbnails").output
     assert "autoscaler: on 2-60" in out
     e = s.perform("autoscale thumbnails max=4")
@@ -493,7 +493,7 @@ def test_autoscale_shows_caps_and_turns_off_the_autoscaler() -> None:
 
 
 def test_restarting_a_pool_keeps_each_replica_on_its_own_version() -> None:
-    s = Session(bundled("stale-billing-host"), 1)
+    s = Session(bundled("charges-exceed-orders"), 1)
     before = sorted(r.version for r in s.system.pools["billing"].live)
     assert len(set(before)) == 2
     assert s.perform("restart billing").kind == "act"
@@ -503,6 +503,6 @@ def test_restarting_a_pool_keeps_each_replica_on_its_own_version() -> None:
 def test_the_library_incidents_exist() -> None:
     names = {p.stem for p in Path(bundled_dir()).glob("*.yaml")}
     assert {
-        "missing-receipts", "runaway-thumbnails", "broker-backpressure", "stale-billing-host",
-        "retry-storm", "waf-rule-slo-burn", "noisy-pager",
+        "missing-receipts", "cloud-spend-spike", "checkout-failing", "charges-exceed-orders",
+        "checkout-payment-errors", "latency-budget-burn", "noisy-pager",
     } <= names  # fmt: skip

@@ -1,6 +1,6 @@
 """Incident files: every broken fixture is reported as one located line; bundled files validate.
 
-Each file in tests/fixtures/broken is a copy of poison-payments.yaml with one thing broken, and
+Each file in tests/fixtures/broken is a copy of payments-stuck.yaml with one thing broken, and
 its `id` set to its file name (except id-mismatch.yaml, which tests exactly that).
 """
 
@@ -49,7 +49,7 @@ EXPECTED = [
     Expected("resolution-bad-selector", 66, 15, "resolution.conditions[0].metric", "bad label matcher in 'queue_oldest_message_age_seconds{queue~payments}'"),
     Expected("system-unknown-key", 25, 7, "system.queues.payments", "unknown key 'visibilty_timeout_s' (did you mean 'visibility_timeout_s'?)"),
     Expected("system-wrong-type", 25, 29, "system.queues.payments.visibility_timeout_s", "Input should be a valid integer"),
-    Expected("id-mismatch", 1, 5, "id", "id 'poison-payments' must match the file name 'id-mismatch'"),
+    Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 
 

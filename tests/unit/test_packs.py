@@ -21,11 +21,13 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def make_pack(root: Path, poison_path: Path, *ids: str) -> Path:
-    """A folder of copies of the bundled poison-payments incident under new ids."""
+    """A folder of copies of the bundled payments-stuck incident under new ids."""
     root.mkdir(parents=True, exist_ok=True)
     text = poison_path.read_text(encoding="utf-8")
     for ident in ids:
-        body = text.replace("id: poison-payments\n", f"id: {ident}\n", 1).replace(
+        body = text.replace(
+            "id: payments-stuck\naliases: [poison-payments]\n", f"id: {ident}\n", 1
+        ).replace(
             'title: "Payments are stuck: billing workers keep dying"', f'title: "Drill {ident}"', 1
         )
         (root / f"{ident}.yaml").write_text(body, encoding="utf-8")
@@ -53,7 +55,7 @@ def test_incidents_option_on_list_validate_check_and_run(
     assert code == 0
     row = ids(out)["drill-a"]
     assert row["bundled"] is False and row["pack"] == str(pack) and row["title"] == "Drill drill-a"
-    assert ids(out)["poison-payments"]["pack"] is None
+    assert ids(out)["payments-stuck"]["pack"] is None
     code, out, _ = cli(capsys, "validate", "--incidents", str(pack))
     assert code == 0 and out.startswith(f"{pack / 'drill-a.yaml'}: ok")
     assert len(out.splitlines()) == 1  # only the pack's files
@@ -156,7 +158,7 @@ def test_a_missing_folder(
     assert code == 2 and f"--incidents {tmp_path / 'nowhere'}: no such folder" in err
     monkeypatch.setenv("DOJO_INCIDENTS", str(tmp_path / "gone"))
     code, out, err = cli(capsys, "list", "--json")
-    assert code == 0 and "poison-payments" in ids(out)
+    assert code == 0 and "payments-stuck" in ids(out)
     assert f"warning: {tmp_path / 'gone'} (from $DOJO_INCIDENTS) is not a folder" in err
 
 
@@ -166,12 +168,12 @@ def test_a_missing_folder(
 def test_an_id_clash_with_a_bundled_incident_names_both_files(
     tmp_path: Path, poison_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pack = make_pack(tmp_path / "pack", poison_path, "poison-payments", "drill-a")
-    mine = pack / "poison-payments.yaml"
+    pack = make_pack(tmp_path / "pack", poison_path, "payments-stuck", "drill-a")
+    mine = pack / "payments-stuck.yaml"
     code, out, err = cli(capsys, "list", "--json", "--incidents", str(pack))
     assert code == 2
-    assert f"incident id 'poison-payments' is in two files: {poison_path} and {mine}" in err
-    assert ids(out)["poison-payments"]["bundled"] is True  # the rest is still listed
+    assert f"incident id 'payments-stuck' is in two files: {poison_path} and {mine}" in err
+    assert ids(out)["payments-stuck"]["bundled"] is True  # the rest is still listed
     assert "drill-a" in ids(out)
     for args in (
         ["run", "drill-a", "--no-record"],

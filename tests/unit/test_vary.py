@@ -22,11 +22,11 @@ from oncall_dojo.incident.vary import Variable, covering_seeds, pick, pick_all, 
 from oncall_dojo.incident.yamlload import YamlModelError
 
 EXISTING = [
-    "poison-payments",
-    "fulfillment-crashloop",
-    "orders-cents-as-dollars",
-    "dropped-index",
-    "migration-lock",
+    "payments-stuck",
+    "orders-not-shipping",
+    "order-totals-wrong",
+    "api-errors-db-cpu",
+    "api-timeouts-db-idle",
 ]
 SMALL = textwrap.dedent(
     """\
@@ -58,11 +58,12 @@ def load_text(tmp_path: Path, name: str, text: str, seed: int = 1) -> Incident:
 
 @pytest.fixture(scope="module")
 def original_poison() -> str:
-    """The poison-payments file with its `vary` section and every `${...}` taken out."""
-    text = (bundled_dir() / "poison-payments.yaml").read_text(encoding="utf-8")
+    """The payments-stuck file with its `vary` section and every `${...}` taken out."""
+    text = (bundled_dir() / "payments-stuck.yaml").read_text(encoding="utf-8")
     start = text.index("\nvary:\n")
     end = text.index("\nsystem:\n")
     text = text[:start] + text[end:]
+    text = text.replace("aliases: [poison-payments]\n", "", 1)  # copies are new incidents
     for var, value in (("fault_at", "150"), ("deploy_at", "60"), ("fix", "v2.8.4")):
         text = text.replace("${" + var + "}", value)
     assert "${" not in text
@@ -93,7 +94,7 @@ def test_a_whole_reference_keeps_its_type_and_text_gets_the_value_as_text() -> N
 
 
 def test_a_yaml_int_written_as_a_reference_validates_as_an_int(tmp_path: Path) -> None:
-    inc = load_checked(bundled_dir() / "poison-payments.yaml")
+    inc = load_checked(bundled_dir() / "payments-stuck.yaml")
     assert isinstance(inc.faults[1].at, int)
     assert inc.faults[1].at == inc.picked["fault_at"]
     assert f"deploy billing {inc.picked['fix']}" in " ".join(inc.playthroughs.reference.actions)
@@ -107,7 +108,7 @@ def test_an_unknown_variable_is_a_located_error_with_a_suggestion(
         "duration_s: 3600\n", "duration_s: 3600\nvary:\n  fault_at: {range: [120, 300]}\n", 1
     ).replace("    at: 150\n", "    at: ${fault_atx}\n", 1)
     path = tmp_path / "tiny.yaml"
-    path.write_text(text.replace("id: poison-payments", "id: tiny"), encoding="utf-8")
+    path.write_text(text.replace("id: payments-stuck", "id: tiny"), encoding="utf-8")
     line = text.splitlines().index("    at: ${fault_atx}") + 1
     with pytest.raises(YamlModelError) as info:
         load_checked(path)
@@ -120,7 +121,7 @@ def test_an_unknown_variable_is_a_located_error_with_a_suggestion(
 
 
 def test_a_reference_without_vary_says_to_declare_it(tmp_path: Path, original_poison: str) -> None:
-    text = original_poison.replace("id: poison-payments", "id: tiny").replace(
+    text = original_poison.replace("id: payments-stuck", "id: tiny").replace(
         'note: "bump email templates for spring sale"', 'note: "bump ${what}"'
     )
     with pytest.raises(YamlModelError) as info:
@@ -140,7 +141,7 @@ def test_a_reference_without_vary_says_to_declare_it(tmp_path: Path, original_po
 def test_malformed_references_are_located(
     tmp_path: Path, original_poison: str, snippet: str, message: str
 ) -> None:
-    text = original_poison.replace("id: poison-payments", "id: tiny").replace(
+    text = original_poison.replace("id: payments-stuck", "id: tiny").replace(
         '    note: "bump email templates for spring sale"\n', snippet
     )
     with pytest.raises(YamlModelError) as info:
@@ -150,7 +151,7 @@ def test_malformed_references_are_located(
 
 
 def test_a_bad_vary_declaration_is_located(tmp_path: Path, original_poison: str) -> None:
-    text = original_poison.replace("id: poison-payments", "id: tiny").replace(
+    text = original_poison.replace("id: payments-stuck", "id: tiny").replace(
         "duration_s: 3600\n",
         "duration_s: 3600\nvary:\n  a: {range: [600, 120]}\n  b: {choices: []}\n  c: {}\n",
         1,
@@ -164,7 +165,7 @@ def test_a_bad_vary_declaration_is_located(tmp_path: Path, original_poison: str)
 
 
 def test_the_id_cannot_vary(tmp_path: Path, original_poison: str) -> None:
-    text = original_poison.replace("id: poison-payments", "id: tiny-${x}").replace(
+    text = original_poison.replace("id: payments-stuck", "id: tiny-${x}").replace(
         "duration_s: 3600\n", "duration_s: 3600\nvary:\n  x: {choices: [a]}\n", 1
     )
     with pytest.raises(YamlModelError) as info:
@@ -174,7 +175,7 @@ def test_the_id_cannot_vary(tmp_path: Path, original_poison: str) -> None:
 
 def test_a_renamed_key_keeps_its_position_for_errors(tmp_path: Path, original_poison: str) -> None:
     """An error inside a mapping whose key was substituted still points into the file."""
-    text = original_poison.replace("id: poison-payments", "id: tiny").replace(
+    text = original_poison.replace("id: payments-stuck", "id: tiny").replace(
         "duration_s: 3600\n", "duration_s: 3600\nvary:\n  q: {choices: [payments]}\n", 1
     )
     text = text.replace(
@@ -192,7 +193,7 @@ def test_a_renamed_key_keeps_its_position_for_errors(tmp_path: Path, original_po
 def test_validate_finds_a_choice_that_only_some_seeds_pick(
     tmp_path: Path, original_poison: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = original_poison.replace("id: poison-payments", "id: tiny").replace(
+    text = original_poison.replace("id: payments-stuck", "id: tiny").replace(
         "duration_s: 3600\n",
         "duration_s: 3600\nvary:\n  q: {choices: [payments, paymnts, payments, payments]}\n",
         1,
@@ -288,16 +289,16 @@ def test_different_seeds_give_different_specifics(ident: str) -> None:
 
 
 def test_for_seed_is_cached_and_round_trips() -> None:
-    inc = load_checked(bundled_dir() / "poison-payments.yaml")
+    inc = load_checked(bundled_dir() / "payments-stuck.yaml")
     seven = inc.for_seed(7)
     assert seven is inc.for_seed(7)
     assert seven.for_seed(7) is seven
     assert seven.for_seed(1) == inc
-    assert seven.picked == pick_all(7, inc.id, inc.vary)
+    assert seven.picked == pick_all(7, inc.seed_key, inc.vary)  # keyed by the first alias
 
 
 def test_a_session_plays_the_seed_s_variant() -> None:
-    inc = load_checked(bundled_dir() / "poison-payments.yaml")
+    inc = load_checked(bundled_dir() / "payments-stuck.yaml")
     seed = next(
         s for s in range(2, 50) if inc.for_seed(s).picked["fault_at"] != inc.picked["fault_at"]
     )
@@ -308,7 +309,7 @@ def test_a_session_plays_the_seed_s_variant() -> None:
 
 
 def test_check_plays_each_seed_s_playthroughs(monkeypatch: pytest.MonkeyPatch) -> None:
-    inc = load_checked(bundled_dir() / "fulfillment-crashloop.yaml")
+    inc = load_checked(bundled_dir() / "orders-not-shipping.yaml")
     played: list[tuple[int, list[str]]] = []
     import oncall_dojo.game.check as check
 
@@ -327,7 +328,7 @@ def test_check_plays_each_seed_s_playthroughs(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_an_incident_without_vary_is_its_own_variant(tmp_path: Path, original_poison: str) -> None:
-    inc = load_text(tmp_path, "poison-payments", original_poison)
+    inc = load_text(tmp_path, "payments-stuck", original_poison)
     assert inc.vary == {} and inc.picked == {}
     assert inc.for_seed(9) is inc
     assert Session(inc, 9).incident is inc

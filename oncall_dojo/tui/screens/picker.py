@@ -131,13 +131,12 @@ class PickerScreen(Screen[None]):
         t.append(f" · {', '.join(inc.tags)} · {inc.duration_s // 60} min\n\n", style="dim")
         t.append(inc.summary + "\n\n")
         t.append("Best score: ", style="dim")
-        best = self.best.get((inc.id, inc.version))
+        scores = [self.best[(n, inc.version)] for n in inc.names if (n, inc.version) in self.best]
+        best = max(scores) if scores else None  # also under a former id (`aliases`)
         if best is None:
             t.append("not played yet\n", style="dim italic")
         else:
             t.append(f"{best[0]}/100 ({best[1]})\n", style="bold")
-        if inc.source:
-            t.append(f"\nModelled on: {inc.source}\n", style="dim")
         if self.problems:
             t.append("\nSkipped (invalid files):\n", style="yellow")
             t.append("\n".join(self.problems), style="yellow")
