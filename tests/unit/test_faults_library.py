@@ -154,7 +154,7 @@ def test_the_autoscaler_respects_its_maximum_and_can_be_turned_off() -> None:
 
 def test_without_an_autoscaler_or_producers_the_broker_tick_does_nothing() -> None:
     s = system()
-    assert not s._broker_active
+    assert not s.broker.active
     run(s, 30)
     assert s.publish_error is None
 
@@ -412,10 +412,10 @@ def test_without_backoff_a_failed_charge_goes_back_on_the_queue_at_once() -> Non
 @pytest.mark.parametrize("window", [1, 30])
 def test_the_provider_load_window_sets_how_fast_an_overload_builds(window: int) -> None:
     s = system({"provider": {"load_window_s": window}})
-    s.provider_calls = 600.0  # one very busy second
-    s._tick_provider(s.t)
+    s.provider.calls = 600.0  # one very busy second
+    s.provider.settle()
     first = s.provider_load
-    s._tick_provider(s.t)
+    s.provider.settle()
     if window == 1:
         assert first == pytest.approx(10.0) and s.provider_load == 0
     else:

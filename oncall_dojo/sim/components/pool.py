@@ -22,6 +22,9 @@ from oncall_dojo.sim.errors import Refusal
 
 State = Literal["starting", "running", "backoff", "terminated"]
 
+ROLLOUT_STEP_S = 20
+"""Seconds between replicas a rollout replaces (half that for a pool's replicas)."""
+
 
 @dataclass(slots=True)
 class Replica:

@@ -1,0 +1,47 @@
+"""KEDA-style autoscalers: a pool's replicas follow its queue's backlog, scaling down late."""
+
+from __future__ import annotations
+
+from oncall_dojo.sim.components.pool import WorkerPool
+from oncall_dojo.sim.components.workers import Workers
+from oncall_dojo.sim.observability.logs import INFO
+
+
+class Autoscaler:
+    def __init__(self, workers: Workers) -> None:
+        self.workers = workers
+        self._desired: dict[str, list[tuple[int, int]]] = {}
+        """(tick, desired replicas) per pool, over its scale-down delay."""
+
+    def tick(self, t: int) -> None:
+        for pool in self.workers.pools.values():
+            if pool.cfg.autoscale is not None and pool.cfg.autoscale.enabled:
+                self.scale(pool, t)
+
+    def scale(self, pool: WorkerPool, t: int) -> None:
+        a = pool.cfg.autoscale
+        assert a is not None
+        q = self.workers.queues[pool.cfg.queue]
+        waiting = q.depth + q.inflight
+        want = max(
+            a.min_replicas,
+            min(a.max_replicas, pool.cfg.max_replicas, -(-waiting // a.target_per_replica)),
+        )
+        hist = [
+            (at, n) for at, n in self._desired.get(pool.name, []) if at > t - a.scale_down_delay_s
+        ]
+        hist.append((t, want))
+        self._desired[pool.name] = hist
+        target = min(a.max_replicas, max(n for _, n in hist))  # a lowered maximum holds at once
+        have = len(pool.live)
+        if target == have:
+            return
+        self.workers.scale(pool, target, t)
+        self.workers.tm.log(
+            t,
+            14,
+            "keda",
+            INFO,
+            f'keda-operator-0 scaledobject={pool.name} msg="scaling" from={have} to={target} '
+            f"queue={q.name} queue_length={waiting} target_per_replica={a.target_per_replica} max_replicas={a.max_replicas}",
+        )

@@ -1,0 +1,83 @@
+"""What each running version of a service does: its configured traits, plus those that hold
+while a flag or config key has a value (a flag that wakes a code path, a setting that slows one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from oncall_dojo.sim.config import SystemConfig, VersionTraits
+
+NO_TRAITS = VersionTraits()
+
+Conditional = tuple[str, str, Any, str, VersionTraits]
+"""(store, key, value, service, traits): traits a service (or `service@version`) has while the
+flags (store `flag_change`) or the config hold a value; value None means "while truthy"."""
+
+
+def truthy(v: Any) -> bool:
+    if isinstance(v, str):
+        return v.lower() in {"1", "true", "on", "yes", "enabled"}
+    return bool(v)
+
+
+class TraitBook:
+    """The traits of (service, version) now, merged from the configured and conditional ones."""
+
+    def __init__(self, cfg: SystemConfig, flags: dict[str, Any], config: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.flags = flags
+        self.config = config
+        self.conditional: list[Conditional] = [
+            ("flag_change", flag, None, service, tr)
+            for flag, per in cfg.flag_traits.items()
+            for service, tr in per.items()
+        ]
+        self._merged: dict[
+            tuple[str, str], tuple[VersionTraits, list[VersionTraits], VersionTraits]
+        ] = {}
+        """Traits merged from conditional ones, with what they were merged from (see `get`)."""
+
+    def get(self, service: str, version: str) -> VersionTraits:
+        base = self.cfg.versions.get(service, {}).get(version, NO_TRAITS)
+        extra = []
+        for store, key, value, svc, tr in self.conditional:
+            if svc != service and svc != f"{service}@{version}":
+                continue
+            have = (self.flags if store == "flag_change" else self.config).get(key)
+            if (value is None and truthy(have)) or (value is not None and have == value):
+                extra.append(tr)
+        if not extra:
+            return base
+        hit = self._merged.get((service, version))
+        if (
+            hit is not None
+            and hit[0] is base
+            and len(hit[1]) == len(extra)
+            and all(a is b for a, b in zip(hit[1], extra, strict=True))
+        ):
+            return hit[2]  # the same traits hold as at the last call: reuse the merge
+        merged = base.model_copy(deep=True)
+        for tr in extra:
+            _merge(merged, tr)
+        self._merged[(service, version)] = (base, extra, merged)
+        return merged
+
+
+def _merge(merged: VersionTraits, tr: VersionTraits) -> None:
+    """Add one set of conditional traits to a version's (in place)."""
+    for k, v in tr.error_rate.items():
+        merged.error_rate[k] = merged.error_rate.get(k, 0.0) + v
+    merged.latency_x *= tr.latency_x
+    merged.cpu_x *= tr.cpu_x
+    merged.memory_leak_mb_per_min += tr.memory_leak_mb_per_min
+    merged.corrupt_writes = max(merged.corrupt_writes, tr.corrupt_writes)
+    for k, v in tr.extra_queries.items():
+        merged.extra_queries[k] = merged.extra_queries.get(k, 0.0) + v
+    merged.crash_on_start = merged.crash_on_start or tr.crash_on_start
+    if tr.message_error_rate > merged.message_error_rate:
+        merged.message_error_rate = tr.message_error_rate
+        merged.message_error = tr.message_error
+    merged.charges_per_message = max(merged.charges_per_message, tr.charges_per_message)
+    for k, v in tr.fanout.items():
+        merged.fanout[k] = merged.fanout.get(k, 0.0) + v

@@ -1,0 +1,235 @@
+"""The worker pools at work: replicas start, run, leak, crash and restart, and take deliveries.
+
+Each tick every live replica of a pool finishes the deliveries that are due (what a finished
+delivery does is in `consumers.py`), then starts new ones up to its rate. The pool and replica
+models (crash-loop back-off, scaling) are in `pool.py`.
+"""
+
+from __future__ import annotations
+
+from oncall_dojo.sim.components.consumers import Consumers
+from oncall_dojo.sim.components.database import Database
+from oncall_dojo.sim.components.pool import (
+    ROLLOUT_STEP_S,
+    Replica,
+    WorkerPool,
+    backoff_s,
+    done_tick,
+    hash_name,
+)
+from oncall_dojo.sim.components.provider import Provider
+from oncall_dojo.sim.components.queue import Queue
+from oncall_dojo.sim.components.traits import TraitBook
+from oncall_dojo.sim.config import VersionTraits
+from oncall_dojo.sim.observability.logs import FATAL, INFO, WARN
+from oncall_dojo.sim.observability.telemetry import Telemetry
+
+
+class Workers:
+    def __init__(
+        self,
+        pools: dict[str, WorkerPool],
+        queues: dict[str, Queue],
+        traits: TraitBook,
+        db: Database,
+        provider: Provider,
+        tm: Telemetry,
+        consumers: Consumers,
+    ) -> None:
+        self.pools = pools
+        self.queues = queues
+        self.traits = traits
+        self.db = db
+        self.provider = provider
+        self.tm = tm
+        self.consumers = consumers
+        self.paused: set[str] = set()
+        """Queues whose consumers are paused (they finish what they hold and take no more)."""
+        self.counts: dict[str, tuple[int, int]] = {
+            n: (p.running, len(p.live)) for n, p in pools.items()
+        }
+        """Replicas running and not terminated, per pool, as of its last tick."""
+
+    def tick(self, t: int) -> None:
+        for pool in self.pools.values():
+            self.tick_pool(pool, t)
+
+    def tick_pool(self, pool: WorkerPool, t: int) -> None:
+        q = self.queues[pool.cfg.queue]
+        cfg = pool.cfg
+        tm = self.tm
+        row = tm.metrics.row
+        gw = tm.g_w[pool.name]
+        paused = pool.cfg.queue in self.paused
+        concurrency = cfg.concurrency
+        finish = self.consumers.finish
+        latency = self.db._latency
+        config = self.traits.config
+        # per version: traits, seconds per message, deliveries started per second, tick they finish
+        by_version: dict[str, tuple[VersionTraits, float, float, int]] = {}
+        for r in pool.replicas:
+            if r.state == "terminated":
+                continue
+            vt = by_version.get(r.version)
+            if vt is None:
+                tr = self.traits.get(pool.name, r.version)
+                service = cfg.service_s * tr.latency_x
+                for s, c in cfg.queries.items():
+                    service += c * latency[s] / 1000.0
+                for s, c in tr.extra_queries.items():
+                    service += c * latency[s] / 1000.0
+                if q.cfg.kind == "charge":
+                    service += self.provider.lat
+                vt = by_version[r.version] = (
+                    tr,
+                    service,
+                    concurrency / max(0.05, service),
+                    done_tick(t, service),
+                )
+            tr, service, rate, done_at = vt
+            if r.state == "backoff" and t >= r.ready_at:
+                r.state, r.ready_at, r.started = "starting", t + cfg.startup_s, t
+                r.memory = cfg.memory_mb * 0.6
+            if r.state == "starting":
+                missing = tr.requires_config and tr.requires_config not in config
+                if tr.crash_on_start or missing:
+                    if t >= r.started + min(3, cfg.startup_s):
+                        msg = (
+                            tr.crash_on_start
+                            or f"panic: config key {tr.requires_config!r} is not set"
+                        )
+                        self.crash(pool, r, t, msg, "Error")
+                    continue
+                if t >= r.ready_at:
+                    r.state = "running"
+                    r.memory = cfg.memory_mb
+                    tm.log(
+                        t,
+                        5,
+                        pool.name,
+                        INFO,
+                        f"{r.name} worker ready version={r.version} queue={q.name} concurrency={cfg.concurrency}",
+                    )
+                continue
+            if r.state != "running":
+                continue
+            # memory: baseline plus leak over uptime plus working set per slot
+            r.memory = (
+                cfg.memory_mb
+                + tr.memory_leak_mb_per_min * (t - r.ready_at) / 60.0
+                + 6.0 * r.inflight_n
+            )
+            if r.doomed_at >= 0 and t >= r.doomed_at:
+                self.crash(pool, r, t, r.doom_reason, "OOMKilled")
+                continue
+            if r.memory > cfg.memory_limit_mb:
+                self.crash(
+                    pool,
+                    r,
+                    t,
+                    f"memory {r.memory:.0f}Mi exceeded limit {cfg.memory_limit_mb:.0f}Mi",
+                    "OOMKilled",
+                )
+                continue
+            # finish deliveries that are due
+            inflight = r.inflight
+            while inflight and inflight[0][1] <= t:
+                run = inflight.popleft()[0]
+                r.inflight_n -= run.count
+                finish(pool, q, r, run, t)
+            if paused:
+                continue
+            # start new deliveries
+            r.acc += rate
+            n = min(concurrency - r.inflight_n, int(r.acc))
+            if n <= 0:
+                r.acc = min(r.acc, float(concurrency))
+                continue
+            r.acc -= n
+            for run in q.take(n):
+                if run.deliveries > 1:
+                    row[tm.g_q[q.name]["redeliver"]] += run.count
+                if run.poison and not tr.tolerates_poison:
+                    r.doomed_at = t + 2
+                    r.doom_reason = f"fatal error processing msg_{q.msg_id(run.first)}: runtime: out of memory: cannot allocate 4294967296-byte block"
+                    tm.log(
+                        t,
+                        40,
+                        pool.name,
+                        WARN,
+                        f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} receive_count={run.deliveries} msg="decoding payload" payload_bytes=48211904',
+                    )
+                # a poisoned delivery never completes: the replica dies first
+                inflight.append((run, t + 3 if run.poison and r.doomed_at >= 0 else done_at))
+                r.inflight_n += run.count
+        running = live = 0
+        memory = 0.0
+        for r in pool.replicas:
+            if r.state == "running":
+                running += 1
+                if r.memory > memory:
+                    memory = r.memory
+            if r.state != "terminated":
+                live += 1
+        row[gw["running"]] = running
+        row[gw["desired"]] = live
+        row[gw["memory"]] = memory * 1_048_576
+        self.counts[pool.name] = (running, live)
+
+    def crash(self, pool: WorkerPool, r: Replica, t: int, message: str, reason: str) -> None:
+        q = self.queues[pool.cfg.queue]
+        tm = self.tm
+        tm.log(t, 50, pool.name, FATAL, f"{r.name} {message}")
+        for run, _ in r.inflight:
+            q.fail(run, t)
+        r.inflight.clear()
+        r.inflight_n = 0
+        r.restarts += 1
+        pool.restarts_total += 1
+        pool.crashes += 1
+        tm.metrics.row[tm.g_w[pool.name]["restarts"]] += 1
+        wait = backoff_s(r.restarts)
+        r.state, r.ready_at = "backoff", t + wait
+        r.doomed_at = -1
+        tm.log(
+            t,
+            51,
+            "kubelet",
+            WARN,
+            f'kubelet-node-{hash_name(r.name) % 7} pod={r.name} container=worker reason={reason} exit_code={137 if reason == "OOMKilled" else 2} restart_count={r.restarts} back-off={wait}s "Back-off restarting failed container"',
+        )
+
+    def terminate(self, pool: WorkerPool, r: Replica, t: int) -> None:
+        """Stop a replica now: what it held goes back to its queue."""
+        r.state = "terminated"
+        q = self.queues[pool.cfg.queue]
+        for run, _ in r.inflight:
+            q.fail(run, t)
+        r.inflight.clear()
+        r.inflight_n = 0
+
+    def scale(self, pool: WorkerPool, n: int, t: int) -> int:
+        """Scale a pool to n replicas now: new ones start, removed ones stop (what they held goes
+        back to the queue). Returns how many replicas were added (negative: removed)."""
+        delta, removed = pool.scale(t, n)
+        for r in removed:
+            self.terminate(pool, r, t)
+        return delta
+
+    def roll_out(self, t: int, pool: WorkerPool, version: str, percent: int) -> None:
+        """Replace a share of the pool's replicas, oldest first, with ones running `version`."""
+        live = pool.live
+        n = max(1, round(len(live) * percent / 100)) if live else 0
+        for i, r in enumerate(sorted(live, key=lambda r: r.started)):
+            if i >= n or r.version == version:
+                continue
+            at = t + i * ROLLOUT_STEP_S // 2
+            self.terminate(pool, r, at)
+            pool.new_replica(at, version=version)
+
+    def connections(self) -> int:
+        """Database connections the workers hold (two per running replica)."""
+        return sum(running for running, _ in self.counts.values()) * 2
+
+    def cost_per_hour(self) -> float:
+        return sum(self.counts[n][1] * p.cfg.cost_per_replica_hour for n, p in self.pools.items())

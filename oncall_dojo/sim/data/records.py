@@ -1,0 +1,30 @@
+"""Business records the model keeps exact track of, with or without the application database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Records:
+    """Business records the model keeps exact track of (orders, charges, emails)."""
+
+    orders: int = 0
+    corrupted: dict[int, str] = field(default_factory=dict)
+    """order number -> the version that wrote it wrong"""
+    repaired: int = 0
+    charges: dict[int, int] = field(default_factory=dict)
+    """order number -> successful charges at the provider"""
+    refunded: dict[int, int] = field(default_factory=dict)
+    emails: int = 0
+
+    @property
+    def duplicate_charges(self) -> int:
+        return sum(max(0, n - 1 - self.refunded.get(o, 0)) for o, n in self.charges.items())
+
+    def duplicate_cents(self, cents_of: Callable[[int], int]) -> int:
+        """Money taken twice: each extra charge at what its order costs."""
+        return sum(
+            max(0, n - 1 - self.refunded.get(o, 0)) * cents_of(o) for o, n in self.charges.items()
+        )
