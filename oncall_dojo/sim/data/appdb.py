@@ -25,97 +25,24 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from oncall_dojo.sim.config import AppDbConfig
-
-if TYPE_CHECKING:
-    from oncall_dojo.sim.sqlsandbox import Sandbox
-
-TABLES: dict[str, str] = {
-    "customers": "id INTEGER PRIMARY KEY, email TEXT, name TEXT NOT NULL, country TEXT NOT NULL,"
-    " tenant_id TEXT NOT NULL, created_at TEXT NOT NULL",
-    "products": "id INTEGER PRIMARY KEY, sku TEXT NOT NULL, name TEXT NOT NULL, price_cents INTEGER NOT NULL",
-    "orders": "id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, tenant_id TEXT, total_cents INTEGER,"
-    " currency TEXT, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL",
-    "order_items": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, product_id INTEGER NOT NULL,"
-    " qty INTEGER NOT NULL, unit_price_cents INTEGER NOT NULL",
-    "payments": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, amount_cents INTEGER NOT NULL,"
-    " currency TEXT, status TEXT NOT NULL, provider_charge_id TEXT, idempotency_key TEXT,"
-    " created_at TEXT NOT NULL",
-    "refunds": "id INTEGER PRIMARY KEY, payment_id INTEGER NOT NULL, amount_cents INTEGER NOT NULL,"
-    " reason TEXT, provider_refund_id TEXT, created_at TEXT NOT NULL",
-    "ledger_entries": "id INTEGER PRIMARY KEY, order_id INTEGER, payment_id INTEGER, refund_id INTEGER,"
-    " kind TEXT NOT NULL, amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL",
-    "shipments": "id INTEGER PRIMARY KEY, order_id INTEGER NOT NULL, carrier TEXT NOT NULL,"
-    " label_id TEXT NOT NULL, created_at TEXT NOT NULL",
-    "email_sends": "id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, campaign TEXT NOT NULL,"
-    " template TEXT NOT NULL, sent_at TEXT NOT NULL",
-    "credits": "id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, campaign TEXT NOT NULL,"
-    " amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL",
-    "schema_migrations": "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL",
-}
-INDEXES = (
-    "CREATE INDEX {db}.order_items_order_id ON order_items(order_id)",
-    "CREATE INDEX {db}.payments_order_id ON payments(order_id)",
-    "CREATE INDEX {db}.refunds_payment_id ON refunds(payment_id)",
-    "CREATE INDEX {db}.ledger_payment_id ON ledger_entries(payment_id)",
-    "CREATE INDEX {db}.ledger_order_id ON ledger_entries(order_id)",
-    "CREATE INDEX {db}.shipments_order_id ON shipments(order_id)",
-    "CREATE INDEX {db}.orders_customer_id ON orders(customer_id)",
-    "CREATE INDEX {db}.credits_customer ON credits(customer_id, campaign)",
-    "CREATE INDEX {db}.email_sends_customer ON email_sends(customer_id, campaign)",
+from oncall_dojo.sim.data.schema import COMPARED, INDEXES, KEYED, TABLES
+from oncall_dojo.sim.data.shop import (
+    CARRIERS,
+    PRODUCTS,
+    Customer,
+    Order,
+    charge_id,
+    corrupt,
+    label_id,
+    make_customer,
+    make_order,
+    refund_id,
 )
-COMPARED = (
-    "customers",
-    "orders",
-    "order_items",
-    "payments",
-    "ledger_entries",
-    "shipments",
-    "credits",
-)
-"""Tables whose correct rows the truth keeps; a correct row the player changed or deleted is collateral damage."""
-KEYED = {"credits": ("customer_id", "campaign", "amount_cents"), "shipments": ("order_id",)}
-"""Tables whose rows are matched by what they are rather than by id."""
-
-_PRODUCTS = (
-    ("Trail runner shoes", 8900), ("Merino crew socks", 1800), ("Rain shell jacket", 14900),
-    ("Insulated bottle", 3200), ("Daypack 24L", 7400), ("Headlamp", 3900), ("Camp mug", 1400),
-    ("Sun hoodie", 5600), ("Trekking poles", 11900), ("Chalk bag", 2400), ("Bike light set", 4500),
-    ("Yoga mat", 6800), ("Wool beanie", 2900), ("Packable down vest", 12900), ("Bamboo tee", 3400),
-    ("Climbing tape", 700), ("Hydration bladder", 3600), ("First aid kit", 2700),
-    ("Gaiters", 4200), ("Buff neck gaiter", 2200),
-)  # fmt: skip
-_COUNTRIES = ("US", "US", "US", "GB", "DE", "FR", "CA", "NL", "AU", "SE")
-_CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "CA": "CAD", "NL": "EUR",
-             "AU": "AUD", "SE": "SEK"}  # fmt: skip
-_DOMAINS = ("example.com", "mail.test", "inbox.example", "post.example.org", "fastmail.test")
-_CARRIERS = ("UPS", "DHL", "USPS", "FedEx")
-_TENANTS = ("shopfront-us", "shopfront-eu")
-_SUFFIXES = {"Miss", "Jr", "Sr", "II", "III", "IV", "MD", "DDS", "PhD", "DVM"}
-
-
-def _mix(x: int) -> int:
-    """splitmix64: a well-mixed 64-bit value from an integer, the same on every platform."""
-    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return x ^ (x >> 31)
-
-
-@dataclass
-class Order:
-    id: int
-    customer_id: int
-    tenant_id: str
-    total_cents: int
-    currency: str
-    items: list[tuple[int, int, int]]
-    """(product id, qty, unit price)"""
+from oncall_dojo.sim.sqlsandbox import Sandbox
 
 
 def _updates_last(op: tuple[str, list[tuple]]) -> bool:
@@ -152,7 +79,7 @@ class AppDb:
         batch of ticks may insert an order and mark it paid); updates of one row commute (the
         status updates are guarded), so their order among themselves does not matter."""
         self._orders: dict[int, Order] = {}
-        self._customers: dict[int, tuple[int, str, str, str, str, str]] = {}
+        self._customers: dict[int, Customer] = {}
         self._ts = (0, self.ts_(0))
         self.damaged: dict[str, set[int]] = {t: set() for t in TABLES}
         """Rows a fault wrote wrong or wrote twice, by table (the truth has the right version or none)."""
@@ -194,23 +121,14 @@ class AppDb:
             self._ts = (t, self.ts_(t))
         return self._ts[1]
 
-    def customer(self, i: int) -> tuple[int, str, str, str, str, str]:
+    def customer(self, i: int) -> Customer:
         c = self._customers.get(i)
         if c is None:
             c = self._customers[i] = self._make_customer(i)
         return c
 
-    def _make_customer(self, i: int) -> tuple[int, str, str, str, str, str]:
-        h = _mix(self.salt ^ (i * 0x51ED27))
-        name = self._names[h % len(self._names)]
-        words = [w for w in name.split() if not w.endswith(".") and w not in _SUFFIXES] or ["alex"]
-        local = f"{words[0]}.{words[-1]}{(h >> 20) % 1000}".lower()
-        local = "".join(ch for ch in local if ch.isalnum() or ch == ".")
-        country = _COUNTRIES[(h >> 32) % len(_COUNTRIES)]
-        tenant = _TENANTS[0 if country in ("US", "CA", "AU") else 1]
-        email = f"{local}@{_DOMAINS[(h >> 40) % len(_DOMAINS)]}"
-        created = self.ts(-86_400 * (30 + (h >> 48) % 700))
-        return (i, email, name, country, tenant, created)
+    def _make_customer(self, i: int) -> Customer:
+        return make_customer(self.salt, self._names, i, self.ts)
 
     def email_of(self, customer_id: int) -> str:
         return self.customer(customer_id)[1]
@@ -223,17 +141,7 @@ class AppDb:
         return o
 
     def _make_order(self, n: int) -> Order:
-        oid = self.history + n
-        h = _mix(self.salt ^ (oid * 0x2545F491))
-        cust = 1 + (oid * 7919 + (h & 0xFF)) % self.customers
-        country = _COUNTRIES[(_mix(self.salt ^ (cust * 0x51ED27)) >> 32) % len(_COUNTRIES)]
-        items = []
-        for k in range(1 + h % 3):
-            p = (h >> (8 + 5 * k)) % len(_PRODUCTS)
-            qty = 1 + (h >> (30 + 2 * k)) % 2
-            items.append((p + 1, qty, _PRODUCTS[p][1]))
-        tenant = _TENANTS[0 if country in ("US", "CA", "AU") else 1]
-        return Order(oid, cust, tenant, sum(q * u for _, q, u in items), _CURRENCY[country], items)
+        return make_order(self.salt, self.customers, self.history + n)
 
     def order_id(self, n: int) -> int:
         return self.history + n
@@ -242,7 +150,7 @@ class AppDb:
         """Customers, products and a week of settled history (the same in the database and the truth)."""
         c = self.conn
         custs = [self.customer(i) for i in range(1, self.customers + 1)]
-        prods = [(i + 1, f"SKU-{1000 + i * 37}", n, p) for i, (n, p) in enumerate(_PRODUCTS)]
+        prods = [(i + 1, f"SKU-{1000 + i * 37}", n, p) for i, (n, p) in enumerate(PRODUCTS)]
         orders: list[tuple] = []
         items: list[tuple] = []
         pays: list[tuple] = []
@@ -275,17 +183,23 @@ class AppDb:
                     o.total_cents,
                     o.currency,
                     "succeeded",
-                    self._charge_id(pid),
+                    charge_id(self.salt, pid),
                     f"ord_{o.id}",
                     ts,
                 )
             )
             ledger.append((pid, o.id, pid, None, "charge", o.total_cents, ts))
-            ships.append((pid, o.id, _CARRIERS[o.id % 4], self._label(o.id, 0), self.ts(t + 3600)))  # fmt: skip
+            ships.append(
+                (pid, o.id, CARRIERS[o.id % 4], label_id(self.salt, o.id, 0), self.ts(t + 3600))
+            )
         rows: dict[str, list[tuple]] = {
-            "customers": custs, "products": prods, "orders": orders, "payments": pays,
-            "ledger_entries": ledger, "shipments": ships,
-        }  # fmt: skip
+            "customers": custs,
+            "products": prods,
+            "orders": orders,
+            "payments": pays,
+            "ledger_entries": ledger,
+            "shipments": ships,
+        }
         c.execute("BEGIN")
         for db in ("main", "truth"):
             for table, data in rows.items():
@@ -301,12 +215,6 @@ class AppDb:
         for table in TABLES:
             if table != "schema_migrations":
                 self._next[table] = self._max_id(table) + 1
-
-    def _charge_id(self, pid: int) -> str:
-        return f"ch_{_mix(self.salt ^ (pid * 0x9E37)) & 0xFFFFFFFFFFFF:012x}"
-
-    def _label(self, oid: int, k: int) -> str:
-        return f"1Z{_mix(self.salt ^ (oid * 0x3C6E + k)) % 10**12:012d}"
 
     def _max_id(self, table: str) -> int:
         row = self.conn.execute(f"SELECT max(rowid) FROM main.{table}").fetchone()
@@ -357,8 +265,16 @@ class AppDb:
         o = self.order(n)
         pid = self._id("payments")
         dup = pid != self._first_payment.setdefault(o.id, pid)
-        row = (pid, o.id, o.total_cents, o.currency, "succeeded" if ok else "timeout",
-               self._charge_id(pid) if ok else None, f"ord_{o.id}" if idempotent else None, self.ts(t))  # fmt: skip
+        row = (
+            pid,
+            o.id,
+            o.total_cents,
+            o.currency,
+            "succeeded" if ok else "timeout",
+            charge_id(self.salt, pid) if ok else None,
+            f"ord_{o.id}" if idempotent else None,
+            self.ts(t),
+        )
         if dup:
             self.damaged["payments"].add(pid)
             self.harm_ticks.append(t)
@@ -370,8 +286,10 @@ class AppDb:
         lid = self._id("ledger_entries")
         row = (lid, o.id, payment_id, None, "charge", o.total_cents, self.ts(t))
         self._insert("ledger_entries", row, payment_id == self._first_payment.get(o.id))
-        self._update("UPDATE {db}.orders SET status='paid', updated_at=? WHERE id=? AND status='pending'",
-                     (self.ts(t), o.id))  # fmt: skip
+        self._update(
+            "UPDATE {db}.orders SET status='paid', updated_at=? WHERE id=? AND status='pending'",
+            (self.ts(t), o.id),
+        )
 
     def first_payment(self, n: int) -> int:
         return self._first_payment.get(self.order_id(n), 0)
@@ -394,8 +312,10 @@ class AppDb:
     def restore_order(self, t: int, n: int) -> None:
         """A repair job rewrites the order from its items (what the truth holds)."""
         o = self.order(n)
-        self._put("UPDATE main.orders SET total_cents=?, currency=?, tenant_id=?, updated_at=? WHERE id=?",
-                  (o.total_cents, o.currency, o.tenant_id, self.ts(t), o.id))  # fmt: skip
+        self._put(
+            "UPDATE main.orders SET total_cents=?, currency=?, tenant_id=?, updated_at=? WHERE id=?",
+            (o.total_cents, o.currency, o.tenant_id, self.ts(t), o.id),
+        )
         self._put("UPDATE truth.orders SET updated_at=? WHERE id=?", (self.ts(t), o.id))
 
     def wrong_orders(self) -> set[int]:
@@ -417,13 +337,15 @@ class AppDb:
         k = self._labels.get(o.id, 0)
         self._labels[o.id] = k + 1
         self.parcels += 1
-        row = (sid, o.id, _CARRIERS[o.id % 4], self._label(o.id, k), self.ts(t))
+        row = (sid, o.id, CARRIERS[o.id % 4], label_id(self.salt, o.id, k), self.ts(t))
         if k:
             self.damaged["shipments"].add(sid)
         self._insert("shipments", row, k == 0)
         if k == 0:
-            self._update("UPDATE {db}.orders SET status='shipped', updated_at=? WHERE id=?",
-                         (self.ts(t), o.id))  # fmt: skip
+            self._update(
+                "UPDATE {db}.orders SET status='shipped', updated_at=? WHERE id=?",
+                (self.ts(t), o.id),
+            )
 
     def send_email(self, t: int, customer_id: int, campaign: str, template: str) -> None:
         key = (customer_id, campaign)
@@ -479,7 +401,7 @@ class AppDb:
                 payment_id,
                 cents,
                 reason,
-                f"re_{_mix(self.salt ^ rid) & 0xFFFFFFFFFFFF:012x}",
+                refund_id(self.salt, rid),
                 ts,
             )
             lid = self._id("ledger_entries")
@@ -576,8 +498,6 @@ class AppDb:
 
     def console(self) -> Sandbox:
         """The player's SQL connection (opened on first use; it reaches this database only)."""
-        from oncall_dojo.sim.sqlsandbox import Sandbox
-
         self.flush()
         if self._console is None:
             self._console = Sandbox(
@@ -601,8 +521,6 @@ class AppDb:
 
     def selector(self) -> Sandbox:
         """A read-only sandbox returning up to 50,000 rows, for commands that act on a query's ids."""
-        from oncall_dojo.sim.sqlsandbox import Sandbox
-
         self.flush()
         if self._selector is None:
             self._selector = Sandbox(self.path, max_rows=50_000)
@@ -623,15 +541,3 @@ class AppDb:
     def __del__(self) -> None:  # a temporary database does not outlive its run
         if getattr(self, "_tmp", None):
             self.close()
-
-
-def corrupt(row: tuple, how: str) -> tuple:
-    """An order row as a buggy release writes it."""
-    oid, cust, tenant, total, currency, *rest = row
-    if how == "cents_as_dollars":
-        return (oid, cust, tenant, total // 100, currency, *rest)
-    if how == "null_currency":
-        return (oid, cust, tenant, total, None, *rest)
-    if how == "wrong_tenant":
-        return (oid, cust, "shopfront-default", total, currency, *rest)
-    raise ValueError(f"unknown corruption {how!r}")
