@@ -78,6 +78,8 @@ class Command:
     args: tuple[Completion, ...] = ()
     evidence: str | None = None
     """The evidence kind its replies carry (None: it shows no evidence)."""
+    details: str = ""
+    """More than a line of help, shown by `help NAME` (the log query syntax for `logs`)."""
 
     @property
     def mutates(self) -> bool:
@@ -97,9 +99,10 @@ def command(
     help: str,
     args: tuple[Completion, ...] = (),
     evidence: str | None = None,
+    details: str = "",
 ) -> Callable[[Handler], Handler]:
     def deco(fn: Handler) -> Handler:
-        COMMANDS[name] = Command(name, kind, usage, help, fn, args, evidence)
+        COMMANDS[name] = Command(name, kind, usage, help, fn, args, evidence, details)
         return fn
 
     return deco
@@ -112,10 +115,14 @@ def evidence_kinds() -> set[str]:
 
 RAW_SQL = {"sql": 1, "refund query": 2, "notify query": 2}
 """Commands whose rest of the line is SQL, taken verbatim (quotes and all), by words before it."""
+RAW_QUERY = ("logs",)
+"""Commands whose rest of the line is a log query, taken verbatim (its quotes and backslashes)."""
 
 
 def split(text: str) -> list[str]:
     words = text.split()
+    if len(words) > 1 and words[0] in RAW_QUERY:
+        return [words[0], text.strip().split(None, 1)[1]]
     for name, n in RAW_SQL.items():
         head = name.split()
         if (
@@ -233,7 +240,9 @@ def _help(s: Session, args: list[str], by: str) -> Reply:
         matches = [c for n, c in COMMANDS.items() if n == name or n.startswith(name + " ")]
         if not matches:
             raise Refusal(f"no command {name!r}")
-        return "\n".join(f"{c.usage}\n    {c.help}" for c in matches), None
+        return "\n".join(
+            f"{c.usage}\n    {c.help}" + (f"\n\n{c.details}" if c.details else "") for c in matches
+        ), None
     out = []
     for kind, title in (
         ("investigate", "Investigate (free; what you look at is recorded)"),

@@ -6,8 +6,6 @@ which the score reads to see whether they looked before they acted.
 
 from __future__ import annotations
 
-import re
-
 from oncall_dojo.game import views
 from oncall_dojo.game.grammar import (
     Evidence,
@@ -18,11 +16,11 @@ from oncall_dojo.game.grammar import (
     parse_duration,
     pool_named,
     queue_named,
-    whole,
 )
+from oncall_dojo.game.logrequest import LOG_USAGE, log_request
 from oncall_dojo.game.session import Session
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.sim.observability.logs import LEVELS
+from oncall_dojo.sim.observability.logquery import help_text
 from oncall_dojo.sim.observability.metrics import SelectorError
 
 
@@ -48,35 +46,18 @@ def _map(s: Session, args: list[str], by: str) -> Reply:
     return views.system_map(s), Evidence("map")
 
 
-LOG_USAGE = "logs [SERVICE] [level=warn] [grep=TEXT] [re=REGEX] [since=15m] [limit=20]"
-
-
 @command(
-    "logs", "investigate", LOG_USAGE, "Search the logs, newest last.", ("service",), evidence="logs"
+    "logs",
+    "investigate",
+    LOG_USAGE,
+    "Search the logs with a log query (`help logs`), newest last.",
+    ("service",),
+    evidence="logs",
+    details=help_text(),
 )
 def _logs(s: Session, args: list[str], by: str) -> Reply:
-    pos, opts = options(args, {"level", "grep", "re", "since", "limit"}, LOG_USAGE)
-    service = pos[0] if pos else None
-    if service is not None and not any(n.startswith(service) for n in s.system.logs.service_names):
-        raise Refusal(
-            f"no logs from {service!r}; services: {', '.join(s.system.logs.service_names)}"
-        )
-    level = opts.get("level", "debug").upper()
-    if level == "WARNING":
-        level = "WARN"
-    if level not in LEVELS:
-        raise Refusal(f"level must be one of {', '.join(x.lower() for x in LEVELS)}")
-    regex = None
-    if "re" in opts:
-        try:
-            regex = re.compile(opts["re"])
-        except re.error as exc:
-            raise Refusal(f"bad regex {opts['re']!r}: {exc}") from None
-    since = parse_duration(opts.get("since", "15m"))
-    limit = whole(opts.get("limit", "20"), "limit", 1, 500)
-    return views.logs(
-        s, service, LEVELS.index(level), opts.get("grep"), regex, since, limit
-    ), Evidence("logs", service or "all")
+    req = log_request(args[0] if args else "", s.system.logs.service_names)
+    return views.logs(s, req.query, req.since_s, req.limit), Evidence("logs", req.service or "all")
 
 
 METRICS_USAGE = "metrics [SELECTOR] [fn=rate|avg|max|p99...] [window=5m]"

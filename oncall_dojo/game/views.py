@@ -5,12 +5,14 @@ Each function reads the session and returns text; none changes anything.
 
 from __future__ import annotations
 
-import re
+import math
 from typing import TYPE_CHECKING, cast, get_args
 
 import numpy as np
 
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.observability.logquery import Query as LogQuery
+from oncall_dojo.sim.observability.logsearch import search
 from oncall_dojo.sim.observability.metrics import Fn, Query, Selector
 
 FNS: tuple[str, ...] = get_args(Fn)
@@ -134,30 +136,15 @@ def system_map(s: Session) -> str:
     return "\n".join(lines)
 
 
-def logs(
-    s: Session,
-    service: str | None,
-    min_level: int,
-    text: str | None,
-    regex: re.Pattern[str] | None,
-    since_s: int,
-    limit: int,
-) -> str:
+def logs(s: Session, query: LogQuery, since_s: int | None, limit: int) -> str:
+    """The newest `limit` lines matching `query` (of the last `since_s` seconds), oldest first."""
     store = s.system.logs
-    found = list(
-        store.search(
-            service=service,
-            min_level=min_level,
-            text=text,
-            regex=regex,
-            start=s.system.t - since_s,
-            limit=limit,
-        )
-    )
-    if not found:
-        return f"No log lines match (last {since_s // 60} min)."
-    found.reverse()
-    return "\n".join(line.text for line in found)
+    since_tick = -math.inf if since_s is None else s.system.t - since_s
+    found = search(store, query, since_tick)
+    if not len(found):
+        window = "" if since_s is None else f" (last {since_s // 60} min)"
+        return f"No log lines match{window}."
+    return "\n".join(store.render(int(i)) for i in found[-limit:])
 
 
 def metric_list(s: Session) -> str:

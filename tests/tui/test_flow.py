@@ -66,14 +66,14 @@ async def test_the_main_flow_from_the_picker_to_the_exported_debrief(tmp_path: P
         # acknowledge
         await pilot.press("f5")
         assert s.acked_at == 10
-        # filter logs: recorded as the closest `logs` command
+        # filter logs: recorded as the `logs` command with the same query
         screen.query_one("#log-query", Input).value = "service:billing level:warn"
         screen.query_one("#log-query", Input).focus()
         await pilot.press("enter")
         explorer = screen.query_one(LogExplorer)
         assert 0 < explorer.match_count < explorer.line_count
         assert (
-            s.entries[-1].command == "logs billing level=warn"
+            s.entries[-1].command == "logs service:billing level:warn"
             and s.entries[-1].evidence == "logs:billing"
         )
         # open a chart

@@ -57,10 +57,11 @@ def test_charts_downsample_by_max_and_draw_blocks() -> None:
     assert marker_row(10, 0, 100, [0, 55, 99]) == "▲    ▲   ▲"
 
 
-def test_a_log_query_maps_to_the_closest_logs_command() -> None:
-    assert logs_command("service:billing level:warn") == "logs billing level=warn"
-    assert logs_command('"charge failed" /msg_\\w+/') == "logs grep='charge failed' re='msg_\\w+'"
-    assert logs_command("-service:api") == "logs"
+def test_a_log_query_is_recorded_as_the_same_logs_command() -> None:
+    assert logs_command("service:billing level:warn") == "logs service:billing level:warn"
+    assert logs_command('"charge failed" /msg_\\w+/') == 'logs "charge failed" /msg_\\w+/'
+    assert logs_command('"unclosed') is None
+    assert logs_command("-service:api") == "logs -service:api"
 
 
 def test_the_debrief_runs_equal_the_headless_play_and_export(

@@ -6,6 +6,8 @@ from typing import Any
 
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults import Fault, FaultSpec
+from oncall_dojo.sim.observability.logquery import parse
+from oncall_dojo.sim.observability.logsearch import search
 from oncall_dojo.sim.observability.metrics import Query
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
@@ -49,3 +51,8 @@ def accounted(s: System) -> None:
             r.inflight_n for p in s.pools.values() if p.cfg.queue == name for r in p.replicas
         )
         assert q.inflight == held, name
+
+
+def found(s: System, query: str) -> list[str]:
+    """The log lines of `s` that match a log query (the explorer's and the console's), as shown."""
+    return [s.logs.render(int(i)) for i in search(s.logs, parse(query))]

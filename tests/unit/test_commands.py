@@ -73,8 +73,10 @@ REFUSED = [
     ("logs billing level=loud", "level must be one of debug, info, warn, error, fatal"),
     ("logs billing limit=0", "limit must be between 1 and 500"),
     ("logs billing since=soon", "duration must look like 90, 90s, 15m or 1h, got 'soon'"),
-    ("logs billing colour=red", "unknown option `colour`"),
-    ("logs nosuchservice", "no logs from 'nosuchservice'"),
+    ("logs billing level:loud", "log query, column 15: unknown level 'loud'"),
+    ("logs /(/", "log query, column 2: bad regex"),
+    ('logs "unclosed', "log query, column 1: unclosed quote"),
+    ("logs billing colour:red", "unknown key 'colour:'"),
     ("metrics 'queue_depth{queue}'", "bad label matcher in 'queue_depth{queue}'"),
     ("metrics 9lives", "not a metric selector: '9lives'"),
     ("metrics no_such_metric", "no series match no_such_metric"),
@@ -180,6 +182,23 @@ def test_the_payments_queue_view_shows_the_poison_message_as_most_delivered(
     out = shared.perform("queue payments").output
     most = out.split("most delivered waiting messages:")[1].splitlines()[1]
     assert poison_id(shared) in most
+
+
+def test_logs_take_the_log_explorer_query_language(shared: Session) -> None:
+    """The console's `logs` reads the explorer's queries; the older `SERVICE level=... grep=...`
+    forms mean the same terms, and `help logs` shows the syntax."""
+    old = shared.perform("logs billing level=warn grep=poison limit=50")
+    new = shared.perform('logs service:billing level:warn "poison" limit=50')
+    assert old.kind == new.kind == "investigate" and old.output == new.output
+    assert new.evidence == "logs:billing"
+    # quotes, backslashes and spaces in a regex are the query's own
+    rx = shared.perform("logs service:billing /msg_id=msg_\\w+ / since:1h limit=3")
+    assert rx.kind == "investigate" and len(rx.output.splitlines()) == 3
+    assert all("billing" in line for line in rx.output.splitlines())
+    # a first word that names no service is text, as in the explorer
+    text = shared.perform("logs nosuchservice")
+    assert text.kind == "investigate" and text.output == "No log lines match (last 15 min)."
+    assert "level:=error" in shared.perform("help logs").output
 
 
 def test_billing_logs_name_the_poison_message(shared: Session) -> None:

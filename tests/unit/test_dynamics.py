@@ -32,7 +32,7 @@ from oncall_dojo.sim.observability.metrics import (
 )
 from oncall_dojo.sim.system import System
 
-from .simkit import accounted, run, system, value
+from .simkit import accounted, found, run, system, value
 
 
 def poisoned(seed: int = 1) -> tuple[System, Fault]:
@@ -91,9 +91,9 @@ def test_a_poison_message_crash_loops_billing_and_backs_up_only_payments() -> No
 def test_the_crash_is_logged_with_the_poison_message_id() -> None:
     s, f = poisoned()
     run(s, 120)
-    fatal = [line for line in s.logs.search(service="billing", min_level=4)]
+    fatal = found(s, "service:billing level:fatal")
     assert fatal
-    assert all(f.state["id"] in line.text for line in fatal)
+    assert all(f.state["id"] in line for line in fatal)
 
 
 def test_moving_the_poison_message_to_the_dlq_lets_the_backlog_drain() -> None:

@@ -27,7 +27,7 @@ from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
 from . import simkit
-from .simkit import accounted, config, run, value
+from .simkit import accounted, config, found, run, value
 
 
 def system(overrides: dict[str, Any] | None = None, *faults: FaultSpec, seed: int = 1) -> System:
@@ -62,7 +62,7 @@ def test_a_consumer_whose_dependency_rejects_it_fails_every_message_and_keeps_it
     assert value(s, 'worker_jobs_total{pool="mailer",result="error"}', "increase", 300) > 100
     assert q.depth > 1000 and q.stats.purged == 0 and q.dlq_depth == 0
     assert q.oldest_age(s.t) > 300
-    assert any("535 bad key" in line.text for line in s.logs.search(service="mailer", min_level=3))
+    assert any("535 bad key" in line for line in found(s, "service:mailer level:error"))
     assert s.faults[0].active(s)
     accounted(s)
 
@@ -127,7 +127,7 @@ def test_a_consumer_that_triggers_itself_keeps_its_queue_busy_and_the_autoscaler
     assert abs(enq - acked) < 0.2 * enq, "enqueue and dequeue rise together"
     assert len(s.pools["thumbnails"].live) > 10
     assert value(s, "cloud_cost_dollars_per_hour") > 3 * cost_before
-    assert any("keda-operator" in line.text for line in s.logs.search(service="keda"))
+    assert any("keda-operator" in line for line in found(s, "service:keda"))
     accounted(s)
 
     s.config["thumbnails.output_bucket"] = "thumbs"  # point the output back
@@ -197,9 +197,7 @@ def test_a_failing_sink_fills_the_broker_until_it_blocks_every_publisher() -> No
     assert (
         value(s, 'http_requests_total{route="GET /api/products",code="200"}', "increase", 60) > 500
     )
-    assert any(
-        "connection blocked" in line.text for line in s.logs.search(service="api", min_level=3)
-    )
+    assert any("connection blocked" in line for line in found(s, "service:api level:error"))
     for other in ("payments", "emails", "fulfillment"):
         assert s.queues[other].depth == 0
     accounted(s)
@@ -290,7 +288,7 @@ def test_the_reused_flag_makes_only_the_stale_replica_charge_again() -> None:
     )
     assert s.traits("billing", "v2.8.3").charges_per_message == 4
     assert s.traits("billing", "v2.9.0").charges_per_message == 1
-    lines = [x.text for x in s.logs.search(service="billing", text="legacy capture path")]
+    lines = found(s, 'service:billing "legacy capture path"')
     assert lines and all("idem_key=none" in x for x in lines)
 
 

@@ -6,13 +6,14 @@ import pickle
 import random
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import numpy as np
 import pytest
 
 from oncall_dojo.sim.observability import logs
+from oncall_dojo.sim.observability.logquery import parse
 from oncall_dojo.sim.observability.logs import LEVELS, PREFIX_LEN, LogStore
+from oncall_dojo.sim.observability.logsearch import search
 
 START = datetime(2026, 3, 14, 3, 0, 0, tzinfo=UTC)
 SERVICES = ["api", "billing", "billing-worker", "postgres"]
@@ -181,43 +182,45 @@ def test_pickle_and_copy_keep_the_lines(filled: Filled) -> None:
         assert s.lines[-1] == expected(START, 301, 1, 2, "api-1 later")
 
 
-def test_search_equals_a_brute_force_search(filled: Filled) -> None:
+def test_a_console_search_equals_a_brute_force_search(filled: Filled) -> None:
+    """`logsearch.search` (what the console's `logs` runs) over the store's arrays: the same lines
+    as testing every rendered line, with a lower tick bound."""
     store, rows = filled
     lines = list(store.lines)
-    cases: list[dict[str, Any]] = [
-        {},
-        {"service": "billing"},
-        {"service": "billing-worker", "min_level": 2},
-        {"service": "bill"},
-        {"service": "nosuch"},
-        {"min_level": 4, "start": 100, "end": 200},
-        {"text": "ORDER_ID=ORD_4"},
-        {"regex": re.compile(r"ord_\d{3}$"), "limit": 7},
-        {"text": "été", "newest_first": False},
-        {"regex": re.compile(r"^2026-03-14T03:01"), "limit": 3, "newest_first": False},
+    cases: list[tuple[str, float]] = [
+        ("", -np.inf),
+        ("service:=billing", -np.inf),
+        ("service:billing-worker level:warn", -np.inf),
+        ("service:bill", 100),
+        ("service:nosuch", -np.inf),
+        ("level:fatal until:03:03:20", 100),
+        ('"ORDER_ID=ORD_4"', -np.inf),
+        ("/ord_\\d{3}$/", 50),
+        ('"été"', -np.inf),
+        ("/^2026-03-14T03:01/", -np.inf),
     ]
-    for kw in cases:
-        got = [(x.tick, x.service, x.level, x.text) for x in store.search(**kw)]
+    start_sod = START.hour * 3600 + START.minute * 60 + START.second
+    for text, since in cases:
+        q = parse(text)
+        got = search(store, q, since).tolist()
         want = []
-        newest_first = kw.get("newest_first", True)
-        for i in reversed(range(len(rows))) if newest_first else range(len(rows)):
-            t, _, sid, level, _ = rows[i]
+        for i, (t, _, sid, level, _) in enumerate(rows):
             name = SERVICES[sid]
-            service = kw.get("service")
-            if service in SERVICES and name != service:  # a service's own name: that one only
-                continue
-            if service and not name.startswith(service):  # else a prefix of names
-                continue
-            if level < kw.get("min_level", 0):
-                continue
-            if not kw.get("start", 0) <= t < kw.get("end", 10**9):
-                continue
-            if kw.get("text") and kw["text"].lower() not in lines[i].lower():
-                continue
-            if kw.get("regex") and not kw["regex"].search(lines[i]):
-                continue
-            want.append((t, name, LEVELS[level], lines[i]))
-        assert got == want[: kw.get("limit")], kw
+            ok = t >= since
+            for term in q.terms:
+                if term.kind == "service":
+                    ok &= name == term.value if term.exact else name.startswith(term.value)
+                elif term.kind == "level":
+                    ok &= level >= term.level
+                elif term.kind == "until":
+                    ok &= t <= term.seconds - start_sod
+                elif term.kind == "text":
+                    ok &= term.value in lines[i].lower()
+                elif term.kind == "regex":
+                    ok &= re.search(term.value, lines[i]) is not None
+            if ok:
+                want.append(i)
+        assert got == want, text
 
 
 @pytest.mark.parametrize(

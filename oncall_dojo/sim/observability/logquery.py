@@ -61,7 +61,8 @@ class Term:
     """`service`: the lower-cased name prefix; `text`: the lower-cased needle; `regex`: the pattern."""
     level: int = 0
     exact: bool = False
-    """`level`: exactly this level (`level:=error`) rather than this level or worse."""
+    """`level`: exactly this level (`level:=error`) rather than this level or worse; `service`:
+    exactly this name (`service:=api`) rather than names that start with it."""
     seconds: int = 0
     """`since`/`until`: the duration; with `clock`, the time of day in seconds. `at`: the time of day."""
     clock: bool = False
@@ -121,6 +122,7 @@ def help_text() -> str:
         "  /regex/  /regex/i     Python regular expression over the whole line (i: ignore case)\n"
         '  -word  -"text"  -/re/ exclude lines that match (also -service:NAME, -level:LEVEL)\n'
         "  service:billing       service name starts with 'billing'; repeat for either/or\n"
+        "  service:=api          exactly the service 'api'\n"
         "  level:warn            WARN or worse (debug, info, warn, error, fatal)\n"
         "  level:=error          exactly ERROR\n"
         "  since:15m  until:5m   relative to the newest line (s, m, h, d: e.g. 1h30m)\n"
@@ -235,7 +237,11 @@ def _keyed(key: str, value: str, negate: bool, start: int, vpos: int, source: st
     if not value:
         raise QueryError(f"'{key}:' needs a value", vpos)
     if key == "service":
-        return Term("service", negate, start, source, value.lower())
+        exact = value.startswith("=")
+        name = value[1:] if exact else value
+        if not name:
+            raise QueryError("'service:=' needs a name", vpos + 1)
+        return Term("service", negate, start, source, name.lower(), exact=exact)
     if key == "level":
         exact = value.startswith("=")
         name = value[1:] if exact else value

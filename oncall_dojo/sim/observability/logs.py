@@ -21,9 +21,7 @@ grown by doubling into new memory, so a view taken earlier stays valid.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import add, itemgetter
 from struct import pack
@@ -61,14 +59,6 @@ IntArray = npt.NDArray[np.int64]
 
 OFFSETS_32_BELOW = 1 << 31
 """Offsets are kept as uint32 (4 bytes a line) while the buffer is smaller than this, then int64."""
-
-
-@dataclass(frozen=True)
-class LogLine:
-    tick: int
-    service: str
-    level: str
-    text: str
 
 
 class LogArrays(NamedTuple):
@@ -488,54 +478,6 @@ class LogStore:
     def since(self, tick: int) -> int:
         """Index of the first line at or after `tick` (lines are in tick order)."""
         return int(np.searchsorted(self.arrays().ticks, tick, side="left"))
-
-    def search(
-        self,
-        *,
-        service: str | None = None,
-        min_level: int = DEBUG,
-        text: str | None = None,
-        regex: re.Pattern[str] | None = None,
-        start: int = 0,
-        end: int | None = None,
-        limit: int | None = None,
-        newest_first: bool = True,
-    ) -> Iterator[LogLine]:
-        """Lines matching all given filters, between ticks `start` and `end` (exclusive)."""
-        sid = self._service_ids.get(service, -1) if service else None
-        ids: set[int] | None
-        if service and sid == -1:
-            # a prefix (e.g. "billing" for "billing-worker") is allowed
-            ids = {i for n, i in self._service_ids.items() if n.startswith(service)}
-        else:
-            ids = {sid} if sid is not None else None
-        arr = self.arrays()
-        lo = self.since(start)
-        hi = len(arr.ticks) if end is None else self.since(end)
-        hi = max(lo, hi)
-        mask = arr.levels[lo:hi] >= min_level
-        if ids is not None:
-            table = np.zeros(256, dtype=bool)
-            table[list(ids)] = True
-            mask &= table[arr.services[lo:hi]]
-        rows = np.flatnonzero(mask) + lo
-        found = 0
-        needle = text.lower() if text else None
-        for i in (rows[::-1] if newest_first else rows).tolist():
-            line = self.render(i)
-            if needle is not None and needle not in line.lower():
-                continue
-            if regex is not None and not regex.search(line):
-                continue
-            yield LogLine(
-                int(arr.ticks[i]),
-                self.service_names[arr.services[i]],
-                LEVELS[arr.levels[i]],
-                line,
-            )
-            found += 1
-            if limit is not None and found >= limit:
-                return
 
     # ------------------------------------------------------------------ copies
 

@@ -127,14 +127,19 @@ class LogSearch:
         return cand
 
     def _service_table(self, q: Query) -> npt.NDArray[np.bool_] | None:
-        inc, exc = q.services, q.excluded_services
+        inc = [t for t in q.of("service") if not t.negate]
+        exc = [t for t in q.of("service") if t.negate]
         if not inc and not exc:
             return None
         names = [n.lower() for n in self.store.service_names] if self.store else []
         table = np.zeros(256, dtype=bool)
+
+        def named(name: str, t: Term) -> bool:  # `service:=api` is exactly api
+            return name == t.value if t.exact else name.startswith(t.value)
+
         for sid, name in enumerate(names):
-            ok = not inc or any(name.startswith(p) for p in inc)
-            if ok and any(name.startswith(p) for p in exc):
+            ok = not inc or any(named(name, t) for t in inc)
+            if ok and any(named(name, t) for t in exc):
                 ok = False
             table[sid] = ok
         if not inc:  # ids not named yet cannot be excluded

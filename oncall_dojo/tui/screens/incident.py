@@ -16,7 +16,6 @@ and `oncall_dojo.tui.heap`).
 from __future__ import annotations
 
 import asyncio
-import shlex
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -77,24 +76,13 @@ PALETTE_COMMANDS = (
 
 
 def logs_command(query: str) -> str | None:
-    """The `logs` console command closest to a log explorer query (what the player looked at)."""
+    """The `logs` console command for a log explorer query (what the player looked at): the
+    console speaks the same query language. None for a query that does not parse."""
     try:
-        q = parse_log_query(query)
+        parse_log_query(query)
     except ValueError:
         return None
-    parts = ["logs"]
-    if q.services:
-        parts.append(q.services[0])
-    levels = [t for t in q.of("level") if not t.negate and not t.exact]
-    if levels:
-        parts.append(f"level={levels[0].value}")
-    texts = [t for t in q.of("text") if not t.negate]
-    if texts:
-        parts.append("grep=" + shlex.quote(texts[0].value))
-    regexes = [t for t in q.of("regex") if not t.negate]
-    if regexes:
-        parts.append("re=" + shlex.quote(regexes[0].value))
-    return " ".join(parts)
+    return f"logs {query}".strip()
 
 
 class Measuring(ModalScreen[None]):
