@@ -17,7 +17,7 @@ from oncall_dojo.game.grammar import (
     pool_named,
     queue_named,
 )
-from oncall_dojo.game.logrequest import LOG_USAGE, log_request
+from oncall_dojo.game.logrequest import CONSOLE_HELP, LOG_USAGE, log_request
 from oncall_dojo.game.session import Session
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import help_text
@@ -53,7 +53,7 @@ def _map(s: Session, args: list[str], by: str) -> Reply:
     "Search the logs with a log query (`help logs`), newest last.",
     ("service",),
     evidence="logs",
-    details=help_text(),
+    details=help_text() + "\n\n" + CONSOLE_HELP,
 )
 def _logs(s: Session, args: list[str], by: str) -> Reply:
     req = log_request(args[0] if args else "", s.system.logs.service_names)

@@ -19,12 +19,17 @@ from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import Query, QueryError, Term, parse
 from oncall_dojo.sim.observability.logs import LEVELS
 
-__all__ = ["LOG_USAGE", "LogRequest", "log_request"]
+__all__ = ["CONSOLE_HELP", "LOG_USAGE", "LogRequest", "log_request"]
 
 LOG_USAGE = "logs [SERVICE] [QUERY] [limit=20]"
 DEFAULT_WINDOW_S = 15 * 60
 DEFAULT_LIMIT = 20
 _OPTION = re.compile(r"(level|grep|re|since|limit)=")
+CONSOLE_HELP = (
+    "In the console: the newest limit=N matching lines (20), of the last 15 minutes unless\n"
+    "the query sets a time. A first word that names a service picks it (logs billing ...);\n"
+    "level=warn, grep=TEXT, re=REGEX and since=15m still work."
+)
 
 
 @dataclass(frozen=True)

@@ -192,6 +192,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "close", "Close")]
 
     def compose(self) -> ComposeResult:
+        from oncall_dojo.game.logrequest import CONSOLE_HELP
         from oncall_dojo.sim.observability.logquery import help_text
 
         commands = ""
@@ -205,7 +206,7 @@ class HelpScreen(ModalScreen[None]):
             )
         except ImportError:  # pragma: no cover
             pass
-        logs = "## Log queries\n\n```\n" + help_text() + "\n```\n"
+        logs = "## Log queries\n\n```\n" + help_text() + "\n\n" + CONSOLE_HELP + "\n```\n"
         with VerticalScroll():
             yield Markdown(
                 "# oncall-dojo help  (escape closes)\n\n" + KEYS + "\n" + logs + "\n" + commands
