@@ -1,8 +1,9 @@
 """The fault and command reference for incident authors, generated from the code.
 
 `dojo reference` prints it; `docs/reference.md` is its output, and a test fails
-when the two differ, so the document cannot drift from the fault models in
-`oncall_dojo/sim/faults.py` and the command registry assembled in `oncall_dojo/game/commands.py`.
+when the two differ, so the document cannot drift from the fault models in the
+`oncall_dojo/sim/faults/` package and the command registry assembled in
+`oncall_dojo/game/commands.py`.
 Everything here is read from those: field names, types, defaults, limits and
 docstrings of the pydantic models, and each command's usage and help.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 import types
 import typing
 from typing import Any
@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY
 from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
 from oncall_dojo.incident.vary import Variable
+from oncall_dojo.sim import faults
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
 
 COMMAND = "dojo reference > docs/reference.md"
@@ -74,7 +75,7 @@ def _naming() -> list[str]:
 # ------------------------------------------------------------------------------------- faults
 def _faults() -> list[str]:
     out = ["## Faults", ""]
-    out += _paragraph(inspect.cleandoc(sys.modules[FaultSpec.__module__].__doc__ or ""))
+    out += _paragraph(inspect.cleandoc(faults.__doc__ or ""))
     out += [
         "Every fault has these fields (a kind may change a default, as noted under it):",
         "",

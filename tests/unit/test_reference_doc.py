@@ -36,15 +36,23 @@ def test_every_fault_kind_and_command_is_documented() -> None:
 
 
 def test_every_fault_type_can_be_written_in_an_incident_file() -> None:
-    """Every fault class in faults.py is registered (so incident files can use it), once, by a
-    kind no other fault uses."""
+    """Every fault class in the faults package is registered (so incident files can use it),
+    once, by a kind no other fault uses."""
+    import importlib
     import inspect
+    import pkgutil
 
     from oncall_dojo.sim import faults
 
+    modules = [
+        importlib.import_module(f"{faults.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(faults.__path__)
+    ]
+    assert len(modules) >= 5
     defined = {
         c
-        for _, c in inspect.getmembers(faults, inspect.isclass)
+        for module in modules
+        for _, c in inspect.getmembers(module, inspect.isclass)
         if issubclass(c, faults.FaultSpec) and c is not faults.FaultSpec
     }
     assert defined == set(FAULT_TYPES)

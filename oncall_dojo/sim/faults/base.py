@@ -1,0 +1,98 @@
+"""What every fault is: a spec an incident file fills in (`FaultSpec`), and the fault in a
+running system (`Fault`) that begins it on time and follows whether its cause is still present."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from oncall_dojo.sim.config import VersionTraits
+from oncall_dojo.sim.observability.metrics import Condition
+
+if TYPE_CHECKING:
+    from oncall_dojo.sim.system import System
+
+
+class FaultSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    kind: str
+    at: int | None = Field(default=None, ge=0)
+    """Simulated second (from the start of the run) at which the fault begins."""
+    when: Condition | None = None
+    """Or: begin the first time this condition holds."""
+    cause: bool = True
+    """Part of the root cause (False for red herrings: removing it is not required)."""
+    label: str = ""
+    """Optional name used in the debrief."""
+    summary: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _timing(self) -> FaultSpec:
+        if (self.at is None) == (self.when is None):
+            raise ValueError("give exactly one of `at` (seconds) or `when` (a condition)")
+        return self
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def evolve(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        return None
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return self.label or self.summary
+
+
+def deploy_version(
+    sys: System,
+    t: int,
+    service: str,
+    version: str,
+    traits: VersionTraits | None,
+    author: str,
+    percent: int = 100,
+    note: str = "",
+) -> None:
+    if traits is not None:
+        sys.cfg.versions.setdefault(service, {})[version] = traits
+    sys.deploy(t, service, version, author, percent=percent, note=note)
+
+
+def runs_version(sys: System, service: str, version: str) -> bool:
+    if service == "api":
+        return sys.api_versions.get(version, 0) > 0 or any(v == version for v, _ in sys.api_rollout)
+    pool = sys.pools.get(service)
+    return pool is not None and any(r.version == version for r in pool.live)
+
+
+class Fault:
+    """A fault in a running system: its spec, when it began, and its private state."""
+
+    def __init__(self, spec: FaultSpec, index: int) -> None:
+        self.spec = spec
+        self.index = index
+        self.started: int | None = None
+        self.state: dict[str, Any] = {}
+        self.ended: int | None = None
+
+    def tick(self, sys: System, t: int) -> None:
+        spec = self.spec
+        if self.started is None:
+            due = (spec.at is not None and t >= spec.at) or (
+                spec.when is not None and t > 0 and sys.holds(spec.when)
+            )
+            if due:
+                self.started = t
+                spec.begin(sys, t, self.state)
+            return
+        spec.evolve(sys, t, self.state)
+        if self.ended is None and not spec.active(sys, self.state):
+            self.ended = t
+        elif self.ended is not None and spec.active(sys, self.state):
+            self.ended = None  # the cause came back (a fix undone)
+
+    def active(self, sys: System) -> bool:
+        return self.started is not None and self.spec.active(sys, self.state)
