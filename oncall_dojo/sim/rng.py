@@ -17,6 +17,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from faker import Faker
@@ -43,6 +44,14 @@ class SimRandom(random.Random):
         super().__init__(seed)
         self.seed_value = seed
         self._identities: Identities | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # random.Random's own rebuilds with no seed and drops the attributes set here
+        return (self.__class__, (self.seed_value,), (self.getstate(), self._pools))
+
+    def __setstate__(self, state: Any) -> None:
+        self.setstate(state[0])
+        self._pools = state[1]
 
     @property
     def identities(self) -> Identities:

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from oncall_dojo.sim.config import AppDbConfig
 from oncall_dojo.sim.data.schema import COMPARED, INDEXES, KEYED, TABLES
@@ -538,6 +539,31 @@ class AppDb:
                 shutil.rmtree(self._tmp, ignore_errors=True)
                 self._tmp = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the connections, with both databases as file images: a copy (pickle
+        or deepcopy) gets a folder and a database of its own, page for page the same."""
+        if self._console is not None or self._selector is not None:
+            raise TypeError("an application database is copied only before SQL sandboxes open")
+        state = {k: v for k, v in self.__dict__.items() if k not in _NOT_COPIED}
+        state["_images"] = (self.conn.serialize(name="main"), self.conn.serialize(name="truth"))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        main, truth = state.pop("_images")
+        self.__dict__.update(state)
+        self._console = self._selector = None
+        self._tmp = tempfile.mkdtemp(prefix="dojo-app-")
+        self.path = Path(self._tmp) / "app.db"
+        self.path.write_bytes(main)
+        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=OFF")
+        self.conn.execute("ATTACH DATABASE ':memory:' AS truth")
+        self.conn.deserialize(truth, name="truth")
+
     def __del__(self) -> None:  # a temporary database does not outlive its run
         if getattr(self, "_tmp", None):
             self.close()
+
+
+_NOT_COPIED = frozenset({"conn", "path", "_tmp", "_console", "_selector"})
