@@ -20,13 +20,27 @@ REPO = Path(__file__).resolve().parents[1]
 POISON_ID = "payments-stuck"
 
 
+@pytest.fixture(scope="session")
+def play_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test run's play cache: shared by every test and worker of this run, never the
+    user's. The tests that check incidents take each play from whichever played it first."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the workers' folders sit side by side in the run's own folder
+    path = base / "play-cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _private_game_home(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, play_cache_dir: Path
 ) -> None:
-    """No test writes to the real user's game database: each gets its own DOJO_HOME."""
+    """No test writes to the real user's game database or cache: each gets its own DOJO_HOME,
+    and the run its own DOJO_CACHE."""
     monkeypatch.setenv("DOJO_HOME", str(tmp_path_factory.mktemp("dojo-home")))
     monkeypatch.setenv("DOJO_PLAYER", "tester")
+    monkeypatch.setenv("DOJO_CACHE", str(play_cache_dir))
 
 
 @pytest.fixture(scope="session")

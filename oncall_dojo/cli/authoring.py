@@ -24,31 +24,21 @@ from oncall_dojo.cli.common import (
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from oncall_dojo.game.validate import load_checked
+    from oncall_dojo.game.catalog import descriptions
     from oncall_dojo.incident.packs import scan
-    from oncall_dojo.incident.yamlload import YamlModelError
 
     check_dirs(args)
     found = scan(extra_dirs(args))
     rows: list[dict[str, Any]] = []
-    for f in found.found:
+    for f, desc in zip(found.found, descriptions([f.path for f in found.found]), strict=True):
         pack = None if f.pack is None else str(f.pack)
-        try:
-            inc = load_checked(f.path)
-        except YamlModelError as exc:
-            rows.append(
-                {
-                    "id": f.path.stem,
-                    "path": str(f.path),
-                    "error": str(exc).splitlines()[0],
-                    "bundled": f.bundled,
-                    "pack": pack,
-                }
-            )
+        if "error" in desc:
+            rows.append({"id": f.path.stem, "path": str(f.path), "error": desc["error"],
+                         "bundled": f.bundled, "pack": pack})  # fmt: skip
             continue
-        rows.append({"id": inc.id, "title": inc.title, "difficulty": inc.difficulty, "tags": inc.tags,
-                     "summary": inc.summary, "bundled": f.bundled, "pack": pack, "path": str(f.path),
-                     "varies": sorted(inc.vary)})  # fmt: skip
+        rows.append({"id": desc["id"], "title": desc["title"], "difficulty": desc["difficulty"],
+                     "tags": desc["tags"], "summary": desc["summary"], "bundled": f.bundled,
+                     "pack": pack, "path": str(f.path), "varies": desc["varies"]})  # fmt: skip
     for problem in found.missing:
         err(f"warning: {problem}")
     for clash in found.clashes:
@@ -185,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             else f"results were not kept: {log.broken}"
         )
     if args.json:
-        from oncall_dojo.game.check import run_json
+        from oncall_dojo.game.plays import run_json
 
         print(json.dumps(run_json(s), indent=2))
     else:
@@ -199,44 +189,85 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from oncall_dojo.game.check import check_incident
-    from oncall_dojo.game.session import IncidentBroken
+    from oncall_dojo.cli.progress import ProgressLine
+    from oncall_dojo.game.check import CheckFailed, check_incidents, default_jobs
+    from oncall_dojo.game.plays import PlayCache
     from oncall_dojo.incident.packs import discover
-    from oncall_dojo.incident.vary import describe
-    from oncall_dojo.incident.yamlload import YamlModelError
 
     check_dirs(args)
     idents = args.incidents_to_check or [f.path.stem for f in discover(extra_dirs(args))]
+    incidents = [load_incident(ident, args) for ident in idents]
     seeds = tuple(args.seeds)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        return usage(f"--jobs {jobs}: give at least 1")
+    cache = None if args.no_cache else PlayCache.default()
+    shown = not args.json and sys.stdout.isatty() and sys.stderr.isatty()
+    bar = ProgressLine(sys.stderr) if shown else None
     failed = 0
-    for ident in idents:
-        inc = load_incident(ident, args)
-        print(f"{inc.id}: ", end="", flush=True)
-        try:
-            rep = check_incident(inc, seeds)
-        except (YamlModelError, IncidentBroken) as exc:
-            print("FAILED")
-            print(f"  {exc}" if isinstance(exc, IncidentBroken) else str(exc), file=sys.stderr)
-            failed += 1
-            continue
-        cells = []
-        for sr in rep.seeds:
-            harm = " ".join(f"{n}={r.score}" for n, r in sr.harmful.items())
-            picked = f"  [{describe(sr.values)}]" if sr.values else ""
-            cells.append(
-                f"seed {sr.seed}: reference {sr.reference.score} idle {sr.idle.score} {harm}{picked}"
-            )
-        print("ok" if rep.ok else "FAILED")
-        for c in cells:
-            print(f"  {c}")
-        if len(rep.seeds) > 1:
-            scores = [sr.reference.score for sr in rep.seeds]
-            print(f"  reference spread: {min(scores)}-{max(scores)} ({max(scores) - min(scores)})")
-        for sr in rep.seeds:
-            for p in sr.problems:
-                print(f"  seed {sr.seed}: {p}")
-        failed += not rep.ok
+    out = []
+    try:
+        for inc, rep in check_incidents(incidents, seeds, jobs=jobs, cache=cache, progress=bar):
+            if bar is not None:
+                bar.clear()
+            if isinstance(rep, CheckFailed):
+                failed += 1
+                if args.json:
+                    out.append({"incident": inc.id, "ok": False, "error": rep.message})
+                else:
+                    print(f"{inc.id}: FAILED")
+                    print(f"  {rep.message}" if rep.broken else rep.message, file=sys.stderr)
+            else:
+                failed += not rep.ok
+                if args.json:
+                    out.append(_check_json(rep))
+                else:
+                    _print_check(rep)
+            if bar is not None:
+                bar.draw()
+    finally:
+        if bar is not None:
+            bar.clear()
+    if args.json:
+        print(json.dumps(out, indent=2))
     return EXIT_FAIL if failed else EXIT_OK
+
+
+def _print_check(rep: Any) -> None:
+    from oncall_dojo.incident.vary import describe
+
+    print(f"{rep.incident}: " + ("ok" if rep.ok else "FAILED"))
+    for sr in rep.seeds:
+        harm = " ".join(f"{n}={r.score}" for n, r in sr.harmful.items())
+        picked = f"  [{describe(sr.values)}]" if sr.values else ""
+        print(
+            f"  seed {sr.seed}: reference {sr.reference.score} idle {sr.idle.score} {harm}{picked}"
+        )
+    if len(rep.seeds) > 1:
+        scores = [sr.reference.score for sr in rep.seeds]
+        print(f"  reference spread: {min(scores)}-{max(scores)} ({max(scores) - min(scores)})")
+    for sr in rep.seeds:
+        for p in sr.problems:
+            print(f"  seed {sr.seed}: {p}")
+
+
+def _check_json(rep: Any) -> dict[str, Any]:
+    return {
+        "incident": rep.incident,
+        "ok": rep.ok,
+        "seeds": [
+            {
+                "seed": sr.seed,
+                "values": sr.values,
+                "reference": sr.reference.score,
+                "resolved": sr.reference.resolved,
+                "idle": sr.idle.score,
+                "harmful": {n: r.score for n, r in sr.harmful.items()},
+                "problems": sr.problems,
+            }
+            for sr in rep.seeds
+        ],
+    }
 
 
 def add_parsers(sub: Any) -> None:
@@ -291,5 +322,20 @@ def add_parsers(sub: Any) -> None:
     )
     sp.add_argument("incidents_to_check", nargs="*", metavar="INCIDENT")
     sp.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    sp.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="play in N worker processes (default: one per core)",
+    )
+    sp.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="play everything again and keep nothing (default: reuse plays kept in the user "
+        "cache folder, or $DOJO_CACHE, for the same incident, seed, playthrough and engine)",
+    )
+    sp.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_check)

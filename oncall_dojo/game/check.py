@@ -4,18 +4,35 @@ For each seed the reference playthrough must resolve the incident (resolution
 conditions held at the end, every root-cause fault gone) and clearly beat both
 doing nothing and every known-harmful playthrough. An incident with `vary` is
 played as each seed picks it, playthroughs included.
+
+The playthroughs of one seed share their prelude (see `plays`); `check_incidents` spreads
+(incident, seed) pairs over worker processes and takes finished plays from a `PlayCache`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
 
+from oncall_dojo.game.plays import (
+    IDLE,
+    REFERENCE,
+    Doc,
+    PlayCache,
+    Played,
+    playthroughs,
+    result_of,
+    seed_docs,
+)
 from oncall_dojo.game.scoring import Result
-from oncall_dojo.game.session import Session
+from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.vary import Scalar
+from oncall_dojo.incident.yamlload import YamlModelError
 
 DEFAULT_SEEDS = (1, 2, 3)
 MARGIN_IDLE = 20
@@ -31,6 +48,8 @@ class SeedReport:
     problems: list[str] = field(default_factory=list)
     values: dict[str, Scalar] = field(default_factory=dict)
     """What `vary` picked for this seed."""
+    runs: dict[str, Doc] = field(default_factory=dict)
+    """Every playthrough's `dojo run --json` document, by playthrough name."""
 
 
 @dataclass
@@ -54,51 +73,165 @@ def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
     return play_session(incident, seed, actions).finish()
 
 
-def run_json(session: Session) -> dict[str, Any]:
-    """What `dojo run --json` prints for a finished session: the result and every command."""
-    out = session.finish().to_json()
-    out["commands"] = [
-        {"at": e.at, "command": e.command, "kind": e.kind, "output": e.output}
-        for e in session.entries
-    ]
-    return out
+def problems_of(ref: Result, idle: Result, harmful: dict[str, Result]) -> list[str]:
+    """Why a seed's playthroughs do not prove the incident (nothing when they do)."""
+    problems = []
+    if not ref.resolved:
+        t = ref.times
+        problems.append(
+            f"reference does not resolve the incident (mitigated={t['mitigated']}, cause removed={t['cause_removed']})"
+        )
+    if ref.score < idle.score + MARGIN_IDLE:
+        problems.append(f"reference {ref.score} does not beat idle {idle.score} by {MARGIN_IDLE}")
+    for name, r in harmful.items():
+        if ref.score < r.score + MARGIN_HARMFUL:
+            problems.append(
+                f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}"
+            )
+    return problems
 
 
-Played = Callable[[str, int, Session], None]
-"""Told of each finished playthrough: (`reference` | `idle` | `harmful:NAME`, seed, session)."""
+def seed_report(incident: Incident, seed: int, runs: dict[str, Doc]) -> SeedReport:
+    """The verdict on one seed from its playthroughs' documents."""
+    inc = incident.for_seed(seed)
+    results = {name: result_of(doc) for name, doc in runs.items()}
+    ref, idle = results[REFERENCE], results[IDLE]
+    harmful = {
+        n.removeprefix("harmful:"): r for n, r in results.items() if n.startswith("harmful:")
+    }
+    return SeedReport(seed, ref, idle, harmful, problems_of(ref, idle, harmful), inc.picked, runs)
 
 
 def check_incident(
-    incident: Incident, seeds: tuple[int, ...] = DEFAULT_SEEDS, on_play: Played | None = None
+    incident: Incident,
+    seeds: tuple[int, ...] = DEFAULT_SEEDS,
+    on_play: Played | None = None,
+    cache: PlayCache | None = None,
 ) -> CheckReport:
-    def run(name: str, inc: Incident, seed: int, actions: list[str] | None) -> Result:
-        s = play_session(inc, seed, actions)
-        if on_play is not None:
-            on_play(name, seed, s)
-        return s.finish()
-
-    reports = []
-    for seed in seeds:
-        inc = incident.for_seed(seed)
-        ref = run("reference", inc, seed, inc.playthroughs.reference.actions)
-        idle = run("idle", inc, seed, None)
-        harmful = {
-            h.name: run(f"harmful:{h.name}", inc, seed, h.actions) for h in inc.playthroughs.harmful
-        }
-        problems = []
-        if not ref.resolved:
-            t = ref.times
-            problems.append(
-                f"reference does not resolve the incident (mitigated={t['mitigated']}, cause removed={t['cause_removed']})"
-            )
-        if ref.score < idle.score + MARGIN_IDLE:
-            problems.append(
-                f"reference {ref.score} does not beat idle {idle.score} by {MARGIN_IDLE}"
-            )
-        for name, r in harmful.items():
-            if ref.score < r.score + MARGIN_HARMFUL:
-                problems.append(
-                    f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}"
-                )
-        reports.append(SeedReport(seed, ref, idle, harmful, problems, inc.picked))
+    """Check one incident in this process. Raises IncidentBroken when a page never fires and
+    YamlModelError when a seed's `vary` picks make the file invalid."""
+    reports = [
+        seed_report(incident, seed, seed_docs(incident, seed, cache, on_play)) for seed in seeds
+    ]
     return CheckReport(incident.id, reports)
+
+
+# ------------------------------------------------------------------- many, in worker processes
+@dataclass(frozen=True)
+class CheckFailed:
+    """An incident that could not be played: its page never fires, or a seed's picks are invalid."""
+
+    message: str
+    broken: bool
+    """True for IncidentBroken (a one-line message), False for located YAML errors."""
+
+
+Progress = Callable[[int, int, str, int, bool], None]
+"""Told after each (incident, seed) is done: (done, total, incident id, seed, played) where
+`played` is False when every playthrough came from the cache."""
+
+
+def _seed_task(
+    incident: Incident, seed: int, cache: PlayCache | None
+) -> dict[str, Doc] | CheckFailed:
+    try:
+        return seed_docs(incident, seed, cache)
+    except IncidentBroken as exc:
+        return CheckFailed(str(exc), broken=True)
+    except YamlModelError as exc:
+        return CheckFailed(str(exc), broken=False)
+
+
+def _cached(incident: Incident, seed: int, cache: PlayCache | None) -> dict[str, Doc] | None:
+    if cache is None:
+        return None
+    try:
+        inc = incident.for_seed(seed)
+    except YamlModelError:
+        return None  # reported when played
+    docs = {}
+    for name in playthroughs(inc):
+        doc = cache.get(inc, seed, name)
+        if doc is None:
+            return None
+        docs[name] = doc
+    return docs
+
+
+def default_jobs() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    # fork is the quickest start and safe while this process has one thread (the CLI);
+    # otherwise a fork server, which never forks a process with threads
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and threading.active_count() == 1 else None
+    if method is None and "forkserver" in methods:
+        method = "forkserver"
+    ctx = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+
+
+def check_incidents(
+    incidents: list[Incident],
+    seeds: tuple[int, ...] = DEFAULT_SEEDS,
+    jobs: int = 1,
+    cache: PlayCache | None = None,
+    progress: Progress | None = None,
+) -> Iterator[tuple[Incident, CheckReport | CheckFailed]]:
+    """Check several incidents, each seed's plays in a worker process when `jobs` > 1; yields
+    each incident's report (or failure) in the order given, as soon as it and those before it
+    are done."""
+    tasks = [(i, seed) for i in range(len(incidents)) for seed in seeds]
+    total = len(tasks)
+    got: dict[tuple[int, int], dict[str, Doc] | CheckFailed] = {}
+    todo = []
+    for i, seed in tasks:
+        docs = _cached(incidents[i], seed, cache)
+        if docs is None:
+            todo.append((i, seed))
+        else:
+            got[i, seed] = docs
+            if progress is not None:
+                progress(len(got), total, incidents[i].id, seed, False)
+    nxt = 0
+
+    def ready() -> Iterator[tuple[Incident, CheckReport | CheckFailed]]:
+        nonlocal nxt
+        while nxt < len(incidents) and all((nxt, s) in got for s in seeds):
+            inc = incidents[nxt]
+            outs = [got[nxt, s] for s in seeds]
+            failed = next((o for o in outs if isinstance(o, CheckFailed)), None)
+            if failed is not None:
+                yield inc, failed
+            else:
+                reps = [seed_report(inc, s, o) for s, o in zip(seeds, outs, strict=True)]  # type: ignore[arg-type]
+                yield inc, CheckReport(inc.id, reps)
+            nxt += 1
+
+    def done(i: int, seed: int, out: dict[str, Doc] | CheckFailed) -> None:
+        got[i, seed] = out
+        if progress is not None:
+            progress(len(got), total, incidents[i].id, seed, True)
+
+    yield from ready()
+    if jobs <= 1 or len(todo) <= 1:
+        for i, seed in todo:
+            done(i, seed, _seed_task(incidents[i], seed, cache))
+            yield from ready()
+        return
+    with _pool(min(jobs, len(todo))) as pool:
+        running: dict[Future[dict[str, Doc] | CheckFailed], tuple[int, int]] = {
+            pool.submit(_seed_task, incidents[i], seed, cache): (i, seed) for i, seed in todo
+        }
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: running[f]):
+                i, seed = running.pop(fut)
+                done(i, seed, fut.result())
+            yield from ready()

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from oncall_dojo.game.check import play_session, run_json
+from oncall_dojo.game.check import play_session
+from oncall_dojo.game.plays import run_json
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import discover

@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 import pytest
-from run_goldens import PLAYTHROUGHS, SEEDS, dump, golden_path, play
+from run_goldens import PLAYTHROUGHS, SEEDS, dump, golden_path
 
-from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident, run_json
-from oncall_dojo.game.session import Session
+from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident
+from oncall_dojo.game.plays import PlayCache, seed_docs
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.packs import Found, discover
 
@@ -30,13 +30,8 @@ def test_every_bundled_incident_is_checked_and_has_goldens() -> None:
 @pytest.mark.parametrize("found", BUNDLED, ids=lambda f: f.path.stem)
 def test_the_incident_proves_itself(found: Found) -> None:
     incident = load_checked(found.path)
-    runs: dict[str, dict[str, Any]] = {p: {} for p in PLAYTHROUGHS}
-
-    def keep(name: str, seed: int, session: Session) -> None:
-        if name in runs:
-            runs[name][str(seed)] = run_json(session)
-
-    report = check_incident(incident, CHECK_SEEDS, on_play=keep)
+    cache = PlayCache.default()  # the test run's own: shared with the other tests that check
+    report = check_incident(incident, CHECK_SEEDS, cache=cache)
     problems = [f"seed {s.seed}: {p}" for s in report.seeds for p in s.problems]
     assert report.ok, "\n".join(problems)
     assert [s.seed for s in report.seeds] == list(CHECK_SEEDS)
@@ -46,10 +41,14 @@ def test_the_incident_proves_itself(found: Found) -> None:
         assert set(s.harmful) == {h.name for h in incident.playthroughs.harmful}
         assert all(s.reference.score >= r.score + MARGIN_HARMFUL for r in s.harmful.values())
 
-    for seed in SEEDS:
+    runs: dict[str, dict[str, Any]] = {p: {} for p in PLAYTHROUGHS}
+    for s in report.seeds:
         for p in PLAYTHROUGHS:
-            if str(seed) not in runs[p]:
-                runs[p][str(seed)] = play(incident, p, seed)
+            runs[p][str(s.seed)] = s.runs[p]
+    for seed in SEEDS:
+        if seed not in CHECK_SEEDS:
+            for p, doc in seed_docs(incident, seed, cache, names=PLAYTHROUGHS).items():
+                runs[p][str(seed)] = doc
     golden = json.loads(golden_path(incident.id).read_text(encoding="utf-8"))
     for p in PLAYTHROUGHS:
         for seed in SEEDS:

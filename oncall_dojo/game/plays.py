@@ -1,0 +1,150 @@
+"""Plays of an incident's playthroughs: the state at the page shared, finished plays cached.
+
+Every playthrough of one seed starts from the same state at the page (the system runs
+silently until the paging alert fires), so `play_seed` builds that prelude once and
+hands each playthrough its own copy (a pickle of the session, unpickled per play: the
+application database is copied page for page, the random streams with their state).
+A copy plays byte for byte as a fresh session would; the golden tests hold it to that.
+
+`PlayCache` keeps each finished play as the document `dojo run --json` prints, under a
+key made of everything that determines it: the seeded incident's content, the seed, the
+playthrough and the engine (the source of the packages that simulate and score, and the
+versions of the libraries whose draws they use). It lives in the user's cache folder
+(platformdirs; `$DOJO_CACHE` overrides), one file per play written atomically, so
+concurrent runs at worst play the same thing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oncall_dojo.game.engine import cache_folder, engine_version, write_json
+from oncall_dojo.game.scoring import Item, Result
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import Incident
+
+Doc = dict[str, Any]
+"""One finished play as `dojo run --json` prints it: the result and every command."""
+
+IDLE, REFERENCE = "idle", "reference"
+
+
+def playthroughs(incident: Incident) -> dict[str, list[str]]:
+    """Name -> timed actions, for an incident already resolved for its seed: `reference`,
+    `idle`, then `harmful:NAME` in file order."""
+    pts = incident.playthroughs
+    out = {REFERENCE: list(pts.reference.actions), IDLE: []}
+    out.update({f"harmful:{h.name}": list(h.actions) for h in pts.harmful})
+    return out
+
+
+def run_json(session: Session) -> Doc:
+    """What `dojo run --json` prints for a finished session: the result and every command."""
+    out = session.finish().to_json()
+    out["commands"] = [
+        {"at": e.at, "command": e.command, "kind": e.kind, "output": e.output}
+        for e in session.entries
+    ]
+    return out
+
+
+def result_of(doc: Doc) -> Result:
+    """The `Result` a document was printed from."""
+    d = {k: v for k, v in doc.items() if k not in ("breakdown", "commands")}
+    return Result(items=[Item(**i) for i in doc["breakdown"]], **d)
+
+
+def play_seed(
+    incident: Incident, seed: int, names: Iterable[str] | None = None
+) -> Iterable[tuple[str, Session]]:
+    """Play the named playthroughs (all by default) of `seed` from one shared prelude; yields
+    (name, finished session) in order. Raises IncidentBroken when the page never fires."""
+    base = Session(incident, seed)  # resolves `vary` for the seed and runs to the page
+    todo = playthroughs(base.incident)
+    wanted = list(todo if names is None else names)
+    image = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL) if len(wanted) > 1 else b""
+    for i, name in enumerate(wanted):
+        s = base if i == len(wanted) - 1 else pickle.loads(image)
+        s.run_script(todo[name])
+        yield name, s
+
+
+# ------------------------------------------------------------------------------ the cache
+def incident_hash(incident: Incident) -> str:
+    """A hash of everything an incident resolved for a seed says (not where its file is)."""
+    return hashlib.sha256(incident.model_dump_json().encode()).hexdigest()
+
+
+@dataclass
+class PlayCache:
+    """Finished plays on disk. Unreadable or foreign entries are misses, never errors; a
+    folder that cannot be written leaves the cache read-only for the rest of the run."""
+
+    folder: Path
+    writable: bool = True
+
+    @classmethod
+    def default(cls) -> PlayCache:
+        return cls(cache_folder() / "plays" / engine_version()[:20])
+
+    def _path(self, incident: Incident, seed: int, name: str) -> Path:
+        key = hashlib.sha256(f"{incident_hash(incident)}\0{seed}\0{name}".encode()).hexdigest()
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, incident: Incident, seed: int, name: str) -> Doc | None:
+        try:
+            doc = json.loads(self._path(incident, seed, name).read_bytes())
+        except (OSError, ValueError):
+            return None
+        ok = (
+            isinstance(doc, dict) and doc.get("seed") == seed and doc.get("incident") == incident.id
+        )
+        return doc if ok else None
+
+    def put(self, incident: Incident, seed: int, name: str, doc: Doc) -> None:
+        if not self.writable:
+            return
+        try:
+            write_json(self._path(incident, seed, name), doc)
+        except OSError:
+            self.writable = False
+
+
+Played = Callable[[str, int, Session], None]
+"""Told of each playthrough played (not of those taken from the cache):
+(`reference` | `idle` | `harmful:NAME`, seed, finished session)."""
+
+
+def seed_docs(
+    incident: Incident,
+    seed: int,
+    cache: PlayCache | None = None,
+    on_play: Played | None = None,
+    names: Iterable[str] | None = None,
+) -> dict[str, Doc]:
+    """The named playthroughs (all by default, in `playthroughs` order) of `seed` as `dojo run
+    --json` documents: from the cache where it has them, played (from one shared prelude)
+    where not."""
+    inc = incident.for_seed(seed)
+    names = list(playthroughs(inc) if names is None else names)
+    docs: dict[str, Doc] = {}
+    if cache is not None:
+        for name in names:
+            doc = cache.get(inc, seed, name)
+            if doc is not None:
+                docs[name] = doc
+    missing = [n for n in names if n not in docs]
+    if missing:
+        for name, session in play_seed(incident, seed, missing):
+            if on_play is not None:
+                on_play(name, seed, session)
+            docs[name] = doc = run_json(session)
+            if cache is not None:
+                cache.put(inc, seed, name, doc)
+    return {n: docs[n] for n in names}
