@@ -132,14 +132,24 @@ Progress = Callable[[int, int, str, int, bool], None]
 
 
 def _seed_task(
-    incident: Incident, seed: int, cache: PlayCache | None
+    incident: Incident, seed: int, cache: PlayCache | None, names: tuple[str, ...] | None = None
 ) -> dict[str, Doc] | CheckFailed:
     try:
-        return seed_docs(incident, seed, cache)
+        return seed_docs(incident, seed, cache, names=names)
     except IncidentBroken as exc:
         return CheckFailed(str(exc), broken=True)
     except YamlModelError as exc:
         return CheckFailed(str(exc), broken=False)
+
+
+def _halves(incident: Incident, seed: int) -> list[tuple[str, ...] | None]:
+    """A seed's playthroughs in two parts (each part plays its own prelude), or the whole."""
+    try:
+        names = tuple(playthroughs(incident.for_seed(seed)))
+    except YamlModelError:
+        return [None]  # reported when played
+    k = (len(names) + 1) // 2
+    return [names[:k], names[k:]] if len(names) > 1 else [None]
 
 
 def _cached(incident: Incident, seed: int, cache: PlayCache | None) -> dict[str, Doc] | None:
@@ -220,18 +230,36 @@ def check_incidents(
             progress(len(got), total, incidents[i].id, seed, True)
 
     yield from ready()
-    if jobs <= 1 or len(todo) <= 1:
+    if jobs <= 1 or not todo:
         for i, seed in todo:
             done(i, seed, _seed_task(incidents[i], seed, cache))
             yield from ready()
         return
-    with _pool(min(jobs, len(todo))) as pool:
+    # Few seeds to play for the workers there are (one incident, say): split each seed's
+    # playthroughs in two, so that no worker waits while another plays a whole seed.
+    parts = {t: _halves(incidents[t[0]], t[1]) if len(todo) < 2 * jobs else [None] for t in todo}
+    pending: dict[tuple[int, int], list[dict[str, Doc] | CheckFailed]] = {t: [] for t in todo}
+    jobs_ = [(t, names) for t in todo for names in parts[t]]
+    with _pool(min(jobs, len(jobs_))) as pool:
         running: dict[Future[dict[str, Doc] | CheckFailed], tuple[int, int]] = {
-            pool.submit(_seed_task, incidents[i], seed, cache): (i, seed) for i, seed in todo
+            pool.submit(_seed_task, incidents[t[0]], t[1], cache, names): t for t, names in jobs_
         }
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in sorted(finished, key=lambda f: running[f]):
-                i, seed = running.pop(fut)
-                done(i, seed, fut.result())
+                t = running.pop(fut)
+                pending[t].append(fut.result())
+                if len(pending[t]) == len(parts[t]):
+                    done(*t, _merged(incidents[t[0]], t[1], pending.pop(t)))
             yield from ready()
+
+
+def _merged(
+    incident: Incident, seed: int, outs: list[dict[str, Doc] | CheckFailed]
+) -> dict[str, Doc] | CheckFailed:
+    """A seed's parts as one, its playthroughs in their order (or the first failure)."""
+    failed = next((o for o in outs if isinstance(o, CheckFailed)), None)
+    if failed is not None:
+        return failed
+    docs = {n: d for o in outs if not isinstance(o, CheckFailed) for n, d in o.items()}
+    return {n: docs[n] for n in playthroughs(incident.for_seed(seed))}
