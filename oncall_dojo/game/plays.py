@@ -16,9 +16,13 @@ concurrent runs at worst play the same thing twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import multiprocessing
+import os
 import pickle
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +152,61 @@ def seed_docs(
             if cache is not None:
                 cache.put(inc, seed, name, doc)
     return {n: docs[n] for n in names}
+
+
+# ------------------------------------------------------------------- in the background
+def _play_and_send(incident: Incident, seed: int, names: list[str], out: Any) -> None:
+    """In a worker process: play, then send the finished sessions back, pickled."""
+    nice = getattr(os, "nice", None)  # the player's own process comes first
+    if nice is not None:
+        with contextlib.suppress(OSError):
+            nice(5)
+    sessions = dict(play_seed(incident, seed, names))
+    for s in sessions.values():
+        if s.system.app is not None:
+            s.system.app.close_sandboxes()  # play is over; a connection cannot be pickled
+    out.send_bytes(pickle.dumps(sessions, protocol=pickle.HIGHEST_PROTOCOL))
+    out.close()
+
+
+class Background:
+    """Playthroughs of a seed played in a worker process while the player plays (the debrief's
+    reference and doing nothing, which do not depend on what the player does).
+
+    The worker is a fresh interpreter (spawned, never forked: the caller runs threads), a
+    daemon, so it never outlives the game."""
+
+    def __init__(self, incident: Incident, seed: int, names: Iterable[str]) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.names = list(names)
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_play_and_send, args=(incident, seed, self.names, send),
+                                 daemon=True, name="dojo-background-plays")  # fmt: skip
+        # A full-screen app replaces sys.stderr with an object that has no file descriptor, and
+        # spawning hands the real one to multiprocessing's helper process.
+        stderr = sys.__stderr__ if sys.__stderr__ is not None else sys.stderr
+        with contextlib.redirect_stderr(stderr):
+            self._proc.start()
+        send.close()
+        self._sessions: dict[str, Session] | None = None
+
+    def ready(self) -> bool:
+        """Whether the plays are done (taking them will not wait)."""
+        return self._sessions is not None or self._recv.poll()
+
+    def sessions(self) -> dict[str, Session] | None:
+        """The finished sessions by playthrough name, waiting for them if need be; None if the
+        worker failed (the caller then plays them itself)."""
+        if self._sessions is None:
+            try:
+                self._sessions = pickle.loads(self._recv.recv_bytes())
+            except (EOFError, OSError, pickle.UnpicklingError):
+                return None
+            finally:
+                self._proc.join(timeout=5)
+        return self._sessions
+
+    def stop(self) -> None:
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._recv.close()

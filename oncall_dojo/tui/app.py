@@ -42,8 +42,11 @@ class DojoApp(App[None]):
         play_log: Callable[[], Any] | None = None,
         resume: tuple[Session, Any] | None = None,
         best_scores: Callable[[], dict[tuple[str, int], tuple[int, str]]] | None = None,
+        play_ahead: bool = False,
     ) -> None:
         super().__init__()
+        self.play_ahead = play_ahead
+        """Play each game's comparison runs in a worker process while it is played."""
         self.best_scores = best_scores
         """The player's best (score, grade) per (incident, version), for the picker."""
         self.play_log_factory = play_log
@@ -120,6 +123,10 @@ class DojoApp(App[None]):
     def begin_session(self, session: Session, log: Any = None) -> None:
         """Play of `session` starts (or resumes): record it if a recorder is available."""
         self.session = session
+        if self.play_ahead:
+            from oncall_dojo.tui.report import play_ahead
+
+            play_ahead(session.incident, session.seed)  # ready by the debrief
         if log is None and self.play_log_factory is not None:
             log = self.play_log_factory()
         self.play_log = log
@@ -184,10 +191,14 @@ def run(
     resume: tuple[Session, Any] | None = None,
     best_scores: Callable[[], dict[tuple[str, int], tuple[int, str]]] | None = None,
 ) -> int:
-    app = DojoApp(
-        incident, seed, extra_dirs, play_log=play_log, resume=resume, best_scores=best_scores
-    )
-    app.run()
+    app = DojoApp(incident, seed, extra_dirs, play_log=play_log, resume=resume,
+                  best_scores=best_scores, play_ahead=True)  # fmt: skip
+    try:
+        app.run()
+    finally:
+        from oncall_dojo.tui.report import stop_playing_ahead
+
+        stop_playing_ahead()
     app.checkpoint()
     for problem in app.record_problems:
         print(f"dojo: {problem}", file=sys.stderr)

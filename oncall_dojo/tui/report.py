@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from oncall_dojo.game.plays import Background
 from oncall_dojo.game.scoring import evidence_covered
 
 if TYPE_CHECKING:
@@ -42,10 +43,58 @@ def comparison_run(incident: Incident, seed: int, actions: list[str] | None, lab
     if hit is None:
         s = play_session(incident, seed, actions)
         hit = Run(label, s, s.finish())
-        if len(_RUNS) >= _KEEP:
-            _RUNS.pop(next(iter(_RUNS)))
-        _RUNS[key] = hit
+        _keep(incident, seed, actions, hit)
     return Run(label, hit.session, hit.result)
+
+
+_AHEAD: dict[tuple[str, int, str, int], Background] = {}
+"""(id, version, incident JSON, seed) -> the comparison runs being played in a worker process."""
+
+
+def _ahead_key(incident: Incident, seed: int) -> tuple[str, int, str, int]:
+    return (incident.id, incident.version, incident.model_dump_json(), seed)
+
+
+def play_ahead(incident: Incident, seed: int) -> None:
+    """Start the debrief's comparison runs (the reference, doing nothing) in a worker process
+    now, while the player plays: they do not depend on what the player does. Only the
+    latest game's are kept."""
+    key = _ahead_key(incident, seed)
+    if key in _AHEAD:
+        return
+    stop_playing_ahead()
+    _AHEAD[key] = Background(incident, seed, ["reference", "idle"])
+
+
+def stop_playing_ahead() -> None:
+    for bg in _AHEAD.values():
+        bg.stop()
+    _AHEAD.clear()
+
+
+def comparison_runs(incident: Incident, seed: int) -> list[Run]:
+    """The reference and doing nothing from the same seed, taken from the worker `play_ahead`
+    started when there is one (waiting for it if it is still at work), else played here."""
+    ref_actions = incident.playthroughs.reference.actions
+    bg = _AHEAD.pop(_ahead_key(incident, seed), None)
+    if bg is not None:
+        sessions = bg.sessions()
+        bg.stop()
+        for name, actions in (("reference", ref_actions), ("idle", [])):
+            s = sessions.get(name) if sessions is not None else None
+            if s is not None and s.result is not None:
+                _keep(incident, seed, actions, Run(name, s, s.result))
+    return [
+        comparison_run(incident, seed, ref_actions, "Reference"),
+        comparison_run(incident, seed, None, "Did nothing"),
+    ]
+
+
+def _keep(incident: Incident, seed: int, actions: list[str] | None, run: Run) -> None:
+    key = (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
+    if len(_RUNS) >= _KEEP:
+        _RUNS.pop(next(iter(_RUNS)))
+    _RUNS[key] = run
 
 
 def unseen(s: Session) -> list[Evidence]:

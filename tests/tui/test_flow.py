@@ -319,3 +319,37 @@ async def test_a_metric_row_draws_its_label_value_and_a_chart_that_follows_the_d
         assert label == "rate"
         assert later_value == fmt(dashboards.current(s, row.panel)) + "/s"
         assert later_chart != chart  # two more minutes of data in the window
+
+
+@sync
+async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played_them(
+    repo_root: Path,
+) -> None:
+    """With `play_ahead` (as `dojo play` runs), the reference and doing nothing are played in
+    a worker process from the start of the game; the debrief shows those runs, which are the
+    same, byte for byte, as the golden headless ones."""
+    import json
+    import os
+
+    from oncall_dojo.tui import report
+
+    golden = json.loads(
+        (repo_root / "tests/incidents/golden/poison-payments.json").read_text(encoding="utf-8")
+    )
+    app = new_app("poison-payments", 3, play_ahead=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await to_incident(pilot)
+        key = report._ahead_key(screen.session.incident, 3)
+        worker = report._AHEAD[key]
+        assert worker._proc.pid != os.getpid() and worker.names == ["reference", "idle"]
+        await command(pilot, "ack")
+        await pilot.press("f9")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.click("#ok")
+        debrief = await to_debrief(pilot)
+        assert key not in report._AHEAD and not worker._proc.is_alive()
+        ref, idle = debrief.others
+    for run, name in ((ref, "reference"), (idle, "idle")):
+        want = {k: v for k, v in golden[name]["3"].items() if k != "commands"}
+        assert json.loads(json.dumps(run.result.to_json())) == want
+        assert run.session.system.t == run.session.page_tick + run.session.horizon

@@ -527,6 +527,14 @@ class AppDb:
             self._selector = Sandbox(self.path, max_rows=50_000)
         return self._selector
 
+    def close_sandboxes(self) -> None:
+        """Close the SQL sandboxes (discarding previewed writes); they reopen when next asked
+        for. Play that is over does this before the session is copied."""
+        for box in (self._console, self._selector):
+            if box is not None:
+                box.close()
+        self._console = self._selector = None
+
     def close(self) -> None:
         try:
             for box in (self._console, self._selector):

@@ -125,12 +125,10 @@ class DebriefScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="compare")
     def _compare(self) -> None:
-        from oncall_dojo.tui.report import comparison_run
+        from oncall_dojo.tui.report import comparison_runs
 
-        inc, seed = self.session.incident, self.session.seed
-        ref = comparison_run(inc, seed, inc.playthroughs.reference.actions, "Reference")
-        idle = comparison_run(inc, seed, None, "Did nothing")
-        self.app.call_from_thread(self._show_compare, [ref, idle])
+        runs = comparison_runs(self.session.incident, self.session.seed)
+        self.app.call_from_thread(self._show_compare, runs)
 
     def _show_compare(self, others: list[Run]) -> None:
         self.others = others

@@ -26,9 +26,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
-from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
+from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
 from oncall_dojo.game.commands import parse_duration
+from oncall_dojo.game.views import mmss
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import parse as parse_log_query
 from oncall_dojo.tui.heap import PlayHeap
@@ -86,14 +87,29 @@ def logs_command(query: str) -> str | None:
 
 
 class Measuring(ModalScreen[None]):
-    """Shown while the rest of the incident is simulated and scored."""
+    """Shown while the rest of the incident is simulated and scored: how far the simulation
+    has got, read from the session ten times a second (the finishing thread moves it)."""
 
     CSS_PATH = "incident.tcss"
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self.session = session
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Play is over. Measuring what happened to the end of the incident…")
-            yield LoadingIndicator()
+            yield ProgressBar(total=self.session.horizon, show_eta=False)
+            yield Static(id="measured")
+
+    def on_mount(self) -> None:
+        self._show_progress()
+        self.set_interval(0.1, self._show_progress)
+
+    def _show_progress(self) -> None:
+        now, horizon = min(self.session.now, self.session.horizon), self.session.horizon
+        self.query_one(ProgressBar).update(progress=now)
+        self.query_one("#measured", Static).update(f"simulated to {mmss(now)} of {mmss(horizon)}")
 
 
 class IncidentScreen(Screen[None]):
@@ -500,7 +516,7 @@ class IncidentScreen(Screen[None]):
         if self._timer is not None:
             self._timer.stop()
         self.heap.stop()  # play is over: what it built may go
-        self.app.push_screen(Measuring())
+        self.app.push_screen(Measuring(self.session))
         self._finish()
 
     @work(thread=True, exclusive=True, group="finish")
