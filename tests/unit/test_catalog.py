@@ -41,7 +41,7 @@ def test_only_new_and_changed_files_are_loaded_again(
     described.clear()
     assert catalog.descriptions([a, b], index) == first
     assert described == []
-    a.write_text(a.read_text(encoding="utf-8").replace("title: ", "title: Changed ", 1), "utf-8")
+    a.write_text(a.read_text(encoding="utf-8").replace('title: "', 'title: "Changed ', 1), "utf-8")
     again = catalog.descriptions([a, b], index)
     assert described == [a]
     assert again[0]["title"].startswith("Changed ") and again[1] == first[1]
