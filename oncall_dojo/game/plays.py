@@ -20,7 +20,6 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
-import os
 import pickle
 import sys
 from collections.abc import Callable, Iterable
@@ -157,10 +156,6 @@ def seed_docs(
 # ------------------------------------------------------------------- in the background
 def _play_and_send(incident: Incident, seed: int, names: list[str], out: Any) -> None:
     """In a worker process: play, then send the finished sessions back, pickled."""
-    nice = getattr(os, "nice", None)  # the player's own process comes first
-    if nice is not None:
-        with contextlib.suppress(OSError):
-            nice(5)
     sessions = dict(play_seed(incident, seed, names))
     for s in sessions.values():
         if s.system.app is not None:
@@ -174,7 +169,8 @@ class Background:
     reference and doing nothing, which do not depend on what the player does).
 
     The worker is a fresh interpreter (spawned, never forked: the caller runs threads), a
-    daemon, so it never outlives the game."""
+    daemon, so it never outlives the game. It runs at the game's own priority: niced, a busy
+    machine could starve it, and the debrief would wait for it."""
 
     def __init__(self, incident: Incident, seed: int, names: Iterable[str]) -> None:
         ctx = multiprocessing.get_context("spawn")

@@ -343,6 +343,8 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
         worker = report._AHEAD[key]
         assert worker._proc.pid != os.getpid() and worker.names == ["reference", "idle"]
         await command(pilot, "ack")
+        # a player takes a while (and a busy machine can make the worker slow)
+        await wait_for(pilot, worker.ready, timeout=600)
         await pilot.press("f9")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.click("#ok")
