@@ -13,9 +13,10 @@ f-strings shaped like the real ones (ISO timestamp with milliseconds, level,
 instance, seven key=value fields), into a list, and nothing else.
 The two alternate; each is repeated and the median is reported.
 
-Targets (absolute, on the machine running the benchmark): the 60-minute incident
-in under 1 s of wall time (>= 3,600x real time) and >= 300,000 log lines/s.
-Nothing here is asserted: the benchmark reports, it does not fail.
+Target (absolute, on the machine running the benchmark): the 60-minute incident
+in under 1 s of wall time (>= 3,600x real time). Log lines per second are printed
+with their ratio to the baseline, as a reading, not a target: what people wait for
+is a whole play. Nothing here is asserted: the benchmark reports, it does not fail.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from oncall_dojo.incident.packs import find  # noqa: E402
 
 TARGET_SPEEDUP = 3600.0
 """Simulated seconds per wall second: a 60-minute incident in under one second."""
-TARGET_LINES_PER_S = 300_000.0
 
 
 def play(incident: Incident, seed: int) -> tuple[float, int, int]:
@@ -115,9 +115,7 @@ def measure(incident_id: str, seed: int, repeat: int) -> dict[str, object]:
         "baseline_lines_per_s": base_lps,
         "game_over_baseline": game_lps / base_lps,
         "target_sim_s_per_wall_s": TARGET_SPEEDUP,
-        "target_lines_per_s": TARGET_LINES_PER_S,
         "meets_speed_target": speedup >= TARGET_SPEEDUP,
-        "meets_lines_target": game_lps >= TARGET_LINES_PER_S,
     }
 
 
@@ -155,7 +153,6 @@ def report(r: dict[str, object]) -> str:
         "",
         f"target: 60 simulated minutes in < 1 s (>= {TARGET_SPEEDUP:,.0f}x real time): "
         f"{ok(r['meets_speed_target'])} ({3600 / float(r['sim_s_per_wall_s']):.3f} s per 60 min)",  # type: ignore[arg-type]
-        f"target: >= {TARGET_LINES_PER_S:,.0f} log lines/s: {ok(r['meets_lines_target'])}",
     ])  # fmt: skip
 
 

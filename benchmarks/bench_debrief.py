@@ -1,0 +1,143 @@
+"""Benchmark: from resolving an incident to its debrief on screen, beside one play of it.
+
+    .venv/bin/python benchmarks/bench_debrief.py                 # poison-payments, seed 3, 00:16
+    .venv/bin/python benchmarks/bench_debrief.py --repeat 5 --at 120 --json
+
+The game runs headless at 160x50 (Textual's Pilot), the clock paused. The player
+acknowledges, advances to `--at` (default 00:16) and resolves; timing starts at the
+confirmation. Two figures per run:
+
+- **debrief**: until the debrief screen is up (the rest of the incident simulated to
+  its horizon and scored; a progress bar of simulated time shows meanwhile);
+- **comparison**: until the reference and doing nothing from the same seed are on it.
+
+Each is measured with the comparison runs played ahead in a worker process from the
+start of the game (as `dojo play` does; the game waits until the worker is done before
+resolving, as a player who plays a few seconds would) and without (played after the
+resolve, as before). The baseline, measured in the same run, is one play of the
+incident (its reference playthrough, prelude to horizon) in this process. Medians of
+`--repeat` runs; the load average is printed beside them. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from textual.pilot import Pilot  # noqa: E402
+
+from oncall_dojo.game.session import Session  # noqa: E402
+from oncall_dojo.game.validate import load_checked  # noqa: E402
+from oncall_dojo.incident.packs import find  # noqa: E402
+from oncall_dojo.tui import report  # noqa: E402
+from oncall_dojo.tui.app import DojoApp  # noqa: E402
+from oncall_dojo.tui.screens.briefing import BriefingScreen  # noqa: E402
+from oncall_dojo.tui.screens.debrief import DebriefScreen  # noqa: E402
+from oncall_dojo.tui.screens.dialogs import ConfirmDialog  # noqa: E402
+from oncall_dojo.tui.screens.incident import IncidentScreen  # noqa: E402
+
+TARGET_S = 0.8
+
+
+async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 900) -> None:
+    t0 = time.perf_counter()
+    while not cond():
+        if time.perf_counter() - t0 > timeout:
+            raise TimeoutError(f"waited {timeout} s for {cond}")
+        await pilot.pause(0.005)
+
+
+async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[float, float]:
+    report._RUNS.clear()  # nothing kept from an earlier run
+    app = DojoApp(incident, seed, start_paused=True, play_ahead=ahead)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, BriefingScreen)
+                       and app.screen.session is not None)  # fmt: skip
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        screen = app.screen
+        assert isinstance(screen, IncidentScreen)
+        screen.session.perform("ack")
+        screen.advance_to(at)
+        if ahead:
+            bg = report._AHEAD[report._ahead_key(screen.session.incident, seed)]
+            await wait_for(pilot, bg.ready)
+        await pilot.press("f9")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        t0 = time.perf_counter()
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: isinstance(app.screen, DebriefScreen))
+        shown = time.perf_counter() - t0
+        debrief = app.screen
+        assert isinstance(debrief, DebriefScreen)
+        await wait_for(pilot, lambda: bool(debrief.others))
+        compared = time.perf_counter() - t0
+    report.stop_playing_ahead()
+    return shown, compared
+
+
+def baseline(incident: str, seed: int) -> float:
+    inc = load_checked(find(incident, []))
+    t0 = time.perf_counter()
+    s = Session(inc, seed)
+    s.run_script(s.incident.playthroughs.reference.actions)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--incident", default="poison-payments")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument(
+        "--at", type=int, default=16, help="resolve at this many seconds after the page"
+    )
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    load_before = os.getloadavg()
+    runs: dict[str, list[float]] = {k: [] for k in ("base", "ahead_shown", "ahead_compared",
+                                                    "after_shown", "after_compared")}  # fmt: skip
+    for _ in range(max(1, args.repeat)):
+        runs["base"].append(baseline(args.incident, args.seed))
+        for ahead in (True, False):
+            shown, compared = asyncio.run(one(args.incident, args.seed, args.at, ahead))
+            tag = "ahead" if ahead else "after"
+            runs[f"{tag}_shown"].append(shown)
+            runs[f"{tag}_compared"].append(compared)
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    out = {"incident": args.incident, "seed": args.seed, "resolved_at": args.at,
+           "repeat": args.repeat, "load_before": load_before, "load_after": os.getloadavg(),
+           "median_s": med, "all_s": runs, "target_s": TARGET_S}  # fmt: skip
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    base = med["base"]
+    print(f"oncall-dojo debrief: {args.incident} seed {args.seed}, resolved at "
+          f"{args.at // 60:02d}:{args.at % 60:02d}, 160x50, median of {args.repeat}")  # fmt: skip
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}")
+    print(f"baseline, one play of the incident:            {base:6.2f} s")
+    for tag, what in (("ahead", "played ahead (dojo play)"), ("after", "played after the resolve")):
+        shown, compared = med[f"{tag}_shown"], med[f"{tag}_compared"]
+        print(f"comparison runs {what}:")
+        print(f"  resolve to the debrief on screen:            {shown:6.2f} s  "
+              f"({shown / base:.2f} of a play; target <= {TARGET_S} s: "
+              f"{'met' if shown <= TARGET_S else 'NOT MET'})")  # fmt: skip
+        print(f"  resolve to the comparison on it:             {compared:6.2f} s  "
+              f"({compared / base:.2f} of a play)")  # fmt: skip
+    print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
