@@ -47,11 +47,11 @@ class SimRandom(random.Random):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # random.Random's own rebuilds with no seed and drops the attributes set here
-        return (self.__class__, (self.seed_value,), (self.getstate(), self._pools))
+        return (self.__class__, (self.seed_value,), (self.getstate(), dict(self.__dict__)))
 
     def __setstate__(self, state: Any) -> None:
         self.setstate(state[0])
-        self._pools = state[1]
+        self.__dict__.update(state[1])
 
     @property
     def identities(self) -> Identities:
