@@ -1,6 +1,6 @@
 """Benchmark: from resolving an incident to its debrief on screen, beside one play of it.
 
-    .venv/bin/python benchmarks/bench_debrief.py                 # poison-payments, seed 3, 00:16
+    .venv/bin/python benchmarks/bench_debrief.py                 # payments-stuck, seed 3, 00:16
     .venv/bin/python benchmarks/bench_debrief.py --repeat 5 --at 120 --json
 
 The game runs headless at 160x50 (Textual's Pilot), the clock paused. The player
@@ -97,7 +97,7 @@ def baseline(incident: str, seed: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--incident", default="poison-payments")
+    ap.add_argument("--incident", default="payments-stuck")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument(
         "--at", type=int, default=16, help="resolve at this many seconds after the page"

@@ -167,7 +167,7 @@ def report(r: dict[str, object]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--incident", default="poison-payments")
+    ap.add_argument("--incident", default="payments-stuck")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each (median reported)")
     ap.add_argument("--skip-library", action="store_true", help="leave out the whole library")
     ap.add_argument("--suite", action="store_true", help="also time `python3 tasks.py test`")

@@ -334,9 +334,9 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
     from oncall_dojo.tui import report
 
     golden = json.loads(
-        (repo_root / "tests/incidents/golden/poison-payments.json").read_text(encoding="utf-8")
+        (repo_root / "tests/incidents/golden/payments-stuck.json").read_text(encoding="utf-8")
     )
-    app = new_app("poison-payments", 3, play_ahead=True)
+    app = new_app("payments-stuck", 3, play_ahead=True)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await to_incident(pilot)
         key = report._ahead_key(screen.session.incident, 3)

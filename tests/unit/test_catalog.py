@@ -31,7 +31,7 @@ def test_only_new_and_changed_files_are_loaded_again(
 ) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     text = poison_path.read_text(encoding="utf-8")
-    a.write_text(text.replace("id: poison-payments\n", "id: a\n", 1), encoding="utf-8")
+    a.write_text(text.replace("id: payments-stuck\n", "id: a\n", 1), encoding="utf-8")
     b.write_text("id: b\n", encoding="utf-8")
     index = tmp_path / "cache" / "index.json"
     first = catalog.descriptions([a, b], index)

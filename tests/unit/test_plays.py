@@ -36,7 +36,7 @@ SCRIPT = [
 @pytest.fixture(scope="module")
 def currency() -> Incident:
     """An incident with an application database (rows the player reads and repairs)."""
-    return load_checked(bundled_dir() / "currency-dropped-deploy.yaml")
+    return load_checked(bundled_dir() / "orders-missing-currency.yaml")
 
 
 def play_some(s: Session) -> None:
@@ -81,7 +81,7 @@ def test_a_session_with_an_open_sql_sandbox_is_not_copied(currency: Incident) ->
 # ------------------------------------------------------------------------------------ the cache
 @pytest.fixture(scope="module")
 def seed1(poison: Incident) -> CheckReport:
-    """poison-payments checked at seed 1 through the test run's shared cache."""
+    """payments-stuck checked at seed 1 through the test run's shared cache."""
     return check_incident(poison, (1,), cache=PlayCache.default())
 
 
@@ -169,8 +169,8 @@ def test_checks_in_worker_processes_match_and_keep_their_order(
     for s in rep.seeds:
         assert json.dumps(s.runs) == json.dumps(want[s.seed])
     assert sorted((t[0], t[1], t[2], t[4]) for t in ticks) == [
-        (1, 2, "poison-payments", True),
-        (2, 2, "poison-payments", True),
+        (1, 2, "payments-stuck", True),
+        (2, 2, "payments-stuck", True),
     ]
 
 
@@ -178,19 +178,19 @@ def test_checks_in_worker_processes_match_and_keep_their_order(
 def test_check_prints_no_progress_into_a_pipe_and_takes_its_plays_from_the_cache(
     capsys: pytest.CaptureFixture[str], seed1: CheckReport
 ) -> None:
-    assert main(["check", "poison-payments", "--seeds", "1"]) == 0
+    assert main(["check", "payments-stuck", "--seeds", "1"]) == 0
     out, err = capsys.readouterr()
     assert "\r" not in err and "\x1b" not in err and err == ""
     ref = seed1.seeds[0].reference.score
     assert out.splitlines()[1].startswith(f"  seed 1: reference {ref} ")
-    assert main(["check", "poison-payments", "--seeds", "1", "--json"]) == 0
+    assert main(["check", "payments-stuck", "--seeds", "1", "--json"]) == 0
     (doc,) = json.loads(capsys.readouterr().out)
     assert doc["ok"] and doc["seeds"][0]["reference"] == ref
     assert doc["seeds"][0]["harmful"] == {n: r.score for n, r in seed1.seeds[0].harmful.items()}
 
 
 def test_check_refuses_fewer_than_one_job(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check", "poison-payments", "--jobs", "0"]) == 2
+    assert main(["check", "payments-stuck", "--jobs", "0"]) == 2
     assert "--jobs 0: give at least 1" in capsys.readouterr().err
 
 
@@ -206,11 +206,11 @@ def test_the_progress_line_names_the_last_done_and_what_is_left() -> None:
 
     sink = Sink()
     bar = ProgressLine(sink)  # type: ignore[arg-type]
-    bar(2, 8, "poison-payments", 2, False)  # from the cache: no estimate yet
-    assert sink.text.endswith("[" + "#" * 6 + "." * 18 + "] 2/8  poison-payments seed 2")
-    bar(4, 8, "migration-lock", 1, True)
+    bar(2, 8, "payments-stuck", 2, False)  # from the cache: no estimate yet
+    assert sink.text.endswith("[" + "#" * 6 + "." * 18 + "] 2/8  payments-stuck seed 2")
+    bar(4, 8, "api-timeouts-db-idle", 1, True)
     last = sink.text.rsplit("\r\x1b[K", 1)[1]
-    assert last.startswith("[" + "#" * 12 + "." * 12 + "] 4/8  migration-lock seed 1  about ")
+    assert last.startswith("[" + "#" * 12 + "." * 12 + "] 4/8  api-timeouts-db-idle seed 1  about ")
     assert last.endswith(" s left")
     bar.clear()
     assert sink.text.endswith("\r\x1b[K")
