@@ -1,6 +1,7 @@
 """The `dojo` command. Headless commands never import the TUI (or textual).
 
-Exit codes: 0 success, 1 a check or validation failed, 2 bad usage or input
+Exit codes: 0 success, 1 a check or validation failed or a game's record could not
+be kept (the outcome is still shown), 2 bad usage or input
 (unknown incident, unreadable file), 130 interrupted.
 
     parser      the top-level parser and `main` (the `dojo` entry point)

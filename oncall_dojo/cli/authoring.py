@@ -185,6 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if e.kind in ("refused", "act"):
                 print("        " + e.output.replace("\n", "\n        "))
         print(result.render())
+    if log is not None and not log.keeping:
+        return EXIT_FAIL  # the outcome is printed, but it is not on the record
     return EXIT_OK
 
 

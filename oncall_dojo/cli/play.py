@@ -4,6 +4,7 @@ the line console, and resuming an interrupted session."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -29,17 +30,13 @@ def cmd_play(args: argparse.Namespace) -> int:
 
     from oncall_dojo.incident.packs import discover
 
-    tui = not args.console and sys.stdin.isatty() and sys.stdout.isatty()
+    tui = wants_tui(args)
     check_dirs(args)
     discover(extra_dirs(args))  # an id in two files is an error before anything starts
     if args.resume is not None:
         return _resume(args, tui)
     if tui:
-        from oncall_dojo.tui import run  # lazily: headless commands never import textual
-
-        factory = None if args.no_record else (lambda: recorder(args, "play"))
-        return run(args.incident, args.seed, extra_dirs(args), play_log=factory,
-                   best_scores=lambda: _best_scores(args))  # fmt: skip
+        return _run_tui(args, args.incident, args.seed)
     from oncall_dojo.game.console import run_console
 
     seed = args.seed
@@ -48,7 +45,18 @@ def cmd_play(args: argparse.Namespace) -> int:
         seed = secrets.randbelow(1_000_000) if seed is None else seed
         inc = load_incident(args.incident, args, seed=seed)
     log = None if args.no_record else recorder(args, "play")
-    return run_console(inc, seed, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log)
+    code = run_console(inc, seed, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log)
+    return _kept(log, code)
+
+
+def wants_tui(args: argparse.Namespace) -> bool:
+    """The full-screen game unless --console: in a terminal, or when a web server runs the
+    app over pipes (textual-serve sets TEXTUAL_DRIVER, and stdin is then not a TTY)."""
+    if args.console:
+        return False
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return True
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _resume(args: argparse.Namespace, tui: bool = False) -> int:
@@ -68,8 +76,6 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
             )
         sid = rows[0]["session"]
     row = store.session(sid)
-    if row["ended_at"] is not None:
-        return usage(f"session {sid} has finished ({row['score']}/100); see `dojo report {sid}`")
     events = store.events(sid)
     problems = verify_chain(events)
     if problems:
@@ -85,18 +91,50 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     if rb.mismatches:
         err(f"cannot resume session {sid} exactly: " + "; ".join(rb.mismatches[:3]))
         return EXIT_FAIL
-    log = Recorder(store, row["player"], row["mode"], head=store.head(sid))
-    if rb.quit:
-        log.started(rb.session, THINK_S)
-        print(rb.session.finish().render())
+    s = rb.session
+    if rb.finished is None and (rb.quit or s.declared_resolved_at is not None or s.ended):
+        # play was over (quit, resolved or out of time) but the outcome was not measured
+        # before the process stopped: measure it now, on the record
+        log = Recorder(store, row["player"], row["mode"], head=store.head(sid))
+        log.started(s, THINK_S)
+        if tui:
+            print("Measuring the outcome to the end of the incident...", flush=True)
+        s.finish()
+        if not log.keeping:
+            err(f"results were not kept: {log.broken}")
+            return EXIT_FAIL
+    if s.result is not None or rb.finished is not None:  # over: reopens as its debrief
+        result = s.finish()
+        if tui:
+            return _run_tui(args, None, None, resume=(s, None))
+        print(result.render())
+        print(f"(session {sid} is over; `dojo report {sid}` has the full report)")
         return EXIT_OK
+    log = Recorder(store, row["player"], row["mode"], head=store.head(sid))
     if tui:
-        from oncall_dojo.tui import run
-
-        return run(None, None, extra_dirs(args), resume=(rb.session, log))
-    return run_console(
-        None, None, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log, session=rb.session
+        return _run_tui(args, None, None, resume=(s, log))
+    code = run_console(
+        None, None, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log, session=s
     )
+    return _kept(log, code)
+
+
+def _run_tui(args: argparse.Namespace, incident: str | None, seed: int | None,
+             resume: tuple[Any, Any] | None = None) -> int:  # fmt: skip
+    """The full-screen game; each game started from it (`n` from a debrief too) is recorded."""
+    from oncall_dojo.tui import run  # lazily: headless commands never import textual
+
+    factory = None if args.no_record else (lambda: recorder(args, "play"))
+    return run(incident, seed, extra_dirs(args), play_log=factory, resume=resume,
+               best_scores=lambda: _best_scores(args))  # fmt: skip
+
+
+def _kept(log: Any, code: int) -> int:
+    """A console game whose record failed exits 1 (the warning was shown when it failed)."""
+    if log is not None and not log.keeping and code == EXIT_OK:
+        err(f"results were not kept: {log.broken}")
+        return EXIT_FAIL
+    return code
 
 
 def _best_scores(args: argparse.Namespace) -> dict[tuple[str, int], tuple[int, str]]:

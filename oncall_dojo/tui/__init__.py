@@ -19,7 +19,8 @@ def run(
     """Open the game (the picker, or straight into an incident's briefing).
 
     `play_log` makes a recorder (the store's `Recorder`, a `game.console.PlayLog`) for each
-    session played; `resume` is a rebuilt (session, recorder) to continue where it stopped."""
+    session played; `resume` is a rebuilt (session, recorder) to continue where it stopped,
+    or a finished session (and None) to show its debrief."""
     from oncall_dojo.tui.app import run as run_app
 
     return run_app(incident, seed, list(extra_dirs or []), play_log=play_log, resume=resume,

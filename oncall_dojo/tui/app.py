@@ -66,7 +66,11 @@ class DojoApp(App[None]):
         self.set_interval(1.0, self.checkpoint, name="record-clock")
         if self.resume is not None:
             session, log = self.resume
-            self._show_incident(session, log, paused=True)
+            if session.result is not None:  # a finished game reopens as its debrief
+                self.session = session
+                self.show_debrief(session)
+            else:
+                self._show_incident(session, log, paused=True)
         elif self.incident_id:
             self.show_briefing(self.incident_id, self.seed)
         else:
@@ -117,8 +121,7 @@ class DojoApp(App[None]):
         from oncall_dojo.tui.screens.debrief import DebriefScreen
 
         self.checkpoint()
-
-        self.switch_screen(DebriefScreen(session))
+        self._replace(DebriefScreen(session))
 
     def begin_session(self, session: Session, log: Any = None) -> None:
         """Play of `session` starts (or resumes): record it if a recorder is available."""

@@ -124,8 +124,9 @@ def test_export_import_merges_and_is_idempotent(home: Path, tmp_path: Path, stor
     assert code == 2 and "not an oncall-dojo export" in err
 
 
-def test_resume_refuses_finished_and_missing_sessions(home: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_resume_of_a_finished_session_shows_its_debrief_and_refuses_missing_ones(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = play_cli(
         monkeypatch, capsys, PLAY_LINES[:6], "payments-stuck", "--seed", "9", "--player", "dana"
     )
@@ -133,9 +134,15 @@ def test_resume_refuses_finished_and_missing_sessions(home: Path, monkeypatch: p
     st = Store.open()
     sid = st.history()[0]["session"]
     assert st.history()[0]["ended_at"] is not None
+    score = st.history()[0]["score"]
+    events = len(st.events(sid))
     st.close()
-    code, _, err = cli(capsys, "play", "--resume", sid)
-    assert code == 2 and "has finished" in err
+    code, out, _ = cli(capsys, "play", "--resume", sid)
+    assert code == 0 and f"{score}/100" in out and f"session {sid} is over" in out
+    assert "dojo>" not in out  # never live play again
+    st = Store.open()
+    assert len(st.events(sid)) == events and st.verify(sid) == []
+    st.close()
     code, _, err = cli(capsys, "play", "--resume", "--player", "nobody")
     assert code == 2 and "no unfinished session" in err
 
@@ -151,16 +158,17 @@ def test_a_database_that_is_not_ours_stops_play_with_exit_2(
     assert code == 2 and "not an SQLite database" in err
 
 
-def test_an_unwritable_location_warns_and_the_game_plays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_an_unwritable_location_warns_the_game_plays_and_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     blocker = tmp_path / "a-file"
     blocker.write_text("x", encoding="utf-8")
     monkeypatch.setenv("DOJO_HOME", str(blocker / "dojo"))
     code, out, err = cli(capsys, "run", "payments-stuck", "--reference")
-    assert code == 0 and "/100, grade" in out
+    assert code == 1 and "/100, grade" in out  # the outcome is shown; exit 1: it is not kept
     assert "results were not kept" in err and "cannot create the folder" in err
-    code, out, _ = play_cli(monkeypatch, capsys, ["ack", "quit"], "payments-stuck", "--seed", "2")
-    assert code == 0 and "Results will not be kept" in out and "grade" in out
+    code, out, err = play_cli(monkeypatch, capsys, ["ack", "quit"], "payments-stuck", "--seed", "2")
+    assert code == 1 and "Results will not be kept" in out and "grade" in out
+    assert "results were not kept" in err
 
 
 def test_a_full_disk_mid_game_warns_once_and_the_game_goes_on(
