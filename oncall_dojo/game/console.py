@@ -19,7 +19,7 @@ from typing import Protocol, TextIO
 
 from oncall_dojo.game.commands import parse_duration
 from oncall_dojo.game.session import Session
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.views import mmss, what_really_happened
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.errors import Refusal
 
@@ -148,5 +148,5 @@ def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
     print("\nMeasuring the outcome to the end of the incident...", file=out)
     result = s.finish()
     print(result.render(), file=out)
-    print(f"\nWhat happened: {incident.root_cause.explanation.strip()}", file=out)
+    print(f"\nWhat really happened: {what_really_happened(s.incident)}", file=out)
     return 0

@@ -78,6 +78,14 @@ def render(rep: dict[str, Any]) -> str:
     lines += _table(["Time", "", "What"], [[mmss(e["at"]), KIND_LABEL.get(e["kind"], e["kind"]),
                      _code(e["text"]) if e["kind"] in ("investigate", "act", "meta", "refused") else _cell(e["text"])]
                     for e in rep["timeline"]])  # fmt: skip
+    lines += ["", "## What really happened", ""]
+    w = rep.get("what_really_happened")
+    if w is None:
+        lines.append("The incident file is not available here (see the notes above).")
+    else:
+        lines += [w["explanation"], ""]
+        if w["source"]:
+            lines.append(f"Modelled on: {w['source']}")
     lines += ["", "## Diagnosis", ""]
     d = rep["diagnosis"]
     if d["declared"] is None:
@@ -92,8 +100,6 @@ def render(rep: dict[str, Any]) -> str:
     if "answer" in d:
         lines += [
             f"- **Root cause:** {_code(d['answer'], False)}: {d['answer_text']}",
-            "",
-            d["explanation"],
             "",
         ]
         if d["evidence"]:

@@ -36,7 +36,7 @@ def _diagnosis(
         return out
     rc = inc.root_cause
     opts = {o.id: o for o in rc.options}
-    out.update({"answer": rc.answer, "answer_text": opts[rc.answer].text, "explanation": rc.explanation.strip(),
+    out.update({"answer": rc.answer, "answer_text": opts[rc.answer].text,
                 "correct": None if declared is None else declared[0] == rc.answer,
                 "why_not": opts[declared[0]].why_not if declared and declared[0] in opts and declared[0] != rc.answer else None})  # fmt: skip
     first = result.get("times", {}).get("first_action")
@@ -138,6 +138,8 @@ def build(
         "times": result["times"],
         "timeline": result["timeline"],
         "diagnosis": _diagnosis(cmds, result, inc),
+        "what_really_happened": None if inc is None else {
+            "explanation": inc.root_cause.explanation.strip(), "source": inc.source.strip()},
         "breakdown": result["breakdown"],
         "notes": result.get("notes", []) + notes,
         "reference": None,

@@ -19,8 +19,18 @@ FNS: tuple[str, ...] = get_args(Fn)
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
+    from oncall_dojo.incident.model import Incident
 
 SPARK = "▁▂▃▄▅▆▇█"
+
+
+def what_really_happened(incident: Incident) -> str:
+    """The debrief's "What really happened" (Markdown): the cause, and the public write-up the
+    incident is modelled on. Never shown before the game ends."""
+    text = incident.root_cause.explanation.strip()
+    if incident.source.strip():
+        text += f"\n\nModelled on: {incident.source.strip()}"
+    return text
 
 
 def mmss(seconds: int) -> str:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from oncall_dojo.incident.shared_runbooks import shared_runbooks
 from oncall_dojo.incident.vary import Scalar, Variable, VarName
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults import AnyFault
@@ -29,7 +30,9 @@ on-call engineer would meet them: the symptom and the area of the system (queues
 database...), never the cause, the mechanism or the fix. Runbooks are the team's general
 advice for a class of problem (how to investigate it, which levers are safe), not this
 incident's fix. The cause, `source` and the root cause's `explanation` appear only in the
-debrief, under "What really happened". An incident that was renamed keeps its former ids under
+debrief, under "What really happened". A test checks every bundled incident: the answer's
+wording (the right option, the explanation's key phrases, the fix) appears nowhere the
+player looks before resolving. An incident that was renamed keeps its former ids under
 `aliases:` so that its recorded sessions stay findable.
 """
 """The rules for what an incident may show before the debrief (rendered in docs/reference.md)."""
@@ -197,8 +200,16 @@ class Incident(_Model):
     """Investigations that reveal the cause."""
     hints: list[Hint] = []
     runbooks: dict[str, str] = {}
-    """Runbooks by name (Markdown)."""
+    """Runbooks by name (Markdown), added to the team's shared runbooks
+    (`oncall_dojo/incident/runbooks/`); a name the shared set has replaces that runbook. Write
+    what a real team would: how to investigate a class of problem and which levers are safe,
+    never this incident's fix."""
     playthroughs: Playthroughs
+
+    @model_validator(mode="after")
+    def _with_shared_runbooks(self) -> Incident:
+        self.runbooks = {**shared_runbooks(), **self.runbooks}
+        return self
 
     _variant: Any = PrivateAttr(default=None)
     """Set by the loader on an incident that varies: its seed, its values and how to re-pick."""

@@ -32,7 +32,9 @@ def user_dir(tmp_path: Path, poison_path: Path) -> Path:
     text = poison_path.read_text(encoding="utf-8")
     text = text.replace("id: payments-stuck\naliases: [poison-payments]\n", "id: my-drill\n", 1)
     text = text.replace(
-        'title: "Payments are stuck: billing workers keep dying"', 'title: "My own drill"', 1
+        'title: "Payments are stuck: nobody has been charged for minutes"',
+        'title: "My own drill"',
+        1,
     )
     (d / "my-drill.yaml").write_text(text, encoding="utf-8")
     return d
@@ -59,7 +61,7 @@ def test_list_json_describes_the_bundled_incident(
     row = rows["payments-stuck"]
     assert row["title"] == poison.title
     assert row["difficulty"] == "easy"
-    assert row["tags"] == ["queues", "workers", "poison-message"]
+    assert row["tags"] == ["queues", "payments"]
     assert row["bundled"] is True
     assert "error" not in row
 
@@ -72,7 +74,7 @@ def test_list_prints_one_line_per_incident(
     line = next(x for x in out.splitlines() if x.startswith("payments-stuck "))
     assert "easy" in line
     assert poison.title in line
-    assert "[queues, workers, poison-message]" in line
+    assert "[queues, payments]" in line
     assert "(yours)" not in line
 
 

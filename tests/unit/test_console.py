@@ -28,7 +28,7 @@ def test_console_shows_briefing_page_outputs_and_the_score() -> None:
     assert f"[{0:02d}:{THINK_S * 3:02d}] dojo> wait 2m" in text
     assert f"[02:{THINK_S * 3:02d}] dojo> quit" in text
     assert "payments-stuck (seed 5):" in text and "grade" in text
-    assert "What happened:" in text
+    assert "What really happened:" in text and "Modelled on: " in text
 
 
 def test_console_ends_when_resolved_and_replays_the_same_with_the_same_seed() -> None:

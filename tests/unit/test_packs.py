@@ -28,7 +28,9 @@ def make_pack(root: Path, poison_path: Path, *ids: str) -> Path:
         body = text.replace(
             "id: payments-stuck\naliases: [poison-payments]\n", f"id: {ident}\n", 1
         ).replace(
-            'title: "Payments are stuck: billing workers keep dying"', f'title: "Drill {ident}"', 1
+            'title: "Payments are stuck: nobody has been charged for minutes"',
+            f'title: "Drill {ident}"',
+            1,
         )
         (root / f"{ident}.yaml").write_text(body, encoding="utf-8")
     return root

@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
+from oncall_dojo.game.views import what_really_happened
 from oncall_dojo.tui.navigation import navigator
 from oncall_dojo.tui.report import Run, key_metrics, unseen
 from oncall_dojo.tui.widgets.timeline import TimelineChart
@@ -61,8 +62,8 @@ class DebriefScreen(Screen[None]):
             )
             yield Static("Breakdown", classes="section")
             yield Static(self._breakdown(), id="breakdown")
-            yield Static("What happened", classes="section")
-            yield Markdown(s.incident.root_cause.explanation.strip(), id="explanation")
+            yield Static("What really happened", classes="section")
+            yield Markdown(what_really_happened(s.incident), id="explanation")
             yield Static("Timeline: key metrics over the incident", classes="section")
             yield TimelineChart([Run("You", s, r)], key_metrics(s.incident), id="timeline")
             yield Static("What you never looked at", classes="section")

@@ -1,0 +1,153 @@
+"""Nothing a player sees before resolving an incident gives its answer away.
+
+For every bundled incident, at seeds 1-3, the answer's wording must not appear in what the
+player sees before the debrief:
+
+- the picker: id, title, difficulty, tags and summary (the TUI picker, `dojo list` and the
+  console's menu show no more than these);
+- the briefing, and the page (the alert, its summary as it fires, the page text);
+- every runbook (the team's shared ones and the incident's own);
+- the help: the TUI help screen (keys, log queries, every command) and the console's `help`
+  and `help COMMAND` for every command.
+
+The answer's wording is the right diagnosis option's text, the key phrases of the explanation
+(`KEY_PHRASES` below, with `${name}` taking the values the seed picked), and the fix: every
+command of the reference playthrough that changes the system, as it is typed (except one
+that is only the command's own words, like `refund duplicates`: the grammar is the same in
+every incident).
+
+Left out on purpose: the diagnosis options (the TUI's diagnose dialog and the `causes`
+command), which list the right option among the distractors; that list is being redesigned
+into part + mechanism, and gets its own check then. Hints are left out too: a hint is a clue
+the player chooses to pay for.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import pytest
+
+from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY, parse
+from oncall_dojo.game.session import Session
+from oncall_dojo.game.validate import load_checked
+from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.incident.packs import Found, discover
+from oncall_dojo.sim.observability.logquery import help_text
+from oncall_dojo.tui.screens.dialogs import KEYS
+
+BUNDLED = [f for f in discover() if f.bundled]
+SEEDS = (1, 2, 3)
+
+KEY_PHRASES: dict[str, list[str]] = {
+    "payments-stuck": ["poison", "malformed", "48 MB", "decodes it"],
+    "orders-not-shipping": ["${key}", "nobody added the setting", "panics", "v4.3.0"],
+    "order-totals-wrong": ["dollars", "pricing library", "hundred times too small"],
+    "api-errors-db-cpu": ["orders_user_id_idx", "migration 0141", "sequential scan", "unused"],
+    "api-timeouts-db-idle": ["migration 0142", "access exclusive", "queued behind", "lock_timeout"],
+    "repeat-card-charges": ["read-only", "without an idempotency key", "resynced"],
+    "orders-missing-currency": ["serializer", "omits", "defaulted to null"],
+    "repeated-credit-emails": [
+        "asked to be forgotten",
+        "customer ${bad}",
+        "starts over",
+        "started again from the first",
+    ],
+    "fulfillment-dead-letters": ["migration 42", "currency_code", "v4.2.1"],
+    "missing-receipts": ["${new_key}", "never been activated", "535", "wrong order"],
+    "cloud-spend-spike": [
+        "terraform",
+        "re-ran itself",
+        "re-triggers",
+        "triggers itself",
+        "output at ${uploads}",
+    ],
+    "noisy-pager": ["${slow_version}", "rate quote", "six times"],
+    "checkout-payment-errors": [
+        "no backoff",
+        "without backoff",
+        "immediate retries",
+        "retry policy",
+    ],
+    "latency-budget-burn": ["${new_rules}", "backtrack", "rule's regular expression"],
+    "checkout-failing": ["x509", "certificate", "distroless", "${sink} v3.2.0"],
+    "charges-exceed-orders": ["missed the rollout", "retired", "reused", "v2.8.3", "stale"],
+}
+"""What the explanation says that only someone who knows the answer would write."""
+
+
+def norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def substitute(text: str, inc: Incident) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: str(inc.picked[m.group(1)]), text)
+
+
+@cache
+def help_screens() -> str:
+    """The TUI help screen's text and the console's `help` and `help COMMAND`."""
+    s = Session(load_checked(BUNDLED[0].path), 1)
+    parts = [KEYS, help_text(), s.perform("help").output]
+    for c in COMMANDS.values():
+        parts += [c.usage, c.help, s.perform(f"help {c.name}").output]
+    return "\n".join(parts)
+
+
+def before_the_debrief(inc: Incident, page: str) -> dict[str, str]:
+    """Where the player looks before resolving, as text."""
+    seen = {
+        "picker": "\n".join([inc.id, inc.title, inc.difficulty, ", ".join(inc.tags), inc.summary]),
+        "briefing": inc.briefing,
+        "page": page,
+        "help": help_screens(),
+    }
+    seen.update({f"runbook {name}": text for name, text in inc.runbooks.items()})
+    return seen
+
+
+def spoilers(inc: Incident) -> list[str]:
+    rc = inc.root_cause
+    answer = next(o.text for o in rc.options if o.id == rc.answer)
+    phrases = [answer] + [substitute(p, inc) for p in KEY_PHRASES[inc.id]]
+    fix = []
+    for line in inc.playthroughs.reference.actions:
+        timed = parse_timed(line)
+        assert timed is not None
+        command, _ = parse(timed[1])
+        text = " ".join(timed[1].split())
+        # a command with nothing of the incident in it (`refund duplicates`) is only grammar
+        if command.kind == "act" and command.name not in RESPONSE_ONLY and text != command.usage:
+            fix.append(text)
+    return phrases + fix
+
+
+def test_every_bundled_incident_has_key_phrases() -> None:
+    assert sorted(KEY_PHRASES) == sorted(f.path.stem for f in BUNDLED)
+
+
+@pytest.mark.parametrize("found", BUNDLED, ids=lambda f: f.path.stem)
+def test_nothing_before_the_debrief_spoils_the_answer(found: Found) -> None:
+    incident = load_checked(found.path)
+    s = Session(incident, SEEDS[0])
+    alert = s.system.alerts.states[incident.page.alert]
+    page = "\n".join([incident.page.alert, s.system.alerts.summary(alert), incident.page.text])
+    for seed in SEEDS:
+        inc = incident.for_seed(seed)
+        for what in spoilers(inc):
+            assert what.strip(), inc.id
+            for where, text in before_the_debrief(inc, page).items():
+                assert norm(what) not in norm(text), (
+                    f"{inc.id} (seed {seed}): the {where} gives away {what!r}"
+                )
+
+
+def test_the_check_finds_a_spoiler() -> None:
+    """The check above can fail: the answer put back into a runbook is caught."""
+    inc = load_checked(BUNDLED[0].path).for_seed(1)
+    leaky = inc.model_copy(
+        update={"runbooks": {**inc.runbooks, "notes": f"Probably: {spoilers(inc)[-1]}."}}
+    )
+    seen = before_the_debrief(leaky, "")
+    assert any(norm(spoilers(inc)[-1]) in norm(text) for text in seen.values())
