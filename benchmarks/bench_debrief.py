@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from textual.pilot import Pilot  # noqa: E402
 
+from oncall_dojo.game.play import perform, run_script  # noqa: E402
 from oncall_dojo.game.session import Session  # noqa: E402
 from oncall_dojo.game.validate import load_checked  # noqa: E402
 from oncall_dojo.incident.packs import find  # noqa: E402
@@ -68,7 +69,7 @@ async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[float, fl
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
         screen = app.screen
         assert isinstance(screen, IncidentScreen)
-        screen.session.perform("ack")
+        perform(screen.session, "ack")
         screen.advance_to(at)
         if ahead:
             bg = report._AHEAD[report._ahead_key(screen.session.incident, seed)]
@@ -91,7 +92,7 @@ def baseline(incident: str, seed: int) -> float:
     inc = load_checked(find(incident, []))
     t0 = time.perf_counter()
     s = Session(inc, seed)
-    s.run_script(s.incident.playthroughs.reference.actions)
+    run_script(s, s.incident.playthroughs.reference.actions)
     return time.perf_counter() - t0
 
 

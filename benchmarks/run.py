@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from oncall_dojo.game.play import run_script  # noqa: E402
 from oncall_dojo.game.session import Session  # noqa: E402
 from oncall_dojo.incident.loader import load_incident  # noqa: E402
 from oncall_dojo.incident.model import Incident  # noqa: E402
@@ -47,7 +48,7 @@ def play(incident: Incident, seed: int) -> tuple[float, int, int]:
     """Play the reference playthrough headless; returns (wall seconds, simulated seconds, log lines)."""
     t0 = time.perf_counter()
     session = Session(incident, seed)
-    session.run_script(incident.playthroughs.reference.actions)
+    run_script(session, incident.playthroughs.reference.actions)
     # the log store brought up to date for readers (its offsets are worked out when first read)
     lines = len(session.system.logs.arrays().ticks)
     wall = time.perf_counter() - t0

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
@@ -77,8 +78,8 @@ def play(poison: Incident) -> Play:
         key = (inc.id, inc.model_dump_json(), seed, tuple(actions))
         if key not in cache:
             s = Session(inc, seed)
-            s.run_script(list(actions))
-            s.finish()
+            run_script(s, list(actions))
+            finish(s)
             cache[key] = s
         return cache[key]
 

@@ -136,6 +136,7 @@ def _read_actions(path: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.play import finish, run_script
     from oncall_dojo.game.session import Session
 
     inc = load_incident(args.incident, args, seed=args.seed)
@@ -166,8 +167,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         log = recorder(args, "run", script)
         log.started(s, 0)
-    s.run_script(actions)
-    result = s.finish()
+    run_script(s, actions)
+    result = finish(s)
     if log is not None:
         err(
             f"recorded as session {log.session_id}"

@@ -61,6 +61,7 @@ def wants_tui(args: argparse.Namespace) -> bool:
 
 def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     from oncall_dojo.game.console import THINK_S, run_console
+    from oncall_dojo.game.play import finish
     from oncall_dojo.store import Recorder
     from oncall_dojo.store.events import verify_chain
     from oncall_dojo.store.replay import rebuild
@@ -99,12 +100,12 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
         log.started(s, THINK_S)
         if tui:
             print("Measuring the outcome to the end of the incident...", flush=True)
-        s.finish()
+        finish(s)
         if not log.keeping:
             err(f"results were not kept: {log.broken}")
             return EXIT_FAIL
     if s.result is not None or rb.finished is not None:  # over: reopens as its debrief
-        result = s.finish()
+        result = finish(s)
         if tui:
             return _run_tui(args, None, None, resume=(s, None))
         print(result.render())

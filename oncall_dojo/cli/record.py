@@ -101,6 +101,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.play import finish
     from oncall_dojo.store.events import canonical, verify_chain
     from oncall_dojo.store.replay import compare_results, rebuild
 
@@ -121,7 +122,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     n = sum(e.type == "command" for e in events)
     diffs = list(rb.mismatches)
     if rb.finished is not None:
-        replayed = json.loads(canonical(rb.session.finish().to_json()))
+        replayed = json.loads(canonical(finish(rb.session).to_json()))
         diffs += compare_results(rb.finished.get("result", {}), replayed)
     if diffs:
         print(f"session {sid}: replay DIFFERS from the recording")

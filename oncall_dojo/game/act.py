@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from oncall_dojo.game import views
+from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import (
     Handler,
     Reply,
@@ -29,10 +29,10 @@ from oncall_dojo.sim.errors import Refusal
 @command("ack", "act", "ack", "Acknowledge the page (stops the escalation timer).", ("alert",))
 def _ack(s: Session, args: list[str], by: str) -> Reply:
     if s.acked_at is not None:
-        raise Refusal(f"already acknowledged at {views.mmss(s.acked_at)}")
+        raise Refusal(f"already acknowledged at {mmss(s.acked_at)}")
     s.acked_at = s.now
     ops.acknowledge(s.system, s.now)
-    return f"Acknowledged {s.incident.page.alert} at {views.mmss(s.now)}.", None
+    return f"Acknowledged {s.incident.page.alert} at {mmss(s.now)}.", None
 
 
 @command(

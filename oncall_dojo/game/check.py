@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.plays import (
     IDLE,
     REFERENCE,
@@ -65,12 +66,12 @@ class CheckReport:
 def play_session(incident: Incident, seed: int, actions: list[str] | None) -> Session:
     """Play timed actions from the page to the end of the incident; the finished session."""
     s = Session(incident, seed)
-    s.run_script(list(actions or []))
+    run_script(s, list(actions or []))
     return s
 
 
 def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
-    return play_session(incident, seed, actions).finish()
+    return finish(play_session(incident, seed, actions))
 
 
 def problems_of(ref: Result, idle: Result, harmful: dict[str, Result]) -> list[str]:

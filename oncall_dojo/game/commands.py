@@ -20,8 +20,7 @@ from oncall_dojo.game.grammar import (
     resolve,
     split,
 )
-from oncall_dojo.game.session import Entry, Session
-from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.game.session import Session
 from oncall_dojo.sim.observability.logs import LEVELS
 
 __all__ = [
@@ -31,7 +30,6 @@ __all__ = [
     "Completion",
     "Evidence",
     "evidence_kinds",
-    "execute",
     "names",
     "parse",
     "parse_duration",
@@ -43,28 +41,6 @@ HANDLER_MODULES = (grammar, investigate, act, data, respond)
 _RANK = {m.__name__: i for i, m in enumerate(HANDLER_MODULES)}
 for _cmd in sorted(COMMANDS.values(), key=lambda c: _RANK[c.handler.__module__]):
     COMMANDS[_cmd.name] = COMMANDS.pop(_cmd.name)  # moved to the end: the registry in that order
-
-
-def execute(session: Session, text: str) -> Entry:
-    text = text.strip()
-    at, tick = session.now, session.system.t
-    if session.ended or session.declared_resolved_at is not None:
-        entry = Entry(at, tick, text, "refused", "the incident is over; see the debrief")
-        session.entries.append(entry)
-        return entry
-    try:
-        cmd, args = resolve(split(text))
-        output, evidence = cmd.handler(session, args, "you")
-        if evidence is not None and evidence.kind != cmd.evidence:
-            raise AssertionError(
-                f"{cmd.name} recorded {evidence.kind} evidence, not {cmd.evidence}"
-            )
-        key = evidence.key if evidence is not None else None
-        entry = Entry(at, tick, text, cmd.kind, output, key, cmd.name)
-    except Refusal as exc:
-        entry = Entry(at, tick, text, "refused", exc.reason)
-    session.entries.append(entry)
-    return entry
 
 
 def names(kind: Completion, s: Session) -> list[str]:

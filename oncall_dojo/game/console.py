@@ -17,10 +17,14 @@ import sys
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from oncall_dojo.game.commands import parse_duration
+from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.play import finish, perform, wait, wait_seconds
 from oncall_dojo.game.session import Session
-from oncall_dojo.game.views import mmss, what_really_happened
+from oncall_dojo.game.validate import load_checked
+from oncall_dojo.game.views import what_really_happened
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.packs import discover
+from oncall_dojo.incident.yamlload import YamlModelError
 from oncall_dojo.sim.errors import Refusal
 
 THINK_S = 10
@@ -45,10 +49,6 @@ class PlayLog(Protocol):
 
 
 def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
-    from oncall_dojo.game.validate import load_checked
-    from oncall_dojo.incident.packs import discover
-    from oncall_dojo.incident.yamlload import YamlModelError
-
     found = []
     for f in discover(extra):
         try:
@@ -129,24 +129,23 @@ def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
             if log is not None:
                 log.quitting()
             break
-        if text.split()[0] == "wait":
-            try:
-                secs = parse_duration(text.split()[1]) if len(text.split()) > 1 else 60
-            except Refusal as exc:
-                print(f"  ! {exc.reason}", file=out)
-                continue
+        try:
+            secs = wait_seconds(text)
+        except Refusal as exc:
+            print(f"  ! {exc.reason}", file=out)
+            continue
+        if secs is not None:
             if log is not None:
                 log.waiting(min(s.now + secs, s.horizon))
-            while secs > 0 and not s.ended:
-                s.advance(min(WAIT_STEP_S, secs))
-                secs -= WAIT_STEP_S
+            for _ in wait(s, secs, WAIT_STEP_S):
+                pass  # each step is a clock event: the record keeps up
             continue
-        entry = s.perform(text)
+        entry = perform(s, text)
         prefix = "  ! " if entry.kind == "refused" else ""
         print(prefix + entry.output, file=out)
         s.advance(THINK_S)
     print("\nMeasuring the outcome to the end of the incident...", file=out)
-    result = s.finish()
+    result = finish(s)
     print(result.render(), file=out)
     print(f"\nWhat really happened: {what_really_happened(s.incident)}", file=out)
     return 0

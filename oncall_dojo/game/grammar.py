@@ -20,14 +20,12 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
+from oncall_dojo.game.session import Session
+from oncall_dojo.sim.components.pool import WorkerPool
+from oncall_dojo.sim.components.queue import Queue
 from oncall_dojo.sim.errors import Refusal
-
-if TYPE_CHECKING:
-    from oncall_dojo.game.session import Session
-    from oncall_dojo.sim.components.pool import WorkerPool
-    from oncall_dojo.sim.components.queue import Queue
 
 Completion = Literal[
     "service",
@@ -252,3 +250,20 @@ def _help(s: Session, args: list[str], by: str) -> Reply:
         out.append(title + ":")
         out += [f"  {c.usage:<42} {c.help}" for c in COMMANDS.values() if c.kind == kind]
     return "\n".join(out), None
+
+
+WAIT_USAGE = "wait [DURATION]"
+
+
+@command(
+    "wait",
+    "meta",
+    WAIT_USAGE,
+    "Let simulated time pass (a minute by default; 90s, 5m, 1h) while the system runs.",
+)
+def _wait(s: Session, args: list[str], by: str) -> Reply:
+    # the console and the TUI let time pass themselves (`play.wait`); a script's lines
+    # carry their own times
+    raise Refusal(
+        "`wait` lets time pass at the console; in a script, each line's time says when it runs"
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.fmt import mmss
 
 
 def _cell(text: Any) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
+from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.scoring import Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
@@ -49,7 +50,7 @@ def playthroughs(incident: Incident) -> dict[str, list[str]]:
 
 def run_json(session: Session) -> Doc:
     """What `dojo run --json` prints for a finished session: the result and every command."""
-    out = session.finish().to_json()
+    out = finish(session).to_json()
     out["commands"] = [
         {"at": e.at, "command": e.command, "kind": e.kind, "output": e.output}
         for e in session.entries
@@ -74,7 +75,7 @@ def play_seed(
     image = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL) if len(wanted) > 1 else b""
     for i, name in enumerate(wanted):
         s = base if i == len(wanted) - 1 else pickle.loads(image)
-        s.run_script(todo[name])
+        run_script(s, todo[name])
         yield name, s
 
 

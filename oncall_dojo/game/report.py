@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from oncall_dojo.game.commands import split
+from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.scoring import evidence_covered
 from oncall_dojo.game.session import Session
-from oncall_dojo.game.views import mmss
 from oncall_dojo.incident.model import Incident
 
 
@@ -72,8 +73,8 @@ def _reference(
     inc = inc.for_seed(seed)
     ref = inc.playthroughs.reference
     s = Session(inc, seed)
-    s.run_script(list(ref.actions))
-    rr = s.finish().to_json()
+    run_script(s, list(ref.actions))
+    rr = finish(s).to_json()
     mine_acts = {" ".join(str(c["command"]).split()) for c in cmds if c.get("kind") == "act"}
     mine_seen = {str(c["evidence"]) for c in cmds if c.get("evidence")}
     missed, ref_acts = [], set()
@@ -162,7 +163,7 @@ def from_session(
 ) -> dict[str, Any]:
     """The report of a session finished in this process (the debrief's export); `session_id` and
     `player` when it was recorded. No wall-clock times: those are the record's."""
-    result = s.finish().to_json()
+    result = finish(s).to_json()
     inc = s.incident
     header = {"id": session_id, "player": player, "incident": inc.id, "incident_version": inc.version,
               "seed": s.seed, "mode": mode, "started_at": None, "ended_at": None}  # fmt: skip

@@ -5,7 +5,7 @@ None of these changes the system; they are what the score reads beside the outco
 
 from __future__ import annotations
 
-from oncall_dojo.game import views
+from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import Reply, command, need
 from oncall_dojo.game.session import Session
 from oncall_dojo.sim.errors import Refusal
@@ -19,7 +19,7 @@ def _update(s: Session, args: list[str], by: str) -> Reply:
             "a status update needs a sentence (10 characters or more): what is affected, what you are doing"
         )
     s.status_updates.append((s.now, text))
-    return f"Status update posted at {views.mmss(s.now)}.", None
+    return f"Status update posted at {mmss(s.now)}.", None
 
 
 @command("escalate", "act", "escalate TEAM [TEXT]", "Page another team.")
@@ -73,4 +73,4 @@ def _hint(s: Session, args: list[str], by: str) -> Reply:
 )
 def _resolve(s: Session, args: list[str], by: str) -> Reply:
     s.declared_resolved_at = s.now
-    return f"Declared resolved at {views.mmss(s.now)}.", None
+    return f"Declared resolved at {mmss(s.now)}.", None

@@ -10,16 +10,35 @@ scores badly because the queue model lost the messages.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from oncall_dojo.game.views import mmss
-from oncall_dojo.sim.observability.metrics import Fn, Query
+import numpy as np
 
-if TYPE_CHECKING:
-    from oncall_dojo.game.session import Session
+from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.result import GRADES, Item, Result
+from oncall_dojo.game.session import Session
+from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
 
-GRADES = ((90, "A"), (80, "B"), (70, "C"), (60, "D"), (0, "F"))
+RUBRIC: dict[str, float] = {
+    "impact": 35.0,  # the worst of failed requests, late background work and wrong records
+    "impact_with_data": 27.5,  # the same, in an incident with an application database
+    "work_lost": 10,  # messages deleted unprocessed
+    "money": 5,  # duplicate charges outstanding, refunds of charges customers owed
+    "spend": 2.5,  # spend against the rate when paged
+    "data": 7.5,  # records left wrong, writes lost in a failover
+    "data_repaired": 15,  # in an incident with an application database: invariants repaired
+    "collateral": 10,  # deducted at most: correct rows changed or deleted
+    "time_acknowledged": 4,
+    "time_mitigated": 8,
+    "time_resolved": 8,
+    "diagnosis": 10,  # the right root cause declared
+    "evidence": 5,  # key signals looked at before the first change
+    "comms": 5,  # status updates during impact (half of it for telling harmed customers, if any)
+    "needless": 3,  # deducted per needless or destructive action...
+    "needless_max": 10,  # ...and at most this much in all
+}  # fmt: skip
+"""Every weight of the score, in points. Each item scales its weight by a measured factor
+between 0 and 1 (see `_linear`); the items add up to 100 in any incident."""
 BURN_ZERO = 0.25
 """Burning a quarter of the month's error budget in one incident earns no impact points."""
 LATE_ZERO = 0.25
@@ -27,48 +46,6 @@ LATE_ZERO = 0.25
 WRONG_ZERO = 0.02
 """Two percent of the incident's orders left wrong earns no impact points."""
 SAMPLE_S = 5
-
-
-@dataclass
-class Item:
-    key: str
-    title: str
-    points: float
-    max: float
-    detail: str
-
-
-@dataclass
-class Result:
-    incident: str
-    incident_version: int
-    seed: int
-    score: int
-    grade: str
-    items: list[Item]
-    impact: dict[str, Any]
-    times: dict[str, int | None]
-    timeline: list[dict[str, Any]]
-    resolved: bool
-    """The resolution conditions held at the end and every root-cause fault was gone."""
-    notes: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["breakdown"] = d.pop("items")
-        return d
-
-    def render(self) -> str:
-        lines = [
-            f"{self.incident} (seed {self.seed}): {self.score}/100, grade {self.grade}"
-            + ("" if self.resolved else "  [NOT RESOLVED]")
-        ]
-        for it in self.items:
-            out_of = f"/ {it.max:<4g}" if it.max else "      "
-            lines.append(f"  {it.points:6.1f} {out_of} {it.title}: {it.detail}")
-        for n in self.notes:
-            lines.append(f"  note: {n}")
-        return "\n".join(lines)
 
 
 def _linear(value: float, good: float, zero: float) -> float:
@@ -160,7 +137,7 @@ def score(s: Session) -> Result:
             data["harm_after_page"] / max(1, data["customers"]), 0.0, 1.0
         )
     worst = min(factors, key=lambda k: factors[k])
-    impact_max = 35.0 if data is None else 27.5
+    impact_max = RUBRIC["impact"] if data is None else RUBRIC["impact_with_data"]
     pts = impact_max * factors[worst]
     items.append(Item("impact", "Customer impact", round(pts, 1), impact_max,
                       f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
@@ -169,8 +146,8 @@ def score(s: Session) -> Result:
                       + (f"; {data['harm_after_page']:,} repeat charges or emails after the page" if data else "")
                       + f"; scored on the worst ({worst})"
                       + (f"; {parked:,} messages still parked in dead-letter queues" if parked else "")))  # fmt: skip
-    loss_pts = 10 * _linear(lost / max(1, produced), 0.0, 0.01)
-    items.append(Item("work_lost", "Work lost", round(loss_pts, 1), 10,
+    loss_pts = RUBRIC["work_lost"] * _linear(lost / max(1, produced), 0.0, 0.01)
+    items.append(Item("work_lost", "Work lost", round(loss_pts, 1), RUBRIC["work_lost"],
                       "no message was lost" if not lost else
                       f"{lost:,} messages were deleted unprocessed (purged): that work will never happen"))  # fmt: skip
 
@@ -180,8 +157,8 @@ def score(s: Session) -> Result:
     refunded = sum(rec.refunded.values())
     dup_cents = rec.duplicate_cents(sys_.order_cents)
     wrong_refunds = data["wrong_refunds"] if data else 0
-    money_pts = 5 * _linear(dups + wrong_refunds, 0, 50)
-    items.append(Item("money", "Customers charged twice", round(money_pts, 1), 5,
+    money_pts = RUBRIC["money"] * _linear(dups + wrong_refunds, 0, 50)
+    items.append(Item("money", "Customers charged twice", round(money_pts, 1), RUBRIC["money"],
                       ("no customer was charged twice" if not dups and not refunded else
                        f"{dups:,} duplicate charges outstanding (${dup_cents / 100:,.2f})" + (f"; {refunded:,} refunded" if refunded else ""))
                       + (f"; {wrong_refunds:,} refunds of charges customers owed" if wrong_refunds else "")))  # fmt: skip
@@ -189,13 +166,15 @@ def score(s: Session) -> Result:
     spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
     baseline = start_rate * window / 3600.0
     ratio = spent / baseline if baseline else 1.0
-    spend_pts = 2.5 * _linear(ratio, 1.15, 2.0)
-    items.append(Item("spend", "Spend", round(spend_pts, 1), 2.5,
+    spend_pts = RUBRIC["spend"] * _linear(ratio, 1.15, 2.0)
+    items.append(Item("spend", "Spend", round(spend_pts, 1), RUBRIC["spend"],
                       f"${spent:,.2f} spent during the incident, {ratio:.2f}x the rate when you were paged"))  # fmt: skip
     wrong = len(rec.corrupted)
     ever = wrong + rec.repaired
     lost_writes = sys_.db.writes_lost
-    data_pts = 7.5 * (1.0 if ever == 0 else rec.repaired / ever) * _linear(lost_writes, 0, 100)
+    data_pts = (
+        RUBRIC["data"] * (1.0 if ever == 0 else rec.repaired / ever) * _linear(lost_writes, 0, 100)
+    )
     detail = (
         "no records left wrong"
         if not wrong
@@ -206,16 +185,17 @@ def score(s: Session) -> Result:
     if lost_writes:
         detail += f"; {lost_writes:,} committed writes lost in a failover"
     if data is None:
-        items.append(Item("data", "Data left wrong", round(data_pts, 1), 7.5, detail))
+        items.append(Item("data", "Data left wrong", round(data_pts, 1), RUBRIC["data"], detail))
     else:
         items.extend(data["items"])
 
     # -- time against par --------------------------------------------------------------
     times = measure_times(s)
     par = inc.par
-    for key, title, par_s, mx in (("acknowledged", "Time to acknowledge", par.acknowledge_s, 4),
-                                  ("mitigated", "Time to mitigate", par.mitigate_s, 8),
-                                  ("resolved", "Time to resolve", par.resolve_s, 8)):  # fmt: skip
+    for key, title, par_s in (("acknowledged", "Time to acknowledge", par.acknowledge_s),
+                              ("mitigated", "Time to mitigate", par.mitigate_s),
+                              ("resolved", "Time to resolve", par.resolve_s)):  # fmt: skip
+        mx = RUBRIC[f"time_{key}"]
         v = times[key]
         if v is None:
             pts, detail = 0.0, {"acknowledged": "never acknowledged", "mitigated": "customer impact had not ended at the end",
@@ -228,14 +208,16 @@ def score(s: Session) -> Result:
     # -- diagnosis -----------------------------------------------------------------------
     rc = inc.root_cause
     if s.diagnosis is None:
-        items.append(Item("diagnosis", "Root cause", 0, 10, "no root cause declared"))
+        items.append(
+            Item("diagnosis", "Root cause", 0, RUBRIC["diagnosis"], "no root cause declared")
+        )
     elif s.diagnosis[0] == rc.answer:
         items.append(
             Item(
                 "diagnosis",
                 "Root cause",
-                10,
-                10,
+                RUBRIC["diagnosis"],
+                RUBRIC["diagnosis"],
                 f"correct: {next(o.text for o in rc.options if o.id == rc.answer)}",
             )
         )
@@ -246,7 +228,7 @@ def score(s: Session) -> Result:
                 "diagnosis",
                 "Root cause",
                 0,
-                10,
+                RUBRIC["diagnosis"],
                 f"declared {wrong_opt.id}, but {wrong_opt.why_not or 'that was not it'}",
             )
         )
@@ -257,37 +239,40 @@ def score(s: Session) -> Result:
     key_ev = [e.view for e in inc.evidence]
     if key_ev:
         got = [e for e in key_ev if evidence_covered(e, seen_before)]
-        ev_pts = 5 * len(got) / len(key_ev)
+        ev_pts = RUBRIC["evidence"] * len(got) / len(key_ev)
         missing = [e for e in key_ev if e not in got]
         ev_detail = f"looked at {len(got)} of {len(key_ev)} key signals before the first change" + (
             f"; not before acting: {', '.join(missing)}" if missing else ""
         )
     else:
-        ev_pts = 5.0 if seen_before else 0.0
+        ev_pts = float(RUBRIC["evidence"]) if seen_before else 0.0
         ev_detail = (
             "investigated before changing anything"
             if seen_before
             else "changed things before looking"
         )
-    items.append(Item("evidence", "Evidence before acting", round(ev_pts, 1), 5, ev_detail))
+    items.append(
+        Item("evidence", "Evidence before acting", round(ev_pts, 1), RUBRIC["evidence"], ev_detail)
+    )
     mitigated = times["mitigated"]
     during = [u for u in s.status_updates if mitigated is None or u[0] <= mitigated]
-    comm_pts = 5.0 if during and during[0][0] <= 900 else (2.5 if during else 0.0)
+    full = float(RUBRIC["comms"])
+    comm_pts = full if during and during[0][0] <= 900 else (full / 2 if during else 0.0)
     comm_detail = ("no status update while customers were affected" if not during else
                    f"{len(during)} update(s) during impact, the first at {mmss(during[0][0])}"
                    + ("" if during[0][0] <= 900 else " (more than 15 minutes in)"))  # fmt: skip
     if data and data["harmed"]:
         # customers who were charged or emailed twice are owed a word of their own
         harmed, told, spam = data["harmed"], data["told"], data["spam"]
-        comm_pts = comm_pts / 2 + 2.5 * (told / harmed) * _linear(spam, 0, 200)
+        comm_pts = comm_pts / 2 + full / 2 * (told / harmed) * _linear(spam, 0, 200)
         comm_detail += (f"; {told:,} of {harmed:,} affected customers notified"
                         + (f", and {spam:,} unaffected customers too" if spam else ""))  # fmt: skip
-    items.append(Item("comms", "Status updates", round(comm_pts, 1), 5, comm_detail))
+    items.append(Item("comms", "Status updates", round(comm_pts, 1), RUBRIC["comms"], comm_detail))
 
     # -- deductions: needless or destructive actions, hints ---------------------------------
     needless = _needless_actions(s)
     if needless:
-        pen = min(10.0, 3.0 * len(needless))
+        pen = min(float(RUBRIC["needless_max"]), float(RUBRIC["needless"]) * len(needless))
         items.append(
             Item("needless", "Needless or destructive actions", -pen, 0, "; ".join(needless))
         )
@@ -357,11 +342,11 @@ def _data_outcome(s: Session) -> dict[str, Any]:
         f"{inv.name}: {end[inv.name]:,} left of {peak[inv.name]:,} at worst"
         for inv in cfg.invariants
     ]
-    items.append(Item("data", "Data repaired", round(15 * fixed * cf, 1), 15,
+    items.append(Item("data", "Data repaired", round(RUBRIC["data_repaired"] * fixed * cf, 1), RUBRIC["data_repaired"],
                       ("; ".join(parts) or "no data checks") + (
                           f"; scaled down for {n_coll:,} correct rows damaged" if n_coll else "")))  # fmt: skip
     if n_coll:
-        items.append(Item("collateral", "Correct rows damaged", round(-10 * (1 - cf), 1), 0,
+        items.append(Item("collateral", "Correct rows damaged", round(-RUBRIC["collateral"] * (1 - cf), 1), 0,
                           "changed or deleted rows that were right: "
                           + ", ".join(f"{n:,} in {t}" for t, n in sorted(collateral.items()))))  # fmt: skip
     rec = sys_.records
@@ -408,10 +393,6 @@ def evidence_covered(view: str, seen: set[str]) -> bool:
 
 def _slow_requests(s: Session) -> float:
     """Successful requests slower than the SLO threshold, from the latency histograms."""
-    import numpy as np
-
-    from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS
-
     m = s.system.metrics
     limit = s.system.cfg.slo.latency_s
     cut = next(i for i, b in enumerate(LATENCY_BUCKETS) if b >= limit)

@@ -1,46 +1,31 @@
-"""A game session: one incident, one seed, a player's timed commands, and the system they act on.
+"""A game session: one incident, one seed, the players' timed commands, and the system they act on.
 
-The session owns all game state. Views (the console, the TUI) read from it and
-send it command strings; nothing else changes it. Player time is measured from
-the page: the system runs silently until the paging alert fires, then play
-begins, and outcomes are measured until `duration_s` after the page, whether
-the player declared the incident resolved earlier or not.
+The session is the game's state and its clock: views (the console, the TUI)
+read it, and `play` changes it (commands, scripts, waits, finishing and
+scoring). Player time is measured from the page: the system runs silently
+until the paging alert fires, then play begins, and outcomes are measured until
+`duration_s` after the page, whether the player declared the incident resolved
+earlier or not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.game.entry import Entry, Kind
+from oncall_dojo.game.result import Result
+from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.faults import Fault
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
-if TYPE_CHECKING:
-    from oncall_dojo.game.scoring import Result
-
-Kind = Literal["investigate", "act", "meta", "refused"]
+__all__ = ["Entry", "IncidentBroken", "Kind", "Session"]
 
 
 class IncidentBroken(Exception):
     """The incident cannot be played (its page never fires)."""
-
-
-@dataclass
-class Entry:
-    """One command the player issued, and what came of it."""
-
-    at: int
-    """Player seconds since the page."""
-    tick: int
-    command: str
-    kind: Kind
-    output: str
-    evidence: str | None = None
-    name: str = ""
-    """Canonical command name (e.g. `dlq move`)."""
 
 
 @dataclass
@@ -58,7 +43,10 @@ class Session:
     escalations: list[tuple[int, str]] = field(default_factory=list)
     hints_taken: list[int] = field(default_factory=list)
     ended: bool = False
-    _result: Result | None = None
+    result: Result | None = None
+    """The score, once play has finished (`play.finish`)."""
+    player: str = "you"
+    """Who plays a solo game: the player of its entries and the author of its changes."""
     fault_runs: list[Fault] = field(default_factory=list)
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     """Called with every event: {"type": "command", ...entry} after a command,
@@ -103,63 +91,16 @@ class Session:
         if self.remaining == 0:
             self.ended = True
         if n > 0:
-            self._emit({"type": "clock", "tick": self.system.t, "at": self.now})
+            self.emit({"type": "clock", "tick": self.system.t, "at": self.now})
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: dict[str, Any]) -> None:
+        """Tell every listener of an event."""
         for listener in self.listeners:
             listener(event)
 
     def advance_to(self, at: int) -> None:
         if at > self.now:
             self.advance(at - self.now)
-
-    # -- commands -----------------------------------------------------------------
-    def perform(self, text: str) -> Entry:
-        from oncall_dojo.game.commands import execute
-
-        entry = execute(self, text)
-        self._emit({"type": "command", "tick": entry.tick, "at": entry.at, "command": entry.command,
-                    "kind": entry.kind, "name": entry.name, "output": entry.output, "evidence": entry.evidence})  # fmt: skip
-        return entry
-
-    def run_script(self, lines: list[str]) -> None:
-        """Play timed commands (`MM:SS command`), then finish."""
-        for line in lines:
-            parsed = parse_timed(line)
-            if parsed is None:
-                raise ValueError(f"not a timed command: {line!r}")
-            at, cmd = parsed
-            if self.ended or self.declared_resolved_at is not None:
-                break
-            self.advance_to(at)
-            if self.ended:
-                break
-            self.perform(cmd)
-        self.finish()
-
-    def finish(self) -> Result:
-        """Run the system to the horizon and score the outcome."""
-        if self._result is None:
-            self.advance(self.remaining)
-            self.ended = True
-            for q in self.system.queues.values():
-                q.finish(self.system.t)
-            from oncall_dojo.game.scoring import score
-
-            self._result = score(self)
-            self._emit(
-                {
-                    "type": "finished",
-                    "tick": self.system.t,
-                    "score": self._result.score,
-                    "grade": self._result.grade,
-                }
-            )
-        return self._result
-
-    @property
-    def result(self) -> Result | None:
-        return self._result
 
     # -- facts used by views and scoring ---------------------------------------------
     def evidence_seen(self, before: int | None = None) -> list[str]:
@@ -168,9 +109,5 @@ class Session:
         ]
 
     def first_action_at(self) -> int | None:
-        """When the player first changed the system (acknowledging or talking does not count)."""
-        from oncall_dojo.game.commands import COMMANDS
-
-        return next(
-            (e.at for e in self.entries if e.kind == "act" and COMMANDS[e.name].mutates), None
-        )
+        """When a player first changed the system (acknowledging or talking does not count)."""
+        return next((e.at for e in self.entries if e.mutates), None)

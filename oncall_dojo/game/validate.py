@@ -12,6 +12,7 @@ from oncall_dojo.incident.semantics import alias_clashes
 from oncall_dojo.sim.errors import Refusal
 
 Loc = tuple[str | int, ...]
+WAIT_IN_SCRIPT = "a playthrough does not `wait`: the time of its next action says when it runs"
 
 
 def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
@@ -26,9 +27,12 @@ def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
             if parsed is None:
                 continue  # reported by the model
             try:
-                parse(parsed[1])
+                cmd, _ = parse(parsed[1])
             except Refusal as exc:
                 errors.append(((*base, "actions", j), exc.reason))
+                continue
+            if cmd.name == "wait":
+                errors.append(((*base, "actions", j), WAIT_IN_SCRIPT))
     return errors
 
 

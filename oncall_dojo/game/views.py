@@ -6,10 +6,13 @@ Each function reads the session and returns text; none changes anything.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, cast, get_args
+from typing import cast, get_args
 
 import numpy as np
 
+from oncall_dojo.game.fmt import human, mmss
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import Query as LogQuery
 from oncall_dojo.sim.observability.logsearch import search
@@ -17,9 +20,6 @@ from oncall_dojo.sim.observability.metrics import Fn, Query, Selector
 
 FNS: tuple[str, ...] = get_args(Fn)
 
-if TYPE_CHECKING:
-    from oncall_dojo.game.session import Session
-    from oncall_dojo.incident.model import Incident
 
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -31,29 +31,6 @@ def what_really_happened(incident: Incident) -> str:
     if incident.source.strip():
         text += f"\n\nModelled on: {incident.source.strip()}"
     return text
-
-
-def mmss(seconds: int) -> str:
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m:02d}:{s:02d}"
-
-
-def human(v: float | None) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "n/a"
-    a = abs(v)
-    if a >= 1e9:
-        return f"{v / 1e9:.2f}G"
-    if a >= 1e6:
-        return f"{v / 1e6:.2f}M"
-    if a >= 1e4:
-        return f"{v / 1e3:.1f}k"
-    if a >= 100 or v == int(v):
-        return f"{v:.0f}"
-    return f"{v:.3g}"
 
 
 def sparkline(values: np.ndarray, width: int = 40) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.store.events import Event
@@ -42,7 +43,7 @@ def rebuild(incident: Incident, events: list[Event]) -> Rebuilt:
     for ev in events[1:]:
         if ev.type == "command":
             s.advance_to(ev.at)
-            entry = s.perform(str(ev.data.get("command", "")))
+            entry = perform(s, str(ev.data.get("command", "")))
             if entry.tick != ev.tick:
                 out.mismatches.append(
                     f"{ev.describe()}: replayed at tick {entry.tick}, recorded at tick {ev.tick}"

@@ -56,24 +56,6 @@ def block_rows(values: np.ndarray, height: int, lo: float, hi: float) -> list[st
     return ["".join(r) for r in rows]
 
 
-def fmt(v: float | None) -> str:
-    """Compact value for axis labels: 1.2k, 35, 0.42, 3.1M."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "n/a"
-    a = abs(v)
-    if a >= 1e9:
-        return f"{v / 1e9:.1f}G"
-    if a >= 1e6:
-        return f"{v / 1e6:.1f}M"
-    if a >= 1e3:
-        return f"{v / 1e3:.1f}k"
-    if a >= 100 or v == int(v):
-        return f"{v:.0f}"
-    if a >= 1:
-        return f"{v:.1f}"
-    return f"{v:.2g}"
-
-
 def marker_row(
     width: int, t0: int, t1: int, marks: list[int], symbols: list[str] | None = None
 ) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from oncall_dojo.game.play import finish
 from oncall_dojo.game.plays import Background
 from oncall_dojo.game.scoring import evidence_covered
 
@@ -42,7 +43,7 @@ def comparison_run(incident: Incident, seed: int, actions: list[str] | None, lab
     hit = _RUNS.get(key)
     if hit is None:
         s = play_session(incident, seed, actions)
-        hit = Run(label, s, s.finish())
+        hit = Run(label, s, finish(s))
         _keep(incident, seed, actions, hit)
     return Run(label, hit.session, hit.result)
 

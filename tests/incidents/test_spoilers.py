@@ -30,6 +30,7 @@ from functools import cache
 import pytest
 
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY, parse
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident, parse_timed
@@ -89,9 +90,9 @@ def substitute(text: str, inc: Incident) -> str:
 def help_screens() -> str:
     """The TUI help screen's text and the console's `help` and `help COMMAND`."""
     s = Session(load_checked(BUNDLED[0].path), 1)
-    parts = [KEYS, help_text(), s.perform("help").output]
+    parts = [KEYS, help_text(), perform(s, "help").output]
     for c in COMMANDS.values():
-        parts += [c.usage, c.help, s.perform(f"help {c.name}").output]
+        parts += [c.usage, c.help, perform(s, f"help {c.name}").output]
     return "\n".join(parts)
 
 

@@ -13,6 +13,7 @@ from storekit import PLAY_LINES
 
 from oncall_dojo.cli import main
 from oncall_dojo.game.console import THINK_S
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.packs import bundled_dir, find
@@ -61,7 +62,7 @@ def test_a_former_id_keeps_the_record(
     log.started(s, THINK_S)
     for cmd in PLAY_LINES[:3]:
         log.checkpoint()
-        s.perform(cmd)
+        perform(s, cmd)
         s.advance(THINK_S)
     log.checkpoint()
     cut = log.session_id

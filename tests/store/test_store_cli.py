@@ -214,6 +214,7 @@ def test_resume_after_a_cut_replays_to_the_recorded_tick(
 ) -> None:
     """An unfinished session (as kill -9 leaves it) resumes where it stood, then finishes like an uninterrupted game."""
     from oncall_dojo.game.console import THINK_S
+    from oncall_dojo.game.play import perform
     from oncall_dojo.game.session import Session
     from oncall_dojo.incident.loader import load_incident
     from oncall_dojo.incident.packs import find
@@ -227,7 +228,7 @@ def test_resume_after_a_cut_replays_to_the_recorded_tick(
     log.started(s, THINK_S)
     for cmd in PLAY_LINES[:3]:
         log.checkpoint()
-        s.perform(cmd)
+        perform(s, cmd)
         s.advance(THINK_S)
     log.checkpoint()
     sid = log.session_id

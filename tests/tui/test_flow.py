@@ -11,10 +11,11 @@ import pytest
 from textual import events
 from textual.widgets import DataTable, Input, RichLog
 
+from oncall_dojo.game.fmt import compact
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.tui import dashboards
-from oncall_dojo.tui.charts import fmt
 from oncall_dojo.tui.screens import incident as incident_screen
 from oncall_dojo.tui.screens.briefing import BriefingScreen
 from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog, HelpScreen
@@ -183,7 +184,7 @@ async def test_the_clock_runs_in_slices_keys_are_handled_meanwhile_and_play_repl
         headless = Session(poison, 1)
         for e in s.entries:
             headless.advance_to(e.at)
-            headless.perform(e.command)
+            perform(headless, e.command)
         headless.advance_to(stopped)
         assert [(e.tick, e.kind, e.output) for e in headless.entries] == [
             (e.tick, e.kind, e.output) for e in s.entries
@@ -246,7 +247,7 @@ async def test_the_clock_runs_in_slices_keys_are_handled_meanwhile_and_play_repl
         row = screen.query(MetricRow).first()
         value = dashboards.current(s, row.panel)
         assert value is not None
-        shown = f"{value:.1%}" if row.panel.over else fmt(value)
+        shown = f"{value:.1%}" if row.panel.over else compact(value)
         assert shown in _row_lines(row)[1]
         # the palette's wait is the console's
         screen.enter("wait 1m")
@@ -307,17 +308,17 @@ async def test_a_metric_row_draws_its_label_value_and_a_chart_that_follows_the_d
 
         label, value, chart = drawn()
         assert label == "rate"
-        assert value == fmt(dashboards.current(s, row.panel)) + "/s"
+        assert value == compact(dashboards.current(s, row.panel)) + "/s"
         assert any(block in chart for block in "▁▂▃▄▅▆▇█")
         points = row.size.width - MetricRow.VALUE_W - LABEL_W
         assert (
-            chart.split()[0] == fmt(row._source(points).max()) + "/s"
+            chart.split()[0] == compact(row._source(points).max()) + "/s"
         )  # the max, left of the bars
         screen.advance(120)
         await pilot.pause()
         label, later_value, later_chart = drawn()
         assert label == "rate"
-        assert later_value == fmt(dashboards.current(s, row.panel)) + "/s"
+        assert later_value == compact(dashboards.current(s, row.panel)) + "/s"
         assert later_chart != chart  # two more minutes of data in the window
 
 

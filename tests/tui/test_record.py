@@ -21,6 +21,7 @@ import pytest
 from textual.pilot import Pilot
 
 from oncall_dojo.cli import main
+from oncall_dojo.game.play import perform
 from oncall_dojo.tui.app import DojoApp
 from oncall_dojo.tui.screens.briefing import BriefingScreen
 from oncall_dojo.tui.screens.debrief import DebriefScreen
@@ -223,9 +224,9 @@ def test_a_game_declared_resolved_but_not_yet_measured_resumes_to_its_debrief(
     log = Recorder(st, "tester", "play")
     s = Session(load_checked(find("payments-stuck")), 4)
     log.started(s, 0)
-    s.perform("ack")
+    perform(s, "ack")
     s.advance(30)
-    s.perform("resolve")  # ... and the process dies before the outcome is measured
+    perform(s, "resolve")  # ... and the process dies before the outcome is measured
     log.checkpoint()
     sid = log.session_id
     assert sid is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Button, Input, Static, TabbedContent
 
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.packs import bundled_dir
@@ -63,7 +64,7 @@ async def test_sql_in_the_data_pane_previews_commits_and_equals_the_headless_run
     headless = Session(inc, 1)
     for at, text in commands:
         headless.advance_to(at)
-        headless.perform(text)
+        perform(headless, text)
     assert headless.system.app is not None
     assert headless.system.app.fingerprint() == tui_rows
 
@@ -74,7 +75,7 @@ async def test_an_incident_without_an_application_database_has_no_data_pane() ->
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await to_incident(pilot)
         assert not screen.query("#sql-pane")
-        assert "no application database" in screen.session.perform("sql SELECT 1").output
+        assert "no application database" in perform(screen.session, "sql SELECT 1").output
 
 
 @sync

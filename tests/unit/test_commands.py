@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from oncall_dojo.game.commands import COMMANDS, evidence_kinds
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 
@@ -33,14 +34,14 @@ def test_every_command_has_usage_and_help(name: str, shared: Session) -> None:
     assert cmd.usage.startswith(name)
     assert len(cmd.help) > 10
     assert cmd.kind in ("investigate", "act", "meta")
-    entry = shared.perform(f"help {name}")
+    entry = perform(shared, f"help {name}")
     assert entry.kind == "meta"
     assert cmd.usage in entry.output
     assert cmd.help in entry.output
 
 
 def test_help_lists_every_command(shared: Session) -> None:
-    out = shared.perform("help").output
+    out = perform(shared, "help").output
     for cmd in COMMANDS.values():
         assert cmd.usage in out
 
@@ -122,7 +123,7 @@ def test_a_refused_command_says_why_and_changes_nothing(
     if command == "purge emails":
         assert shared.system.queues["emails"].depth == 0, "precondition: nothing waits on emails"
     before = digest(shared)
-    entry = shared.perform(command)
+    entry = perform(shared, command)
     assert entry.kind == "refused"
     assert reason in entry.output
     assert shared.entries[-1] is entry
@@ -132,7 +133,7 @@ def test_a_refused_command_says_why_and_changes_nothing(
 
 def test_the_digest_notices_a_change(paged: Session, digest: Digest) -> None:
     before = digest(paged)
-    assert paged.perform("pause emails").kind == "act"
+    assert perform(paged, "pause emails").kind == "act"
     assert digest(paged) != before
 
 
@@ -168,7 +169,7 @@ def test_an_investigation_records_its_evidence_key_and_changes_nothing(
     command: str, key: str, shared: Session, digest: Digest
 ) -> None:
     before = digest(shared)
-    entry = shared.perform(command)
+    entry = perform(shared, command)
     assert entry.kind == "investigate", entry.output
     assert entry.evidence == key
     assert key in shared.evidence_seen()
@@ -179,7 +180,7 @@ def test_an_investigation_records_its_evidence_key_and_changes_nothing(
 def test_the_payments_queue_view_shows_the_poison_message_as_most_delivered(
     shared: Session,
 ) -> None:
-    out = shared.perform("queue payments").output
+    out = perform(shared, "queue payments").output
     most = out.split("most delivered waiting messages:")[1].splitlines()[1]
     assert poison_id(shared) in most
 
@@ -187,36 +188,36 @@ def test_the_payments_queue_view_shows_the_poison_message_as_most_delivered(
 def test_logs_take_the_log_explorer_query_language(shared: Session) -> None:
     """The console's `logs` reads the explorer's queries; the older `SERVICE level=... grep=...`
     forms mean the same terms, and `help logs` shows the syntax."""
-    old = shared.perform("logs billing level=warn grep=poison limit=50")
-    new = shared.perform('logs service:billing level:warn "poison" limit=50')
+    old = perform(shared, "logs billing level=warn grep=poison limit=50")
+    new = perform(shared, 'logs service:billing level:warn "poison" limit=50')
     assert old.kind == new.kind == "investigate" and old.output == new.output
     assert new.evidence == "logs:billing"
     # quotes, backslashes and spaces in a regex are the query's own
-    rx = shared.perform("logs service:billing /msg_id=msg_\\w+ / since:1h limit=3")
+    rx = perform(shared, "logs service:billing /msg_id=msg_\\w+ / since:1h limit=3")
     assert rx.kind == "investigate" and len(rx.output.splitlines()) == 3
     assert all("billing" in line for line in rx.output.splitlines())
     # a first word that names no service is text, as in the explorer
-    text = shared.perform("logs nosuchservice")
+    text = perform(shared, "logs nosuchservice")
     assert text.kind == "investigate" and text.output == "No log lines match (last 15 min)."
-    assert "level:=error" in shared.perform("help logs").output
+    assert "level:=error" in perform(shared, "help logs").output
 
 
 def test_billing_logs_name_the_poison_message(shared: Session) -> None:
-    out = shared.perform("logs billing level=warn limit=50").output
+    out = perform(shared, "logs billing level=warn limit=50").output
     assert poison_id(shared) in out
     assert "WARN" in out or "FATAL" in out
     assert "DEBUG" not in out
 
 
 def test_the_page_alert_is_firing_in_the_alerts_view(shared: Session) -> None:
-    out = shared.perform("alerts").output
+    out = perform(shared, "alerts").output
     assert "FIRING" in out
     assert "QueueAgeHigh_payments" in out
 
 
 def test_metrics_accepts_a_label_selector(shared: Session, digest: Digest) -> None:
     before = digest(shared)
-    entry = shared.perform("metrics 'queue_depth{queue=\"payments\"}' fn=max window=10m")
+    entry = perform(shared, "metrics 'queue_depth{queue=\"payments\"}' fn=max window=10m")
     assert entry.kind == "investigate", entry.output
     assert entry.evidence == "metrics:queue_depth"
     assert 'queue_depth{queue="payments"}' in entry.output
@@ -229,11 +230,11 @@ def test_metrics_accepts_a_label_selector(shared: Session, digest: Digest) -> No
 
 def test_ack_records_the_time_and_a_second_ack_is_refused(paged: Session) -> None:
     paged.advance(20)
-    first = paged.perform("ack")
+    first = perform(paged, "ack")
     assert first.kind == "act"
     assert paged.acked_at == 20
     paged.advance(5)
-    second = paged.perform("ack")
+    second = perform(paged, "ack")
     assert second.kind == "refused"
     assert "already acknowledged at 00:20" in second.output
     assert paged.acked_at == 20
@@ -241,43 +242,43 @@ def test_ack_records_the_time_and_a_second_ack_is_refused(paged: Session) -> Non
 
 def test_hint_shows_its_cost_and_hint_take_records_it(paged: Session, poison: Incident) -> None:
     costs = [h.cost for h in poison.hints]
-    peek = paged.perform("hint")
+    peek = perform(paged, "hint")
     assert f"Hint 1 of {len(costs)} costs {costs[0]} points" in peek.output
     assert paged.hints_taken == []
-    taken = paged.perform("hint take")
+    taken = perform(paged, "hint take")
     assert paged.hints_taken == [0]
     assert poison.hints[0].text in taken.output
     assert f"(-{costs[0]})" in taken.output
-    assert f"Hint 2 of {len(costs)} costs {costs[1]} points" in paged.perform("hint").output
-    paged.perform("hint take")
+    assert f"Hint 2 of {len(costs)} costs {costs[1]} points" in perform(paged, "hint").output
+    perform(paged, "hint take")
     assert paged.hints_taken == [0, 1]
-    last = paged.perform("hint take")
+    last = perform(paged, "hint take")
     assert last.kind == "refused"
     assert "no more hints" in last.output
     assert paged.hints_taken == [0, 1]
 
 
 def test_diagnose_records_a_known_cause_and_refuses_an_unknown_one(paged: Session) -> None:
-    assert paged.perform("diagnose gremlins in the wires").kind == "refused"
+    assert perform(paged, "diagnose gremlins in the wires").kind == "refused"
     assert paged.diagnosis is None
     paged.advance(30)
-    entry = paged.perform("diagnose poison-message one bad message kills billing")
+    entry = perform(paged, "diagnose poison-message one bad message kills billing")
     assert entry.kind == "act"
     assert paged.diagnosis == ("poison-message", "one bad message kills billing", 30)
 
 
 def test_update_records_the_status_text(paged: Session) -> None:
-    paged.perform('update "Card charges are delayed; we are on it."')
+    perform(paged, 'update "Card charges are delayed; we are on it."')
     assert paged.status_updates == [(0, "Card charges are delayed; we are on it.")]
 
 
 def test_after_resolve_every_command_is_refused(paged: Session, digest: Digest) -> None:
-    paged.perform("ack")
-    assert paged.perform("resolve fixed, probably").kind == "act"
+    perform(paged, "ack")
+    assert perform(paged, "resolve fixed, probably").kind == "act"
     assert paged.declared_resolved_at == 0
     before = digest(paged)
     for command in ("restart billing", "purge payments", "logs billing", "ack", "resolve"):
-        entry = paged.perform(command)
+        entry = perform(paged, command)
         assert entry.kind == "refused", command
         assert "the incident is over" in entry.output
     assert digest(paged) == before
@@ -287,11 +288,11 @@ def test_dlq_move_top_quarantines_the_poison_message(paged: Session) -> None:
     q = paged.system.queues["payments"]
     while not q.top_delivered(1):  # the poison message may be in flight at the page
         paged.advance(1)
-    entry = paged.perform("dlq move payments top")
+    entry = perform(paged, "dlq move payments top")
     assert entry.kind == "act", entry.output
     assert poison_id(paged) in entry.output
     assert q.dlq_depth == 1
-    again = paged.perform(f"dlq move payments {poison_id(paged)}")
+    again = perform(paged, f"dlq move payments {poison_id(paged)}")
     assert again.kind == "refused"
     assert "already in payments.dlq" in again.output
 
@@ -301,7 +302,7 @@ def test_dlq_move_top_quarantines_the_poison_message(paged: Session) -> None:
 
 @pytest.mark.parametrize("window", ["0", "100000"])
 def test_metrics_refuses_an_out_of_range_window(window: str, shared: Session) -> None:
-    entry = shared.perform(f"metrics queue_depth window={window}")
+    entry = perform(shared, f"metrics queue_depth window={window}")
     assert entry.kind == "refused"
     assert "window" in entry.output
 
@@ -312,11 +313,11 @@ def test_a_refused_api_scale_down_during_a_rollout_changes_nothing(
     system = dict(poison.system)
     system["versions"] = {**system.get("versions", {}), "api": {"v3.42.0": {}}}
     s = Session(poison.model_copy(update={"system": system}), 1)
-    assert s.perform("deploy api v3.42.0 percent=50").kind == "act"
+    assert perform(s, "deploy api v3.42.0 percent=50").kind == "act"
     s.advance(60)
     assert len(s.system.api_versions) == 2, "precondition: two versions serve traffic"
     before = digest(s)
-    entry = s.perform("scale api 1")
+    entry = perform(s, "scale api 1")
     assert entry.kind == "refused"
     assert digest(s) == before
 
@@ -329,5 +330,5 @@ def test_every_investigation_declares_the_evidence_kind_it_records() -> None:
 
 
 def test_an_investigation_records_its_declared_kind_and_target(shared: Session) -> None:
-    entry = shared.perform("queue payments")
+    entry = perform(shared, "queue payments")
     assert entry.evidence == "queue:payments"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from oncall_dojo.game.play import finish, perform, run_script
 from oncall_dojo.game.scoring import Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
@@ -39,8 +40,8 @@ def currency() -> Incident:
 
 def played(inc: Incident, actions: list[str], seed: int = 1) -> tuple[Session, Result]:
     s = Session(inc, seed)
-    s.run_script(actions)
-    return s, s.finish()
+    run_script(s, actions)
+    return s, finish(s)
 
 
 def item(r: Result, key: str) -> float | None:
@@ -96,20 +97,20 @@ def test_a_preview_changes_nothing_until_commit(currency: Incident) -> None:
     app = s.system.app
     assert app is not None
     before = app.fingerprint()
-    e = s.perform("sql UPDATE orders SET currency = 'XXX' WHERE id <= 10")
+    e = perform(s, "sql UPDATE orders SET currency = 'XXX' WHERE id <= 10")
     assert e.kind == "investigate" and "10" in e.output and "orders" in e.output
     assert app.fingerprint() == before
     assert (
-        s.perform("sql SELECT count(*) FROM orders WHERE currency = 'XXX'")
+        perform(s, "sql SELECT count(*) FROM orders WHERE currency = 'XXX'")
         .output.splitlines()[2]
         .strip()
         == "10"
     )
-    assert s.perform("sql rollback").kind == "meta"
+    assert perform(s, "sql rollback").kind == "meta"
     assert app.fingerprint() == before
-    assert s.perform("sql commit").kind == "refused"
-    s.perform("sql UPDATE orders SET currency = 'XXX' WHERE id <= 10")
-    done = s.perform("sql commit")
+    assert perform(s, "sql commit").kind == "refused"
+    perform(s, "sql UPDATE orders SET currency = 'XXX' WHERE id <= 10")
+    done = perform(s, "sql commit")
     assert done.kind == "act" and "10 in orders" in done.output
     assert app.scalar("SELECT count(*) FROM orders WHERE currency = 'XXX'") == 10
 
@@ -125,7 +126,7 @@ def test_sql_that_is_refused_says_why_and_changes_nothing(currency: Incident) ->
         ("SELEC 1", "syntax error"),
         ("SELECT * FROM nope", "no such table"),
     ]:
-        e = s.perform(f"sql {sql}")
+        e = perform(s, f"sql {sql}")
         assert e.kind == "refused" and words in e.output, (sql, e.output)
     assert app.fingerprint() == before
 
@@ -147,7 +148,7 @@ def test_the_console_cannot_reach_the_games_own_database(
         f"VACUUM INTO '{tmp_path / 'copy.db'}'",
         "SELECT load_extension('x')",
     ]:
-        assert s.perform(f"sql {sql}").kind == "refused", sql
+        assert perform(s, f"sql {sql}").kind == "refused", sql
     assert hashlib.sha256(game.read_bytes()).hexdigest() == digest
     assert not (tmp_path / "copy.db").exists()
 
@@ -168,11 +169,12 @@ def test_rows_are_the_same_in_another_process_and_hash_seed(repo_root: Path) -> 
         "from oncall_dojo.game.validate import load_checked;"
         "from oncall_dojo.incident.packs import bundled_dir;"
         "from oncall_dojo.game.session import Session;"
+        "from oncall_dojo.game.play import finish, run_script;"
         "inc = load_checked(bundled_dir() / 'repeated-credit-emails.yaml').for_seed(3)"
         ".model_copy(update={'duration_s': 600});"
         "bad = inc.faults[0].customer;"
-        "s = Session(inc, 3); s.run_script(['01:00 job pause spring-credit', f'01:30 job run spring-credit from={bad}']);"
-        "s.finish(); print(s.system.app.fingerprint())"
+        "s = Session(inc, 3); run_script(s, ['01:00 job pause spring-credit', f'01:30 job run spring-credit from={bad}']);"
+        "finish(s); print(s.system.app.fingerprint())"
     )
     outs = {
         subprocess.run(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 
@@ -24,8 +25,8 @@ def sha(data: bytes) -> str:
 
 def fingerprint(incident: Incident, seed: int) -> dict[str, str]:
     s = Session(incident, seed)
-    s.run_script(incident.playthroughs.reference.actions)
-    result = s.finish()
+    run_script(s, incident.playthroughs.reference.actions)
+    result = finish(s)
     return {
         "logs": sha("\n".join(s.system.logs.lines).encode()),
         "metrics": sha(s.system.metrics.values.tobytes()),

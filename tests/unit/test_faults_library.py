@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
@@ -454,47 +455,47 @@ def test_dlq_move_all_parks_and_replay_limit_returns_the_oldest(broker_incident:
     sink = sink_of(s)
     q = s.system.queues[sink]
     waiting = q.depth
-    e = s.perform(f"dlq move {sink} all")
+    e = perform(s, f"dlq move {sink} all")
     assert e.kind == "act" and f"{waiting:,}" in e.output
     assert q.depth == 0 and q.dlq_depth == waiting
-    e = s.perform(f"dlq replay {sink} limit=1000")
+    e = perform(s, f"dlq replay {sink} limit=1000")
     assert e.kind == "act" and q.dlq_depth == waiting - 1000
-    assert s.perform(f"dlq replay {sink} limit=0").kind == "refused"
-    assert s.perform(f"dlq replay {sink} msg_00000000 limit=5").kind == "refused"
-    assert s.perform("dlq move payments all").kind == "refused"
+    assert perform(s, f"dlq replay {sink} limit=0").kind == "refused"
+    assert perform(s, f"dlq replay {sink} msg_00000000 limit=5").kind == "refused"
+    assert perform(s, "dlq move payments all").kind == "refused"
 
 
 def test_restart_broker_drops_the_transient_backlog(broker_incident: Incident) -> None:
     s = Session(broker_incident, 1)
     sink = sink_of(s)
     waiting = s.system.queues[sink].depth
-    e = s.perform("restart broker")
+    e = perform(s, "restart broker")
     assert e.kind == "act" and f"{waiting:,}" in e.output
     assert s.system.queues[sink].stats.purged == waiting
 
 
 def test_autoscale_shows_caps_and_turns_off_the_autoscaler() -> None:
     s = Session(bundled("cloud-spend-spike"), 1)
-    out = s.perform("autoscale thumbnails").output
+    out = perform(s, "autoscale thumbnails").output
     assert "autoscaler: on 2-60" in out
-    e = s.perform("autoscale thumbnails max=4")
+    e = perform(s, "autoscale thumbnails max=4")
     assert e.kind == "act" and len(s.system.pools["thumbnails"].live) == 4
     s.advance(60)
     assert len(s.system.pools["thumbnails"].live) <= 4
-    assert "will set the count again" in s.perform("scale thumbnails 8").output
-    assert s.perform("autoscale thumbnails off").kind == "act"
-    s.perform("scale thumbnails 8")
+    assert "will set the count again" in perform(s, "scale thumbnails 8").output
+    assert perform(s, "autoscale thumbnails off").kind == "act"
+    perform(s, "scale thumbnails 8")
     s.advance(60)
     assert len(s.system.pools["thumbnails"].live) == 8
-    assert s.perform("autoscale billing").kind == "refused"
-    assert s.perform("autoscale thumbnails min=9 max=3").kind == "refused"
+    assert perform(s, "autoscale billing").kind == "refused"
+    assert perform(s, "autoscale thumbnails min=9 max=3").kind == "refused"
 
 
 def test_restarting_a_pool_keeps_each_replica_on_its_own_version() -> None:
     s = Session(bundled("charges-exceed-orders"), 1)
     before = sorted(r.version for r in s.system.pools["billing"].live)
     assert len(set(before)) == 2
-    assert s.perform("restart billing").kind == "act"
+    assert perform(s, "restart billing").kind == "act"
     assert sorted(r.version for r in s.system.pools["billing"].live) == before
 
 

@@ -16,6 +16,7 @@ HEADLESS = [
     "oncall_dojo.incident.loader",
     "oncall_dojo.game.session",
     "oncall_dojo.game.commands",
+    "oncall_dojo.game.play",
     "oncall_dojo.game.scoring",
     "oncall_dojo.game.check",
     "oncall_dojo.cli",
@@ -91,3 +92,79 @@ def test_lint_imports_passes_with_the_project_configuration(repo_root: Path) -> 
     proc = lint_imports(repo_root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"Contracts: [1-9]\d* kept, 0 broken", proc.stdout)
+
+
+def import_cycles(package: str = "oncall_dojo") -> list[list[str]]:
+    """Groups of modules that import each other, directly or not, counting imports made
+    inside functions and under `TYPE_CHECKING` (grimp sees both)."""
+    import grimp
+
+    graph = grimp.build_graph(package)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for dep in graph.find_modules_directly_imported_by(module):
+            if dep not in index:
+                visit(dep)
+                low[module] = min(low[module], low[dep])
+            elif dep in stack:
+                low[module] = min(low[module], index[dep])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                dep = stack.pop()
+                group.append(dep)
+                if dep == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    assert import_cycles() == []
+
+
+def test_the_cycle_finder_sees_a_loop_hidden_in_a_function(tmp_path: Path) -> None:
+    pkg = tmp_path / "loopy"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from loopy import b\n")
+    (pkg / "b.py").write_text("def f():\n    from loopy import a\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert import_cycles("loopy") == [["loopy.a", "loopy.b"]]
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+GAME = Path(__file__).resolve().parents[2] / "oncall_dojo" / "game"
+
+
+def test_the_game_package_imports_at_the_top_and_keeps_its_modules_small() -> None:
+    """No import hides inside a function in `game/` (none is needed for a cold start: the
+    TUI loads the game core in a thread), and no module there is over 600 lines."""
+    import ast
+
+    hidden, large = [], []
+    for path in sorted(GAME.glob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > 600:
+            large.append(path.name)
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                hidden += [
+                    f"{path.name}:{n.lineno}"
+                    for n in ast.walk(node)
+                    if isinstance(n, (ast.Import, ast.ImportFrom))
+                ]
+    assert (hidden, large) == ([], [])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
@@ -159,7 +160,7 @@ def test_a_refund_is_booked_in_the_database_and_the_records_together(
 
 
 def test_the_console_records_the_player_as_author(paged: Session) -> None:
-    paged.perform("pause payments")
+    perform(paged, "pause payments")
     assert paged.system.changes[-1].author == "you"
 
 

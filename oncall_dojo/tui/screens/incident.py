@@ -28,8 +28,9 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
-from oncall_dojo.game.commands import parse_duration
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.play import finish, perform, wait_seconds
+from oncall_dojo.game.play import wait as play_wait
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import parse as parse_log_query
 from oncall_dojo.tui.heap import PlayHeap
@@ -247,16 +248,22 @@ class IncidentScreen(Screen[None]):
         """Let `seconds` of simulated time pass, slice by slice, the screen live in between
         (the clock's timer holds off until it is done)."""
         self._waiting = True
-        left = min(seconds, self.session.remaining)
+        ticks = play_wait(self.session, seconds)  # one simulated second a step
         panes_at = time.perf_counter() + PANE_EVERY / TIMER_HZ
         try:
-            while left > 0 and not self._over:
-                left -= self._simulate(left, time.perf_counter() + SLICE_S)
-                panes = left == 0 or time.perf_counter() >= panes_at
+            done = min(seconds, self.session.remaining) <= 0
+            while not done and not self._over:
+                deadline = time.perf_counter() + SLICE_S
+                done = True
+                for _ in ticks:
+                    if time.perf_counter() >= deadline:
+                        done = False
+                        break
+                panes = done or time.perf_counter() >= panes_at
                 if panes:
                     panes_at = time.perf_counter() + PANE_EVERY / TIMER_HZ
                 self._after_ticks(panes)
-                if left:
+                if not done:
                     await asyncio.sleep(0)  # keys and frames, then the next slice
         finally:
             self._waiting = False
@@ -276,7 +283,7 @@ class IncidentScreen(Screen[None]):
         if self._over:
             return None
         s = self.session
-        entry = s.perform(text)
+        entry = perform(s, text)
         if quiet:
             self.query_one(OpsConsole).quiet.add(len(s.entries) - 1)
         self.refresh_views()
@@ -325,13 +332,12 @@ class IncidentScreen(Screen[None]):
             self._queued.append(text)
             console.note(f"… `{text}` when the wait is over", "dim")
             return
-        words = text.split()
-        if words[0] == "wait":
-            try:
-                secs = parse_duration(words[1]) if len(words) > 1 else 60
-            except Refusal as exc:
-                console.note(f"✗ {exc.reason}", "red")
-                return
+        try:
+            secs = wait_seconds(text)
+        except Refusal as exc:
+            console.note(f"✗ {exc.reason}", "red")
+            return
+        if secs is not None:
             console.note(f"… waiting {secs}s", "dim")
             # a worker, not awaited here: the screen keeps handling keys that bubble up to it
             self._waiting = True
@@ -523,7 +529,7 @@ class IncidentScreen(Screen[None]):
     def _finish(self) -> None:
         # off the event loop, so the screen stays live; the recorder keeps the `finished` event
         # this emits until the app's thread writes it (SQLite objects belong to their thread)
-        self.session.finish()
+        finish(self.session)
         self.app.call_from_thread(self._show_debrief)
 
     def _show_debrief(self) -> None:

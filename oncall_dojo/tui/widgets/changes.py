@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.fmt import mmss
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session

@@ -9,7 +9,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from oncall_dojo.tui.charts import block_rows, bounds, fmt
+from oncall_dojo.game.fmt import compact
+from oncall_dojo.tui.charts import block_rows, bounds
 
 Source = Callable[[int], np.ndarray]
 """Given a number of points (columns), the values to draw."""
@@ -30,7 +31,7 @@ def chart_lines(
     lo, hi = bounds(vals)
     lines = []
     for i, row in enumerate(block_rows(vals, h, lo, hi)):
-        label = fmt(hi) + unit if i == 0 else (fmt(lo) if i == h - 1 else "")
+        label = compact(hi) + unit if i == 0 else (compact(lo) if i == h - 1 else "")
         lines.append(Text.assemble((f"{label:>{LABEL_W - 1}.{LABEL_W - 1}} ", "dim"), (row, bars)))
     return lines
 

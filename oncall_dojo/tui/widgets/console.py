@@ -19,7 +19,7 @@ from textual.reactive import Reactive
 from textual.suggester import Suggester
 from textual.widgets import Input, RichLog, Static
 
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.fmt import mmss
 from oncall_dojo.tui.completion import candidates, complete
 from oncall_dojo.tui.widgets.steady import HistoryInput, SteadyScrollbars
 

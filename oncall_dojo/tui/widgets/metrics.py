@@ -14,8 +14,8 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
+from oncall_dojo.game.fmt import compact
 from oncall_dojo.tui import dashboards
-from oncall_dojo.tui.charts import fmt
 from oncall_dojo.tui.widgets.chart import NO_DATA, Chart, chart_lines
 from oncall_dojo.tui.widgets.steady import SteadyInput
 
@@ -57,7 +57,7 @@ class MetricRow(Widget):
         v = dashboards.current(self.pane.session, self.panel)
         if self.panel.over and v is not None:
             return f"{v:.1%}"
-        return fmt(v) + self.panel.unit
+        return compact(v) + self.panel.unit
 
     def render(self) -> Text:
         width, height = self.size.width, max(1, self.size.height)

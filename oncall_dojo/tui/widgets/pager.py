@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Static
 
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.fmt import mmss
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widget import Widget
 
-from oncall_dojo.game.views import mmss
+from oncall_dojo.game.fmt import compact, mmss
 from oncall_dojo.tui import dashboards
-from oncall_dojo.tui.charts import block_rows, bounds, fmt, marker_row
+from oncall_dojo.tui.charts import block_rows, bounds, marker_row
 
 if TYPE_CHECKING:
     from oncall_dojo.tui.report import Run
@@ -65,7 +65,9 @@ class TimelineChart(Widget):
                 rows = block_rows(vals, ROW_H, lo, hi)
                 for i, row in enumerate(rows):
                     label = (
-                        run.label if i == 0 else (f"max {fmt(hi)}" if run is self.runs[0] else "")
+                        run.label
+                        if i == 0
+                        else (f"max {compact(hi)}" if run is self.runs[0] else "")
                     )
                     out.append(
                         f"{label[: LABEL_W - 1]:<{LABEL_W}}", style="bold" if i == 0 else "dim"

@@ -1,0 +1,104 @@
+"""Play: the one path from a typed line to the model, the record and the score.
+
+`perform` runs a command line for a player and appends its `Entry`; `wait`
+lets simulated time pass; `run_script` plays timed commands; `finish` runs the
+system to the horizon and scores it. The console, the TUI, replays, reference
+playthroughs and the tests all play through these functions, and every event
+(command, clock, finished) reaches the session's listeners from here or from
+the session's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from oncall_dojo.game.commands import resolve, split
+from oncall_dojo.game.entry import Entry
+from oncall_dojo.game.grammar import parse_duration
+from oncall_dojo.game.result import Result
+from oncall_dojo.game.scoring import score
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.model import parse_timed
+from oncall_dojo.sim.errors import Refusal
+
+WAIT_DEFAULT_S = 60
+"""`wait` without a duration waits a minute."""
+
+
+def perform(session: Session, text: str, player: str | None = None) -> Entry:
+    """Run one command line for `player` (the session's own player by default) and record it.
+
+    A refused command (or any command once play is over) changes nothing and is recorded
+    as refused, with the reason as its output."""
+    text = text.strip()
+    who = session.player if player is None else player
+    at, tick = session.now, session.system.t
+    if session.ended or session.declared_resolved_at is not None:
+        entry = Entry(
+            at, tick, text, "refused", "the incident is over; see the debrief", player=who
+        )
+    else:
+        try:
+            cmd, args = resolve(split(text))
+            output, evidence = cmd.handler(session, args, who)
+            if evidence is not None and evidence.kind != cmd.evidence:
+                raise AssertionError(f"{cmd.name} showed {evidence.kind}, not {cmd.evidence}")
+            key = evidence.key if evidence is not None else None
+            entry = Entry(at, tick, text, cmd.kind, output, key, cmd.name, cmd.mutates, who)
+        except Refusal as exc:
+            entry = Entry(at, tick, text, "refused", exc.reason, player=who)
+    session.entries.append(entry)
+    session.emit({"type": "command", "tick": entry.tick, "at": entry.at, "command": entry.command,
+                  "kind": entry.kind, "name": entry.name, "output": entry.output, "evidence": entry.evidence})  # fmt: skip
+    return entry
+
+
+def wait_seconds(text: str) -> int | None:
+    """The seconds a `wait [DURATION]` line asks for, or None if the line is not a wait.
+    Raises `Refusal` for a duration it cannot read."""
+    words = text.split()
+    if not words or words[0] != "wait":
+        return None
+    return parse_duration(words[1]) if len(words) > 1 else WAIT_DEFAULT_S
+
+
+def wait(session: Session, seconds: int, step: int = 1) -> Iterator[int]:
+    """Let `seconds` of simulated time pass (never past the end), `step` seconds at a time,
+    yielding the seconds each step ran, so the caller can record or redraw in between."""
+    left = min(seconds, session.remaining)
+    while left > 0 and not session.ended:
+        n = min(step, left)
+        session.advance(n)
+        left -= n
+        yield n
+
+
+def run_script(session: Session, lines: list[str]) -> None:
+    """Play timed commands (`MM:SS command`), then finish."""
+    for line in lines:
+        parsed = parse_timed(line)
+        if parsed is None:
+            raise ValueError(f"not a timed command: {line!r}")
+        at, cmd = parsed
+        if session.ended or session.declared_resolved_at is not None:
+            break
+        session.advance_to(at)
+        if session.ended:
+            break
+        perform(session, cmd)
+    finish(session)
+
+
+def finish(session: Session) -> Result:
+    """Run the system to the horizon and score the outcome (once; later calls return it)."""
+    if session.result is None:
+        session.advance(session.remaining)
+        session.ended = True
+        for q in session.system.queues.values():
+            q.finish(session.system.t)
+        session.result = result = score(session)
+        session.emit(
+            {"type": "finished", "tick": session.system.t, "score": result.score,
+             "grade": result.grade}
+        )  # fmt: skip
+    return session.result
