@@ -133,7 +133,7 @@ def test_two_players_changes_carry_their_own_names(paged: Session) -> None:
 
 @pytest.fixture(scope="module")
 def double_charges() -> Incident:
-    return load_checked(bundled_dir() / "double-charge-retries.yaml").for_seed(1)
+    return load_checked(bundled_dir() / "repeat-card-charges.yaml").for_seed(1)
 
 
 def test_a_refund_is_booked_in_the_database_and_the_records_together(
