@@ -98,7 +98,10 @@ REFUSED = [
     ("ratelimit GET /nowhere 5", "no route 'GET /nowhere'"),
     ("update too short", "a status update needs a sentence"),
     ("db tables", "usage: db [queries|indexes]"),
-    ("runbook nope", "no runbook 'nope'; runbooks: crash-loop, dead-letters, queue-lag"),
+    (
+        "runbook nope",
+        "no runbook 'nope'; runbooks: api-errors, autoscaling, batch-jobs, broker, changes,",
+    ),
     ("failover everything", "failover what?"),
     ("diagnose gremlins", "not one of the candidate causes: poison-message, mailer-deploy"),
     ("help frobnicate", "no command 'frobnicate'"),
