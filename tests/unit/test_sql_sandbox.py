@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from oncall_dojo.sim import sqlsandbox
+from oncall_dojo.sim import sqlrender, sqlsandbox
 from oncall_dojo.sim.sqlsandbox import COUNT_CAP, QueryResult, Sandbox, SqlError, render_table
 
 WRITABLE = ("payments", "refunds", "ledger_entries")
@@ -143,7 +143,7 @@ def corpus(tmp: Path) -> list[tuple[str, str]]:
     tx = "`sql commit`"
     schema = "refused: schema changes"
     stopped = "stopped: the query ran past its budget of 5,000,000 steps"
-    too_big = "stopped: a value would be larger than the limit of 1,000,000 bytes"
+    too_big = "stopped: a value would be larger than the limit of 250,000 bytes"
     replay = "the game replays your SQL exactly"
     return [
         # reaching the game's database
@@ -345,7 +345,7 @@ def test_runaway_is_stopped_the_same_way_every_time(sb: Sandbox) -> None:
 def test_a_cancel_from_another_thread_stops_a_slow_statement(sb: Sandbox) -> None:
     slow = (
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
-        "SELECT count(*) FROM c WHERE length(hex(zeroblob(400000 + x % 2))) > 0"
+        "SELECT count(*) FROM c WHERE length(hex(zeroblob(100000 + x % 2))) > 0"
     )
     outcome: list[BaseException | QueryResult] = []
 
@@ -773,11 +773,11 @@ def test_render_table_fits_the_width_and_truncates_with_an_ellipsis() -> None:
     r = result(["a", "b", "c"], [(long, "short", 1.5), ("é漢字\tz\n", b"\x00\xff", 2.0)])
     text = render_table(r, width=60)
     lines = text.splitlines()
-    assert all(sqlsandbox._width(line) <= 60 for line in lines)
+    assert all(sqlrender._width(line) <= 60 for line in lines)
     assert "…" in lines[2]
     assert "\\t" in lines[3] and "\\n" in lines[3] and "x'00ff'" in lines[3]
     narrow = render_table(result([f"col{i}" for i in range(30)], [tuple(range(30))]), width=40)
-    assert all(sqlsandbox._width(line) <= 40 for line in narrow.splitlines())
+    assert all(sqlrender._width(line) <= 40 for line in narrow.splitlines())
 
 
 def test_render_table_footers() -> None:
