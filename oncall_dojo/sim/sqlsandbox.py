@@ -40,12 +40,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from oncall_dojo.sim.errors import InvariantFailed
 from oncall_dojo.sim.sqlauth import SCHEMA_TABLES, WARM_UP, Auth, Gate
 from oncall_dojo.sim.sqlguard import Guarded, Watch, size_of
 from oncall_dojo.sim.sqlrender import COUNT_CAP, QueryResult, render_table
 from oncall_dojo.sim.sqltext import Checked, SqlError, check
 
-__all__ = ["COUNT_CAP", "QueryResult", "Sandbox", "SqlError", "render_table"]
+__all__ = ["COUNT_CAP", "QueryResult", "Sandbox", "SqlError", "count_rows", "render_table"]
 
 _Checked = Checked  # the name the tests and older callers know
 _PROGRESS_EVERY = 1_000
@@ -478,3 +479,18 @@ class Sandbox:
             self._stopped = True
             return 1
         return 0
+
+
+def count_rows(box: Sandbox, sql: str) -> int:
+    """How many rows a read-only query returns (an invariant's violations), under `box`'s limits.
+
+    Raises InvariantFailed when the query fails, is refused or runs past the deadline.
+    """
+    body = sql.strip().rstrip(";").strip()
+    try:
+        res = box.run(f"SELECT count(*) FROM (\n{body}\n)")
+    except SqlError as e:
+        raise InvariantFailed(sql, e.message) from None
+    if res.kind != "read" or not res.rows:
+        raise InvariantFailed(sql, "not a query")
+    return int(res.rows[0][0] or 0)

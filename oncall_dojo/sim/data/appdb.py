@@ -21,14 +21,13 @@ other draw.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from oncall_dojo.sim import tempdirs
 from oncall_dojo.sim.config import AppDbConfig
 from oncall_dojo.sim.data.schema import COMPARED, INDEXES, KEYED, TABLES
 from oncall_dojo.sim.data.shop import (
@@ -64,8 +63,8 @@ class AppDb:
         self.start = start
         self.salt = salt
         """Mixed into every derived value (`SimRandom.derive("appdb")` of the run's seed)."""
-        self._tmp: str | None = tempfile.mkdtemp(prefix="dojo-app-")
-        """A folder of its own, removed by `close`."""
+        self._tmp: str | None = tempdirs.make("dojo-app-")
+        """A folder of its own, removed by `close` (or at exit, on SIGTERM, or after a kill)."""
         self.path = Path(self._tmp) / "app.db"
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
@@ -100,6 +99,7 @@ class AppDb:
         self._refunded: set[int] = set()
         self._console: Sandbox | None = None
         self._selector: Sandbox | None = None
+        self._checker: Sandbox | None = None
         self._create()
         self._seed_rows()
 
@@ -443,9 +443,14 @@ class AppDb:
         return int(row[0] or 0) if row else 0
 
     def violations(self, sql: str) -> int:
-        """Rows an invariant query returns (each one is a violation)."""
+        """Rows an invariant query returns (each one is a violation), under the console's limits
+        and deadline but no step budget; raises InvariantFailed when it cannot run."""
+        from oncall_dojo.sim.sqlsandbox import Sandbox, count_rows
+
         self.flush()
-        return self.scalar(f"SELECT count(*) FROM ({sql.strip().rstrip(';')})")
+        if self._checker is None:
+            self._checker = Sandbox(self.path, step_budget=None, max_rows=1)
+        return count_rows(self._checker, sql)
 
     def _columns(self, table: str) -> list[str]:
         return [r[1] for r in self.conn.execute(f"PRAGMA truth.table_info({table})")]
@@ -537,14 +542,14 @@ class AppDb:
 
     def close(self) -> None:
         try:
-            for box in (self._console, self._selector):
+            for box in (self._console, self._selector, self._checker):
                 if box is not None:
                     box.close()
-            self._console = self._selector = None
+            self._console = self._selector = self._checker = None
             self.conn.close()
         finally:
             if self._tmp is not None:
-                shutil.rmtree(self._tmp, ignore_errors=True)
+                tempdirs.remove(self._tmp)
                 self._tmp = None
 
     def __getstate__(self) -> dict[str, Any]:
