@@ -13,7 +13,9 @@ import collections
 import collections.abc
 import difflib
 import json
+import os
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ __all__ = [
     "load_model",
     "load_yaml",
     "located",
+    "read_limited",
     "read_text",
     "validate_model",
 ]
@@ -268,6 +271,17 @@ def _type_word(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+class _Expanded(Exception):
+    """The document's aliases expand it past MAX_EXPANDED nodes."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__(
+            f"aliases expand the document past {MAX_EXPANDED:,} nodes; "
+            "write the repeated parts out, or use fewer aliases"
+        )
+        self.line, self.col = mark.line + 1, mark.column + 1
+
+
 class _Builder:
     """Turns a composed node tree into Python data (safe_load semantics) plus positions."""
 
@@ -278,6 +292,9 @@ class _Builder:
         self.errors: list[Located] = []
         self.done: dict[int, tuple[Any, _PNode]] = {}  # anchors/aliases share one node object
         self.active: set[int] = set()
+        self.sizes: dict[int, int] = {}
+        """Nodes under each built collection, aliases followed (what a consumer walks)."""
+        self.expanded = 0
 
     def error(self, mark: Any, loc: list[str | int], message: str) -> None:
         self.errors.append(
@@ -285,13 +302,18 @@ class _Builder:
         )
 
     def build(self, node: yaml.Node, loc: list[str | int]) -> tuple[Any, _PNode]:
+        self.expanded += 1
         if isinstance(node, yaml.ScalarNode):  # hot path, not memoised
             mark = node.start_mark
             return self.scalar(node, loc), _PNode(mark.line + 1, mark.column + 1)
         key = id(node)
         hit = self.done.get(key)
         if hit is not None:
+            self.expanded += self.sizes[key]
+            if self.expanded > MAX_EXPANDED:
+                raise _Expanded(node.start_mark)
             return hit
+        before = self.expanded
         mark = node.start_mark
         if key in self.active:
             self.error(mark, loc, "recursive alias is not supported")
@@ -307,6 +329,7 @@ class _Builder:
         finally:
             self.active.discard(key)
         self.done[key] = result
+        self.sizes[key] = self.expanded - before
         return result
 
     def scalar(self, node: yaml.ScalarNode, loc: list[str | int]) -> Any:
@@ -437,14 +460,50 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def read_text(path: str | Path) -> str:
+MAX_FILE_BYTES = 1_000_000
+"""Largest file `read_text` reads (an incident file is about 10 KB)."""
+MAX_NODES = 50_000
+"""Most YAML nodes a document may hold, counted before parsing (an upper bound from the text)."""
+MAX_EXPANDED = 100_000
+"""Most nodes a document may expand to once its aliases are followed ("billion laughs")."""
+
+
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; ValueError in words otherwise.
+
+    Devices (`/dev/zero`), FIFOs and folders are refused without reading, so nothing blocks
+    and nothing is read without bound; OSError is raised when the file cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "a device, pipe or socket"
+            raise ValueError(f"not a regular file ({what})")
+        if st.st_size > limit:
+            raise ValueError(f"file is {st.st_size:,} bytes; the limit is {limit:,}")
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"file is over the limit of {limit:,} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str | Path, limit: int = MAX_FILE_BYTES) -> str:
     """A file's text, or a :class:`YamlModelError` saying why it cannot be read."""
     spath = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = read_limited(path, limit)
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise YamlModelError([Located(spath, 1, 1, "", f"cannot read file: {reason}")]) from None
+    except ValueError as exc:
+        raise YamlModelError([Located(spath, 1, 1, "", f"cannot read file: {exc}")]) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -454,6 +513,11 @@ def read_text(path: str | Path) -> str:
             f" line {line})"
         )
         raise YamlModelError([Located(spath, 1, 1, "", msg)]) from None
+
+
+def _node_bound(text: str) -> int:
+    """An upper bound on the nodes of a YAML text, from characters that can start one."""
+    return 2 * (text.count("\n") + 1) + sum(text.count(c) for c in ",[{")
 
 
 def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Positions]:
@@ -473,6 +537,13 @@ def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Positions
         msg = f"YAML syntax error: control character {bad.group()!r} is not allowed"
         raise YamlModelError([Located(spath, line, col, "", msg)])
 
+    if len(text) > MAX_FILE_BYTES:
+        msg = f"document is {len(text):,} characters; the limit is {MAX_FILE_BYTES:,}"
+        raise YamlModelError([Located(spath, 1, 1, "", msg)])
+    if _node_bound(text) > MAX_NODES:
+        msg = f"document has too many lines and items (the limit is about {MAX_NODES // 2:,} lines)"
+        raise YamlModelError([Located(spath, 1, 1, "", msg)])
+
     loader = _Loader(text)
     try:
         try:
@@ -488,6 +559,8 @@ def load_yaml(path: str | Path, text: str | None = None) -> tuple[Any, Positions
         builder = _Builder(spath, loader)
         try:
             data, proot = builder.build(root, [])
+        except _Expanded as exc:
+            raise YamlModelError([Located(spath, exc.line, exc.col, "", str(exc))]) from None
         except RecursionError:
             raise YamlModelError(
                 [Located(spath, 1, 1, "", "document is nested too deeply")]

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oncall_dojo.incident.yamlload import read_limited
 from oncall_dojo.store.events import Event, verify_chain
 from oncall_dojo.store.records import Store, derive_score, derive_session
 
 FORMAT = "oncall-dojo/sessions"
 FORMAT_VERSION = 1
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
+"""Largest export file read (hundreds of sessions; a session is tens of kilobytes)."""
 
 
 class ImportFileError(ValueError):
@@ -51,11 +54,15 @@ class ImportReport:
 
 def read_export(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ImportFileError(f"{path}: cannot read ({exc})") from exc
-    except ValueError as exc:
-        raise ImportFileError(f"{path}: not JSON ({exc})") from exc
+        raw = read_limited(path, MAX_IMPORT_BYTES)
+    except (OSError, ValueError) as exc:  # devices and pipes are refused, not read
+        raise ImportFileError(f"{path}: cannot read ({exc})") from None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path}: cannot read ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        raise ImportFileError(f"{path}: not JSON ({exc})") from None
     if (
         not isinstance(doc, dict)
         or doc.get("format") != FORMAT
