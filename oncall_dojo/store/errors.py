@@ -53,8 +53,15 @@ def classify(exc: sqlite3.Error, path: Path) -> StoreError | None:
         return StoreUnusable(
             path,
             f"the database is damaged ({exc}). Nothing was changed. Move the file aside "
-            "(keep it: `dojo verify` and `dojo export` may still read parts of it) or set "
+            "(keep it: the sqlite3 shell's `.recover` command may save parts of it) or set "
             "DOJO_HOME to another folder to start a new one.",
+        )
+    if "no such table" in str(exc) or "no such column" in str(exc):
+        return StoreUnusable(
+            path,
+            f"the database is missing part of oncall-dojo's schema ({exc}): it was changed by "
+            "something else. Nothing was changed. Move the file aside (keep it: the sqlite3 "
+            "shell can still read what is left) or set DOJO_HOME to another folder.",
         )
     if code == _FULL:
         return StoreUnavailable(path, f"the disk is full ({exc})")

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 GENESIS = "0" * 64
 TYPES = ("start", "command", "clock", "wait", "quit", "finished")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def canonical(obj: Any) -> str:
@@ -22,6 +24,25 @@ def canonical(obj: Any) -> str:
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
+
+
+def valid_text(obj: Any) -> Any:
+    """`obj` with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(obj, str):
+        if _SURROGATE.search(obj) is None:
+            return obj
+        return _SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, dict):
+        items = [(valid_text(k), valid_text(v)) for k, v in obj.items()]
+        if all(a is k and b is v for (a, b), (k, v) in zip(items, obj.items(), strict=True)):
+            return obj
+        return dict(items)
+    if isinstance(obj, list | tuple):
+        values = [valid_text(v) for v in obj]
+        if all(a is b for a, b in zip(values, obj, strict=True)):
+            return obj
+        return values
+    return obj
 
 
 def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
@@ -47,8 +68,11 @@ class Event:
                 "at": self.at, "wall": self.wall, "data": self.data}  # fmt: skip
 
     def sealed(self, prev_hash: str) -> Event:
-        """This event linked after `prev_hash`, with its own hash."""
-        ev = replace(self, prev_hash=prev_hash, hash="", raw=None)
+        """This event linked after `prev_hash`, with its own hash.
+
+        Text that is not valid Unicode (lone surrogates: bytes that were not UTF-8, decoded
+        with surrogateescape) is stored with U+FFFD in their place, so it can be hashed."""
+        ev = replace(self, prev_hash=prev_hash, hash="", raw=None, data=valid_text(self.data))
         return replace(ev, hash=chain_hash(prev_hash, ev.body()))
 
     def to_row(self) -> dict[str, Any]:
@@ -100,6 +124,7 @@ def verify_chain(events: list[Event]) -> list[Problem]:
         return [Problem(None, "the session has no events")]
     problems: list[Problem] = []
     where = {ev.hash: ev for ev in events}
+    ends: dict[str, int] = {}
     prev: Event | None = None
     for ev in events:
         want_seq = 0 if prev is None else prev.seq + 1
@@ -137,5 +162,25 @@ def verify_chain(events: list[Event]) -> list[Problem]:
             )
         if prev is None and ev.type != "start":
             problems.append(Problem(ev.seq, f"{ev.describe()} should be the session's start event"))
+        if prev is not None:
+            problems.extend(_order_problems(prev, ev, ends))
+        if ev.type in ("quit", "finished"):
+            ends[ev.type] = ends.get(ev.type, 0) + 1
         prev = ev
     return problems
+
+
+def _order_problems(prev: Event, ev: Event, ends: dict[str, int]) -> list[Problem]:
+    """Time never goes backwards, and a session ends at most once: what one game can record."""
+    out = []
+    if ev.tick < prev.tick or ev.at < prev.at:
+        out.append(Problem(ev.seq, f"{ev.describe()} goes back in time from {prev.describe()} "
+                                   "(two games were recorded into one session?)"))  # fmt: skip
+    if ev.type in ends and ends[ev.type]:
+        out.append(Problem(ev.seq, f"{ev.describe()} is a second {ev.type} of the session "
+                                   "(two games were recorded into one session?)"))  # fmt: skip
+    if ends.get("finished"):
+        out.append(Problem(ev.seq, f"{ev.describe()} comes after the session finished"))
+    elif ends.get("quit") and ev.type == "command":
+        out.append(Problem(ev.seq, f"{ev.describe()} comes after the player quit"))
+    return out

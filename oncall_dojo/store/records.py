@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from oncall_dojo.store import lease
 from oncall_dojo.store.db import Connection, connect
 from oncall_dojo.store.errors import SessionNotFound, StoreError, StoreUnavailable, classify
 from oncall_dojo.store.events import GENESIS, Event, Problem, canonical, verify_chain
@@ -126,7 +127,24 @@ class Store:
             row.pop("player")
             db.table("sessions").insert({**row, "player_id": pid, "origin": "local"})
             db.table("events").insert(ev.to_row())
+        self.hold(sid)
         return Head(sid, 0, ev.hash, 0)
+
+    def hold(self, sid: str) -> None:
+        """Play `sid` in this process only, until it ends; SessionBusy if another process has it."""
+        lease.hold(self.path, sid)
+
+    def resume_head(self, sid: str) -> tuple[Head, list[Event]]:
+        """Hold `sid`, then read its events; the head is the last of those very events.
+
+        A head read later could include events another game appended meanwhile, and the
+        two games would interleave in one log. SessionBusy if another process plays it."""
+        self.hold(sid)
+        events = self.events(sid)
+        if not events:
+            raise SessionNotFound(f"session {sid} has no events")
+        last = events[-1]
+        return Head(sid, last.seq, last.hash, max(e.at for e in events)), events
 
     def append(self, head: Head, type_: str, tick: int, at: int, data: dict[str, Any],
                score: dict[str, Any] | None = None) -> Event:  # fmt: skip
