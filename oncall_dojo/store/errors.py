@@ -56,13 +56,6 @@ def classify(exc: sqlite3.Error, path: Path) -> StoreError | None:
             "(keep it: the sqlite3 shell's `.recover` command may save parts of it) or set "
             "DOJO_HOME to another folder to start a new one.",
         )
-    if "no such table" in str(exc) or "no such column" in str(exc):
-        return StoreUnusable(
-            path,
-            f"the database is missing part of oncall-dojo's schema ({exc}): it was changed by "
-            "something else. Nothing was changed. Move the file aside (keep it: the sqlite3 "
-            "shell can still read what is left) or set DOJO_HOME to another folder.",
-        )
     if code == _FULL:
         return StoreUnavailable(path, f"the disk is full ({exc})")
     if code in (_READONLY, _PERM, _CANTOPEN):
@@ -71,4 +64,16 @@ def classify(exc: sqlite3.Error, path: Path) -> StoreError | None:
         return StoreUnavailable(path, f"the database could not be written ({exc})")
     if code in BUSY_CODES:
         return StoreUnavailable(path, f"the database stayed busy for too long ({exc})")
+    return None
+
+
+def missing_schema(exc: sqlite3.Error, path: Path) -> StoreError | None:
+    """A table or column of ours is gone (someone ran DROP TABLE on the file), in words."""
+    if "no such table" in str(exc) or "no such column" in str(exc):
+        return StoreUnusable(
+            path,
+            f"the database is missing part of oncall-dojo's schema ({exc}): it was changed by "
+            "something else. Nothing was changed. Move the file aside (keep it: the sqlite3 "
+            "shell can still read what is left) or set DOJO_HOME to another folder.",
+        )
     return None

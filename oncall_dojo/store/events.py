@@ -176,7 +176,7 @@ def _order_problems(prev: Event, ev: Event, ends: dict[str, int]) -> list[Proble
     if ev.tick < prev.tick or ev.at < prev.at:
         out.append(Problem(ev.seq, f"{ev.describe()} goes back in time from {prev.describe()} "
                                    "(two games were recorded into one session?)"))  # fmt: skip
-    if ev.type in ends and ends[ev.type]:
+    if ends.get(ev.type):
         out.append(Problem(ev.seq, f"{ev.describe()} is a second {ev.type} of the session "
                                    "(two games were recorded into one session?)"))  # fmt: skip
     if ends.get("finished"):

@@ -21,7 +21,13 @@ from sqlite_utils import Database
 
 from oncall_dojo.store import lease
 from oncall_dojo.store.db import Connection, connect
-from oncall_dojo.store.errors import SessionNotFound, StoreError, StoreUnavailable, classify
+from oncall_dojo.store.errors import (
+    SessionNotFound,
+    StoreError,
+    StoreUnavailable,
+    classify,
+    missing_schema,
+)
 from oncall_dojo.store.events import GENESIS, Event, Problem, canonical, verify_chain
 
 Clock = Callable[[], str]
@@ -105,7 +111,7 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            err = classify(exc, self.path)
+            err = classify(exc, self.path) or missing_schema(exc, self.path)
             if err is None:
                 raise
             raise err from exc
