@@ -83,13 +83,13 @@ def recorder(args: argparse.Namespace, mode: str, script: str | None = None) -> 
     return Recorder(store, player_name(args), mode, script=script)
 
 
-def reading() -> Any:
-    """The store for reading, or None if nothing was recorded yet."""
+def reading(write: bool = False) -> Any:
+    """The store for reading (read-only unless `write`), or None if nothing was recorded yet."""
     from oncall_dojo.store import StoreError
     from oncall_dojo.store.records import open_for_reading
 
     try:
-        return open_for_reading()
+        return open_for_reading(write=write)
     except StoreError as exc:
         raise SystemExit(usage(str(exc))) from None
 

@@ -46,3 +46,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:
+        if _known(exc):
+            return usage(str(exc))
+        raise
+
+
+def _known(exc: Exception) -> bool:
+    """A store error or a broken invariant: a sentence for the player, not a traceback.
+    Looked up only if its module was loaded, so every command does not import the store."""
+    for module, name in (
+        ("oncall_dojo.store.errors", "StoreError"),
+        ("oncall_dojo.store.lease", "SessionBusy"),
+        ("oncall_dojo.sim.errors", "InvariantFailed"),
+    ):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False

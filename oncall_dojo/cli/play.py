@@ -64,9 +64,10 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     from oncall_dojo.game.play import finish
     from oncall_dojo.store import Recorder
     from oncall_dojo.store.events import verify_chain
+    from oncall_dojo.store.lease import SessionBusy
     from oncall_dojo.store.replay import rebuild
 
-    store = reading()
+    store = reading(write=True)
     if args.resume:
         sid = session_id(store, args.resume)
     else:
@@ -76,8 +77,11 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
                 f"no unfinished session for player {player_name(args)!r} (`dojo history` lists sessions)"
             )
         sid = rows[0]["session"]
+    try:  # held until this process ends: a second resume of the session is refused
+        head, events = store.resume_head(sid)
+    except SessionBusy as exc:
+        return usage(f"cannot resume: {exc}")
     row = store.session(sid)
-    events = store.events(sid)
     problems = verify_chain(events)
     if problems:
         return usage(
@@ -96,7 +100,7 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     if rb.finished is None and (rb.quit or s.declared_resolved_at is not None or s.ended):
         # play was over (quit, resolved or out of time) but the outcome was not measured
         # before the process stopped: measure it now, on the record
-        log = Recorder(store, row["player"], row["mode"], head=store.head(sid))
+        log = Recorder(store, row["player"], row["mode"], head=head)
         log.started(s, THINK_S)
         if tui:
             print("Measuring the outcome to the end of the incident...", flush=True)
@@ -111,7 +115,7 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
         print(result.render())
         print(f"(session {sid} is over; `dojo report {sid}` has the full report)")
         return EXIT_OK
-    log = Recorder(store, row["player"], row["mode"], head=store.head(sid))
+    log = Recorder(store, row["player"], row["mode"], head=head)
     if tui:
         return _run_tui(args, None, None, resume=(s, log))
     code = run_console(

@@ -20,7 +20,15 @@ from pathlib import Path
 from sqlite_utils import Database, Migrations
 
 from oncall_dojo.store import schema
-from oncall_dojo.store.errors import StoreUnavailable, StoreUnusable, classify, is_busy
+from oncall_dojo.store.errors import (
+    StoreUnavailable,
+    StoreUnusable,
+    classify,
+    code_of,
+    is_busy,
+)
+
+_CANTOPEN, _READONLY = 14, 8
 
 DB_NAME = "dojo.db"
 BUSY_TIMEOUT_S = 10.0
@@ -209,6 +217,45 @@ def connect(path: Path | None = None, migrations: Migrations = schema.migrations
         conn.close()
         raise
     return c
+
+
+def connect_readonly(path: Path, migrations: Migrations = schema.migrations) -> Connection:
+    """Open an existing, current database for reading only: nothing is written or created.
+
+    Works in a folder that cannot be written: when SQLite cannot create its shared-memory
+    file there, the file is opened as immutable (nothing can be writing to it either). A
+    database that needs an upgrade (or is empty) is opened the normal way, which migrates it.
+    Raises StoreError.
+    """
+    _check_header(path)
+    uri = path.resolve().as_uri()
+    last: sqlite3.Error | None = None
+    for query in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(
+                uri + query, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        c = Connection(path, conn)
+        try:
+            with c.read():
+                app, ver, tables = _state(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            last = exc
+            if classify(exc, path) is not None and code_of(exc) not in (_CANTOPEN, _READONLY):
+                break  # damaged, not merely unwritable: say so below
+            continue
+        known = len(names_of(migrations))
+        _check_ours(path, app, ver, tables, known)
+        if app == schema.APPLICATION_ID and ver == known:
+            return c
+        conn.close()
+        return connect(path, migrations)
+    assert last is not None
+    raise classify(last, path) or StoreUnavailable(path, f"cannot read ({last})") from last
 
 
 def _journal_wal(conn: sqlite3.Connection) -> None:

@@ -94,6 +94,7 @@ class Store:
     def __init__(self, c: Connection, clock: Clock = utc_now) -> None:
         self.c = c
         self.clock = clock
+        self._held: set[str] = set()
 
     @classmethod
     def open(cls, path: Path | None = None, clock: Clock = utc_now) -> Store:
@@ -104,6 +105,9 @@ class Store:
         return self.c.path
 
     def close(self) -> None:
+        for sid in self._held:
+            lease.release(self.path, sid)
+        self._held.clear()
         self.c.close()
 
     @contextmanager
@@ -138,7 +142,8 @@ class Store:
 
     def hold(self, sid: str) -> None:
         """Play `sid` in this process only, until it ends; SessionBusy if another process has it."""
-        lease.hold(self.path, sid)
+        if lease.hold(self.path, sid):
+            self._held.add(sid)
 
     def resume_head(self, sid: str) -> tuple[Head, list[Event]]:
         """Hold `sid`, then read its events; the head is the last of those very events.
@@ -359,14 +364,17 @@ class Store:
             return "; ".join(str(r[0]) for r in self.c.conn.execute("PRAGMA integrity_check"))
 
 
-def open_for_reading(path: Path | None = None) -> Store | None:
-    """The store, or None when no database exists yet (reading creates nothing)."""
-    from oncall_dojo.store.db import default_path
+def open_for_reading(path: Path | None = None, *, write: bool = False) -> Store | None:
+    """The store, or None when no database exists yet (reading creates nothing).
+
+    Without `write` the file is opened read-only, so reading works in a folder that
+    cannot be written."""
+    from oncall_dojo.store.db import connect_readonly, default_path
 
     p = path or default_path()
     if not p.exists():
         return None
-    return Store.open(p)
+    return Store.open(p) if write else Store(connect_readonly(p))
 
 
 def loads_json(text: str | None) -> Any:
