@@ -12,6 +12,7 @@ from oncall_dojo.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
     EXIT_USAGE,
+    SEED_MAX,
     add_dirs_option,
     add_player_options,
     check_dirs,
@@ -19,6 +20,7 @@ from oncall_dojo.cli.common import (
     extra_dirs,
     load_incident,
     recorder,
+    seed_arg,
     usage,
 )
 
@@ -89,8 +91,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from oncall_dojo.incident.packs import name_owners, scan
     from oncall_dojo.incident.yamlload import YamlModelError
 
-    bad = 0
     targets = _validation_targets(args)
+    if not targets:
+        where = ", ".join(map(str, [*args.paths, *(args.incidents or [])]))
+        return usage(f"no incident files (*.yaml, *.yml) in {where}; nothing was validated")
+    bad = 0
     owners = name_owners(targets + [f.path for f in scan(extra_dirs(args)).found])
     for p in targets:
         try:
@@ -117,20 +122,44 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+ACTIONS_MAX_BYTES = 1_000_000
+
+
 def _read_actions(path: str) -> list[str]:
+    """Timed commands from a file: `file:line:col:` errors for a bad line, a bad time or a time
+    before the one above it; a UTF-8 byte order mark is fine."""
     from oncall_dojo.incident.model import parse_timed
+    from oncall_dojo.incident.yamlload import read_limited
 
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_limited(path, ACTIONS_MAX_BYTES).decode("utf-8-sig")
+    except (OSError, ValueError) as exc:  # devices and pipes are refused, not read
         raise SystemExit(usage(f"cannot read {path}: {exc}")) from None
     lines = []
+    last = (-1, "")
     for i, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if parse_timed(line) is None:
+        parsed = parse_timed(line)
+        if parsed is None:
             raise SystemExit(usage(f"{path}:{i}:1: expected `MM:SS command`, got {line!r}"))
+        stamp = line.split(None, 1)[0]
+        parts = stamp.split(":")
+        if len(parts) > 1 and any(int(p) >= 60 for p in parts[1:]):
+            raise SystemExit(
+                usage(
+                    f"{path}:{i}:1: invalid time {stamp!r}: minutes and seconds run from 00 to 59"
+                )
+            )
+        if parsed[0] < last[0]:
+            raise SystemExit(
+                usage(
+                    f"{path}:{i}:1: time {stamp} is before {last[1]} on an earlier line; "
+                    "commands must be in time order"
+                )
+            )
+        last = (parsed[0], stamp)
         lines.append(line)
     return lines
 
@@ -195,11 +224,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     from oncall_dojo.cli.progress import ProgressLine
     from oncall_dojo.game.check import CheckFailed, check_incidents, default_jobs
     from oncall_dojo.game.plays import PlayCache
-    from oncall_dojo.incident.packs import discover
+    from oncall_dojo.game.validate import load_checked
+    from oncall_dojo.incident.packs import discover, find, incident_files
+    from oncall_dojo.incident.yamlload import YamlModelError
 
     check_dirs(args)
-    idents = args.incidents_to_check or [f.path.stem for f in discover(extra_dirs(args))]
-    incidents = [load_incident(ident, args) for ident in idents]
+    idents: list[str | Path] = list(args.incidents_to_check or [])
+    if not idents:  # every file of the packs, so one bad file does not hide the others
+        idents = [f.path for f in discover()]
+        for d in extra_dirs(args):
+            idents.extend(p for p in incident_files(d) if p not in idents)
+    incidents = []
+    bad_files = 0
+    for ident in idents:  # a bad file is reported, and the good ones are still checked
+        try:
+            path = ident if isinstance(ident, Path) else find(ident, extra_dirs(args))
+            incidents.append(load_checked(path))
+        except LookupError:
+            bad_files += 1
+            print(f"{ident}: FAILED")
+            print(f"  no incident {ident!r}", file=sys.stderr)
+        except YamlModelError as exc:
+            bad_files += 1
+            print(f"{ident}: FAILED")
+            print(str(exc), file=sys.stderr)
     seeds = tuple(args.seeds)
     jobs = args.jobs if args.jobs is not None else default_jobs()
     if jobs < 1:
@@ -207,7 +255,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else PlayCache.default()
     shown = not args.json and sys.stdout.isatty() and sys.stderr.isatty()
     bar = ProgressLine(sys.stderr) if shown else None
-    failed = 0
+    failed = bad_files
     out = []
     try:
         for inc, rep in check_incidents(incidents, seeds, jobs=jobs, cache=cache, progress=bar):
@@ -303,7 +351,9 @@ def add_parsers(sub: Any) -> None:
 
     sp = sub.add_parser("run", help="play an incident headless and print the outcome")
     sp.add_argument("incident")
-    sp.add_argument("--seed", type=int, default=1)
+    sp.add_argument(
+        "--seed", type=seed_arg, default=1, help=f"seed, 0 to {SEED_MAX:,} (default: 1)"
+    )
     g = sp.add_mutually_exclusive_group()
     g.add_argument(
         "--actions", metavar="FILE", help="timed commands, one per line: `MM:SS command`"

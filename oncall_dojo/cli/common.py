@@ -57,9 +57,16 @@ def load_incident(ident: str, args: argparse.Namespace, seed: int | None = None)
         ) from None
 
 
+PLAYER_MAX_CHARS = 64
+
+
 def player_name(args: argparse.Namespace) -> str:
+    """--player, else $DOJO_PLAYER, else the login name; bytes that are not UTF-8 become
+    U+FFFD and control characters are dropped (a name is shown on shared leaderboards)."""
     import getpass
     import os
+
+    from oncall_dojo.sim.text import clean
 
     name = getattr(args, "player", None) or os.environ.get("DOJO_PLAYER")
     if not name:
@@ -67,7 +74,7 @@ def player_name(args: argparse.Namespace) -> str:
             name = getpass.getuser()
         except Exception:
             name = "player"
-    return name.strip() or "player"
+    return clean(name).strip()[:PLAYER_MAX_CHARS].strip() or "player"
 
 
 def recorder(args: argparse.Namespace, mode: str, script: str | None = None) -> Any:
@@ -126,3 +133,20 @@ def add_player_options(sp: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep no record in the game's database ($DOJO_HOME)",
     )
+
+
+SEED_MAX = 2**32 - 1
+"""Seeds run from 0 to 4,294,967,295."""
+
+
+def seed_arg(text: str) -> int:
+    """An argparse type: a whole number from 0 to SEED_MAX."""
+    try:
+        value = int(text.strip(), 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text} is out of range: a seed is a whole number from 0 to {SEED_MAX:,}"
+        )
+    return value

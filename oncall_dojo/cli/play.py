@@ -11,6 +11,7 @@ from typing import Any
 from oncall_dojo.cli.common import (
     EXIT_FAIL,
     EXIT_OK,
+    SEED_MAX,
     add_dirs_option,
     add_player_options,
     check_dirs,
@@ -20,6 +21,7 @@ from oncall_dojo.cli.common import (
     player_name,
     reading,
     recorder,
+    seed_arg,
     session_id,
     usage,
 )
@@ -164,7 +166,9 @@ def add_parsers(sub: Any) -> None:
         "play", help="play an incident (the default; the full-screen game, or --console)"
     )
     sp.add_argument("incident", nargs="?", help="incident id or path (omit to choose)")
-    sp.add_argument("--seed", type=int, default=None, help="seed (default: random)")
+    sp.add_argument(
+        "--seed", type=seed_arg, default=None, help=f"seed, 0 to {SEED_MAX:,} (default: random)"
+    )
     sp.add_argument(
         "--resume",
         nargs="?",

@@ -21,6 +21,13 @@ from oncall_dojo.cli.common import (
 )
 
 
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose text can be printed: control characters as visible escapes."""
+    from oncall_dojo.sim.text import shown
+
+    return {k: shown(v) if isinstance(v, str) else v for k, v in row.items()}
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     store = reading()
     limit = args.limit if args.limit is not None else (None if args.json else 20)
@@ -31,7 +38,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not rows:
         print("No sessions recorded yet.")
         return EXIT_OK
-    for r in rows:
+    for r in map(_shown, rows):
         if r["ended_at"] is None:
             status = f"in progress at {r['last_at'] // 60:02d}:{r['last_at'] % 60:02d} (dojo play --resume {r['session']})"
         else:
@@ -73,8 +80,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print("No ranked sessions yet" + (f" for {args.incident}." if args.incident else "."))
         return EXIT_OK
     for b in out:
-        print(f"{b['incident']} (version {b['version']}; best per player, played sessions only)")
-        for r in b["rows"]:
+        print(
+            f"{_shown(b)['incident']} (version {b['version']}; best per player, played sessions only)"
+        )
+        for r in map(_shown, b["rows"]):
             res = "resolved" if r["resolved"] else "not resolved"
             print(
                 f"  {r['rank']:>3}. {r['player']:<16} {r['score']:>3}/100 {r['grade']}  {res:<12} seed {r['seed']:<6} {r['session']}"
@@ -93,8 +102,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         rep = build(row, store.events(sid), _incident_or_none(row["incident"], args))
     except ReportUnavailable as exc:
         return usage(str(exc))
+    from oncall_dojo.sim.text import shown
+
     print(
-        json.dumps(rep, indent=2, ensure_ascii=False) if args.format == "json" else render(rep),
+        json.dumps(rep, indent=2, ensure_ascii=False)
+        if args.format == "json"
+        else shown(render(rep), keep_lines=True),
         end="\n" if args.format == "json" else "",
     )
     return EXIT_OK
