@@ -21,7 +21,6 @@ import os
 import re
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -71,11 +70,15 @@ class Watch:
             self._thread.join()
 
     def _run(self) -> None:
-        end = None if self.deadline_s is None else time.monotonic() + self.deadline_s
+        # The simulation never reads the clock: the deadline is counted in waits, each of
+        # which lasts at least `period`, so it is never reached early.
         period = 0.02 if self.deadline_s is None else min(0.02, self.deadline_s / 20)
+        waits = None if self.deadline_s is None else max(1, round(self.deadline_s / period))
+        n = 0
         while not self._done.wait(period):
+            n += 1
             reason = None
-            if end is not None and time.monotonic() >= end:
+            if waits is not None and n >= waits:
                 reason = "deadline"
             elif (
                 self.max_growth is not None
