@@ -41,7 +41,7 @@ def unfinished(home: Path, lines: list[str], player: str = "rae") -> str:
 
     st = Store.open(home / "dojo.db")
     log = Recorder(st, player, "play")
-    s = Session(load_incident(find("poison-payments")), 9)
+    s = Session(load_incident(find("payments-stuck")), 9)
     log.started(s, THINK_S)
     for cmd in lines:
         log.checkpoint()
@@ -247,7 +247,7 @@ def test_bytes_that_are_not_utf8_in_a_recorded_game_are_refused_cleanly(
 ) -> None:
     env = {**os.environ, "DOJO_HOME": str(home), "DOJO_PLAYER": "rae"}
     dojo = str(Path(sys.executable).with_name("dojo"))
-    r = subprocess.run([dojo, "play", "double-charge-retries", "--console", "--seed", "1"],
+    r = subprocess.run([dojo, "play", "repeat-card-charges", "--console", "--seed", "1"],
                        input=line + b"\nquit\n", env=env, capture_output=True, timeout=GUARD_S)  # fmt: skip
     assert b"Traceback" not in r.stderr and b"UnicodeEncodeError" not in r.stderr
     assert r.returncode == 0, r.stderr

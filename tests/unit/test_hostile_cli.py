@@ -29,13 +29,13 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_a_seed_out_of_range_is_refused(
     capsys: pytest.CaptureFixture[str], command: str, value: str
 ) -> None:
-    code, _, err = cli(capsys, command, "poison-payments", "--no-record", "--seed", value)
+    code, _, err = cli(capsys, command, "payments-stuck", "--no-record", "--seed", value)
     assert code == 2
     assert "a seed is a whole number from 0 to 4,294,967,295" in err or "not a whole number" in err
 
 
 def test_the_largest_seed_plays(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "run", "poison-payments", "--no-record", "--seed", "4294967295")
+    code, out, _ = cli(capsys, "run", "payments-stuck", "--no-record", "--seed", "4294967295")
     assert code == 0 and "/100" in out
 
 
@@ -44,7 +44,7 @@ def test_player_names_lose_bad_bytes_and_control_characters(tmp_path: Path) -> N
     a name with ESC or a newline was printed raw by `history`."""
     env = {**os.environ, "DOJO_HOME": str(tmp_path)}
     dojo = str(Path(sys.executable).with_name("dojo"))
-    args = [dojo, "run", "poison-payments", "--seed", "1"]
+    args = [dojo, "run", "payments-stuck", "--seed", "1"]
     names = [b"\xff\xfeeve", b"mal\x1b[2J\x1b]0;pwned\x07lory\nroot"]
     for name in names:
         r = subprocess.run([*args, "--player", name], env=env, capture_output=True, timeout=GUARD_S)
@@ -96,7 +96,7 @@ def test_actions_file_times_are_checked(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, data: bytes, words: str
 ) -> None:
     path = write_actions(tmp_path, data)
-    code, _, err = cli(capsys, "run", "poison-payments", "--no-record", "--actions", path)
+    code, _, err = cli(capsys, "run", "payments-stuck", "--no-record", "--actions", path)
     assert code == 2 and f"{path}{words}" in err
 
 
@@ -104,13 +104,13 @@ def test_an_actions_file_with_a_byte_order_mark_is_read(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = write_actions(tmp_path, b"\xef\xbb\xbf00:10 ack\n")
-    code, out, _ = cli(capsys, "run", "poison-payments", "--no-record", "--actions", path)
+    code, out, _ = cli(capsys, "run", "payments-stuck", "--no-record", "--actions", path)
     assert code == 0 and "00:10 > ack" in out
 
 
 def test_an_actions_device_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """`--actions /dev/zero` took 13.4 GB in 30 s."""
-    code, _, err = cli(capsys, "run", "poison-payments", "--no-record", "--actions", "/dev/zero")
+    code, _, err = cli(capsys, "run", "payments-stuck", "--no-record", "--actions", "/dev/zero")
     assert code == 2 and "not a regular file" in err
 
 
@@ -130,12 +130,12 @@ def test_check_reports_every_bad_file_and_checks_the_good_ones(
     broken = ROOT / "tests" / "fixtures" / "broken"
     shutil.copy(broken / "missing-title.yaml", tmp_path / "a-missing-title.yaml")
     shutil.copy(broken / "duplicate-key.yaml", tmp_path / "b-duplicate-key.yaml")
-    good = ROOT / "incidents" / "poison-payments.yaml"
+    good = ROOT / "incidents" / "payments-stuck.yaml"
     code, out, err = cli(
         capsys, "check", str(tmp_path / "a-missing-title.yaml"), str(tmp_path / "b-duplicate-key.yaml"),
         str(good), "--seeds", "1",
     )  # fmt: skip
     assert code == 1
     assert "a-missing-title.yaml: FAILED" in out and "b-duplicate-key.yaml: FAILED" in out
-    assert "poison-payments: ok" in out
+    assert "payments-stuck: ok" in out
     assert "missing required key 'title'" in err and "duplicate key" in err

@@ -115,7 +115,7 @@ def test_a_game_ended_by_sigterm_leaves_no_folder(tmp_path: Path) -> None:
     env = dict(os.environ, TMPDIR=str(tmp_path))
     dojo = Path(sys.executable).with_name("dojo")
     proc = subprocess.Popen(
-        [str(dojo), "play", "double-charge-retries", "--console", "--seed", "1", "--no-record"],
+        [str(dojo), "play", "repeat-card-charges", "--console", "--seed", "1", "--no-record"],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
