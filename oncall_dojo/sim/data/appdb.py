@@ -564,8 +564,8 @@ class AppDb:
     def __setstate__(self, state: dict[str, Any]) -> None:
         main, truth = state.pop("_images")
         self.__dict__.update(state)
-        self._console = self._selector = None
-        self._tmp = tempfile.mkdtemp(prefix="dojo-app-")
+        self._console = self._selector = self._checker = None
+        self._tmp = tempdirs.make("dojo-app-")
         self.path = Path(self._tmp) / "app.db"
         self.path.write_bytes(main)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -579,4 +579,4 @@ class AppDb:
             self.close()
 
 
-_NOT_COPIED = frozenset({"conn", "path", "_tmp", "_console", "_selector"})
+_NOT_COPIED = frozenset({"conn", "path", "_tmp", "_console", "_selector", "_checker"})
