@@ -34,6 +34,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def unfinished(home: Path, lines: list[str], player: str = "rae") -> str:
     """A session cut after `lines` (as a killed game leaves it): started, commands, no end."""
     from oncall_dojo.game.console import THINK_S
+    from oncall_dojo.game.play import perform
     from oncall_dojo.game.session import Session
     from oncall_dojo.incident.loader import load_incident
     from oncall_dojo.incident.packs import find
@@ -45,7 +46,7 @@ def unfinished(home: Path, lines: list[str], player: str = "rae") -> str:
     log.started(s, THINK_S)
     for cmd in lines:
         log.checkpoint()
-        s.perform(cmd)
+        perform(s, cmd)
         s.advance(THINK_S)
     log.checkpoint()
     assert log.session_id is not None
