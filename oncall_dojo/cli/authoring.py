@@ -35,12 +35,29 @@ def cmd_list(args: argparse.Namespace) -> int:
     for f, desc in zip(found.found, descriptions([f.path for f in found.found]), strict=True):
         pack = None if f.pack is None else str(f.pack)
         if "error" in desc:
-            rows.append({"id": f.path.stem, "path": str(f.path), "error": desc["error"],
-                         "bundled": f.bundled, "pack": pack})  # fmt: skip
+            rows.append(
+                {
+                    "id": f.path.stem,
+                    "path": str(f.path),
+                    "error": desc["error"],
+                    "bundled": f.bundled,
+                    "pack": pack,
+                }
+            )
             continue
-        rows.append({"id": desc["id"], "title": desc["title"], "difficulty": desc["difficulty"],
-                     "tags": desc["tags"], "summary": desc["summary"], "bundled": f.bundled,
-                     "pack": pack, "path": str(f.path), "varies": desc["varies"]})  # fmt: skip
+        rows.append(
+            {
+                "id": desc["id"],
+                "title": desc["title"],
+                "difficulty": desc["difficulty"],
+                "tags": desc["tags"],
+                "summary": desc["summary"],
+                "bundled": f.bundled,
+                "pack": pack,
+                "path": str(f.path),
+                "varies": desc["varies"],
+            }
+        )
     for problem in found.missing:
         err(f"warning: {problem}")
     for clash in found.clashes:

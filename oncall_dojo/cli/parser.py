@@ -26,8 +26,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"play", "list", "validate", "schema", "reference", "run", "check",
-                "history", "leaderboard", "report", "replay", "verify", "export", "import"}  # fmt: skip
+    commands = {
+        "play",
+        "list",
+        "validate",
+        "schema",
+        "reference",
+        "run",
+        "check",
+        "history",
+        "leaderboard",
+        "report",
+        "replay",
+        "verify",
+        "export",
+        "import",
+    }
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["play", *argv]  # `dojo` and `dojo INCIDENT` play
     try:

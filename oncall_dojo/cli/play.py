@@ -126,14 +126,24 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     return _kept(log, code)
 
 
-def _run_tui(args: argparse.Namespace, incident: str | None, seed: int | None,
-             resume: tuple[Any, Any] | None = None) -> int:  # fmt: skip
+def _run_tui(
+    args: argparse.Namespace,
+    incident: str | None,
+    seed: int | None,
+    resume: tuple[Any, Any] | None = None,
+) -> int:
     """The full-screen game; each game started from it (`n` from a debrief too) is recorded."""
     from oncall_dojo.tui import run  # lazily: headless commands never import textual
 
     factory = None if args.no_record else (lambda: recorder(args, "play"))
-    return run(incident, seed, extra_dirs(args), play_log=factory, resume=resume,
-               best_scores=lambda: _best_scores(args))  # fmt: skip
+    return run(
+        incident,
+        seed,
+        extra_dirs(args),
+        play_log=factory,
+        resume=resume,
+        best_scores=lambda: _best_scores(args),
+    )
 
 
 def _kept(log: Any, code: int) -> int:

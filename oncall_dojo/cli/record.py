@@ -43,8 +43,10 @@ def cmd_history(args: argparse.Namespace) -> int:
             status = f"in progress at {r['last_at'] // 60:02d}:{r['last_at'] % 60:02d} (dojo play --resume {r['session']})"
         else:
             status = f"{r['score']:>3}/100 {r['grade']}  {r['outcome']}"
-        print(f"{r['session']}  {r['started_at']}  {r['player']:<12} {r['incident']} v{r['incident_version']} "
-              f"seed {r['seed']:<6} {r['mode']:<4}  {status}")  # fmt: skip
+        print(
+            f"{r['session']}  {r['started_at']}  {r['player']:<12} {r['incident']} v{r['incident_version']} "
+            f"seed {r['seed']:<6} {r['mode']:<4}  {status}"
+        )
     return EXIT_OK
 
 

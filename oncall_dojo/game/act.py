@@ -415,7 +415,10 @@ def _job_cmd(verb: str, usage: str) -> Handler:
     return handler
 
 
-for _verb, _help_text in (("pause", "Pause a job (it keeps its place)."), ("resume", "Resume a paused job."),
-                          ("run", "Start a job (without checkpoints from the first item, unless from=ITEM).")):  # fmt: skip
+for _verb, _help_text in (
+    ("pause", "Pause a job (it keeps its place)."),
+    ("resume", "Resume a paused job."),
+    ("run", "Start a job (without checkpoints from the first item, unless from=ITEM)."),
+):
     _usage = f"job {_verb} NAME" + (" [from=ITEM]" if _verb == "run" else "")
     command(f"job {_verb}", "act", _usage, _help_text, ("job",))(_job_cmd(_verb, _usage))

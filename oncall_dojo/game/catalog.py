@@ -30,8 +30,14 @@ def describe(path: Path) -> dict[str, Any]:
         inc = load_checked(path)
     except YamlModelError as exc:
         return {"error": str(exc).splitlines()[0]}
-    return {"id": inc.id, "title": inc.title, "difficulty": inc.difficulty, "tags": inc.tags,
-            "summary": inc.summary, "varies": sorted(inc.vary)}  # fmt: skip
+    return {
+        "id": inc.id,
+        "title": inc.title,
+        "difficulty": inc.difficulty,
+        "tags": inc.tags,
+        "summary": inc.summary,
+        "varies": sorted(inc.vary),
+    }
 
 
 def _digest(path: Path) -> str | None:

@@ -78,9 +78,15 @@ def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
         print(f"No incident {choice!r}.", file=out)
 
 
-def run_console(incident: Incident | None, seed: int | None, extra: list[Path],
-                out: TextIO = sys.stdout, inp: TextIO = sys.stdin,
-                log: PlayLog | None = None, session: Session | None = None) -> int:  # fmt: skip
+def run_console(
+    incident: Incident | None,
+    seed: int | None,
+    extra: list[Path],
+    out: TextIO = sys.stdout,
+    inp: TextIO = sys.stdin,
+    log: PlayLog | None = None,
+    session: Session | None = None,
+) -> int:
     """Play at the console; `session` continues a rebuilt (resumed) session instead of a new one."""
     if session is not None:
         incident = session.incident

@@ -48,26 +48,71 @@ def _impact_lines(i: dict[str, Any]) -> list[str]:
     ]
 
 
-KIND_LABEL = {"page": "page", "fault": "fault", "alert": "alert", "investigate": "looked", "act": "changed",
-              "meta": "noted", "refused": "refused", "outcome": "outcome"}  # fmt: skip
+KIND_LABEL = {
+    "page": "page",
+    "fault": "fault",
+    "alert": "alert",
+    "investigate": "looked",
+    "act": "changed",
+    "meta": "noted",
+    "refused": "refused",
+    "outcome": "outcome",
+}
 
 
 def render(rep: dict[str, Any]) -> str:
     s, o = rep["session"], rep["outcome"]
     lines = [f"# Postmortem: {rep['title']}", ""]
-    lines += _table(["", ""], [
-        ["Session", _code(s["id"]) if s["id"] else "not recorded"], ["Player", _cell(s["player"] or "—")],
-        ["Incident", f"{_code(s['incident'])} version {s['incident_version']}, seed {s['seed']}"],
-        ["Played", f"{s['started_at']} to {s['ended_at']} ({s['mode']})" if s["started_at"] else s["mode"]],
-        ["Outcome", f"**{o['score']}/100, grade {o['grade']}**, " + ("resolved" if o["resolved"] else "not resolved")],
-    ])  # fmt: skip
+    lines += _table(
+        ["", ""],
+        [
+            ["Session", _code(s["id"]) if s["id"] else "not recorded"],
+            ["Player", _cell(s["player"] or "—")],
+            [
+                "Incident",
+                f"{_code(s['incident'])} version {s['incident_version']}, seed {s['seed']}",
+            ],
+            [
+                "Played",
+                f"{s['started_at']} to {s['ended_at']} ({s['mode']})"
+                if s["started_at"]
+                else s["mode"],
+            ],
+            [
+                "Outcome",
+                f"**{o['score']}/100, grade {o['grade']}**, "
+                + ("resolved" if o["resolved"] else "not resolved"),
+            ],
+        ],
+    )
     lines += ["", "## Summary", "", rep["summary"], ""]
     for n in rep["notes"]:
         lines += [f"> **Note:** {n}", ""]
     lines += ["## Impact", "", *_impact_lines(rep["impact"]), ""]
     t = rep["times"]
-    lines += _table(["Acknowledged", "First change", "Impact ended", "Cause removed", "Resolved", "Declared resolved"],
-                    [[_when(t.get(k)) for k in ("acknowledged", "first_action", "mitigated", "cause_removed", "resolved", "declared_resolved")]])  # fmt: skip
+    lines += _table(
+        [
+            "Acknowledged",
+            "First change",
+            "Impact ended",
+            "Cause removed",
+            "Resolved",
+            "Declared resolved",
+        ],
+        [
+            [
+                _when(t.get(k))
+                for k in (
+                    "acknowledged",
+                    "first_action",
+                    "mitigated",
+                    "cause_removed",
+                    "resolved",
+                    "declared_resolved",
+                )
+            ]
+        ],
+    )
     lines += [
         "",
         "## Timeline",
@@ -75,9 +120,19 @@ def render(rep: dict[str, Any]) -> str:
         "Signals from the system and what the player did, in player time since the page.",
         "",
     ]
-    lines += _table(["Time", "", "What"], [[mmss(e["at"]), KIND_LABEL.get(e["kind"], e["kind"]),
-                     _code(e["text"]) if e["kind"] in ("investigate", "act", "meta", "refused") else _cell(e["text"])]
-                    for e in rep["timeline"]])  # fmt: skip
+    lines += _table(
+        ["Time", "", "What"],
+        [
+            [
+                mmss(e["at"]),
+                KIND_LABEL.get(e["kind"], e["kind"]),
+                _code(e["text"])
+                if e["kind"] in ("investigate", "act", "meta", "refused")
+                else _cell(e["text"]),
+            ]
+            for e in rep["timeline"]
+        ],
+    )
     lines += ["", "## What really happened", ""]
     w = rep.get("what_really_happened")
     if w is None:
@@ -104,12 +159,23 @@ def render(rep: dict[str, Any]) -> str:
         ]
         if d["evidence"]:
             lines += ["Key signals, and whether they were looked at before the first change:", ""]
-            lines += _table(["Signal", "Before acting", "What it shows"],
-                            [[_code(e["view"]), "yes" if e["seen_before_acting"] else "no", _cell(e["why"])] for e in d["evidence"]])  # fmt: skip
+            lines += _table(
+                ["Signal", "Before acting", "What it shows"],
+                [
+                    [_code(e["view"]), "yes" if e["seen_before_acting"] else "no", _cell(e["why"])]
+                    for e in d["evidence"]
+                ],
+            )
     lines += ["", "## Score", ""]
-    lines += _table(["Item", "Points", "Max", "Detail"],
-                    [[_cell(i["title"]), f"{i['points']:.1f}", f"{i['max']:g}", _cell(i["detail"])] for i in rep["breakdown"]]
-                    + [["**Total**", f"**{o['score']}**", "100", f"grade {o['grade']}"]], "lrrl")  # fmt: skip
+    lines += _table(
+        ["Item", "Points", "Max", "Detail"],
+        [
+            [_cell(i["title"]), f"{i['points']:.1f}", f"{i['max']:g}", _cell(i["detail"])]
+            for i in rep["breakdown"]
+        ]
+        + [["**Total**", f"**{o['score']}**", "100", f"grade {o['grade']}"]],
+        "lrrl",
+    )
     lines += ["", "## What the reference did differently", ""]
     lines += _reference(rep)
     return "\n".join(lines).rstrip() + "\n"
@@ -144,15 +210,33 @@ def _reference(rep: dict[str, Any]) -> list[str]:
             _code(r["diagnosis"]) if r["diagnosis"] else "—",
         ]
     )
-    rows += [[label, f"{i[k]:,}", f"{r['impact'][k]:,}"] for k, label in
-             (("requests_failed", "Failed requests"), ("messages_late", "Messages late"), ("messages_lost", "Messages lost"),
-              ("duplicate_charges", "Duplicate charges"), ("records_wrong", "Records left wrong"))]  # fmt: skip
+    rows += [
+        [label, f"{i[k]:,}", f"{r['impact'][k]:,}"]
+        for k, label in (
+            ("requests_failed", "Failed requests"),
+            ("messages_late", "Messages late"),
+            ("messages_lost", "Messages lost"),
+            ("duplicate_charges", "Duplicate charges"),
+            ("records_wrong", "Records left wrong"),
+        )
+    ]
     lines += _table(["", "You", "Reference"], rows)
     if r["gaps"]:
         lines += ["", "Where the points went:", ""]
-        lines += _table(["Item", "You", "Reference", "Yours", "Reference's"],
-                        [[_cell(g["title"]), f"{g['you']:.1f}", f"{g['reference']:.1f}", _cell(g["your_detail"]),
-                          _cell(g["reference_detail"])] for g in r["gaps"]], "lrrll")  # fmt: skip
+        lines += _table(
+            ["Item", "You", "Reference", "Yours", "Reference's"],
+            [
+                [
+                    _cell(g["title"]),
+                    f"{g['you']:.1f}",
+                    f"{g['reference']:.1f}",
+                    _cell(g["your_detail"]),
+                    _cell(g["reference_detail"]),
+                ]
+                for g in r["gaps"]
+            ],
+            "lrrll",
+        )
     if r["missed"]:
         lines += ["", "What the reference did that you did not:", ""]
         lines += [f"- {mmss(m['at'])} {_code(m['command'], False)}" for m in r["missed"]]

@@ -48,8 +48,18 @@ def perform(session: Session, text: str, player: str | None = None) -> Entry:
         except Refusal as exc:
             entry = Entry(at, tick, text, "refused", exc.reason, player=who)
     session.entries.append(entry)
-    session.emit({"type": "command", "tick": entry.tick, "at": entry.at, "command": entry.command,
-                  "kind": entry.kind, "name": entry.name, "output": entry.output, "evidence": entry.evidence})  # fmt: skip
+    session.emit(
+        {
+            "type": "command",
+            "tick": entry.tick,
+            "at": entry.at,
+            "command": entry.command,
+            "kind": entry.kind,
+            "name": entry.name,
+            "output": entry.output,
+            "evidence": entry.evidence,
+        }
+    )
     return entry
 
 
@@ -98,7 +108,11 @@ def finish(session: Session) -> Result:
             q.finish(session.system.t)
         session.result = result = score(session)
         session.emit(
-            {"type": "finished", "tick": session.system.t, "score": result.score,
-             "grade": result.grade}
-        )  # fmt: skip
+            {
+                "type": "finished",
+                "tick": session.system.t,
+                "score": result.score,
+                "grade": result.grade,
+            }
+        )
     return session.result

@@ -177,8 +177,12 @@ class Background:
         ctx = multiprocessing.get_context("spawn")
         self.names = list(names)
         self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_play_and_send, args=(incident, seed, self.names, send),
-                                 daemon=True, name="dojo-background-plays")  # fmt: skip
+        self._proc = ctx.Process(
+            target=_play_and_send,
+            args=(incident, seed, self.names, send),
+            daemon=True,
+            name="dojo-background-plays",
+        )
         # A full-screen app replaces sys.stderr with an object that has no file descriptor, and
         # spawning hands the real one to multiprocessing's helper process.
         stderr = sys.__stderr__ if sys.__stderr__ is not None else sys.stderr

@@ -37,9 +37,16 @@ def _diagnosis(
         return out
     rc = inc.root_cause
     opts = {o.id: o for o in rc.options}
-    out.update({"answer": rc.answer, "answer_text": opts[rc.answer].text,
-                "correct": None if declared is None else declared[0] == rc.answer,
-                "why_not": opts[declared[0]].why_not if declared and declared[0] in opts and declared[0] != rc.answer else None})  # fmt: skip
+    out.update(
+        {
+            "answer": rc.answer,
+            "answer_text": opts[rc.answer].text,
+            "correct": None if declared is None else declared[0] == rc.answer,
+            "why_not": opts[declared[0]].why_not
+            if declared and declared[0] in opts and declared[0] != rc.answer
+            else None,
+        }
+    )
     first = result.get("times", {}).get("first_action")
     seen = {
         str(c["evidence"]) for c in cmds if c.get("evidence") and (first is None or c["at"] < first)
@@ -53,17 +60,31 @@ def _diagnosis(
 
 def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_alert: str) -> str:
     t = result["times"]
-    parts = [f"{player} was paged by {page_alert} and "
-             + (f"acknowledged at {mmss(t['acknowledged'])}." if t.get("acknowledged") is not None else "never acknowledged the page.")]  # fmt: skip
-    parts.append(f"Customer impact ended at {mmss(t['mitigated'])}." if t.get("mitigated") is not None
-                 else "Customer impact had not ended when the incident window closed.")  # fmt: skip
-    parts.append(f"The cause was removed at {mmss(t['cause_removed'])}." if t.get("cause_removed") is not None
-                 else "The cause was still present at the end.")  # fmt: skip
+    parts = [
+        f"{player} was paged by {page_alert} and "
+        + (
+            f"acknowledged at {mmss(t['acknowledged'])}."
+            if t.get("acknowledged") is not None
+            else "never acknowledged the page."
+        )
+    ]
+    parts.append(
+        f"Customer impact ended at {mmss(t['mitigated'])}."
+        if t.get("mitigated") is not None
+        else "Customer impact had not ended when the incident window closed."
+    )
+    parts.append(
+        f"The cause was removed at {mmss(t['cause_removed'])}."
+        if t.get("cause_removed") is not None
+        else "The cause was still present at the end."
+    )
     if t.get("declared_resolved") is not None:
         parts.append(f"The incident was declared resolved at {mmss(t['declared_resolved'])}.")
     window = f" over the {mmss(inc.duration_s)} after the page" if inc else ""
-    parts.append(f"Measured{window}, the response scored {result['score']}/100 (grade {result['grade']}) and the "
-                 f"incident was {'resolved' if result['resolved'] else 'not resolved'}.")  # fmt: skip
+    parts.append(
+        f"Measured{window}, the response scored {result['score']}/100 (grade {result['grade']}) and the "
+        f"incident was {'resolved' if result['resolved'] else 'not resolved'}."
+    )
     return " ".join(parts)
 
 
@@ -86,23 +107,52 @@ def _reference(
                 missed.append({"at": e.at, "command": e.command, "kind": e.kind})
         elif e.kind == "investigate" and e.evidence and e.evidence not in mine_seen:
             missed.append({"at": e.at, "command": e.command, "kind": e.kind})
-    extra = [{"at": c["at"], "command": c["command"]} for c in cmds
-             if c.get("kind") == "act" and " ".join(str(c["command"]).split()) not in ref_acts]  # fmt: skip
+    extra = [
+        {"at": c["at"], "command": c["command"]}
+        for c in cmds
+        if c.get("kind") == "act" and " ".join(str(c["command"]).split()) not in ref_acts
+    ]
     mine = {i["key"]: i for i in result["breakdown"]}
     gaps = []
     for it in rr["breakdown"]:
         have = mine.get(it["key"], {"points": 0.0, "detail": "-"})
         if it["points"] - have["points"] >= 0.05:
-            gaps.append({"key": it["key"], "title": it["title"], "you": have["points"], "reference": it["points"],
-                         "your_detail": have["detail"], "reference_detail": it["detail"]})  # fmt: skip
+            gaps.append(
+                {
+                    "key": it["key"],
+                    "title": it["title"],
+                    "you": have["points"],
+                    "reference": it["points"],
+                    "your_detail": have["detail"],
+                    "reference_detail": it["detail"],
+                }
+            )
     for key, it in mine.items():
         if key not in {i["key"] for i in rr["breakdown"]} and it["points"] < 0:
-            gaps.append({"key": key, "title": it["title"], "you": it["points"], "reference": 0.0,
-                         "your_detail": it["detail"], "reference_detail": "-"})  # fmt: skip
+            gaps.append(
+                {
+                    "key": key,
+                    "title": it["title"],
+                    "you": it["points"],
+                    "reference": 0.0,
+                    "your_detail": it["detail"],
+                    "reference_detail": "-",
+                }
+            )
     gaps.sort(key=lambda g: (-(g["reference"] - g["you"]), g["key"]))
-    return {"name": ref.name, "why": ref.why.strip(), "score": rr["score"], "grade": rr["grade"],
-            "resolved": rr["resolved"], "times": rr["times"], "impact": rr["impact"],
-            "diagnosis": s.diagnosis[0] if s.diagnosis else None, "missed": missed, "extra": extra, "gaps": gaps}  # fmt: skip
+    return {
+        "name": ref.name,
+        "why": ref.why.strip(),
+        "score": rr["score"],
+        "grade": rr["grade"],
+        "resolved": rr["resolved"],
+        "times": rr["times"],
+        "impact": rr["impact"],
+        "diagnosis": s.diagnosis[0] if s.diagnosis else None,
+        "missed": missed,
+        "extra": extra,
+        "gaps": gaps,
+    }
 
 
 def build(
@@ -116,8 +166,10 @@ def build(
     command, kind, name, output, evidence) and the incident file if there is one."""
     notes: list[str] = []
     if inc is not None and inc.version != header.get("incident_version"):
-        notes.append(f"the incident is now version {inc.version}; this session played version {header.get('incident_version')}, "
-                     "so the incident's details and the reference below may not match what was played")  # fmt: skip
+        notes.append(
+            f"the incident is now version {inc.version}; this session played version {header.get('incident_version')}, "
+            "so the incident's details and the reference below may not match what was played"
+        )
     page_alert = (
         inc.page.alert
         if inc
@@ -134,17 +186,22 @@ def build(
         "session": header,
         "title": inc.title if inc else str(header.get("incident")),
         "summary": _summary(str(header.get("player")), result, inc, page_alert),
-        "outcome": {"score": result["score"], "grade": result["grade"], "resolved": result["resolved"]},
+        "outcome": {
+            "score": result["score"],
+            "grade": result["grade"],
+            "resolved": result["resolved"],
+        },
         "impact": result["impact"],
         "times": result["times"],
         "timeline": result["timeline"],
         "diagnosis": _diagnosis(cmds, result, inc),
-        "what_really_happened": None if inc is None else {
-            "explanation": inc.root_cause.explanation.strip(), "source": inc.source.strip()},
+        "what_really_happened": None
+        if inc is None
+        else {"explanation": inc.root_cause.explanation.strip(), "source": inc.source.strip()},
         "breakdown": result["breakdown"],
         "notes": result.get("notes", []) + notes,
         "reference": None,
-    }  # fmt: skip
+    }
     if inc is None:
         rep["notes"].append(
             "the incident file is not available here, so there is no root cause or reference to compare with"
@@ -165,8 +222,25 @@ def from_session(
     `player` when it was recorded. No wall-clock times: those are the record's."""
     result = finish(s).to_json()
     inc = s.incident
-    header = {"id": session_id, "player": player, "incident": inc.id, "incident_version": inc.version,
-              "seed": s.seed, "mode": mode, "started_at": None, "ended_at": None}  # fmt: skip
-    cmds = [{"at": e.at, "command": e.command, "kind": e.kind, "name": e.name, "output": e.output,
-             "evidence": e.evidence} for e in s.entries]  # fmt: skip
+    header = {
+        "id": session_id,
+        "player": player,
+        "incident": inc.id,
+        "incident_version": inc.version,
+        "seed": s.seed,
+        "mode": mode,
+        "started_at": None,
+        "ended_at": None,
+    }
+    cmds = [
+        {
+            "at": e.at,
+            "command": e.command,
+            "kind": e.kind,
+            "name": e.name,
+            "output": e.output,
+            "evidence": e.evidence,
+        }
+        for e in s.entries
+    ]
     return build(header, result, cmds, inc)

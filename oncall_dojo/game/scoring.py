@@ -36,7 +36,7 @@ RUBRIC: dict[str, float] = {
     "comms": 5,  # status updates during impact (half of it for telling harmed customers, if any)
     "needless": 3,  # deducted per needless or destructive action...
     "needless_max": 10,  # ...and at most this much in all
-}  # fmt: skip
+}
 """Every weight of the score, in points. Each item scales its weight by a measured factor
 between 0 and 1 (see `_linear`); the items add up to 100 in any incident."""
 BURN_ZERO = 0.25
@@ -139,17 +139,36 @@ def score(s: Session) -> Result:
     worst = min(factors, key=lambda k: factors[k])
     impact_max = RUBRIC["impact"] if data is None else RUBRIC["impact_with_data"]
     pts = impact_max * factors[worst]
-    items.append(Item("impact", "Customer impact", round(pts, 1), impact_max,
-                      f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
-                      f"({burn:.1%} of the month's error budget); {late + lost + parked:,} of {produced:,} messages late or never processed "
-                      f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end"
-                      + (f"; {data['harm_after_page']:,} repeat charges or emails after the page" if data else "")
-                      + f"; scored on the worst ({worst})"
-                      + (f"; {parked:,} messages still parked in dead-letter queues" if parked else "")))  # fmt: skip
+    items.append(
+        Item(
+            "impact",
+            "Customer impact",
+            round(pts, 1),
+            impact_max,
+            f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
+            f"({burn:.1%} of the month's error budget); {late + lost + parked:,} of {produced:,} messages late or never processed "
+            f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end"
+            + (
+                f"; {data['harm_after_page']:,} repeat charges or emails after the page"
+                if data
+                else ""
+            )
+            + f"; scored on the worst ({worst})"
+            + (f"; {parked:,} messages still parked in dead-letter queues" if parked else ""),
+        )
+    )
     loss_pts = RUBRIC["work_lost"] * _linear(lost / max(1, produced), 0.0, 0.01)
-    items.append(Item("work_lost", "Work lost", round(loss_pts, 1), RUBRIC["work_lost"],
-                      "no message was lost" if not lost else
-                      f"{lost:,} messages were deleted unprocessed (purged): that work will never happen"))  # fmt: skip
+    items.append(
+        Item(
+            "work_lost",
+            "Work lost",
+            round(loss_pts, 1),
+            RUBRIC["work_lost"],
+            "no message was lost"
+            if not lost
+            else f"{lost:,} messages were deleted unprocessed (purged): that work will never happen",
+        )
+    )
 
     # -- money and data ----------------------------------------------------------------
     rec = sys_.records
@@ -158,17 +177,35 @@ def score(s: Session) -> Result:
     dup_cents = rec.duplicate_cents(sys_.order_cents)
     wrong_refunds = data["wrong_refunds"] if data else 0
     money_pts = RUBRIC["money"] * _linear(dups + wrong_refunds, 0, 50)
-    items.append(Item("money", "Customers charged twice", round(money_pts, 1), RUBRIC["money"],
-                      ("no customer was charged twice" if not dups and not refunded else
-                       f"{dups:,} duplicate charges outstanding (${dup_cents / 100:,.2f})" + (f"; {refunded:,} refunded" if refunded else ""))
-                      + (f"; {wrong_refunds:,} refunds of charges customers owed" if wrong_refunds else "")))  # fmt: skip
+    items.append(
+        Item(
+            "money",
+            "Customers charged twice",
+            round(money_pts, 1),
+            RUBRIC["money"],
+            (
+                "no customer was charged twice"
+                if not dups and not refunded
+                else f"{dups:,} duplicate charges outstanding (${dup_cents / 100:,.2f})"
+                + (f"; {refunded:,} refunded" if refunded else "")
+            )
+            + (f"; {wrong_refunds:,} refunds of charges customers owed" if wrong_refunds else ""),
+        )
+    )
     start_rate = m.values[s.page_tick, sys_.g_cost] if s.page_tick < m.ticks else 0.0
     spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
     baseline = start_rate * window / 3600.0
     ratio = spent / baseline if baseline else 1.0
     spend_pts = RUBRIC["spend"] * _linear(ratio, 1.15, 2.0)
-    items.append(Item("spend", "Spend", round(spend_pts, 1), RUBRIC["spend"],
-                      f"${spent:,.2f} spent during the incident, {ratio:.2f}x the rate when you were paged"))  # fmt: skip
+    items.append(
+        Item(
+            "spend",
+            "Spend",
+            round(spend_pts, 1),
+            RUBRIC["spend"],
+            f"${spent:,.2f} spent during the incident, {ratio:.2f}x the rate when you were paged",
+        )
+    )
     wrong = len(rec.corrupted)
     ever = wrong + rec.repaired
     lost_writes = sys_.db.writes_lost
@@ -192,14 +229,22 @@ def score(s: Session) -> Result:
     # -- time against par --------------------------------------------------------------
     times = measure_times(s)
     par = inc.par
-    for key, title, par_s in (("acknowledged", "Time to acknowledge", par.acknowledge_s),
-                              ("mitigated", "Time to mitigate", par.mitigate_s),
-                              ("resolved", "Time to resolve", par.resolve_s)):  # fmt: skip
+    for key, title, par_s in (
+        ("acknowledged", "Time to acknowledge", par.acknowledge_s),
+        ("mitigated", "Time to mitigate", par.mitigate_s),
+        ("resolved", "Time to resolve", par.resolve_s),
+    ):
         mx = RUBRIC[f"time_{key}"]
         v = times[key]
         if v is None:
-            pts, detail = 0.0, {"acknowledged": "never acknowledged", "mitigated": "customer impact had not ended at the end",
-                                "resolved": "the cause was still present or the system unhealthy at the end"}[key]  # fmt: skip
+            pts, detail = (
+                0.0,
+                {
+                    "acknowledged": "never acknowledged",
+                    "mitigated": "customer impact had not ended at the end",
+                    "resolved": "the cause was still present or the system unhealthy at the end",
+                }[key],
+            )
         else:
             pts = mx * _linear(v, par_s, 3 * par_s)
             detail = f"{mmss(v)} (par {mmss(par_s)})"
@@ -258,15 +303,19 @@ def score(s: Session) -> Result:
     during = [u for u in s.status_updates if mitigated is None or u[0] <= mitigated]
     full = float(RUBRIC["comms"])
     comm_pts = full if during and during[0][0] <= 900 else (full / 2 if during else 0.0)
-    comm_detail = ("no status update while customers were affected" if not during else
-                   f"{len(during)} update(s) during impact, the first at {mmss(during[0][0])}"
-                   + ("" if during[0][0] <= 900 else " (more than 15 minutes in)"))  # fmt: skip
+    comm_detail = (
+        "no status update while customers were affected"
+        if not during
+        else f"{len(during)} update(s) during impact, the first at {mmss(during[0][0])}"
+        + ("" if during[0][0] <= 900 else " (more than 15 minutes in)")
+    )
     if data and data["harmed"]:
         # customers who were charged or emailed twice are owed a word of their own
         harmed, told, spam = data["harmed"], data["told"], data["spam"]
         comm_pts = comm_pts / 2 + full / 2 * (told / harmed) * _linear(spam, 0, 200)
-        comm_detail += (f"; {told:,} of {harmed:,} affected customers notified"
-                        + (f", and {spam:,} unaffected customers too" if spam else ""))  # fmt: skip
+        comm_detail += f"; {told:,} of {harmed:,} affected customers notified" + (
+            f", and {spam:,} unaffected customers too" if spam else ""
+        )
     items.append(Item("comms", "Status updates", round(comm_pts, 1), RUBRIC["comms"], comm_detail))
 
     # -- deductions: needless or destructive actions, hints ---------------------------------
@@ -290,14 +339,24 @@ def score(s: Session) -> Result:
     final = round(total_pts)
     grade = next(g for lim, g in GRADES if final >= lim)
     impact = {
-        "requests_total": int(total), "requests_failed": int(failed), "requests_throttled": int(throttled),
-        "requests_slow": int(slow), "error_budget_burned": round(burn, 4),
-        "messages_produced": produced, "messages_late": late, "messages_lost": lost,
-        "messages_dead_lettered": parked, "messages_waiting": waiting,
-        "duplicate_charges": dups, "duplicate_cents": dup_cents, "refunded_charges": refunded,
-        "records_wrong": wrong, "records_repaired": rec.repaired, "writes_lost": lost_writes,
+        "requests_total": int(total),
+        "requests_failed": int(failed),
+        "requests_throttled": int(throttled),
+        "requests_slow": int(slow),
+        "error_budget_burned": round(burn, 4),
+        "messages_produced": produced,
+        "messages_late": late,
+        "messages_lost": lost,
+        "messages_dead_lettered": parked,
+        "messages_waiting": waiting,
+        "duplicate_charges": dups,
+        "duplicate_cents": dup_cents,
+        "refunded_charges": refunded,
+        "records_wrong": wrong,
+        "records_repaired": rec.repaired,
+        "writes_lost": lost_writes,
         "spend_dollars": round(spent, 2),
-    }  # fmt: skip
+    }
     if data is not None:
         impact.update(data["impact"])
     resolved = times["resolved"] is not None
@@ -342,13 +401,27 @@ def _data_outcome(s: Session) -> dict[str, Any]:
         f"{inv.name}: {end[inv.name]:,} left of {peak[inv.name]:,} at worst"
         for inv in cfg.invariants
     ]
-    items.append(Item("data", "Data repaired", round(RUBRIC["data_repaired"] * fixed * cf, 1), RUBRIC["data_repaired"],
-                      ("; ".join(parts) or "no data checks") + (
-                          f"; scaled down for {n_coll:,} correct rows damaged" if n_coll else "")))  # fmt: skip
+    items.append(
+        Item(
+            "data",
+            "Data repaired",
+            round(RUBRIC["data_repaired"] * fixed * cf, 1),
+            RUBRIC["data_repaired"],
+            ("; ".join(parts) or "no data checks")
+            + (f"; scaled down for {n_coll:,} correct rows damaged" if n_coll else ""),
+        )
+    )
     if n_coll:
-        items.append(Item("collateral", "Correct rows damaged", round(-RUBRIC["collateral"] * (1 - cf), 1), 0,
-                          "changed or deleted rows that were right: "
-                          + ", ".join(f"{n:,} in {t}" for t, n in sorted(collateral.items()))))  # fmt: skip
+        items.append(
+            Item(
+                "collateral",
+                "Correct rows damaged",
+                round(-RUBRIC["collateral"] * (1 - cf), 1),
+                0,
+                "changed or deleted rows that were right: "
+                + ", ".join(f"{n:,} in {t}" for t, n in sorted(collateral.items())),
+            )
+        )
     rec = sys_.records
     wrong_refunds = 0
     for k, n in rec.refunded.items():
@@ -373,12 +446,16 @@ def _data_outcome(s: Session) -> dict[str, Any]:
         "customers": app.customers,
         "impact": {
             "repeat_charges_and_emails_after_page": harm_after,
-            "invariant_violations": end, "invariant_violations_peak": peak,
-            "correct_rows_damaged": collateral, "wrong_refunds": wrong_refunds,
-            "customers_harmed": len(harmed), "customers_notified": told,
-            "customers_notified_needlessly": spam, "shipping_labels": app.parcels,
+            "invariant_violations": end,
+            "invariant_violations_peak": peak,
+            "correct_rows_damaged": collateral,
+            "wrong_refunds": wrong_refunds,
+            "customers_harmed": len(harmed),
+            "customers_notified": told,
+            "customers_notified_needlessly": spam,
+            "shipping_labels": app.parcels,
         },
-    }  # fmt: skip
+    }
 
 
 def evidence_covered(view: str, seen: set[str]) -> bool:

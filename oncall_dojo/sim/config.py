@@ -164,15 +164,25 @@ class WorkerPoolConfig(_Model):
 def _default_pools() -> dict[str, WorkerPoolConfig]:
     return {
         "billing": WorkerPoolConfig(
-            queue="payments", replicas=2, concurrency=4, service_s=0.3,
-            queries={"ledger_insert": 1}, version="v2.8.3",
+            queue="payments",
+            replicas=2,
+            concurrency=4,
+            service_s=0.3,
+            queries={"ledger_insert": 1},
+            version="v2.8.3",
         ),
-        "mailer": WorkerPoolConfig(queue="emails", replicas=2, concurrency=8, service_s=0.6, version="v1.12.0"),
+        "mailer": WorkerPoolConfig(
+            queue="emails", replicas=2, concurrency=8, service_s=0.6, version="v1.12.0"
+        ),
         "fulfillment": WorkerPoolConfig(
-            queue="fulfillment", replicas=2, concurrency=4, service_s=0.8,
-            queries={"order_update": 1}, version="v4.2.1",
+            queue="fulfillment",
+            replicas=2,
+            concurrency=4,
+            service_s=0.8,
+            queries={"order_update": 1},
+            version="v4.2.1",
         ),
-    }  # fmt: skip
+    }
 
 
 class QueryShape(_Model):
@@ -192,23 +202,54 @@ class QueryShape(_Model):
 
 def _default_shapes() -> dict[str, QueryShape]:
     return {
-        "product_list": QueryShape(table="products", base_ms=6, index="products_pkey",
-                                   sql="SELECT * FROM products WHERE active ORDER BY rank LIMIT 50"),
-        "order_by_id": QueryShape(table="orders", base_ms=1.5, index="orders_pkey",
-                                  sql="SELECT * FROM orders WHERE id = $1"),
-        "user_by_id": QueryShape(table="users", base_ms=1.2, index="users_pkey",
-                                 sql="SELECT * FROM users WHERE id = $1"),
-        "cart_upsert": QueryShape(table="carts", base_ms=2.5, index="carts_user_id_idx", write=True,
-                                  sql="INSERT INTO carts (user_id, sku, qty) VALUES ($1,$2,$3) ON CONFLICT DO UPDATE"),
-        "cart_by_user": QueryShape(table="carts", base_ms=2.0, index="carts_user_id_idx",
-                                   sql="SELECT * FROM carts WHERE user_id = $1"),
-        "order_insert": QueryShape(table="orders", base_ms=3.0, write=True,
-                                   sql="INSERT INTO orders (user_id, total_cents, currency) VALUES ($1,$2,$3)"),
-        "order_update": QueryShape(table="orders", base_ms=2.5, index="orders_pkey", write=True,
-                                   sql="UPDATE orders SET status = $2 WHERE id = $1"),
-        "ledger_insert": QueryShape(table="ledger_entries", base_ms=2.0, write=True,
-                                    sql="INSERT INTO ledger_entries (order_id, amount_cents, kind) VALUES ($1,$2,$3)"),
-    }  # fmt: skip
+        "product_list": QueryShape(
+            table="products",
+            base_ms=6,
+            index="products_pkey",
+            sql="SELECT * FROM products WHERE active ORDER BY rank LIMIT 50",
+        ),
+        "order_by_id": QueryShape(
+            table="orders",
+            base_ms=1.5,
+            index="orders_pkey",
+            sql="SELECT * FROM orders WHERE id = $1",
+        ),
+        "user_by_id": QueryShape(
+            table="users", base_ms=1.2, index="users_pkey", sql="SELECT * FROM users WHERE id = $1"
+        ),
+        "cart_upsert": QueryShape(
+            table="carts",
+            base_ms=2.5,
+            index="carts_user_id_idx",
+            write=True,
+            sql="INSERT INTO carts (user_id, sku, qty) VALUES ($1,$2,$3) ON CONFLICT DO UPDATE",
+        ),
+        "cart_by_user": QueryShape(
+            table="carts",
+            base_ms=2.0,
+            index="carts_user_id_idx",
+            sql="SELECT * FROM carts WHERE user_id = $1",
+        ),
+        "order_insert": QueryShape(
+            table="orders",
+            base_ms=3.0,
+            write=True,
+            sql="INSERT INTO orders (user_id, total_cents, currency) VALUES ($1,$2,$3)",
+        ),
+        "order_update": QueryShape(
+            table="orders",
+            base_ms=2.5,
+            index="orders_pkey",
+            write=True,
+            sql="UPDATE orders SET status = $2 WHERE id = $1",
+        ),
+        "ledger_insert": QueryShape(
+            table="ledger_entries",
+            base_ms=2.0,
+            write=True,
+            sql="INSERT INTO ledger_entries (order_id, amount_cents, kind) VALUES ($1,$2,$3)",
+        ),
+    }
 
 
 class DatabaseConfig(_Model):
@@ -218,17 +259,23 @@ class DatabaseConfig(_Model):
     """Connection limit of the primary."""
     tables: dict[str, int] = Field(
         default_factory=lambda: {
-            "products": 12_000, "orders": 2_400_000, "users": 310_000, "carts": 90_000,
+            "products": 12_000,
+            "orders": 2_400_000,
+            "users": 310_000,
+            "carts": 90_000,
             "ledger_entries": 4_800_000,
         }
-    )  # fmt: skip
+    )
     """Rows per table at the start."""
     indexes: dict[str, str] = Field(
         default_factory=lambda: {
-            "products_pkey": "products", "orders_pkey": "orders", "users_pkey": "users",
-            "carts_user_id_idx": "carts", "orders_user_id_idx": "orders",
+            "products_pkey": "products",
+            "orders_pkey": "orders",
+            "users_pkey": "users",
+            "carts_user_id_idx": "carts",
+            "orders_user_id_idx": "orders",
         }
-    )  # fmt: skip
+    )
     """Indexes present at the start, with their table."""
     shapes: dict[str, QueryShape] = Field(default_factory=_default_shapes)
     """Query shapes the application runs."""

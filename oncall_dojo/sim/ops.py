@@ -33,8 +33,11 @@ def restart_replicas(sys: System, pool: WorkerPool, author: str, replica: str | 
     t = sys.t
     chosen = [r for r in pool.live if replica is None or r.name == replica]
     if not chosen:
-        raise Refusal(f"{pool.name} has no replica {replica!r} running" if replica else
-                      f"{pool.name} has no replicas to restart")  # fmt: skip
+        raise Refusal(
+            f"{pool.name} has no replica {replica!r} running"
+            if replica
+            else f"{pool.name} has no replicas to restart"
+        )
     for i, r in enumerate(chosen):
         sys.restart_replica(pool, r, t + i * 5)  # a restart keeps each replica's version
     sys.record_change(t, "restart", pool.name, f"{len(chosen)} replicas", "restarted", author)
@@ -351,8 +354,11 @@ def refund_payments(
         n += 1
         cents += amount
     if not n:
-        raise Refusal("nothing to refund: " + ", ".join(f"payment {p}" for p in skipped[:5])
-                      + " not found, not succeeded or already refunded")  # fmt: skip
+        raise Refusal(
+            "nothing to refund: "
+            + ", ".join(f"payment {p}" for p in skipped[:5])
+            + " not found, not succeeded or already refunded"
+        )
     sys.record_change(sys.t, "refund", "payments-provider", "", f"{n} payments refunded", author)
     return n, cents, skipped
 

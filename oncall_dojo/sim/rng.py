@@ -126,8 +126,13 @@ class RequestDraws:
 
     BLOCK = 4096
 
-    def __init__(self, bits: np.random.PCG64, factors: Sequence[float], emails: Sequence[str],
-                 ips: Sequence[str]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        bits: np.random.PCG64,
+        factors: Sequence[float],
+        emails: Sequence[str],
+        ips: Sequence[str],
+    ) -> None:
         if len(factors) & (len(factors) - 1):
             raise ValueError("the factor table's length must be a power of two")
         self._bits = bits
@@ -163,6 +168,13 @@ class RequestDraws:
         )
         i = self._pos
         f, u, ms, host, user, ip, req = self._cols
-        self._cols = (f[i:] + new[0], u[i:] + new[1], ms[i:] + new[2], host[i:] + new[3],
-                      user[i:] + new[4], ip[i:] + new[5], req[i:] + new[6])  # fmt: skip
+        self._cols = (
+            f[i:] + new[0],
+            u[i:] + new[1],
+            ms[i:] + new[2],
+            host[i:] + new[3],
+            user[i:] + new[4],
+            ip[i:] + new[5],
+            req[i:] + new[6],
+        )
         self._pos = 0

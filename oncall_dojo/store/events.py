@@ -64,8 +64,15 @@ class Event:
     """The data as stored, when read back from the database."""
 
     def body(self) -> dict[str, Any]:
-        return {"session": self.session_id, "seq": self.seq, "type": self.type, "tick": self.tick,
-                "at": self.at, "wall": self.wall, "data": self.data}  # fmt: skip
+        return {
+            "session": self.session_id,
+            "seq": self.seq,
+            "type": self.type,
+            "tick": self.tick,
+            "at": self.at,
+            "wall": self.wall,
+            "data": self.data,
+        }
 
     def sealed(self, prev_hash: str) -> Event:
         """This event linked after `prev_hash`, with its own hash.
@@ -76,9 +83,17 @@ class Event:
         return replace(ev, hash=chain_hash(prev_hash, ev.body()))
 
     def to_row(self) -> dict[str, Any]:
-        return {"session_id": self.session_id, "seq": self.seq, "type": self.type, "tick": self.tick,
-                "at": self.at, "wall": self.wall, "data": canonical(self.data),
-                "prev_hash": self.prev_hash, "hash": self.hash}  # fmt: skip
+        return {
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "type": self.type,
+            "tick": self.tick,
+            "at": self.at,
+            "wall": self.wall,
+            "data": canonical(self.data),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
@@ -89,8 +104,18 @@ class Event:
                 data = {"unreadable": raw}
         except (TypeError, ValueError):
             data = {"unreadable": raw}
-        return cls(row["session_id"], row["seq"], row["type"], row["tick"], row["at"], row["wall"],
-                   data, row["prev_hash"], row["hash"], raw=raw)  # fmt: skip
+        return cls(
+            row["session_id"],
+            row["seq"],
+            row["type"],
+            row["tick"],
+            row["at"],
+            row["wall"],
+            data,
+            row["prev_hash"],
+            row["hash"],
+            raw=raw,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**self.body(), "prev_hash": self.prev_hash, "hash": self.hash}
@@ -100,8 +125,17 @@ class Event:
         data = d["data"]
         if not isinstance(data, dict):
             raise ValueError("event data must be an object")
-        return cls(str(d["session"]), int(d["seq"]), str(d["type"]), int(d["tick"]), int(d["at"]),
-                   str(d["wall"]), data, str(d["prev_hash"]), str(d["hash"]))  # fmt: skip
+        return cls(
+            str(d["session"]),
+            int(d["seq"]),
+            str(d["type"]),
+            int(d["tick"]),
+            int(d["at"]),
+            str(d["wall"]),
+            data,
+            str(d["prev_hash"]),
+            str(d["hash"]),
+        )
 
     def describe(self) -> str:
         """`event 7 (command `restart billing` at 02:20)`."""
@@ -150,11 +184,21 @@ def verify_chain(events: list[Event]) -> list[Problem]:
                     Problem(ev.seq, f"{ev.describe()} claims to be the first event of the session")
                 )
             elif origin is not None and origin is not ev:
-                problems.append(Problem(ev.seq, f"{ev.describe()} is out of order: it was recorded right after "
-                                                f"event {origin.seq} (events were reordered)"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        ev.seq,
+                        f"{ev.describe()} is out of order: it was recorded right after "
+                        f"event {origin.seq} (events were reordered)",
+                    )
+                )
             else:
-                problems.append(Problem(ev.seq, f"{ev.describe()} does not follow the event before it: "
-                                                "the event recorded before it is missing or was changed"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        ev.seq,
+                        f"{ev.describe()} does not follow the event before it: "
+                        "the event recorded before it is missing or was changed",
+                    )
+                )
         intact = ev.raw is None or ev.raw == canonical(ev.data)
         if not intact or chain_hash(ev.prev_hash, ev.body()) != ev.hash:
             problems.append(
@@ -174,11 +218,21 @@ def _order_problems(prev: Event, ev: Event, ends: dict[str, int]) -> list[Proble
     """Time never goes backwards, and a session ends at most once: what one game can record."""
     out = []
     if ev.tick < prev.tick or ev.at < prev.at:
-        out.append(Problem(ev.seq, f"{ev.describe()} goes back in time from {prev.describe()} "
-                                   "(two games were recorded into one session?)"))  # fmt: skip
+        out.append(
+            Problem(
+                ev.seq,
+                f"{ev.describe()} goes back in time from {prev.describe()} "
+                "(two games were recorded into one session?)",
+            )
+        )
     if ends.get(ev.type):
-        out.append(Problem(ev.seq, f"{ev.describe()} is a second {ev.type} of the session "
-                                   "(two games were recorded into one session?)"))  # fmt: skip
+        out.append(
+            Problem(
+                ev.seq,
+                f"{ev.describe()} is a second {ev.type} of the session "
+                "(two games were recorded into one session?)",
+            )
+        )
     if ends.get("finished"):
         out.append(Problem(ev.seq, f"{ev.describe()} comes after the session finished"))
     elif ends.get("quit") and ev.type == "command":

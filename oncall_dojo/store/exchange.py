@@ -32,10 +32,19 @@ def export(store: Store, ids: list[str]) -> dict[str, Any]:
     sessions = []
     for sid in ids:
         row = store.session(sid)
-        sessions.append({"id": sid, "player": row["player"], "incident": row["incident"],
-                         "incident_version": row["incident_version"], "seed": row["seed"],
-                         "mode": row["mode"], "score": row["score"], "grade": row["grade"],
-                         "events": [e.to_json() for e in store.events(sid)]})  # fmt: skip
+        sessions.append(
+            {
+                "id": sid,
+                "player": row["player"],
+                "incident": row["incident"],
+                "incident_version": row["incident_version"],
+                "seed": row["seed"],
+                "mode": row["mode"],
+                "score": row["score"],
+                "grade": row["grade"],
+                "events": [e.to_json() for e in store.events(sid)],
+            }
+        )
     return {"format": FORMAT, "version": FORMAT_VERSION, "sessions": sessions}
 
 

@@ -45,9 +45,18 @@ def incident_digest(session: Session) -> str:
 class Recorder:
     """Writes one session's events to the store (the console's `PlayLog`)."""
 
-    def __init__(self, store: Store | None, player: str, mode: str, *, script: str | None = None,
-                 warn: Callable[[str], None] = _stderr, session_id: str | None = None,
-                 head: Head | None = None, unavailable: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: Store | None,
+        player: str,
+        mode: str,
+        *,
+        script: str | None = None,
+        warn: Callable[[str], None] = _stderr,
+        session_id: str | None = None,
+        head: Head | None = None,
+        unavailable: str | None = None,
+    ) -> None:
         self.store = store
         self.player = player
         self.mode = mode
@@ -79,10 +88,18 @@ class Recorder:
             return f"Results will not be kept: {self.broken}"
         if self.head is None:
             s = session
-            start = {"incident": s.incident.id, "incident_version": s.incident.version,
-                     "incident_digest": incident_digest(s), "seed": s.seed, "mode": self.mode,
-                     "player": self.player, "game_version": __version__, "page_tick": s.page_tick,
-                     "think_s": think_s, "script": self.script}  # fmt: skip
+            start = {
+                "incident": s.incident.id,
+                "incident_version": s.incident.version,
+                "incident_digest": incident_digest(s),
+                "seed": s.seed,
+                "mode": self.mode,
+                "player": self.player,
+                "game_version": __version__,
+                "page_tick": s.page_tick,
+                "think_s": think_s,
+                "script": self.script,
+            }
             self._do(lambda st: setattr(self, "head", st.begin(start, s.page_tick, self.wanted_id)))
         self._last_tick = session.system.t
         session.listeners.append(self._on_event)

@@ -59,21 +59,38 @@ def derive_session(events: list[Event]) -> dict[str, Any]:
     fin = next((e for e in events if e.type == "finished"), None)
     d = start.data
     outcome = None if fin is None else ("resolved" if fin.data.get("resolved") else "unresolved")
-    return {"id": start.session_id, "player": d.get("player"), "incident": d.get("incident"),
-            "incident_version": d.get("incident_version"), "seed": d.get("seed"), "mode": d.get("mode"),
-            "game_version": d.get("game_version"), "started_at": start.wall,
-            "ended_at": None if fin is None else fin.wall, "outcome": outcome, "last_seq": last.seq,
-            "last_at": max(e.at for e in events), "head_hash": last.hash}  # fmt: skip
+    return {
+        "id": start.session_id,
+        "player": d.get("player"),
+        "incident": d.get("incident"),
+        "incident_version": d.get("incident_version"),
+        "seed": d.get("seed"),
+        "mode": d.get("mode"),
+        "game_version": d.get("game_version"),
+        "started_at": start.wall,
+        "ended_at": None if fin is None else fin.wall,
+        "outcome": outcome,
+        "last_seq": last.seq,
+        "last_at": max(e.at for e in events),
+        "head_hash": last.hash,
+    }
 
 
 def score_fields(start: dict[str, Any], finished: dict[str, Any]) -> dict[str, Any]:
     """The `scores` columns implied by a start event's and a finished event's data."""
     res = finished.get("result", {})
-    return {"incident": start.get("incident"), "incident_version": start.get("incident_version"),
-            "seed": start.get("seed"), "mode": start.get("mode"), "score": finished.get("score"),
-            "grade": finished.get("grade"), "resolved": int(bool(finished.get("resolved"))),
-            "breakdown": canonical(res.get("breakdown", [])), "impact": canonical(res.get("impact", {})),
-            "times": canonical(res.get("times", {}))}  # fmt: skip
+    return {
+        "incident": start.get("incident"),
+        "incident_version": start.get("incident_version"),
+        "seed": start.get("seed"),
+        "mode": start.get("mode"),
+        "score": finished.get("score"),
+        "grade": finished.get("grade"),
+        "resolved": int(bool(finished.get("resolved"))),
+        "breakdown": canonical(res.get("breakdown", [])),
+        "impact": canonical(res.get("impact", {})),
+        "times": canonical(res.get("times", {})),
+    }
 
 
 def derive_score(events: list[Event]) -> dict[str, Any] | None:
@@ -157,8 +174,15 @@ class Store:
         last = events[-1]
         return Head(sid, last.seq, last.hash, max(e.at for e in events)), events
 
-    def append(self, head: Head, type_: str, tick: int, at: int, data: dict[str, Any],
-               score: dict[str, Any] | None = None) -> Event:  # fmt: skip
+    def append(
+        self,
+        head: Head,
+        type_: str,
+        tick: int,
+        at: int,
+        data: dict[str, Any],
+        score: dict[str, Any] | None = None,
+    ) -> Event:
         """Append one event after `head` (and its score, for `finished`), in one transaction."""
         ev = Event(head.session_id, head.seq + 1, type_, tick, at, self.clock(), data).sealed(
             head.hash
@@ -220,9 +244,13 @@ class Store:
 
     def session(self, sid: str) -> dict[str, Any]:
         with self.guard():
-            rows = list(self.c.db.query(
-                "SELECT s.*, p.name AS player, sc.score, sc.grade FROM sessions s JOIN players p ON p.id = s.player_id "
-                "LEFT JOIN scores sc ON sc.session_id = s.id WHERE s.id = ?", [sid]))  # fmt: skip
+            rows = list(
+                self.c.db.query(
+                    "SELECT s.*, p.name AS player, sc.score, sc.grade FROM sessions s JOIN players p ON p.id = s.player_id "
+                    "LEFT JOIN scores sc ON sc.session_id = s.id WHERE s.id = ?",
+                    [sid],
+                )
+            )
         if not rows:
             raise SessionNotFound(f"no session {sid!r} in {self.path}")
         return rows[0]
@@ -244,9 +272,11 @@ class Store:
         return Head(sid, row["last_seq"], row["head_hash"], row["last_at"])
 
     def history(self, player: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        sql = ("SELECT s.id AS session, p.name AS player, s.incident, s.incident_version, s.seed, s.mode, "
-               "s.started_at, s.ended_at, s.outcome, s.last_at, sc.score, sc.grade "
-               "FROM sessions s JOIN players p ON p.id = s.player_id LEFT JOIN scores sc ON sc.session_id = s.id")  # fmt: skip
+        sql = (
+            "SELECT s.id AS session, p.name AS player, s.incident, s.incident_version, s.seed, s.mode, "
+            "s.started_at, s.ended_at, s.outcome, s.last_at, sc.score, sc.grade "
+            "FROM sessions s JOIN players p ON p.id = s.player_id LEFT JOIN scores sc ON sc.session_id = s.id"
+        )
         params: list[Any] = []
         if player is not None:
             sql += " WHERE p.name = ?"
@@ -274,7 +304,8 @@ class Store:
         with self.guard():
             rows = self.c.conn.execute(
                 f"SELECT incident, MAX(incident_version) FROM scores WHERE mode NOT IN ({marks}) GROUP BY incident ORDER BY incident",
-                list(UNRANKED_MODES))  # fmt: skip
+                list(UNRANKED_MODES),
+            )
             return [(str(r[0]), int(r[1])) for r in rows]
 
     def leaderboard(self, incident: str | Sequence[str], version: int) -> list[dict[str, Any]]:
@@ -303,9 +334,11 @@ class Store:
     def best_scores(self, player: str) -> dict[tuple[str, int], tuple[int, str]]:
         """A player's best (score, grade) per (incident, version), over played sessions."""
         marks = ",".join("?" * len(UNRANKED_MODES))
-        sql = (f"SELECT sc.incident, sc.incident_version, MAX(sc.score), sc.grade FROM scores sc "
-               f"JOIN players p ON p.id = sc.player_id WHERE p.name = ? AND sc.mode NOT IN ({marks}) "
-               f"GROUP BY sc.incident, sc.incident_version")  # fmt: skip
+        sql = (
+            f"SELECT sc.incident, sc.incident_version, MAX(sc.score), sc.grade FROM scores sc "
+            f"JOIN players p ON p.id = sc.player_id WHERE p.name = ? AND sc.mode NOT IN ({marks}) "
+            f"GROUP BY sc.incident, sc.incident_version"
+        )
         with self.guard():
             rows = self.c.conn.execute(sql, [player, *UNRANKED_MODES])
             return {(str(i), int(v)): (int(s), str(g)) for i, v, s, g in rows}
@@ -323,8 +356,13 @@ class Store:
         row = self.session(sid)
         derived = derive_session(events)
         if row["last_seq"] > derived["last_seq"]:
-            problems.append(Problem(derived["last_seq"] + 1, f"the log ends at event {derived['last_seq']} but the session "
-                                    f"recorded {row['last_seq'] + 1} events: the last event(s) were deleted"))  # fmt: skip
+            problems.append(
+                Problem(
+                    derived["last_seq"] + 1,
+                    f"the log ends at event {derived['last_seq']} but the session "
+                    f"recorded {row['last_seq'] + 1} events: the last event(s) were deleted",
+                )
+            )
         for key in (
             "player",
             "incident",
@@ -339,8 +377,13 @@ class Store:
             if key == "head_hash" and row["last_seq"] != derived["last_seq"]:
                 continue
             if row[key] != derived[key]:
-                problems.append(Problem(None, f"the session's {key} reads {row[key]!r} but its events say {derived[key]!r} "
-                                              "(the session row was edited)"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        None,
+                        f"the session's {key} reads {row[key]!r} but its events say {derived[key]!r} "
+                        "(the session row was edited)",
+                    )
+                )
         want, have = derive_score(events), self.score_row(sid)
         if (want is None) != (have is None):
             problems.append(
@@ -354,8 +397,13 @@ class Store:
         elif want is not None and have is not None:
             for key, v in want.items():
                 if have[key] != v:
-                    problems.append(Problem(None, f"the stored score's {key} reads {have[key]!r} but the finished event "
-                                                  f"says {v!r} (the score was edited)"))  # fmt: skip
+                    problems.append(
+                        Problem(
+                            None,
+                            f"the stored score's {key} reads {have[key]!r} but the finished event "
+                            f"says {v!r} (the score was edited)",
+                        )
+                    )
         return problems
 
     def integrity(self) -> str:

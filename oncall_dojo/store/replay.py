@@ -72,8 +72,10 @@ def compare_results(recorded: dict[str, Any], replayed: dict[str, Any]) -> list[
     if recorded.get("score") != replayed.get("score") or recorded.get("grade") != replayed.get(
         "grade"
     ):
-        diffs.append(f"score: recorded {recorded.get('score')} ({recorded.get('grade')}), replayed "
-                     f"{replayed.get('score')} ({replayed.get('grade')})")  # fmt: skip
+        diffs.append(
+            f"score: recorded {recorded.get('score')} ({recorded.get('grade')}), replayed "
+            f"{replayed.get('score')} ({replayed.get('grade')})"
+        )
     rec_items = {i["key"]: i for i in recorded.get("breakdown", [])}
     for it in replayed.get("breakdown", []):
         old = rec_items.pop(it["key"], None)

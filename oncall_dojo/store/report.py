@@ -25,8 +25,15 @@ def build(session_row: dict[str, Any], events: list[Event], inc: Incident | None
             f"session {session_row['id']} has not finished; resume it with `dojo play --resume {session_row['id']}`"
         )
     start = events[0].data
-    header = {"id": session_row["id"], "player": start.get("player"), "incident": start.get("incident"),
-              "incident_version": start.get("incident_version"), "seed": start.get("seed"),
-              "mode": start.get("mode"), "started_at": events[0].wall, "ended_at": fin.wall}  # fmt: skip
+    header = {
+        "id": session_row["id"],
+        "player": start.get("player"),
+        "incident": start.get("incident"),
+        "incident_version": start.get("incident_version"),
+        "seed": start.get("seed"),
+        "mode": start.get("mode"),
+        "started_at": events[0].wall,
+        "ended_at": fin.wall,
+    }
     cmds = [{"at": e.at, **e.data} for e in events if e.type == "command"]
     return report.build(header, fin.data["result"], cmds, inc)

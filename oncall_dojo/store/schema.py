@@ -14,10 +14,33 @@ MIGRATION_SET = "oncall_dojo"
 
 migrations = Migrations(MIGRATION_SET)
 
-_SESSION_NOT_NULL = {"player_id", "incident", "incident_version", "seed", "mode", "game_version",
-                     "started_at", "last_seq", "last_at", "head_hash", "origin"}  # fmt: skip
-_SCORE_NOT_NULL = {"player_id", "incident", "incident_version", "seed", "mode", "score", "grade",
-                   "resolved", "breakdown", "impact", "times", "finished_at"}  # fmt: skip
+_SESSION_NOT_NULL = {
+    "player_id",
+    "incident",
+    "incident_version",
+    "seed",
+    "mode",
+    "game_version",
+    "started_at",
+    "last_seq",
+    "last_at",
+    "head_hash",
+    "origin",
+}
+_SCORE_NOT_NULL = {
+    "player_id",
+    "incident",
+    "incident_version",
+    "seed",
+    "mode",
+    "score",
+    "grade",
+    "resolved",
+    "breakdown",
+    "impact",
+    "times",
+    "finished_at",
+}
 
 
 @migrations()

@@ -23,5 +23,11 @@ def run(
     or a finished session (and None) to show its debrief."""
     from oncall_dojo.tui.app import run as run_app
 
-    return run_app(incident, seed, list(extra_dirs or []), play_log=play_log, resume=resume,
-                   best_scores=best_scores)  # fmt: skip
+    return run_app(
+        incident,
+        seed,
+        list(extra_dirs or []),
+        play_log=play_log,
+        resume=resume,
+        best_scores=best_scores,
+    )

@@ -194,8 +194,15 @@ def run(
     resume: tuple[Session, Any] | None = None,
     best_scores: Callable[[], dict[tuple[str, int], tuple[int, str]]] | None = None,
 ) -> int:
-    app = DojoApp(incident, seed, extra_dirs, play_log=play_log, resume=resume,
-                  best_scores=best_scores, play_ahead=True)  # fmt: skip
+    app = DojoApp(
+        incident,
+        seed,
+        extra_dirs,
+        play_log=play_log,
+        resume=resume,
+        best_scores=best_scores,
+        play_ahead=True,
+    )
     try:
         app.run()
     finally:

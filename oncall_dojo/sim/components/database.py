@@ -158,10 +158,21 @@ class Database:
         # long-running backends
         for b in list(self.backends):
             if not b.holding:
-                blocker = next(
-                    (o for o in self.backends if o is not b and o.table == b.table and o.holding and o.started <= b.started),
-                    None,
-                ) if b.exclusive else None  # fmt: skip
+                blocker = (
+                    next(
+                        (
+                            o
+                            for o in self.backends
+                            if o is not b
+                            and o.table == b.table
+                            and o.holding
+                            and o.started <= b.started
+                        ),
+                        None,
+                    )
+                    if b.exclusive
+                    else None
+                )
                 if blocker is None:
                     b.holding = True
                     b.done_at = t + b.runs_s
@@ -215,8 +226,18 @@ class Database:
         return self.replica_pending / self.cfg.replica_apply_per_s
 
     # -- operator actions ----------------------------------------------------------
-    def start_backend(self, t: int, kind: BackendKind, table: str, sql: str, runs_s: int, user: str,
-                      exclusive: bool = False, index: str | None = None, blocks_writes: bool = False) -> Backend:  # fmt: skip
+    def start_backend(
+        self,
+        t: int,
+        kind: BackendKind,
+        table: str,
+        sql: str,
+        runs_s: int,
+        user: str,
+        exclusive: bool = False,
+        index: str | None = None,
+        blocks_writes: bool = False,
+    ) -> Backend:
         b = Backend(
             self.next_pid, kind, table, sql, t, user, runs_s, exclusive, False, index, blocks_writes
         )
@@ -255,9 +276,15 @@ class Database:
         runs = max(5, int(self.rows[table] / rate))
         how = "CONCURRENTLY " if concurrently else ""
         b = self.start_backend(
-            t, "index_build", table, f"CREATE INDEX {how}{name} ON {table} ({columns})", runs, "oncall",
-            index=name, blocks_writes=not concurrently,
-        )  # fmt: skip
+            t,
+            "index_build",
+            table,
+            f"CREATE INDEX {how}{name} ON {table} ({columns})",
+            runs,
+            "oncall",
+            index=name,
+            blocks_writes=not concurrently,
+        )
         b.rows_left, b.rows_per_s = float(self.rows[table]), rate
         return b
 

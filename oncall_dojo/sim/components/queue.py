@@ -230,14 +230,32 @@ class Queue:
                     after = run.count - before - 1
                     pieces = []
                     if before:
-                        pieces.append(Run(run.first, before, run.enq, run.deliveries, run.poison,
-                                          run.visible_at, run.replayed))  # fmt: skip
+                        pieces.append(
+                            Run(
+                                run.first,
+                                before,
+                                run.enq,
+                                run.deliveries,
+                                run.poison,
+                                run.visible_at,
+                                run.replayed,
+                            )
+                        )
                     one = Run(
                         seq, 1, run.enq, run.deliveries, run.poison, run.visible_at, run.replayed
                     )
                     if after:
-                        pieces.append(Run(seq + 1, after, run.enq, run.deliveries, run.poison,
-                                          run.visible_at, run.replayed))  # fmt: skip
+                        pieces.append(
+                            Run(
+                                seq + 1,
+                                after,
+                                run.enq,
+                                run.deliveries,
+                                run.poison,
+                                run.visible_at,
+                                run.replayed,
+                            )
+                        )
                     if isinstance(container, deque):
                         container.remove(run)
                         for p in reversed(pieces):

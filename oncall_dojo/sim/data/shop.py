@@ -11,16 +11,38 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 PRODUCTS = (
-    ("Trail runner shoes", 8900), ("Merino crew socks", 1800), ("Rain shell jacket", 14900),
-    ("Insulated bottle", 3200), ("Daypack 24L", 7400), ("Headlamp", 3900), ("Camp mug", 1400),
-    ("Sun hoodie", 5600), ("Trekking poles", 11900), ("Chalk bag", 2400), ("Bike light set", 4500),
-    ("Yoga mat", 6800), ("Wool beanie", 2900), ("Packable down vest", 12900), ("Bamboo tee", 3400),
-    ("Climbing tape", 700), ("Hydration bladder", 3600), ("First aid kit", 2700),
-    ("Gaiters", 4200), ("Buff neck gaiter", 2200),
-)  # fmt: skip
+    ("Trail runner shoes", 8900),
+    ("Merino crew socks", 1800),
+    ("Rain shell jacket", 14900),
+    ("Insulated bottle", 3200),
+    ("Daypack 24L", 7400),
+    ("Headlamp", 3900),
+    ("Camp mug", 1400),
+    ("Sun hoodie", 5600),
+    ("Trekking poles", 11900),
+    ("Chalk bag", 2400),
+    ("Bike light set", 4500),
+    ("Yoga mat", 6800),
+    ("Wool beanie", 2900),
+    ("Packable down vest", 12900),
+    ("Bamboo tee", 3400),
+    ("Climbing tape", 700),
+    ("Hydration bladder", 3600),
+    ("First aid kit", 2700),
+    ("Gaiters", 4200),
+    ("Buff neck gaiter", 2200),
+)
 COUNTRIES = ("US", "US", "US", "GB", "DE", "FR", "CA", "NL", "AU", "SE")
-CURRENCY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "CA": "CAD", "NL": "EUR",
-             "AU": "AUD", "SE": "SEK"}  # fmt: skip
+CURRENCY = {
+    "US": "USD",
+    "GB": "GBP",
+    "DE": "EUR",
+    "FR": "EUR",
+    "CA": "CAD",
+    "NL": "EUR",
+    "AU": "AUD",
+    "SE": "SEK",
+}
 DOMAINS = ("example.com", "mail.test", "inbox.example", "post.example.org", "fastmail.test")
 CARRIERS = ("UPS", "DHL", "USPS", "FedEx")
 TENANTS = ("shopfront-us", "shopfront-eu")

@@ -34,10 +34,27 @@ from oncall_dojo.sim.faults.releases import (
 from oncall_dojo.sim.faults.settings import ConfigChange, RetryStorm, ReusedFlag
 
 FAULT_TYPES: tuple[type[FaultSpec], ...] = (
-    PoisonMessage, BadDeploy, Deploy, CorruptWrites, WorkerCrashLoop, MemoryLeak, ThroughputDrop,
-    DependencySlowdown, ConfigChange, RetryStorm, MissingIndex, MigrationLock, DiskFill,
-    CacheLoss, LedgerReadOnly, TrafficSpike, SchemaChange, JobBadRow, PartialDeploy, ReusedFlag,
-)  # fmt: skip
+    PoisonMessage,
+    BadDeploy,
+    Deploy,
+    CorruptWrites,
+    WorkerCrashLoop,
+    MemoryLeak,
+    ThroughputDrop,
+    DependencySlowdown,
+    ConfigChange,
+    RetryStorm,
+    MissingIndex,
+    MigrationLock,
+    DiskFill,
+    CacheLoss,
+    LedgerReadOnly,
+    TrafficSpike,
+    SchemaChange,
+    JobBadRow,
+    PartialDeploy,
+    ReusedFlag,
+)
 
 if TYPE_CHECKING:
     AnyFault = FaultSpec

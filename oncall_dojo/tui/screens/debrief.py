@@ -83,8 +83,12 @@ class DebriefScreen(Screen[None]):
         t.append("  grade ")
         t.append(r.grade, style=GRADE_STYLE.get(r.grade, "bold"))
         t.append("   ")
-        t.append("resolved" if r.resolved else "NOT RESOLVED: the cause was still there or the system unhealthy at the end",
-                 style="green" if r.resolved else "bold red")  # fmt: skip
+        t.append(
+            "resolved"
+            if r.resolved
+            else "NOT RESOLVED: the cause was still there or the system unhealthy at the end",
+            style="green" if r.resolved else "bold red",
+        )
         t.append(f"\n{self.session.incident.title}  ·  seed {self.session.seed}", style="dim")
         return t
 

@@ -447,8 +447,10 @@ class IncidentScreen(Screen[None]):
         self.app.push_screen(HintDialog(self.session), self._perform_result)
 
     def action_resolve(self) -> None:
-        text = ("Play ends now; the system keeps running to the end of the incident and the outcome is "
-                "measured then. Resolve only once customers are fine and the cause is gone.")  # fmt: skip
+        text = (
+            "Play ends now; the system keeps running to the end of the incident and the outcome is "
+            "measured then. Resolve only once customers are fine and the cause is gone."
+        )
         self.app.push_screen(
             ConfirmDialog("Declare the incident resolved?", text, "resolve", "Resolve"),
             self._perform_result,

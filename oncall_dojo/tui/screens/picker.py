@@ -106,8 +106,12 @@ class PickerScreen(Screen[None]):
             shown = title if len(title) <= width else title[: width - 1] + "…"
             tags = ", ".join(inc.tags)
             tags = tags if len(tags) <= TAGS_WIDTH else tags[: TAGS_WIDTH - 1] + "…"
-            table.add_row(Text(inc.difficulty, style=DIFFICULTY_STYLE.get(inc.difficulty, "")),
-                          Text(shown, style="bold"), tags, key=inc.id)  # fmt: skip
+            table.add_row(
+                Text(inc.difficulty, style=DIFFICULTY_STYLE.get(inc.difficulty, "")),
+                Text(shown, style="bold"),
+                tags,
+                key=inc.id,
+            )
         if not self.incidents:
             self.query_one("#teaser", Static).update("No incidents found.")
         table.focus()

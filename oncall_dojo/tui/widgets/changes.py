@@ -50,6 +50,12 @@ class ChangeHistory(DataTable[Text | str]):
         self.clear()
         for c in changes[-200:]:
             what = f"{c.before} -> {c.after}" if c.before else c.after
-            self.add_row(mmss(c.tick - s.page_tick), Text(c.kind, style=KIND_STYLE.get(c.kind, "")),
-                         c.target, what, Text(c.author, style="bold" if c.author == "you" else "dim"), c.note)  # fmt: skip
+            self.add_row(
+                mmss(c.tick - s.page_tick),
+                Text(c.kind, style=KIND_STYLE.get(c.kind, "")),
+                c.target,
+                what,
+                Text(c.author, style="bold" if c.author == "you" else "dim"),
+                c.note,
+            )
         self.move_cursor(row=self.row_count - 1)

@@ -51,8 +51,11 @@ class CommandInput(HistoryInput):
     ]
 
     def __init__(self, session: Session, id: str | None = None) -> None:
-        super().__init__(placeholder="type a command: help, alerts, logs billing level=warn ... (tab completes)",
-                         suggester=_Suggest(session), id=id)  # fmt: skip
+        super().__init__(
+            placeholder="type a command: help, alerts, logs billing level=warn ... (tab completes)",
+            suggester=_Suggest(session),
+            id=id,
+        )
         self.session = session
 
     def action_complete(self) -> None:

@@ -47,8 +47,10 @@ class Pager(Static, can_focus=True):
     def update_view(self) -> None:
         s = self.session
         sys_ = s.system
-        states = sorted((st for st in sys_.alerts.states.values() if st.state != "inactive"),
-                        key=lambda x: (x.state != "firing", x.rule.severity != "page", x.rule.name))  # fmt: skip
+        states = sorted(
+            (st for st in sys_.alerts.states.values() if st.state != "inactive"),
+            key=lambda x: (x.state != "firing", x.rule.severity != "page", x.rule.name),
+        )
         t = Text(no_wrap=self.compact, overflow="ellipsis")
         firing = sum(st.state == "firing" for st in states)
         t.append("PAGER ", style="bold")
