@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from oncall_dojo.incident.model import Incident, seed_key
+from oncall_dojo.incident.semantics import check_references
 from oncall_dojo.incident.vary import (
     VARY_KEY,
     Scalar,
@@ -28,12 +29,11 @@ from oncall_dojo.incident.yamlload import (
     Located,
     Positions,
     YamlModelError,
-    convert_error,
     load_yaml,
     located,
     read_text,
-    validate_model,
 )
+from oncall_dojo.incident.yamlmodel import convert_error, validate_model
 from oncall_dojo.sim.config import SystemConfig
 
 Checks = Callable[[Incident], list[tuple[tuple[str | int, ...], str]]]
@@ -161,8 +161,6 @@ def _validate(origin: _Origin, data: Any, positions: Positions) -> Incident:
             errors.append(
                 convert_error(path, positions, _SystemDoc, err, {"system": incident.system})
             )
-    from oncall_dojo.incident.semantics import check_references
-
     extra = origin.extra_checks(incident) if origin.extra_checks else []
     for loc, message in check_references(incident) + extra:
         errors.append(located(path, positions, loc, message))

@@ -12,16 +12,16 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from oncall_dojo.incident import yamlload
+from oncall_dojo.incident import yamlload, yamlmodel
 from oncall_dojo.incident.yamlload import (
     Located,
     Positions,
     YamlModelError,
     format_keypath,
-    load_model,
     load_yaml,
     located,
 )
+from oncall_dojo.incident.yamlmodel import load_model
 
 # --------------------------------------------------------------------------------------------
 # A toy schema: nested model, a list of a discriminated union on `kind`, extra='forbid'.
@@ -484,7 +484,7 @@ def test_renamed_keys_keep_their_positions_and_the_original_is_untouched() -> No
 def test_validate_model_locates_errors_in_data_already_loaded() -> None:
     data, positions = load_yaml("f.yaml", replace(VALID, "delay_ms: 250", "delay_ms: soon"))
     with pytest.raises(YamlModelError) as info:
-        yamlload.validate_model("f.yaml", Scenario, data, positions)
+        yamlmodel.validate_model("f.yaml", Scenario, data, positions)
     [err] = info.value.errors
     assert (err.line, err.col, err.keypath) == (10, 17, "items[0].params.delay_ms")
 
