@@ -20,7 +20,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from oncall_dojo.store import lease
-from oncall_dojo.store.db import Connection, connect
+from oncall_dojo.store.db import Connection, connect, connect_readonly, default_path
 from oncall_dojo.store.errors import (
     SessionNotFound,
     StoreError,
@@ -417,8 +417,6 @@ def open_for_reading(path: Path | None = None, *, write: bool = False) -> Store 
 
     Without `write` the file is opened read-only, so reading works in a folder that
     cannot be written."""
-    from oncall_dojo.store.db import connect_readonly, default_path
-
     p = path or default_path()
     if not p.exists():
         return None

@@ -42,7 +42,7 @@ from oncall_dojo.sim.data.shop import (
     make_order,
     refund_id,
 )
-from oncall_dojo.sim.sqlsandbox import Sandbox
+from oncall_dojo.sim.sqlsandbox import Sandbox, count_rows
 
 
 def _updates_last(op: tuple[str, list[tuple]]) -> bool:
@@ -445,8 +445,6 @@ class AppDb:
     def violations(self, sql: str) -> int:
         """Rows an invariant query returns (each one is a violation), under the console's limits
         and deadline but no step budget; raises InvariantFailed when it cannot run."""
-        from oncall_dojo.sim.sqlsandbox import Sandbox, count_rows
-
         self.flush()
         if self._checker is None:
             self._checker = Sandbox(self.path, step_budget=None, max_rows=1)
