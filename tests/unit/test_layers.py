@@ -145,30 +145,3 @@ def test_the_cycle_finder_sees_a_loop_hidden_in_a_function(tmp_path: Path) -> No
         assert import_cycles("loopy") == [["loopy.a", "loopy.b"]]
     finally:
         sys.path.remove(str(tmp_path))
-
-
-GAME = Path(__file__).resolve().parents[2] / "oncall_dojo" / "game"
-COLD_START = {"catalog.py", "engine.py"}
-"""Modules that `dojo play` reaches before its first frame: they load the game core lazily."""
-
-
-def test_the_game_package_imports_at_the_top_and_keeps_its_modules_small() -> None:
-    """No import hides inside a function in `game/` (but in the modules a cold start reaches,
-    which load the game core in a thread), and no module there is over 600 lines."""
-    import ast
-
-    hidden, large = [], []
-    for path in sorted(GAME.glob("*.py")):
-        if path.name in COLD_START:
-            continue
-        text = path.read_text()
-        if text.count("\n") > 600:
-            large.append(path.name)
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                hidden += [
-                    f"{path.name}:{n.lineno}"
-                    for n in ast.walk(node)
-                    if isinstance(n, (ast.Import, ast.ImportFrom))
-                ]
-    assert (hidden, large) == ([], [])

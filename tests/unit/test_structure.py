@@ -1,9 +1,8 @@
-"""The package's shape: no import cycle anywhere, lazy imports only where start-up needs them,
-and modules small enough to read.
+"""The package's shape: lazy imports only where start-up needs them, and modules small
+enough to read. (No import cycles: tests/unit/test_layers.py.)
 
-The import graph is read from the source with `ast`, so an import hidden inside a
-function counts like any other (Python would run it sooner or later). Imports under
-`if TYPE_CHECKING:` are left out: they never run, they only name types.
+Imports are read from the source with `ast`, so an import hidden inside a function is
+seen. Imports under `if TYPE_CHECKING:` are left out: they never run, they only name types.
 """
 
 from __future__ import annotations
@@ -92,62 +91,11 @@ def _imports(name: str) -> list[tuple[str, bool, int]]:
     return [(m, f, line) for m, f, line in found if m == ROOT or m.startswith(ROOT + ".")]
 
 
-def _graph() -> dict[str, set[str]]:
-    return {
-        name: {m for m, _, _ in _imports(name) if m in MODULES and m != name} for name in MODULES
-    }
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[list[str]] = []
-
-    def strongconnect(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                strongconnect(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(sorted(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            strongconnect(v)
-    return out
-
-
-def test_the_cycle_finder_finds_a_cycle() -> None:
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert _cycles({"a": {"b"}, "b": set()}) == []
-
-
 def test_the_reader_sees_function_local_imports() -> None:
     """The graph counts an import inside a function; this module's own probe proves it."""
     seen = _imports("oncall_dojo.cli") if "oncall_dojo.cli" in MODULES else []
     seen += [i for n in MODULES if n.startswith("oncall_dojo.cli.") for i in _imports(n)]
     assert any(in_function for _, in_function, _ in seen)
-
-
-def test_no_import_cycle_in_the_package() -> None:
-    cycles = _cycles(_graph())
-    assert cycles == [], "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
 def test_functions_import_lazily_only_where_start_up_needs_it() -> None:
