@@ -12,7 +12,7 @@ as "may reach the prefix", which costs speed, never a match.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from oncall_dojo.sim.observability.logquery import Term
@@ -214,9 +214,10 @@ class _Reader:
             i = nxt
         return out, True
 
-    def _split(self, i: int, end: int) -> list[tuple[int, int]]:
-        """`p[i:end]` cut at its top-level `|`."""
-        parts, start, depth = [], i, 0
+    def _structure(self, i: int, end: int) -> Iterator[tuple[int, str, int]]:
+        """(index, `(` `)` or `|`, nesting depth after it) for each grouping character of
+        `p[i:end]`, stepping over escapes and character classes."""
+        depth = 0
         while i < end:
             c = self.p[i]
             if c == "\\":
@@ -225,35 +226,26 @@ class _Reader:
             if c == "[":
                 i = _class_end(self.p, i)
                 continue
-            if c == "(":
-                depth += 1
-            elif c == ")":
-                depth -= 1
-            elif c == "|" and depth == 0:
-                parts.append((start, i))
-                start = i + 1
+            if c in "()|":
+                depth += {"(": 1, ")": -1, "|": 0}[c]
+                yield i, c, depth
             i += 1
+
+    def _split(self, i: int, end: int) -> list[tuple[int, int]]:
+        """`p[i:end]` cut at its top-level `|`."""
+        parts, start = [], i
+        for at, c, depth in self._structure(i, end):
+            if c == "|" and depth == 0:
+                parts.append((start, at))
+                start = at + 1
         parts.append((start, end))
         return parts
 
     def _group_end(self, i: int) -> int:
         """The index after the `)` closing the group that opens at `i`."""
-        depth = 0
-        while i < len(self.p):
-            c = self.p[i]
-            if c == "\\":
-                i += 2
-                continue
-            if c == "[":
-                i = _class_end(self.p, i)
-                continue
-            if c == "(":
-                depth += 1
-            elif c == ")":
-                depth -= 1
-                if depth == 0:
-                    return i + 1
-            i += 1
+        for at, c, depth in self._structure(i, len(self.p)):
+            if c == ")" and depth == 0:
+                return at + 1
         raise _Unreadable  # pragma: no cover - the pattern compiled
 
     def _group_body(self, i: int) -> int | None:
