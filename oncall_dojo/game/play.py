@@ -58,6 +58,7 @@ def perform(session: Session, text: str, player: str | None = None) -> Entry:
             "name": entry.name,
             "output": entry.output,
             "evidence": entry.evidence,
+            "player": entry.player,
         }
     )
     return entry

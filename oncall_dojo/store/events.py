@@ -15,7 +15,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 GENESIS = "0" * 64
-TYPES = ("start", "command", "clock", "wait", "quit", "finished")
+TEAM_MODE = "team"
+"""The mode of a hosted team game's session (`dojo host`)."""
+TEAM_TYPES = ("join", "role", "say", "facilitator")
+"""Events only a team game records; none changes the simulated system, so a replay skips them."""
+TYPES = ("start", "command", "clock", "wait", "quit", "finished", *TEAM_TYPES)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -93,6 +97,7 @@ class Event:
             "data": canonical(self.data),
             "prev_hash": self.prev_hash,
             "hash": self.hash,
+            "player": who if isinstance(who := self.data.get("player"), str) else None,
         }
 
     @classmethod

@@ -29,6 +29,7 @@ from typing import Any
 from oncall_dojo import __version__
 from oncall_dojo.game.session import Session
 from oncall_dojo.store.errors import StoreError
+from oncall_dojo.store.events import TEAM_TYPES
 from oncall_dojo.store.records import Head, Store, score_fields
 
 CLOCK_EVERY_S = 30
@@ -56,6 +57,7 @@ class Recorder:
         session_id: str | None = None,
         head: Head | None = None,
         unavailable: str | None = None,
+        start_extra: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.player = player
@@ -64,6 +66,8 @@ class Recorder:
         self.warn = warn
         self.wanted_id = session_id
         self.head = head
+        self.start_extra = dict(start_extra or {})
+        """More for the start event (a team game's seats and roles)."""
         self.session: Session | None = None
         self.broken: str | None = unavailable if store is None else None
         self._pending: dict[str, Any] | None = None
@@ -99,6 +103,7 @@ class Recorder:
                 "page_tick": s.page_tick,
                 "think_s": think_s,
                 "script": self.script,
+                **self.start_extra,
             }
             self._do(lambda st: setattr(self, "head", st.begin(start, s.page_tick, self.wanted_id)))
         self._last_tick = session.system.t
@@ -132,6 +137,22 @@ class Recorder:
         """Events emitted on other threads that no `flush()` has written yet."""
         return len(self._inbox)
 
+    def recorded_player(self, who: str | None) -> str:
+        """The name a command's player is recorded under: the session's own player (`you` in a
+        solo game) is the recorder's player; anyone else (a team game's players) by name."""
+        if who is None or (self.session is not None and who == self.session.player):
+            return self.player
+        return who
+
+    def team(self, type_: str, data: dict[str, Any]) -> None:
+        """Record a team game's own event (`type_` from `TEAM_TYPES`: a join, a role handed
+        over, a `say` line, a facilitator's action) at the session's current time."""
+        if type_ not in TEAM_TYPES:
+            raise ValueError(f"not a team event type: {type_}")
+        self.flush()
+        self.checkpoint()
+        self._intent(type_, data)
+
     # -- internals -------------------------------------------------------------------------
     def _intent(self, type_: str, data: dict[str, Any]) -> None:
         if self.session is not None:
@@ -152,6 +173,7 @@ class Recorder:
                 self.checkpoint()
         elif t == "command":
             data = {k: ev[k] for k in ("command", "kind", "name", "output", "evidence")}
+            data["player"] = self.recorded_player(ev.get("player"))
             self._append("command", ev["tick"], ev["at"], data)
         elif t == "finished" and self.session is not None and self.session.result is not None:
             self._pending = None

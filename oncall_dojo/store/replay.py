@@ -17,7 +17,7 @@ from typing import Any
 from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.store.events import Event
+from oncall_dojo.store.events import TEAM_MODE, TEAM_TYPES, Event
 
 
 @dataclass
@@ -39,11 +39,17 @@ def rebuild(incident: Incident, events: list[Event]) -> Rebuilt:
             f"the page fired at tick {s.page_tick}, but the recording says tick {start.tick}"
         )
     think = int(start.data.get("think_s") or 0)
+    owner = start.data.get("player")
+    if start.data.get("mode") == TEAM_MODE and isinstance(owner, str):
+        s.player = owner  # a team game's session plays as its host (see net.host)
     target = 0
     for ev in events[1:]:
         if ev.type == "command":
             s.advance_to(ev.at)
-            entry = perform(s, str(ev.data.get("command", "")))
+            who = ev.data.get("player")
+            # recorded under the recorder's name: the session's own player (see Recorder)
+            player = None if who is None or who == owner else str(who)
+            entry = perform(s, str(ev.data.get("command", "")), player)
             if entry.tick != ev.tick:
                 out.mismatches.append(
                     f"{ev.describe()}: replayed at tick {entry.tick}, recorded at tick {ev.tick}"
@@ -53,7 +59,7 @@ def rebuild(incident: Incident, events: list[Event]) -> Rebuilt:
                     f"{ev.describe()}: the replayed output differs from the recorded one"
                 )
             target = max(target, ev.at + think)
-        elif ev.type == "clock":
+        elif ev.type == "clock" or ev.type in TEAM_TYPES:
             target = max(target, ev.at)
         elif ev.type == "wait":
             target = max(target, int(ev.data.get("until", ev.at)))

@@ -117,3 +117,26 @@ def m001_initial(db: Database) -> None:
         not_null=_SCORE_NOT_NULL,
     )
     db.table("scores").create_index(["incident", "incident_version", "score"])
+
+
+@migrations()
+def m002_event_player(db: Database) -> None:
+    """Who each event is by: `events.player`, and the index to read one player's events.
+
+    Since team games, a command event's data carries its `player` (inside the hash). The
+    column repeats it for queries; it is outside the hash, so the chains recorded before
+    this migration still verify. Their command events were all played by the session's own
+    player, whose name the column takes; other events take the `player` their data names."""
+    db.execute("ALTER TABLE events ADD COLUMN player TEXT")
+    db.execute("DROP TRIGGER events_append_only_update")
+    db.execute(
+        "UPDATE events SET player = CASE WHEN type = 'command' THEN (SELECT p.name FROM "
+        "sessions s JOIN players p ON p.id = s.player_id WHERE s.id = events.session_id) "
+        "WHEN json_valid(data) AND json_type(data, '$.player') = 'text' "
+        "THEN json_extract(data, '$.player') END"
+    )
+    db.execute(
+        "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )
+    db.execute("CREATE INDEX idx_events_session_player ON events (session_id, player)")

@@ -8,6 +8,7 @@ current schema, identical to one built from empty.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sqlite3
@@ -17,8 +18,12 @@ import pytest
 from sqlite_utils import Database, Migrations
 from storekit import dump_file
 
-from oncall_dojo.store import StoreUnusable, schema
+from oncall_dojo.game.console import run_console
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.store import Recorder, Store, StoreUnusable, schema
 from oncall_dojo.store.db import connect, names_of
+from oncall_dojo.store.events import GENESIS, Event
+from oncall_dojo.store.replay import rebuild
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CURRENT = len(names_of(schema.migrations))
@@ -168,3 +173,71 @@ def test_a_corrupt_database_is_refused_with_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(StoreUnusable, match=r"damaged.*Move the file aside") as exc:
         connect(db)
     assert str(db) in str(exc.value)
+
+
+# ------------------------------------------------------------------ m002: the player of each event
+def _v1_database_with_an_old_chain(tmp_path: Path, poison: Incident) -> tuple[Path, str]:
+    """A schema-v1 database holding a chain recorded before commands carried their player:
+    played now, then each command's `player` taken out of its data and the chain sealed again,
+    exactly as the old recorder wrote it."""
+    rec = Store.open(tmp_path / "now.db")
+    log = Recorder(rec, "alice", "play")
+    lines = "ack\nqueue payments\nrestart payments\nresolve\n"
+    run_console(poison, 7, [], out=io.StringIO(), inp=io.StringIO(lines), log=log)
+    sid = log.session_id
+    assert sid is not None
+    events, prev = [], GENESIS
+    for ev in rec.events(sid):
+        data = {k: v for k, v in ev.data.items() if not (ev.type == "command" and k == "player")}
+        sealed = Event(ev.session_id, ev.seq, ev.type, ev.tick, ev.at, ev.wall, data).sealed(prev)
+        events.append(sealed)
+        prev = sealed.hash
+    sessions = [dict(r) for r in rec.c.db.query("SELECT * FROM sessions")]
+    scores = [dict(r) for r in rec.c.db.query("SELECT * FROM scores")]
+    rec.close()
+    db = tmp_path / "v1.db"
+    conn = sqlite3.connect(db)
+    conn.executescript((FIXTURES / "schema_v1.sql").read_text(encoding="utf-8"))
+    conn.execute("INSERT INTO players (id, name, created_at) VALUES (1, 'alice', 'x')")
+    for row in sessions:
+        row.update(player_id=1, head_hash=events[-1].hash)
+        conn.execute(
+            f"INSERT INTO sessions ({','.join(row)}) VALUES ({','.join('?' * len(row))})",
+            list(row.values()),
+        )
+    for row in scores:
+        row.update(player_id=1)
+        conn.execute(
+            f"INSERT INTO scores ({','.join(row)}) VALUES ({','.join('?' * len(row))})",
+            list(row.values()),
+        )
+    for ev in events:
+        r = ev.to_row()
+        r.pop("player")
+        conn.execute(
+            f"INSERT INTO events ({','.join(r)}) VALUES ({','.join('?' * len(r))})",
+            list(r.values()),
+        )
+    conn.commit()
+    conn.close()
+    return db, sid
+
+
+def test_chains_recorded_before_players_were_recorded_still_verify_after_the_upgrade(
+    tmp_path: Path, poison: Incident
+) -> None:
+    db, sid = _v1_database_with_an_old_chain(tmp_path, poison)
+    st = Store.open(db)
+    assert st.c.schema_version() == CURRENT
+    assert st.verify(sid) == []
+    rows = st.c.conn.execute(
+        "SELECT type, player FROM events WHERE session_id = ? ORDER BY seq", [sid]
+    ).fetchall()
+    assert [p for t, p in rows if t == "command"] == ["alice"] * 4  # the session's own player
+    assert rows[0] == ("start", "alice")
+    # the events are still append-only after the trigger was put back
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        st.c.conn.execute("UPDATE events SET player = 'mallory'")
+    # and replaying the old chain gives the same outputs
+    assert rebuild(poison, st.events(sid)).mismatches == []
+    st.close()
