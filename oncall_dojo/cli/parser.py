@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from oncall_dojo import __version__
-from oncall_dojo.cli import authoring, play, record
+from oncall_dojo.cli import authoring, play, record, team
 from oncall_dojo.cli.common import EXIT_OK, EXIT_USAGE, usage
 
 
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_parsers(sub)
     authoring.add_parsers(sub)
     record.add_parsers(sub)
+    team.add_parsers(sub)
     return p
 
 
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         "verify",
         "export",
         "import",
+        "host",
+        "join",
     }
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["play", *argv]  # `dojo` and `dojo INCIDENT` play

@@ -1,0 +1,280 @@
+"""`dojo host` and `dojo join`: team games over the network (imported lazily: the network
+package and aiohttp load only for these two commands)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from oncall_dojo.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    SEED_MAX,
+    add_dirs_option,
+    check_dirs,
+    err,
+    load_incident,
+    player_name,
+    seed_arg,
+    session_id,
+    usage,
+)
+
+FACILITATOR_HELP = """Facilitator console: pause, resume, speed X, hint, end, note TEXT,
+role NAME ROLE, say TEXT, who. Players' commands appear below as they happen."""
+
+
+def listen_arg(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:PORT`)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:8765")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def speed_arg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v <= 120:
+        raise argparse.ArgumentTypeError("the speed is above 0 and at most 120")
+    return v
+
+
+def cmd_host(args: argparse.Namespace) -> int:
+    import asyncio
+    import secrets
+
+    from oncall_dojo.net.hosting import HostError, latest_team_session, new_game, resume_game
+    from oncall_dojo.net.roles import DEFAULT_SPEC, SpecError, parse_spec
+    from oncall_dojo.net.server import tls_context
+    from oncall_dojo.store import Store, StoreError
+
+    check_dirs(args)
+    if (args.cert is None) != (args.key is None):
+        return usage("--cert and --key go together")
+    ssl_ctx = None
+    if args.cert is not None:
+        try:
+            ssl_ctx = tls_context(Path(args.cert), Path(args.key))
+        except (OSError, ValueError) as exc:
+            return usage(f"cannot use --cert/--key: {exc}")
+    address, port = args.listen
+    if address not in ("127.0.0.1", "::1", "localhost") and ssl_ctx is None:
+        err(
+            f"warning: listening on {address} without TLS; tokens travel in clear text "
+            "(use --cert/--key, or a TLS reverse proxy: see docs/team-games.md)"
+        )
+    name = player_name(args)
+    try:
+        store = None if args.no_record else Store.open()
+    except StoreError as exc:
+        return usage(str(exc))
+    try:
+        if args.resume is not None:
+            if store is None:
+                return usage("--resume needs the record (drop --no-record)")
+            sid = (
+                session_id(store, args.resume) if args.resume else latest_team_session(store, name)
+            )
+            if sid is None:
+                return usage(f"no unfinished team game hosted by {name!r} to resume")
+            host = resume_game(store, sid, lambda ident: load_incident(ident, args))
+        else:
+            if not args.incident:
+                return usage("dojo host INCIDENT: which incident? (`dojo list` shows them)")
+            try:
+                seat_roles, roles = parse_spec(args.roles or DEFAULT_SPEC)
+            except SpecError as exc:
+                return usage(str(exc))
+            seed = secrets.randbelow(1_000_000) if args.seed is None else args.seed
+            inc = load_incident(args.incident, args, seed=seed)
+            host = new_game(
+                inc, seed, seat_roles, roles, host_name=name, store=store, speed=args.speed
+            )
+    except HostError as exc:
+        return usage(str(exc))
+    return asyncio.run(_host(host, address, port, ssl_ctx, args))
+
+
+async def _host(host: Any, address: str, port: int, ssl_ctx: Any, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from oncall_dojo.net.hosting import open_game, serve
+
+    try:
+        served = await open_game(host, address, port, ssl_ctx)
+    except OSError as exc:
+        err(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+        return EXIT_FAIL
+    out = sys.stdout
+    sid = host.recorder.session_id if host.recorder is not None else None
+    out.write(f"Team game: {host.session.incident.title}  (session {sid or 'not recorded'})\n")
+    out.write(f"Listening on {served.server.scheme}://{address}:{served.server.port}\n\n")
+    for role, link, who in served.links:
+        taken = f"  (taken by {who})" if who else ""
+        out.write(f"  {role:<15} {link}{taken}\n")
+    out.write("\nPlayers join with:  dojo join LINK --as NAME\n")
+    out.write(FACILITATOR_HELP + "\n\n")
+    out.flush()
+    you = host.recorder.player if host.recorder is not None else None
+    you = you or next(iter(host.members), "")
+    host.listeners.append(_printer(out))
+    console = None
+    if not args.no_console:
+        console = asyncio.create_task(_facilitator_console(host, you, out))
+    try:
+        result = await serve(served, linger_s=args.linger)
+    finally:
+        if console is not None:
+            console.cancel()
+    out.write(f"\nScore {result.score}/100, grade {result.grade}\n")
+    if sid:
+        out.write(f"Recorded as session {sid}: dojo report {sid}\n")
+    out.flush()
+    if host.recorder is not None and not host.recorder.keeping and sid:
+        err(f"results were not kept: {host.recorder.broken}")
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+def _printer(out: Any) -> Any:
+    from oncall_dojo.net import protocol as p
+    from oncall_dojo.net.client import mmss
+
+    def show(msg: Any, audience: str) -> None:
+        if isinstance(msg, p.Line):
+            mark = "!" if msg.kind == "refused" else ">"
+            out.write(f"[{mmss(msg.at)}] {msg.player} {mark} {msg.command}\n")
+        elif isinstance(msg, p.Said):
+            out.write(f"[{mmss(msg.at)}] {msg.player or '***'} {msg.kind}: {msg.text}\n")
+        else:
+            return
+        out.flush()
+
+    return show
+
+
+async def _facilitator_console(host: Any, you: str, out: Any) -> None:
+    import asyncio
+
+    from oncall_dojo.net.host import Refused
+
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return  # no console input (run in the background): the game goes on
+        text = line.strip()
+        if not text:
+            continue
+        word, _, arg = text.partition(" ")
+        try:
+            if word == "who":
+                for m in host.roster():
+                    out.write(
+                        f"  {m.name:<20} {m.role:<15} {'online' if m.online else 'away'} {m.looking}\n"
+                    )
+            elif word == "say":
+                host.say(you, arg)
+            elif word in ("pause", "resume", "speed", "hint", "end", "note", "role"):
+                shown = host.facilitate(you, word, arg)
+                if word == "hint":
+                    out.write(f"  {shown}\n")
+            else:
+                out.write(
+                    f"  ! not a facilitator action: {word} ({FACILITATOR_HELP.splitlines()[0]})\n"
+                )
+        except Refused as exc:
+            out.write(f"  ! {exc}\n")
+        out.flush()
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    import asyncio
+    import ssl
+
+    from oncall_dojo.net.client import JoinError, parse_link, run_console
+    from oncall_dojo.sim.text import clean
+
+    name = clean(args.name or "").strip()
+    if not name:
+        return usage("dojo join URL --as NAME: who are you?")
+    try:
+        parse_link(args.url)
+    except JoinError as exc:
+        return usage(str(exc))
+    kw: dict[str, Any] = {"retry_for": args.retry_for}
+    if args.cafile:
+        kw["ssl_context"] = ssl.create_default_context(cafile=args.cafile)
+    if not args.console:
+        err("the full-screen team client is not available yet; playing at the line console")
+    try:
+        return asyncio.run(run_console(args.url, name, **kw))
+    except JoinError as exc:
+        err(str(exc))
+        return EXIT_FAIL
+
+
+def add_parsers(sub: Any) -> None:
+    sp = sub.add_parser("host", help="host a team game day: print join links, run the clock")
+    sp.add_argument("incident", nargs="?", help="incident id or path")
+    sp.add_argument(
+        "--seed", type=seed_arg, default=None, help=f"seed, 0 to {SEED_MAX:,} (default: random)"
+    )
+    sp.add_argument(
+        "--listen",
+        type=listen_arg,
+        default=("127.0.0.1", 8765),
+        metavar="HOST:PORT",
+        help="where to listen (default 127.0.0.1:8765, this machine only; port 0 picks one)",
+    )
+    sp.add_argument(
+        "--roles",
+        metavar="SPEC",
+        help="seats and powers, e.g. 'commander,operations*3,communications,scribe,observer*2' "
+        "or 'scribe=investigate+note' (default: commander,operations*2,communications,scribe,observer)",
+    )
+    sp.add_argument(
+        "--speed", type=speed_arg, default=1.0, help="simulated seconds per real second"
+    )
+    sp.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="SESSION",
+        help="continue a team game whose host stopped (default: your latest)",
+    )
+    sp.add_argument("--cert", metavar="PEM", help="TLS certificate (chain) file")
+    sp.add_argument("--key", metavar="PEM", help="TLS private key file")
+    sp.add_argument(
+        "--player", metavar="NAME", help="your name as facilitator (default: $DOJO_PLAYER)"
+    )
+    sp.add_argument("--no-record", action="store_true", help="keep no record in the database")
+    sp.add_argument(
+        "--no-console", action="store_true", help="do not read facilitator actions from stdin"
+    )
+    sp.add_argument("--linger", type=float, default=3.0, help=argparse.SUPPRESS)
+    add_dirs_option(sp)
+    sp.set_defaults(func=cmd_host)
+
+    sj = sub.add_parser("join", help="join a hosted team game with a link from `dojo host`")
+    sj.add_argument("url", help="the join link (http://HOST:PORT/join/TOKEN)")
+    sj.add_argument(
+        "--as", dest="name", metavar="NAME", required=True, help="your name in the game"
+    )
+    sj.add_argument("--console", action="store_true", help="the line console (for scripts, tests)")
+    sj.add_argument(
+        "--cafile", metavar="PEM", help="trust this CA (a self-signed host certificate)"
+    )
+    sj.add_argument(
+        "--retry-for",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="keep trying to reconnect for this many seconds (default 120)",
+    )
+    sj.set_defaults(func=cmd_join)
