@@ -53,6 +53,7 @@ class Connection:
     """One client's socket: a bounded send queue drained by its own writer task."""
 
     ws: web.WebSocketResponse
+    transport: asyncio.Transport | None = None
     name: str = ""
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE))
     closed: bool = False
@@ -65,7 +66,13 @@ class Connection:
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            self.close("too far behind (not reading); reconnect to catch up")
+            self.abort("too far behind (not reading); reconnect to catch up")
+
+    def abort(self, reason: str) -> None:
+        """Drop the connection now, without a closing handshake the client would not read."""
+        self.close(reason)
+        if self.transport is not None:
+            self.transport.abort()
 
     def close(self, reason: str) -> None:
         if not self.closed:
@@ -81,8 +88,8 @@ class Connection:
             try:
                 await asyncio.wait_for(self.ws.send_str(frame), SEND_TIMEOUT_S)
             except (TimeoutError, ConnectionError, RuntimeError):
-                self.closed = True
-                break
+                self.abort("not reading")
+                return
             self.sent_bytes += len(frame.encode("utf-8"))
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(message=self.reason.encode()[:120]), 2.0)
@@ -172,7 +179,7 @@ class Server:
             return web.Response(status=503, text="the game is full\n")
         ws = web.WebSocketResponse(max_msg_size=p.MAX_FRAME_BYTES, heartbeat=20.0, compress=False)
         await ws.prepare(request)
-        conn = Connection(ws)
+        conn = Connection(ws, request.transport)
         self.connections.add(conn)
         writer = asyncio.create_task(conn.write_loop())
         try:

@@ -29,11 +29,14 @@ class Player:
     messages: list[Any] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
 
-    async def wait_for(self, pred: Callable[[Any], bool], timeout: float = WAIT_S) -> Any:
-        """The first message (already received or to come) for which `pred` holds."""
+    async def wait_for(
+        self, pred: Callable[[Any], bool], timeout: float = WAIT_S, since: int = 0
+    ) -> Any:
+        """The first message from the `since`-th on (already received or to come) for which
+        `pred` holds."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        seen = 0
+        seen = since
         while True:
             for m in self.messages[seen:]:
                 if pred(m):

@@ -71,7 +71,9 @@ def test_a_team_plays_one_game_in_order_attributed_and_recorded(
         # the same system, the same time for all: the clock reaches everyone
         for c in everyone:
             await c.wait_for(lambda m: isinstance(m, p.Clock) and m.at > 0)
-        await ops2.command("restart payments")
+        assert (await ops2.command("restart billing")).kind == "act"
+        change = host.session.system.changes[-1]
+        assert (change.target, change.author) == ("billing", "olga")  # the change is hers
         done = await ops2.command("resolve")
         assert done.kind == "act"
         result = await asyncio.wait_for(clock, 60)
@@ -100,7 +102,7 @@ def test_a_team_plays_one_game_in_order_attributed_and_recorded(
         ("omar", "queue payments"),
         ("cody", "update Payments are delayed; we are on it, next update soon"),
         ("fac", "hint take"),
-        ("olga", "restart payments"),
+        ("olga", "restart billing"),
         ("olga", "resolve"),
     ]
     roles = [(e.data["player"], e.data["role"]) for e in events if e.type == "role"]

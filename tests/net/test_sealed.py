@@ -74,7 +74,7 @@ def test_no_frame_sent_to_a_player_carries_the_answer(poison: Incident) -> None:
         await cmdr.command("ack")
         await cmdr.command("diagnose mailer-deploy a guess")
         late = await join(link_of(served, "observer"), "lena")  # catches up from the welcome
-        await ops.command("restart payments")
+        await ops.command("restart billing")
         await cmdr.command("resolve")
         await asyncio.wait_for(clock, 60)
         for c in (cmdr, ops, late, fac):

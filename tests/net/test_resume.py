@@ -1,0 +1,132 @@
+"""A host killed with SIGKILL and started again with `dojo host --resume` continues the
+game; the clients reconnect by themselves and catch up; the record verifies and replays."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from netkit import WAIT_S, join
+
+from oncall_dojo.net import protocol as p
+from oncall_dojo.store import Store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_host(*args: str) -> tuple[subprocess.Popen[str], dict[str, list[str]], str]:
+    """`dojo host ARGS` in a subprocess; waits (bounded) for its links and session id."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oncall_dojo", "host", *args, "--player", "fac", "--no-console"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    links: dict[str, list[str]] = {}
+    sid = ""
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the host stopped: {proc.stderr.read() if proc.stderr else ''}")
+        if m := re.search(r"\(session (\w+)\)", line):
+            sid = m.group(1)
+        if m := re.match(r"\s+(\w+)\s+(http://\S+)", line):
+            links.setdefault(m.group(1), []).append(m.group(2))
+        if line.startswith("Players join with"):
+            return proc, links, sid
+    proc.kill()
+    raise AssertionError("the host printed no links")
+
+
+def test_a_killed_host_resumes_and_the_clients_reconnect_by_themselves(
+    run_dojo: object, tmp_path: Path
+) -> None:
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    first, links, sid = start_host(
+        "payments-stuck", "--seed", "48213", "--listen", listen, "--speed", "5", "--linger", "1"
+    )
+    second: subprocess.Popen[str] | None = None
+    try:
+
+        async def play() -> tuple[float, int]:
+            nonlocal second
+            cara = await join(links["commander"][0], "cara")
+            omar = await join(links["operations"][0], "omar")
+            assert (await cara.command("ack")).kind == "act"
+            queued = await omar.command("queue payments")
+            await cara.client.send(p.Say(text="omar, what does the queue say?"))
+            await omar.wait_for(lambda m: isinstance(m, p.Said) and m.player == "cara")
+            handed = await cara.command("handover omar")
+            assert "omar" in handed.output
+            await asyncio.sleep(1.5)  # the record's clock is checkpointed every second
+            before = {c.client.name: len(c.messages) for c in (cara, omar)}
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait(timeout=WAIT_S)
+            second, _, sid2 = start_host("--resume", "--listen", listen, "--linger", "1")
+            assert sid2 == sid
+            # both clients come back by themselves, caught up: the feed, the talk, the roles
+            for c in (cara, omar):
+                w = await c.wait_for(
+                    lambda m: isinstance(m, p.Welcome), timeout=60, since=before[c.client.name]
+                )
+                assert [line.command for line in w.feed] == ["ack", "queue payments"]
+                assert any(s.text == "omar, what does the queue say?" for s in w.said)
+            assert omar.client.connects == 2
+            w = await omar.wait_for(lambda m: isinstance(m, p.Welcome) and m.role == "commander")
+            assert w.you == "omar"
+            await omar.client.send(p.Fetch(seq=queued.seq))
+            out = await omar.wait_for(lambda m: isinstance(m, p.Output))
+            assert out.output == queued.output
+            assert (await cara.command("resolve")).kind == "refused"  # cara handed over
+            assert (await omar.command("restart billing")).kind == "act"
+            assert (await omar.command("resolve")).kind == "act"
+            fin = await omar.wait_for(lambda m: isinstance(m, p.Finished), timeout=60)
+            await cara.wait_for(lambda m: isinstance(m, p.Finished))
+            for c in (cara, omar):
+                await c.close()
+            return fin.score, cara.client.connects
+
+        score, _ = asyncio.run(asyncio.wait_for(play(), 180))
+        assert second is not None
+        assert second.wait(timeout=60) == 0
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    store = Store.open(Path(os.environ["DOJO_HOME"]) / "dojo.db")
+    assert store.verify(sid) == []
+    events = store.events(sid)
+    assert store.session(sid)["score"] == score
+    assert [e.data["player"] for e in events if e.type == "command"] == [
+        "cara",
+        "omar",
+        "omar",
+        "omar",
+    ]
+    store.close()
+    for cmd in ("verify", "replay"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "oncall_dojo", cmd, sid],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "same" in proc.stdout or "identical" in proc.stdout, proc.stdout
