@@ -219,9 +219,9 @@ class Host:
             self._record("join", {"player": name, "role": seat.role, "seat": seat.index})
             self._notice(f"{name} joined as {seat.role}")
         m = self.members[name]
+        self._roster_changed()  # to the others: the new connection's welcome carries the roster
         if peer is not None:
             m.peers.append(peer)
-        self._roster_changed()
         return self.welcome(name)
 
     def leave(self, name: str, peer: Peer) -> None:
