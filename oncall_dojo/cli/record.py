@@ -172,6 +172,11 @@ def _chosen_sessions(args: argparse.Namespace, what: str) -> tuple[Any, list[str
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if not args.sessions:  # no SESSION: every recorded session, as `--all`
+        if reading() is None:
+            print("nothing has been recorded yet: nothing to verify")
+            return EXIT_OK
+        args.all = True
     store, ids = _chosen_sessions(args, "a SESSION to verify")
     failed = 0
     integrity = store.integrity()
@@ -273,9 +278,11 @@ def add_parsers(sub: Any) -> None:
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_replay)
 
-    sp = sub.add_parser("verify", help="check recorded sessions' hash chains")
+    sp = sub.add_parser(
+        "verify", help="check recorded sessions' hash chains (every session when none is named)"
+    )
     sp.add_argument("sessions", nargs="*", metavar="SESSION")
-    sp.add_argument("--all", action="store_true")
+    sp.add_argument("--all", action="store_true", help="every session (the default)")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser(

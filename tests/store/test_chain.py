@@ -95,6 +95,25 @@ def test_a_flipped_byte_in_the_file_names_the_event(
     assert f"event {bad.seq} (command `restart bIlling` at " in out and "was altered" in out
 
 
+def test_verify_with_no_session_checks_every_session(
+    played: tuple[Store, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, sid = played
+    assert main(["verify"]) == 0
+    assert f"session {sid}: ok" in capsys.readouterr().out
+    raw(store.path, f"DELETE FROM events WHERE session_id = '{sid}' AND seq = 3")
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"session {sid}: FAILED" in out and "event 3 missing" in out
+
+
+def test_verify_with_nothing_recorded_says_so(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["verify"]) == 0
+    assert "nothing has been recorded yet" in capsys.readouterr().out
+
+
 def test_a_deleted_event_is_named(
     played: tuple[Store, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
 from oncall_dojo.game.views import what_really_happened
+from oncall_dojo.store.db import default_path
 from oncall_dojo.tui.navigation import navigator
 from oncall_dojo.tui.report import Run, key_metrics, unseen
 from oncall_dojo.tui.widgets.timeline import TimelineChart
@@ -30,6 +31,12 @@ GRADE_STYLE = {
     "D": "bold red",
     "F": "bold red",
 }
+
+
+def export_folder() -> Path:
+    """Where `e` writes debriefs: `debriefs/` beside the game's database (`$DOJO_HOME`, else the
+    user data folder), never the current folder (a git checkout, say)."""
+    return default_path().parent / "debriefs"
 
 
 class DebriefScreen(Screen[None]):
@@ -152,7 +159,8 @@ class DebriefScreen(Screen[None]):
         from oncall_dojo.game.markdown import render
         from oncall_dojo.game.report import from_session
 
-        directory = getattr(self.app, "export_dir", None) or Path.cwd()
+        chosen = getattr(self.app, "export_dir", None)
+        directory = Path(chosen) if chosen else export_folder()
         path = (
             Path(directory) / f"dojo-debrief-{self.session.incident.id}-seed{self.session.seed}.md"
         )
@@ -163,6 +171,8 @@ class DebriefScreen(Screen[None]):
             player=getattr(log, "player", None),
         )
         try:
+            if not chosen:  # the data folder is ours to make; a folder given must exist
+                directory.mkdir(parents=True, exist_ok=True)
             path.write_text(render(report), encoding="utf-8")
         except OSError as exc:
             message = f"Could not export the debrief to {path}: {exc.strerror or exc}"
@@ -171,6 +181,7 @@ class DebriefScreen(Screen[None]):
             return
         self.exported = path
         self.query_one("#export-status", Static).update(Text(f"Exported to {path}", style="green"))
+        self.notify(f"Exported to {path}", title="Debrief exported", timeout=10, markup=False)
 
     def action_new_incident(self) -> None:
         navigator(self.app).show_picker()
@@ -179,7 +190,7 @@ class DebriefScreen(Screen[None]):
         """The debrief's palette entries."""
         yield SystemCommand(
             "Export the debrief to Markdown",
-            "Write it to a file in the current folder",
+            f"Write it to a file in {export_folder()}",
             self.action_export,
         )
         yield SystemCommand("Play another incident", "Back to the picker", self.action_new_incident)
