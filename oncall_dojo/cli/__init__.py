@@ -5,7 +5,7 @@ be kept (the outcome is still shown), 2 bad usage or input
 (unknown incident, unreadable file), 130 interrupted.
 
     parser      the top-level parser and `main` (the `dojo` entry point)
-    play        play, and resuming an interrupted session
+    play        play, the tutorial, and resuming an interrupted session
     authoring   list, validate, schema, reference, run, check
     record      history, leaderboard, report, replay, verify, export, import
     common      exit codes, error lines, incident lookup, the player and the store

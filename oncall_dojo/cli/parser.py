@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "play",
+        "tutorial",
         "list",
         "validate",
         "schema",

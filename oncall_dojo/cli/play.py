@@ -131,11 +131,14 @@ def _run_tui(
     incident: str | None,
     seed: int | None,
     resume: tuple[Any, Any] | None = None,
+    tutorial: bool = False,
 ) -> int:
-    """The full-screen game; each game started from it (`n` from a debrief too) is recorded."""
+    """The full-screen game; each game started from it (`n` from a debrief too) is recorded.
+    The picker offers the tutorial to a player with nothing recorded yet."""
     from oncall_dojo.tui import run  # lazily: headless commands never import textual
 
     factory = None if args.no_record else (lambda: recorder(args, "play"))
+    first = incident is None and resume is None and not _played_before(args)
     return run(
         incident,
         seed,
@@ -143,7 +146,31 @@ def _run_tui(
         play_log=factory,
         resume=resume,
         best_scores=lambda: _best_scores(args),
+        pressure=getattr(args, "pressure", False),
+        tutorial=tutorial,
+        offer_tutorial=first,
     )
+
+
+def cmd_tutorial(args: argparse.Namespace) -> int:
+    """`dojo tutorial`: the guided first incident, in the full-screen game, recorded."""
+    from oncall_dojo.tui.tutorial import INCIDENT, SEED
+
+    if not wants_tui(args):
+        err("the tutorial needs a terminal (it is the full-screen game)")
+        return EXIT_FAIL
+    return _run_tui(args, INCIDENT, SEED, tutorial=True)
+
+
+def _played_before(args: argparse.Namespace) -> bool:
+    """The player has a recorded session (an unreadable record counts as yes: no offer)."""
+    from oncall_dojo.store import StoreError
+
+    try:
+        store = _reading_quietly()
+        return store is not None and bool(store.history(player_name(args), limit=1))
+    except (StoreError, OSError):
+        return True
 
 
 def _kept(log: Any, code: int) -> int:
@@ -191,6 +218,22 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="play at the line console instead of the full-screen game",
     )
+    sp.add_argument(
+        "--pressure",
+        action="store_true",
+        help="keep the clock running while a dialog, the help or the palette is open "
+        "(by default it stops until you close it)",
+    )
     add_player_options(sp)
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_play)
+
+    sp = sub.add_parser(
+        "tutorial", help="a guided first incident (about 5 minutes; recorded like any game)"
+    )
+    sp.add_argument(
+        "--pressure", action="store_true", help="keep the clock running while a dialog is open"
+    )
+    sp.set_defaults(func=cmd_tutorial, console=False)
+    add_player_options(sp)
+    add_dirs_option(sp)

@@ -17,6 +17,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from oncall_dojo.tui.navigation import HasSystemCommands
+from oncall_dojo.tui.tutorial import INCIDENT as TUTORIAL_INCIDENT
+from oncall_dojo.tui.tutorial import SEED as TUTORIAL_SEED
+from oncall_dojo.tui.tutorial import WelcomeDialog
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -43,8 +46,17 @@ class DojoApp(App[None]):
         resume: tuple[Session, Any] | None = None,
         best_scores: Callable[[], dict[tuple[str, int], tuple[int, str]]] | None = None,
         play_ahead: bool = False,
+        pressure: bool = False,
+        tutorial: bool = False,
+        offer_tutorial: bool = False,
     ) -> None:
         super().__init__()
+        self.tutorial = tutorial
+        """Play the guided first incident (`oncall_dojo.tui.tutorial`)."""
+        self.offer_tutorial = offer_tutorial
+        """Offer the tutorial over the picker (the player's first start)."""
+        self.pressure = pressure
+        """Keep the clock running while a dialog, the help or the palette is open."""
         self.play_ahead = play_ahead
         """Play each game's comparison runs in a worker process while it is played."""
         self.best_scores = best_scores
@@ -75,6 +87,17 @@ class DojoApp(App[None]):
             self.show_briefing(self.incident_id, self.seed)
         else:
             self.show_picker()
+            if self.offer_tutorial:
+                self.push_screen(WelcomeDialog(), self._welcomed)
+
+    def _welcomed(self, start: bool | None) -> None:
+        if start:
+            self.start_tutorial()
+
+    def start_tutorial(self) -> None:
+        """The guided first incident: its briefing, then play with the guide line."""
+        self.tutorial = True
+        self.show_briefing(TUTORIAL_INCIDENT, TUTORIAL_SEED)
 
     # ------------------------------------------------------------------ navigation
     # The screens' order lives here: a screen asks for the next one (`tui.navigation`) and
@@ -106,14 +129,26 @@ class DojoApp(App[None]):
         self.push_screen(BriefingScreen(incident, seed))
 
     def show_incident(self, session: Session) -> None:
-        """Play `session` (built by the briefing) in place of the current screen; recorded."""
-        self._show_incident(session, None, paused=self.start_paused)
+        """Play `session` (built by the briefing) in place of the current screen; recorded. The
+        tutorial starts paused: its first step is the clock."""
+        self._show_incident(session, None, paused=self.start_paused or self._guided(session))
+
+    def _guided(self, session: Session) -> bool:
+        return self.tutorial and session.incident.id == TUTORIAL_INCIDENT
 
     def _show_incident(self, session: Session, log: Any, *, paused: bool) -> None:
         from oncall_dojo.tui.screens.incident import IncidentScreen
 
         self.begin_session(session, log)
-        self._replace(IncidentScreen(session, paused=paused, speed=self.speed))
+        self._replace(
+            IncidentScreen(
+                session,
+                paused=paused,
+                speed=self.speed,
+                pressure=self.pressure,
+                guide=self._guided(session),
+            )
+        )
 
     def show_debrief(self, session: Session) -> None:
         """The debrief of finished `session` in place of the current screen (its score is
@@ -169,6 +204,9 @@ class DojoApp(App[None]):
     def action_help(self) -> None:
         self.show_help()
 
+    def action_tutorial(self) -> None:
+        self.start_tutorial()
+
     def show_help(self) -> None:
         """The help (keys, console commands, log queries) over the current screen."""
         from oncall_dojo.tui.screens.dialogs import HelpScreen
@@ -181,6 +219,7 @@ class DojoApp(App[None]):
         yield SystemCommand(
             "Help", "Keys, console commands and the log query syntax", self.action_help
         )
+
         if isinstance(screen, HasSystemCommands):
             yield from screen.system_commands()
 
@@ -193,6 +232,9 @@ def run(
     play_log: Callable[[], Any] | None = None,
     resume: tuple[Session, Any] | None = None,
     best_scores: Callable[[], dict[tuple[str, int], tuple[int, str]]] | None = None,
+    pressure: bool = False,
+    tutorial: bool = False,
+    offer_tutorial: bool = False,
 ) -> int:
     app = DojoApp(
         incident,
@@ -202,6 +244,9 @@ def run(
         resume=resume,
         best_scores=best_scores,
         play_ahead=True,
+        pressure=pressure,
+        tutorial=tutorial,
+        offer_tutorial=offer_tutorial,
     )
     try:
         app.run()

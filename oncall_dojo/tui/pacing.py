@@ -18,11 +18,20 @@ TIMER_HZ = 10
 class Pacer:
     speed: int = 1
     paused: bool = False
+    """Paused by the player (F2)."""
     credit: float = 0.0
+    held: bool = False
+    """Stopped while a dialog, the help or the palette covers play (the player's pause is kept
+    apart, so that closing the dialog restores it)."""
+
+    @property
+    def stopped(self) -> bool:
+        """No simulated time passes: paused or held."""
+        return self.paused or self.held
 
     def due(self, dt: float = 1.0 / TIMER_HZ) -> int:
         """Whole ticks to run for one timer firing of `dt` seconds."""
-        if self.paused:
+        if self.stopped:
             return 0
         self.credit += self.speed * dt
         n = int(self.credit + 1e-9)

@@ -75,3 +75,34 @@ def test_debrief(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
         await to_debrief(pilot)
 
     assert snap_compare(new_app(), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """F1 wraps to the width: keys, then (scrolled) the log query syntax."""
+
+    async def ready(pilot: Pilot[None]) -> None:
+        await to_incident(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        help_screen = pilot.app.screen
+        help_screen.query_one("#help-logs").scroll_visible(top=True, animate=False)
+        await pilot.pause()
+
+    assert snap_compare(new_app(), terminal_size=size, run_before=ready)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_diagnosis_dialog(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    """The causes whole (wrapped), the chosen one drawn (●), the buttons in sight."""
+
+    async def ready(pilot: Pilot[None]) -> None:
+        await to_incident(pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        await pilot.press("down", "space")
+        for inp in pilot.app.screen.query(Input):
+            inp.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(new_app(), terminal_size=size, run_before=ready)

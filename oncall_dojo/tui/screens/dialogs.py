@@ -9,14 +9,33 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.geometry import Size
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, RadioButton, RadioSet, Static, TextArea
+from textual.widgets import Button, Input, Label, Markdown, RadioSet, Static, TextArea
+from textual.widgets import RadioButton as _RadioButton
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
+
+
+class RadioButton(_RadioButton):
+    """A radio button drawn `(●)` when chosen and `( )` when not (Textual's draws `▐●▌` either
+    way and tells them apart by colour alone, which some terminals do not show), whose label
+    wraps to the width rather than ending in "…"."""
+
+    @property
+    def _button(self) -> Content:
+        style = self.get_visual_style("toggle--button")
+        return Content.assemble(("(●)" if self.value else "( )", style))
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(self.render().wrap(max(1, width))))
 
 
 class _Dialog(ModalScreen[str | None]):
@@ -25,6 +44,28 @@ class _Dialog(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    _submit_when_chosen = False
+
+    def on_key(self, event: events.Key) -> None:
+        """Enter in a list of options chooses the highlighted one and submits, as the dialog's
+        `(enter)` button says (space only chooses)."""
+        radios = self.focused
+        if event.key != "enter" or not isinstance(radios, RadioSet) or not self.query("#ok"):
+            return
+        event.stop()
+        event.prevent_default()
+        highlighted = radios._selected  # Textual keeps the highlighted option here only
+        if highlighted is None or highlighted == radios.pressed_index:
+            self.submit()
+        else:
+            self._submit_when_chosen = True  # once the set has taken the choice in
+            radios.action_toggle_button()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        if self._submit_when_chosen:
+            self._submit_when_chosen = False
+            self.submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "cancel":
@@ -160,6 +201,26 @@ class ConfirmDialog(_Dialog):
         self.dismiss(self._command)
 
 
+class ReadingScreen(ModalScreen[None]):
+    """Text too wide for its pane (log lines), wrapped to the terminal's width; escape closes."""
+
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, lines: list[str]) -> None:
+        super().__init__()
+        self._title, self._lines = title, lines
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Label(f"{self._title}  (escape closes)", classes="title")
+            for line in self._lines:
+                yield Static(Text(line), classes="line")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 KEYS = """\
 ## Keys
 
@@ -167,7 +228,7 @@ KEYS = """\
 |---|---|
 | **F1** or **?** | this help |
 | **ctrl+p** | command palette: every action |
-| **F2** | pause / run the clock |
+| **F2** | pause / run the clock (it also stops while a dialog, this help or the palette is open, unless you play with `dojo play --pressure`) |
 | **F3** | clock speed 1x → 5x → 20x |
 | **F4** | step 10 s (while paused) |
 | **F5** | acknowledge the page |
@@ -176,9 +237,13 @@ KEYS = """\
 | **F8** | take a hint (shows the cost first) |
 | **F9** | declare the incident resolved |
 | **ctrl+o** | next pane (logs, metrics, map, changes, runbooks) |
-| **tab** | in the console: complete; elsewhere: next field |
+| **tab** | in the console: complete; on an empty console line: into the open pane; in a pane: next field, then back to the console |
+| **escape** | back to the console, from anywhere |
+| **enter** | in the log view: read the lines in view whole, wrapped; **←/→** scroll them |
 | **ctrl+q** | quit |
 
+Letters typed while a list, a table or the log view has the keys go to the console.
+A click only moves the keys; nothing acts on the system without a key or a button that says so.
 Time moves on its own (1x = one simulated second per second). Pause it to read.
 In the console, `wait 2m` lets two minutes pass at once.
 """
@@ -206,11 +271,12 @@ class HelpScreen(ModalScreen[None]):
             )
         except ImportError:  # pragma: no cover
             pass
-        logs = "## Log queries\n\n```\n" + help_text() + "\n\n" + CONSOLE_HELP + "\n```\n"
+        logs = help_text() + "\n\n" + CONSOLE_HELP
         with VerticalScroll():
-            yield Markdown(
-                "# oncall-dojo help  (escape closes)\n\n" + KEYS + "\n" + logs + "\n" + commands
-            )
+            yield Markdown("# oncall-dojo help  (escape closes)\n\n" + KEYS + "\n## Log queries")
+            # plain text, not a code block: it wraps at words to any width
+            yield Static(Text(logs), id="help-logs")
+            yield Markdown(commands)
 
     def action_close(self) -> None:
         self.dismiss(None)

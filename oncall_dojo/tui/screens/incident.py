@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Container, Vertical
@@ -33,6 +33,7 @@ from oncall_dojo.game.play import finish, perform, wait_seconds
 from oncall_dojo.game.play import wait as play_wait
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import parse as parse_log_query
+from oncall_dojo.tui.focus import first_in_pane, footer_keys, forward_key
 from oncall_dojo.tui.heap import PlayHeap
 from oncall_dojo.tui.navigation import navigator
 from oncall_dojo.tui.pacing import TIMER_HZ, Pacer
@@ -40,8 +41,10 @@ from oncall_dojo.tui.screens.dialogs import (
     ConfirmDialog,
     DiagnosisDialog,
     HintDialog,
+    ReadingScreen,
     StatusUpdateDialog,
 )
+from oncall_dojo.tui.tutorial import GuideBar
 from oncall_dojo.tui.widgets.changes import ChangeHistory
 from oncall_dojo.tui.widgets.console import CommandInput, OpsConsole
 from oncall_dojo.tui.widgets.logs import LogsPane
@@ -118,7 +121,7 @@ class IncidentScreen(Screen[None]):
     """The screen's layout and its panes' styles."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
-        Binding("f2", "toggle_pause", "Pause/run"),
+        Binding("f2", "toggle_pause", "Pause"),
         Binding("f3", "faster", "Speed"),
         Binding("f4", "step", "+10s", show=False),
         Binding("f5", "ack", "Ack"),
@@ -128,12 +131,28 @@ class IncidentScreen(Screen[None]):
         Binding("f9", "resolve", "Resolve"),
         Binding("ctrl+o", "next_pane", "Next pane"),
         Binding("question_mark", "help", "Help", show=False),
+        Binding("escape", "focus_console", "Console", show=False),
     ]
+    NARROW_KEYS = frozenset({"f1", "f2", "f5", "f6", "f9"})
+    """Keys the footer shows below `WIDE` columns (with the palette and ctrl+q); F1 and the
+    palette list the rest."""
 
-    def __init__(self, session: Session, *, paused: bool = False, speed: int = 1) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        paused: bool = False,
+        speed: int = 1,
+        pressure: bool = False,
+        guide: bool = False,
+    ) -> None:
         super().__init__()
         self.session = session
         self.pacer = Pacer(speed=speed, paused=paused)
+        self.pressure = pressure
+        """The clock keeps running while a dialog is open (else it stops until it closes)."""
+        self.guide = guide
+        """Show the tutorial's guide line (`oncall_dojo.tui.tutorial`)."""
         self._timer: Timer | None = None
         self._ready = False
         self._over = False
@@ -150,6 +169,8 @@ class IncidentScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         s = self.session
         yield ClockBar(s, self.pacer, id="clock")
+        if self.guide:
+            yield GuideBar(s, self.pacer, id="guide")
         with Container(id="main"):
             yield Pager(s, id="pager")
             with TabbedContent(initial="logs", id="panes"):
@@ -172,7 +193,9 @@ class IncidentScreen(Screen[None]):
     def on_mount(self) -> None:
         self._timer = self.set_interval(1 / TIMER_HZ, self._on_timer, name="sim-clock")
         self._layout_for(self.size.width)
-        self.query_one(CommandInput).focus()
+        command = self.query_one(CommandInput)
+        command.to_pane = self.focus_pane
+        command.focus()
         self.refresh_views()
         self.call_after_refresh(self._mark_ready)
 
@@ -194,6 +217,7 @@ class IncidentScreen(Screen[None]):
 
     def _layout_for(self, width: int) -> None:
         self.set_class(width >= WIDE, "wide")
+        self._footer_keys(wide=width >= WIDE)
         pager = self.query_one(Pager)
         pager.compact = width < WIDE
         pager.set_class(pager.compact, "-compact")
@@ -201,10 +225,28 @@ class IncidentScreen(Screen[None]):
         for sql in self.query(SqlPane):
             sql.set_narrow(width < WIDE)
 
+    def _footer_keys(self, *, wide: bool) -> None:
+        shown = frozenset(b.key for b in self.BINDINGS if isinstance(b, Binding) and b.show)
+        footer_keys(self, shown, self.NARROW_KEYS, wide=wide)
+
+    # ------------------------------------------------------------------ focus
+    def action_focus_console(self) -> None:
+        """Escape, from any pane: back to the ops console."""
+        self.query_one(CommandInput).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        forward_key(self, event, self.query_one(CommandInput))
+
+    def focus_pane(self) -> None:
+        """Tab on an empty console line: into the open pane (its first field or list)."""
+        widget = first_in_pane(self)
+        if widget is not None:
+            widget.focus()
+
     # ------------------------------------------------------------------ the clock
     def _on_timer(self) -> None:
         due = self.pacer.due()
-        if self._over or self._waiting or self.pacer.paused:
+        if self._over or self._waiting or self.pacer.stopped:
             self._owed = 0
             return
         # owed ticks are capped at a second of play: behind by more, the clock slows down
@@ -307,7 +349,12 @@ class IncidentScreen(Screen[None]):
             return
         self.query_one(ClockBar).update_view()
         self.query_one(Pager).update_view()
-        self.query_one(OpsConsole).update_view()
+        console = self.query_one(OpsConsole)
+        console.update_view()
+        for guide in self.query(GuideBar):
+            for step in guide.newly_done():
+                console.note(f"✓ tutorial: {step.title}", "bold green")
+            guide.update_view()
         if not panes:
             return
         active = self.query_one(TabbedContent).active
@@ -345,9 +392,6 @@ class IncidentScreen(Screen[None]):
             return
         self.perform(text)
 
-    def on_pager_ack_requested(self, event: Pager.AckRequested) -> None:
-        self.action_ack()
-
     def on_system_map_component_chosen(self, event: SystemMap.ComponentChosen) -> None:
         entry = self.perform(event.command, quiet=True)
         if entry is not None:
@@ -382,6 +426,9 @@ class IncidentScreen(Screen[None]):
         if entry is not None:
             self.query_one(SqlPane).show(entry)
 
+    def on_logs_pane_read_requested(self, event: LogsPane.ReadRequested) -> None:
+        self.app.push_screen(ReadingScreen("Log lines in view, whole", event.lines))
+
     def on_logs_pane_filter_applied(self, event: LogsPane.FilterApplied) -> None:
         cmd = logs_command(event.query)
         if cmd:
@@ -402,8 +449,17 @@ class IncidentScreen(Screen[None]):
         self.app.call_after_refresh(self.heap.reclaim)
 
     def on_screen_suspend(self) -> None:
-        """A dialog, the help or the palette covers play: the player reads."""
+        """A dialog, the help or the palette covers play: the player reads, and (unless they play
+        under pressure) the clock stops until it closes."""
         self._reclaim_soon()
+        if not self.pressure:
+            self.pacer.held = True
+            self.refresh_views(panes=False)
+
+    def on_screen_resume(self) -> None:
+        if self.pacer.held:
+            self.pacer.held = False
+            self.refresh_views(panes=False)
 
     def action_help(self) -> None:
         navigator(self.app).show_help()
@@ -477,7 +533,7 @@ class IncidentScreen(Screen[None]):
         for speed in (1, 5, 20):
             yield SystemCommand(
                 f"Clock speed {speed}x",
-                f"{speed} simulated seconds per second",
+                f"{speed} simulated second{'s' if speed != 1 else ''} per second",
                 lambda v=speed: self.set_speed(v),
             )
         yield SystemCommand(

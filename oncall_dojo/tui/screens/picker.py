@@ -30,6 +30,7 @@ class PickerScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "play", "Play", show=True),
         Binding("s", "focus_seed", "Seed"),
+        Binding("t", "app.tutorial", "Tutorial"),
         Binding("f1,question_mark", "app.help", "Help"),
     ]
 

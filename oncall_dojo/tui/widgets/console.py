@@ -7,6 +7,7 @@ the screen performs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -43,26 +44,42 @@ class _Suggest(Suggester):
         return None
 
 
+PROMPT = "type a command: help, alerts, logs billing level=warn ... (tab completes)"
+AWAY = "esc: back here to type commands (typing in a list or the log view lands here too)"
+"""The placeholder while another pane has the keys."""
+
+
 class CommandInput(HistoryInput):
-    """An Input where tab completes and up/down walk the history."""
+    """An Input where tab completes (on an empty line: goes into the open pane) and up/down walk
+    the history."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("tab", "complete", "Complete", show=False, priority=True),
     ]
 
     def __init__(self, session: Session, id: str | None = None) -> None:
+        # no select-all on focus: a key typed in a pane lands here and the next must not replace it
         super().__init__(
-            placeholder="type a command: help, alerts, logs billing level=warn ... (tab completes)",
-            suggester=_Suggest(session),
-            id=id,
+            placeholder=PROMPT, suggester=_Suggest(session), id=id, select_on_focus=False
         )
         self.session = session
+        self.to_pane: Callable[[], None] | None = None
+        """Set by the screen: what tab on an empty line does (focus the open pane)."""
+
+    def on_focus(self) -> None:
+        self.placeholder = PROMPT
+
+    def on_blur(self) -> None:
+        self.placeholder = AWAY
 
     def action_complete(self) -> None:
+        if not self.value.strip() and self.to_pane is not None:
+            self.to_pane()  # at once, not by message: the next key already goes there
+            return
         text, found = complete(self.value, self.session)
+        console = self.parent
         self.value = text
         self.cursor_position = len(text)
-        console = self.parent
         if isinstance(console, OpsConsole):
             console.show_candidates(found)
 
@@ -107,7 +124,9 @@ class OpsConsole(Vertical):
 
     def on_mount(self) -> None:
         self.note(
-            "Ops console. `help` lists commands; tab completes; ↑/↓ history; F1 for keys.", "dim"
+            "Ops console. `help` lists commands; tab completes (on an empty line: into the pane);"
+            " esc comes back here; ↑/↓ history; F1 for keys.",
+            "dim",
         )
         self.update_view()
 

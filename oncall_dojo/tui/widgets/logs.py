@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
@@ -18,11 +19,31 @@ if TYPE_CHECKING:
 
 
 class PaneLogExplorer(LogExplorer, SteadyScrollbars):
-    """The log explorer as the pane shows it: scrollbars redrawn only when they change."""
+    """The log explorer as the pane shows it: scrollbars redrawn only when they change; enter
+    shows the lines in view whole, wrapped. Letters typed here go to the ops console (see
+    `oncall_dojo.tui.focus`), so following is on `end` only."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "toggle_follow", "Follow", show=False),
+        Binding("enter", "read", "Read whole lines"),
+    ]
+
+    def action_read(self) -> None:
+        first = int(self.scroll_y)
+        rows = range(first, min(first + max(1, self.size.height), self.match_count))
+        lines = [self.line_text(self.line_at(r)) for r in rows]
+        self.post_message(LogsPane.ReadRequested(lines))
 
 
 class LogsPane(Vertical):
     """Type a query (`service:billing level:warn "charge"`), enter filters; `f` in the list follows."""
+
+    class ReadRequested(Message):
+        """The player asked to read the lines in view whole (they are wider than the pane)."""
+
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
 
     class FilterApplied(Message):
         """A filter is in force in the log explorer."""
@@ -71,7 +92,10 @@ class LogsPane(Vertical):
         if ex.query_text:
             t.append(f"  matching {ex.query_text}")
         t.append(
-            "  · following (f)" if ex.follow else "  · paused scrolling (f follows)", style="dim"
+            "  · following · enter reads whole"
+            if ex.follow
+            else "  · paused scrolling (end follows) · enter reads whole",
+            style="dim",
         )
         if t.plain != self._status:
             self._status = t.plain

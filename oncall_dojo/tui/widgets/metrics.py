@@ -112,29 +112,28 @@ class MetricsPane(Vertical):
                 [(f"service: {n}", n) for n in dashboards.services(s)],
                 value="api",
                 allow_blank=False,
+                compact=True,
                 id="service",
             )
             yield Select(
                 [(f"last {k}" if k != "all" else "since page-1h", k) for k in dashboards.RANGES],
                 value="15m",
                 allow_blank=False,
+                compact=True,
                 id="range",
             )
+        # the series field first, its chart at the top of the scroll: in sight on small terminals
+        m = s.system.metrics
+        keys = sorted({*m.names(), *(x.key for x in m.series), *(x.key for x in m.hist_series)})
+        yield SteadyInput(
+            placeholder='chart a series: e.g. queue_depth{queue="payments"} (→ accepts, enter charts)',
+            suggester=SuggestFromList(keys, case_sensitive=True),
+            id="series",
+        )
+        yield Static(id="series-error")
         with VerticalScroll():
-            yield Vertical(id="dashboard")
-            yield Static(
-                'Chart a series: type a selector, e.g. queue_depth{queue="payments"} (→ accepts a suggestion, enter charts)',
-                id="series-title",
-            )
-            m = s.system.metrics
-            keys = sorted({*m.names(), *(x.key for x in m.series), *(x.key for x in m.hist_series)})
-            yield SteadyInput(
-                placeholder="metric selector",
-                suggester=SuggestFromList(keys, case_sensitive=True),
-                id="series",
-            )
-            yield Static(id="series-error")
             yield Chart(self._series_source, id="series-chart")
+            yield Vertical(id="dashboard")
 
     def on_mount(self) -> None:
         self._build_dashboard()
@@ -176,8 +175,12 @@ class MetricsPane(Vertical):
             self.selector = selector
         self.query_one("#series-error", Static).update(Text(error, style="bold red"))
         title = f"{self.selector}" if self.selector else ""
-        self.query_one("#series-chart", Chart).border_title = title
-        self.query_one("#series-chart", Chart).refresh()
+        chart = self.query_one("#series-chart", Chart)
+        chart.border_title = title
+        chart.set_class(bool(self.selector), "-charted")
+        chart.refresh()
+        if self.selector:
+            self.call_after_refresh(chart.scroll_visible, animate=False)
 
     def update_view(self) -> None:
         drawn = (self.session.system.t, self.service, self.range_key, self.selector)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.widgets import Static
 
 from oncall_dojo.game.fmt import mmss
@@ -18,13 +16,10 @@ SEVERITY_STYLE = {"page": "bold red", "ticket": "yellow", "info": "dim"}
 STATE_STYLE = {"firing": "bold white on red", "pending": "black on yellow"}
 
 
-class Pager(Static, can_focus=True):
-    """Active alerts, the page first, each with its summary. `a` (or F5) acknowledges the page."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("a", "ack", "Acknowledge")]
-
-    class AckRequested(Message):
-        """The player asked to acknowledge the page."""
+class Pager(Static):
+    """Active alerts, the page first, then the others by name (a row keeps its place as alerts
+    come and go), each with its summary. Only F5 acknowledges: a click on a row does nothing, as
+    nothing on screen acts on the system without a key that says so."""
 
     def __init__(self, session: Session, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -37,19 +32,12 @@ class Pager(Static, can_focus=True):
     def on_mount(self) -> None:
         self.update_view()
 
-    def action_ack(self) -> None:
-        self.post_message(self.AckRequested())
-
-    def on_click(self) -> None:
-        if self.session.acked_at is None:
-            self.post_message(self.AckRequested())
-
     def update_view(self) -> None:
         s = self.session
         sys_ = s.system
         states = sorted(
             (st for st in sys_.alerts.states.values() if st.state != "inactive"),
-            key=lambda x: (x.state != "firing", x.rule.severity != "page", x.rule.name),
+            key=lambda x: (x.rule.name != s.incident.page.alert, x.rule.name),
         )
         t = Text(no_wrap=self.compact, overflow="ellipsis")
         firing = sum(st.state == "firing" for st in states)
@@ -59,7 +47,7 @@ class Pager(Static, can_focus=True):
             style="bold red" if firing else "green",
         )
         if s.acked_at is None:
-            t.append("  · F5 (or click) to acknowledge", style="bold yellow")
+            t.append("  · F5 acknowledges", style="bold yellow")
         else:
             t.append(f"  · acknowledged at {mmss(s.acked_at)}", style="dim")
         if not states:

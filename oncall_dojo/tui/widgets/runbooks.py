@@ -32,7 +32,10 @@ class Runbooks(Horizontal):
         books = sorted(self.session.incident.runbooks)
         yield OptionList(*[Option(b, id=b) for b in books])
         yield Markdown(
-            "Choose a runbook on the left (enter)." if books else "This team has no runbooks."
+            "Choose a runbook on the left: tab on an empty console line reaches the list, ↑/↓ and"
+            " enter open one, esc goes back to the console."
+            if books
+            else "This team has no runbooks."
         )
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -23,27 +23,42 @@ class ClockBar(Static):
         self.pacer = pacer
         self._last = ""
 
+    def on_resize(self) -> None:
+        self.update_view()
+
     def update_view(self) -> None:
         s, p = self.session, self.pacer
+        width = (self.content_size.width or 80) - 1
+        narrow = width < 100
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {s.incident.id} ", style="bold reverse")
-        t.append(f"  T+{mmss(s.now)} ", style="bold")
-        t.append(f"of {mmss(s.horizon)}  ", style="dim")
+        if narrow:
+            t.append(f"T+{mmss(s.now)}", style="bold")
+            t.append(f"/{mmss(s.horizon)} ", style="dim")
+        else:
+            t.append(f"  T+{mmss(s.now)} ", style="bold")
+            t.append(f"of {mmss(s.horizon)}  ", style="dim")
         if p.paused:
             t.append(" ⏸ PAUSED ", style="bold black on yellow")
+        elif p.held:
+            t.append(" ⏸ HELD ", style="bold black on yellow")
         else:
             t.append(f" ▶ {p.speed}x ", style="bold black on green")
-        t.append("  ")
+        t.append(" " if narrow else "  ")
         if s.acked_at is None:
-            t.append("PAGE NOT ACKED", style="bold red")
+            t.append("NOT ACKED" if narrow else "PAGE NOT ACKED", style="bold red")
         else:
             t.append(f"acked {mmss(s.acked_at)}", style="green")
-        t.append("  cause: ")
-        t.append(
-            s.diagnosis[0] if s.diagnosis else "not declared",
-            style="bold" if s.diagnosis else "dim",
-        )
-        t.append(f"  updates: {len(s.status_updates)}", style="dim")
+        if not narrow:
+            t.append(f"  updates: {len(s.status_updates)}", style="dim")
+        elif s.status_updates:  # narrow: only once there are some
+            t.append(f" upd {len(s.status_updates)}", style="dim")
+        t.append(" cause: " if narrow else "  cause: ")
+        cause = s.diagnosis[0] if s.diagnosis else ("none" if narrow else "not declared")
+        room = max(4, width - len(t.plain))
+        if len(cause) > room:
+            cause = cause[: room - 1] + "…"
+        t.append(cause, style="bold" if s.diagnosis else "dim")
         if t.plain != self._last:
             self._last = t.plain
             self.update(t, layout=False)
