@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Bootstrap and developer tasks for oncall-dojo, needing nothing but Python 3.11+.
 
-    python3 tasks.py play [ARGS...]   create .venv if needed, install, run `dojo ARGS...`
+    python3 tasks.py play [ARGS...]   create .venv if needed, install, run `dojo play ARGS...`
+    python3 tasks.py dojo [ARGS...]   the same for any `dojo` command (`dojo tutorial`, `dojo history`)
     python3 tasks.py test [ARGS...]   create .venv if needed, install, run pytest ARGS...
     python3 tasks.py lint             format check, lint, types, import contracts
     python3 tasks.py check            lint, then the tests
@@ -68,6 +69,8 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     if task == "play":
         return run(PY, "-m", "oncall_dojo", "play", *rest)
+    if task == "dojo":
+        return run(PY, "-m", "oncall_dojo", *rest)
     if task == "test":
         return run_tests(rest)
     if task == "fmt":
