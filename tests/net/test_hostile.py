@@ -139,11 +139,20 @@ def test_a_client_that_stops_reading_is_dropped_and_the_host_keeps_time(poison: 
         loop = asyncio.get_running_loop()
         end = loop.time() + 60
         text = "status: " + "x" * (p.MAX_TEXT - 20)
+        sent = 0
+
+        def echoed() -> int:
+            return sum(isinstance(m, p.Said) and m.player == "omar" for m in honest.messages)
+
         while served.host.members.get("stalled") is None or served.host.members["stalled"].online:
             assert loop.time() < end, "the stalled client was never dropped"
             for _ in range(20):
                 await honest.client.send(p.Say(text=text))
-            await asyncio.sleep(0.005)
+            sent += 20
+            # the honest client reads its own copies before talking on: only the stalled one lags
+            while echoed() < sent:
+                assert loop.time() < end, "the honest client's own lines never came back"
+                await asyncio.sleep(0.002)
         assert (await honest.command("queues")).kind == "investigate"
         assert honest.client.connects == 1  # the honest player was never dropped
         before = served.host.session.now
