@@ -77,6 +77,7 @@ def _known(exc: Exception) -> bool:
         ("oncall_dojo.store.errors", "StoreError"),
         ("oncall_dojo.store.lease", "SessionBusy"),
         ("oncall_dojo.sim.errors", "InvariantFailed"),
+        ("oncall_dojo.game.session", "IncidentBroken"),  # its page never fires
     ):
         cls = getattr(sys.modules.get(module), name, None)
         if cls is not None and isinstance(exc, cls):
