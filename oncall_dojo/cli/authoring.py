@@ -201,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         actions = []
     s = Session(inc, args.seed)
     log = None
-    if not args.no_record:
+    if args.record and not args.no_record:  # an author's runs stay out of the player's history
         script = (
             "actions:" + Path(args.actions).name
             if args.actions
@@ -229,7 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for e in s.entries:
             mark = "!" if e.kind == "refused" else ">"
             print(f"{e.at // 60:02d}:{e.at % 60:02d} {mark} {e.command}")
-            if e.kind in ("refused", "act"):
+            if e.output:  # what every command showed, looks included
                 print("        " + e.output.replace("\n", "\n        "))
         print(result.render())
     if log is not None and not log.keeping:
@@ -383,6 +383,11 @@ def add_parsers(sub: Any) -> None:
     )
     g.add_argument("--idle", action="store_true", help="do nothing (the default)")
     sp.add_argument("--json", action="store_true")
+    sp.add_argument(
+        "--record",
+        action="store_true",
+        help="keep the run in the game's database as a `run` session (default: nothing kept)",
+    )
     add_player_options(sp)
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_run)

@@ -38,7 +38,9 @@ def test_history_and_leaderboard_json(
     a1 = record(["ack", "quit"], seed=3, player="alice")
     a2 = record(PLAY_LINES, seed=3, player="alice")
     b1 = record(["ack", "purge payments", "quit"], seed=3, player="bob")
-    code, out, _ = cli(capsys, "run", "payments-stuck", "--reference", "--player", "carol")
+    code, out, _ = cli(
+        capsys, "run", "payments-stuck", "--reference", "--record", "--player", "carol"
+    )
     assert code == 0
     code, out, _ = cli(capsys, "history", "--json")
     rows = json.loads(out)
@@ -78,7 +80,15 @@ def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tm
         encoding="utf-8",
     )
     code, _, err = cli(
-        capsys, "run", "my-poison", "--reference", "--seed", "4", "--incidents", str(mine)
+        capsys,
+        "run",
+        "my-poison",
+        "--reference",
+        "--record",
+        "--seed",
+        "4",
+        "--incidents",
+        str(mine),
     )
     sid = err.split("recorded as session ")[1].split()[0]
     code, out, _ = cli(capsys, "replay", sid, "--incidents", str(mine))
@@ -152,7 +162,7 @@ def test_a_database_that_is_not_ours_stops_play_with_exit_2(
 ) -> None:
     home.mkdir(parents=True)
     (home / "dojo.db").write_text("not a database at all " * 100, encoding="utf-8")
-    code, _, err = cli(capsys, "run", "payments-stuck")
+    code, _, err = cli(capsys, "run", "payments-stuck", "--record")
     assert code == 2 and str(home / "dojo.db") in err and "not an SQLite database" in err
     code, _, err = cli(capsys, "history")
     assert code == 2 and "not an SQLite database" in err
@@ -163,7 +173,7 @@ def test_an_unwritable_location_warns_the_game_plays_and_exits_1(tmp_path: Path,
     blocker = tmp_path / "a-file"
     blocker.write_text("x", encoding="utf-8")
     monkeypatch.setenv("DOJO_HOME", str(blocker / "dojo"))
-    code, out, err = cli(capsys, "run", "payments-stuck", "--reference")
+    code, out, err = cli(capsys, "run", "payments-stuck", "--reference", "--record")
     assert code == 1 and "/100, grade" in out  # the outcome is shown; exit 1: it is not kept
     assert "results were not kept" in err and "cannot create the folder" in err
     code, out, err = play_cli(monkeypatch, capsys, ["ack", "quit"], "payments-stuck", "--seed", "2")

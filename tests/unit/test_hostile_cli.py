@@ -44,7 +44,7 @@ def test_player_names_lose_bad_bytes_and_control_characters(tmp_path: Path) -> N
     a name with ESC or a newline was printed raw by `history`."""
     env = {**os.environ, "DOJO_HOME": str(tmp_path)}
     dojo = str(Path(sys.executable).with_name("dojo"))
-    args = [dojo, "run", "payments-stuck", "--seed", "1"]
+    args = [dojo, "run", "payments-stuck", "--seed", "1", "--record"]
     names = [b"\xff\xfeeve", b"mal\x1b[2J\x1b]0;pwned\x07lory\nroot"]
     for name in names:
         r = subprocess.run([*args, "--player", name], env=env, capture_output=True, timeout=GUARD_S)

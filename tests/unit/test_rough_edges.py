@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -42,3 +43,25 @@ def test_a_page_that_never_fires_is_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "did not fire within 5s" in lines[0], err
     assert "Traceback" not in out + err
+
+
+def test_run_keeps_nothing_unless_asked_and_prints_every_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOJO_HOME", str(tmp_path / "home"))
+    actions = tmp_path / "plan.txt"
+    actions.write_text("00:15 ack\n00:30 queue payments\n", encoding="utf-8")
+    code = main(["run", "payments-stuck", "--seed", "2", "--actions", str(actions)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "recorded" not in err
+    assert not (tmp_path / "home" / "dojo.db").exists()  # an author's run is not the player's
+    # a look's output is printed under its command, as an act's is
+    look = out.split("00:30 > queue payments\n", 1)[1]
+    assert look.startswith("        queue payments (charge)")
+    assert "00:15 > ack\n        Acknowledged" in out
+    code = main(["run", "payments-stuck", "--seed", "2", "--record"])
+    _, err = capsys.readouterr()
+    assert code == 0 and "recorded as session" in err
+    assert main(["history", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["incident"], r["mode"]) for r in rows] == [("payments-stuck", "run")]
