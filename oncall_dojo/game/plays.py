@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
+from oncall_dojo.game.entry import Entry
 from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.scoring import Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.observability.metrics import MetricStore
 
 Doc = dict[str, Any]
 """One finished play as `dojo run --json` prints it: the result and every command."""
@@ -155,13 +157,40 @@ def seed_docs(
 
 
 # ------------------------------------------------------------------- in the background
+@dataclass
+class Outcome:
+    """What a finished play shows beside another: its score, its commands and its metrics.
+
+    Not its logs, its application database or the model's state: the debrief charts metrics
+    only, and a whole session is some 50 MB to pickle where this is a tenth of it."""
+
+    result: Result
+    entries: list[Entry]
+    metrics: MetricStore
+    page_tick: int
+    horizon: int
+    """Simulated seconds from the page to the end of the incident."""
+    end: int
+    """The tick the system had reached when play finished (the page plus the horizon)."""
+
+    @classmethod
+    def of(cls, session: Session) -> Outcome:
+        """A finished session's outcome (it shares the session's metrics, not a copy)."""
+        result = finish(session)
+        return cls(
+            result,
+            list(session.entries),
+            session.system.metrics,
+            session.page_tick,
+            session.horizon,
+            session.system.t,
+        )
+
+
 def _play_and_send(incident: Incident, seed: int, names: list[str], out: Any) -> None:
-    """In a worker process: play, then send the finished sessions back, pickled."""
-    sessions = dict(play_seed(incident, seed, names))
-    for s in sessions.values():
-        if s.system.app is not None:
-            s.system.app.close_sandboxes()  # play is over; a connection cannot be pickled
-    out.send_bytes(pickle.dumps(sessions, protocol=pickle.HIGHEST_PROTOCOL))
+    """In a worker process: play, then send the outcomes back, pickled."""
+    outcomes = {name: Outcome.of(s) for name, s in play_seed(incident, seed, names)}
+    out.send_bytes(pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL))
     out.close()
 
 
@@ -189,23 +218,23 @@ class Background:
         with contextlib.redirect_stderr(stderr):
             self._proc.start()
         send.close()
-        self._sessions: dict[str, Session] | None = None
+        self._outcomes: dict[str, Outcome] | None = None
 
     def ready(self) -> bool:
         """Whether the plays are done (taking them will not wait)."""
-        return self._sessions is not None or self._recv.poll()
+        return self._outcomes is not None or self._recv.poll()
 
-    def sessions(self) -> dict[str, Session] | None:
-        """The finished sessions by playthrough name, waiting for them if need be; None if the
-        worker failed (the caller then plays them itself)."""
-        if self._sessions is None:
+    def outcomes(self) -> dict[str, Outcome] | None:
+        """The finished plays' outcomes by playthrough name, waiting for them if need be; None
+        if the worker failed (the caller then plays them itself)."""
+        if self._outcomes is None:
             try:
-                self._sessions = pickle.loads(self._recv.recv_bytes())
+                self._outcomes = pickle.loads(self._recv.recv_bytes())
             except (EOFError, OSError, pickle.UnpicklingError):
                 return None
             finally:
                 self._proc.join(timeout=5)
-        return self._sessions
+        return self._outcomes
 
     def stop(self) -> None:
         if self._proc.is_alive():

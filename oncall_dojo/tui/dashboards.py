@@ -13,6 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
+    from oncall_dojo.sim.observability.metrics import MetricStore
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,19 @@ def series(
     s: Session, selector: str, fn: str, t0: int, t1: int, points: int, over: str | None = None
 ) -> np.ndarray:
     """fn(selector) at about `points` evenly spaced ticks in [t0, t1)."""
-    m = s.system.metrics
+    return metric_series(s.system.metrics, selector, fn, t0, t1, points, over)
+
+
+def metric_series(
+    m: MetricStore,
+    selector: str,
+    fn: str,
+    t0: int,
+    t1: int,
+    points: int,
+    over: str | None = None,
+) -> np.ndarray:
+    """fn(selector) at about `points` evenly spaced ticks in [t0, t1) of a run's metrics."""
     t1 = min(t1, m.ticks)
     if t1 <= t0 or points <= 0:
         return np.zeros(0)
@@ -111,7 +124,7 @@ def series(
     else:
         vals = m.range(selector, t0, t1, fn=fn if fn in ("max", "avg") else "last", step=step)
     if over is not None:
-        den = series(s, over, fn, t0, t1, points)
+        den = metric_series(m, over, fn, t0, t1, points)
         n = min(vals.size, den.size)
         with np.errstate(divide="ignore", invalid="ignore"):
             vals = np.where(den[:n] > 0, vals[:n] / np.where(den[:n] > 0, den[:n], 1), 0.0)

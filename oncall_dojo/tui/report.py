@@ -1,8 +1,9 @@
 """The debrief's facts: comparison runs from the same seed and what went unseen (the Markdown
 export is the postmortem report, `game.report` and `game.markdown`).
 
-Pure Python (no Textual). `comparison_run` mirrors `game.check.play` but keeps
-the session, whose metrics the debrief charts; a test checks the two agree.
+Pure Python (no Textual). `comparison_run` mirrors `game.check.play` but keeps the play's
+`Outcome` (its score, commands and metrics, which the debrief charts); a test checks the two
+agree.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from oncall_dojo.game.play import finish
-from oncall_dojo.game.plays import Background
+from oncall_dojo.game.plays import Background, Outcome
 from oncall_dojo.game.scoring import evidence_covered
 
 if TYPE_CHECKING:
@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 @dataclass
 class Run:
     label: str
-    session: Session
-    result: Result
+    outcome: Outcome
+
+    @property
+    def result(self) -> Result:
+        return self.outcome.result
 
 
 _RUNS: dict[tuple[str, int, str, int, tuple[str, ...]], Run] = {}
@@ -33,7 +36,7 @@ _KEEP = 8
 
 
 def comparison_run(incident: Incident, seed: int, actions: list[str] | None, label: str) -> Run:
-    """Play timed actions from the same seed to the end (what `check.play` does), keeping the session.
+    """Play timed actions from the same seed to the end (what `check.play` does), keeping its outcome.
 
     Runs are deterministic, so the last few are kept: playing the same incident and seed again
     (or a test suite) does not simulate them twice."""
@@ -42,10 +45,9 @@ def comparison_run(incident: Incident, seed: int, actions: list[str] | None, lab
     key = (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
     hit = _RUNS.get(key)
     if hit is None:
-        s = play_session(incident, seed, actions)
-        hit = Run(label, s, finish(s))
+        hit = Run(label, Outcome.of(play_session(incident, seed, actions)))
         _keep(incident, seed, actions, hit)
-    return Run(label, hit.session, hit.result)
+    return Run(label, hit.outcome)
 
 
 _AHEAD: dict[tuple[str, int, str, int], Background] = {}
@@ -79,12 +81,12 @@ def comparison_runs(incident: Incident, seed: int) -> list[Run]:
     ref_actions = incident.playthroughs.reference.actions
     bg = _AHEAD.pop(_ahead_key(incident, seed), None)
     if bg is not None:
-        sessions = bg.sessions()
+        outcomes = bg.outcomes()
         bg.stop()
         for name, actions in (("reference", ref_actions), ("idle", [])):
-            s = sessions.get(name) if sessions is not None else None
-            if s is not None and s.result is not None:
-                _keep(incident, seed, actions, Run(name, s, s.result))
+            o = outcomes.get(name) if outcomes is not None else None
+            if o is not None:
+                _keep(incident, seed, actions, Run(name, o))
     return [
         comparison_run(incident, seed, ref_actions, "Reference"),
         comparison_run(incident, seed, None, "Did nothing"),

@@ -355,4 +355,5 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
     for run, name in ((ref, "reference"), (idle, "idle")):
         want = {k: v for k, v in golden[name]["3"].items() if k != "commands"}
         assert json.loads(json.dumps(run.result.to_json())) == want
-        assert run.session.system.t == run.session.page_tick + run.session.horizon
+        assert run.outcome.end == run.outcome.page_tick + run.outcome.horizon
+        assert run.outcome.metrics.ticks == run.outcome.end

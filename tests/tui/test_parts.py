@@ -69,10 +69,19 @@ def test_the_debrief_runs_equal_the_headless_play_and_export(
 ) -> None:
     actions = poison.playthroughs.reference.actions
     run = comparison_run(poison, 1, actions, "Reference")
-    headless = play(actions, 1).result  # the same run as `check.play`, shared by the tests
+    session = play(actions, 1)  # the same run as `check.play`, shared by the tests
+    headless = session.result
     assert headless is not None and run.result.to_json() == headless.to_json()
-    assert comparison_run(poison, 1, actions, "Again").session is run.session  # kept, not replayed
-    assert unseen(run.session) == []
-    text = render(from_session(run.session, session_id="s1", player="alice"))
+    assert run.outcome.entries == session.entries
+    assert run.outcome.end == session.system.t == session.page_tick + session.horizon
+    assert run.outcome.metrics.ticks == session.system.metrics.ticks
+    for name in ("http_requests_total", "http_request_duration_seconds"):
+        got = run.outcome.metrics.range(name, 0, run.outcome.end, "rate", 60)
+        assert np.array_equal(
+            got, session.system.metrics.range(name, 0, session.system.t, "rate", 60)
+        )
+    assert comparison_run(poison, 1, actions, "Again").outcome is run.outcome  # kept, not replayed
+    assert unseen(session) == []
+    text = render(from_session(session, session_id="s1", player="alice"))
     assert "## Score" in text and "| Session | `s1` |" in text and "| Player | alice |" in text
     assert "| 02:10 | changed | `dlq move payments top` |" in text

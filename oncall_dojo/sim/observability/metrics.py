@@ -258,6 +258,31 @@ class MetricStore:
             self._hvalues[t0:t1] = self._hrows
         self._rows, self._hrows = [], []
 
+    # -- pickling -----------------------------------------------------------------
+    def __getstate__(self) -> dict[str, object]:
+        """The committed rows only: no spare capacity and no running sums (a copy recomputes
+        them when first read, with the same additions, so to the same values)."""
+        if self._rows:
+            self._store_rows()
+        state = dict(self.__dict__)
+        n = self.ticks
+        state["_values"] = self._values[:n].copy()
+        state["_hvalues"] = self._hvalues[:n].copy()
+        del state["csum"], state["hcsum"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        cap, n = self.capacity, self.ticks
+        values, hvalues = self._values, self._hvalues
+        self._values = np.zeros((cap, values.shape[1]), dtype=values.dtype)
+        self._values[:n] = values
+        self._hvalues = np.zeros((cap, *hvalues.shape[1:]), dtype=hvalues.dtype)
+        self._hvalues[:n] = hvalues
+        self.csum = np.zeros(self._values.shape, dtype=np.float64)
+        self.hcsum = np.zeros(self._hvalues.shape, dtype=np.int64)
+        self._summed = 0
+
     def counter(self, name: str, help: str = "", **labels: str) -> int:
         return self._register(name, labels, "counter", help)
 

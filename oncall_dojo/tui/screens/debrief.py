@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
 
+from oncall_dojo.game.plays import Outcome
 from oncall_dojo.game.views import what_really_happened
 from oncall_dojo.store.db import default_path
 from oncall_dojo.tui.navigation import navigator
@@ -53,11 +54,12 @@ class DebriefScreen(Screen[None]):
         result = session.result
         assert result is not None, "the debrief needs a finished session"
         self.result = result
+        self.outcome = Outcome.of(session)
         self.others: list[Run] = []
         self.exported: Path | None = None
 
     def compose(self) -> ComposeResult:
-        s, r = self.session, self.result
+        s = self.session
         with VerticalScroll():
             yield Static(self._score_text(), id="score")
             yield Static(
@@ -72,7 +74,7 @@ class DebriefScreen(Screen[None]):
             yield Static("What really happened", classes="section")
             yield Markdown(what_really_happened(s.incident), id="explanation")
             yield Static("Timeline: key metrics over the incident", classes="section")
-            yield TimelineChart([Run("You", s, r)], key_metrics(s.incident), id="timeline")
+            yield TimelineChart([Run("You", self.outcome)], key_metrics(s.incident), id="timeline")
             yield Static("What you never looked at", classes="section")
             yield Static(self._unseen(), id="unseen")
             yield Static("Tempting moves and what they cost", classes="section")
@@ -152,7 +154,7 @@ class DebriefScreen(Screen[None]):
             f"\nThe reference: {self.session.incident.playthroughs.reference.why}", style="dim"
         )
         self.query_one("#compare", Static).update(t)
-        self.query_one(TimelineChart).set_runs([Run("You", self.session, self.result), *others])
+        self.query_one(TimelineChart).set_runs([Run("You", self.outcome), *others])
 
     def action_export(self) -> None:
         """Write the postmortem report (as `dojo report` gives it) to a Markdown file."""

@@ -44,7 +44,7 @@ class TimelineChart(Widget):
     def legend(self) -> list[str]:
         if not self.runs:
             return []
-        acts = [(e.at, e.command) for e in self.runs[0].session.entries if e.kind == "act"]
+        acts = [(e.at, e.command) for e in self.runs[0].outcome.entries if e.kind == "act"]
         return [
             f"  {SYMBOLS[i % len(SYMBOLS)]} {mmss(at)} {cmd}" for i, (at, cmd) in enumerate(acts)
         ]
@@ -54,12 +54,15 @@ class TimelineChart(Widget):
         if not self.runs:
             return out
         width = max(10, self.size.width - LABEL_W)
-        first = self.runs[0].session
+        first = self.runs[0].outcome
         t0 = first.page_tick
-        t1 = t0 + first.incident.duration_s
+        t1 = t0 + first.horizon
         for title, selector, fn in self.metrics:
             out.append(f"{title}\n", style="bold")
-            data = [dashboards.series(r.session, selector, fn, t0, t1, width) for r in self.runs]
+            data = [
+                dashboards.metric_series(r.outcome.metrics, selector, fn, t0, t1, width)
+                for r in self.runs
+            ]
             lo, hi = bounds(*data)
             for run, vals in zip(self.runs, data, strict=True):
                 rows = block_rows(vals, ROW_H, lo, hi)
@@ -73,7 +76,7 @@ class TimelineChart(Widget):
                         f"{label[: LABEL_W - 1]:<{LABEL_W}}", style="bold" if i == 0 else "dim"
                     )
                     out.append(row + "\n", style="cyan" if run is self.runs[0] else "blue")
-                acts = [e.at for e in run.session.entries if e.kind == "act"]
+                acts = [e.at for e in run.outcome.entries if e.kind == "act"]
                 syms = (
                     [SYMBOLS[i % len(SYMBOLS)] for i in range(len(acts))]
                     if run is self.runs[0]
