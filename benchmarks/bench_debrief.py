@@ -16,7 +16,9 @@ start of the game (as `dojo play` does; the game waits until the worker is done 
 resolving, as a player who plays a few seconds would) and without (played after the
 resolve, as before). The baseline, measured in the same run, is one play of the
 incident (its reference playthrough, prelude to horizon) in this process. Medians of
-`--repeat` runs; the load average is printed beside them. Nothing is asserted.
+`--repeat` runs. Each figure is printed as wall seconds and this process's CPU seconds
+over the same interval (all its threads; a busy machine stretches the first, not the
+second); the load average is printed beside them. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -59,7 +61,19 @@ async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float 
         await pilot.pause(0.005)
 
 
-async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[float, float]:
+Timing = tuple[float, float]
+"""(wall seconds, this process's CPU seconds)"""
+
+
+def since(t0: Timing) -> Timing:
+    return time.perf_counter() - t0[0], time.process_time() - t0[1]
+
+
+def now() -> Timing:
+    return time.perf_counter(), time.process_time()
+
+
+async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[Timing, Timing]:
     report._RUNS.clear()  # nothing kept from an earlier run
     app = DojoApp(incident, seed, start_paused=True, play_ahead=ahead)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -76,24 +90,24 @@ async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[float, fl
             await wait_for(pilot, bg.ready)
         await pilot.press("f9")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        t0 = time.perf_counter()
+        t0 = now()
         await pilot.click("#ok")
         await wait_for(pilot, lambda: isinstance(app.screen, DebriefScreen))
-        shown = time.perf_counter() - t0
+        shown = since(t0)
         debrief = app.screen
         assert isinstance(debrief, DebriefScreen)
         await wait_for(pilot, lambda: bool(debrief.others))
-        compared = time.perf_counter() - t0
+        compared = since(t0)
     report.stop_playing_ahead()
     return shown, compared
 
 
-def baseline(incident: str, seed: int) -> float:
+def baseline(incident: str, seed: int) -> Timing:
     inc = load_checked(find(incident, []))
-    t0 = time.perf_counter()
+    t0 = now()
     s = Session(inc, seed)
     run_script(s, s.incident.playthroughs.reference.actions)
-    return time.perf_counter() - t0
+    return since(t0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,19 +121,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
-    runs: dict[str, list[float]] = {k: [] for k in ("base", "ahead_shown", "ahead_compared",
-                                                    "after_shown", "after_compared")}  # fmt: skip
+    keys = ("base", "ahead_shown", "ahead_compared", "after_shown", "after_compared")
+    runs: dict[str, list[float]] = {k: [] for k in keys}
+    cpus: dict[str, list[float]] = {k: [] for k in keys}
+
+    def keep(key: str, timing: Timing) -> None:
+        runs[key].append(timing[0])
+        cpus[key].append(timing[1])
+
     for _ in range(max(1, args.repeat)):
-        runs["base"].append(baseline(args.incident, args.seed))
+        keep("base", baseline(args.incident, args.seed))
         for ahead in (True, False):
             shown, compared = asyncio.run(one(args.incident, args.seed, args.at, ahead))
             tag = "ahead" if ahead else "after"
-            runs[f"{tag}_shown"].append(shown)
-            runs[f"{tag}_compared"].append(compared)
+            keep(f"{tag}_shown", shown)
+            keep(f"{tag}_compared", compared)
     med = {k: statistics.median(v) for k, v in runs.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     out = {"incident": args.incident, "seed": args.seed, "resolved_at": args.at,
            "repeat": args.repeat, "load_before": load_before, "load_after": os.getloadavg(),
-           "median_s": med, "all_s": runs, "target_s": TARGET_S}  # fmt: skip
+           "median_s": med, "median_cpu_s": cpu, "all_s": runs, "all_cpu_s": cpus,
+           "target_s": TARGET_S}  # fmt: skip
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
@@ -127,15 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"oncall-dojo debrief: {args.incident} seed {args.seed}, resolved at "
           f"{args.at // 60:02d}:{args.at % 60:02d}, 160x50, median of {args.repeat}")  # fmt: skip
     print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}")
-    print(f"baseline, one play of the incident:            {base:6.2f} s")
+    print(f"baseline, one play of the incident:            {base:6.2f} s wall  "
+          f"{cpu['base']:6.2f} s CPU")  # fmt: skip
     for tag, what in (("ahead", "played ahead (dojo play)"), ("after", "played after the resolve")):
         shown, compared = med[f"{tag}_shown"], med[f"{tag}_compared"]
         print(f"comparison runs {what}:")
-        print(f"  resolve to the debrief on screen:            {shown:6.2f} s  "
-              f"({shown / base:.2f} of a play; target <= {TARGET_S} s: "
-              f"{'met' if shown <= TARGET_S else 'NOT MET'})")  # fmt: skip
-        print(f"  resolve to the comparison on it:             {compared:6.2f} s  "
-              f"({compared / base:.2f} of a play)")  # fmt: skip
+        print(f"  resolve to the debrief on screen:            {shown:6.2f} s wall  "
+              f"{cpu[f'{tag}_shown']:6.2f} s CPU  ({shown / base:.2f} of a play; "
+              f"target <= {TARGET_S} s: {'met' if shown <= TARGET_S else 'NOT MET'})")  # fmt: skip
+        print(f"  resolve to the comparison on it:             {compared:6.2f} s wall  "
+              f"{cpu[f'{tag}_compared']:6.2f} s CPU  ({compared / base:.2f} of a play)")  # fmt: skip
     print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

@@ -30,17 +30,20 @@ class PoisonMessage(FaultSpec):
         state["id"] = "msg_" + q.msg_id(run.first)
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
+        # asked every tick, over every waiting run: plain loops (no generator per run)
         q = sys.queues[self.queue]
         seq = state["seq"]
-        if any(r.first <= seq < r.first + r.count for r in q.waiting_runs()):
-            return True
-        pool = [p for p in sys.pools.values() if p.cfg.queue == self.queue]
-        return any(
-            run.first <= seq < run.first + run.count
-            for p in pool
-            for r in p.live
-            for run, _ in r.inflight
-        )
+        for r in q.waiting_runs():
+            if r.first <= seq < r.first + r.count:
+                return True
+        for p in sys.pools.values():
+            if p.cfg.queue != self.queue:
+                continue
+            for replica in p.live:
+                for run, _ in replica.inflight:
+                    if run.first <= seq < run.first + run.count:
+                        return True
+        return False
 
 
 class DependencySlowdown(FaultSpec):
