@@ -38,15 +38,26 @@ def cmd_history(args: argparse.Namespace) -> int:
     if not rows:
         print("No sessions recorded yet.")
         return EXIT_OK
+    table = []
     for r in map(_shown, rows):
         if r["ended_at"] is None:
             status = f"in progress at {r['last_at'] // 60:02d}:{r['last_at'] % 60:02d} (dojo play --resume {r['session']})"
         else:
             status = f"{r['score']:>3}/100 {r['grade']}  {r['outcome']}"
-        print(
-            f"{r['session']}  {r['started_at']}  {r['player']:<12} {r['incident']} v{r['incident_version']} "
-            f"seed {r['seed']:<6} {r['mode']:<4}  {status}"
+        table.append(
+            [
+                r["session"],
+                r["started_at"],
+                r["player"],
+                f"{r['incident']} v{r['incident_version']}",
+                f"seed {r['seed']}",
+                r["mode"],
+                status,
+            ]
         )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:  # each column as wide as its widest value, the status last
+        print("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]))
     return EXIT_OK
 
 

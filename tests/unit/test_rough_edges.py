@@ -65,3 +65,18 @@ def test_run_keeps_nothing_unless_asked_and_prints_every_output(
     assert main(["history", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["incident"], r["mode"]) for r in rows] == [("payments-stuck", "run")]
+
+
+def test_history_columns_fit_their_contents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOJO_HOME", str(tmp_path / "home"))
+    for player in ("al", "a-rather-long-player-name-indeed"):
+        assert main(["run", "payments-stuck", "--record", "--player", player]) == 0
+    capsys.readouterr()
+    assert main(["history"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    starts = {line.index("payments-stuck") for line in lines}
+    assert len(starts) == 1  # the incident column lines up whatever the names' lengths
+    assert {line.index("/100") for line in lines} == {lines[0].index("/100")}
