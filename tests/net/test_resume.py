@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def start_host(*args: str) -> tuple[subprocess.Popen[str], dict[str, list[str]],
         if m := re.match(r"\s+(\w+)\s+(http://\S+)", line):
             links.setdefault(m.group(1), []).append(m.group(2))
         if line.startswith("Players join with"):
+            # keep reading what it prints, so a full pipe never blocks the host
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc, links, sid
     proc.kill()
     raise AssertionError("the host printed no links")
