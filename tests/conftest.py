@@ -21,6 +21,19 @@ REPO = Path(__file__).resolve().parents[1]
 POISON_ID = "payments-stuck"
 
 
+GOLDEN_WRITERS = "tests/incidents/run_goldens.py, tests/store/write_fixtures.py"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Golden files are written by their own commands, never by a test run that then passes
+    against what it wrote: a run with UPDATE_GOLDEN set stops before it starts."""
+    if os.environ.get("UPDATE_GOLDEN"):
+        raise pytest.UsageError(
+            f"UPDATE_GOLDEN is set, but the tests never rewrite golden files; unset it, and "
+            f"rewrite them with {GOLDEN_WRITERS}, then review the diff"
+        )
+
+
 @pytest.fixture(scope="session")
 def play_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test run's play cache: shared by every test and worker of this run, never the
@@ -143,6 +156,24 @@ def state_digest(s: Session) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def digest() -> Callable[[Session], dict[str, Any]]:
     return state_digest
+
+
+Dojo = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def dojo(capsys: pytest.CaptureFixture[str]) -> Dojo:
+    """Run `dojo ARGS` in this process: (exit code, stdout, stderr). Whatever the arguments,
+    a traceback is never what the command prints."""
+    from oncall_dojo.cli import main
+
+    def _run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err, out + err
+        return code, out, err
+
+    return _run
 
 
 @pytest.fixture(scope="session")

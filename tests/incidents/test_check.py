@@ -12,18 +12,19 @@ from typing import Any
 
 import pytest
 from run_goldens import PLAYTHROUGHS, SEEDS, dump, golden_path
+from suite import BUNDLED_COUNT, bundled
 
 from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident
 from oncall_dojo.game.plays import PlayCache, seed_docs
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.packs import Found, discover
+from oncall_dojo.incident.packs import Found
 
 CHECK_SEEDS = (1, 2)
-BUNDLED = [f for f in discover() if f.bundled]
+BUNDLED = bundled()
 
 
 def test_every_bundled_incident_is_checked_and_has_goldens() -> None:
-    assert len(BUNDLED) == 16
+    assert len(BUNDLED) == BUNDLED_COUNT == 16
     assert all(golden_path(f.path.stem).exists() for f in BUNDLED)
 
 

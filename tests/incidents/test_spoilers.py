@@ -28,17 +28,18 @@ import re
 from functools import cache
 
 import pytest
+from suite import bundled
 
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY, parse
 from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident, parse_timed
-from oncall_dojo.incident.packs import Found, discover
+from oncall_dojo.incident.packs import Found
 from oncall_dojo.sim.observability.logquery import help_text
 from oncall_dojo.tui.screens.dialogs import KEYS
 
-BUNDLED = [f for f in discover() if f.bundled]
+BUNDLED = bundled()
 SEEDS = (1, 2, 3)
 
 KEY_PHRASES: dict[str, list[str]] = {

@@ -10,25 +10,19 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from storekit import PLAY_LINES
 
-from oncall_dojo.cli import main
 from oncall_dojo.store import Store
 from oncall_dojo.store.events import Event, verify_chain
 from oncall_dojo.store.records import SessionConflict
 
+Dojo = Callable[..., tuple[int, str, str]]
+
 GUARD_S = 120
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def unfinished(home: Path, lines: list[str], player: str = "rae") -> str:
@@ -85,12 +79,12 @@ def holder(home: Path) -> Iterator[callable]:  # type: ignore[valid-type]
 
 def test_a_second_resume_of_a_session_being_played_is_refused(
     home: Path, holder: callable, monkeypatch: pytest.MonkeyPatch,  # type: ignore[valid-type]
-    capsys: pytest.CaptureFixture[str],
+    dojo: Dojo,
 ) -> None:  # fmt: skip
     sid = unfinished(home, PLAY_LINES[:2])
     p = holder(sid)  # another process plays it right now
     monkeypatch.setattr(sys, "stdin", io.StringIO("ack\nstatus\n"))
-    code, _, err = cli(capsys, "play", "--resume", sid)
+    code, _, err = dojo("play", "--resume", sid)
     assert code == 2
     assert f"cannot resume: session {sid} is being played in another window or process" in err
     st = Store.open(home / "dojo.db")
@@ -102,7 +96,7 @@ def test_a_second_resume_of_a_session_being_played_is_refused(
     p.wait(GUARD_S)
     # once the other game has ended (however it ended), the session resumes
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(PLAY_LINES[2:]) + "\n"))
-    code, out, _ = cli(capsys, "play", "--resume", sid)
+    code, out, _ = dojo("play", "--resume", sid)
     assert code == 0 and "resumed at" in out
     st = Store.open(home / "dojo.db")
     assert st.verify(sid) == []
@@ -176,7 +170,7 @@ def test_verify_catches_two_ends_and_events_after_the_end() -> None:
 
 
 def test_verify_after_drop_table_events_says_the_database_is_damaged(
-    home: Path, store: Store, record: callable, capsys: pytest.CaptureFixture[str],  # type: ignore[valid-type]
+    home: Path, store: Store, record: callable, dojo: Dojo,  # type: ignore[valid-type]
 ) -> None:  # fmt: skip
     sid = record(["ack", "status"])
     store.close()
@@ -185,7 +179,7 @@ def test_verify_after_drop_table_events_says_the_database_is_damaged(
     conn.commit()
     conn.close()
     for args in (("verify", sid), ("export", sid), ("report", sid)):
-        code, _, err = cli(capsys, *args)
+        code, _, err = dojo(*args)
         assert code == 2, args
         assert "missing part of oncall-dojo's schema (no such table: events)" in err, args
 

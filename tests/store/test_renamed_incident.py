@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from storekit import PLAY_LINES
 
-from oncall_dojo.cli import main
 from oncall_dojo.game.console import THINK_S
 from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
@@ -20,11 +20,7 @@ from oncall_dojo.incident.packs import bundled_dir, find
 from oncall_dojo.incident.vary import pick_all
 from oncall_dojo.store import Recorder, Store
 
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+Dojo = Callable[..., tuple[int, str, str]]
 
 
 def drill_text(poison_path: Path, head: str) -> str:
@@ -44,7 +40,7 @@ def test_a_former_id_keeps_the_record(
     tmp_path: Path,
     poison_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    dojo: Dojo,
 ) -> None:
     pack = tmp_path / "pack"
     pack.mkdir()
@@ -53,7 +49,7 @@ def test_a_former_id_keeps_the_record(
     dirs = ("--incidents", str(pack))
     # recorded before the rename: a finished game, and one cut short (as kill -9 leaves it)
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(PLAY_LINES) + "\n"))
-    code, _, _ = cli(capsys, "play", "cause-named-drill", "--seed", "4", "--player", "ana", *dirs)
+    code, _, _ = dojo("play", "cause-named-drill", "--seed", "4", "--player", "ana", *dirs)
     assert code == 0
     st = Store.open()
     (done,) = [r["session"] for r in st.history()]
@@ -76,25 +72,25 @@ def test_a_former_id_keeps_the_record(
     old.unlink()
     assert find("cause-named-drill", [pack]) == new
 
-    code, out, _ = cli(capsys, "history", "--json")
+    code, out, _ = dojo("history", "--json")
     assert code == 0 and {r["incident"] for r in json.loads(out)} == {"cause-named-drill"}
-    code, out, _ = cli(capsys, "report", done, *dirs)
+    code, out, _ = dojo("report", done, *dirs)
     assert code == 0 and "is now version" not in out and "Reference" in out
-    code, out, _ = cli(capsys, "replay", done, *dirs)
+    code, out, _ = dojo("replay", done, *dirs)
     assert code == 0 and "same outputs and the same score" in out
     for ident in ("symptom-drill", "cause-named-drill"):
-        code, out, _ = cli(capsys, "leaderboard", ident, "--json", *dirs)
+        code, out, _ = dojo("leaderboard", ident, "--json", *dirs)
         board = json.loads(out)
         assert code == 0 and board["incident"] == "symptom-drill"
         assert [r["session"] for r in board["rows"]] == [done]
-    code, out, _ = cli(capsys, "leaderboard", *dirs)
+    code, out, _ = dojo("leaderboard", *dirs)
     assert code == 0 and out.startswith("symptom-drill (version") and done in out
 
     # resuming the cut game under its old id finishes it, and its record still verifies
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(PLAY_LINES[3:]) + "\n"))
-    code, out, _ = cli(capsys, "play", "--resume", str(cut), *dirs)
+    code, out, _ = dojo("play", "--resume", str(cut), *dirs)
     assert code == 0 and "So far:" in out
-    code, out, _ = cli(capsys, "verify", "--all")
+    code, out, _ = dojo("verify", "--all")
     assert code == 0 and out.count(": ok") == 2
     st = Store.open()
     row = st.session(str(cut))
@@ -103,9 +99,9 @@ def test_a_former_id_keeps_the_record(
     st.close()
 
     # run and check by the old id play the renamed incident
-    code, out, _ = cli(capsys, "run", "cause-named-drill", "--seed", "4", "--json", *dirs)
+    code, out, _ = dojo("run", "cause-named-drill", "--seed", "4", "--json", *dirs)
     assert code == 0 and json.loads(out)["incident"] == "symptom-drill"
-    code, out, _ = cli(capsys, "check", "cause-named-drill", "--seeds", "1", *dirs)
+    code, out, _ = dojo("check", "cause-named-drill", "--seeds", "1", *dirs)
     assert code == 0 and out.startswith("symptom-drill: ok")
 
 
@@ -131,7 +127,7 @@ def test_bundled_former_ids_find_their_incidents() -> None:
 
 
 def test_validate_refuses_an_alias_another_incident_claims(
-    tmp_path: Path, poison_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, poison_path: Path, dojo: Dojo
 ) -> None:
     pack = tmp_path / "pack"
     pack.mkdir()
@@ -142,7 +138,7 @@ def test_validate_refuses_an_alias_another_incident_claims(
     (pack / "three.yaml").write_text(
         drill_text(poison_path, "id: three\naliases: [three, poison-payments]\n"), "utf-8"
     )
-    code, out, err = cli(capsys, "validate", "--incidents", str(pack))
+    code, out, err = dojo("validate", "--incidents", str(pack))
     assert code == 1 and out == ""
     assert (
         f"{pack / 'one.yaml'}:2:11: aliases[0]: 'gone' is already an alias of incident 'two'" in err
@@ -159,5 +155,5 @@ def test_validate_refuses_an_alias_another_incident_claims(
         f"{pack / 'three.yaml'}:2:18: aliases[1]: 'poison-payments' is already an alias of"
         " incident 'payments-stuck'" in err
     )
-    code, out, _ = cli(capsys, "validate")  # the bundled incidents claim no name twice
+    code, out, _ = dojo("validate")  # the bundled incidents claim no name twice
     assert code == 0 and out.count(": ok") == len(list(bundled_dir().glob("*.yaml")))

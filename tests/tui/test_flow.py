@@ -16,6 +16,7 @@ from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.tui import dashboards
+from oncall_dojo.tui.pacing import TIMER_HZ
 from oncall_dojo.tui.screens import incident as incident_screen
 from oncall_dojo.tui.screens.briefing import BriefingScreen
 from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog, HelpScreen
@@ -191,19 +192,47 @@ async def test_the_clock_runs_in_slices_keys_are_handled_meanwhile_and_play_repl
         ]
         assert digest(headless) == digest(s)
 
-        # a slice that runs out owes its ticks to the next firing instead of blocking
+        # A slice that runs out owes its ticks to the next firing instead of blocking. Watched
+        # through the clock the player sees, at the start of each firing of the screen's timer
+        # (the pacer is asked once a firing): a firing runs 2 ticks at 20x.
+        seen: list[tuple[bool, int]] = []
+        ask = screen.pacer.due
+
+        def due(dt: float = 1 / TIMER_HZ) -> int:
+            seen.append((screen.pacer.paused, s.now))
+            return ask(dt)
+
+        monkeypatch.setattr(screen.pacer, "due", due)
+
+        async def firings(n: int, mark: int | None = None) -> list[int | None]:
+            """Let `n` firings pass from `mark` (now if not given): the ticks each ran, or None
+            for a firing that found the clock paused."""
+            start = len(seen) if mark is None else mark
+            await wait_for(pilot, lambda: len(seen) > start + n, timeout=30)
+            steps = zip(seen[start:], seen[start + 1 :], strict=False)
+            return [None if a[0] else b[1] - a[1] for a, b in steps][:n]
+
         monkeypatch.setattr(incident_screen, "SLICE_S", 0.0)  # every slice spent after a tick
-        screen.pacer.paused = False
-        # no await between firings, so the screen's own timer cannot fire in between
-        for _ in range(3):
-            screen._on_timer()  # 2 ticks due each firing at 20x, 1 run
-        assert s.now == stopped + 3 and screen._owed == 3
-        for _ in range(30):
-            screen._on_timer()
-        assert s.now == stopped + 33 and screen._owed == 19  # capped at 20 (a second of play)
-        screen.pacer.paused = True
-        screen._on_timer()
-        assert s.now == stopped + 33 and screen._owed == 0  # pausing forgives the debt
+        await pilot.press("f2")
+        assert not screen.pacer.paused
+        assert await firings(20) == [1] * 20  # the clock slowed to a tick a firing, keys still work
+        monkeypatch.setattr(incident_screen, "SLICE_S", 10.0)  # room again: the debt is paid...
+        assert await firings(3) == [20, 2, 2]  # ...capped at a second of play (19 owed + 2 due)
+        monkeypatch.setattr(incident_screen, "SLICE_S", 0.0)
+        assert await firings(4) == [1] * 4  # ticks are owed again
+        await pilot.press("f2")
+        assert screen.pacer.paused
+        stood = s.now
+        assert await firings(2) == [None, None] and s.now == stood  # paused: the clock stands
+        monkeypatch.setattr(incident_screen, "SLICE_S", 10.0)
+        mark = len(seen)
+        await pilot.press("f2")
+        ran = await firings(4, mark)
+        assert [r for r in ran if r is not None][:3] == [2, 2, 2]  # the pause forgave the debt
+        await pilot.press("f2")
+        assert screen.pacer.paused
+        await pilot.pause()
+        monkeypatch.setattr(incident_screen, "SLICE_S", 0.0)
 
         # a long wait runs in slices too (one tick each here): the screen stays live meanwhile
         screen.show_pane("map")

@@ -6,7 +6,7 @@ import asyncio
 import random
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -14,7 +14,6 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from oncall_dojo.sim.observability import logs
-from oncall_dojo.sim.observability.logquery import parse
 from oncall_dojo.sim.observability.logs import LogArrays, LogStore
 from oncall_dojo.tui.widgets import LogExplorer
 
@@ -48,49 +47,84 @@ def make_store(seconds: int = 400, seed: int = 3) -> LogStore:
     return store
 
 
+LINE = re.compile(
+    r"\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d)\.\d+Z (DEBUG|INFO|WARN|ERROR|FATAL) +(\S+)-\d+ "
+)
+RANK = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3, "err": 3, "fatal": 4}
+RANK |= {"crit": 4, "critical": 4}
+TERM = re.compile(r'(-?)("(?:\\.|[^"\\])*"|/(?:\\.|[^/\\])*/i?(?=\s|$)|\S+)')
+
+
+def seconds(value: str) -> tuple[int, bool, int]:
+    """A since:/until:/at: value: (seconds, is a time of day, seconds the time of day covers)."""
+    clock = value.split(":")
+    if len(clock) > 1:
+        h, m, sec = (int(x) for x in [*clock, "0"][:3])
+        return h * 3600 + m * 60 + sec, True, 60 if len(clock) == 2 else 1
+    total, number = 0, ""
+    for c in value:
+        if c.isdigit():
+            number += c
+        else:
+            total += int(number) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[c]
+            number = ""
+    return total, False, 0
+
+
 def brute(store: LogStore, text: str) -> list[int]:
-    """The lines a query selects, one line at a time in plain Python (the specification)."""
-    q = parse(text)
-    newest = store.ticks[-1] if len(store) else 0
+    """The lines a query selects, by the help's wording, one shown line at a time: the
+    reference reads only the rendered text (time, level and host are cut out of it with a
+    plain regex) and tokenises the query itself, so it shares nothing with `parse` or the
+    widget's columns."""
+    shown = [store.render(i) for i in range(len(store))]
+    cut = [LINE.match(line) for line in shown]
+    assert all(cut), [line for line, m in zip(shown, cut, strict=True) if not m][:3]
+    sods = [int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3]) for m in cut if m]
     start_sod = START.hour * 3600 + START.minute * 60 + START.second
-    out = []
-    for i in range(len(store)):
-        line = store.render(i)
-        name = store.service_names[store.services[i]].lower()
-        level, tick = store.levels[i], store.ticks[i]
-        clock = START + timedelta(seconds=tick)
-        sod = clock.hour * 3600 + clock.minute * 60 + clock.second
-        inc = [t.value for t in q.terms if t.kind == "service" and not t.negate]
-        ok = not inc or any(name.startswith(p) for p in inc)
-        for t in q.terms:
-            if t.kind == "service" and t.negate:
-                hit = name.startswith(t.value)
-            elif t.kind == "level":
-                hit = level == t.level if t.exact else level >= t.level
-            elif t.kind == "text":
-                hit = t.value in line.lower()
-            elif t.kind == "regex":
-                hit = re.search(t.value, line, t.flags) is not None
-            elif t.kind == "since":
-                hit = (
-                    (tick >= (t.seconds - start_sod) % 86400)
-                    if t.clock
-                    else tick >= newest - t.seconds
-                )
-            elif t.kind == "until":
-                hit = (
-                    (tick <= (t.seconds - start_sod) % 86400)
-                    if t.clock
-                    else tick <= newest - t.seconds
-                )
-            elif t.kind == "at":
-                hit = t.seconds <= sod < t.seconds + t.span
-            else:
+    ticks = [sod - start_sod for sod in sods]
+    newest = max(ticks, default=0)
+    keep = [True] * len(shown)
+    services: list[tuple[str, bool]] = []
+    for negate, word in TERM.findall(text):
+        if word.startswith('"'):
+            needle = re.sub(r'\\(["\\])', r"\1", word[1:-1]).lower()
+            hit = [needle in line.lower() for line in shown]
+        elif word.startswith("/"):
+            pattern, flags = word[1:].rsplit("/", 1)
+            rx = re.compile(pattern.replace("\\/", "/"), re.IGNORECASE if flags else 0)
+            hit = [rx.search(line) is not None for line in shown]
+        elif word.lower().startswith("service:"):
+            name = word[8:].lower()
+            exact = name.startswith("=")
+            want = name.lstrip("=")
+            owned = [m[5].lower() for m in cut if m]
+            hit = [h == want if exact else h.startswith(want) for h in owned]
+            if not negate:
+                services.append((want, exact))
                 continue
-            ok = ok and (hit != t.negate)
-        if ok:
-            out.append(i)
-    return out
+        elif word.lower().startswith("level:"):
+            name = word[6:].lower()
+            rank = RANK[name.lstrip("=")]
+            levels = [RANK[m[4].lower()] for m in cut if m]
+            hit = [lv == rank if name.startswith("=") else lv >= rank for lv in levels]
+        elif word.lower().startswith(("since:", "until:", "at:")):
+            key, value = word.lower().split(":", 1)
+            secs, clock, span = seconds(value)
+            if key == "at":
+                hit = [secs <= sod < secs + span for sod in sods]
+            else:
+                edge = (secs - start_sod) % 86400 if clock else newest - secs
+                hit = [t >= edge if key == "since" else t <= edge for t in ticks]
+        else:
+            hit = [word.lower() in line.lower() for line in shown]
+        keep = [k and h != bool(negate) for k, h in zip(keep, hit, strict=True)]
+    if services:  # several service: terms are alternatives
+        owned = [m[5].lower() for m in cut if m]
+        keep = [
+            k and any(h == w if x else h.startswith(w) for w, x in services)
+            for k, h in zip(keep, owned, strict=True)
+        ]
+    return [i for i, k in enumerate(keep) if k]
 
 
 class ExplorerApp(App[None]):
@@ -190,6 +224,13 @@ QUERIES = [
     "/lines$/",
     "-error -info",
     "nothing-matches-this",
+    # written by hand against the help text, so the parser's reading is checked too
+    '"MSG=\\"Timeout"',
+    '-"Order_ID=ord_1"',
+    "service:=api level:=error",
+    "service:bill service:MAIL -service:billing-w",
+    "level:warning -/a\\/b/",
+    "since:1m30s",
 ]
 
 
@@ -204,16 +245,19 @@ def test_filters_equal_a_brute_force_filter(offsets: str, monkeypatch: pytest.Mo
 
     async def scenario(app: ExplorerApp, explorer: LogExplorer, pilot: Pilot[None]) -> None:
         assert explorer.line_count == len(store)
+        counts = []
         for text in QUERIES:
             assert explorer.set_query(text) is None, text
             expected = brute(store, text)
             assert explorer.matching_lines().tolist() == expected, text
             assert explorer.match_count == len(expected)
             assert explorer.query_text == text
+            counts.append(len(expected))
         await pilot.pause()
-        assert [e.query for e in app.applied] == QUERIES
-        assert app.applied[-1].matches == 0
-        assert all(e.elapsed_ms >= 0 for e in app.applied)
+        assert [(e.query, e.matches) for e in app.applied] == list(
+            zip(QUERIES, counts, strict=True)
+        )
+        assert counts[QUERIES.index("nothing-matches-this")] == 0
 
     run(store, scenario)
 

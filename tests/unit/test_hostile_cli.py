@@ -6,36 +6,29 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from oncall_dojo.cli import main
 from oncall_dojo.store import Store
+
+Dojo = Callable[..., tuple[int, str, str]]
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD_S = 120
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
-
-
 @pytest.mark.parametrize("command", ["run", "play"])
 @pytest.mark.parametrize("value", ["1180591620717411303424", "-1", "4294967296", "x1"])
-def test_a_seed_out_of_range_is_refused(
-    capsys: pytest.CaptureFixture[str], command: str, value: str
-) -> None:
-    code, _, err = cli(capsys, command, "payments-stuck", "--no-record", "--seed", value)
+def test_a_seed_out_of_range_is_refused(dojo: Dojo, command: str, value: str) -> None:
+    code, _, err = dojo(command, "payments-stuck", "--no-record", "--seed", value)
     assert code == 2
     assert "a seed is a whole number from 0 to 4,294,967,295" in err or "not a whole number" in err
 
 
-def test_the_largest_seed_plays(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, "run", "payments-stuck", "--no-record", "--seed", "4294967295")
+def test_the_largest_seed_plays(dojo: Dojo) -> None:
+    code, out, _ = dojo("run", "payments-stuck", "--no-record", "--seed", "4294967295")
     assert code == 0 and "/100" in out
 
 
@@ -63,7 +56,7 @@ def test_player_names_lose_bad_bytes_and_control_characters(tmp_path: Path) -> N
 
 
 def test_history_escapes_control_characters_from_an_imported_record(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dojo: Dojo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A shared team file can carry any name: it is shown with visible escapes."""
     monkeypatch.setenv("DOJO_HOME", str(tmp_path))
@@ -72,7 +65,7 @@ def test_history_escapes_control_characters_from_an_imported_record(
              "player": "eve\x1b]0;x\x07\nroot", "game_version": "t", "page_tick": 0, "think_s": 0}  # fmt: skip
     st.begin(start, 0)
     st.close()
-    code, out, _ = cli(capsys, "history")
+    code, out, _ = dojo("history")
     assert code == 0
     assert "\x1b" not in out and "\x07" not in out
     assert "eve\\x1b]0;x\\x07\\x0aroot" in out and "drill\\x1b[31m" in out
@@ -93,46 +86,39 @@ def write_actions(tmp_path: Path, data: bytes) -> str:
     ],
 )
 def test_actions_file_times_are_checked(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: bytes, words: str
+    dojo: Dojo, tmp_path: Path, data: bytes, words: str
 ) -> None:
     path = write_actions(tmp_path, data)
-    code, _, err = cli(capsys, "run", "payments-stuck", "--no-record", "--actions", path)
+    code, _, err = dojo("run", "payments-stuck", "--no-record", "--actions", path)
     assert code == 2 and f"{path}{words}" in err
 
 
-def test_an_actions_file_with_a_byte_order_mark_is_read(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_an_actions_file_with_a_byte_order_mark_is_read(dojo: Dojo, tmp_path: Path) -> None:
     path = write_actions(tmp_path, b"\xef\xbb\xbf00:10 ack\n")
-    code, out, _ = cli(capsys, "run", "payments-stuck", "--no-record", "--actions", path)
+    code, out, _ = dojo("run", "payments-stuck", "--no-record", "--actions", path)
     assert code == 0 and "00:10 > ack" in out
 
 
-def test_an_actions_device_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_actions_device_is_refused(dojo: Dojo) -> None:
     """`--actions /dev/zero` took 13.4 GB in 30 s."""
-    code, _, err = cli(capsys, "run", "payments-stuck", "--no-record", "--actions", "/dev/zero")
+    code, _, err = dojo("run", "payments-stuck", "--no-record", "--actions", "/dev/zero")
     assert code == 2 and "not a regular file" in err
 
 
-def test_validate_of_a_folder_without_incident_files_fails(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_validate_of_a_folder_without_incident_files_fails(dojo: Dojo, tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
-    code, out, err = cli(capsys, "validate", str(tmp_path))
+    code, out, err = dojo("validate", str(tmp_path))
     assert code == 2 and out == ""
     assert "no incident files (*.yaml, *.yml)" in err
 
 
-def test_check_reports_every_bad_file_and_checks_the_good_ones(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_check_reports_every_bad_file_and_checks_the_good_ones(dojo: Dojo, tmp_path: Path) -> None:
     """It stopped at the first bad file with rc 2, so the good files were never checked."""
     broken = ROOT / "tests" / "fixtures" / "broken"
     shutil.copy(broken / "missing-title.yaml", tmp_path / "a-missing-title.yaml")
     shutil.copy(broken / "duplicate-key.yaml", tmp_path / "b-duplicate-key.yaml")
     good = ROOT / "incidents" / "payments-stuck.yaml"
-    code, out, err = cli(
-        capsys, "check", str(tmp_path / "a-missing-title.yaml"), str(tmp_path / "b-duplicate-key.yaml"),
+    code, out, err = dojo("check", str(tmp_path / "a-missing-title.yaml"), str(tmp_path / "b-duplicate-key.yaml"),
         str(good), "--seeds", "1",
     )  # fmt: skip
     assert code == 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from suite import bundled
 
 from oncall_dojo.cli import main
 from oncall_dojo.game.validate import load_checked
@@ -129,7 +130,7 @@ def test_a_missing_file_is_a_located_error_not_a_crash(
     assert capsys.readouterr().err.startswith(f"{missing}:1:1: cannot read file")
 
 
-@pytest.mark.parametrize("found", [f for f in discover() if f.bundled], ids=lambda f: f.path.stem)
+@pytest.mark.parametrize("found", bundled(), ids=lambda f: f.path.stem)
 def test_every_bundled_incident_validates(found: Found, capsys: pytest.CaptureFixture[str]) -> None:
     path = found.path
     assert found.bundled
