@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.grammar import LINE_MAX_BYTES, LINE_REFUSAL, too_long
 from oncall_dojo.game.play import finish, perform, wait, wait_seconds
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
@@ -46,6 +47,17 @@ class PlayLog(Protocol):
 
     def checkpoint(self) -> None:
         """The console is about to wait for input: everything so far must be kept."""
+
+
+def read_line(inp: TextIO) -> tuple[str, bool]:
+    """The next line, and whether it is whole: a line past the command line's cap is read
+    on (and dropped) to its end a block at a time, never held whole."""
+    line = inp.readline(LINE_MAX_BYTES + 2)
+    if too_long(line.rstrip("\r\n")):
+        while line and not line.endswith("\n"):
+            line = inp.readline(LINE_MAX_BYTES)
+        return "\n", False
+    return line, True
 
 
 def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:
@@ -123,9 +135,12 @@ def run_console(
             log.checkpoint()
         out.write(f"[{mmss(s.now)}] dojo> ")
         out.flush()
-        line = inp.readline()
+        line, whole = read_line(inp)
         if not line:
             break
+        if not whole:
+            print(f"  ! {LINE_REFUSAL}", file=out)
+            continue
         text = line.strip()
         if not inp.isatty():
             out.write(text + "\n")  # a transcript reads like the session it was

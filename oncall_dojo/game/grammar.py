@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -117,7 +116,69 @@ RAW_QUERY = ("logs",)
 """Commands whose rest of the line is a log query, taken verbatim (its quotes and backslashes)."""
 
 
+LINE_MAX_BYTES = 65_536
+"""The longest command line, in UTF-8 bytes (64 KB): a longer one is refused before it is split."""
+LINE_REFUSAL = "a command line holds at most 64 KB (65,536 bytes); this one is longer"
+
+
+def too_long(text: str) -> bool:
+    """More than `LINE_MAX_BYTES` bytes of UTF-8 (counted without building a copy when the
+    characters alone decide)."""
+    if len(text) > LINE_MAX_BYTES:
+        return True
+    if len(text) * 4 <= LINE_MAX_BYTES:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > LINE_MAX_BYTES
+
+
+# One piece of a shell-quoted word per match, tried in this order; every piece is consumed once,
+# so a line splits in time linear in its length (shlex builds each word a character at a time:
+# quadratic in the word's length).
+_PIECE = re.compile(
+    r"""(?P<space>[ \t\r\n]+)|(?P<plain>[^ \t\r\n'"\\]+)|\\(?P<escaped>.)"""
+    r"""|'(?P<single>[^']*)'|"(?P<double>(?:[^"\\]|\\.)*+)"|(?P<bad>.)""",
+    re.DOTALL,
+)
+_DOUBLE_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ENDS_ESCAPING = re.compile(r'(?:[^"\\]|\\.)*+\\', re.DOTALL)
+"""The rest of an unclosed double-quoted word that ends in a backslash with nothing to escape."""
+
+
+def _shell_words(text: str) -> list[str]:
+    """`shlex.split(text)` (POSIX rules, no comments), in linear time; raises ValueError with
+    shlex's messages."""
+    words: list[str] = []
+    word: list[str] | None = None
+    for m in _PIECE.finditer(text):
+        kind = m.lastgroup
+        if kind == "space":
+            if word is not None:
+                words.append("".join(word))
+                word = None
+            continue
+        if kind == "bad":
+            rest = text[m.end() :]
+            if m.group() == "\\" or (m.group() == '"' and _ENDS_ESCAPING.fullmatch(rest)):
+                raise ValueError("No escaped character")
+            raise ValueError("No closing quotation")
+        if word is None:
+            word = []
+        if kind == "double":
+            word.append(
+                _DOUBLE_ESCAPE.sub(
+                    lambda e: e.group(1) if e.group(1) in '"\\' else e.group(0), m.group(kind)
+                )
+            )
+        else:
+            word.append(m.group(kind))
+    if word is not None:
+        words.append("".join(word))
+    return words
+
+
 def split(text: str) -> list[str]:
+    if too_long(text):
+        raise Refusal(LINE_REFUSAL)
     words = text.split()
     if len(words) > 1 and words[0] in RAW_QUERY:
         return [words[0], text.strip().split(None, 1)[1]]
@@ -130,7 +191,7 @@ def split(text: str) -> list[str]:
         ):
             return [*head, text.strip().split(None, n)[n]]
     try:
-        return shlex.split(text)
+        return _shell_words(text)
     except ValueError as exc:
         raise Refusal(
             f'cannot parse the command: {exc} (quote text with spaces in "...")'
@@ -249,6 +310,7 @@ def _help(s: Session, args: list[str], by: str) -> Reply:
     ):
         out.append(title + ":")
         out += [f"  {c.usage:<42} {c.help}" for c in COMMANDS.values() if c.kind == kind]
+    out.append("A command line holds at most 64 KB (65,536 bytes).")
     return "\n".join(out), None
 
 

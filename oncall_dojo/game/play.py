@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from oncall_dojo.game.commands import resolve, split
 from oncall_dojo.game.entry import Entry
-from oncall_dojo.game.grammar import parse_duration
+from oncall_dojo.game.grammar import LINE_MAX_BYTES, parse_duration, too_long
 from oncall_dojo.game.result import Result
 from oncall_dojo.game.scoring import score
 from oncall_dojo.game.session import Session
@@ -31,6 +31,8 @@ def perform(session: Session, text: str, player: str | None = None) -> Entry:
     A refused command (or any command once play is over) changes nothing and is recorded
     as refused, with the reason as its output."""
     text = text.strip()
+    if too_long(text):  # refused by its length; recorded by a prefix that is refused the same way
+        text = text[: LINE_MAX_BYTES + 1]
     who = session.player if player is None else player
     at, tick = session.now, session.system.t
     if session.ended or session.declared_resolved_at is not None:

@@ -10,8 +10,8 @@ counts what a write adds to the files. Three guards cover that:
   single long call still runs to its end; hence
 - `Guarded` replaces the few built-in functions whose one call can run long on values within
   the size limit: `printf` / `format` with a huge width or precision, and the searches
-  (`instr`, `replace`, `trim`, `ltrim`, `rtrim`) whose work grows with the product of their
-  arguments' lengths. Within bounds they call SQLite's own function, so results are the same.
+  (`instr`, `replace`, `trim`, `ltrim`, `rtrim`, `like`, `glob`) whose work grows with the
+  product of their arguments' lengths. Within bounds they call SQLite's own function, so results are the same.
 """
 
 from __future__ import annotations
@@ -29,7 +29,18 @@ __all__ = ["Guarded", "Watch"]
 _WIDTH = re.compile(r"%[-+ #!0,]*(\*|\d+)?(?:\.(\*|\d*))?")
 _WORK_CAP = 50_000_000
 """Largest product of argument lengths a search function may take on in one call."""
-_SEARCHES = {"instr": 2, "replace": 3, "trim": 2, "ltrim": 2, "rtrim": 2}
+_SEARCHES = {
+    "instr": (2,),
+    "replace": (3,),
+    "trim": (2,),
+    "ltrim": (2,),
+    "rtrim": (2,),
+    "like": (2, 3),
+    "glob": (2,),
+}
+"""Guarded searches and their arities. `x LIKE p` and `x GLOB p` call like(p, x) and glob(p, x):
+a pattern `%aaa...b` tries its whole length at every character of the value (80,000 by 8,000
+characters took 2 s in one call, so the largest values allowed would take about 40 s)."""
 
 
 class Watch:
@@ -110,10 +121,13 @@ class Guarded:
         self.refusal: str | None = None
         self._real = sqlite3.connect(":memory:", check_same_thread=False)
         self._real.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max_value_bytes)
+        like = sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH  # the player's limit holds in here too
+        self._real.setlimit(like, conn.getlimit(like))
         for name in ("printf", "format"):
             conn.create_function(name, -1, self._printf(name), deterministic=True)
-        for name, n in _SEARCHES.items():
-            conn.create_function(name, n, self._search(name, n), deterministic=True)
+        for name, arities in _SEARCHES.items():
+            for n in arities:
+                conn.create_function(name, n, self._search(name, n), deterministic=True)
 
     def close(self) -> None:
         self._real.close()

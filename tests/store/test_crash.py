@@ -80,11 +80,11 @@ def feed(p: subprocess.Popen[bytes], line: str) -> None:
     p.stdin.flush()
 
 
-def until_recorded(p: subprocess.Popen[bytes], db: Path, want: int) -> None:
+def until_recorded(p: subprocess.Popen[bytes], db: Path, want: int, stderr: Path) -> None:
     for _ in range(24_000):  # bounded: 120 s
         if recorded_inputs(db) >= want:
             return
-        assert p.poll() is None, (p.returncode, want)
+        assert p.poll() is None, (p.returncode, want, stderr.read_text(errors="replace"))
         time.sleep(0.005)
     raise AssertionError(f"the record never reached {want} input events")
 
@@ -134,7 +134,7 @@ def play_with_kills(tmp: Path, inc: Incident, seed: int, rng: random.Random, kil
         for i, line in enumerate(lines[:n], 1):
             feed(p, line)
             if i < n or not inside:
-                until_recorded(p, db, consumed + i)
+                until_recorded(p, db, consumed + i, tmp / f"run{attempt}" / "stderr.txt")
         p.send_signal(signal.SIGKILL)  # between lines, or while line n is being played
         assert p.wait(120) == -signal.SIGKILL
         printed = (tmp / f"run{attempt}" / "stdout.txt").read_text(encoding="utf-8")

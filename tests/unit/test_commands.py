@@ -339,3 +339,25 @@ def test_every_investigation_declares_the_evidence_kind_it_records() -> None:
 def test_an_investigation_records_its_declared_kind_and_target(shared: Session) -> None:
     entry = perform(shared, "queue payments")
     assert entry.evidence == "queue:payments"
+
+
+def test_a_command_line_past_64_kb_is_refused_and_recorded_by_a_prefix(
+    paged: Session, digest: Digest
+) -> None:
+    """Every way in (scripts, the TUI, team clients) goes through perform: the cap is counted
+    in UTF-8 bytes, and the record keeps a prefix that is refused the same way on replay."""
+    before = digest(paged)
+    refusal = "a command line holds at most 64 KB (65,536 bytes); this one is longer"
+    wide = "update " + "\xe9" * 40_000  # 40,007 characters, 80,007 bytes
+    assert (perform(paged, wide).kind, paged.entries[-1].output) == ("refused", refusal)
+    assert paged.entries[-1].command == wide
+    long = "update " + "\xe9" * 100_000
+    entry = perform(paged, long)
+    assert (entry.kind, entry.output) == ("refused", refusal)
+    assert entry.command == long[:65_537]
+    assert perform(paged, entry.command).output == refusal
+    assert digest(paged) == before
+    # at the cap exactly, the line is split and handled (refused here for what it says)
+    exact = 'update "' + "x" * (65_536 - 9) + '"'
+    assert len(exact.encode()) == 65_536
+    assert "64 KB" not in perform(paged, exact).output

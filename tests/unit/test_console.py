@@ -42,3 +42,26 @@ def test_console_rejects_a_bad_wait_duration_without_moving_time() -> None:
     text = play(["wait soon", "quit"])
     assert "! duration must look like 90, 90s, 15m or 1h" in text
     assert "[00:00] dojo> quit" in text
+
+
+LONG = "a command line holds at most 64 KB (65,536 bytes); this one is longer"
+
+
+def test_a_line_past_64_kb_is_refused_unread_and_the_game_goes_on() -> None:
+    """Splitting a quoted 2 MB line took minutes (shlex builds a word a character at a time);
+    the console now drops a line past the cap as it reads it, and says so."""
+    lines = [
+        "ack",
+        'update "' + "caf\xe9 " * 400_000 + '"',  # 2 MB, one shell word
+        "logs billing grep=" + "\xe9" * 40_000,  # 40,000 characters, 80,000 bytes
+        "sql SELECT '" + "x" * 1_000_000 + "'",
+        "queue payments",
+        "quit",
+    ]
+    text = play(lines)
+    assert text.count(f"dojo>   ! {LONG}\n") == 3
+    assert "most delivered waiting messages" in text  # the next line was played
+    assert "caf\xe9 caf\xe9" not in text  # never echoed or recorded
+    # each refusal costs no simulated time: ack at 00:00, queue at 00:10
+    assert f"[00:{THINK_S:02d}] dojo>   ! {LONG}" in text
+    assert f"[00:{THINK_S:02d}] dojo> queue payments" in text

@@ -121,6 +121,31 @@ def test_searches_whose_work_grows_with_both_lengths_are_refused(box: Sandbox) -
     ]
 
 
+def test_patterns_whose_work_grows_with_both_lengths_are_refused(box: Sandbox) -> None:
+    """`%aaa...b` against 'aaa...' tries the pattern at every character: with the longest
+    pattern allowed (1,000 bytes) one call on a 250,000-byte value took about 0.8 s, which
+    the deadline cannot cut short, and a query makes one call a row."""
+    value, pat = "printf('%.*c', 200000, 'a')", "printf('%.*c', 900, 'a') || 'b'"
+    for sql in (
+        f"SELECT {value} LIKE '%' || {pat}",
+        f"SELECT {value} LIKE '%' || {pat} ESCAPE '!'",
+        f"SELECT {value} GLOB '*' || {pat}",
+        f"SELECT like('%' || {pat}, {value})",
+        f"SELECT count(*) FROM orders WHERE {value} || currency NOT LIKE '%' || {pat}",
+    ):
+        message = stopped(box, sql)
+        assert "would take too long" in message, message
+        assert "(902 by 200,00" in message, message
+    # within bounds they are SQLite's own: case-insensitive LIKE, case-sensitive GLOB, ESCAPE
+    r = box.run(
+        "SELECT 'Abc' LIKE 'a%', 'Abc' GLOB 'a*', 'a%c' LIKE 'a!%c' ESCAPE '!', 'abc' GLOB '[a-b]?c'"
+    )
+    assert r.rows == [(1, 0, 1, 1)]
+    assert box.run("SELECT count(*) FROM orders WHERE currency LIKE 'us%'").rows == [(2_000,)]
+    # and the pattern's own limit still holds
+    assert "pattern too complex" in outcome(box, "SELECT 'a' LIKE printf('%.*c', 1001, '%')")
+
+
 def test_a_statement_past_its_deadline_is_interrupted(box: Sandbox) -> None:
     """Few VM steps, each copying 200 KB: the step budget is far off, the deadline stops it."""
     sql = (
