@@ -150,7 +150,7 @@ def _shell_words(text: str) -> list[str]:
     words: list[str] = []
     word: list[str] | None = None
     for m in _PIECE.finditer(text):
-        kind = m.lastgroup
+        kind = m.lastgroup or "bad"
         if kind == "space":
             if word is not None:
                 words.append("".join(word))
