@@ -115,10 +115,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         rep = build(row, store.events(sid), _incident_or_none(row["incident"], args))
     except ReportUnavailable as exc:
         return usage(str(exc))
-    from oncall_dojo.sim.text import shown
+    from oncall_dojo.sim.text import json_safe, shown
 
     print(
-        json.dumps(rep, indent=2, ensure_ascii=False)
+        json_safe(json.dumps(rep, indent=2, ensure_ascii=False))
         if args.format == "json"
         else shown(render(rep), keep_lines=True),
         end="\n" if args.format == "json" else "",
@@ -218,7 +218,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             err(
                 f"warning: session {sid} does not verify (`dojo verify {sid}`); an import will reject it"
             )
-    print(json.dumps(export(store, ids), indent=1, ensure_ascii=False))
+    from oncall_dojo.sim.text import json_safe
+
+    print(json_safe(json.dumps(export(store, ids), indent=1, ensure_ascii=False)))
     return EXIT_OK
 
 

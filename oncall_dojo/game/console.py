@@ -27,6 +27,7 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import discover
 from oncall_dojo.incident.yamlload import YamlModelError
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.text import shown
 
 THINK_S = 10
 WAIT_STEP_S = 30
@@ -125,7 +126,9 @@ def run_console(
     if session is not None and s.entries:
         print("\nSo far:", file=out)
         for e in s.entries:
-            print(f"  {mmss(e.at)} {'!' if e.kind == 'refused' else '>'} {e.command}", file=out)
+            print(
+                f"  {mmss(e.at)} {'!' if e.kind == 'refused' else '>'} {shown(e.command)}", file=out
+            )
     note = log.started(s, THINK_S) if log is not None else None
     if note:
         print(note, file=out)
@@ -143,7 +146,7 @@ def run_console(
             continue
         text = line.strip()
         if not inp.isatty():
-            out.write(text + "\n")  # a transcript reads like the session it was
+            out.write(shown(text) + "\n")  # a transcript reads like the session it was
         if not text:
             continue
         if text in ("quit", "exit"):
@@ -163,7 +166,7 @@ def run_console(
             continue
         entry = perform(s, text)
         prefix = "  ! " if entry.kind == "refused" else ""
-        print(prefix + entry.output, file=out)
+        print(prefix + shown(entry.output, keep_lines=True), file=out)
         s.advance(THINK_S)
     print("\nMeasuring the outcome to the end of the incident...", file=out)
     result = finish(s)

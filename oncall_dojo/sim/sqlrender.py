@@ -65,7 +65,14 @@ def _clip(s: str, width: int) -> str:
     return "".join(out) + "…"
 
 
-_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {9: "\\t", 10: "\\n", 13: "\\r", 127: "\\x7f"}
+_CONTROL = {i: f"\\x{i:02x}" for i in (*range(32), *range(127, 160))} | {
+    9: "\\t",
+    10: "\\n",
+    13: "\\r",
+}
+_CONTROL |= {
+    i: f"\\u{i:04x}" for i in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
 
 
 def _cell(v: object, limit: int = 1_000) -> str:

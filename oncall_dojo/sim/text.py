@@ -2,18 +2,23 @@
 
 `clean` is for input: bytes that were not UTF-8 (lone surrogates) become U+FFFD and
 control characters are dropped. `shown` is for output of text that may predate that (an
-old record, an imported file): control characters are written as visible escapes, so a
-name can never move the cursor, change colours or start a new line on a terminal.
+old record, an imported file) or that a player typed (a console line, an SQL value):
+control characters are written as visible escapes, so such text can never move the
+cursor, change colours or start a new line on a terminal. `json_safe` does the same
+for JSON text.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["clean", "shown"]
+__all__ = ["clean", "json_safe", "shown"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""The controls `json.dumps` leaves raw (it escapes U+0000-U+001F itself; the layout's own
+newlines must stay)."""
 
 
 def clean(text: str, keep_tabs: bool = False) -> str:
@@ -38,3 +43,14 @@ def _escape(ch: str, keep_lines: bool) -> str:
         return ch
     n = ord(ch)
     return f"\\x{n:02x}" if n < 256 else f"\\u{n:04x}"
+
+
+def json_safe(dumped: str) -> str:
+    """JSON text (from `json.dumps(..., ensure_ascii=False)`) with the characters `shown`
+    escapes, and lone surrogates, written as `\\uXXXX`: the same JSON once parsed, and
+    nothing in it a terminal acts on. (`json.dumps` escapes only U+0000-U+001F.)"""
+    return _SURROGATE.sub(_u, _JSON_RAW.sub(_u, dumped))
+
+
+def _u(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"

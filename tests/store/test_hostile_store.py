@@ -4,6 +4,7 @@ read-only folders, bytes that are not UTF-8."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -254,3 +255,29 @@ def test_bytes_that_are_not_utf8_in_a_recorded_game_are_refused_cleanly(
         assert any("\ufffd" in c for c in commands), commands
     finally:
         st.close()
+
+
+def test_report_and_export_json_escape_what_a_terminal_would_act_on(
+    home: Path, store: Store, record: callable, dojo: Dojo,  # type: ignore[valid-type]
+) -> None:  # fmt: skip
+    """JSON keeps text as it was, but with `ensure_ascii=False` json.dumps escapes only
+    U+0000-U+001F: DEL, the C1 controls (\\x9b is CSI) and bidi overrides went out raw."""
+    typed = 'update "\x7f\x9b[2J\u202eok\u2028"'
+    sid = record(["ack", typed, "quit"])
+    store.close()
+    for args in (("report", sid, "--format", "json"), ("export", sid)):
+        code, out, _ = dojo(*args)
+        assert code == 0, args
+        assert not any(c in out for c in "\x7f\x9b\u202e\u2028"), args
+        assert "\\u009b[2J\\u202eok" in out, args
+        assert any(typed in v for v in strings(json.loads(out))), args  # the same text
+
+
+def strings(obj: object) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in strings(v)]
+    return []

@@ -85,3 +85,16 @@ def test_the_debrief_runs_equal_the_headless_play_and_export(
     text = render(from_session(session, session_id="s1", player="alice"))
     assert "## Score" in text and "| Session | `s1` |" in text and "| Player | alice |" in text
     assert "| 02:10 | changed | `dlq move payments top` |" in text
+
+
+def test_the_ops_console_shows_control_characters_as_escapes() -> None:
+    from oncall_dojo.game.entry import Entry
+    from oncall_dojo.tui.widgets.console import OpsConsole
+
+    for kind in ("meta", "refused"):
+        e = Entry(5, 5, 'update "\x1b[2J\x9bhi"', kind, "ok: \x1b[31mred\x07\nnext\u202e")
+        for quiet in (False, True):
+            plain = OpsConsole.format(e, quiet=quiet).plain
+            assert not any(c in plain for c in "\x1b\x07\x9b\u202e"), plain
+            assert '> update "\\x1b[2J\\x9bhi"' in plain
+        assert "ok: \\x1b[31mred\\x07\nnext\\u202e" in OpsConsole.format(e).plain

@@ -65,3 +65,15 @@ def test_a_line_past_64_kb_is_refused_unread_and_the_game_goes_on() -> None:
     # each refusal costs no simulated time: ack at 00:00, queue at 00:10
     assert f"[00:{THINK_S:02d}] dojo>   ! {LONG}" in text
     assert f"[00:{THINK_S:02d}] dojo> queue payments" in text
+
+
+TERMINAL_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\x00")
+
+
+def test_what_a_player_typed_is_echoed_and_answered_with_visible_escapes() -> None:
+    """A console line (or a status update, or an SQL value) reaches a terminal again in the
+    transcript and in outputs: control characters show as escapes and never act."""
+    text = play(["ack", 'update "\x1b[2J\x9b\u202eall fine\x07"', "\x1b]0;owned\x07", "quit"])
+    assert not any(c in text for c in TERMINAL_CONTROLS), repr(text[-600:])
+    assert '> update "\\x1b[2J\\x9b\\u202eall fine\\x07"' in text
+    assert "unknown command `\\x1b]0;owned\\x07`" in text

@@ -768,6 +768,15 @@ def test_render_table_aligns_and_shows_null() -> None:
     assert render_table(result(["n"], [])).splitlines() == ["n", "-", "0 rows"]
 
 
+def test_render_table_shows_every_control_character_as_an_escape() -> None:
+    """A value a player wrote (`UPDATE ... SET note = char(27) || '[2J'`) is shown, never acted
+    on: C0, DEL, C1 (\\x9b is CSI on some terminals), line separators and bidi overrides."""
+    value = "a\x1b[2J\x07\x7f\x9b\x85\u2028\u202eb"
+    text = render_table(result(["note"], [(value,)]))
+    assert text.splitlines()[2] == "a\\x1b[2J\\x07\\x7f\\x9b\\x85\\u2028\\u202eb"
+    assert all(c.isprintable() or c == "\n" for c in text)
+
+
 def test_render_table_fits_the_width_and_truncates_with_an_ellipsis() -> None:
     long = "x" * 300
     r = result(["a", "b", "c"], [(long, "short", 1.5), ("é漢字\tz\n", b"\x00\xff", 2.0)])

@@ -8,6 +8,7 @@ the screen performs it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -21,6 +22,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, RichLog, Static
 
 from oncall_dojo.game.fmt import mmss
+from oncall_dojo.sim.text import shown as visible
 from oncall_dojo.tui.completion import candidates, complete
 from oncall_dojo.tui.widgets.steady import HistoryInput, SteadyScrollbars
 
@@ -158,6 +160,9 @@ class OpsConsole(Vertical):
 
     @staticmethod
     def format(e: Entry, quiet: bool = False) -> Text:
+        """An entry as the log shows it; what the player typed and what came back (an SQL
+        value, a status update) with control characters as visible escapes."""
+        e = replace(e, command=visible(e.command), output=visible(e.output, keep_lines=True))
         t = Text()
         t.append(f"[{mmss(e.at)}] ", style="dim")
         if quiet:
