@@ -116,7 +116,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     owners = name_owners(targets + [f.path for f in scan(extra_dirs(args)).found])
     for p in targets:
         try:
-            seeds = check_seeds(load_checked(p, owners))
+            seeds = check_seeds(load_checked(p, owners, trial=True))
         except YamlModelError as exc:
             bad += 1
             print(str(exc), file=sys.stderr)
@@ -226,11 +226,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print(json.dumps(run_json(s), indent=2))
     else:
-        for e in s.entries:
+        from oncall_dojo.sim.text import shown
+
+        for e in s.entries:  # an actions file's text shows as escapes, never acts on the terminal
             mark = "!" if e.kind == "refused" else ">"
-            print(f"{e.at // 60:02d}:{e.at % 60:02d} {mark} {e.command}")
+            print(f"{e.at // 60:02d}:{e.at % 60:02d} {mark} {shown(e.command)}")
             if e.output:  # what every command showed, looks included
-                print("        " + e.output.replace("\n", "\n        "))
+                print("        " + shown(e.output, keep_lines=True).replace("\n", "\n        "))
         print(result.render())
     if log is not None and not log.keeping:
         return EXIT_FAIL  # the outcome is printed, but it is not on the record

@@ -125,3 +125,14 @@ def test_check_reports_every_bad_file_and_checks_the_good_ones(dojo: Dojo, tmp_p
     assert "a-missing-title.yaml: FAILED" in out and "b-duplicate-key.yaml: FAILED" in out
     assert "payments-stuck: ok" in out
     assert "missing required key 'title'" in err and "duplicate key" in err
+
+
+def test_run_prints_an_actions_file_s_controls_as_escapes(dojo: Dojo, tmp_path: Path) -> None:
+    actions = tmp_path / "plan.txt"
+    typed = '00:10 update "\x1b[2J\x9bAll fine, we are watching"\n00:20 \x1b]0;x\x07\n'
+    actions.write_text(typed, encoding="utf-8")
+    code, out, _ = dojo("run", "payments-stuck", "--actions", str(actions))
+    assert code == 0
+    assert not any(c in out for c in "\x1b\x07\x9b"), out[:400]
+    assert '00:10 > update "\\x1b[2J\\x9bAll fine, we are watching"' in out
+    assert "00:20 ! \\x1b]0;x\\x07" in out
