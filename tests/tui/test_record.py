@@ -425,3 +425,69 @@ def test_dojo_play_picks_the_full_screen_game_or_the_line_console(
     assert code == 0, err
     assert len(term.apps) == (1 if tui else 0)
     assert ("dojo>" in out) is not tui  # the line console's prompt
+
+
+def test_f7_f8_and_the_palette_reach_the_record_and_the_picker_shows_the_best_score(
+    term: Terminal,
+) -> None:
+    """The dialogs and the command palette perform commands the record keeps, as the console
+    does; the picker then shows the best recorded score of the incident."""
+    from textual.command import CommandPalette
+    from textual.widgets import TextArea
+
+    from oncall_dojo.tui.screens.dialogs import HintDialog, StatusUpdateDialog
+
+    update = "Card charges are delayed; orders are safe. Next update in 15 minutes."
+    seen: dict[str, Any] = {}
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await to_incident(pilot)
+        await pilot.press("ctrl+p")  # the palette's "Acknowledge the page"
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Acknowledge the page")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: isinstance(app.screen, StatusUpdateDialog))
+        app.screen.query_one(TextArea).load_text(update)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: isinstance(app.screen, HintDialog))
+        await pilot.click("#ok")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
+        debrief = await resolve(pilot)
+        seen["result"] = debrief.result
+
+    code, _, err = term.play(scenario, "payments-stuck", "--seed", "1")
+    assert code == 0, err
+    [row] = term.history()
+    sid = row["session"]
+    result = seen["result"]
+    assert_finished(term, sid, result.score, result.grade)
+    code, out, err = term.dojo("report", sid, "--format", "json")
+    assert code == 0, err
+    acts = [e["text"] for e in json.loads(out)["timeline"] if e["kind"] in ("act", "meta")]
+    assert acts[:2] == ["ack", f"update '{update}'"] and "hint take" in acts, acts
+    hints = [i for i in json.loads(out)["breakdown"] if i["key"] == "hints"]
+    assert [h["points"] for h in hints] == [-5.0]
+
+    async def picker(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, PickerScreen) and bool(app.screen.best)
+        )
+        screen = app.screen
+        assert isinstance(screen, PickerScreen)
+        row = [inc.id for inc in screen.incidents].index("payments-stuck")
+        screen.query_one("DataTable").move_cursor(row=row)
+        await pilot.pause()
+        teaser = str(screen.query_one("#teaser").render())
+        seen["teaser"] = teaser
+        await pilot.press("ctrl+q")
+
+    code, _, err = term.play(picker)
+    assert code == 0, err
+    assert f"{result.score}/100 ({result.grade})" in seen["teaser"], seen["teaser"]
