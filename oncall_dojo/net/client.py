@@ -108,6 +108,11 @@ class Client:
                 try:
                     await self._session(http)
                     failing_since, delay = None, RETRY_FIRST_S
+                except aiohttp.ClientConnectorCertificateError as exc:
+                    raise JoinError(
+                        f"the host's TLS certificate is not trusted ({exc.certificate_error}); "
+                        "if the host uses its own certificate, pass it with --cafile"
+                    ) from None
                 except aiohttp.WSServerHandshakeError as exc:
                     if exc.status in (400, 403, 404):
                         raise JoinError(
@@ -142,7 +147,10 @@ class Client:
                     self.received_bytes += len(raw.data.encode("utf-8"))
                     if self.on_frame is not None:
                         self.on_frame(raw.data)
-                    msg = p.decode_host(raw.data)
+                    try:
+                        msg = p.decode_host(raw.data)
+                    except p.BadMessage:
+                        continue  # a message this client does not know (a newer host): skip it
                     if isinstance(msg, p.Welcome):
                         self.connected.set()
                     if isinstance(msg, p.Error) and msg.fatal:
