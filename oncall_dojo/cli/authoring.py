@@ -182,6 +182,7 @@ def _read_actions(path: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from oncall_dojo.game.injects import schedule
     from oncall_dojo.game.play import finish, run_script
     from oncall_dojo.game.session import Session
 
@@ -200,6 +201,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         actions = []
     s = Session(inc, args.seed)
+    if args.injects:
+        schedule(s)
     log = None
     if args.record and not args.no_record:  # an author's runs stay out of the player's history
         script = (
@@ -384,6 +387,11 @@ def add_parsers(sub: Any) -> None:
         "--harmful", metavar="NAME", help="play one of the incident's harmful playthroughs"
     )
     g.add_argument("--idle", action="store_true", help="do nothing (the default)")
+    sp.add_argument(
+        "--injects",
+        action="store_true",
+        help="fire the incident's timed injects (as a team game does)",
+    )
     sp.add_argument("--json", action="store_true")
     sp.add_argument(
         "--record",

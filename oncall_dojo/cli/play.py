@@ -63,6 +63,7 @@ def wants_tui(args: argparse.Namespace) -> bool:
 
 def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     from oncall_dojo.game.console import THINK_S, run_console
+    from oncall_dojo.game.injects import schedule
     from oncall_dojo.game.play import finish
     from oncall_dojo.store import Recorder
     from oncall_dojo.store.events import verify_chain
@@ -99,6 +100,8 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
         err(f"cannot resume session {sid} exactly: " + "; ".join(rb.mismatches[:3]))
         return EXIT_FAIL
     s = rb.session
+    if events[0].data.get("injects"):
+        schedule(s)  # the timed injects not fired yet
     if rb.finished is None and (rb.quit or s.declared_resolved_at is not None or s.ended):
         # play was over (quit, resolved or out of time) but the outcome was not measured
         # before the process stopped: measure it now, on the record

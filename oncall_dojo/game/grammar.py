@@ -84,7 +84,7 @@ class Command:
         return self.kind == "act" and self.name not in RESPONSE_ONLY
 
 
-RESPONSE_ONLY = {"ack", "update", "escalate", "diagnose", "resolve"}
+RESPONSE_ONLY = {"ack", "update", "answer", "escalate", "diagnose", "resolve"}
 COMMANDS: dict[str, Command] = {}
 """Every command by name, in the order they were declared (help lists them in that order)."""
 

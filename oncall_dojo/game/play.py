@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from oncall_dojo.game.commands import resolve, split
 from oncall_dojo.game.entry import Entry
 from oncall_dojo.game.grammar import LINE_MAX_BYTES, parse_duration, too_long
+from oncall_dojo.game.injects import away_reason
 from oncall_dojo.game.result import Result
 from oncall_dojo.game.scoring import score
 from oncall_dojo.game.session import Session
@@ -39,6 +40,8 @@ def perform(session: Session, text: str, player: str | None = None) -> Entry:
         entry = Entry(
             at, tick, text, "refused", "the incident is over; see the debrief", player=who
         )
+    elif (gone := away_reason(session, who)) is not None:
+        entry = Entry(at, tick, text, "refused", gone, player=who)
     else:
         try:
             cmd, args = resolve(split(text))

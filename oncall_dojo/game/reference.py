@@ -22,6 +22,9 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY
+from oncall_dojo.game.injects import FACILITATOR_USAGE
+from oncall_dojo.incident import injects as injects_model
+from oncall_dojo.incident.injects import Inject, StakeholderMessage, Unavailable
 from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
 from oncall_dojo.incident.vary import Variable
 from oncall_dojo.sim import faults
@@ -51,12 +54,14 @@ def render() -> str:
         "- [Faults](#faults)",
         *[f"  - [{_kinds(t)}](#{_anchor(_kinds(t))})" for t in FAULT_TYPES],
         "  - [Types used by faults](#types-used-by-faults)",
+        "- [Injects](#injects)",
         "- [Commands](#commands)",
         "- [Variables (`vary`)](#variables-vary)",
         "",
     ]
     out += _naming()
     out += _faults()
+    out += _injects()
     out += _commands()
     out += ["## Variables (`vary`)", ""]
     out += _model_section(Variable)
@@ -122,6 +127,21 @@ def _kinds(spec: type[FaultSpec]) -> str:
 def _anchor(title: str) -> str:
     keep = [c for c in title.lower().replace(" ", "-") if c.isalnum() or c in "-_"]
     return "".join(keep)
+
+
+# ------------------------------------------------------------------------------------- injects
+def _injects() -> list[str]:
+    out = ["## Injects", ""]
+    out += _paragraph(inspect.cleandoc(injects_model.__doc__ or ""))
+    out += ["Each item under `injects:` has these fields:", ""]
+    out += _model_section(Inject)
+    for model in (StakeholderMessage, Unavailable):
+        out += [f"### `{model.__name__}`", ""]
+        out += _model_section(model)
+    out += ["### The facilitator's inject lines", "", "```"]
+    out += list(FACILITATOR_USAGE)
+    out += ["```", ""]
+    return out
 
 
 # ------------------------------------------------------------------------------------- commands

@@ -22,6 +22,29 @@ def _update(s: Session, args: list[str], by: str) -> Reply:
     return f"Status update posted at {mmss(s.now)}.", None
 
 
+@command(
+    "answer",
+    "act",
+    'answer [ID] "TEXT"',
+    "Answer a stakeholder's message (the oldest unanswered one, or the one named by ID).",
+)
+def _answer(s: Session, args: list[str], by: str) -> Reply:
+    if not s.asks:
+        raise Refusal("no stakeholder has written; post status updates with `update`")
+    ask = next((a for a in s.asks if args and a.id == args[0]), None)
+    if ask is not None:
+        args = args[1:]
+    else:
+        ask = next((a for a in s.asks if not a.answers), s.asks[-1])
+    text = " ".join(args).strip()
+    if len(text) < 10:
+        raise Refusal(
+            "an answer needs a sentence (10 characters or more): what is affected, what you are doing, when you expect to know more"
+        )
+    ask.answers.append((s.now, by, text))
+    return f"Answered {ask.sender} ({ask.id}) at {mmss(s.now)}.", None
+
+
 @command("escalate", "act", "escalate TEAM [TEXT]", "Page another team.")
 def _escalate(s: Session, args: list[str], by: str) -> Reply:
     need(args, 1, "escalate TEAM [TEXT]")

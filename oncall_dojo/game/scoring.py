@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.injects import stakeholder_credit
 from oncall_dojo.game.result import GRADES, Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
@@ -316,6 +317,10 @@ def score(s: Session) -> Result:
         comm_detail += f"; {told:,} of {harmed:,} affected customers notified" + (
             f", and {spam:,} unaffected customers too" if spam else ""
         )
+    if (asked := stakeholder_credit(s)) is not None:
+        # a stakeholder who wrote is owed an answer, scored like the updates: half of the item
+        comm_pts = comm_pts / 2 + full / 2 * asked[0]
+        comm_detail += f"; {asked[1]}"
     items.append(Item("comms", "Status updates", round(comm_pts, 1), RUBRIC["comms"], comm_detail))
 
     # -- deductions: needless or destructive actions, hints ---------------------------------

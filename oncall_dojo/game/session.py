@@ -21,11 +21,29 @@ from oncall_dojo.sim.faults import Fault
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
-__all__ = ["Entry", "IncidentBroken", "Kind", "Session"]
+__all__ = ["Ask", "Entry", "IncidentBroken", "Kind", "Session"]
 
 
 class IncidentBroken(Exception):
     """The incident cannot be played (its page never fires)."""
+
+
+@dataclass
+class Ask:
+    """A stakeholder's message the team must answer (an inject; see `game.injects`)."""
+
+    id: str
+    at: int
+    sender: str
+    channel: str
+    text: str
+    within_s: int
+    answers: list[tuple[int, str, str]] = field(default_factory=list)
+    """(at, player, text) of every answer."""
+
+    @property
+    def answered_at(self) -> int | None:
+        return self.answers[0][0] if self.answers else None
 
 
 @dataclass
@@ -48,6 +66,16 @@ class Session:
     player: str = "you"
     """Who plays a solo game: the player of its entries and the author of its changes."""
     fault_runs: list[Fault] = field(default_factory=list)
+    asks: list[Ask] = field(default_factory=list)
+    """Stakeholder messages that arrived (injects), with their answers."""
+    away: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Players made unavailable by an inject: name -> (back at, the reason)."""
+    injected: list[dict[str, Any]] = field(default_factory=list)
+    """Every inject fired, as recorded: {"at", "tick", "by", "key", "inject", ...}."""
+    schedule: list[tuple[int, str, Any]] = field(default_factory=list)
+    """Injects due on their own: (at, key, inject), earliest first; `on_due` fires them."""
+    on_due: Callable[[Session], None] | None = None
+    """Fires the scheduled injects that are due (set by `game.injects.schedule`)."""
     listeners: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     """Called with every event: {"type": "command", ...entry} after a command,
     {"type": "clock", "tick": t, "at": now} after time advanced, {"type": "finished", ...}."""
@@ -87,6 +115,8 @@ class Session:
     def advance(self, seconds: int = 1) -> None:
         n = min(seconds, self.remaining)
         for _ in range(n):
+            if self.schedule and self.on_due is not None and self.schedule[0][0] <= self.now:
+                self.on_due(self)
             self.system.tick()
         if self.remaining == 0:
             self.ended = True

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from oncall_dojo.incident.injects import Inject
 from oncall_dojo.incident.shared_runbooks import shared_runbooks
 from oncall_dojo.incident.vary import Scalar, Variable, VarName
 from oncall_dojo.sim.config import SystemConfig
@@ -204,7 +205,20 @@ class Incident(_Model):
     (`oncall_dojo/incident/runbooks/`); a name the shared set has replaces that runbook. Write
     what a real team would: how to investigate a class of problem and which levers are safe,
     never this incident's fix."""
+    injects: list[Inject] = []
+    """What a game day's facilitator can throw at the team: a second fault, a stakeholder's
+    message to answer, a player made unavailable (see "Injects" in the reference). Solo play
+    leaves them out unless asked (`--injects`)."""
     playthroughs: Playthroughs
+
+    @field_validator("injects")
+    @classmethod
+    def _unique_injects(cls, v: list[Inject]) -> list[Inject]:
+        ids = [i.id for i in v]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"inject ids must be unique: {', '.join(dup)} appears more than once")
+        return v
 
     @model_validator(mode="after")
     def _with_shared_runbooks(self) -> Incident:

@@ -84,6 +84,11 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
         errors += [(("faults", i, *loc), msg) for loc, msg in _fault_refs(f, cfg)]
         if f.when is not None:
             errors += _selector_errors(("faults", i, "when"), f.when.metric, f.when.over)
+    for i, inj in enumerate(incident.injects):
+        if inj.fault is not None:
+            errors += [
+                (("injects", i, "fault", *loc), msg) for loc, msg in _fault_refs(inj.fault, cfg)
+            ]
     if not any(f.cause for f in incident.faults):
         errors.append(
             (("faults",), "at least one fault must be part of the root cause (cause: true)")

@@ -19,7 +19,7 @@ TEAM_MODE = "team"
 """The mode of a hosted team game's session (`dojo host`)."""
 TEAM_TYPES = ("join", "role", "say", "facilitator")
 """Events only a team game records; none changes the simulated system, so a replay skips them."""
-TYPES = ("start", "command", "clock", "wait", "quit", "finished", *TEAM_TYPES)
+TYPES = ("start", "command", "clock", "wait", "quit", "finished", "inject", *TEAM_TYPES)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -105,6 +105,8 @@ class Recorder:
                 "script": self.script,
                 **self.start_extra,
             }
+            if s.on_due is not None:
+                start["injects"] = True  # the incident's timed injects fire (resume keeps them)
             self._do(lambda st: setattr(self, "head", st.begin(start, s.page_tick, self.wanted_id)))
         self._last_tick = session.system.t
         session.listeners.append(self._on_event)
@@ -175,6 +177,9 @@ class Recorder:
             data = {k: ev[k] for k in ("command", "kind", "name", "output", "evidence")}
             data["player"] = self.recorded_player(ev.get("player"))
             self._append("command", ev["tick"], ev["at"], data)
+        elif t == "inject":
+            data = {k: ev[k] for k in ("key", "by", "inject", "away") if k in ev}
+            self._append("inject", ev["tick"], ev["at"], data)
         elif t == "finished" and self.session is not None and self.session.result is not None:
             self._pending = None
             res = self.session.result

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from oncall_dojo.game.injects import replay_fired
 from oncall_dojo.game.play import perform
+from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.store.events import TEAM_MODE, TEAM_TYPES, Event
@@ -59,6 +61,20 @@ def rebuild(incident: Incident, events: list[Event]) -> Rebuilt:
                     f"{ev.describe()}: the replayed output differs from the recorded one"
                 )
             target = max(target, ev.at + think)
+        elif ev.type == "inject":
+            s.advance_to(ev.at)
+            try:
+                fired = replay_fired(s, ev.data)
+            except (Refusal, KeyError, ValueError) as exc:
+                out.mismatches.append(
+                    f"{ev.describe()}: the inject could not be fired again: {exc}"
+                )
+            else:
+                if fired["tick"] != ev.tick:
+                    out.mismatches.append(
+                        f"{ev.describe()}: replayed at tick {fired['tick']}, recorded at tick {ev.tick}"
+                    )
+            target = max(target, ev.at)
         elif ev.type == "clock" or ev.type in TEAM_TYPES:
             target = max(target, ev.at)
         elif ev.type == "wait":

@@ -7,6 +7,7 @@ player sees before the debrief:
   console's menu show no more than these);
 - the briefing, and the page (the alert, its summary as it fires, the page text);
 - every runbook (the team's shared ones and the incident's own);
+- what injects tell the team: a stakeholder's message, the reason a player is unavailable;
 - the help: the TUI help screen (keys, log queries, every command) and the console's `help`
   and `help COMMAND` for every command.
 
@@ -106,6 +107,11 @@ def before_the_debrief(inc: Incident, page: str) -> dict[str, str]:
         "help": help_screens(),
     }
     seen.update({f"runbook {name}": text for name, text in inc.runbooks.items()})
+    for inj in inc.injects:
+        if inj.stakeholder is not None:
+            seen[f"inject {inj.id}"] = f"{inj.stakeholder.sender}\n{inj.stakeholder.text}"
+        elif inj.unavailable is not None:
+            seen[f"inject {inj.id}"] = inj.unavailable.text
     return seen
 
 

@@ -43,7 +43,7 @@ def test_history_and_leaderboard_json(home: Path, store: Store, record: Record, 
     assert json.loads(dojo("history", "--json", "--player", "bob")[1])[0]["session"] == b1
     code, out, _ = dojo("leaderboard", "payments-stuck", "--json")
     board = json.loads(out)
-    assert code == 0 and board["incident"] == "payments-stuck" and board["version"] == 3
+    assert code == 0 and board["incident"] == "payments-stuck" and board["version"] == 4
     assert [r["player"] for r in board["rows"]] == [
         "alice",
         "bob",
