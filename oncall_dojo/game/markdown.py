@@ -176,9 +176,102 @@ def render(rep: dict[str, Any]) -> str:
         + [["**Total**", f"**{o['score']}**", "100", f"grade {o['grade']}"]],
         "lrrl",
     )
+    if rep.get("team") is not None:
+        lines += _team(rep["team"])
     lines += ["", "## What the reference did differently", ""]
     lines += _reference(rep)
+    if rep.get("postmortem") is not None:
+        lines += _postmortem(rep["postmortem"])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _who(p: Any) -> str:
+    return _cell(p) if p else "—"
+
+
+def _team(t: dict[str, Any]) -> list[str]:
+    fu = t["first_update"]
+    lines = ["", "## The team", ""]
+    lines += [
+        f"- **Players:** {', '.join(_cell(p) for p in t['players']) or '—'}",
+        "- **First status update:** "
+        + ("none" if fu is None else f"{mmss(fu['at'])} by {_who(fu['player'])}"),
+        f"- **Roles:** {len(t['roles'])} role change(s), command handed over {t['handovers']} time(s)",
+        f"- **Conflicting actions:** {len(t['conflicts'])}",
+        f"- **Outcome:** {t['outcome']['score']}/100, grade {t['outcome']['grade']}",
+        "",
+    ]
+    if t["roles"]:
+        lines += _table(
+            ["Time", "Player", "Role", "Was", "By"],
+            [
+                [
+                    mmss(r.get("at", 0)),
+                    _who(r.get("player")),
+                    _cell(r.get("role", "")),
+                    _who(r.get("from")),
+                    _who(r.get("by")),
+                ]
+                for r in t["roles"]
+            ],
+        )
+        lines.append("")
+    if t["signals"]:
+        lines += ["Who found each key signal first:", ""]
+        lines += _table(
+            ["Signal", "First", "At"],
+            [[_code(s["view"]), _who(s["player"]), _when(s["at"])] for s in t["signals"]],
+        )
+        lines.append("")
+    if t["conflicts"]:
+        lines += ["Conflicting actions:", ""]
+        lines += [f"- {mmss(c['at'])}: {_cell(c['text'])}" for c in t["conflicts"]]
+        lines.append("")
+    if t["injects"]:
+        lines += ["Injects:", ""]
+        lines += _table(
+            ["Time", "Inject", "Kind", "Player"],
+            [
+                [mmss(i["at"]), _cell(i["title"]), i["kind"], _who(i["player"])]
+                for i in t["injects"]
+            ],
+        )
+        lines.append("")
+    if t["stakeholders"]:
+        lines += ["Answers to stakeholders:", ""]
+        lines += _table(
+            ["Wrote", "From", "Answered", "By", "In time"],
+            [
+                [mmss(a["at"]), _cell(a["from"]), _when(a["answered_at"]), _who(a["answered_by"]),
+                 "yes" if a["in_time"] else "no"]
+                for a in t["stakeholders"]
+            ],
+        )  # fmt: skip
+        lines.append("")
+    lines += ["### Per-player timelines", ""]
+    for p, cmds in t["timelines"].items():
+        lines += [f"**{_cell(p)}**", ""]
+        lines += [
+            f"- {mmss(c['at'])} {_code(c['command'], False)}"
+            + (" (refused)" if c["kind"] == "refused" else "")
+            for c in cmds
+        ] or ["- nothing"]
+        lines.append("")
+    if t["notes"]:
+        lines += ["### Facilitator's notes", ""]
+        lines += [f"- {mmss(n['at'])}: {_cell(n['text'])}" for n in t["notes"]]
+        lines.append("")
+    return lines
+
+
+def _postmortem(pm: dict[str, Any]) -> list[str]:
+    lines = ["", "## What went well", ""]
+    lines += [f"- {_cell(w)}" for w in pm["went_well"]] or ["- (add your own)"]
+    lines += ["", "## What went wrong", ""]
+    lines += [f"- {_cell(w)}" for w in pm["went_wrong"]] or ["- (add your own)"]
+    lines += ["", "## Action items", "", "To fill in: an owner and a date for each.", ""]
+    lines += _table(["Action", "Owner", "Due"], [[_cell(a), "", ""] for a in pm["action_items"]])
+    return lines
 
 
 def _reference(rep: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.scoring import evidence_covered
 from oncall_dojo.game.session import Session
+from oncall_dojo.game.team import draft, inputs, measures
 from oncall_dojo.incident.model import Incident
 
 
@@ -160,10 +161,13 @@ def build(
     result: dict[str, Any],
     cmds: list[dict[str, Any]],
     inc: Incident | None,
+    team: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report of a finished session: `header` (id, player, incident, incident_version, seed,
     mode, started_at, ended_at), its scored result (`Result.to_json()`), its commands (at,
-    command, kind, name, output, evidence) and the incident file if there is one."""
+    command, kind, name, output, evidence, and player in a team game) and the incident file if
+    there is one. A team game (`team`: injects fired, facilitator notes, roles; see
+    `game.team.inputs`) adds the team's measures and the postmortem draft's judgement."""
     notes: list[str] = []
     if inc is not None and inc.version != header.get("incident_version"):
         notes.append(
@@ -208,6 +212,9 @@ def build(
         )
     elif inc.version == header.get("incident_version"):
         rep["reference"] = _reference(inc, int(header["seed"]), result, cmds)
+    if team is not None:
+        rep["team"] = measures(cmds, result, inc, team)
+        rep["postmortem"] = draft(rep, rep["team"])
     return rep
 
 
@@ -217,9 +224,13 @@ def from_session(
     session_id: str | None = None,
     player: str | None = None,
     mode: str = "play",
+    team: bool = False,
+    roles: list[dict[str, Any]] | None = None,
+    notes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The report of a session finished in this process (the debrief's export); `session_id` and
-    `player` when it was recorded. No wall-clock times: those are the record's."""
+    `player` when it was recorded, `team` (with the `roles` taken and the facilitator's `notes`) for a team game. No wall-clock
+    times: those are the record's."""
     result = finish(s).to_json()
     inc = s.incident
     header = {
@@ -240,7 +251,8 @@ def from_session(
             "name": e.name,
             "output": e.output,
             "evidence": e.evidence,
+            **({"player": e.player} if team else {}),
         }
         for e in s.entries
     ]
-    return build(header, result, cmds, inc)
+    return build(header, result, cmds, inc, inputs(s, roles or [], notes or []) if team else None)

@@ -36,4 +36,19 @@ def build(session_row: dict[str, Any], events: list[Event], inc: Incident | None
         "ended_at": fin.wall,
     }
     cmds = [{"at": e.at, **e.data} for e in events if e.type == "command"]
-    return report.build(header, fin.data["result"], cmds, inc)
+    team = None
+    if start.get("mode") == "team" or any(e.type in ("inject", "note") for e in events):
+        team = {
+            "injects": [
+                {"at": e.at, "tick": e.tick, **e.data} for e in events if e.type == "inject"
+            ],
+            "notes": [
+                {"at": e.at, "text": e.data.get("text", "")}
+                for e in events
+                if e.type == "facilitator" and e.data.get("action") == "note"
+            ],
+            "roles": [{"at": e.at, **e.data} for e in events if e.type == "role"],
+        }
+        solo = str(start.get("player") or "")
+        cmds = [{**c, "player": c.get("player") or solo} for c in cmds]
+    return report.build(header, fin.data["result"], cmds, inc, team)
