@@ -82,6 +82,7 @@ class _Act:
 
 def _act(c: Entry | Mapping[str, Any]) -> _Act | None:
     """The command as a system change (None: it changed nothing, or nobody is named)."""
+    kind: str
     if isinstance(c, Entry):
         at, player, text, kind, name = c.at, c.player, c.command, c.kind, c.name
     else:

@@ -86,7 +86,7 @@ def measures(
                     (k for k in ("fault", "stakeholder", "unavailable") if k in r["inject"]), "?"
                 ),
                 "title": r["inject"].get("title") or r["key"],
-                "player": r.get("player"),
+                "player": r.get("away"),
                 "by": r.get("by"),
             }
             for r in team.get("injects", [])
@@ -116,7 +116,8 @@ def _asks(
         m = r["inject"].get("stakeholder")
         if m is None:
             continue
-        first = (answers.get(r["key"]) or [None])[0]
+        got = answers.get(r["key"])
+        first = got[0] if got else None
         within = int(m.get("answer_within_s", 600))
         out.append(
             {

@@ -16,9 +16,9 @@ from typing import Any
 
 from oncall_dojo.game.injects import replay_fired
 from oncall_dojo.game.play import perform
-from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.store.events import TEAM_MODE, TEAM_TYPES, Event
 
 

@@ -55,7 +55,7 @@ def test_history_and_leaderboard_json(home: Path, store: Store, record: Record, 
         == []
     )
     code, out, _ = dojo("leaderboard")
-    assert "payments-stuck (version 3" in out and "alice" in out
+    assert "payments-stuck (version 4" in out and "alice" in out
 
 
 def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tmp_path: Path, poison_path: Path,
