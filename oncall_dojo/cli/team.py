@@ -23,7 +23,8 @@ from oncall_dojo.cli.common import (
 )
 
 FACILITATOR_HELP = """Facilitator console: pause, resume, speed X, hint, end, note TEXT,
-role NAME ROLE, say TEXT, who. Players' commands appear below as they happen."""
+role NAME ROLE, inject ID (or: inject fault KIND FIELD=VALUE..., inject ask FROM "TEXT",
+inject away PLAYER [SECONDS]), say TEXT, who. Players' commands appear below as they happen."""
 
 
 def listen_arg(text: str) -> tuple[str, int]:
@@ -180,9 +181,9 @@ async def _facilitator_console(host: Any, you: str, out: Any) -> None:
                     )
             elif word == "say":
                 host.say(you, arg)
-            elif word in ("pause", "resume", "speed", "hint", "end", "note", "role"):
+            elif word in ("pause", "resume", "speed", "hint", "end", "note", "role", "inject"):
                 shown = host.facilitate(you, word, arg)
-                if word == "hint":
+                if word in ("hint", "inject"):
                     out.write(f"  {shown}\n")
             else:
                 out.write(

@@ -108,6 +108,7 @@ def run_script(session: Session, lines: list[str]) -> None:
 def finish(session: Session) -> Result:
     """Run the system to the horizon and score the outcome (once; later calls return it)."""
     if session.result is None:
+        session.schedule.clear()  # play is over: injects due later never reach anyone
         session.advance(session.remaining)
         session.ended = True
         for q in session.system.queues.values():

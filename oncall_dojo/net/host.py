@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from oncall_dojo.game import injects
 from oncall_dojo.game.commands import resolve, split
 from oncall_dojo.game.play import finish, perform
 from oncall_dojo.game.session import Session
@@ -112,6 +113,7 @@ class Host:
         self._last_checkpoint = clock()
         self._game = self._game_info()
         self._clock_waiters: list[asyncio.Future[None]] = []
+        session.listeners.append(self._on_session)
 
     # -- what players may see ------------------------------------------------------------
     def _game_info(self) -> p.Game:
@@ -442,6 +444,24 @@ class Host:
         self._notice(f"{by} ended the game")
         self.finishing = True
 
+    def inject(self, by: str, line: str) -> str:
+        """Fire an inject now (`game.injects`): one of the incident's, a fault from the library,
+        a stakeholder's message or a player made unavailable. The session records it; the
+        team hears of it through `_on_session` (a fault only through its symptoms)."""
+        self._facilitator(by)
+        if self.over:
+            raise Refused("the incident is over")
+        try:
+            rec = injects.fire(self.session, injects.parse_inject(self.session, line), by)
+        except Refusal as exc:
+            raise Refused(exc.reason) from None
+        return f"fired {rec['key']} at {rec['at'] // 60:02d}:{rec['at'] % 60:02d}"
+
+    def _on_session(self, event: dict[str, Any]) -> None:
+        """Tell the team of an inject as it fires (by the facilitator or on its schedule)."""
+        if event.get("type") == "inject" and event.get("public"):
+            self._notice(str(event["public"]))
+
     def facilitate(self, by: str, action: str, arg: str = "") -> str:
         """One facilitator action by name (the protocol's `facilitate` message)."""
         match action:
@@ -463,6 +483,8 @@ class Host:
             case "role":
                 who, _, role = arg.strip().partition(" ")
                 self.assign(by, who, role.strip())
+            case "inject":
+                return self.inject(by, arg)
             case _:
                 raise Refused(f"no facilitator action {action!r}")
         return "done"

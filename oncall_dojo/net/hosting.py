@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oncall_dojo.game.injects import schedule
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net import protocol as p
@@ -87,6 +88,7 @@ def new_game(
     seats = new_seats(seat_roles)
     session = Session(incident, seed)
     session.player = host_name
+    schedule(session)  # the incident's timed injects fire on their own in a team game
     kw: dict[str, Any] = {} if warn is None else {"warn": warn}
     recorder = Recorder(
         store,
@@ -135,6 +137,8 @@ def resume_game(
     _load_tokens(store, sid, seats)
     kw: dict[str, Any] = {} if warn is None else {"warn": warn}
     recorder = Recorder(store, str(start["player"]), TEAM_MODE, head=head, **kw)
+    if start.get("injects"):
+        schedule(rb.session)  # the timed injects not fired before the host died
     recorder.started(rb.session, 0)
     host = Host(rb.session, seats, roles, recorder, speed=float(start.get("speed", 1.0)))
     restore(host, events)

@@ -73,10 +73,11 @@ class Fetch(_Msg):
 
 
 class Facilitate(_Msg):
-    """A facilitator's action: pause, resume, speed X, hint, end, note TEXT, role NAME ROLE."""
+    """A facilitator's action: pause, resume, speed X, hint, end, note TEXT, role NAME ROLE,
+    inject LINE (see `game.injects.FACILITATOR_USAGE`)."""
 
     t: Literal["facilitate"] = "facilitate"
-    action: Literal["pause", "resume", "speed", "hint", "end", "note", "role"]
+    action: Literal["pause", "resume", "speed", "hint", "end", "note", "role", "inject"]
     arg: Annotated[str, Field(max_length=MAX_TEXT)] = ""
 
 

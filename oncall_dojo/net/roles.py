@@ -38,7 +38,7 @@ DEFAULT_SPEC = "commander,operations*2,communications,scribe,observer"
 """The seats a host hands out when not told otherwise (a facilitator seat is always added)."""
 MAX_SEATS = 64
 
-STATUS_COMMANDS = frozenset({"update", "escalate"})
+STATUS_COMMANDS = frozenset({"update", "answer", "escalate"})
 DECLARE_COMMANDS = frozenset({"diagnose", "resolve"})
 
 
