@@ -123,6 +123,8 @@ async def _host(host: Any, address: str, port: int, ssl_ctx: Any, args: argparse
     out.flush()
     you = host.recorder.player if host.recorder is not None else None
     you = you or next(iter(host.members), "")
+    if not args.no_console and not args.line and sys.stdin.isatty() and sys.stdout.isatty():
+        return await _host_tui(host, you, served, args, sid)
     host.listeners.append(_printer(out))
     console = None
     if not args.no_console:
@@ -139,6 +141,28 @@ async def _host(host: Any, address: str, port: int, ssl_ctx: Any, args: argparse
     if host.recorder is not None and not host.recorder.keeping and sid:
         err(f"results were not kept: {host.recorder.broken}")
         return EXIT_FAIL
+    return EXIT_OK
+
+
+async def _host_tui(
+    host: Any, you: str, served: Any, args: argparse.Namespace, sid: str | None
+) -> int:
+    """The facilitator console full screen, in this event loop beside the server."""
+    import asyncio
+
+    from oncall_dojo.net.hosting import serve
+    from oncall_dojo.tui.host_app import HostApp  # lazily: only a terminal host loads textual
+
+    game = asyncio.create_task(serve(served, linger_s=args.linger))
+    await HostApp(
+        host, you, links=[(role, link, who) for role, link, who in served.links]
+    ).run_async()
+    if not host.over:
+        host.end(you)  # the facilitator left the console: play ends, the outcome is measured
+    result = await game
+    print(f"Score {result.score:g}/100, grade {result.grade}")
+    if sid:
+        print(f"Recorded as session {sid}: dojo report {sid} has the team debrief")
     return EXIT_OK
 
 
@@ -257,6 +281,11 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--no-record", action="store_true", help="keep no record in the database")
     sp.add_argument(
         "--no-console", action="store_true", help="do not read facilitator actions from stdin"
+    )
+    sp.add_argument(
+        "--line",
+        action="store_true",
+        help="the facilitator's line console even in a terminal (default there: full screen)",
     )
     sp.add_argument("--linger", type=float, default=3.0, help=argparse.SUPPRESS)
     add_dirs_option(sp)

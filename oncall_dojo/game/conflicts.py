@@ -94,6 +94,8 @@ def _act(c: Entry | Mapping[str, Any]) -> _Act | None:
         cmd, args = resolve(split(text))
     except (Refusal, ValueError):
         return None
+    if cmd.name in RESPONSE_ONLY:  # a line of the team feed carries no name: the grammar's
+        return None
     return _Act(at, player, " ".join(text.split()), cmd.name, args[0] if args else "")
 
 

@@ -1,0 +1,30 @@
+"""The facilitator's full-screen console for `dojo host`: an app of one screen over the host,
+running in the host's event loop beside the server (the host is not thread-safe)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from oncall_dojo.net.host import Host
+from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
+
+
+class HostApp(App[None]):
+    TITLE = "oncall-dojo: facilitator"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self, host: Host, you: str, links: list[tuple[str, str, str | None]] | None = None
+    ) -> None:
+        super().__init__()
+        self.host = host
+        self.you = you
+        self.links = list(links or [])
+        """(role, join link, who took it) per seat, shown on the console."""
+
+    def on_mount(self) -> None:
+        self.sub_title = self.host.session.incident.title
+        self.push_screen(FacilitatorScreen(self.host, self.you, self.links))

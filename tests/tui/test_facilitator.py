@@ -1,0 +1,157 @@
+"""The facilitator console and the team pane, driven by Pilot over a real host (no network: the
+players act through the host's API as the server would), and their looks at two sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Static
+
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.net.host import Host
+from oncall_dojo.net.hosting import new_game
+from oncall_dojo.net.roles import parse_spec
+from oncall_dojo.tui.host_app import HostApp
+from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
+
+from .helpers import sync, wait_for
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
+
+
+def game(incident: Incident) -> Host:
+    seats, roles = parse_spec("commander,operations*2,observer")
+    host = new_game(incident, 7, seats, roles, host_name="fac", store=None, speed=1.0)
+    for seat, name in zip(host.seats[1:], ["cara", "omar", "otto", "olga"], strict=False):
+        assert seat.token is not None
+        host.join(seat.token, name)
+    return host
+
+
+def feed_text(screen: FacilitatorScreen) -> str:
+    feed = screen.query_one("#team-feed", OptionList)
+    return "\n".join(str(feed.get_option_at_index(i).prompt) for i in range(feed.option_count))
+
+
+def text_of(screen: FacilitatorScreen, sel: str) -> str:
+    content = screen.query_one(sel, Static).content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def typed(pilot: Pilot[None], line: str) -> None:
+    inp = pilot.app.screen.query_one("#fac-line", Input)
+    inp.focus()
+    inp.value = line
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+@sync
+async def test_the_console_shows_the_team_and_flags_conflicts(poison: Incident) -> None:
+    host = game(poison)
+    app = HostApp(host, "fac")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FacilitatorScreen))
+        screen = app.screen
+        assert isinstance(screen, FacilitatorScreen)
+        assert "cara" in text_of(screen, "#team-roster") and "commander" in text_of(
+            screen, "#team-roster"
+        )
+        host.session.advance(30)
+        host.command("cara", "queue payments")
+        host.command("omar", "restart billing")
+        host.session.advance(20)
+        host.command("olga", "restart billing")  # an observer: refused, no conflict
+        host.command("cara", "restart billing")
+        host.look("omar", "logs billing")
+        host.say("omar", "I take billing")
+        await pilot.pause()
+        feed = feed_text(screen)
+        assert "cara > queue payments" in feed and "omar > restart billing" in feed
+        assert "olga >" not in feed and "olga !" not in feed  # refused by role: not in the feed
+        assert feed.count("⚠ conflict") == 1
+        assert "cara ran `restart billing` 20s after omar ran `restart billing`" in feed
+        assert "omar: I take billing" in feed
+        assert "looking at logs billing" in text_of(screen, "#team-roster")
+        # outputs on demand: select cara's first line
+        opts = screen.query_one("#team-feed", OptionList)
+        idx = next(
+            i for i in range(opts.option_count) if opts.get_option_at_index(i).id == "line-0"
+        )
+        opts.focus()
+        opts.highlighted = idx
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "cara > queue payments" in text_of(screen, "#team-output")
+        assert "payments" in text_of(screen, "#team-output").split("\n", 1)[1]
+        # the answer sheet and the injects are the facilitator's
+        assert "Root cause: poison-message" in text_of(screen, "#fac-answer")
+        assert "finance-asks-eta" in text_of(screen, "#fac-injects") and "ready" in text_of(
+            screen, "#fac-injects"
+        )
+
+
+@sync
+async def test_the_facilitators_actions_reach_the_host(poison: Incident) -> None:
+    host = game(poison)
+    heard: list[Any] = []
+    host.listeners.append(lambda m, a: heard.append(m))
+    app = HostApp(host, "fac")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FacilitatorScreen))
+        screen = app.screen
+        assert isinstance(screen, FacilitatorScreen)
+        await pilot.press("f5")
+        assert host.paused and "PAUSED" in text_of(screen, "#fac-clock")
+        await typed(pilot, "speed 5")
+        await typed(pilot, "resume")
+        assert not host.paused and host.speed == 5.0 and "5x" in text_of(screen, "#fac-clock")
+        await typed(pilot, "note the commander has not assigned billing")
+        assert "the commander has not assigned billing" in text_of(screen, "#fac-notes")
+        await typed(pilot, "inject customer-post")
+        assert "fired customer-post" in text_of(screen, "#fac-said")
+        assert "customer-post" in text_of(screen, "#fac-injects") and "fired" in text_of(
+            screen, "#fac-injects"
+        )
+        assert "@sam_shops" in feed_text(screen)
+        await typed(pilot, "inject fault meteor")
+        assert "no fault kind 'meteor'" in text_of(screen, "#fac-said")
+        await typed(pilot, "hint")
+        assert "Hint 1" in text_of(screen, "#fac-said") and host.session.hints_taken == [0]
+        await typed(pilot, "dance")
+        assert "not a facilitator action: dance" in text_of(screen, "#fac-said")
+        # typing reaches the facilitator's line even when the feed has the focus
+        screen.query_one("#team-feed", OptionList).focus()
+        await pilot.press("e", "n", "d")
+        await pilot.pause()
+        assert screen.query_one("#fac-line", Input).value == "end"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert host.finishing
+    assert [r["key"] for r in host.session.injected] == ["customer-post"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_facilitator_console_looks(
+    snap_compare: Any, poison: Incident, size: tuple[int, int]
+) -> None:
+    host = game(poison)
+    host.session.advance(40)
+    host.command("cara", "ack")
+    host.command("omar", "queue payments")
+    host.command("omar", "restart billing")
+    host.session.advance(15)
+    host.command("cara", "restart billing")
+    host.say("cara", "omar, billing is yours")
+    host.inject("fac", "finance-asks-eta")
+    host.note("fac", "two restarts within a minute")
+    host.pause("fac")
+
+    async def ready(pilot: Pilot[None]) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, FacilitatorScreen))
+        await pilot.pause()
+
+    assert snap_compare(HostApp(host, "fac"), terminal_size=size, run_before=ready)
