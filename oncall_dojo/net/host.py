@@ -411,6 +411,8 @@ class Host:
         self._facilitator(by)
         if self.over:
             raise Refused("the incident is over")
+        if len(self.session.hints_taken) >= len(self.session.incident.hints):
+            raise Refused("no more hints")  # refused before it becomes an entry without a feed line
         entry = perform(self.session, "hint take", by)
         if entry.kind == "refused":
             raise Refused(entry.output)
