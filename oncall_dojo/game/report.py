@@ -21,15 +21,29 @@ from oncall_dojo.game.team import draft, inputs, measures
 from oncall_dojo.incident.model import Incident
 
 
+def _declared(words: list[str], inc: Incident | None) -> tuple[str, str] | None:
+    """(part, mechanism) of a recorded `diagnose` (a former option id read through the incident's
+    `former_options`), or None."""
+    if len(words) > 1 and inc is not None and words[1] in inc.root_cause.former_options:
+        part, mechanism = inc.root_cause.former_options[words[1]].split()
+        return part, mechanism
+    if len(words) > 2:
+        return words[1], words[2]
+    return None
+
+
 def _diagnosis(
     cmds: list[dict[str, Any]], result: dict[str, Any], inc: Incident | None
 ) -> dict[str, Any]:
     declared: tuple[str, int] | None = None
+    judged: tuple[str, str] | None = None
     for c in cmds:
         if c.get("name") == "diagnose" and c.get("kind") != "refused":
             words = split(str(c["command"]))
             if len(words) > 1:
-                declared = (words[1], int(c["at"]))
+                judged = _declared(words, inc)
+                said = f"{judged[0]} {judged[1]}" if judged else words[1]
+                declared = (said, int(c["at"]))
     out: dict[str, Any] = {
         "declared": declared[0] if declared else None,
         "declared_at": declared[1] if declared else None,
@@ -37,15 +51,17 @@ def _diagnosis(
     if inc is None:
         return out
     rc = inc.root_cause
-    opts = {o.id: o for o in rc.options}
+    verdict = None if judged is None else rc.judge(*judged)
+    why_not = None
+    if verdict == "red herring" and judged is not None:
+        why_not = next(h.why_not for h in rc.red_herrings if h.part == judged[0])
     out.update(
         {
-            "answer": rc.answer,
-            "answer_text": opts[rc.answer].text,
-            "correct": None if declared is None else declared[0] == rc.answer,
-            "why_not": opts[declared[0]].why_not
-            if declared and declared[0] in opts and declared[0] != rc.answer
-            else None,
+            "answer": f"{rc.answer.part[0]} {rc.answer.mechanism[0]}",
+            "answer_text": rc.answer.text,
+            "correct": None if declared is None else verdict == "right",
+            "verdict": verdict,
+            "why_not": why_not,
         }
     )
     first = result.get("times", {}).get("first_action")
@@ -149,7 +165,7 @@ def _reference(
         "resolved": rr["resolved"],
         "times": rr["times"],
         "impact": rr["impact"],
-        "diagnosis": s.diagnosis[0] if s.diagnosis else None,
+        "diagnosis": s.diagnosis.label if s.diagnosis else None,
         "missed": missed,
         "extra": extra,
         "gaps": gaps,

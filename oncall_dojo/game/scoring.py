@@ -32,7 +32,8 @@ RUBRIC: dict[str, float] = {
     "time_acknowledged": 4,
     "time_mitigated": 8,
     "time_resolved": 8,
-    "diagnosis": 10,  # the right root cause declared
+    "diagnosis": 10,  # the right part and mechanism declared (4 for the right part alone)
+    "red_herring": 3,  # deducted for naming a part that only looked guilty
     "evidence": 5,  # key signals looked at before the first change
     "comms": 5,  # status updates during impact (half of it for telling harmed customers, if any)
     "needless": 3,  # deducted per needless or destructive action...
@@ -252,32 +253,7 @@ def score(s: Session) -> Result:
         items.append(Item(f"time_{key}", title, round(pts, 1), mx, detail))
 
     # -- diagnosis -----------------------------------------------------------------------
-    rc = inc.root_cause
-    if s.diagnosis is None:
-        items.append(
-            Item("diagnosis", "Root cause", 0, RUBRIC["diagnosis"], "no root cause declared")
-        )
-    elif s.diagnosis[0] == rc.answer:
-        items.append(
-            Item(
-                "diagnosis",
-                "Root cause",
-                RUBRIC["diagnosis"],
-                RUBRIC["diagnosis"],
-                f"correct: {next(o.text for o in rc.options if o.id == rc.answer)}",
-            )
-        )
-    else:
-        wrong_opt = next(o for o in rc.options if o.id == s.diagnosis[0])
-        items.append(
-            Item(
-                "diagnosis",
-                "Root cause",
-                0,
-                RUBRIC["diagnosis"],
-                f"declared {wrong_opt.id}, but {wrong_opt.why_not or 'that was not it'}",
-            )
-        )
+    items += _diagnosis_items(s)
 
     # -- conduct: evidence before acting, communication -----------------------------------
     first_act = s.first_action_at()
@@ -378,6 +354,45 @@ def score(s: Session) -> Result:
         resolved,
         notes,
     )
+
+
+DIAGNOSIS_PART_SHARE = 0.4
+"""The share of the diagnosis points for naming the right part with the wrong mechanism."""
+
+
+def _diagnosis_items(s: Session) -> list[Item]:
+    rc = s.incident.root_cause
+    full = RUBRIC["diagnosis"]
+    d = s.diagnosis
+    if d is None:
+        return [Item("diagnosis", "Root cause", 0, full, "no root cause declared")]
+    verdict = rc.judge(d.part, d.mechanism)
+    said = f"{d.part}, {d.mechanism}"
+    if verdict == "right":
+        return [Item("diagnosis", "Root cause", full, full, f"correct: {said}")]
+    if verdict == "part":
+        return [
+            Item(
+                "diagnosis",
+                "Root cause",
+                round(full * DIAGNOSIS_PART_SHARE, 1),
+                full,
+                f"the right part ({d.part}), but not {d.mechanism}",
+            )
+        ]
+    items = [Item("diagnosis", "Root cause", 0, full, f"declared {said}: not the cause")]
+    if verdict == "red herring":
+        why = next(h.why_not for h in rc.red_herrings if h.part == d.part)
+        items.append(
+            Item(
+                "red_herring",
+                "Red herring named as the cause",
+                -RUBRIC["red_herring"],
+                0,
+                f"{d.part}: {why}",
+            )
+        )
+    return items
 
 
 COLLATERAL_ZERO = 200

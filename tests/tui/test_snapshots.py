@@ -69,7 +69,7 @@ def test_debrief(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
     async def ready(pilot: Pilot[None]) -> None:
         screen = await to_incident(pilot)
         for at, cmd in ((20, "ack"), (40, "queue payments"), (70, "dlq move payments top"),
-                        (90, "diagnose poison-message"), (600, "resolve")):  # fmt: skip
+                        (90, "diagnose queue:payments poison-message"), (600, "resolve")):  # fmt: skip
             screen.advance_to(at)
             await command(pilot, cmd)
         await to_debrief(pilot)

@@ -15,7 +15,12 @@ from oncall_dojo.incident.model import Hint, Incident, parse_timed
 Play = Callable[..., Session]
 
 UPDATE = '00:30 update "Card charges are delayed; we are investigating and will update again."'
-MAILER_RUN = ["00:20 ack", UPDATE, "01:00 restart mailer", "01:30 diagnose mailer-deploy"]
+MAILER_RUN = [
+    "00:20 ack",
+    UPDATE,
+    "01:00 restart mailer",
+    "01:30 diagnose workers:mailer bad-release",
+]
 
 
 def item(result: Result, key: str) -> Item:
@@ -86,17 +91,36 @@ def test_purging_scores_clearly_below_the_reference(purge: Session, reference: S
     assert purge.result.score <= reference.result.score - 10
 
 
-def test_declaring_the_wrong_cause_earns_nothing_and_explains_why_not(
+def test_naming_a_red_herring_earns_nothing_costs_points_and_explains_why_not(
     mailer: Session, poison: Incident
 ) -> None:
     r = mailer.result
     assert r is not None
-    diagnosis = item(r, "diagnosis")
-    assert diagnosis.points == 0
-    why_not = next(o.why_not for o in poison.root_cause.options if o.id == "mailer-deploy")
-    assert why_not
-    assert why_not in diagnosis.detail
-    assert "mailer-deploy" in diagnosis.detail
+    assert item(r, "diagnosis").points == 0
+    assert "workers:mailer, bad-release" in item(r, "diagnosis").detail
+    herring = item(r, "red_herring")
+    assert herring.points == -3
+    why_not = next(h.why_not for h in poison.root_cause.red_herrings if h.part == "workers:mailer")
+    assert why_not and why_not in herring.detail
+
+
+@pytest.mark.parametrize(
+    ("declared", "points", "herring"),
+    [
+        ("queue:payments poison-message", 10, False),
+        ("workers:billing poison-message", 10, False),  # either part a postmortem could name
+        ("workers:billing capacity-shortfall", 4, False),  # the right part, the wrong mechanism
+        ("postgres poison-message", 0, False),  # the right mechanism on the wrong part
+        ("workers:mailer poison-message", 0, True),
+    ],
+)
+def test_a_diagnosis_is_judged_by_part_then_mechanism(
+    play: Play, declared: str, points: float, herring: bool
+) -> None:
+    r = play([f"00:20 diagnose {declared} notes"]).result
+    assert r is not None
+    assert item(r, "diagnosis").points == points
+    assert any(i.key == "red_herring" for i in r.items) is herring
 
 
 def test_a_status_update_during_impact_earns_comms_points(mailer: Session, idle: Session) -> None:
