@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall_dojo.game.commands import split
+from oncall_dojo.game.commands import RESPONSE_ONLY, parse, split
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.play import finish, run_script
-from oncall_dojo.game.scoring import evidence_covered
+from oncall_dojo.game.scoring import evidence_covered, seen_before_acting
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.team import draft, inputs, measures
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.errors import Refusal
 
 
 def _declared(words: list[str], inc: Incident | None) -> tuple[str, str] | None:
@@ -64,15 +65,36 @@ def _diagnosis(
             "why_not": why_not,
         }
     )
-    first = result.get("times", {}).get("first_action")
-    seen = {
-        str(c["evidence"]) for c in cmds if c.get("evidence") and (first is None or c["at"] < first)
-    }
+    seen = seen_before_acting(
+        [
+            (
+                str(c["evidence"]) if c.get("evidence") else None,
+                c.get("kind") == "act" and c.get("name") not in RESPONSE_ONLY,
+            )
+            for c in cmds
+        ]
+    )
     out["evidence"] = [
         {"view": e.view, "why": e.why.strip(), "seen_before_acting": evidence_covered(e.view, seen)}
         for e in inc.evidence
     ]
     return out
+
+
+TARGETS = {"service", "pool", "queue", "flag", "config", "job", "table", "route", "part", "pid"}
+"""Completion kinds whose first argument is what a command acts on."""
+
+
+def what_was_done(command: str) -> tuple[str, str | None]:
+    """A command as (name, target): `dlq move payments top` -> ("dlq move", "payments"),
+    `update "..."` -> ("update", None), so two plays compare by what they did, not by wording."""
+    try:
+        cmd, args = parse(command)
+    except Refusal:
+        return " ".join(command.split()), None
+    if cmd.args and cmd.args[0] in TARGETS and args:
+        return cmd.name, args[0].removesuffix(".dlq")
+    return cmd.name, None
 
 
 def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_alert: str) -> str:
@@ -113,21 +135,20 @@ def _reference(
     s = Session(inc, seed)
     run_script(s, list(ref.actions))
     rr = finish(s).to_json()
-    mine_acts = {" ".join(str(c["command"]).split()) for c in cmds if c.get("kind") == "act"}
-    mine_seen = {str(c["evidence"]) for c in cmds if c.get("evidence")}
+    mine_acts = {what_was_done(str(c["command"])) for c in cmds if c.get("kind") == "act"}
+    mine_seen = [str(c["evidence"]) for c in cmds if c.get("evidence")]
     missed, ref_acts = [], set()
     for e in s.entries:
-        text = " ".join(e.command.split())
         if e.kind == "act":
-            ref_acts.add(text)
-            if text not in mine_acts:
+            ref_acts.add(what_was_done(e.command))
+            if what_was_done(e.command) not in mine_acts:
                 missed.append({"at": e.at, "command": e.command, "kind": e.kind})
-        elif e.kind == "investigate" and e.evidence and e.evidence not in mine_seen:
+        elif e.kind == "investigate" and e.evidence and not evidence_covered(e.evidence, mine_seen):
             missed.append({"at": e.at, "command": e.command, "kind": e.kind})
     extra = [
         {"at": c["at"], "command": c["command"]}
         for c in cmds
-        if c.get("kind") == "act" and " ".join(str(c["command"]).split()) not in ref_acts
+        if c.get("kind") == "act" and what_was_done(str(c["command"])) not in ref_acts
     ]
     mine = {i["key"]: i for i in result["breakdown"]}
     gaps = []

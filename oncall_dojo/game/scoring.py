@@ -10,6 +10,7 @@ scores badly because the queue model lost the messages.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,10 +42,25 @@ RUBRIC: dict[str, float] = {
 }
 """Every weight of the score, in points. Each item scales its weight by a measured factor
 between 0 and 1 (see `_linear`); the items add up to 100 in any incident."""
-BURN_ZERO = 0.25
-"""Burning a quarter of the month's error budget in one incident earns no impact points."""
-LATE_ZERO = 0.25
-"""A quarter of the background work late (or never done) earns no impact points."""
+BURN_ZERO = 0.5
+"""Burning half of the month's error budget in one incident earns no impact points."""
+LATE_ZERO = 0.5
+"""Half of one kind of work (orders to charge, receipts to send, orders to ship...) done late
+or never earns no impact points."""
+SPEND_GOOD = 1.15
+"""Spending up to this multiple of the normal rate (before any fault) costs no spend points."""
+SPEND_BURST = 2.0
+"""Spending up to this multiple of the normal rate costs no impact points; spending faster is
+customer impact still growing (the business's money)."""
+SPEND_ZERO = 10.0
+"""Spending at this multiple of the normal rate (a runaway bill) earns no impact points."""
+UNITS = {
+    "charge": "orders to charge",
+    "email": "emails to send",
+    "fulfillment": "orders to ship",
+}
+"""What one message of a queue of each kind is, for the business (a `generic` queue's messages
+are that queue's jobs)."""
 WRONG_ZERO = 0.02
 """Two percent of the incident's orders left wrong earns no impact points."""
 SAMPLE_S = 5
@@ -59,6 +75,27 @@ def _linear(value: float, good: float, zero: float) -> float:
     return 1.0 - (value - good) / (zero - good)
 
 
+def business_units(s: Session) -> list[dict[str, Any]]:
+    """Each queue's work in the business's units: how many were due, how many were done later
+    than the queue's objective (those still waiting past it at the end included), and how many
+    never will be (purged, or parked in the dead-letter queue at the end)."""
+    out = []
+    for name, qq in s.system.queues.items():
+        kind = qq.cfg.kind
+        never = qq.stats.purged + qq.dlq_depth
+        out.append(
+            {
+                "queue": name,
+                "unit": UNITS.get(kind, f"{name} jobs"),
+                "total": qq.stats.produced,
+                "late": qq.stats.late,
+                "never": never,
+                "purged": qq.stats.purged,
+            }
+        )
+    return out
+
+
 def _healthy_series(s: Session) -> list[tuple[int, bool]]:
     sys_ = s.system
     conds = s.incident.resolution.conditions
@@ -68,30 +105,84 @@ def _healthy_series(s: Session) -> list[tuple[int, bool]]:
     return out
 
 
-def measure_times(s: Session) -> dict[str, int | None]:
+FAST_BURN = 14.4
+"""Requests failing (or too slow) at this multiple of the SLO's error rate count as customer
+impact still growing (the paging burn rate of the SRE Workbook's multi-window alerts)."""
+GROWTH_WINDOW_S = 60
+GROWTH_STEP_S = 10
+
+
+def impact_growing(s: Session, t: int) -> bool:
+    """Whether customer impact was still growing in the minute before tick `t`: requests
+    failing or too slow at the fast-burn rate, work waiting past its queue's objective, wrong
+    orders being written, customers charged or emailed twice, or money spent at more than
+    twice the normal rate."""
     sys_ = s.system
+    m = sys_.metrics
+    normal = m.values[min(1, m.ticks - 1), sys_.g_cost] if m.ticks else 0.0
+    if normal and m.values[t, sys_.g_cost] > SPEND_BURST * normal:
+        return True
+
+    def inc(sel: str) -> float:
+        return m.query(Query(metric=sel, fn="increase", window=GROWTH_WINDOW_S), t) or 0.0
+
+    total = inc("http_requests_total")
+    bad = inc('http_requests_total{code=~"5..|429"}') + inc("http_requests_slow_total")
+    if total and bad / total > FAST_BURN * (1 - sys_.cfg.slo.availability):
+        return True
+    for name, qq in sys_.queues.items():
+        age = m.query(
+            Query(metric=f'queue_oldest_message_age_seconds{{queue="{name}"}}', fn="last"), t
+        )
+        if age is not None and age > qq.cfg.objective_s:
+            return True
+    if inc("orders_written_invalid_total") > 0:
+        return True
+    app = sys_.app
+    return app is not None and any(t - GROWTH_WINDOW_S < h <= t for h in app.harm_ticks)
+
+
+def measure_times(s: Session) -> dict[str, int | None]:
+    """From the model: when customer impact stopped growing (mitigated), when every cause was
+    gone, and when both held and the system was back within its resolution conditions for good
+    (resolved). Player seconds from the page; None when it had not happened by the end."""
+    sys_ = s.system
+    end = sys_.t - 1
+    last_growth: int | None = None
+    for t in range(s.page_tick + GROWTH_STEP_S, end + 1, GROWTH_STEP_S):
+        if impact_growing(s, t):
+            last_growth = t
+    if last_growth is None:
+        mitigated: int | None = 0
+    elif end - last_growth < GROWTH_STEP_S:
+        mitigated = None  # still growing at the end
+    else:
+        mitigated = last_growth - s.page_tick
     healthy = _healthy_series(s)
     need = s.incident.resolution.for_s
-    mitigated: int | None = None
     streak_start: int | None = None
     for t, ok in healthy:
         if ok and streak_start is None:
             streak_start = t
         elif not ok:
             streak_start = None
-    if streak_start is not None and sys_.t - streak_start >= need:
-        mitigated = streak_start - s.page_tick
+    healthy_from = (
+        streak_start - s.page_tick
+        if streak_start is not None and sys_.t - streak_start >= need
+        else None
+    )
     causes = [f for f in s.fault_runs if f.spec.cause]
     cause_gone: int | None = None
     if causes and all(f.started is not None and not f.active(sys_) for f in causes):
         cause_gone = max((f.ended or f.started or 0) for f in causes) - s.page_tick
     resolved = None
-    if mitigated is not None and cause_gone is not None:
-        resolved = max(mitigated, cause_gone)
+    if mitigated is not None and cause_gone is not None and healthy_from is not None:
+        resolved = max(mitigated, cause_gone, healthy_from)
     return {
         "acknowledged": s.acked_at,
         "mitigated": mitigated,
         "cause_removed": cause_gone,
+        "healthy": healthy_from,
         "resolved": resolved,
         "declared_resolved": s.declared_resolved_at,
         "first_action": s.first_action_at(),
@@ -110,30 +201,41 @@ def score(s: Session) -> Result:
     def q(metric: str, fn: Fn, over: str | None = None) -> float:
         return m.query(Query(metric=metric, fn=fn, window=window, over=over), t_end) or 0.0
 
-    # -- customer impact: failed and too-slow requests, and work that came too late -------
+    # -- customer impact, in the business's units -------------------------------------------
     total = q("http_requests_total", "increase")
     failed = q('http_requests_total{code=~"5.."}', "increase")
     throttled = q('http_requests_total{code="429"}', "increase")
     slow = _slow_requests(s)
     bad = failed + throttled + slow
     mean_rps = total / max(1, window)
-    budget = (1 - sys_.cfg.slo.availability) * mean_rps * 86_400 * sys_.cfg.slo.window_days
+    slo = sys_.cfg.slo
+    budget = (1 - slo.availability) * mean_rps * 86_400 * slo.window_days
     burn = bad / budget if budget else 0.0
+    budget_minutes = (1 - slo.availability) * 1440 * slo.window_days
     produced = sum(qq.stats.produced for qq in sys_.queues.values())
     late = sum(qq.stats.late for qq in sys_.queues.values())
     lost = sum(qq.stats.purged for qq in sys_.queues.values())
     parked = sum(qq.dlq_depth for qq in sys_.queues.values())
     waiting = sum(qq.depth + qq.inflight for qq in sys_.queues.values())
-    late_share = (late + lost + parked) / max(1, produced)
+    units = business_units(s)
     orders = q("orders_created_total", "increase")
     data = _data_outcome(s) if sys_.app is not None else None
     wrong_now = len(sys_.records.corrupted)
     wrong_share = wrong_now / max(1.0, orders)
+    start_rate = m.values[min(1, m.ticks - 1), sys_.g_cost] if m.ticks else 0.0  # before any fault
+    spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
+    baseline = start_rate * window / 3600.0
+    ratio = spent / baseline if baseline else 1.0
+    charged_twice = sys_.records.duplicate_charges
     factors = {
         "requests": _linear(burn, 0.0, BURN_ZERO),
-        "background work": _linear(late_share, 0.0, LATE_ZERO),
         "wrong records": _linear(wrong_share, 0.0, WRONG_ZERO),
+        "orders charged twice": _linear(charged_twice / max(1.0, orders), 0.0, WRONG_ZERO),
+        "money spent": _linear(ratio, SPEND_BURST, SPEND_ZERO),
     }
+    for u in units:
+        if u["total"]:
+            factors[u["unit"]] = _linear((u["late"] + u["never"]) / u["total"], 0.0, LATE_ZERO)
     if data is not None:
         factors["customers charged or emailed twice"] = _linear(
             data["harm_after_page"] / max(1, data["customers"]), 0.0, 1.0
@@ -141,22 +243,33 @@ def score(s: Session) -> Result:
     worst = min(factors, key=lambda k: factors[k])
     impact_max = RUBRIC["impact"] if data is None else RUBRIC["impact_with_data"]
     pts = impact_max * factors[worst]
+    said = [
+        f"{int(failed + throttled):,} requests failed and {int(slow):,} were too slow, of {int(total):,} "
+        f"({burn * budget_minutes:.1f} of the month's {budget_minutes:.0f} minutes of error budget)"
+    ]
+    said += [
+        f"{u['unit']}: {u['late']:,} late and {u['never']:,} never, of {u['total']:,}"
+        for u in units
+        if u["late"] or u["never"]
+    ]
+    if wrong_now:
+        said.append(f"{wrong_now:,} customers' orders still wrong at the end")
+    if charged_twice:
+        cents = sys_.records.duplicate_cents(sys_.order_cents)
+        said.append(
+            f"{charged_twice:,} orders charged twice and not refunded (${cents / 100:,.2f})"
+        )
+    if ratio > SPEND_BURST:
+        said.append(f"${spent:,.2f} spent, {ratio:.2f}x the normal rate")
+    if data and data["harm_after_page"]:
+        said.append(f"{data['harm_after_page']:,} repeat charges or emails after the page")
     items.append(
         Item(
             "impact",
             "Customer impact",
             round(pts, 1),
             impact_max,
-            f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
-            f"({burn:.1%} of the month's error budget); {late + lost + parked:,} of {produced:,} messages late or never processed "
-            f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end"
-            + (
-                f"; {data['harm_after_page']:,} repeat charges or emails after the page"
-                if data
-                else ""
-            )
-            + f"; scored on the worst ({worst})"
-            + (f"; {parked:,} messages still parked in dead-letter queues" if parked else ""),
+            "; ".join(said) + f"; scored on the worst ({worst})",
         )
     )
     loss_pts = RUBRIC["work_lost"] * _linear(lost / max(1, produced), 0.0, 0.01)
@@ -168,7 +281,8 @@ def score(s: Session) -> Result:
             RUBRIC["work_lost"],
             "no message was lost"
             if not lost
-            else f"{lost:,} messages were deleted unprocessed (purged): that work will never happen",
+            else "deleted unprocessed (purged), never to happen: "
+            + ", ".join(f"{u['purged']:,} {u['unit']}" for u in units if u["purged"]),
         )
     )
 
@@ -194,18 +308,14 @@ def score(s: Session) -> Result:
             + (f"; {wrong_refunds:,} refunds of charges customers owed" if wrong_refunds else ""),
         )
     )
-    start_rate = m.values[s.page_tick, sys_.g_cost] if s.page_tick < m.ticks else 0.0
-    spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
-    baseline = start_rate * window / 3600.0
-    ratio = spent / baseline if baseline else 1.0
-    spend_pts = RUBRIC["spend"] * _linear(ratio, 1.15, 2.0)
+    spend_pts = RUBRIC["spend"] * _linear(ratio, SPEND_GOOD, 2.0)
     items.append(
         Item(
             "spend",
             "Spend",
             round(spend_pts, 1),
             RUBRIC["spend"],
-            f"${spent:,.2f} spent during the incident, {ratio:.2f}x the rate when you were paged",
+            f"${spent:,.2f} spent during the incident, {ratio:.2f}x the normal rate",
         )
     )
     wrong = len(rec.corrupted)
@@ -243,35 +353,43 @@ def score(s: Session) -> Result:
                 0.0,
                 {
                     "acknowledged": "never acknowledged",
-                    "mitigated": "customer impact had not ended at the end",
+                    "mitigated": "customer impact was still growing at the end",
                     "resolved": "the cause was still present or the system unhealthy at the end",
                 }[key],
             )
         else:
             pts = mx * _linear(v, par_s, 3 * par_s)
-            detail = f"{mmss(v)} (par {mmss(par_s)})"
+            detail = (
+                f"{mmss(v)} (par {mmss(par_s)})"
+                + {
+                    "acknowledged": "",
+                    "mitigated": ": from then on no requests failing at the fast-burn rate, no work "
+                    "waiting past its objective, no new wrong writes or repeat charges, no "
+                    "runaway spend",
+                    "resolved": f": the cause gone at {mmss(times['cause_removed'] or 0)} and the "
+                    f"system healthy from {mmss(times['healthy'] or 0)}",
+                }[key]
+            )
         items.append(Item(f"time_{key}", title, round(pts, 1), mx, detail))
 
     # -- diagnosis -----------------------------------------------------------------------
     items += _diagnosis_items(s)
 
     # -- conduct: evidence before acting, communication -----------------------------------
-    first_act = s.first_action_at()
-    seen_before = set(s.evidence_seen(first_act))
-    key_ev = [e.view for e in inc.evidence]
-    if key_ev:
-        got = [e for e in key_ev if evidence_covered(e, seen_before)]
-        ev_pts = RUBRIC["evidence"] * len(got) / len(key_ev)
-        missing = [e for e in key_ev if e not in got]
-        ev_detail = f"looked at {len(got)} of {len(key_ev)} key signals before the first change" + (
-            f"; not before acting: {', '.join(missing)}" if missing else ""
+    signals = key_signals(s)
+    if signals:
+        got = [v for v, _, ok in signals if ok]
+        ev_pts = RUBRIC["evidence"] * len(got) / len(signals)
+        missing = [v for v, _, ok in signals if not ok]
+        ev_detail = (
+            f"looked at {len(got)} of {len(signals)} key signals before the first change"
+            + (f"; not before acting: {', '.join(missing)}" if missing else "")
         )
     else:
-        ev_pts = float(RUBRIC["evidence"]) if seen_before else 0.0
+        looked = seen_before_acting([(e.evidence, e.mutates) for e in s.entries])
+        ev_pts = float(RUBRIC["evidence"]) if looked else 0.0
         ev_detail = (
-            "investigated before changing anything"
-            if seen_before
-            else "changed things before looking"
+            "investigated before changing anything" if looked else "changed things before looking"
         )
     items.append(
         Item("evidence", "Evidence before acting", round(ev_pts, 1), RUBRIC["evidence"], ev_detail)
@@ -316,7 +434,19 @@ def score(s: Session) -> Result:
         notes.append(
             f"declared resolved at {mmss(s.declared_resolved_at)} while customers were still affected"
         )
+    harm = _irreversible_harm(s, units, data)
     total_pts = max(0.0, min(100.0, sum(i.points for i in items)))
+    if harm and total_pts > HARM_CAP:
+        items.append(
+            Item(
+                "harm_cap",
+                "Irreversible harm",
+                round(HARM_CAP - total_pts, 1),
+                0,
+                "; ".join(harm) + f": the score is capped at {HARM_CAP} (an F)",
+            )
+        )
+        total_pts = HARM_CAP
     final = round(total_pts)
     grade = next(g for lim, g in GRADES if final >= lim)
     impact = {
@@ -325,6 +455,8 @@ def score(s: Session) -> Result:
         "requests_throttled": int(throttled),
         "requests_slow": int(slow),
         "error_budget_burned": round(burn, 4),
+        "error_budget_minutes_burned": round(burn * budget_minutes, 1),
+        "business_units": units,
         "messages_produced": produced,
         "messages_late": late,
         "messages_lost": lost,
@@ -395,6 +527,29 @@ def _diagnosis_items(s: Session) -> list[Item]:
     return items
 
 
+HARM_CAP = 59
+"""The most a game that did irreversible harm can score: an F, below a clean fix even when it is
+slow and silent (the minimal playthrough of every incident is graded at least C)."""
+
+
+def _irreversible_harm(
+    s: Session, units: list[dict[str, Any]], data: dict[str, Any] | None
+) -> list[str]:
+    """What was done that cannot be undone: work purged, correct rows changed or deleted,
+    committed writes lost in a failover, customers charged twice and never refunded."""
+    sys_ = s.system
+    harm = [f"{u['purged']:,} {u['unit']} purged" for u in units if u["purged"]]
+    if data is not None and data["collateral"]:
+        harm.append(f"{data['collateral']:,} correct rows changed or deleted")
+    if sys_.db.writes_lost:
+        harm.append(f"{sys_.db.writes_lost:,} committed writes lost in a failover")
+    dups = sys_.records.duplicate_charges
+    if dups:
+        cents = sys_.records.duplicate_cents(sys_.order_cents)
+        harm.append(f"{dups:,} duplicate charges never refunded (${cents / 100:,.2f})")
+    return harm
+
+
 COLLATERAL_ZERO = 200
 """Correct rows changed or deleted at which the data repair earns nothing (and costs 10 points)."""
 
@@ -458,6 +613,7 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     spam = len(sys_.notified - harmed)
     return {
         "items": items,
+        "collateral": n_coll,
         "wrong_refunds": wrong_refunds,
         "harmed": len(harmed),
         "told": told,
@@ -478,14 +634,54 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     }
 
 
-def evidence_covered(view: str, seen: set[str]) -> bool:
-    if view in seen:
-        return True
-    if ":" not in view:
-        return any(x.split(":", 1)[0] == view for x in seen)
-    kind, target = view.split(":", 1)
-    # `logs:all` covers every service's logs only if the player filtered nothing
-    return kind == "logs" and "logs:all" in seen and target == "all"
+def signal(view: str) -> tuple[str, str | None]:
+    """The signal an evidence key shows, as (family, target): every view of one queue (`queue`,
+    `messages`, a queue metric) is the queue signal, so `queue fulfillment` counts for `queues`;
+    a worker metric counts for `workers`."""
+    kind, _, target = view.partition(":")
+    tgt = target or None
+    if kind in ("queues", "queue", "messages"):
+        return "queue", tgt
+    if kind == "metrics" and tgt is not None:
+        if tgt.startswith("queue_"):
+            return "queue", None
+        if tgt.startswith(("worker_", "kube_")):
+            return "workers", None
+    return kind, tgt
+
+
+def evidence_covered(view: str, seen: Iterable[str]) -> bool:
+    """Whether what was seen shows the signal `view` names, whichever command or pane showed
+    it: the same family and target, or any target of the family when `view` names none; the
+    map shows every queue and every worker pool at a glance."""
+    family, target = signal(view)
+    for x in seen:
+        if x == "map" and target is None and family in ("queue", "workers"):
+            return True
+        f, t = signal(x)
+        if f == family and (target is None or t == target):
+            return True
+    return False
+
+
+def seen_before_acting(evidence: Sequence[tuple[str | None, bool]]) -> set[str]:
+    """The evidence of the commands before the first one that changed the system, in the
+    order they were performed (a look and a change at the same second count in that order);
+    `evidence` is (evidence key, changed the system) per command."""
+    out: set[str] = set()
+    for key, mutates in evidence:
+        if mutates:
+            break
+        if key:
+            out.add(key)
+    return out
+
+
+def key_signals(s: Session) -> list[tuple[str, str, bool]]:
+    """(view, why, looked at before the first change) for each of the incident's key
+    evidence: the one rule behind the score's evidence item and the debrief's list."""
+    seen = seen_before_acting([(e.evidence, e.mutates) for e in s.entries])
+    return [(e.view, e.why, evidence_covered(e.view, seen)) for e in s.incident.evidence]
 
 
 def _slow_requests(s: Session) -> float:
@@ -561,9 +757,13 @@ def _timeline(s: Session, times: dict[str, int | None]) -> list[dict[str, Any]]:
             ev.append({"at": a.tick - s.page_tick, "kind": "alert", "text": f"{a.name} {a.state}"})
     for e in s.entries:
         ev.append({"at": e.at, "kind": e.kind, "text": e.command})
-    for key in ("mitigated", "cause_removed", "resolved"):
+    for key, text in (
+        ("mitigated", "mitigated: customer impact stopped growing"),
+        ("cause_removed", "cause removed"),
+        ("resolved", "resolved: the cause gone and the system healthy"),
+    ):
         v = times[key]
         if v is not None:
-            ev.append({"at": v, "kind": "outcome", "text": key.replace("_", " ")})
+            ev.append({"at": v, "kind": "outcome", "text": text})
     ev.sort(key=lambda x: (x["at"], x["kind"]))
     return ev

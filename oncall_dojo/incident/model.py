@@ -189,7 +189,12 @@ class Playthrough(_Model):
 
 class Playthroughs(_Model):
     reference: Playthrough
-    """A good response: must resolve the incident and clearly beat idle and harmful play."""
+    """A good response: must resolve the incident, be graded A and clearly beat idle and
+    harmful play."""
+    minimal: Playthrough | None = None
+    """The least a competent engineer would do: the fix, without a diagnosis or a status
+    update. `dojo check` requires it (graded at least C, below the reference, above every
+    harmful playthrough)."""
     harmful: list[Playthrough] = Field(min_length=1)
     """Tempting wrong responses, each expected to score clearly below the reference."""
 

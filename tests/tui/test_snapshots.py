@@ -94,13 +94,12 @@ def test_help(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_diagnosis_dialog(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
-    """The causes whole (wrapped), the chosen one drawn (●), the buttons in sight."""
+    """The part and mechanism lists with nothing chosen, the notes, the buttons in sight."""
 
     async def ready(pilot: Pilot[None]) -> None:
         await to_incident(pilot)
         await pilot.press("f6")
         await pilot.pause()
-        await pilot.press("down", "space")
         for inp in pilot.app.screen.query(Input):
             inp.cursor_blink = False
         await pilot.pause()
