@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from oncall_dojo.game.commands import RESPONSE_ONLY, parse, split
+from oncall_dojo.game.evidence import evidence_covered, seen_before_acting
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.play import finish, run_script
-from oncall_dojo.game.scoring import evidence_covered, seen_before_acting
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.team import draft, inputs, measures
 from oncall_dojo.incident.model import Incident

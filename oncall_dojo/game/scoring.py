@@ -10,15 +10,16 @@ scores badly because the queue model lost the messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from oncall_dojo.game.evidence import key_signals, seen_before_acting
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.injects import stakeholder_credit
 from oncall_dojo.game.result import GRADES, Item, Result
 from oncall_dojo.game.session import Session
+from oncall_dojo.game.times import SPEND_BURST, measure_times, timeline
 from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
 
 RUBRIC: dict[str, float] = {
@@ -49,9 +50,6 @@ LATE_ZERO = 0.5
 or never earns no impact points."""
 SPEND_GOOD = 1.15
 """Spending up to this multiple of the normal rate (before any fault) costs no spend points."""
-SPEND_BURST = 2.0
-"""Spending up to this multiple of the normal rate costs no impact points; spending faster is
-customer impact still growing (the business's money)."""
 SPEND_ZERO = 10.0
 """Spending at this multiple of the normal rate (a runaway bill) earns no impact points."""
 UNITS = {
@@ -63,7 +61,6 @@ UNITS = {
 are that queue's jobs)."""
 WRONG_ZERO = 0.02
 """Two percent of the incident's orders left wrong earns no impact points."""
-SAMPLE_S = 5
 
 
 def _linear(value: float, good: float, zero: float) -> float:
@@ -94,99 +91,6 @@ def business_units(s: Session) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _healthy_series(s: Session) -> list[tuple[int, bool]]:
-    sys_ = s.system
-    conds = s.incident.resolution.conditions
-    out = []
-    for t in range(s.page_tick, sys_.t, SAMPLE_S):
-        out.append((t, all(sys_.metrics.holds(c, t) for c in conds)))
-    return out
-
-
-FAST_BURN = 14.4
-"""Requests failing (or too slow) at this multiple of the SLO's error rate count as customer
-impact still growing (the paging burn rate of the SRE Workbook's multi-window alerts)."""
-GROWTH_WINDOW_S = 60
-GROWTH_STEP_S = 10
-
-
-def impact_growing(s: Session, t: int) -> bool:
-    """Whether customer impact was still growing in the minute before tick `t`: requests
-    failing or too slow at the fast-burn rate, work waiting past its queue's objective, wrong
-    orders being written, customers charged or emailed twice, or money spent at more than
-    twice the normal rate."""
-    sys_ = s.system
-    m = sys_.metrics
-    normal = m.values[min(1, m.ticks - 1), sys_.g_cost] if m.ticks else 0.0
-    if normal and m.values[t, sys_.g_cost] > SPEND_BURST * normal:
-        return True
-
-    def inc(sel: str) -> float:
-        return m.query(Query(metric=sel, fn="increase", window=GROWTH_WINDOW_S), t) or 0.0
-
-    total = inc("http_requests_total")
-    bad = inc('http_requests_total{code=~"5..|429"}') + inc("http_requests_slow_total")
-    if total and bad / total > FAST_BURN * (1 - sys_.cfg.slo.availability):
-        return True
-    for name, qq in sys_.queues.items():
-        age = m.query(
-            Query(metric=f'queue_oldest_message_age_seconds{{queue="{name}"}}', fn="last"), t
-        )
-        if age is not None and age > qq.cfg.objective_s:
-            return True
-    if inc("orders_written_invalid_total") > 0:
-        return True
-    app = sys_.app
-    return app is not None and any(t - GROWTH_WINDOW_S < h <= t for h in app.harm_ticks)
-
-
-def measure_times(s: Session) -> dict[str, int | None]:
-    """From the model: when customer impact stopped growing (mitigated), when every cause was
-    gone, and when both held and the system was back within its resolution conditions for good
-    (resolved). Player seconds from the page; None when it had not happened by the end."""
-    sys_ = s.system
-    end = sys_.t - 1
-    last_growth: int | None = None
-    for t in range(s.page_tick + GROWTH_STEP_S, end + 1, GROWTH_STEP_S):
-        if impact_growing(s, t):
-            last_growth = t
-    if last_growth is None:
-        mitigated: int | None = 0
-    elif end - last_growth < GROWTH_STEP_S:
-        mitigated = None  # still growing at the end
-    else:
-        mitigated = last_growth - s.page_tick
-    healthy = _healthy_series(s)
-    need = s.incident.resolution.for_s
-    streak_start: int | None = None
-    for t, ok in healthy:
-        if ok and streak_start is None:
-            streak_start = t
-        elif not ok:
-            streak_start = None
-    healthy_from = (
-        streak_start - s.page_tick
-        if streak_start is not None and sys_.t - streak_start >= need
-        else None
-    )
-    causes = [f for f in s.fault_runs if f.spec.cause]
-    cause_gone: int | None = None
-    if causes and all(f.started is not None and not f.active(sys_) for f in causes):
-        cause_gone = max((f.ended or f.started or 0) for f in causes) - s.page_tick
-    resolved = None
-    if mitigated is not None and cause_gone is not None and healthy_from is not None:
-        resolved = max(mitigated, cause_gone, healthy_from)
-    return {
-        "acknowledged": s.acked_at,
-        "mitigated": mitigated,
-        "cause_removed": cause_gone,
-        "healthy": healthy_from,
-        "resolved": resolved,
-        "declared_resolved": s.declared_resolved_at,
-        "first_action": s.first_action_at(),
-    }
 
 
 def score(s: Session) -> Result:
@@ -482,7 +386,7 @@ def score(s: Session) -> Result:
         items,
         impact,
         times,
-        _timeline(s, times),
+        timeline(s, times),
         resolved,
         notes,
     )
@@ -634,56 +538,6 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     }
 
 
-def signal(view: str) -> tuple[str, str | None]:
-    """The signal an evidence key shows, as (family, target): every view of one queue (`queue`,
-    `messages`, a queue metric) is the queue signal, so `queue fulfillment` counts for `queues`;
-    a worker metric counts for `workers`."""
-    kind, _, target = view.partition(":")
-    tgt = target or None
-    if kind in ("queues", "queue", "messages"):
-        return "queue", tgt
-    if kind == "metrics" and tgt is not None:
-        if tgt.startswith("queue_"):
-            return "queue", None
-        if tgt.startswith(("worker_", "kube_")):
-            return "workers", None
-    return kind, tgt
-
-
-def evidence_covered(view: str, seen: Iterable[str]) -> bool:
-    """Whether what was seen shows the signal `view` names, whichever command or pane showed
-    it: the same family and target, or any target of the family when `view` names none; the
-    map shows every queue and every worker pool at a glance."""
-    family, target = signal(view)
-    for x in seen:
-        if x == "map" and target is None and family in ("queue", "workers"):
-            return True
-        f, t = signal(x)
-        if f == family and (target is None or t == target):
-            return True
-    return False
-
-
-def seen_before_acting(evidence: Sequence[tuple[str | None, bool]]) -> set[str]:
-    """The evidence of the commands before the first one that changed the system, in the
-    order they were performed (a look and a change at the same second count in that order);
-    `evidence` is (evidence key, changed the system) per command."""
-    out: set[str] = set()
-    for key, mutates in evidence:
-        if mutates:
-            break
-        if key:
-            out.add(key)
-    return out
-
-
-def key_signals(s: Session) -> list[tuple[str, str, bool]]:
-    """(view, why, looked at before the first change) for each of the incident's key
-    evidence: the one rule behind the score's evidence item and the debrief's list."""
-    seen = seen_before_acting([(e.evidence, e.mutates) for e in s.entries])
-    return [(e.view, e.why, evidence_covered(e.view, seen)) for e in s.incident.evidence]
-
-
 def _slow_requests(s: Session) -> float:
     """Successful requests slower than the SLO threshold, from the latency histograms."""
     m = s.system.metrics
@@ -736,34 +590,3 @@ def _pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
     queue = s.system.pools[pool].cfg.queue
     age = m.values[tick - 1, s.system.g_q[queue]["age"]] if tick > 0 else 0
     return bool(restarts > 0 or ready < desired or age > s.system.queues[queue].cfg.objective_s)
-
-
-def _timeline(s: Session, times: dict[str, int | None]) -> list[dict[str, Any]]:
-    sys_ = s.system
-    ev: list[dict[str, Any]] = [
-        {"at": 0, "kind": "page", "text": f"paged by {s.incident.page.alert}"}
-    ]
-    for f in s.fault_runs:
-        if f.started is not None and f.started >= s.page_tick - 3600:
-            ev.append(
-                {
-                    "at": f.started - s.page_tick,
-                    "kind": "fault",
-                    "text": f"{f.spec.kind} began" + ("" if f.spec.cause else " (red herring)"),
-                }
-            )
-    for a in sys_.alerts.events:
-        if a.tick >= s.page_tick:
-            ev.append({"at": a.tick - s.page_tick, "kind": "alert", "text": f"{a.name} {a.state}"})
-    for e in s.entries:
-        ev.append({"at": e.at, "kind": e.kind, "text": e.command})
-    for key, text in (
-        ("mitigated", "mitigated: customer impact stopped growing"),
-        ("cause_removed", "cause removed"),
-        ("resolved", "resolved: the cause gone and the system healthy"),
-    ):
-        v = times[key]
-        if v is not None:
-            ev.append({"at": v, "kind": "outcome", "text": text})
-    ev.sort(key=lambda x: (x["at"], x["kind"]))
-    return ev

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from oncall_dojo.game.evidence import key_signals
 from oncall_dojo.game.plays import Background, Outcome
-from oncall_dojo.game.scoring import key_signals
 
 if TYPE_CHECKING:
     from oncall_dojo.game.scoring import Result

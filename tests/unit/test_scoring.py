@@ -7,19 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
+from oncall_dojo.game.evidence import evidence_covered, key_signals, seen_before_acting
 from oncall_dojo.game.play import finish, perform
 from oncall_dojo.game.report import what_was_done
-from oncall_dojo.game.scoring import (
-    GROWTH_STEP_S,
-    HARM_CAP,
-    Item,
-    Result,
-    evidence_covered,
-    impact_growing,
-    key_signals,
-    seen_before_acting,
-)
+from oncall_dojo.game.scoring import HARM_CAP, Item, Result
 from oncall_dojo.game.session import Session
+from oncall_dojo.game.times import GROWTH_STEP_S, impact_growing
 from oncall_dojo.incident.model import Hint, Incident, parse_timed
 from oncall_dojo.tui.report import unseen
 
