@@ -21,7 +21,6 @@ from oncall_dojo.game.grammar import (
     split,
 )
 from oncall_dojo.game.session import Session
-from oncall_dojo.incident.diagnosis import MECHANISMS
 from oncall_dojo.sim.observability.logs import LEVELS
 
 __all__ = [
@@ -74,10 +73,8 @@ def names(kind: Completion, s: Session) -> list[str]:
             return [str(b.pid) for b in sys_.db.backends]
         case "route":
             return list(sys_.cfg.api.routes)
-        case "part":
-            return s.parts
-        case "mechanism":
-            return list(MECHANISMS)
+        case "cause":
+            return [o.id for o in s.incident.root_cause.options]
         case "metric":
             return sys_.metrics.names()
         case "table":

@@ -146,12 +146,7 @@ def render(rep: dict[str, Any]) -> str:
     if d["declared"] is None:
         lines.append("- **Declared:** no root cause was declared.")
     else:
-        verdict = {
-            "right": " (correct)",
-            "part": " (the right part, the wrong mechanism)",
-            "red herring": " (a red herring)",
-            "wrong": " (wrong)",
-        }.get(str(d.get("verdict")), "")
+        verdict = "" if d.get("correct") is None else (" (correct)" if d["correct"] else " (wrong)")
         lines.append(
             f"- **Declared:** {_code(d['declared'], False)} at {mmss(d['declared_at'])}{verdict}"
         )

@@ -38,16 +38,14 @@ from oncall_dojo.sim.observability.metrics import MetricStore
 Doc = dict[str, Any]
 """One finished play as `dojo run --json` prints it: the result and every command."""
 
-IDLE, REFERENCE, MINIMAL = "idle", "reference", "minimal"
+IDLE, REFERENCE = "idle", "reference"
 
 
 def playthroughs(incident: Incident) -> dict[str, list[str]]:
     """Name -> timed actions, for an incident already resolved for its seed: `reference`,
-    `idle`, `minimal` (when the file has one), then `harmful:NAME` in file order."""
+    `idle`, then `harmful:NAME` in file order."""
     pts = incident.playthroughs
     out = {REFERENCE: list(pts.reference.actions), IDLE: []}
-    if pts.minimal is not None:
-        out[MINIMAL] = list(pts.minimal.actions)
     out.update({f"harmful:{h.name}": list(h.actions) for h in pts.harmful})
     return out
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.incident.loader import load_incident
-from oncall_dojo.incident.model import Incident, Playthrough, parse_timed
+from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.incident.semantics import alias_clashes
 from oncall_dojo.sim import tempdirs
 from oncall_dojo.sim.config import SystemConfig
@@ -24,10 +24,9 @@ WAIT_IN_SCRIPT = "a playthrough does not `wait`: the time of its next action say
 
 def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
     errors: list[tuple[Loc, str]] = []
-    pts = incident.playthroughs
-    plays: list[tuple[str | tuple[str, int], Playthrough]] = [("reference", pts.reference)]
-    plays += [("minimal", pts.minimal)] if pts.minimal is not None else []
-    plays += [(("harmful", i), h) for i, h in enumerate(pts.harmful)]
+    plays = [("reference", incident.playthroughs.reference)] + [
+        (("harmful", i), h) for i, h in enumerate(incident.playthroughs.harmful)
+    ]
     for where, play in plays:
         base: Loc = ("playthroughs", *((where,) if isinstance(where, str) else where))
         for j, line in enumerate(play.actions):

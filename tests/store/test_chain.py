@@ -17,14 +17,7 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.store import Recorder, Store
 from oncall_dojo.store.events import GENESIS, Event, verify_chain
 
-LINES = [
-    "ack",
-    "queue payments",
-    "restart billing",
-    "wait 1m",
-    "diagnose queue:payments poison-message",
-    "quit",
-]
+LINES = ["ack", "queue payments", "restart billing", "wait 1m", "diagnose poison-message", "quit"]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ CASES = {
         "queues",
         "purge payments",
         "restart billing",
-        "diagnose workers:billing capacity-shortfall",
+        "diagnose billing-capacity",
         "wait 5m",
         "resolve",
     ],
