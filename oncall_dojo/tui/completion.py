@@ -14,9 +14,6 @@ from oncall_dojo.sim.errors import Refusal
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
 
-CONSOLE_ONLY = ("wait",)
-"""Words the console handles itself (not session commands)."""
-
 _OPTIONS: dict[str, list[str]] = {
     "logs": ["level=", "grep=", "re=", "since=", "limit="],
     "metrics": ["fn=", "window="],
@@ -44,16 +41,12 @@ def candidates(text: str, session: Session) -> tuple[str, list[str]]:
     trailing = not text or text[-1].isspace()
     done, partial = (words, "") if trailing else (words[:-1], words[-1])
     if not done:
-        firsts = sorted({n.split(" ")[0] for n in COMMANDS} | set(CONSOLE_ONLY))
+        firsts = sorted({n.split(" ")[0] for n in COMMANDS})
         return partial, [w for w in firsts if w.startswith(partial)]
     if len(done) == 1:
         subs = sorted(n.split(" ", 1)[1] for n in COMMANDS if n.startswith(done[0] + " "))
         if subs:
             return partial, [w for w in subs if w.startswith(partial)]
-    if done[0] in CONSOLE_ONLY:
-        return partial, [
-            w for w in _FIXED.get((done[0], len(done) - 1), []) if w.startswith(partial)
-        ]
     try:
         cmd, args = resolve(done)
     except Refusal:

@@ -21,10 +21,9 @@ class HostApp(App[None]):
     ) -> None:
         super().__init__()
         self.host = host
-        self.you = you
-        self.links = list(links or [])
-        """(role, join link, who took it) per seat, shown on the console."""
+        self._screen = FacilitatorScreen(host, you, links)
+        """The one screen; `links` are (role, join link, who took it) per seat."""
 
     def on_mount(self) -> None:
         self.sub_title = self.host.session.incident.title
-        self.push_screen(FacilitatorScreen(self.host, self.you, self.links))
+        self.push_screen(self._screen)
