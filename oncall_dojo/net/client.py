@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from oncall_dojo.net import protocol as p
+from oncall_dojo.sim.text import clean
 
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
@@ -246,7 +247,9 @@ FACILITATOR_WORDS = ("pause", "resume", "speed", "hint", "end", "note", "role")
 
 def to_message(text: str) -> p._Msg | None:
     """A typed console line as a message: `/pause`, `/speed 20`, `/show 3`, `/who`... are team
-    and facilitator actions; anything else is a command (say, note and handover included)."""
+    and facilitator actions; anything else is a command (say, note and handover included).
+    Bytes that were not UTF-8 arrive as U+FFFD, as at the solo console."""
+    text = clean(text)
     if text.startswith("/"):
         word, _, arg = text[1:].partition(" ")
         if word in FACILITATOR_WORDS:

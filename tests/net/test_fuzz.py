@@ -234,3 +234,13 @@ def test_any_frames_over_a_socket_leave_the_host_serving(
             await ws2.close()
 
     asyncio.run(go())
+
+
+def test_a_typed_line_with_bytes_that_were_not_utf8_becomes_a_valid_command() -> None:
+    """stdin decoded with surrogateescape gives lone surrogates; the message must still encode."""
+    from oncall_dojo.net.client import to_message
+
+    msg = to_message("say hi \udcff\udcfe team")
+    assert isinstance(msg, p.Cmd)
+    assert msg.text == "say hi \ufffd\ufffd team"
+    assert p.decode_client(msg.model_dump_json()) == msg
