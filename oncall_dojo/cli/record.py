@@ -42,7 +42,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     for r in map(_shown, rows):
         if r["ended_at"] is None:
             again = "host" if r.get("mode") == "team" else "play"
-            status = f"in progress at {r['last_at'] // 60:02d}:{r['last_at'] % 60:02d} (dojo {again} --resume {r['session']})"
+            status = f"unfinished at {r['last_at'] // 60:02d}:{r['last_at'] % 60:02d} (dojo {again} --resume {r['session']})"
         else:
             status = f"{r['score']:>3}/100 {r['grade']}  {r['outcome']}"
         table.append(

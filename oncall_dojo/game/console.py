@@ -2,8 +2,10 @@
 
 Simulated time moves only when you let it: every command takes
 `THINK_S` seconds of simulated time (reading and typing are not free), and
-`wait DURATION` lets the system run. `quit` ends play; the outcome is measured
-to the end of the incident either way.
+`wait DURATION` lets the system run. `quit` (or `resolve`) ends play, and the
+outcome is measured to the end of the incident. Input that ends before then (the end
+of a piped script, ctrl+d) ends nothing: the game is left unfinished, unscored, and a
+recorded one can be resumed with `dojo play --resume`.
 
 The console keeps no record itself: give it a `PlayLog` (the store's recorder)
 and it reports what the player asked for (waits, quitting) and checkpoints the
@@ -48,6 +50,14 @@ class PlayLog(Protocol):
 
     def checkpoint(self) -> None:
         """The console is about to wait for input: everything so far must be kept."""
+
+    @property
+    def session_id(self) -> str | None:
+        """The recorded session's id (None while nothing is recorded)."""
+
+    @property
+    def keeping(self) -> bool:
+        """Whether the record is still being written."""
 
 
 def read_line(inp: TextIO) -> tuple[str, bool]:
@@ -132,15 +142,19 @@ def run_console(
     note = log.started(s, THINK_S) if log is not None else None
     if note:
         print(note, file=out)
-    print("\nType `help` for commands, `wait 1m` to let time pass, `quit` to stop.\n", file=out)
+    print(
+        "\nType `help` for commands, `wait 1m` to let time pass, `quit` to stop and be scored.\n",
+        file=out,
+    )
     while not s.ended and s.declared_resolved_at is None:
         if log is not None:
             log.checkpoint()
         out.write(f"[{mmss(s.now)}] dojo> ")
         out.flush()
         line, whole = read_line(inp)
-        if not line:
-            break
+        if not line:  # the input ended: the player did not end the game
+            _left_unfinished(s, log, out)
+            return 0
         if not whole:
             print(f"  ! {LINE_REFUSAL}", file=out)
             continue
@@ -173,3 +187,17 @@ def run_console(
     print(result.render(), file=out)
     print(f"\nWhat really happened: {what_really_happened(s.incident)}", file=out)
     return 0
+
+
+def _left_unfinished(s: Session, log: PlayLog | None, out: TextIO) -> None:
+    """The input ended before play did: nothing is measured or scored, and the record (if
+    any) stays an unfinished session that `dojo play --resume` continues."""
+    print(
+        f"\n\nThe input ended at {mmss(s.now)} before the game did: it is left unfinished, not scored.",
+        file=out,
+    )
+    sid = log.session_id if log is not None and log.keeping else None
+    if sid is not None:
+        print(f"Continue it with: dojo play --resume {sid}", file=out)
+    else:
+        print("It was not recorded, so it cannot be resumed.", file=out)

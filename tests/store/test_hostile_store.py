@@ -199,7 +199,7 @@ def test_history_and_verify_work_in_a_folder_that_cannot_be_written(
     store: Store,  # type: ignore[valid-type]
 ) -> None:
     """Run as another user (as root, `nobody`), or with the folder made read-only."""
-    sid = record(["ack", "status"])
+    sid = record(["ack", "status", "quit"])
     store.close()
     shared = Path(tempfile.mkdtemp(prefix="dojo-ro-"))
     try:

@@ -127,9 +127,16 @@ def test_resume_of_a_finished_session_shows_its_debrief_and_refuses_missing_ones
     home: Path, monkeypatch: pytest.MonkeyPatch, dojo: Dojo
 ) -> None:
     code, out, _ = play_cli(
-        monkeypatch, dojo, PLAY_LINES[:6], "payments-stuck", "--seed", "9", "--player", "dana"
+        monkeypatch,
+        dojo,
+        [*PLAY_LINES[:6], "quit"],
+        "payments-stuck",
+        "--seed",
+        "9",
+        "--player",
+        "dana",
     )
-    assert code == 0 and "Recording as session" in out  # end of input ends (and finishes) the game
+    assert code == 0 and "Recording as session" in out  # `quit` ends (and finishes) the game
     st = Store.open()
     sid = st.history()[0]["session"]
     assert st.history()[0]["ended_at"] is not None

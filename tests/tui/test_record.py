@@ -173,7 +173,7 @@ def test_a_game_quit_mid_play_is_kept_and_resumes_in_the_tui_then_reopens_as_its
     sid = row["session"]
     assert row["ended_at"] is None and row["last_at"] == seen["at"]
     code, out, _ = term.dojo("history")
-    assert f"in progress at 02:00 (dojo play --resume {sid})" in out
+    assert f"unfinished at 02:00 (dojo play --resume {sid})" in out
     code, _, err = term.dojo("report", sid)
     assert code == 2 and "has not finished" in err
     assert term.board() == []

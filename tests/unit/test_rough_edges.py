@@ -80,3 +80,44 @@ def test_history_columns_fit_their_contents(
     starts = {line.index("payments-stuck") for line in lines}
     assert len(starts) == 1  # the incident column lines up whatever the names' lengths
     assert {line.index("/100") for line in lines} == {lines[0].index("/100")}
+
+
+def test_input_that_ends_early_leaves_the_game_unfinished_and_resumable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A piped script that stops (or ctrl+d) before `quit` or `resolve` is not a finished F:
+    nothing is scored, the record stays open, and resuming plays on from where it stood."""
+    monkeypatch.setenv("DOJO_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("ack\nqueue payments\n"))
+    code = main(["play", "payments-stuck", "--console", "--seed", "1", "--player", "ann"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert "The input ended at 00:20 before the game did: it is left unfinished, not scored." in out
+    assert "Measuring the outcome" not in out and "grade" not in out
+    assert main(["history", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    sid = row["session"]
+    assert f"Continue it with: dojo play --resume {sid}" in out
+    assert row["ended_at"] is None and row["score"] is None and row["last_at"] == 20
+    assert main(["history"]) == 0
+    assert f"unfinished at 00:20 (dojo play --resume {sid})" in capsys.readouterr().out
+    assert main(["leaderboard"]) == 0
+    assert "ann" not in capsys.readouterr().out
+    # resumed, it carries on from 00:20 and ends when the player ends it
+    monkeypatch.setattr(sys, "stdin", io.StringIO("quit\n"))
+    assert main(["play", "--resume", sid, "--console"]) == 0
+    out, _ = capsys.readouterr()
+    assert "[00:20] dojo> quit" in out and "payments-stuck (seed 1):" in out
+    assert main(["history", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["ended_at"] is not None and row["grade"] is not None
+
+
+def test_input_that_ends_early_unrecorded_says_it_cannot_be_resumed(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("ack\n"))
+    assert main(["play", "payments-stuck", "--console", "--seed", "1", "--no-record"]) == 0
+    out = capsys.readouterr().out
+    assert "left unfinished, not scored" in out and "It was not recorded" in out
+    assert "grade" not in out
