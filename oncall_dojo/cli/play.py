@@ -47,7 +47,9 @@ def cmd_play(args: argparse.Namespace) -> int:
         seed = secrets.randbelow(1_000_000) if seed is None else seed
         inc = load_incident(args.incident, args, seed=seed)
     log = None if args.no_record else recorder(args, "play")
-    code = run_console(inc, seed, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log)
+    code = run_console(
+        inc, seed, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log, cancel_key=True
+    )
     return _kept(log, code)
 
 
@@ -124,7 +126,14 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     if tui:
         return _run_tui(args, None, None, resume=(s, log))
     code = run_console(
-        None, None, extra_dirs(args), out=sys.stdout, inp=sys.stdin, log=log, session=s
+        None,
+        None,
+        extra_dirs(args),
+        out=sys.stdout,
+        inp=sys.stdin,
+        log=log,
+        session=s,
+        cancel_key=True,
     )
     return _kept(log, code)
 

@@ -7,6 +7,10 @@ outcome is measured to the end of the incident. Input that ends before then (the
 of a piped script, ctrl+d) ends nothing: the game is left unfinished, unscored, and a
 recorded one can be resumed with `dojo play --resume`.
 
+ctrl+c (when the console owns it: `cancel_key`) cancels the SQL statement that is running,
+which then changes nothing and is not recorded, and play goes on; at the prompt it stops
+play without measuring the outcome, so a recorded game can be resumed.
+
 The console keeps no record itself: give it a `PlayLog` (the store's recorder)
 and it reports what the player asked for (waits, quitting) and checkpoints the
 clock before every prompt, so a killed game can be resumed where it stood.
@@ -15,13 +19,23 @@ clock before every prompt, so a killed game can be resumed where it stood.
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import Protocol, TextIO
+from types import FrameType, TracebackType
+from typing import Any, Protocol, TextIO
 
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import LINE_MAX_BYTES, LINE_REFUSAL, too_long
-from oncall_dojo.game.play import finish, perform, wait, wait_seconds
+from oncall_dojo.game.play import (
+    cancel_running,
+    clear_cancel,
+    finish,
+    perform,
+    wait,
+    wait_seconds,
+)
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.game.views import what_really_happened
@@ -29,11 +43,17 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import discover
 from oncall_dojo.incident.yamlload import YamlModelError
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.sqlsandbox import Cancelled
 from oncall_dojo.sim.text import shown
 
 THINK_S = 10
 WAIT_STEP_S = 30
 """Long waits advance in steps of this many seconds, so the clock is recorded as it goes."""
+EXIT_INTERRUPTED = 130
+"""What `run_console` returns when ctrl+c at the prompt stopped play (as a shell reports SIGINT)."""
+NOTHING_TO_CANCEL = (
+    "(ctrl+c cancels a running query, and none was running; ctrl+c at the prompt stops playing)"
+)
 
 
 class PlayLog(Protocol):
@@ -58,6 +78,45 @@ class PlayLog(Protocol):
     @property
     def keeping(self) -> bool:
         """Whether the record is still being written."""
+
+
+class CancelKey:
+    """ctrl+c at the console, in the main thread: while a command runs it cancels the running
+    SQL statement (`cancel_running`) and play goes on; at the prompt it raises
+    KeyboardInterrupt, so reading stops. The previous handler is put back on exit."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.at_prompt = False
+        self.pressed = False
+        """ctrl+c came while a command ran (cleared by the console when it has said so)."""
+        self._old: Any = None
+        self._installed = False
+
+    def __enter__(self) -> CancelKey:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._old)
+            self._installed = False
+
+    def ready(self) -> None:
+        """At the prompt: the next ctrl+c stops reading; the last one's cancel is over."""
+        self.pressed = False
+        clear_cancel(self.session)
+        self.at_prompt = True
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.at_prompt:
+            raise KeyboardInterrupt
+        self.pressed = True
+        cancel_running(self.session)
 
 
 def read_line(inp: TextIO) -> tuple[str, bool]:
@@ -109,8 +168,12 @@ def run_console(
     inp: TextIO = sys.stdin,
     log: PlayLog | None = None,
     session: Session | None = None,
+    cancel_key: bool = False,
 ) -> int:
-    """Play at the console; `session` continues a rebuilt (resumed) session instead of a new one."""
+    """Play at the console; `session` continues a rebuilt (resumed) session instead of a new one.
+
+    With `cancel_key` (the `dojo` command, in its main thread) ctrl+c cancels a running query,
+    and at the prompt stops play unmeasured: it returns `EXIT_INTERRUPTED`, the game kept."""
     if session is not None:
         incident = session.incident
     elif incident is None:
@@ -146,15 +209,42 @@ def run_console(
         "\nType `help` for commands, `wait 1m` to let time pass, `quit` to stop and be scored.\n",
         file=out,
     )
+    if cancel_key:
+        with CancelKey(s) as key:
+            how = _play(s, out, inp, log, key)
+    else:
+        how = _play(s, out, inp, log, None)
+    if how == "ctrl+c":
+        _left_unfinished(s, log, out, "Stopped by ctrl+c")
+        return EXIT_INTERRUPTED
+    if how == "eof":  # the input ended: the player did not end the game
+        _left_unfinished(s, log, out, "The input ended")
+        return 0
+    print("\nMeasuring the outcome to the end of the incident...", file=out)
+    result = finish(s)
+    print(result.render(), file=out)
+    print(f"\nWhat really happened: {what_really_happened(s.incident)}", file=out)
+    return 0
+
+
+def _play(s: Session, out: TextIO, inp: TextIO, log: PlayLog | None, key: CancelKey | None) -> str:
+    """The prompt loop, until play is over or the player quits ("over"), the input ends
+    ("eof") or ctrl+c at the prompt ("ctrl+c")."""
     while not s.ended and s.declared_resolved_at is None:
         if log is not None:
             log.checkpoint()
-        out.write(f"[{mmss(s.now)}] dojo> ")
-        out.flush()
-        line, whole = read_line(inp)
-        if not line:  # the input ended: the player did not end the game
-            _left_unfinished(s, log, out)
-            return 0
+        try:
+            if key is not None:
+                key.ready()  # before the prompt shows: a ctrl+c from then on stops reading
+            out.write(f"[{mmss(s.now)}] dojo> ")
+            out.flush()
+            line, whole = read_line(inp)
+            if key is not None:
+                key.at_prompt = False
+        except KeyboardInterrupt:
+            return "ctrl+c"
+        if not line:
+            return "eof"
         if not whole:
             print(f"  ! {LINE_REFUSAL}", file=out)
             continue
@@ -166,7 +256,7 @@ def run_console(
         if text in ("quit", "exit"):
             if log is not None:
                 log.quitting()
-            break
+            return "over"
         try:
             secs = wait_seconds(text)
         except Refusal as exc:
@@ -177,23 +267,27 @@ def run_console(
                 log.waiting(min(s.now + secs, s.horizon))
             for _ in wait(s, secs, WAIT_STEP_S):
                 pass  # each step is a clock event: the record keeps up
+            if key is not None and key.pressed:
+                print(NOTHING_TO_CANCEL, file=out)
             continue
-        entry = perform(s, text)
+        try:
+            entry = perform(s, text)
+        except Cancelled as exc:  # not performed and not recorded: as if never typed
+            print(f"  ! {exc.message} (ctrl+c at the prompt stops playing)", file=out)
+            continue
         prefix = "  ! " if entry.kind == "refused" else ""
         print(prefix + shown(entry.output, keep_lines=True), file=out)
+        if key is not None and key.pressed:
+            print(NOTHING_TO_CANCEL, file=out)
         s.advance(THINK_S)
-    print("\nMeasuring the outcome to the end of the incident...", file=out)
-    result = finish(s)
-    print(result.render(), file=out)
-    print(f"\nWhat really happened: {what_really_happened(s.incident)}", file=out)
-    return 0
+    return "over"
 
 
-def _left_unfinished(s: Session, log: PlayLog | None, out: TextIO) -> None:
-    """The input ended before play did: nothing is measured or scored, and the record (if
-    any) stays an unfinished session that `dojo play --resume` continues."""
+def _left_unfinished(s: Session, log: PlayLog | None, out: TextIO, why: str) -> None:
+    """The input ended (or ctrl+c at the prompt) before play did: nothing is measured or
+    scored, and the record (if any) stays an unfinished session `dojo play --resume` continues."""
     print(
-        f"\n\nThe input ended at {mmss(s.now)} before the game did: it is left unfinished, not scored.",
+        f"\n\n{why} at {mmss(s.now)} before the game did: it is left unfinished, not scored.",
         file=out,
     )
     sid = log.session_id if log is not None and log.keeping else None
@@ -201,3 +295,4 @@ def _left_unfinished(s: Session, log: PlayLog | None, out: TextIO) -> None:
         print(f"Continue it with: dojo play --resume {sid}", file=out)
     else:
         print("It was not recorded, so it cannot be resumed.", file=out)
+    out.flush()

@@ -14,7 +14,7 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.sim import ops
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.sim.sqlsandbox import SqlError, render_table
+from oncall_dojo.sim.sqlsandbox import Cancelled, SqlError, render_table
 
 
 @command(
@@ -51,6 +51,8 @@ def _select_ids(s: Session, sql: str, what: str = "id") -> list[int]:
     app = _app(s)
     try:
         res = app.selector().run(sql)
+    except Cancelled:
+        raise  # the player cancelled it: nothing was done, nothing is recorded
     except SqlError as exc:
         raise Refusal(str(exc)) from None
     if res.truncated:
@@ -120,6 +122,8 @@ def _sql(s: Session, args: list[str], by: str) -> Reply:
     app = _app(s)
     try:
         res = app.console().run(args[0])
+    except Cancelled:
+        raise  # the player cancelled it: nothing was done, nothing is recorded
     except SqlError as exc:
         raise Refusal(str(exc)) from None
     return render_table(res), _sql_evidence(args[0])
@@ -135,6 +139,8 @@ def _sql_commit(s: Session, args: list[str], by: str) -> Reply:
         )
     try:
         statements, changed = ops.commit_sql(s.system, by)
+    except Cancelled:
+        raise  # the previewed writes are still pending
     except SqlError as exc:
         raise Refusal(f"nothing was changed: {exc}") from None
     return f"Committed {statements} statement(s): {changed} changed.", None

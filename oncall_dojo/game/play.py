@@ -30,7 +30,8 @@ def perform(session: Session, text: str, player: str | None = None) -> Entry:
     """Run one command line for `player` (the session's own player by default) and record it.
 
     A refused command (or any command once play is over) changes nothing and is recorded
-    as refused, with the reason as its output."""
+    as refused, with the reason as its output. A query the player cancels while it runs
+    (`cancel_running`) raises `Cancelled`: nothing was performed, and nothing is recorded."""
     text = text.strip()
     if too_long(text):  # refused by its length; recorded by a prefix that is refused the same way
         text = text[: LINE_MAX_BYTES + 1]
@@ -67,6 +68,22 @@ def perform(session: Session, text: str, player: str | None = None) -> Entry:
         }
     )
     return entry
+
+
+def cancel_running(session: Session) -> None:
+    """Cancel the player's SQL statement running now or about to start (safe from a signal
+    handler or another thread): the `perform` running it raises `Cancelled`, and so does every
+    later one until `clear_cancel`. A command that runs no SQL is not affected."""
+    app = session.system.app
+    if app is not None:
+        app.interrupt()
+
+
+def clear_cancel(session: Session) -> None:
+    """Let the player's SQL run again after `cancel_running` (before the next command)."""
+    app = session.system.app
+    if app is not None:
+        app.clear_cancel()
 
 
 def wait_seconds(text: str) -> int | None:

@@ -44,9 +44,17 @@ from oncall_dojo.sim.errors import InvariantFailed
 from oncall_dojo.sim.sqlauth import SCHEMA_TABLES, WARM_UP, Auth, Gate
 from oncall_dojo.sim.sqlguard import Guarded, Watch, size_of
 from oncall_dojo.sim.sqlrender import COUNT_CAP, QueryResult, render_table
-from oncall_dojo.sim.sqltext import Checked, SqlError, check
+from oncall_dojo.sim.sqltext import Cancelled, Checked, SqlError, check
 
-__all__ = ["COUNT_CAP", "QueryResult", "Sandbox", "SqlError", "count_rows", "render_table"]
+__all__ = [
+    "COUNT_CAP",
+    "Cancelled",
+    "QueryResult",
+    "Sandbox",
+    "SqlError",
+    "count_rows",
+    "render_table",
+]
 
 _Checked = Checked  # the name the tests and older callers know
 _PROGRESS_EVERY = 1_000
@@ -55,6 +63,7 @@ _MAX_KEPT_BYTES = 16 * 1024 * 1024
 """Text and blob bytes kept in the rows of one result; later rows are counted, not kept."""
 _MAX_COLUMNS = 100
 A = sqlite3
+CANCELLED = "stopped: cancelled before it finished; nothing was changed"
 
 
 @dataclass
@@ -89,6 +98,7 @@ class Sandbox:
         step_budget: int | None = 5_000_000,
         deadline_s: float | None = 2.0,
         max_rows: int = 200,
+        cancel: threading.Event | None = None,
     ) -> None:
         full = os.path.abspath(os.fspath(path))  # absolute, so never taken for a file: URI
         if not os.path.isfile(full):
@@ -114,7 +124,11 @@ class Sandbox:
         self._steps = 0
         self._stopped = False
         self._why: str | None = None
-        self._cancel = threading.Event()
+        self._cancel = cancel if cancel is not None else threading.Event()
+        """Set by `interrupt`. A sandbox's own is cleared when a statement starts; one given by
+        the caller stays set until the caller clears it, so a cancel that comes just before the
+        statement starts still stops it (`run` and `commit` then refuse to start)."""
+        self._own_cancel = cancel is None
         self._cancelled = False
 
         conn = sqlite3.connect(
@@ -153,7 +167,7 @@ class Sandbox:
         sees the database as a commit would leave it, as inside a real transaction.
         """
         with self._lock:
-            self._cancel.clear()
+            self._start()
             checked = check(sql, self.max_sql_chars)
             self._begin(checked)
             conn = self._open()
@@ -188,7 +202,7 @@ class Sandbox:
                     steps=out.steps,
                 )
             except sqlite3.Error as e:
-                raise SqlError(self._words(e)) from None
+                raise self._failed(e) from None
             finally:
                 self._end()
 
@@ -205,7 +219,7 @@ class Sandbox:
         pending statements are dropped and SqlError is raised.
         """
         with self._lock:
-            self._cancel.clear()
+            self._start()
             self._begin(Checked("", "", ""))
             self._open()
             self._baseline = size_of(self._files)
@@ -221,6 +235,8 @@ class Sandbox:
                 for i, p in enumerate(todo, 1):
                     try:
                         per, used = self._run_pending(p)
+                    except Cancelled:
+                        raise
                     except SqlError as e:
                         raise SqlError(
                             f"commit failed at statement {i} of {len(todo)}, "
@@ -231,7 +247,13 @@ class Sandbox:
                         changes[table] = changes.get(table, 0) + count
                     rows.append((p.statement, sum(per.values()) if per else None))
                 self._internal("COMMIT")
+            except Cancelled:
+                self._pending = todo  # cancelled, not failed: the previews wait as they were
+                raise
             except sqlite3.Error as e:
+                if self._is_cancel(e):
+                    self._pending = todo
+                    raise self._failed(e) from None
                 raise SqlError(f"commit failed, nothing was changed: {self._words(e)}") from None
             finally:
                 self._end()
@@ -239,10 +261,19 @@ class Sandbox:
                 columns, rows, len(rows), False, changes, "write", committed=True, steps=steps
             )
 
-    def interrupt(self) -> None:
-        """Stop the statement running now, from another thread (a player's cancel key).
+    def _start(self) -> None:
+        if self._own_cancel:
+            self._cancel.clear()
+        elif self._cancel.is_set():
+            raise Cancelled(CANCELLED)
 
-        The statement ends with SqlError("stopped: cancelled ...") and changes nothing.
+    def interrupt(self) -> None:
+        """Stop the statement running now, from another thread or a signal handler (a
+        player's cancel key).
+
+        The statement ends with `Cancelled` ("stopped: cancelled ...") and changes nothing;
+        previewed writes stay pending. With no statement running it does nothing: the next
+        `run` or `commit` starts afresh.
         """
         self._cancel.set()
         conn = self._conn
@@ -326,7 +357,7 @@ class Sandbox:
                 conn.execute("EXPLAIN " + checked.statement).close()
         except (sqlite3.Error, sqlite3.Warning) as e:
             self._why = watch.reason
-            raise SqlError(self._words(e)) from None
+            raise self._failed(e) from None
         except (ValueError, OverflowError, MemoryError) as e:
             raise SqlError(f"error: {e}") from None
         return self._gate.auth
@@ -376,7 +407,7 @@ class Sandbox:
                 raise SqlError(self._words(sqlite3.OperationalError("interrupted")))
         except (sqlite3.Error, sqlite3.Warning) as e:
             self._why = watch.reason
-            raise SqlError(self._words(e)) from None
+            raise self._failed(e) from None
         except (ValueError, OverflowError) as e:
             raise SqlError(f"error: {e}") from None
         except MemoryError:
@@ -401,6 +432,8 @@ class Sandbox:
         for i, p in enumerate(self._pending, 1):
             try:
                 self._run_pending(p)
+            except Cancelled:
+                raise
             except SqlError as e:
                 raise SqlError(
                     f"pending statement {i} no longer runs ({e.message}); "
@@ -420,6 +453,16 @@ class Sandbox:
         if conn is not None and conn.in_transaction:
             self._internal("ROLLBACK")
 
+    def _is_cancel(self, e: Exception) -> bool:
+        name = getattr(e, "sqlite_errorname", "")
+        return self._cancelled or (self._cancel.is_set() and name == "SQLITE_INTERRUPT")
+
+    def _failed(self, e: Exception) -> SqlError:
+        """The error to raise for `e`: `Cancelled` when the player cancelled the statement."""
+        if self._is_cancel(e) and not self._gate.auth.refusal and not self._guard.refusal:
+            return Cancelled(CANCELLED)
+        return SqlError(self._words(e))
+
     def _words(self, e: Exception) -> str:
         name = getattr(e, "sqlite_errorname", "")
         text = str(e)
@@ -427,8 +470,8 @@ class Sandbox:
             return self._gate.auth.refusal
         if self._guard.refusal:
             return self._guard.refusal
-        if self._cancelled or (self._cancel.is_set() and name == "SQLITE_INTERRUPT"):
-            return "stopped: cancelled before it finished; nothing was changed"
+        if self._is_cancel(e):
+            return CANCELLED
         if self._why == "deadline":
             return (
                 f"stopped: the statement ran past its deadline of {self.deadline_s:g} s; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Checked", "SqlError", "check"]
+__all__ = ["Cancelled", "Checked", "SqlError", "check"]
 
 
 class SqlError(Exception):
@@ -23,6 +23,12 @@ class SqlError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class Cancelled(SqlError):
+    """The player cancelled the statement while it ran (`Sandbox.interrupt`): it changed
+    nothing, and previewed writes are kept as they were. Not a refusal of the statement, so
+    the callers that turn `SqlError` into a refusal let this one through."""
 
 
 TRANSACTION_WORDS = frozenset({"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"})

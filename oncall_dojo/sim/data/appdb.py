@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -100,6 +101,8 @@ class AppDb:
         self._console: Sandbox | None = None
         self._selector: Sandbox | None = None
         self._checker: Sandbox | None = None
+        self._cancel = threading.Event()
+        """The player's cancel key (`interrupt`), shared by the console and selector sandboxes."""
         self._create()
         self._seed_rows()
 
@@ -505,7 +508,10 @@ class AppDb:
         self.flush()
         if self._console is None:
             self._console = Sandbox(
-                self.path, writable=self.cfg.writable, allow_schema=self.cfg.allow_schema
+                self.path,
+                writable=self.cfg.writable,
+                allow_schema=self.cfg.allow_schema,
+                cancel=self._cancel,
             )
         return self._console
 
@@ -527,8 +533,21 @@ class AppDb:
         """A read-only sandbox returning up to 50,000 rows, for commands that act on a query's ids."""
         self.flush()
         if self._selector is None:
-            self._selector = Sandbox(self.path, max_rows=50_000)
+            self._selector = Sandbox(self.path, max_rows=50_000, cancel=self._cancel)
         return self._selector
+
+    def interrupt(self) -> None:
+        """Cancel the player's statement running now, or about to start (from a signal handler
+        or another thread): it ends with `Cancelled` and changes nothing, and so does every
+        later one until `clear_cancel`. Invariant checks are not touched."""
+        self._cancel.set()
+        for box in (self._console, self._selector):
+            if box is not None:
+                box.interrupt()
+
+    def clear_cancel(self) -> None:
+        """Let the player's statements run again after `interrupt`."""
+        self._cancel.clear()
 
     def close_sandboxes(self) -> None:
         """Close the SQL sandboxes (discarding previewed writes); they reopen when next asked
@@ -563,6 +582,7 @@ class AppDb:
         main, truth = state.pop("_images")
         self.__dict__.update(state)
         self._console = self._selector = self._checker = None
+        self._cancel = threading.Event()
         self._tmp = tempdirs.make("dojo-app-")
         self.path = Path(self._tmp) / "app.db"
         self.path.write_bytes(main)
@@ -577,4 +597,4 @@ class AppDb:
             self.close()
 
 
-_NOT_COPIED = frozenset({"conn", "path", "_tmp", "_console", "_selector", "_checker"})
+_NOT_COPIED = frozenset({"conn", "path", "_tmp", "_console", "_selector", "_checker", "_cancel"})
