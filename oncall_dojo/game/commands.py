@@ -8,6 +8,7 @@ fill it in the order `help` lists the commands.
 from __future__ import annotations
 
 from oncall_dojo.game import act, data, grammar, investigate, respond
+from oncall_dojo.game.escalation import teams
 from oncall_dojo.game.grammar import (
     COMMANDS,
     RESPONSE_ONLY,
@@ -85,4 +86,6 @@ def names(kind: Completion, s: Session) -> list[str]:
             return sorted({v for per in sys_.cfg.versions.values() for v in per})
         case "level":
             return [lv.lower() for lv in LEVELS]
+        case "team":
+            return teams(s)
     return []

@@ -265,8 +265,10 @@ def _play(s: Session, out: TextIO, inp: TextIO, log: PlayLog | None, key: Cancel
         if secs is not None:
             if log is not None:
                 log.waiting(min(s.now + secs, s.horizon))
+            seen = len(s.entries)
             for _ in wait(s, secs, WAIT_STEP_S):
                 pass  # each step is a clock event: the record keeps up
+            _others(s, seen, out)
             if key is not None and key.pressed:
                 print(NOTHING_TO_CANCEL, file=out)
             continue
@@ -279,8 +281,16 @@ def _play(s: Session, out: TextIO, inp: TextIO, log: PlayLog | None, key: Cancel
         print(prefix + shown(entry.output, keep_lines=True), file=out)
         if key is not None and key.pressed:
             print(NOTHING_TO_CANCEL, file=out)
+        seen = len(s.entries)
         s.advance(THINK_S)
+        _others(s, seen, out)
     return "over"
+
+
+def _others(s: Session, seen: int, out: TextIO) -> None:
+    """What others did while time passed (a paged team joining), after entry `seen`."""
+    for e in s.entries[seen:]:
+        print(f"  [{mmss(e.at)}] {e.player}: {shown(e.output, keep_lines=True)}", file=out)
 
 
 def _left_unfinished(s: Session, log: PlayLog | None, out: TextIO, why: str) -> None:

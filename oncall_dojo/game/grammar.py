@@ -43,6 +43,7 @@ Completion = Literal[
     "table",
     "version",
     "level",
+    "team",
     "none",
 ]
 

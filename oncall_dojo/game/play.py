@@ -126,6 +126,7 @@ def finish(session: Session) -> Result:
     """Run the system to the horizon and score the outcome (once; later calls return it)."""
     if session.result is None:
         session.schedule.clear()  # play is over: injects due later never reach anyone
+        session.calls.clear()  # and the teams paged are called off
         session.advance(session.remaining)
         session.ended = True
         for q in session.system.queues.values():

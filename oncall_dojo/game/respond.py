@@ -1,10 +1,12 @@
 """The response's paperwork: status updates, escalation, the diagnosis, hints, resolving.
 
-None of these changes the system; they are what the score reads beside the outcome.
+None of these changes the system itself (a paged team may, when it joins: see
+`game.escalation`); they are what the score reads beside the outcome.
 """
 
 from __future__ import annotations
 
+from oncall_dojo.game import escalation
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import Reply, command, need
 from oncall_dojo.game.session import Session
@@ -45,11 +47,20 @@ def _answer(s: Session, args: list[str], by: str) -> Reply:
     return f"Answered {ask.sender} ({ask.id}) at {mmss(s.now)}.", None
 
 
-@command("escalate", "act", "escalate TEAM [TEXT]", "Page another team.")
+@command(
+    "escalate",
+    "act",
+    "escalate TEAM [TEXT|COMMAND]",
+    "Page the team that owns a part of the system: their on-call joins in a few minutes and "
+    "answers from their side, or runs the command you ask for (`escalate billing restart billing`).",
+    ("team",),
+)
 def _escalate(s: Session, args: list[str], by: str) -> Reply:
-    need(args, 1, "escalate TEAM [TEXT]")
+    need(args, 1, "escalate TEAM [TEXT|COMMAND]")
+    team = escalation.team_named(s, args[0])
+    said = escalation.page(s, team, " ".join(args[1:]), by)
     s.escalations.append((s.now, " ".join(args)))
-    return f"Paged {args[0]}. They will join the call.", None
+    return said, None
 
 
 @command(

@@ -21,7 +21,7 @@ from oncall_dojo.sim.faults import Fault
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
-__all__ = ["Ask", "Entry", "IncidentBroken", "Kind", "Session"]
+__all__ = ["Ask", "Call", "Entry", "IncidentBroken", "Kind", "Session"]
 
 
 class IncidentBroken(Exception):
@@ -46,6 +46,18 @@ class Ask:
         return self.answers[0][0] if self.answers else None
 
 
+@dataclass(frozen=True)
+class Call:
+    """A team paged with `escalate` that has not joined yet (see `game.escalation`)."""
+
+    due: int
+    """Player seconds at which their on-call joins."""
+    team: str
+    ask: str
+    """What the player asked: a console command to run, or words to answer."""
+    by: str
+
+
 @dataclass
 class Session:
     incident: Incident
@@ -59,6 +71,10 @@ class Session:
     declared_resolved_at: int | None = None
     status_updates: list[tuple[int, str]] = field(default_factory=list)
     escalations: list[tuple[int, str]] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    """Teams paged who have not joined yet, soonest first; `on_join` brings them in."""
+    on_join: Callable[[Session], None] | None = None
+    """Brings in the paged teams that are due (set by `game.escalation.page`)."""
     hints_taken: list[int] = field(default_factory=list)
     ended: bool = False
     result: Result | None = None
@@ -118,6 +134,8 @@ class Session:
             if self.schedule and self.on_due is not None and self.schedule[0][0] <= self.now:
                 self.on_due(self)
             self.system.tick()
+            if self.calls and self.on_join is not None and self.calls[0].due <= self.now:
+                self.on_join(self)  # a paged team joins as their minute comes
         if self.remaining == 0:
             self.ended = True
         if n > 0:

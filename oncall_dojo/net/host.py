@@ -258,6 +258,9 @@ class Host:
             return self._refuse(id, "the incident is over; see the debrief")
         if word == "wait":
             return self._refuse(id, "the host keeps time for the whole team; you cannot wait here")
+        target, _, why = rest.strip().partition(" ")
+        if word == "escalate" and target in self.members and target != name:
+            return self._page(name, target, why.strip(), id)
         try:
             cmd, _ = resolve(split(text))
             need = power_for(cmd.name, cmd.kind)
@@ -287,6 +290,22 @@ class Host:
         if entry.name == "hint" and entry.kind != "refused" and entry.output.startswith("Hint "):
             self._notice(f"{name} took a hint: {entry.output}")
         return reply
+
+    def _page(self, name: str, target: str, why: str, id: int) -> p.Reply:
+        """`escalate PLAYER [TEXT]` in a team game pages a real player: the team reads it as a
+        line of talk (recorded like one), and the player paged is told directly."""
+        try:
+            self._talk(name, f"paged {target}" + (f": {why}" if why else ""), "status", "say")
+        except Refused as exc:
+            return self._refuse(id, str(exc))
+        paged = p.Said(
+            at=self.session.now,
+            player="",
+            text=f"{name} paged you: {why or 'join in'}",
+            kind="notice",
+        )
+        self._send(paged, target)
+        return p.Reply(id=id, seq=-1, kind="meta", output=f"Paged {target}.")
 
     def _refuse(self, id: int, reason: str) -> p.Reply:
         return p.Reply(id=id, seq=-1, kind="refused", output=reason)
@@ -460,8 +479,9 @@ class Host:
         return f"fired {rec['key']} at {rec['at'] // 60:02d}:{rec['at'] % 60:02d}"
 
     def _on_session(self, event: dict[str, Any]) -> None:
-        """Tell the team of an inject as it fires (by the facilitator or on its schedule)."""
-        if event.get("type") == "inject" and event.get("public"):
+        """Tell the team of an inject as it fires (by the facilitator or on its schedule), and
+        of a paged team joining the call."""
+        if event.get("type") in ("inject", "joined") and event.get("public"):
             self._notice(str(event["public"]))
 
     def facilitate(self, by: str, action: str, arg: str = "") -> str:

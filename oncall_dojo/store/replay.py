@@ -81,6 +81,9 @@ def rebuild(incident: Incident, events: list[Event]) -> Rebuilt:
             target = max(target, int(ev.data.get("until", ev.at)))
         elif ev.type == "quit":
             out.quit = True
+            # play ended here, not at the last command: what the clock brought in meanwhile (a
+            # paged team joining) happened before the outcome was measured
+            s.advance_to(ev.at)
         elif ev.type == "finished":
             out.finished = ev.data
     if out.finished is None:

@@ -155,16 +155,19 @@ class OpsConsole(Vertical):
         log = self.query_one(RichLog)
         while self.shown < len(entries):
             i = self.shown
-            log.write(self.format(entries[i], quiet=i in self.quiet))
+            log.write(self.format(entries[i], quiet=i in self.quiet, me=self.session.player))
             self.shown += 1
 
     @staticmethod
-    def format(e: Entry, quiet: bool = False) -> Text:
+    def format(e: Entry, quiet: bool = False, me: str | None = None) -> Text:
         """An entry as the log shows it; what the player typed and what came back (an SQL
-        value, a status update) with control characters as visible escapes."""
+        value, a status update) with control characters as visible escapes. An entry of
+        someone other than `me` (a paged team that joined) is headed with their name."""
         e = replace(e, command=visible(e.command), output=visible(e.output, keep_lines=True))
         t = Text()
         t.append(f"[{mmss(e.at)}] ", style="dim")
+        if me is not None and e.player and e.player != me:
+            t.append(f"{visible(e.player)}: ", style="bold magenta")
         if quiet:
             t.append(f"> {e.command}", style="dim italic")
             if e.kind == "refused":
