@@ -56,7 +56,9 @@ class CommandInput(HistoryInput):
     the history."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("tab", "complete", "Complete", show=False, priority=True),
+        # not a priority binding: those run when the key reaches the app, before the letters
+        # typed just ahead of it reach this input, so tab saw an empty line and left it
+        Binding("tab", "complete", "Complete", show=False),
     ]
 
     def __init__(self, session: Session, id: str | None = None) -> None:
