@@ -1,21 +1,30 @@
-"""Full validation of an incident file: schema, cross-references, and playthrough commands."""
+"""Full validation of an incident file: schema, cross-references, and playthrough commands;
+for `dojo validate`, also each invariant run once and a short trial play."""
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import hashlib
 import math
+import pickle
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from oncall_dojo.game.commands import evidence_kinds, parse
+from oncall_dojo.game.engine import cache_folder, engine_version, write_json
+from oncall_dojo.game.play import perform
+from oncall_dojo.game.plays import incident_hash
+from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import Incident, parse_timed
-from oncall_dojo.incident.semantics import alias_clashes
+from oncall_dojo.incident.semantics import alias_clashes, check_references
 from oncall_dojo.sim import tempdirs
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.data.schema import TABLES
 from oncall_dojo.sim.errors import InvariantFailed, Refusal
-from oncall_dojo.sim.observability.metrics import Selector, SelectorError
+from oncall_dojo.sim.observability.metrics import MetricStore, Selector, SelectorError
 from oncall_dojo.sim.sqlsandbox import Sandbox, count_rows
 
 Loc = tuple[str | int, ...]
@@ -176,10 +185,232 @@ def invariant_errors(incident: Incident) -> list[tuple[Loc, str]]:
     return errors
 
 
+TRIAL_SEED = 1
+"""The seed of `dojo validate`'s trial play (`dojo check` plays more)."""
+
+
+def metric_errors(incident: Incident, metrics: MetricStore) -> list[tuple[Loc, str]]:
+    """Every selector of the resolution conditions, added alerts and fault triggers must match
+    a series the system has: a misspelt name would never hold (or always be 0)."""
+    names = metrics.names()
+    conditions: list[tuple[Loc, object]] = [
+        (("resolution", "conditions", j), c) for j, c in enumerate(incident.resolution.conditions)
+    ]
+    conditions += [
+        (("alerts", "add", i, "conditions", j), c)
+        for i, rule in enumerate(incident.alerts.add)
+        for j, c in enumerate(rule.conditions)
+    ]
+    conditions += [(("faults", i, "when"), f.when) for i, f in enumerate(incident.faults) if f.when]
+    errors: list[tuple[Loc, str]] = []
+    for loc, c in conditions:
+        for key in ("metric", "over"):
+            text = getattr(c, key, None)
+            if not isinstance(text, str):
+                continue
+            try:
+                sel = Selector.parse(text)
+                found = bool(metrics.select(text)[0])
+            except SelectorError:
+                continue  # reported by the loader
+            if found:
+                continue
+            if sel.name not in names:
+                near = difflib.get_close_matches(sel.name, names, n=1)
+                also = f" (did you mean {near[0]!r}?)" if near else ""
+                msg = f"no metric named {sel.name!r}{also}; `metrics` in the game lists them"
+            else:
+                msg = f"no {sel.name} series has the labels of {text!r}"
+            errors.append(((*loc, key), msg))
+    return errors
+
+
+def trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    """A short trial play at `TRIAL_SEED`: the system is built and runs to the page, the
+    metric names are checked against its series, each playthrough's actions are performed at
+    their times (the reference must not be refused; no action may fail), and each invariant
+    is run on the data the plays left. No outcome is measured: `dojo check` does that.
+
+    A trial that found nothing is remembered in the play cache (by the incident's content and
+    the engine's version), so validating an unchanged file again is quick."""
+    passed = _trial_mark(incident)
+    if passed is not None and passed.exists():
+        return []
+    errors = _trial_errors(incident)
+    if not errors and passed is not None:
+        # a cache that cannot be written only costs the next run a trial
+        with contextlib.suppress(OSError):
+            write_json(passed, {"incident": incident.id, "seed": TRIAL_SEED})
+    return errors
+
+
+def _trial_mark(incident: Incident) -> Path | None:
+    try:
+        folder = cache_folder() / "trials" / engine_version()[:20]
+    except Exception:  # no cache folder to be had: every run plays its trial
+        return None
+    key = hashlib.sha256(f"{incident_hash(incident)}\0{TRIAL_SEED}".encode()).hexdigest()
+    return folder / key[:2] / f"{key}.json"
+
+
+def _trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    try:
+        base = Session(incident, TRIAL_SEED)
+    except IncidentBroken as exc:
+        return [(("page", "alert"), f"in a trial play at seed {TRIAL_SEED}: {exc}")]
+    except InvariantFailed as exc:
+        return _invariant_failed(incident, exc)
+    except Exception as exc:  # anything else `run` would trip over
+        return [(("system",), f"in a trial play at seed {TRIAL_SEED}: {_said(exc)}")]
+    errors = metric_errors(incident, base.system.metrics)
+    if errors:
+        _close(base)
+        return errors
+    pts = base.incident.playthroughs
+    plays: list[tuple[Loc, list[str], bool]] = [
+        (("playthroughs", "reference", "actions"), list(pts.reference.actions), True)
+    ] + [
+        (("playthroughs", "harmful", i, "actions"), list(h.actions), False)
+        for i, h in enumerate(pts.harmful)
+    ]
+    image = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        for where, actions, reference in plays:
+            s = pickle.loads(image)
+            try:
+                errors += _trial(s, where, actions, reference)
+            finally:
+                _close(s)
+    finally:
+        _close(base)
+    return errors
+
+
+def _trial(s: Session, where: Loc, actions: list[str], reference: bool) -> list[tuple[Loc, str]]:
+    errors: list[tuple[Loc, str]] = []
+    for j, line in enumerate(actions):
+        parsed = parse_timed(line)
+        if parsed is None or s.ended or s.declared_resolved_at is not None:
+            break
+        try:
+            s.advance_to(parsed[0])
+            if s.ended:
+                break
+            entry = perform(s, parsed[1])
+        except InvariantFailed as exc:
+            return _invariant_failed(s.incident, exc)
+        except Exception as exc:
+            return [((*where, j), f"fails in a trial play at seed {TRIAL_SEED}: {_said(exc)}")]
+        if reference and entry.kind == "refused":
+            errors.append(
+                ((*where, j), f"refused in a trial play at seed {TRIAL_SEED}: {entry.output}")
+            )
+    app = s.system.app
+    if app is not None:
+        for i, inv in enumerate(app.cfg.invariants):
+            try:
+                app.violations(inv.sql)
+            except InvariantFailed as exc:
+                loc: Loc = ("system", "appdb", "invariants", i, "sql")
+                errors.append((loc, f"the query cannot run: {exc.reason}"))
+                break
+    return errors
+
+
+def _invariant_failed(incident: Incident, exc: InvariantFailed) -> list[tuple[Loc, str]]:
+    app = incident.system_config().appdb
+    sqls = [inv.sql for inv in app.invariants] if app is not None else []
+    i = sqls.index(exc.sql) if exc.sql in sqls else 0
+    return [(("system", "appdb", "invariants", i, "sql"), f"the query cannot run: {exc.reason}")]
+
+
+def _said(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def _close(s: Session) -> None:
+    if s.system.app is not None:
+        s.system.app.close()
+
+
+def _sound(incident: Incident) -> bool:
+    """Nothing the loader reports itself is wrong (the system's settings, its references)."""
+    try:
+        incident.system_config()
+    except Exception:
+        return False
+    return not check_references(incident)
+
+
+def declaration_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    """Names under `system:` must be the system's own, or declare something new in full: a
+    queue not among the defaults is declared with its `kind` (a misspelt queue's settings
+    would otherwise build a second, idle queue and leave the real one as it was); every worker
+    pool consumes a queue that exists; versions and flag traits name services and flags that
+    exist."""
+    raw = incident.system
+    try:
+        cfg = incident.system_config()
+    except Exception:  # reported with positions by the loader
+        return []
+    errors: list[tuple[Loc, str]] = []
+    defaults = list(SystemConfig().queues)
+    queues = raw.get("queues")
+    for name, spec in (queues if isinstance(queues, dict) else {}).items():
+        if name in defaults or (isinstance(spec, dict) and "kind" in spec):
+            continue
+        near = difflib.get_close_matches(str(name), defaults, n=1)
+        also = f"did you mean {near[0]!r}? " if near else ""
+        errors.append(
+            (
+                ("system", "queues", name),
+                f"no queue {name!r} among the system's queues ({', '.join(defaults)}); {also}"
+                "a new queue is declared with its `kind`",
+            )
+        )
+    for pool, wp in cfg.workers.items():
+        if wp.queue not in cfg.queues:
+            errors.append(
+                (
+                    ("system", "workers", pool, "queue"),
+                    f"no queue {wp.queue!r}; queues: {', '.join(cfg.queues)}",
+                )
+            )
+    services = ["api", *cfg.workers]
+    for svc in cfg.versions:
+        if svc not in services:
+            errors.append(
+                (
+                    ("system", "versions", svc),
+                    f"no service {svc!r}; services: {', '.join(services)}",
+                )
+            )
+    for flag, traits in cfg.flag_traits.items():
+        if flag not in cfg.flags:
+            names = ", ".join(cfg.flags) or "none"
+            errors.append(
+                (("system", "flag_traits", flag), f"no flag {flag!r} in system.flags ({names})")
+            )
+        for svc in traits:
+            if svc not in services:
+                errors.append(
+                    (
+                        ("system", "flag_traits", flag, svc),
+                        f"no service {svc!r}; services: {', '.join(services)}",
+                    )
+                )
+    return errors
+
+
 def command_errors(incident: Incident) -> list[tuple[Loc, str]]:
     """Everything in an incident that names the command grammar or the system: playthroughs,
     evidence, resolution conditions and writable tables."""
-    return playthrough_errors(incident) + evidence_errors(incident) + reference_errors(incident)
+    return (
+        playthrough_errors(incident)
+        + evidence_errors(incident)
+        + reference_errors(incident)
+        + declaration_errors(incident)
+    )
 
 
 def load_checked(
@@ -188,9 +419,12 @@ def load_checked(
     """Load an incident and check everything a player would trip over; raises YamlModelError.
 
     With `owners` (`packs.name_owners` of every incident file in view) an alias that another
-    incident claims is an error too. With `trial` (`dojo validate`), each invariant is run."""
+    incident claims is an error too. With `trial` (`dojo validate`), each invariant is run,
+    and when nothing else is wrong, a short trial play (`trial_errors`) follows."""
     if owners is None and not trial:
         return load_incident(path, extra_checks=command_errors, expect_id=path.stem)
+
+    played: list[bool] = []
 
     def checks(incident: Incident) -> list[tuple[Loc, str]]:
         errors = command_errors(incident)
@@ -198,6 +432,10 @@ def load_checked(
             errors += alias_clashes(incident, path, owners)
         if trial:
             errors += invariant_errors(incident)
+            # the first load is seed 1's (other seeds' follow); play only a sound file
+            if not errors and not played and _sound(incident):
+                played.append(True)
+                errors += trial_errors(incident)
         return errors
 
     return load_incident(path, extra_checks=checks, expect_id=path.stem)

@@ -5,6 +5,7 @@ is run once under the console's deadline)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,6 +64,33 @@ CASES = {
         CHARGES, INVARIANT_SQL, f'        sql: "{ENDLESS}"\n',
         "system.appdb.invariants[0].sql: the query cannot run: stopped: the statement ran past its deadline of 2 s",
     ),
+    "resolution-metric-misspelt": (
+        POISON, 'queue_oldest_message_age_seconds{queue="payments"}', 'queue_oldest_age_seconds{queue="payments"}',
+        "resolution.conditions[0].metric: no metric named 'queue_oldest_age_seconds' "
+        "(did you mean 'queue_oldest_message_age_seconds'?)",
+    ),
+    "resolution-metric-label": (
+        POISON, 'worker_replicas_ready{pool="billing"}', 'worker_replicas_ready{pol="billing"}',
+        """resolution.conditions[1].metric: no worker_replicas_ready series has the labels of 'worker_replicas_ready{pol="billing"}'""",
+    ),
+    "queue-misspelt": (
+        POISON, "  queues:\n    payments:\n", "  queues:\n    paymnets:\n",
+        "system.queues.paymnets: no queue 'paymnets' among the system's queues (payments, emails, "
+        "fulfillment); did you mean 'payments'? a new queue is declared with its `kind`",
+    ),
+    "versions-service-misspelt": (
+        POISON, "    mailer:\n      v1.12.1: {}", "    mailr:\n      v1.12.1: {}",
+        "system.versions.mailr: no service 'mailr'; services: api, billing, mailer, fulfillment",
+    ),
+    "trial-reference-refused": (
+        POISON, "12:00 queue payments", "12:00 kill 424242",
+        "playthroughs.reference.actions[10]: refused in a trial play at seed 1: ",
+    ),
+    "trial-page-never-fires": (
+        POISON, "  alert: QueueAgeHigh_payments\n", "  alert: QueueAgeHigh_payments\n  max_wait_s: 60\n",
+        "page.alert: in a trial play at seed 1: trial-page-never-fires: the page (QueueAgeHigh_payments) "
+        "did not fire within 60s of simulated time",
+    ),
 }  # fmt: skip
 
 
@@ -90,3 +118,25 @@ def test_a_dead_letter_queue_is_named_after_its_queue(tmp_path: Path, dojo: Dojo
     )
     code, out, err = dojo("validate", str(path))
     assert code == 0 and out.startswith(f"{path}: ok"), err
+
+
+def test_a_trial_that_found_nothing_is_remembered_by_content(tmp_path: Path, dojo: Dojo) -> None:
+    """The trial play is the slow part of `validate`: a clean one leaves a mark in the play
+    cache under the incident's content, and an edit that changes the play is played again."""
+    text = (bundled_dir() / "payments-stuck.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "trial-mark.yaml"
+    path.write_text(text.replace(POISON[1], "id: trial-mark\n"), encoding="utf-8")
+    marks = Path(os.environ["DOJO_CACHE"]) / "trials"
+    before = set(marks.rglob("*.json")) if marks.exists() else set()
+    code, out, err = dojo("validate", str(path))
+    assert code == 0 and out.startswith(f"{path}: ok"), err
+    (mark,) = set(marks.rglob("*.json")) - before
+    assert '"trial-mark"' in mark.read_text(encoding="utf-8")
+    assert dojo("validate", str(path))[0] == 0
+    assert set(marks.rglob("*.json")) - before == {mark}
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("12:00 queue payments", "12:00 kill 424242", 1),
+        encoding="utf-8",
+    )
+    code, _, err = dojo("validate", str(path))
+    assert code == 1 and "refused in a trial play at seed 1" in err
