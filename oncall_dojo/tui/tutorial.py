@@ -60,14 +60,15 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "a chart",
-        'A chart: ctrl+o to Metrics; in its series field type queue_depth{queue="payments"} '
-        "(→ accepts), enter.",
+        "A chart: ctrl+o to Metrics, then tab until the series field has the keys; type "
+        'queue_depth{queue="payments"} (→ accepts), enter.',
         lambda s, p: _ran(s, lambda c: c.startswith("metrics")),
     ),
     Step(
         "the map",
-        "ctrl+o to Map: every component and its health (enter on a row: its detail).",
-        lambda s, p: _ran(s, lambda c: c == "map"),
+        "ctrl+o to Map: every component and its health. Tab into it, down to workers billing, "
+        "enter: its detail (why are they DOWN?).",
+        lambda s, p: _ran(s, lambda c: c.startswith("workers")),
     ),
     Step(
         "completion",
@@ -85,6 +86,12 @@ STEPS: tuple[Step, ...] = (
         "One message kills every billing worker that takes it: dlq move payments top sets it "
         "aside, restart billing revives them.",
         lambda s, p: _ran(s, lambda c: c.startswith("dlq move"), kind="act"),
+    ),
+    Step(
+        "a status update",
+        "Tell people: F7 posts a status update (what customers see, what you are doing); "
+        "ctrl+s posts it.",
+        lambda s, p: bool(s.status_updates),
     ),
     Step(
         "diagnose",

@@ -3,11 +3,11 @@ score; and the offer on a player's first start."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, RadioSet
+from textual.widgets import DataTable, Input, RadioSet
 
 from oncall_dojo.tui.app import DojoApp
 from oncall_dojo.tui.screens.debrief import DebriefScreen
-from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog
+from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog, StatusUpdateDialog
 from oncall_dojo.tui.screens.picker import PickerScreen
 from oncall_dojo.tui.tutorial import INCIDENT, SEED, STEPS, GuideBar, WelcomeDialog
 from oncall_dojo.tui.widgets.console import CommandInput, ConsoleLog
@@ -49,9 +49,19 @@ async def test_the_tutorial_is_played_by_keys_step_by_step_to_a_real_score() -> 
         await _type(pilot, 'queue_depth{queue="payments"}')
         await pilot.press("enter", "escape")
         assert _step(guide) == 4
-        await pilot.press("ctrl+o")  # the map
+        await pilot.press("ctrl+o")  # the map: opened, and a component's detail
         await pilot.pause()
+        assert _step(guide) == 4
+        await pilot.press("tab")
+        table = screen.query_one("#map-pane DataTable", DataTable)
+        assert screen.focused is table
+        while table.cursor_row < table.get_row_index("workers billing"):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert s.entries[-1].command == "workers billing"
         assert _step(guide) == 5
+        await pilot.press("escape")
         console = screen.query_one(CommandInput)
         await _type(pilot, "queue pay")
         await pilot.press("tab")
@@ -64,12 +74,18 @@ async def test_the_tutorial_is_played_by_keys_step_by_step_to_a_real_score() -> 
         await command(pilot, "dlq move payments top")
         await command(pilot, "restart billing")
         assert _step(guide) == 8
+        await pilot.press("f7")
+        assert isinstance(app.screen, StatusUpdateDialog)
+        await _type(pilot, "Card charges are delayed; we are restarting billing")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert s.status_updates and _step(guide) == 9
         await pilot.press("f6")
         assert isinstance(app.screen, DiagnosisDialog)
         assert app.screen.focused is app.screen.query_one(RadioSet)
         await pilot.press("enter")  # the highlighted (first) cause
         await wait_for(pilot, lambda: app.screen is screen)
-        assert s.diagnosis is not None and _step(guide) == 9
+        assert s.diagnosis is not None and _step(guide) == 10
         await command(pilot, "wait 2m")
         lines = " ".join(line.text for line in screen.query_one(ConsoleLog).lines)
         assert all(f"✓ tutorial: {st.title}" in lines for st in STEPS[:-1])
