@@ -236,7 +236,12 @@ def cmd_join(args: argparse.Namespace) -> int:
     if args.cafile:
         kw["ssl_context"] = ssl.create_default_context(cafile=args.cafile)
     if not args.console:
-        err("the full-screen team client is not available yet; playing at the line console")
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            from oncall_dojo.tui.player_app import PlayerApp  # lazily: textual for this only
+
+            PlayerApp(args.url, name, **kw).run()
+            return EXIT_OK
+        err("not a terminal: playing at the line console")
     try:
         return asyncio.run(run_console(args.url, name, **kw))
     except JoinError as exc:

@@ -62,8 +62,12 @@ class Client:
         ssl_context: ssl.SSLContext | bool | None = None,
         retry_for: float = 120.0,
         on_frame: Callable[[str], None] | None = None,
+        unix_socket: str | None = None,
     ) -> None:
         self.link = parse_link(url)
+        self.unix_socket = unix_socket
+        """Connect through this Unix socket instead (a browser page's app on the host's own
+        machine: plain websocket, the token still required)."""
         self.on_frame = on_frame
         """Called with every raw frame received, before it is decoded (tests read the bytes)."""
         self.name = name
@@ -104,7 +108,8 @@ class Client:
         (JoinError); reconnect with backoff for up to `retry_for` seconds of failures."""
         delay, failing_since = RETRY_FIRST_S, None
         loop = asyncio.get_running_loop()
-        async with aiohttp.ClientSession() as http:
+        connector = None if self.unix_socket is None else aiohttp.UnixConnector(self.unix_socket)
+        async with aiohttp.ClientSession(connector=connector) as http:
             while not self.closing:
                 try:
                     await self._session(http)
@@ -135,8 +140,11 @@ class Client:
 
     async def _session(self, http: aiohttp.ClientSession) -> None:
         ssl_arg: Any = self.ssl_context if self.ssl_context is not None else True
+        url = self.link.ws_url
+        if self.unix_socket is not None:
+            url, ssl_arg = "ws://localhost/ws", False
         async with http.ws_connect(
-            self.link.ws_url, ssl=ssl_arg, heartbeat=20.0, max_msg_size=0, autoping=True
+            url, ssl=ssl_arg, heartbeat=20.0, max_msg_size=0, autoping=True
         ) as ws:
             self.ws = ws
             await ws.send_str(p.encode(p.Hello(token=self.link.token, name=self.name)))

@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
+import socket
 import ssl
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +206,12 @@ class Served:
     server: Server
     links: list[tuple[str, str, str | None]]
     """(role, link, player already seated) for each seat."""
+    browser_links: list[tuple[str, str]] = field(default_factory=list)
+    """(role, page) for each player's seat whose token this machine keeps, with `web`."""
+    web: Any = None
+    """The browser side (`net.web.WebPlay`), with `web`."""
+    scratch: str | None = None
+    """A private directory (the Unix socket, the browser apps' log), removed at the end."""
 
 
 async def open_game(
@@ -211,14 +220,48 @@ async def open_game(
     port: int = 8765,
     ssl_context: ssl.SSLContext | None = None,
     limits: Limits | None = None,
+    web: bool = False,
 ) -> Served:
+    """Serve `host` on `address:port`; with `web`, also each player's seat as a browser page
+    (textual-serve), whose app processes join through a private Unix socket."""
+    scratch = play = unix_path = None
     server = Server(host, limits)
-    await server.start(address, port, ssl_context)
+    if web:
+        from oncall_dojo.net.web import WebPlay  # textual-serve loads for --web only
+
+        scratch = tempfile.mkdtemp(prefix="dojo-web-")  # 0700
+        if hasattr(socket, "AF_UNIX") and len(scratch) < 90:
+            unix_path = os.path.join(scratch, "host.sock")
+        play = WebPlay(host, server.link, unix_path, os.path.join(scratch, "apps.log"))
+        server.extra_routes = play.add_routes
+        server.web_path = play.page_path
+    try:
+        await server.start(address, port, ssl_context, unix_path)
+    except BaseException:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        raise
     links = [
         (s.role, server.link(s.token) if s.token else "(link not kept on this machine)", s.player)
         for s in host.seats
     ]
-    return Served(host, server, links)
+    pages = [
+        (s.role, page)
+        for s in host.seats
+        if s.token and s.role != "facilitator" and (page := server.browser_link(s.token))
+    ]
+    return Served(host, server, links, pages, play, scratch)
+
+
+async def close_game(served: Served) -> None:
+    """Stop serving: the browser pages' apps, the clients' sockets, the scratch directory."""
+    try:
+        if served.web is not None:
+            await served.web.close()
+        await served.server.stop()
+    finally:
+        if served.scratch is not None:
+            shutil.rmtree(served.scratch, ignore_errors=True)
 
 
 async def serve(served: Served, linger_s: float = 3.0) -> p.Finished:
@@ -228,13 +271,14 @@ async def serve(served: Served, linger_s: float = 3.0) -> p.Finished:
         await asyncio.sleep(linger_s)  # let the clients read the outcome
         return result
     finally:
-        await served.server.stop()
+        await close_game(served)
 
 
 __all__ = [
     "Event",
     "HostError",
     "Served",
+    "close_game",
     "latest_team_session",
     "new_game",
     "open_game",

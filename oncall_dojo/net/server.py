@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,8 +117,18 @@ class Bucket:
 class Server:
     """Serves one host's game until it is stopped."""
 
-    def __init__(self, host: Host, limits: Limits | None = None, max_clients: int = MAX_CLIENTS):
+    def __init__(
+        self,
+        host: Host,
+        limits: Limits | None = None,
+        max_clients: int = MAX_CLIENTS,
+        extra_routes: Callable[[web.Application], None] | None = None,
+    ):
         self.host = host
+        self.extra_routes = extra_routes
+        """Adds more routes to the same app (the browser pages of `dojo host --web`)."""
+        self.web_path: Callable[[str], str] | None = None
+        """`token -> path` of a seat's browser page, when browsers are served."""
         self.limits = limits or Limits()
         self.max_clients = max_clients
         self.connections: set[Connection] = set()
@@ -131,6 +142,8 @@ class Server:
         app.router.add_get("/ws", self._ws)
         app.router.add_get("/join/{token}", self._join_page)
         app.router.add_get("/health", self._health)
+        if self.extra_routes is not None:
+            self.extra_routes(app)
         return app
 
     async def start(
@@ -138,11 +151,16 @@ class Server:
         address: str = "127.0.0.1",
         port: int = 8765,
         ssl_context: ssl.SSLContext | None = None,
+        unix_path: str | None = None,
     ) -> None:
+        """Listen on `address:port`, and also on the Unix socket `unix_path` when given (the
+        host's own browser-page processes connect there: no TLS or address to get right)."""
         self.runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
         await self.runner.setup()
         site = web.TCPSite(self.runner, address, port, ssl_context=ssl_context, reuse_address=True)
         await site.start()
+        if unix_path is not None:
+            await web.UnixSite(self.runner, unix_path).start()
         server = site._server  # the port the OS picked when asked for 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port
@@ -160,6 +178,13 @@ class Server:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.scheme}://{host}:{self.port}/join/{token}"
 
+    def browser_link(self, token: str) -> str | None:
+        """The seat's page for a browser, when browsers are served (`dojo host --web`)."""
+        if self.web_path is None:
+            return None
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}{self.web_path(token)}"
+
     @property
     def sent_bytes(self) -> int:
         return sum(c.sent_bytes for c in self.connections)
@@ -169,10 +194,16 @@ class Server:
         return web.Response(text="ok\n")
 
     async def _join_page(self, request: web.Request) -> web.Response:
-        return web.Response(
-            text="This is an oncall-dojo team game. Join it from a terminal with\n\n"
+        text = (
+            "This is an oncall-dojo team game. Join it from a terminal with\n\n"
             f"    dojo join {request.url} --as YOUR-NAME\n"
         )
+        if self.web_path is not None:
+            token = request.match_info["token"]
+            if any(s.admits(token) and s.role != "facilitator" for s in self.host.seats):
+                page = request.url.with_path(self.web_path(token)).with_query(None)
+                text += f"\nor in a browser, by opening\n\n    {page}\n"
+        return web.Response(text=text, headers={"Cache-Control": "no-store"})
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if len(self.connections) >= self.max_clients:

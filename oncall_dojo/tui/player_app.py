@@ -1,0 +1,229 @@
+"""A player's full-screen client of a hosted team game (`dojo join` in a terminal, and each
+browser page of `dojo host --web`).
+
+Top, the game's clock and who you are. Left, your console: the briefing and the page, the
+output of your own commands, notices and the outcome. Right, the team pane: who is in the
+game, every player's commands as they happen (conflicts flagged), `say` lines and notes;
+selecting a command fetches its output. Bottom, the command line: a console command, `say
+TEXT`, `/show N`, `/look WHAT`. The app renders what the host sends and holds no game state;
+it has no command palette (in a browser it must not offer anything beyond the game).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input, RichLog, Static
+
+from oncall_dojo.game.fmt import mmss
+from oncall_dojo.net import protocol as p
+from oncall_dojo.net.client import Client, JoinError, to_message
+from oncall_dojo.sim.text import clean
+from oncall_dojo.tui.widgets.team import TeamPane
+
+NAME_AGAIN = ("already used by", "is taken in this game", "needs a name")
+"""Refusals that another name can mend: the app asks for the name again."""
+
+
+class PlayerApp(App[None]):
+    TITLE = "oncall-dojo: team game"
+    ENABLE_COMMAND_PALETTE = False
+    CSS_PATH = "player_app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Leave", priority=True),
+        Binding("f2", "focus_team", "Team feed"),
+        Binding("escape", "focus_line", "Console", show=False),
+    ]
+
+    def __init__(
+        self,
+        url: str,
+        player: str = "",
+        *,
+        unix_socket: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        retry_for: float = 120.0,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.player = clean(player).strip()[: p.MAX_NAME]
+        self.client_kw: dict[str, Any] = {"unix_socket": unix_socket, "retry_for": retry_for}
+        if ssl_context is not None:
+            self.client_kw["ssl_context"] = ssl_context
+        self.client: Client | None = None
+        self.role = ""
+        self.clock: p.Clock | None = None
+        self.result: p.Finished | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="pl-status")
+        with Horizontal(id="pl-main"):
+            yield RichLog(id="pl-out", wrap=True, markup=False, highlight=False, max_lines=5000)
+            yield TeamPane(id="pl-team")
+        yield Input(id="pl-line", max_length=p.MAX_TEXT, select_on_focus=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#pl-out", RichLog).border_title = "Your console"
+        self.query_one(TeamPane).border_title = "Team"
+        self.query_one("#pl-line", Input).focus()
+        if self.player:
+            self._connect()
+        else:
+            self._ask_name()
+
+    # -- joining ----------------------------------------------------------------------------
+    def _ask_name(self, why: str = "") -> None:
+        if why:
+            self._write(f"! {why}", "bold red")
+        self._status("Type your name (as the team will see it) and press Enter to join.")
+        self.query_one("#pl-line", Input).placeholder = "your name"
+
+    def _connect(self) -> None:
+        self._status(f"Joining as {self.player}...")
+        self.query_one(
+            "#pl-line", Input
+        ).placeholder = "console> alerts | logs --level error | say TEXT | /show N  (F2: team feed)"
+        self.client = Client(self.url, self.player, self._message, **self.client_kw)
+        self.run_worker(self._run(self.client), exclusive=True, group="client")
+
+    async def _run(self, client: Client) -> None:
+        try:
+            await client.run()
+        except JoinError as exc:
+            self.client = None
+            text = str(exc)
+            if any(w in text for w in NAME_AGAIN) and not self.role:
+                self.player = ""
+                self._ask_name(text)
+            else:
+                self._write(f"! {text}", "bold red")
+                self._status(f"Not in the game: {text}")
+            return
+        if client.finished:
+            self._status_line()
+        else:
+            self._status("Disconnected from the game.")
+
+    # -- the host's messages ----------------------------------------------------------------
+    def _message(self, msg: Any) -> None:
+        team = self.query_one(TeamPane)
+        match msg:
+            case p.Welcome():
+                first = not self.role
+                self.role, self.clock = msg.role, msg.clock
+                if first:
+                    g = msg.game
+                    self._write(
+                        f"=== {g.title} ===  (team game; you are {msg.you}, {msg.role})", "bold"
+                    )
+                    self._write(g.briefing)
+                    self._write(f"*** PAGE *** {g.page}", "bold red")
+                    if g.page_text:
+                        self._write(g.page_text)
+                    self._write(f"Your powers: {', '.join(msg.powers) or 'watch only'}", "cyan")
+                    self.query_one(TeamPane).show(msg)
+                else:
+                    self._write(f"(reconnected; you are {msg.role})", "dim")
+                    self._catch_up(team, msg)
+            case p.Line() | p.Said() | p.Roster() | p.Output():
+                team.show(msg)
+                if isinstance(msg, p.Roster):
+                    me = next((m for m in msg.members if m.name == self.player), None)
+                    if me is not None:
+                        self.role = me.role
+                if isinstance(msg, p.Said) and msg.kind == "notice":
+                    self._write(f"*** {msg.text}", "magenta")
+            case p.Reply():
+                if msg.output:
+                    self._write(msg.output, "red" if msg.kind == "refused" else "")
+            case p.Clock():
+                self.clock = msg
+            case p.Finished():
+                self.result = msg
+                flag = "" if msg.resolved else "  [NOT RESOLVED]"
+                self._write(f"Score {msg.score:g}/100, grade {msg.grade}{flag}", "bold")
+                for it in msg.items:
+                    detail = f": {it['detail']}" if "detail" in it else ""
+                    self._write(f"  {it['points']:6.1f} {it['title']}{detail}")
+            case p.Error():
+                self._write(f"! {msg.text}", "red")
+        self._status_line()
+
+    def _catch_up(self, team: TeamPane, msg: p.Welcome) -> None:
+        """After a reconnection: the lines and talk missed while away."""
+        shown = {ln["seq"] for ln in team.lines}
+        for line in msg.feed:
+            if line.seq not in shown:
+                team.show(line)
+        team.set_roster(msg.roster)
+
+    # -- output ----------------------------------------------------------------------------
+    def _write(self, text: str, style: str = "") -> None:
+        self.query_one("#pl-out", RichLog).write(Text(text, style=style))
+
+    def _status(self, text: str) -> None:
+        self.query_one("#pl-status", Static).update(Text(text))
+
+    def _status_line(self) -> None:
+        if not self.role:
+            return
+        t = Text(f" {self.player} ", style="bold reverse")
+        t.append(f" {self.role} ", style="cyan")
+        c = self.clock
+        if c is not None:
+            t.append(f"  {mmss(c.at)} of {mmss(c.horizon)}  x{c.speed:g}")
+            if c.paused:
+                t.append("  PAUSED", style="bold yellow")
+        if self.result is not None:
+            t.append(f"  OVER: {self.result.score:g}/100 {self.result.grade}", style="bold")
+        elif self.client is None or not self.client.connected.is_set():
+            t.append("  (reconnecting)", style="yellow")
+        self.query_one("#pl-status", Static).update(t)
+
+    # -- input -----------------------------------------------------------------------------
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        line = event.input
+        text = clean(event.value).strip()
+        line.value = ""
+        if not text:
+            return
+        if self.client is None:
+            if self.player or self.role:
+                self._write("! not in the game", "red")
+                return
+            self.player = text[: p.MAX_NAME].strip()
+            self._connect()
+            return
+        msg = to_message(text)
+        if msg is None:
+            self._write(f"! no such team action: {text} (/show N, /look WHAT)", "red")
+            return
+        self._write(f"> {text}", "bold")
+        sent = (
+            await self.client.command(msg.text) is not None
+            if isinstance(msg, p.Cmd)
+            else await self.client.send(msg)
+        )
+        if not sent:
+            self._write("! not connected to the host right now (reconnecting); try again", "red")
+
+    async def on_team_pane_output_wanted(self, event: TeamPane.OutputWanted) -> None:
+        if self.client is not None:
+            await self.client.send(p.Fetch(seq=event.seq))
+
+    def action_focus_team(self) -> None:
+        self.query_one("#team-feed").focus()
+
+    def action_focus_line(self) -> None:
+        self.query_one("#pl-line", Input).focus()
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
