@@ -27,11 +27,30 @@ GOLDEN_WRITERS = "tests/incidents/run_goldens.py, tests/store/write_fixtures.py"
 def pytest_configure(config: pytest.Config) -> None:
     """Golden files are written by their own commands, never by a test run that then passes
     against what it wrote: a run with UPDATE_GOLDEN set stops before it starts."""
+    config.addinivalue_line(
+        "markers", "browser: drives a real browser; skips without one, fails so under CI=true"
+    )
     if os.environ.get("UPDATE_GOLDEN"):
         raise pytest.UsageError(
             f"UPDATE_GOLDEN is set, but the tests never rewrite golden files; unset it, and "
             f"rewrite them with {GOLDEN_WRITERS}, then review the diff"
         )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A browser test that skips (no chromium, no Playwright) is a failure under CI=true: CI
+    installs the browser, so a skip there means the test did not run."""
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        report.skipped
+        and os.environ.get("CI", "").lower() == "true"
+        and item.get_closest_marker("browser") is not None
+    ):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"a browser test skipped under CI=true: {reason}"
 
 
 @pytest.fixture(scope="session")

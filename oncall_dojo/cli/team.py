@@ -107,7 +107,7 @@ async def _host(host: Any, address: str, port: int, ssl_ctx: Any, args: argparse
     from oncall_dojo.net.hosting import open_game, serve
 
     try:
-        served = await open_game(host, address, port, ssl_ctx)
+        served = await open_game(host, address, port, ssl_ctx, web=args.web)
     except OSError as exc:
         err(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
         return EXIT_FAIL
@@ -119,6 +119,11 @@ async def _host(host: Any, address: str, port: int, ssl_ctx: Any, args: argparse
         taken = f"  (taken by {who})" if who else ""
         out.write(f"  {role:<15} {link}{taken}\n")
     out.write("\nPlayers join with:  dojo join LINK --as NAME\n")
+    if served.browser_links:
+        out.write("\nOr in a browser (nothing to install), one page per seat:\n\n")
+        for role, page in served.browser_links:
+            out.write(f"  {role:<15} {page}\n")
+        out.write("\n")
     out.write(FACILITATOR_HELP + "\n\n")
     out.flush()
     you = host.recorder.player if host.recorder is not None else None
@@ -220,11 +225,16 @@ async def _facilitator_console(host: Any, you: str, out: Any) -> None:
 
 def cmd_join(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     import ssl
 
     from oncall_dojo.net.client import JoinError, parse_link, run_console
     from oncall_dojo.sim.text import clean
 
+    if args.from_env:
+        return _join_from_env(os.environ)
+    if not args.url:
+        return usage("dojo join URL --as NAME: which game? (the link `dojo host` printed)")
     name = clean(args.name or "").strip()
     if not name:
         return usage("dojo join URL --as NAME: who are you?")
@@ -247,6 +257,23 @@ def cmd_join(args: argparse.Namespace) -> int:
     except JoinError as exc:
         err(str(exc))
         return EXIT_FAIL
+
+
+def _join_from_env(env: Any) -> int:
+    """A browser page's app (`dojo host --web` starts it through textual-serve): the seat's
+    link, the host's private socket and the player's name come in its environment."""
+    from oncall_dojo.net.client import JoinError, parse_link
+    from oncall_dojo.net.web import ENV_LINK, ENV_NAME, ENV_SOCKET
+
+    link = env.get(ENV_LINK, "")
+    try:
+        parse_link(link)
+    except JoinError as exc:
+        return usage(f"--from-env: {exc}")
+    from oncall_dojo.tui.player_app import PlayerApp
+
+    PlayerApp(link, env.get(ENV_NAME, ""), unix_socket=env.get(ENV_SOCKET) or None).run()
+    return EXIT_OK
 
 
 def add_parsers(sub: Any) -> None:
@@ -292,15 +319,20 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="the facilitator's line console even in a terminal (default there: full screen)",
     )
+    sp.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve each player's seat as a browser page (textual-serve): "
+        "players with nothing installed join by opening a link",
+    )
     sp.add_argument("--linger", type=float, default=3.0, help=argparse.SUPPRESS)
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_host)
 
     sj = sub.add_parser("join", help="join a hosted team game with a link from `dojo host`")
-    sj.add_argument("url", help="the join link (http://HOST:PORT/join/TOKEN)")
-    sj.add_argument(
-        "--as", dest="name", metavar="NAME", required=True, help="your name in the game"
-    )
+    sj.add_argument("url", nargs="?", help="the join link (http://HOST:PORT/join/TOKEN)")
+    sj.add_argument("--as", dest="name", metavar="NAME", help="your name in the game")
+    sj.add_argument("--from-env", action="store_true", help=argparse.SUPPRESS)
     sj.add_argument("--console", action="store_true", help="the line console (for scripts, tests)")
     sj.add_argument(
         "--cafile", metavar="PEM", help="trust this CA (a self-signed host certificate)"

@@ -29,6 +29,7 @@ from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Host
 from oncall_dojo.net.roles import Roles, Seat, new_seats
 from oncall_dojo.net.server import Limits, Server
+from oncall_dojo.net.web import WebPlay
 from oncall_dojo.store.events import TEAM_MODE, Event, verify_chain
 from oncall_dojo.store.recorder import Recorder
 from oncall_dojo.store.records import Store
@@ -227,8 +228,6 @@ async def open_game(
     scratch = play = unix_path = None
     server = Server(host, limits)
     if web:
-        from oncall_dojo.net.web import WebPlay  # textual-serve loads for --web only
-
         scratch = tempfile.mkdtemp(prefix="dojo-web-")  # 0700
         if hasattr(socket, "AF_UNIX") and len(scratch) < 90:
             unix_path = os.path.join(scratch, "host.sock")
