@@ -146,12 +146,17 @@ def _read_actions(path: str) -> list[str]:
     """Timed commands from a file: `file:line:col:` errors for a bad line, a bad time or a time
     before the one above it; a UTF-8 byte order mark is fine."""
     from oncall_dojo.incident.model import parse_timed
-    from oncall_dojo.incident.yamlload import read_limited
+    from oncall_dojo.incident.yamlload import bad_utf8, read_limited
 
     try:
-        text = read_limited(path, ACTIONS_MAX_BYTES).decode("utf-8-sig")
+        data = read_limited(path, ACTIONS_MAX_BYTES)
     except (OSError, ValueError) as exc:  # devices and pipes are refused, not read
         raise SystemExit(usage(f"cannot read {path}: {exc}")) from None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        at, col, msg = bad_utf8(data, exc)
+        raise SystemExit(usage(f"{path}:{at}:{col}: {msg}")) from None
     lines = []
     last = (-1, "")
     for i, raw in enumerate(text.splitlines(), 1):

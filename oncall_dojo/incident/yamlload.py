@@ -31,6 +31,7 @@ __all__ = [
     "Positions",
     "Resolved",
     "YamlModelError",
+    "bad_utf8",
     "format_keypath",
     "load_yaml",
     "located",
@@ -458,6 +459,14 @@ MAX_NODES = 50_000
 """Most YAML nodes a document may hold, counted before parsing (an upper bound from the text)."""
 MAX_EXPANDED = 100_000
 """Most nodes a document may expand to once its aliases are followed ("billion laughs")."""
+
+
+def bad_utf8(raw: bytes, exc: UnicodeDecodeError) -> tuple[int, int, str]:
+    """Where `raw` stops being UTF-8, for a located error: (line, column in bytes, message)."""
+    line = raw.count(b"\n", 0, exc.start) + 1
+    col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+    byte = raw[exc.start] if exc.start < len(raw) else 0
+    return line, col, f"not valid UTF-8 (byte 0x{byte:02x} at offset {exc.start}, line {line})"
 
 
 def read_limited(path: str | Path, limit: int) -> bytes:

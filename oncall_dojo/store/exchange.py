@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oncall_dojo.incident.yamlload import read_limited
+from oncall_dojo.incident.yamlload import bad_utf8, read_limited
 from oncall_dojo.store.events import Event, verify_chain
 from oncall_dojo.store.records import Store, derive_score, derive_session
 
@@ -69,7 +69,8 @@ def read_export(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ImportFileError(f"{path}: cannot read ({exc})") from None
+        line, col, msg = bad_utf8(raw, exc)
+        raise ImportFileError(f"{path}:{line}:{col}: {msg}; nothing was imported") from None
     except (ValueError, RecursionError) as exc:
         raise ImportFileError(f"{path}: not JSON ({exc})") from None
     if (
