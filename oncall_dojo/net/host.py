@@ -174,7 +174,8 @@ class Host:
         )
 
     # -- sending --------------------------------------------------------------------------
-    def _send(self, msg: BaseModel, audience: str = "all") -> None:
+    def _send(self, msg: BaseModel, audience: str = "all", skip: Peer | None = None) -> None:
+        """To every connection of the audience (but `skip`), and to the host's listeners."""
         frame = p.encode(msg)
         for m in self.members.values():
             if (
@@ -183,7 +184,8 @@ class Host:
                 or audience == m.name
             ):
                 for peer in list(m.peers):
-                    peer.send(frame)
+                    if peer is not skip:
+                        peer.send(frame)
         for listener in self.listeners:
             listener(msg, audience)
 
@@ -221,9 +223,10 @@ class Host:
             self._record("join", {"player": name, "role": seat.role, "seat": seat.index})
             self._notice(f"{name} joined as {seat.role}")
         m = self.members[name]
-        self._roster_changed()  # to the others: the new connection's welcome carries the roster
         if peer is not None:
             m.peers.append(peer)
+        # to the others, with this member online; the new connection's welcome carries it
+        self._send(p.Roster(members=self.roster()), skip=peer)
         return self.welcome(name)
 
     def leave(self, name: str, peer: Peer) -> None:

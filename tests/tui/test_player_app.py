@@ -66,14 +66,16 @@ async def other_player(served: Served, role: str, name: str) -> tuple[Client, li
 async def test_the_player_plays_and_sees_the_team(poison: Incident) -> None:
     served = await served_game(poison)
     clock = asyncio.create_task(served.host.run(interval=0.05))
-    tom, tom_got = await other_player(served, "operations", "tom")
     app = PlayerApp(link(served, "commander"), "cara")
+    tom = None
     try:
         async with app.run_test(size=(140, 44)) as pilot:
             await wait_for(pilot, lambda: app.role == "commander")
             assert "*** PAGE ***" in out_text(app)
             assert "cara" in static_text(app, "#pl-status")
-            await wait_for(pilot, lambda: "tom" in static_text(app, "#team-roster"))
+            tom, tom_got = await other_player(served, "operations", "tom")
+            # the roster sent to the others when tom joined shows him online
+            await wait_for(pilot, lambda: "● tom" in static_text(app, "#team-roster"))
 
             await typed(pilot, "alerts")
             await wait_for(pilot, lambda: "Active alerts:" in out_text(app))
@@ -118,7 +120,10 @@ async def test_the_player_plays_and_sees_the_team(poison: Incident) -> None:
             assert "Score" in out_text(app)
             assert "OVER" in static_text(app, "#pl-status")
     finally:
-        await tom.close()
+        if tom is not None:
+            await tom.close()
+        if not served.host.over:
+            served.host.end("fac")
         await asyncio.wait_for(clock, 60)
         await close_game(served)
 
