@@ -14,6 +14,7 @@ from __future__ import annotations
 import ssl
 from typing import Any, ClassVar
 
+from rich.markdown import Markdown
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -63,7 +64,9 @@ class PlayerApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="pl-status")
         with Horizontal(id="pl-main"):
-            yield RichLog(id="pl-out", wrap=True, markup=False, highlight=False, max_lines=5000)
+            yield RichLog(
+                id="pl-out", wrap=True, markup=False, highlight=False, max_lines=5000, min_width=20
+            )
             yield TeamPane(id="pl-team")
         yield Input(id="pl-line", max_length=p.MAX_TEXT, select_on_focus=False)
         yield Footer()
@@ -122,7 +125,7 @@ class PlayerApp(App[None]):
                     self._write(
                         f"=== {g.title} ===  (team game; you are {msg.you}, {msg.role})", "bold"
                     )
-                    self._write(g.briefing)
+                    self.query_one("#pl-out", RichLog).write(Markdown(g.briefing))
                     self._write(f"*** PAGE *** {g.page}", "bold red")
                     if g.page_text:
                         self._write(g.page_text)
