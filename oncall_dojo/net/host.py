@@ -381,6 +381,7 @@ class Host:
         self._set_role(name, role, by, old_commander_role=self.members[name].role)
 
     def _set_role(self, name: str, role: str, by: str, old_commander_role: str) -> None:
+        prev = None
         if role == "commander":
             prev = self.commander()
             if prev is not None and prev != name:
@@ -391,7 +392,7 @@ class Host:
         self._record("role", {"player": name, "role": role, "from": frm, "by": by})
         self._notice(f"{name} is {role} now (from {frm}, by {by})")
         self._roster_changed()
-        for who in (name, self.commander()):
+        for who in dict.fromkeys((name, prev)):  # whose powers changed (each once)
             if who is not None and who in self.members:
                 # powers changed: a fresh welcome carries them (and anything they may now see)
                 self._send(self.welcome(who), who)

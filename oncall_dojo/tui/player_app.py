@@ -58,6 +58,7 @@ class PlayerApp(App[None]):
             self.client_kw["ssl_context"] = ssl_context
         self.client: Client | None = None
         self.role = ""
+        self.welcomed = False
         self.clock: p.Clock | None = None
         self.result: p.Finished | None = None
 
@@ -118,7 +119,8 @@ class PlayerApp(App[None]):
         team = self.query_one(TeamPane)
         match msg:
             case p.Welcome():
-                first = not self.role
+                first, before = not self.welcomed, self.role
+                self.welcomed = True
                 self.role, self.clock = msg.role, msg.clock
                 if first:
                     g = msg.game
@@ -131,15 +133,18 @@ class PlayerApp(App[None]):
                         self._write(g.page_text)
                     self._write(f"Your powers: {', '.join(msg.powers) or 'watch only'}", "cyan")
                     self.query_one(TeamPane).show(msg)
+                elif msg.role != before:
+                    self._write(
+                        f"You are {msg.role} now. Your powers: "
+                        f"{', '.join(msg.powers) or 'watch only'}",
+                        "cyan",
+                    )
                 else:
-                    self._write(f"(reconnected; you are {msg.role})", "dim")
+                    self._write("(reconnected; caught up)", "dim")
+                if not first:
                     self._catch_up(team, msg)
             case p.Line() | p.Said() | p.Roster() | p.Output():
                 team.show(msg)
-                if isinstance(msg, p.Roster):
-                    me = next((m for m in msg.members if m.name == self.player), None)
-                    if me is not None:
-                        self.role = me.role
                 if isinstance(msg, p.Said) and msg.kind == "notice":
                     self._write(f"*** {msg.text}", "magenta")
             case p.Reply():

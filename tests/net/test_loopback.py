@@ -60,6 +60,8 @@ def test_a_team_plays_one_game_in_order_attributed_and_recorded(
         handed = await cmdr.command("handover olga")
         assert "olga" in handed.output
         await ops2.wait_for(lambda m: isinstance(m, p.Welcome) and m.role == "commander")
+        # the former commander's powers changed too: a fresh welcome tells their client
+        await cmdr.wait_for(lambda m: isinstance(m, p.Welcome) and m.role == "operations")
         assert (await cmdr.command("resolve")).kind == "refused"  # cara is operations now
         # the facilitator: a hint for everyone, a private note nobody else sees
         await fac.client.send(p.Facilitate(action="note", arg="cara handed over early"))

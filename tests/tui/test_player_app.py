@@ -115,6 +115,12 @@ async def test_the_player_plays_and_sees_the_team(poison: Incident) -> None:
             assert not any(isinstance(s, CommandPalette) for s in app.screen_stack)
             assert app.is_running
 
+            # handing command over changes this player's powers, and the app says so
+            await typed(pilot, "handover tom")
+            await wait_for(pilot, lambda: "You are operations now" in out_text(app))
+            assert app.role == "operations" and "operations" in static_text(app, "#pl-status")
+            assert "reconnected" not in out_text(app)
+
             served.host.end("fac")
             await wait_for(pilot, lambda: app.result is not None, timeout=60)
             assert "Score" in out_text(app)
