@@ -160,7 +160,10 @@ async def _host_tui(
 
     game = asyncio.create_task(serve(served, linger_s=args.linger))
     await HostApp(
-        host, you, links=[(role, link, who) for role, link, who in served.links]
+        host,
+        you,
+        links=[(role, link, who) for role, link, who in served.links],
+        pages=list(served.browser_links),
     ).run_async()
     if not host.over:
         host.end(you)  # the facilitator left the console: play ends, the outcome is measured

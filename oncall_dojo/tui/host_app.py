@@ -17,12 +17,17 @@ class HostApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(
-        self, host: Host, you: str, links: list[tuple[str, str, str | None]] | None = None
+        self,
+        host: Host,
+        you: str,
+        links: list[tuple[str, str, str | None]] | None = None,
+        pages: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self.host = host
-        self._screen = FacilitatorScreen(host, you, links)
-        """The one screen; `links` are (role, join link, who took it) per seat."""
+        self._screen = FacilitatorScreen(host, you, links, pages)
+        """The one screen; `links` are (role, join link, who took it) per seat, `pages`
+        (role, browser page) per player's seat when browsers are served."""
 
     def on_mount(self) -> None:
         self.sub_title = self.host.session.incident.title

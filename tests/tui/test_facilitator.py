@@ -155,3 +155,22 @@ def test_facilitator_console_looks(
         await pilot.pause()
 
     assert snap_compare(HostApp(host, "fac"), terminal_size=size, run_before=ready)
+
+
+@sync
+async def test_the_console_lists_the_browser_pages_when_browsers_are_served(
+    poison: Incident,
+) -> None:
+    host = game(poison)
+    links = [(s.role, f"http://127.0.0.1:1/join/{s.token}", s.player) for s in host.seats]
+    pages = [(s.role, f"http://127.0.0.1:1/play/{s.token}") for s in host.seats[1:]]
+    app = HostApp(host, "fac", links=links, pages=pages)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FacilitatorScreen))
+        screen = app.screen
+        assert isinstance(screen, FacilitatorScreen)
+        shown = text_of(screen, "#fac-links")
+        assert "Browser pages" in shown
+        for _role, page in pages:
+            assert page in shown
+        assert f"/play/{host.seats[0].token}" not in shown  # never the facilitator's seat

@@ -38,12 +38,18 @@ class FacilitatorScreen(Screen[None]):
     ]
 
     def __init__(
-        self, host: Host, you: str, links: list[tuple[str, str, str | None]] | None = None
+        self,
+        host: Host,
+        you: str,
+        links: list[tuple[str, str, str | None]] | None = None,
+        pages: list[tuple[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self.host = host
         self.you = you
         self.links = list(links or [])
+        self.pages = list(pages or [])
+        """(role, browser page) per player's seat, with `dojo host --web`."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="fac-main"):
@@ -101,6 +107,10 @@ class FacilitatorScreen(Screen[None]):
             links.append("Join links (dojo join LINK --as NAME)\n", style="bold")
             for role, link, _who in self.links[1:]:
                 links.append(f"  {role:<14} {link}\n")
+            if self.pages:
+                links.append("Browser pages (nothing to install)\n", style="bold")
+                for role, page in self.pages:
+                    links.append(f"  {role:<14} {page}\n")
             links.append(f"  {len(seated)} seated", style="dim")
             self.query_one("#fac-links", Static).update(links)
         secret = h.secret()
