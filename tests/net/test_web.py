@@ -259,3 +259,39 @@ def test_dojo_host_web_prints_a_page_per_players_seat_and_serves_it() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=30)
+
+
+def test_a_second_page_for_a_seat_replaces_the_first(poison: Incident) -> None:
+    async def drawn_until(ws: aiohttp.ClientWebSocketResponse, needle: bytes) -> None:
+        got = b""
+        end = asyncio.get_running_loop().time() + WAIT_S
+        while needle not in got:
+            msg = await ws.receive(timeout=max(0.1, end - asyncio.get_running_loop().time()))
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                got += msg.data
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                raise AssertionError(f"closed before {needle!r}")
+
+    async def go() -> None:
+        served = await serve_game(poison, None, web=True)
+        base = f"ws://127.0.0.1:{served.server.port}"
+        cmdr = token_of(link_of(served, "commander"))
+        try:
+            async with aiohttp.ClientSession() as http:
+                first = await http.ws_connect(f"{base}/play/{cmdr}/ws/cara")
+                await drawn_until(first, b"Your powers")
+                second = await http.ws_connect(f"{base}/play/{cmdr}/ws/cara")
+                await drawn_until(second, b"Your powers")
+                while True:  # the first page is closed, with the reason
+                    msg = await first.receive(timeout=WAIT_S)
+                    if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                        break
+                assert msg.type == aiohttp.WSMsgType.CLOSE and msg.extra == "opened in another page"
+                assert first.closed
+                assert len(served.web.pages) == 1
+                assert served.host.members["cara"].online
+                await second.close()
+        finally:
+            await close_game(served)
+
+    asyncio.run(asyncio.wait_for(go(), 120))
