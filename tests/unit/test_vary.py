@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 
 from oncall_dojo.cli import main
-from oncall_dojo.game.check import check_incident
-from oncall_dojo.game.plays import PlayCache
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked, playthrough_errors
 from oncall_dojo.incident.loader import check_seeds, load_incident
@@ -307,20 +305,6 @@ def test_a_session_plays_the_seed_s_variant() -> None:
     assert s.incident.picked == inc.for_seed(seed).picked
     poison = s.fault_runs[1]
     assert poison.started == s.incident.picked["fault_at"]
-
-
-def test_check_plays_each_seed_s_playthroughs() -> None:
-    inc = load_checked(bundled_dir() / "orders-not-shipping.yaml")
-    rep = check_incident(inc, (1, 2), cache=PlayCache.default())
-    assert [s.values for s in rep.seeds] == [inc.for_seed(1).picked, inc.for_seed(2).picked]
-    flags = set()
-    for s in rep.seeds:
-        assert set(s.runs) == {"reference", "idle"} | {f"harmful:{n}" for n in s.harmful}
-        for doc in s.runs.values():
-            commands = [c["command"] for c in doc["commands"]]
-            assert not any("${" in c for c in commands)
-            flags |= {(s.seed, c.split()[1]) for c in commands if c.startswith("flag ")}
-    assert flags == {(seed, inc.for_seed(seed).picked["flag"]) for seed in (1, 2)}
 
 
 def test_an_incident_without_vary_is_its_own_variant(tmp_path: Path, original_poison: str) -> None:
