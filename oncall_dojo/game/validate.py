@@ -15,7 +15,7 @@ from pathlib import Path
 from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
 from oncall_dojo.game.play import perform
-from oncall_dojo.game.plays import incident_hash
+from oncall_dojo.game.plays import REFERENCE, Doc, PlayCache, incident_hash, run_json
 from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import Incident, parse_timed
@@ -226,10 +226,12 @@ def metric_errors(incident: Incident, metrics: MetricStore) -> list[tuple[Loc, s
 
 
 def trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
-    """A short trial play at `TRIAL_SEED`: the system is built and runs to the page, the
-    metric names are checked against its series, each playthrough's actions are performed at
-    their times (the reference must not be refused; no action may fail), and each invariant
-    is run on the data the plays left. No outcome is measured: `dojo check` does that.
+    """A trial play at `TRIAL_SEED`: the system is built and runs to the page, the metric
+    names are checked against its series, and each playthrough (reference and harmful) is
+    played as `dojo check` plays it, locating what goes wrong: the reference must not be
+    refused, and no action, invariant or measurement may fail. Whether it wins is for
+    `dojo check`; the finished plays go to the play cache it reads, so it does not play them
+    again (and a trial finds there what `dojo check` played).
 
     A trial that found nothing is remembered in the play cache (by the incident's content and
     the engine's version), so validating an unchanged file again is quick."""
@@ -267,26 +269,50 @@ def _trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
         _close(base)
         return errors
     pts = base.incident.playthroughs
-    plays: list[tuple[Loc, list[str], bool]] = [
-        (("playthroughs", "reference", "actions"), list(pts.reference.actions), True)
+    plays: list[tuple[str, Loc, list[str], bool]] = [
+        (REFERENCE, ("playthroughs", "reference"), list(pts.reference.actions), True)
     ] + [
-        (("playthroughs", "harmful", i, "actions"), list(h.actions), False)
+        (f"harmful:{h.name}", ("playthroughs", "harmful", i), list(h.actions), False)
         for i, h in enumerate(pts.harmful)
     ]
+    try:
+        cache: PlayCache | None = PlayCache.default()
+    except Exception:  # no cache folder to be had: every play is played
+        cache = None
     image = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL)
     try:
-        for where, actions, reference in plays:
+        for name, where, actions, reference in plays:
+            doc = cache.get(base.incident, TRIAL_SEED, name) if cache is not None else None
+            if doc is not None:  # `dojo check` (or an earlier trial) played it: read it back
+                if reference:
+                    errors += [
+                        ((*where, "actions", j), _refused(c["output"]))
+                        for j, c in enumerate(doc["commands"])
+                        if c["kind"] == "refused"
+                    ]
+                continue
             s = pickle.loads(image)
             try:
-                errors += _trial(s, where, actions, reference)
+                found, doc = _trial(s, where, actions, reference)
             finally:
                 _close(s)
+            errors += found
+            if doc is not None and cache is not None:
+                cache.put(base.incident, TRIAL_SEED, name, doc)
     finally:
         _close(base)
     return errors
 
 
-def _trial(s: Session, where: Loc, actions: list[str], reference: bool) -> list[tuple[Loc, str]]:
+def _refused(output: str) -> str:
+    return f"refused in a trial play at seed {TRIAL_SEED}: {output}"
+
+
+def _trial(
+    s: Session, where: Loc, actions: list[str], reference: bool
+) -> tuple[list[tuple[Loc, str]], Doc | None]:
+    """Play as `run_script` does, locating what goes wrong; the finished play's document
+    (as `dojo check` keeps it) when it could be played to the end."""
     errors: list[tuple[Loc, str]] = []
     for j, line in enumerate(actions):
         parsed = parse_timed(line)
@@ -298,23 +324,24 @@ def _trial(s: Session, where: Loc, actions: list[str], reference: bool) -> list[
                 break
             entry = perform(s, parsed[1])
         except InvariantFailed as exc:
-            return _invariant_failed(s.incident, exc)
+            return _invariant_failed(s.incident, exc), None
         except Exception as exc:
-            return [((*where, j), f"fails in a trial play at seed {TRIAL_SEED}: {_said(exc)}")]
+            return [
+                (
+                    (*where, "actions", j),
+                    f"fails in a trial play at seed {TRIAL_SEED}: {_said(exc)}",
+                )
+            ], None
         if reference and entry.kind == "refused":
-            errors.append(
-                ((*where, j), f"refused in a trial play at seed {TRIAL_SEED}: {entry.output}")
-            )
-    app = s.system.app
-    if app is not None:
-        for i, inv in enumerate(app.cfg.invariants):
-            try:
-                app.violations(inv.sql)
-            except InvariantFailed as exc:
-                loc: Loc = ("system", "appdb", "invariants", i, "sql")
-                errors.append((loc, f"the query cannot run: {exc.reason}"))
-                break
-    return errors
+            errors.append(((*where, "actions", j), _refused(entry.output)))
+    try:
+        doc = run_json(s)  # measured to the end: the invariants and the scoring run too
+    except InvariantFailed as exc:
+        return errors + _invariant_failed(s.incident, exc), None
+    except Exception as exc:
+        said = f"fails in a trial play at seed {TRIAL_SEED}, measuring the outcome: {_said(exc)}"
+        return [*errors, (where, said)], None
+    return errors, doc
 
 
 def _invariant_failed(incident: Incident, exc: InvariantFailed) -> list[tuple[Loc, str]]:

@@ -5,12 +5,15 @@ is run once under the console's deadline)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from oncall_dojo.game.plays import PlayCache, play_seed, run_json, seed_docs
+from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.packs import bundled_dir
 
 Dojo = Callable[..., tuple[int, str, str]]
@@ -126,17 +129,42 @@ def test_a_trial_that_found_nothing_is_remembered_by_content(tmp_path: Path, doj
     text = (bundled_dir() / "payments-stuck.yaml").read_text(encoding="utf-8")
     path = tmp_path / "trial-mark.yaml"
     path.write_text(text.replace(POISON[1], "id: trial-mark\n"), encoding="utf-8")
-    marks = Path(os.environ["DOJO_CACHE"]) / "trials"
-    before = set(marks.rglob("*.json")) if marks.exists() else set()
+    marks = Path(os.environ["DOJO_CACHE"]) / "trials"  # shared by the run: others' too
+
+    def mine() -> set[Path]:
+        found = marks.rglob("*.json") if marks.exists() else []
+        return {m for m in found if '"trial-mark"' in m.read_text(encoding="utf-8")}
+
+    assert mine() == set()
     code, out, err = dojo("validate", str(path))
     assert code == 0 and out.startswith(f"{path}: ok"), err
-    (mark,) = set(marks.rglob("*.json")) - before
-    assert '"trial-mark"' in mark.read_text(encoding="utf-8")
+    (mark,) = mine()
     assert dojo("validate", str(path))[0] == 0
-    assert set(marks.rglob("*.json")) - before == {mark}
+    assert mine() == {mark}
     path.write_text(
         path.read_text(encoding="utf-8").replace("12:00 queue payments", "12:00 kill 424242", 1),
         encoding="utf-8",
     )
     code, _, err = dojo("validate", str(path))
     assert code == 1 and "refused in a trial play at seed 1" in err
+
+
+def test_the_trial_plays_are_the_ones_check_would_play_and_check_takes_them(
+    tmp_path: Path, dojo: Dojo
+) -> None:
+    """The trial plays each playthrough at seed 1 to the end, exactly as `dojo check` does,
+    and leaves the documents in the play cache: check then plays only what the trial does
+    not (idle), and what it reads back is what it would have played itself."""
+    text = (bundled_dir() / "payments-stuck.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "trial-shared.yaml"
+    path.write_text(text.replace(POISON[1], "id: trial-shared\n"), encoding="utf-8")
+    code, _, err = dojo("validate", str(path))
+    assert code == 0, err
+    incident = load_checked(path)
+    played: list[str] = []
+    docs = seed_docs(incident, 1, PlayCache.default(), lambda n, _seed, _s: played.append(n))
+    assert played == ["idle"]
+    fresh = {name: run_json(s) for name, s in play_seed(incident, 1) if name != "idle"}
+    assert set(fresh) == set(docs) - {"idle"} and len(fresh) >= 2
+    for name, doc in fresh.items():
+        assert json.dumps(docs[name], sort_keys=True) == json.dumps(doc, sort_keys=True), name
