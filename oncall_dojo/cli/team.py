@@ -273,9 +273,17 @@ def _join_from_env(env: Any) -> int:
         parse_link(link)
     except JoinError as exc:
         return usage(f"--from-env: {exc}")
+    import os
+
     from oncall_dojo.tui.player_app import PlayerApp
 
-    PlayerApp(link, env.get(ENV_NAME, ""), unix_socket=env.get(ENV_SOCKET) or None).run()
+    app = PlayerApp(
+        link,
+        env.get(ENV_NAME, ""),
+        unix_socket=env.get(ENV_SOCKET) or None,
+        parent=os.getppid(),  # the host: if it dies, the page's app must not linger
+    )
+    app.run()
     return EXIT_OK
 
 

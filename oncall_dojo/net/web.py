@@ -118,7 +118,8 @@ class WebPlay:
 
     @property
     def command(self) -> str:
-        cmd = f"{shlex.quote(sys.executable)} -m oncall_dojo join --from-env"
+        # exec: the app is the host's own child, so it can tell when the host is gone
+        cmd = f"exec {shlex.quote(sys.executable)} -m oncall_dojo join --from-env"
         if self.log_path:
             cmd += f" 2>>{shlex.quote(self.log_path)}"
         return cmd

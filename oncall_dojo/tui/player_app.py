@@ -11,6 +11,7 @@ it has no command palette (in a browser it must not offer anything beyond the ga
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any, ClassVar
 
@@ -49,8 +50,11 @@ class PlayerApp(App[None]):
         unix_socket: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         retry_for: float = 120.0,
+        parent: int | None = None,
     ) -> None:
         super().__init__()
+        self.parent_pid = parent
+        """The process that started this one (a browser page's host): leave when it is gone."""
         self.url = url
         self.player = clean(player).strip()[: p.MAX_NAME]
         self.client_kw: dict[str, Any] = {"unix_socket": unix_socket, "retry_for": retry_for}
@@ -76,10 +80,16 @@ class PlayerApp(App[None]):
         self.query_one("#pl-out", RichLog).border_title = "Your console"
         self.query_one(TeamPane).border_title = "Team"
         self.query_one("#pl-line", Input).focus()
+        if self.parent_pid is not None:
+            self.set_interval(1.0, self._check_parent)
         if self.player:
             self._connect()
         else:
             self._ask_name()
+
+    def _check_parent(self) -> None:
+        if os.getppid() != self.parent_pid:
+            self.exit()  # the host died (its pipes to us are gone): nobody can see this page
 
     # -- joining ----------------------------------------------------------------------------
     def _ask_name(self, why: str = "") -> None:

@@ -9,9 +9,12 @@ import json
 import re
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from netkit import WAIT_S, link_of, serve_game
 
 from oncall_dojo.incident.model import Incident
@@ -295,3 +298,67 @@ def test_a_second_page_for_a_seat_replaces_the_first(poison: Incident) -> None:
             await close_game(served)
 
     asyncio.run(asyncio.wait_for(go(), 120))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
+def test_a_pages_app_leaves_when_the_host_is_killed() -> None:
+    cmd = [sys.executable, "-m", "oncall_dojo", "host", "payments-stuck", "--web"]
+    cmd += ["--listen", "127.0.0.1:0", "--no-record", "--line", "--no-console", "--player", "fac"]
+    host = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+    try:
+        assert host.stdout is not None
+        page = ""
+        for _ in range(60):
+            line = host.stdout.readline()
+            if m := re.match(r"\s+commander\s+(http://\S+/play/\S+)$", line):
+                page = m.group(1)
+                break
+        assert page, "no browser page printed"
+
+        async def open_page() -> list[int]:
+            ws_url = page.replace("http://", "ws://") + "/ws/zed"
+            async with aiohttp.ClientSession() as http, http.ws_connect(ws_url) as ws:
+                got = b""
+                end = asyncio.get_running_loop().time() + WAIT_S
+                while b"Your powers" not in got and asyncio.get_running_loop().time() < end:
+                    msg = await ws.receive(timeout=WAIT_S)
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        got += msg.data
+                assert b"Your powers" in got
+                apps = _children(host.pid)
+                host.kill()  # while the page is open: no goodbye to anyone
+                return apps
+
+        apps = asyncio.run(asyncio.wait_for(open_page(), 120))
+        assert len(apps) == 1, apps  # the page's app, the host's own child (exec'd)
+        host.wait(30)
+        for _ in range(300):  # bounded: 30 s
+            if not _alive(apps[0]):
+                break
+            time.sleep(0.1)
+        assert not _alive(apps[0]), "the page's app outlived its host"
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait(30)
