@@ -129,6 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from oncall_dojo.game.play import finish
+    from oncall_dojo.sim.text import count
     from oncall_dojo.store.events import canonical, verify_chain
     from oncall_dojo.store.replay import compare_results, rebuild
 
@@ -158,11 +159,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     if rb.finished is None:
         print(
-            f"session {sid}: unfinished; replayed {n} commands to {rb.session.now // 60:02d}:{rb.session.now % 60:02d}, every output the same"
+            f"session {sid}: unfinished; replayed {count(n, 'command')} to {rb.session.now // 60:02d}:{rb.session.now % 60:02d}, every output the same"
         )
     else:
         print(
-            f"session {sid}: replayed {n} commands; same outputs and the same score, {rb.finished['score']}/100 (grade {rb.finished['grade']})"
+            f"session {sid}: replayed {count(n, 'command')}; same outputs and the same score, {rb.finished['score']}/100 (grade {rb.finished['grade']})"
         )
     return EXIT_OK
 
@@ -184,6 +185,8 @@ def _chosen_sessions(args: argparse.Namespace, what: str) -> tuple[Any, list[str
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from oncall_dojo.sim.text import count
+
     if not args.sessions:  # no SESSION: every recorded session, as `--all`
         if reading() is None:
             print("nothing has been recorded yet: nothing to verify")
@@ -205,7 +208,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         else:
             row = store.session(sid)
             print(
-                f"session {sid}: ok ({row['last_seq'] + 1} events, chain head {row['head_hash'][:16]})"
+                f"session {sid}: ok ({count(row['last_seq'] + 1, 'event')}, chain head {row['head_hash'][:16]})"
             )
     return EXIT_FAIL if failed else EXIT_OK
 

@@ -15,6 +15,7 @@ from oncall_dojo.sim import ops
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.sqlsandbox import Cancelled, SqlError, render_table
+from oncall_dojo.sim.text import count
 
 
 @command(
@@ -151,7 +152,7 @@ def _sql_rollback(s: Session, args: list[str], by: str) -> Reply:
     n = _app(s).console().discard()
     if not n:
         raise Refusal("no previewed write to discard")
-    return f"Discarded {n} previewed statement(s); nothing was changed.", None
+    return f"Discarded {count(n, 'previewed statement')}; nothing was changed.", None
 
 
 @command(

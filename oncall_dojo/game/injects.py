@@ -20,6 +20,7 @@ from oncall_dojo.game.session import Ask, Session
 from oncall_dojo.incident.injects import Inject
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.faults import FAULT_TYPES, AnyFault, Fault
+from oncall_dojo.sim.text import count
 
 FACILITATOR = "facilitator"
 """Who fires an inject when nobody is named (and every scheduled one)."""
@@ -171,7 +172,7 @@ def stakeholder_credit(s: Session) -> tuple[float, str] | None:
         else:
             got, late = got + 0.5, late + 1
     n = len(s.asks)
-    words = f"{on_time} of {n} stakeholder message(s) answered in time" + (
+    words = f"{on_time} of {count(n, 'stakeholder message')} answered in time" + (
         f", {late} late" if late else ""
     )
     return got / n, words

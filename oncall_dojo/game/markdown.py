@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from oncall_dojo.game.fmt import mmss
+from oncall_dojo.sim.text import count
 
 
 def _cell(text: Any) -> str:
@@ -196,7 +197,7 @@ def _team(t: dict[str, Any]) -> list[str]:
         f"- **Players:** {', '.join(_cell(p) for p in t['players']) or '—'}",
         "- **First status update:** "
         + ("none" if fu is None else f"{mmss(fu['at'])} by {_who(fu['player'])}"),
-        f"- **Roles:** {len(t['roles'])} role change(s), command handed over {t['handovers']} time(s)",
+        f"- **Roles:** {count(len(t['roles']), 'role change')}, command handed over {count(t['handovers'], 'time')}",
         f"- **Conflicting actions:** {len(t['conflicts'])}",
         f"- **Outcome:** {t['outcome']['score']}/100, grade {t['outcome']['grade']}",
         "",

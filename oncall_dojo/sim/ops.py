@@ -19,6 +19,7 @@ from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.system import Job, System
+from oncall_dojo.sim.text import count
 
 Value = bool | int | float | str
 """A flag or config value."""
@@ -40,7 +41,9 @@ def restart_replicas(sys: System, pool: WorkerPool, author: str, replica: str | 
         )
     for i, r in enumerate(chosen):
         sys.restart_replica(pool, r, t + i * 5)  # a restart keeps each replica's version
-    sys.record_change(t, "restart", pool.name, f"{len(chosen)} replicas", "restarted", author)
+    sys.record_change(
+        t, "restart", pool.name, count(len(chosen), "replica", sep=False), "restarted", author
+    )
     return len(chosen)
 
 
@@ -228,7 +231,7 @@ def purge(sys: System, q: Queue, author: str) -> int:
     if q.depth == 0:
         raise Refusal(f"{q.name} has no waiting messages")
     lost = q.purge()
-    sys.record_change(sys.t, "purge", q.name, f"{lost} messages", "deleted", author)
+    sys.record_change(sys.t, "purge", q.name, count(lost, "message", sep=False), "deleted", author)
     return lost
 
 
@@ -237,7 +240,9 @@ def park_all(sys: System, q: Queue, author: str) -> int:
     moved = q.park_all()
     if not moved:
         raise Refusal(f"{q.name} has no waiting messages")
-    sys.record_change(sys.t, "park", q.name, f"{moved} messages", f"moved to {q.name}.dlq", author)
+    sys.record_change(
+        sys.t, "park", q.name, count(moved, "message", sep=False), f"moved to {q.name}.dlq", author
+    )
     return moved
 
 
@@ -252,14 +257,18 @@ def park(sys: System, q: Queue, msg_id: str, author: str) -> Run:
 def replay(sys: System, q: Queue, author: str, only: set[int] | None = None) -> int:
     """Put dead-lettered messages (all, or the sequence numbers given) back on the queue."""
     moved = q.replay_dlq(sys.t, only)
-    sys.record_change(sys.t, "replay", q.name, f"{moved} messages", "replayed", author)
+    sys.record_change(
+        sys.t, "replay", q.name, count(moved, "message", sep=False), "replayed", author
+    )
     return moved
 
 
 def replay_oldest(sys: System, q: Queue, limit: int, author: str) -> int:
     """Put the oldest `limit` dead-lettered messages back on the queue. Returns how many."""
     moved = q.replay_oldest(sys.t, limit)
-    sys.record_change(sys.t, "replay", q.name, f"{moved} messages", "replayed", author)
+    sys.record_change(
+        sys.t, "replay", q.name, count(moved, "message", sep=False), "replayed", author
+    )
     return moved
 
 
@@ -368,14 +377,21 @@ def refund_duplicate_charges(sys: System, author: str) -> int:
     first per order. Returns how many."""
     rec = sys.records
     n = 0
-    for order, count in rec.charges.items():
-        extra = count - 1 - rec.refunded.get(order, 0)
+    for order, charged in rec.charges.items():
+        extra = charged - 1 - rec.refunded.get(order, 0)
         if extra > 0:
             rec.refunded[order] = rec.refunded.get(order, 0) + extra
             n += extra
     if n == 0:
         raise Refusal("the provider shows no duplicate charges to refund")
-    sys.record_change(sys.t, "refund", "payments-provider", "", f"{n} charges refunded", author)
+    sys.record_change(
+        sys.t,
+        "refund",
+        "payments-provider",
+        "",
+        count(n, "charge", sep=False) + " refunded",
+        author,
+    )
     return n
 
 

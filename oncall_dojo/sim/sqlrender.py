@@ -6,6 +6,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from oncall_dojo.sim.text import count
+
 __all__ = ["COUNT_CAP", "QueryResult", "render_table"]
 
 COUNT_CAP = 100_000
@@ -89,10 +91,6 @@ def _cell(v: object, limit: int = 1_000) -> str:
     return s.translate(_CONTROL)
 
 
-def _plural(n: int, word: str = "row") -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
 def _footer(r: QueryResult) -> str:
     if r.committed:
         if not r.total_rows:
@@ -108,14 +106,14 @@ def _footer(r: QueryResult) -> str:
     total = f"{r.total_rows:,}+" if r.total_capped else f"{r.total_rows:,}"
     if r.truncated or r.total_capped:
         return f"{len(r.rows):,} of {total} rows shown"
-    return _plural(r.total_rows)
+    return count(r.total_rows, "row")
 
 
 def _change_words(changes: dict[str, int], verb: str, none: str) -> str:
     items = sorted(changes.items())
     if len(items) == 1:
         table, n = items[0]
-        return f"{none} in {table}" if n == 0 else f"{_plural(n)} {verb} in {table}"
+        return f"{none} in {table}" if n == 0 else f"{count(n, 'row')} {verb} in {table}"
     if not any(n for _, n in items):
         return none
     return f"rows {verb} in " + ", ".join(f"{t} ({n:,})" for t, n in items)

@@ -5,14 +5,15 @@ control characters are dropped. `shown` is for output of text that may predate t
 old record, an imported file) or that a player typed (a console line, an SQL value):
 control characters are written as visible escapes, so such text can never move the
 cursor, change colours or start a new line on a terminal. `json_safe` does the same
-for JSON text.
+for JSON text. `count` words a number of things ("1 message", "2 messages"): every
+count the game shows goes through it, so none reads "1 messages".
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["clean", "json_safe", "shown"]
+__all__ = ["clean", "count", "json_safe", "plural", "shown"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -54,3 +55,24 @@ def json_safe(dumped: str) -> str:
 
 def _u(m: re.Match[str]) -> str:
     return f"\\u{ord(m.group()):04x}"
+
+
+def plural(word: str) -> str:
+    """The regular English plural of a noun: message -> messages, query -> queries,
+    process -> processes (a word that is not regular is given whole to `count`)."""
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    if len(word) > 1 and word[-1] == "y" and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def count(n: float, word: str, many: str | None = None, *, sep: bool = True) -> str:
+    """`n` and the noun, singular for exactly one: `count(1, "message")` is "1 message",
+    `count(2048, "row")` is "2,048 rows" (without `sep`, "2048 rows"); `many` gives an
+    irregular plural (`count(2, "person", "people")`)."""
+    if isinstance(n, float) and not n.is_integer():
+        number = f"{n:,g}" if sep else f"{n:g}"
+    else:
+        number = f"{int(n):,}" if sep else f"{int(n)}"
+    return f"{number} {word if n == 1 else (many or plural(word))}"

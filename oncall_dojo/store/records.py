@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from oncall_dojo.sim.text import count
 from oncall_dojo.store import lease
 from oncall_dojo.store.db import Connection, connect, connect_readonly, default_path
 from oncall_dojo.store.errors import (
@@ -360,7 +361,7 @@ class Store:
                 Problem(
                     derived["last_seq"] + 1,
                     f"the log ends at event {derived['last_seq']} but the session "
-                    f"recorded {row['last_seq'] + 1} events: the last event(s) were deleted",
+                    f"recorded {count(row['last_seq'] + 1, 'event')}: the last events were deleted",
                 )
             )
         for key in (

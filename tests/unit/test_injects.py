@@ -123,9 +123,9 @@ def test_answers_are_scored_like_status_updates(incident: Incident) -> None:
         return item.points, item.detail
 
     none, detail = comms(None)
-    assert none == 0.0 and "0 of 1 stakeholder message(s) answered in time" in detail
+    assert none == 0.0 and "0 of 1 stakeholder message answered in time" in detail
     soon, detail = comms(60)
-    assert soon == 2.5 and "1 of 1 stakeholder message(s) answered in time" in detail
+    assert soon == 2.5 and "1 of 1 stakeholder message answered in time" in detail
     late, detail = comms(ask.stakeholder.answer_within_s + 60)  # type: ignore[union-attr]
     assert late == 1.2 and "1 late" in detail  # 1.25, shown to one decimal
 

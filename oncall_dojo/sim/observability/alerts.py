@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from oncall_dojo.sim.observability.metrics import Condition, MetricStore
+from oncall_dojo.sim.text import plural
 
 Severity = Literal["page", "ticket", "info"]
 EVAL_INTERVAL_S = 15
@@ -27,11 +29,17 @@ class AlertRule(BaseModel):
     for_s: int = Field(default=60, ge=0, alias="for")
     """How long the conditions must hold before the alert fires."""
     summary: str
-    """One line shown in the pager; `{value}` is replaced by the first condition's value."""
+    """One line shown in the pager; `{value}` is replaced by the first condition's value, and
+    `{value|NOUN}` by the value and the noun, singular for exactly one (`{value|order}`:
+    "1 order", "3 orders")."""
     service: str = ""
     """Service the alert is about."""
     runbook: str = ""
     """Runbook name to open for this alert."""
+
+
+_COUNTED = re.compile(r"\{value\|([^{}|]+)\}")
+"""`{value|NOUN}` in a summary: the value and the noun, counted."""
 
 
 @dataclass
@@ -96,7 +104,11 @@ class AlertManager:
     def summary(st: AlertState) -> str:
         v = st.value
         shown = "n/a" if v is None else (f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}")
-        return st.rule.summary.replace("{value}", shown)
+        text = st.rule.summary
+        if "{value|" in text:
+            one = shown == "1"
+            text = _COUNTED.sub(lambda m: f"{shown} {m[1] if one else plural(m[1])}", text)
+        return text.replace("{value}", shown)
 
     def firing(self) -> list[AlertState]:
         return [s for s in self.states.values() if s.state == "firing"]

@@ -80,7 +80,7 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
                     Condition(metric=f'queue_dlq_depth{{queue="{name}"}}', op=">", value=0)
                 ],
                 for_s=0,
-                summary=f"{{value}} messages in {name}.dlq",
+                summary=f"{{value|message}} in {name}.dlq",
                 service=name,
                 runbook="dead-letters",
             )
@@ -100,7 +100,7 @@ def default_rules(cfg: SystemConfig) -> list[AlertRule]:
                     )
                 ],
                 for_s=0,
-                summary=f"{pool} containers restarted {{value}} times in 10m",
+                summary=f"{pool} containers restarted {{value|time}} in 10m",
                 service=pool,
                 runbook="crash-loop",
             )

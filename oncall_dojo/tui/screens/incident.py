@@ -33,6 +33,7 @@ from oncall_dojo.game.play import finish, perform, wait_seconds
 from oncall_dojo.game.play import wait as play_wait
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import parse as parse_log_query
+from oncall_dojo.sim.text import count
 from oncall_dojo.tui.focus import first_in_pane, footer_keys, forward_key
 from oncall_dojo.tui.heap import PlayHeap
 from oncall_dojo.tui.navigation import navigator
@@ -533,7 +534,7 @@ class IncidentScreen(Screen[None]):
         for speed in (1, 5, 20):
             yield SystemCommand(
                 f"Clock speed {speed}x",
-                f"{speed} simulated second{'s' if speed != 1 else ''} per second",
+                f"{count(speed, 'simulated second')} per second",
                 lambda v=speed: self.set_speed(v),
             )
         yield SystemCommand(

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from oncall_dojo.sim.text import count
 from oncall_dojo.tui.widgets.log_explorer import LogExplorer
 from oncall_dojo.tui.widgets.steady import SteadyInput, SteadyScrollbars
 
@@ -88,7 +89,7 @@ class LogsPane(Vertical):
     def update_status(self) -> None:
         ex = self.query_one(LogExplorer)
         t = Text(no_wrap=True)
-        t.append(f"{ex.match_count:,} of {ex.line_count:,} lines", style="bold")
+        t.append(f"{ex.match_count:,} of {count(ex.line_count, 'line')}", style="bold")
         if ex.query_text:
             t.append(f"  matching {ex.query_text}")
         t.append(
