@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from oncall_dojo.game import views
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import (
     Handler,
@@ -24,6 +25,7 @@ from oncall_dojo.game.grammar import (
 from oncall_dojo.game.session import Session
 from oncall_dojo.sim import ops
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.text import count
 
 
 @command("ack", "act", "ack", "Acknowledge the page (stops the escalation timer).", ("alert",))
@@ -109,23 +111,23 @@ def _scale(s: Session, args: list[str], by: str) -> Reply:
     n = whole(args[1], "replicas", 0, 500)
     if args[0] == "api":
         have = ops.scale_api(s.system, n, by)
-        return f"API scaled from {have} to {n} replicas.", None
+        return f"API scaled from {have} to {count(n, 'replica')}.", None
     pool = pool_named(s, args[0])
     before, delta = ops.scale(s.system, pool, n, by)
     auto = pool.cfg.autoscale
     if auto is not None and auto.enabled:
         return (
-            f"{pool.name}: scaled from {before} to {n} replicas. Its autoscaler is on and will set the "
+            f"{pool.name}: scaled from {before} to {count(n, 'replica')}. Its autoscaler is on and will set the "
             f"count again within 15s (between {auto.min_replicas} and {auto.max_replicas}); "
             f"`autoscale {pool.name} max=N` caps it, `autoscale {pool.name} off` stops it.",
             None,
         )
     if delta > 0:
         return (
-            f"{pool.name}: {delta} new replica(s) starting (about {pool.cfg.startup_s}s to ready).",
+            f"{pool.name}: {count(delta, 'new replica')} starting (about {pool.cfg.startup_s}s to ready).",
             None,
         )
-    return f"{pool.name}: scaled from {before} to {n} replicas.", None
+    return f"{pool.name}: scaled from {before} to {count(n, 'replica')}.", None
 
 
 AUTOSCALE_USAGE = "autoscale POOL [on|off] [min=N] [max=N]"
@@ -151,7 +153,7 @@ def _autoscale(s: Session, args: list[str], by: str) -> Reply:
         return (
             f"{pool.name} autoscaler: {'on' if a.enabled else 'off'} {a.min_replicas}-{a.max_replicas} "
             f"replicas, aiming at {a.target_per_replica} waiting messages per replica; "
-            f"{len(pool.live)} replicas now (cluster quota {pool.cfg.max_replicas}).",
+            f"{count(len(pool.live), 'replica')} now (cluster quota {pool.cfg.max_replicas}).",
             None,
         )
     lo = whole(opts["min"], "min", 0, 500) if "min" in opts else None
@@ -160,11 +162,13 @@ def _autoscale(s: Session, args: list[str], by: str) -> Reply:
     _, after, scaled_from = ops.autoscale(s.system, pool, by, enabled, lo, hi)
     if scaled_from is not None:
         return (
-            f"{pool.name} autoscaler: {after}; scaled down from {scaled_from} to {a.max_replicas} replicas.",
+            f"{pool.name} autoscaler: {after}; scaled down from {scaled_from} to {count(a.max_replicas, 'replica')}.",
             None,
         )
     tail = (
-        "" if a.enabled else f"; the pool stays at {len(pool.live)} replicas until you `scale` it"
+        ""
+        if a.enabled
+        else f"; the pool stays at {count(len(pool.live), 'replica')} until you `scale` it"
     )
     return f"{pool.name} autoscaler: {after}{tail}.", None
 
@@ -251,7 +255,7 @@ def _purge(s: Session, args: list[str], by: str) -> Reply:
     need(args, 1, "purge QUEUE")
     q = queue_named(s, args[0])
     lost = ops.purge(s.system, q, by)
-    return f"Purged {q.name}: {lost:,} messages deleted. Nobody will process them.", None
+    return f"Purged {q.name}: {count(lost, 'message')} deleted. Nobody will process them.", None
 
 
 @command(
@@ -278,7 +282,10 @@ def _dlq_move(s: Session, args: list[str], by: str) -> Reply:
             raise Refusal(f"no waiting message on {q.name} has been delivered more than once")
         msg_id = "msg_" + top[0][0]
     run = ops.park(s.system, q, msg_id, by)
-    return f"Moved {msg_id} to {q.name}.dlq (it had been delivered {run.deliveries} times).", None
+    return (
+        f"Moved {msg_id} to {q.name}.dlq (it had been delivered {count(run.deliveries, 'time')}).",
+        None,
+    )
 
 
 @command(
@@ -320,7 +327,20 @@ def _dlq_replay(s: Session, args: list[str], by: str) -> Reply:
 @command("kill", "act", "kill PID", "Cancel a database session (see `db queries`).", ("pid",))
 def _kill(s: Session, args: list[str], by: str) -> Reply:
     need(args, 1, "kill PID")
-    b = ops.kill(s.system, whole(args[0], "pid"), by)
+    pid = whole(args[0], "pid")
+    if all(b.pid != pid for b in s.system.db.backends):
+        app = [a for a in views.db_sessions(s) if a.pid == pid]
+        if app:
+            behind = f" behind {app[0].blocked_by[0]}" if app[0].blocked_by else ""
+            raise Refusal(
+                f"pid {pid} is one of the API's pooled connections, running a request's query "
+                f"(it waits{behind}): cancelling it frees nothing, the next request takes the "
+                "connection and does the same; cancel what it waits for (`db locks`)"
+                if behind
+                else f"pid {pid} is one of the API's pooled connections, running a request's "
+                "query: cancelling it fails that one request and frees nothing"
+            )
+    b = ops.kill(s.system, pid, by)
     return f"Cancelled pid {b.pid} ({b.kind}, running {s.system.t - b.started}s): {b.sql}", None
 
 

@@ -23,6 +23,7 @@ from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import resolve, split
 from oncall_dojo.game.session import Call, Session
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.text import count
 
 JOIN_S = 240
 """An internal team's on-call acknowledges the page and joins the call in about 4 minutes."""
@@ -127,6 +128,8 @@ def status(s: Session, team: str) -> str:
     else:
         mine = [ln for ln in lines if ln.startswith(key)]
     said = "; ".join(" ".join(ln.split()) for ln in mine)
+    if team == DATABASE:
+        said += _lock_waits(s)
     if team == PROVIDER:
         return said + "."
     targets = {"api": {"api"}, DATABASE: {"postgres", "ledger"}}.get(
@@ -138,3 +141,19 @@ def status(s: Session, team: str) -> str:
     c = changes[-1]
     what = f"{c.before} -> {c.after}" if c.before else c.after
     return f"{said}. Last change: {c.kind} {c.target} {what} at {mmss(c.tick - s.page_tick)} by {c.author}."
+
+
+def _lock_waits(s: Session) -> str:
+    """What the database's on-call says of its lock queue: how many wait, and behind whom."""
+    acts = views.db_sessions(s)
+    waiting = [a for a in acts if a.waiting]
+    if not waiting:
+        return "; no session waits for a lock"
+    by_pid = {a.pid: a for a in acts}
+    head = waiting[0]
+    while head.blocked_by and head.blocked_by[0] in by_pid:
+        head = by_pid[head.blocked_by[0]]
+    return (
+        f"; {count(len(waiting), 'session')} wait for a lock, at the head of the queue pid "
+        f"{head.pid} ({head.user}, {mmss(int(head.runtime_s))}): {head.query}"
+    )

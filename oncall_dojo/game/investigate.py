@@ -156,15 +156,16 @@ def _deploys(s: Session, args: list[str], by: str) -> Reply:
 @command(
     "db",
     "investigate",
-    "db [queries|indexes]",
-    "Database health; `db queries` lists running sessions, `db indexes` the indexes.",
+    "db [queries|locks|indexes]",
+    "Database health; `db queries` lists the long-running sessions, `db locks` who blocks "
+    "whom (a tree), `db indexes` the indexes.",
     evidence="db",
 )
 def _db(s: Session, args: list[str], by: str) -> Reply:
     what = args[0] if args else "stats"
-    if what not in ("stats", "queries", "indexes"):
+    if what not in ("stats", "queries", "locks", "indexes"):
         raise Refusal(
-            "usage: db [queries|indexes]  (to act: `kill PID`, `index create ...`, `failover postgres`)"
+            "usage: db [queries|locks|indexes]  (to act: `kill PID`, `index create ...`, `failover postgres`)"
         )
     return views.database(s, what), Evidence("db", what)
 

@@ -13,10 +13,12 @@ import numpy as np
 from oncall_dojo.game.fmt import human, mmss
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.dbactivity import APP_USER, Activity, sessions
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import Query as LogQuery
 from oncall_dojo.sim.observability.logsearch import search
 from oncall_dojo.sim.observability.metrics import Fn, Query, Selector
+from oncall_dojo.sim.text import count
 
 FNS: tuple[str, ...] = get_args(Fn)
 
@@ -241,7 +243,7 @@ def messages(s: Session, name: str, dlq: bool) -> str:
                     f"  msg_{q.msg_id(seq)}  receive_count={run.deliveries}  enqueued {mmss(run.enq - s.page_tick)}"
                     + ("  replayed" if run.replayed else "")
                 )
-        return f"{name}.dlq: {q.dlq_depth:,} messages\n" + "\n".join(rows)
+        return f"{name}.dlq: {count(q.dlq_depth, 'message')}\n" + "\n".join(rows)
     msgs = q.messages(20)
     if not msgs:
         return f"{name} has no waiting messages."
@@ -298,6 +300,8 @@ def database(s: Session, what: str) -> str:
             state = "active" if b.holding else "active (waiting: Lock relation)"
             rows.append(f"  {b.pid:>6}  {b.user:<10} {state:<26} {mmss(t - b.started):>8}  {b.sql}")
         return "\n".join(rows)
+    if what == "locks":
+        return db_locks(s)
     if what == "indexes":
         rows = [f"  {n:<28} on {tbl}" for n, tbl in sorted(db.indexes.items())]
         building = [
@@ -318,6 +322,62 @@ def database(s: Session, what: str) -> str:
     )
 
 
+def db_sessions(s: Session) -> list[Activity]:
+    sys_ = s.system
+    return sessions(sys_.db, sys_.cfg, sys_.pool_in_use, sys_.cache_hit, sys_.t)
+
+
+def _runtime(secs: float) -> str:
+    if secs >= 60:
+        return mmss(int(secs))
+    return f"{secs:.1f}s" if secs >= 0.1 else f"{secs * 1000:.0f}ms"
+
+
+def db_locks(s: Session) -> str:
+    """Who blocks whom, as a tree from the sessions that block and wait for nobody
+    (`pg_blocking_pids`); the API's connections grouped by query under the session they wait for."""
+    acts = db_sessions(s)
+    waiting = [a for a in acts if a.waiting]
+    if not waiting:
+        return "No session waits for a lock."
+    by_pid = {a.pid: a for a in acts}
+    under: dict[int, list[Activity]] = {}
+    for a in waiting:
+        for b in a.blocked_by[:1]:
+            under.setdefault(b, []).append(a)
+    roots = [a for a in acts if a.pid in under and not a.blocked_by]
+    lines = ["Lock waits on postgres (who blocks whom, as pg_blocking_pids):"]
+
+    def held(a: Activity, many: bool = False) -> str:
+        verb = ("wait for" if many else "waits for") if a.waiting else "holds"
+        return f"{verb} {a.lock} on {a.table}"
+
+    def walk(a: Activity, depth: int) -> None:
+        pad = "  " + "   " * depth + ("└─ " if depth else "")
+        lines.append(f"{pad}{a.pid} {a.user}  {held(a)}  {_runtime(a.runtime_s)}  {a.query}")
+        kids = under.get(a.pid, [])
+        backends = [k for k in kids if k.user != APP_USER]
+        for k in backends:
+            walk(k, depth + 1)
+        groups: dict[str, list[Activity]] = {}
+        for k in kids:
+            if k.user == APP_USER:
+                groups.setdefault(k.query, []).append(k)
+        for query, ks in groups.items():
+            longest = max(k.runtime_s for k in ks)
+            lines.append(
+                f"  {'   ' * (depth + 1)}└─ {count(len(ks), 'API connection')} {held(ks[0], len(ks) > 1)}, "
+                f"the longest {_runtime(longest)}: {query}"
+            )
+
+    for r in roots:
+        walk(r, 0)
+    stray = [a for a in waiting if a.blocked_by and a.blocked_by[0] not in by_pid]
+    for a in stray:
+        lines.append(f"  {a.pid} {a.user}  {held(a)}")
+    return "\n".join(lines)
+
+
 def jobs(s: Session) -> str:
     js = s.system.jobs
     if not js:
@@ -328,7 +388,7 @@ def jobs(s: Session) -> str:
         prog = (
             f"{j.progress:,}/{total:,} ({j.progress / total:.0%})"
             if total
-            else f"{j.items_done:,} items"
+            else count(j.items_done, "item")
         )
         rows.append(
             f"  {j.name:<24} {j.cfg.kind:<8} {j.state:<8} {prog:<24} {j.cfg.rate_per_s:g}/s  checkpoint={'yes' if j.cfg.checkpoint else 'NO'}  runs={j.runs}"

@@ -20,7 +20,7 @@ _OPTIONS: dict[str, list[str]] = {
     "deploy": ["percent="],
 }
 _FIXED: dict[tuple[str, int], list[str]] = {
-    ("db", 0): ["queries", "indexes"],
+    ("db", 0): ["queries", "locks", "indexes"],
     ("hint", 0): ["take"],
     ("failover", 0): ["postgres", "ledger"],
     ("messages", 1): ["dlq"],

@@ -97,7 +97,7 @@ REFUSED = [
     ("config NotAKey 1", "config keys look like payments.retry.backoff"),
     ("ratelimit GET /nowhere 5", "no route 'GET /nowhere'"),
     ("update too short", "a status update needs a sentence"),
-    ("db tables", "usage: db [queries|indexes]"),
+    ("db tables", "usage: db [queries|locks|indexes]"),
     (
         "runbook nope",
         "no runbook 'nope'; runbooks: api-errors, autoscaling, batch-jobs, broker, changes,",
