@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -325,6 +326,7 @@ def _alive(pid: int) -> bool:
 def test_a_pages_app_leaves_when_the_host_is_killed() -> None:
     cmd = [sys.executable, "-m", "oncall_dojo", "host", "payments-stuck", "--web"]
     cmd += ["--listen", "127.0.0.1:0", "--no-record", "--line", "--no-console", "--player", "fac"]
+    scratch: list[Path] = []
     host = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     try:
         assert host.stdout is not None
@@ -347,6 +349,11 @@ def test_a_pages_app_leaves_when_the_host_is_killed() -> None:
                         got += msg.data
                 assert b"Your powers" in got
                 apps = _children(host.pid)
+                for app in apps:  # the host's scratch folder, which a killed host leaves
+                    env = Path(f"/proc/{app}/environ").read_bytes().split(b"\0")
+                    for item in env:
+                        if item.startswith(ENV_SOCKET.encode() + b"="):
+                            scratch.append(Path(item.split(b"=", 1)[1].decode()).parent)
                 host.kill()  # while the page is open: no goodbye to anyone
                 return apps
 
@@ -362,3 +369,5 @@ def test_a_pages_app_leaves_when_the_host_is_killed() -> None:
         if host.poll() is None:
             host.kill()
             host.wait(30)
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
