@@ -52,7 +52,8 @@ def _answer(s: Session, args: list[str], by: str) -> Reply:
     "act",
     "escalate TEAM [TEXT|COMMAND]",
     "Page the team that owns a part of the system: their on-call joins in a few minutes and "
-    "answers from their side, or runs the command you ask for (`escalate billing restart billing`).",
+    "answers from their side, or runs the console command you give instead of words "
+    "(`escalate TEAM COMMAND`).",
     ("team",),
 )
 def _escalate(s: Session, args: list[str], by: str) -> Reply:
