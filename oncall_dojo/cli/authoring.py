@@ -196,6 +196,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         actions = _read_actions(args.actions)
     elif args.reference:
         actions = inc.playthroughs.reference.actions
+    elif args.minimal:
+        if inc.playthroughs.minimal is None:
+            return usage(f"{inc.id} has no minimal playthrough")
+        actions = inc.playthroughs.minimal.actions
     elif args.harmful:
         match = [h for h in inc.playthroughs.harmful if h.name == args.harmful]
         if not match:
@@ -216,6 +220,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             else (
                 "reference"
                 if args.reference
+                else "minimal"
+                if args.minimal
                 else (f"harmful:{args.harmful}" if args.harmful else "idle")
             )
         )
@@ -318,8 +324,10 @@ def _print_check(rep: Any) -> None:
     for sr in rep.seeds:
         harm = " ".join(f"{n}={r.score}" for n, r in sr.harmful.items())
         picked = f"  [{describe(sr.values)}]" if sr.values else ""
+        mini = "-" if sr.minimal is None else f"{sr.minimal.score}{sr.minimal.grade}"
         print(
-            f"  seed {sr.seed}: reference {sr.reference.score} idle {sr.idle.score} {harm}{picked}"
+            f"  seed {sr.seed}: reference {sr.reference.score}{sr.reference.grade} minimal {mini} "
+            f"idle {sr.idle.score}{sr.idle.grade} {harm}{picked}"
         )
     if len(rep.seeds) > 1:
         scores = [sr.reference.score for sr in rep.seeds]
@@ -340,6 +348,12 @@ def _check_json(rep: Any) -> dict[str, Any]:
                 "reference": sr.reference.score,
                 "resolved": sr.reference.resolved,
                 "idle": sr.idle.score,
+                "minimal": None if sr.minimal is None else sr.minimal.score,
+                "grades": {
+                    "reference": sr.reference.grade,
+                    "idle": sr.idle.grade,
+                    "minimal": None if sr.minimal is None else sr.minimal.grade,
+                },
                 "harmful": {n: r.score for n, r in sr.harmful.items()},
                 "problems": sr.problems,
             }
@@ -388,6 +402,7 @@ def add_parsers(sub: Any) -> None:
     g.add_argument(
         "--reference", action="store_true", help="play the incident's reference playthrough"
     )
+    g.add_argument("--minimal", action="store_true", help="play the incident's minimal playthrough")
     g.add_argument(
         "--harmful", metavar="NAME", help="play one of the incident's harmful playthroughs"
     )
@@ -408,7 +423,9 @@ def add_parsers(sub: Any) -> None:
     sp.set_defaults(func=cmd_run)
 
     sp = sub.add_parser(
-        "check", help="prove incidents: reference resolves and beats idle and harmful play"
+        "check",
+        help="prove incidents: reference resolves and is graded A, minimal at least C, idle F, "
+        "harmful < minimal < reference",
     )
     sp.add_argument("incidents_to_check", nargs="*", metavar="INCIDENT")
     sp.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])

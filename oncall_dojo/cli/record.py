@@ -86,21 +86,30 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             latest[ident] = max(v, latest.get(ident, v))
             recorded.setdefault(ident, []).append(name)
         boards = [(i, latest[i], recorded[i]) for i in sorted(latest)]
-    out = [{"incident": i, "version": v, "rows": store.leaderboard(n, v)} for i, v, n in boards]
+    out = []
+    for i, v, n in boards:
+        ranked, left_out = store.board(n, v)
+        out.append({"incident": i, "version": v, "rows": ranked, "left_out": left_out})
     if args.json:
         print(json.dumps(out[0] if args.incident else out, indent=2))
         return EXIT_OK
-    if not any(b["rows"] for b in out):
+    if not any(b["rows"] or b["left_out"] for b in out):
         print("No ranked sessions yet" + (f" for {args.incident}." if args.incident else "."))
         return EXIT_OK
     for b in out:
         print(
-            f"{_shown(b)['incident']} (version {b['version']}; best per player, played sessions only)"
+            f"{_shown(b)['incident']} (version {b['version']}; best per player, played sessions "
+            "whose record verifies)"
         )
         for r in map(_shown, b["rows"]):
             res = "resolved" if r["resolved"] else "not resolved"
             print(
                 f"  {r['rank']:>3}. {r['player']:<16} {r['score']:>3}/100 {r['grade']}  {res:<12} seed {r['seed']:<6} {r['session']}"
+            )
+        for r in map(_shown, b["left_out"]):
+            print(
+                f"    -  {r['player']:<16} {r['score']:>3}/100 {r['grade']}  left out: session "
+                f"{r['session']} does not verify ({r['problem']}; `dojo verify {r['session']}`)"
             )
     return EXIT_OK
 

@@ -2,8 +2,11 @@
 
 For each seed the reference playthrough must resolve the incident (resolution
 conditions held at the end, every root-cause fault gone) and clearly beat both
-doing nothing and every known-harmful playthrough. An incident with `vary` is
-played as each seed picks it, playthroughs included.
+doing nothing and every known-harmful playthrough; and the grades must mean the
+same in every incident: the reference graded A, doing nothing F, the minimal
+playthrough (the least a competent engineer would do) at least C, and every
+harmful playthrough < minimal < reference. An incident with `vary` is played as
+each seed picks it, playthroughs included.
 
 The playthroughs of one seed share their prelude (see `plays`); `check_incidents` spreads
 (incident, seed) pairs over worker processes and takes finished plays from a `PlayCache`.
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.plays import (
     IDLE,
+    MINIMAL,
     REFERENCE,
     Doc,
     PlayCache,
@@ -51,6 +55,8 @@ class SeedReport:
     """What `vary` picked for this seed."""
     runs: dict[str, Doc] = field(default_factory=dict)
     """Every playthrough's `dojo run --json` document, by playthrough name."""
+    minimal: Result | None = None
+    """The minimal playthrough's result (None: the incident has none, which is a problem)."""
 
 
 @dataclass
@@ -74,7 +80,13 @@ def play(incident: Incident, seed: int, actions: list[str] | None) -> Result:
     return finish(play_session(incident, seed, actions))
 
 
-def problems_of(ref: Result, idle: Result, harmful: dict[str, Result]) -> list[str]:
+GRADE_BANDS = {REFERENCE: ("A",), IDLE: ("F",), MINIMAL: ("A", "B", "C")}
+"""The grades each kind of play must earn, in every incident and every seed."""
+
+
+def problems_of(
+    ref: Result, idle: Result, harmful: dict[str, Result], minimal: Result | None = None
+) -> list[str]:
     """Why a seed's playthroughs do not prove the incident (nothing when they do)."""
     problems = []
     if not ref.resolved:
@@ -89,6 +101,23 @@ def problems_of(ref: Result, idle: Result, harmful: dict[str, Result]) -> list[s
             problems.append(
                 f"reference {ref.score} does not beat harmful '{name}' {r.score} by {MARGIN_HARMFUL}"
             )
+    plays = {REFERENCE: ref, IDLE: idle}
+    if minimal is None:
+        problems.append("no minimal playthrough (playthroughs.minimal)")
+    else:
+        plays[MINIMAL] = minimal
+        if minimal.score >= ref.score:
+            problems.append(f"minimal {minimal.score} does not score below reference {ref.score}")
+        for name, r in harmful.items():
+            if r.score >= minimal.score:
+                problems.append(
+                    f"harmful '{name}' {r.score} does not score below minimal {minimal.score}"
+                )
+    for name, r in plays.items():
+        if r.grade not in GRADE_BANDS[name]:
+            problems.append(
+                f"{name} graded {r.grade} ({r.score}); it must be graded {' or '.join(GRADE_BANDS[name])}"
+            )
     return problems
 
 
@@ -96,11 +125,20 @@ def seed_report(incident: Incident, seed: int, runs: dict[str, Doc]) -> SeedRepo
     """The verdict on one seed from its playthroughs' documents."""
     inc = incident.for_seed(seed)
     results = {name: result_of(doc) for name, doc in runs.items()}
-    ref, idle = results[REFERENCE], results[IDLE]
+    ref, idle, minimal = results[REFERENCE], results[IDLE], results.get(MINIMAL)
     harmful = {
         n.removeprefix("harmful:"): r for n, r in results.items() if n.startswith("harmful:")
     }
-    return SeedReport(seed, ref, idle, harmful, problems_of(ref, idle, harmful), inc.picked, runs)
+    return SeedReport(
+        seed,
+        ref,
+        idle,
+        harmful,
+        problems_of(ref, idle, harmful, minimal),
+        inc.picked,
+        runs,
+        minimal,
+    )
 
 
 def check_incident(

@@ -22,6 +22,7 @@ from oncall_dojo.game.grammar import (
     split,
 )
 from oncall_dojo.game.session import Session
+from oncall_dojo.incident.diagnosis import MECHANISMS
 from oncall_dojo.sim.observability.logs import LEVELS
 
 __all__ = [
@@ -74,8 +75,10 @@ def names(kind: Completion, s: Session) -> list[str]:
             return [str(b.pid) for b in sys_.db.backends]
         case "route":
             return list(sys_.cfg.api.routes)
-        case "cause":
-            return [o.id for o in s.incident.root_cause.options]
+        case "part":
+            return s.parts
+        case "mechanism":
+            return list(MECHANISMS)
         case "metric":
             return sys_.metrics.names()
         case "table":

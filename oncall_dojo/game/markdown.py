@@ -147,7 +147,12 @@ def render(rep: dict[str, Any]) -> str:
     if d["declared"] is None:
         lines.append("- **Declared:** no root cause was declared.")
     else:
-        verdict = "" if d.get("correct") is None else (" (correct)" if d["correct"] else " (wrong)")
+        verdict = {
+            "right": " (correct)",
+            "part": " (the right part, the wrong mechanism)",
+            "red herring": " (a red herring)",
+            "wrong": " (wrong)",
+        }.get(str(d.get("verdict")), "")
         lines.append(
             f"- **Declared:** {_code(d['declared'], False)} at {mmss(d['declared_at'])}{verdict}"
         )

@@ -38,14 +38,16 @@ from oncall_dojo.sim.observability.metrics import MetricStore
 Doc = dict[str, Any]
 """One finished play as `dojo run --json` prints it: the result and every command."""
 
-IDLE, REFERENCE = "idle", "reference"
+IDLE, REFERENCE, MINIMAL = "idle", "reference", "minimal"
 
 
 def playthroughs(incident: Incident) -> dict[str, list[str]]:
     """Name -> timed actions, for an incident already resolved for its seed: `reference`,
-    `idle`, then `harmful:NAME` in file order."""
+    `idle`, `minimal` (when the file has one), then `harmful:NAME` in file order."""
     pts = incident.playthroughs
     out = {REFERENCE: list(pts.reference.actions), IDLE: []}
+    if pts.minimal is not None:
+        out[MINIMAL] = list(pts.minimal.actions)
     out.update({f"harmful:{h.name}": list(h.actions) for h in pts.harmful})
     return out
 

@@ -24,6 +24,7 @@ from pydantic_core import PydanticUndefined
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY
 from oncall_dojo.game.injects import FACILITATOR_USAGE
 from oncall_dojo.incident import injects as injects_model
+from oncall_dojo.incident.diagnosis import MECHANISMS, PLATFORM_PARTS
 from oncall_dojo.incident.injects import Inject, StakeholderMessage, Unavailable
 from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
 from oncall_dojo.incident.vary import Variable
@@ -56,6 +57,7 @@ def render() -> str:
         "  - [Types used by faults](#types-used-by-faults)",
         "- [Injects](#injects)",
         "- [Commands](#commands)",
+        "- [Diagnosis: parts and mechanisms](#diagnosis-parts-and-mechanisms)",
         "- [Variables (`vary`)](#variables-vary)",
         "",
     ]
@@ -63,12 +65,32 @@ def render() -> str:
     out += _faults()
     out += _injects()
     out += _commands()
+    out += _diagnosis()
     out += ["## Variables (`vary`)", ""]
     out += _model_section(Variable)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
 # ------------------------------------------------------------------------------------- naming
+def _diagnosis() -> list[str]:
+    out = [
+        "## Diagnosis: parts and mechanisms",
+        "",
+        "`diagnose PART MECHANISM [NOTES]` names the cause as a postmortem does. The parts are",
+        "the system's own, in this order: "
+        + ", ".join(f"`{p}`" for p in PLATFORM_PARTS)
+        + ", then `queue:NAME`, `workers:POOL`, `job:NAME`, `flag:NAME` and `config:KEY` for",
+        "every queue, worker pool, job, feature flag and config key the system starts with. An",
+        "incident's `root_cause.answer` names one or more parts and one or more mechanisms from",
+        "this catalog, which every incident shares (in this order):",
+        "",
+        "| mechanism | what it means |",
+        "|---|---|",
+    ]
+    out += [f"| `{m}` | {_cell(text)} |" for m, text in MECHANISMS.items()]
+    return [*out, ""]
+
+
 def _naming() -> list[str]:
     out = ["## Naming an incident, and what the player sees", ""]
     out += _paragraph(inspect.cleandoc(SPOILER_RULES))

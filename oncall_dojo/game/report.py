@@ -12,24 +12,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncall_dojo.game.commands import split
+from oncall_dojo.game.commands import RESPONSE_ONLY, parse, split
+from oncall_dojo.game.evidence import evidence_covered, seen_before_acting
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.play import finish, run_script
-from oncall_dojo.game.scoring import evidence_covered
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.team import draft, inputs, measures
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.errors import Refusal
+
+
+def _declared(words: list[str], inc: Incident | None) -> tuple[str, str] | None:
+    """(part, mechanism) of a recorded `diagnose` (a former option id read through the incident's
+    `former_options`), or None."""
+    if len(words) > 1 and inc is not None and words[1] in inc.root_cause.former_options:
+        part, mechanism = inc.root_cause.former_options[words[1]].split()
+        return part, mechanism
+    if len(words) > 2:
+        return words[1], words[2]
+    return None
 
 
 def _diagnosis(
     cmds: list[dict[str, Any]], result: dict[str, Any], inc: Incident | None
 ) -> dict[str, Any]:
     declared: tuple[str, int] | None = None
+    judged: tuple[str, str] | None = None
     for c in cmds:
         if c.get("name") == "diagnose" and c.get("kind") != "refused":
             words = split(str(c["command"]))
             if len(words) > 1:
-                declared = (words[1], int(c["at"]))
+                judged = _declared(words, inc)
+                said = f"{judged[0]} {judged[1]}" if judged else words[1]
+                declared = (said, int(c["at"]))
     out: dict[str, Any] = {
         "declared": declared[0] if declared else None,
         "declared_at": declared[1] if declared else None,
@@ -37,26 +52,49 @@ def _diagnosis(
     if inc is None:
         return out
     rc = inc.root_cause
-    opts = {o.id: o for o in rc.options}
+    verdict = None if judged is None else rc.judge(*judged)
+    why_not = None
+    if verdict == "red herring" and judged is not None:
+        why_not = next(h.why_not for h in rc.red_herrings if h.part == judged[0])
     out.update(
         {
-            "answer": rc.answer,
-            "answer_text": opts[rc.answer].text,
-            "correct": None if declared is None else declared[0] == rc.answer,
-            "why_not": opts[declared[0]].why_not
-            if declared and declared[0] in opts and declared[0] != rc.answer
-            else None,
+            "answer": f"{rc.answer.part[0]} {rc.answer.mechanism[0]}",
+            "answer_text": rc.answer.text,
+            "correct": None if declared is None else verdict == "right",
+            "verdict": verdict,
+            "why_not": why_not,
         }
     )
-    first = result.get("times", {}).get("first_action")
-    seen = {
-        str(c["evidence"]) for c in cmds if c.get("evidence") and (first is None or c["at"] < first)
-    }
+    seen = seen_before_acting(
+        [
+            (
+                str(c["evidence"]) if c.get("evidence") else None,
+                c.get("kind") == "act" and c.get("name") not in RESPONSE_ONLY,
+            )
+            for c in cmds
+        ]
+    )
     out["evidence"] = [
         {"view": e.view, "why": e.why.strip(), "seen_before_acting": evidence_covered(e.view, seen)}
         for e in inc.evidence
     ]
     return out
+
+
+TARGETS = {"service", "pool", "queue", "flag", "config", "job", "table", "route", "part", "pid"}
+"""Completion kinds whose first argument is what a command acts on."""
+
+
+def what_was_done(command: str) -> tuple[str, str | None]:
+    """A command as (name, target): `dlq move payments top` -> ("dlq move", "payments"),
+    `update "..."` -> ("update", None), so two plays compare by what they did, not by wording."""
+    try:
+        cmd, args = parse(command)
+    except Refusal:
+        return " ".join(command.split()), None
+    if cmd.args and cmd.args[0] in TARGETS and args:
+        return cmd.name, args[0].removesuffix(".dlq")
+    return cmd.name, None
 
 
 def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_alert: str) -> str:
@@ -97,21 +135,20 @@ def _reference(
     s = Session(inc, seed)
     run_script(s, list(ref.actions))
     rr = finish(s).to_json()
-    mine_acts = {" ".join(str(c["command"]).split()) for c in cmds if c.get("kind") == "act"}
-    mine_seen = {str(c["evidence"]) for c in cmds if c.get("evidence")}
+    mine_acts = {what_was_done(str(c["command"])) for c in cmds if c.get("kind") == "act"}
+    mine_seen = [str(c["evidence"]) for c in cmds if c.get("evidence")]
     missed, ref_acts = [], set()
     for e in s.entries:
-        text = " ".join(e.command.split())
         if e.kind == "act":
-            ref_acts.add(text)
-            if text not in mine_acts:
+            ref_acts.add(what_was_done(e.command))
+            if what_was_done(e.command) not in mine_acts:
                 missed.append({"at": e.at, "command": e.command, "kind": e.kind})
-        elif e.kind == "investigate" and e.evidence and e.evidence not in mine_seen:
+        elif e.kind == "investigate" and e.evidence and not evidence_covered(e.evidence, mine_seen):
             missed.append({"at": e.at, "command": e.command, "kind": e.kind})
     extra = [
         {"at": c["at"], "command": c["command"]}
         for c in cmds
-        if c.get("kind") == "act" and " ".join(str(c["command"]).split()) not in ref_acts
+        if c.get("kind") == "act" and what_was_done(str(c["command"])) not in ref_acts
     ]
     mine = {i["key"]: i for i in result["breakdown"]}
     gaps = []
@@ -149,7 +186,7 @@ def _reference(
         "resolved": rr["resolved"],
         "times": rr["times"],
         "impact": rr["impact"],
-        "diagnosis": s.diagnosis[0] if s.diagnosis else None,
+        "diagnosis": s.diagnosis.label if s.diagnosis else None,
         "missed": missed,
         "extra": extra,
         "gaps": gaps,

@@ -6,10 +6,13 @@ None of these changes the system itself (a paged team may, when it joins: see
 
 from __future__ import annotations
 
+import difflib
+
 from oncall_dojo.game import escalation
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.grammar import Reply, command, need
-from oncall_dojo.game.session import Session
+from oncall_dojo.game.session import Diagnosis, Session
+from oncall_dojo.incident.diagnosis import MECHANISMS
 from oncall_dojo.sim.errors import Refusal
 
 
@@ -64,25 +67,56 @@ def _escalate(s: Session, args: list[str], by: str) -> Reply:
     return said, None
 
 
+DIAGNOSE_USAGE = "diagnose PART MECHANISM [NOTES]"
+
+
 @command(
     "diagnose",
     "act",
-    "diagnose CAUSE [NOTES]",
-    "Declare the root cause (see `causes`).",
-    ("cause",),
+    DIAGNOSE_USAGE,
+    "Declare the root cause: the part of the system and the failure mechanism (see `causes`).",
+    ("part", "mechanism"),
 )
 def _diagnose(s: Session, args: list[str], by: str) -> Reply:
-    need(args, 1, "diagnose CAUSE [NOTES]")
-    ids = [o.id for o in s.incident.root_cause.options]
-    if args[0] not in ids:
-        raise Refusal(f"not one of the candidate causes: {', '.join(ids)} (see `causes`)")
-    s.diagnosis = (args[0], " ".join(args[1:]), s.now)
-    return f"Root cause declared: {args[0]}.", None
+    need(args, 2, DIAGNOSE_USAGE)
+    part, mechanism = args[0], args[1]
+    parts = s.parts
+    if part not in parts:
+        close = difflib.get_close_matches(part, parts, n=1)
+        raise Refusal(
+            f"no part {part!r} in this system"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+            + " (`causes` lists the parts and the mechanisms)"
+        )
+    if mechanism not in MECHANISMS:
+        close = difflib.get_close_matches(mechanism, list(MECHANISMS), n=1)
+        raise Refusal(
+            f"no mechanism {mechanism!r}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+            + " (`causes` lists the parts and the mechanisms)"
+        )
+    s.diagnosis = Diagnosis(part, mechanism, " ".join(args[2:]), s.now)
+    return f"Root cause declared: {part}, {mechanism}.", None
 
 
-@command("causes", "meta", "causes", "The candidate root causes you can declare with `diagnose`.")
+@command(
+    "causes",
+    "meta",
+    "causes",
+    "The parts of this system and the failure mechanisms a diagnosis names (`diagnose PART MECHANISM`).",
+)
 def _causes(s: Session, args: list[str], by: str) -> Reply:
-    return "\n".join(f"  {o.id:<28} {o.text}" for o in s.incident.root_cause.options), None
+    return causes_text(s), None
+
+
+def causes_text(s: Session) -> str:
+    """The parts of the system, then the shared catalog of mechanisms: the same lists and order
+    whatever the answer."""
+    lines = ["Parts of this system:"]
+    lines += [f"  {p}" for p in s.parts]
+    lines += ["", "Failure mechanisms:"]
+    lines += [f"  {m:<24} {text}" for m, text in MECHANISMS.items()]
+    return "\n".join(lines)
 
 
 @command("hint", "meta", "hint [take]", "See what the next hint costs; `hint take` takes it.")

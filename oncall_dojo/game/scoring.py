@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from oncall_dojo.game.evidence import key_signals, seen_before_acting
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.injects import stakeholder_credit
 from oncall_dojo.game.result import GRADES, Item, Result
 from oncall_dojo.game.session import Session
+from oncall_dojo.game.times import SPEND_BURST, measure_times, timeline
 from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
 
 RUBRIC: dict[str, float] = {
@@ -32,7 +34,8 @@ RUBRIC: dict[str, float] = {
     "time_acknowledged": 4,
     "time_mitigated": 8,
     "time_resolved": 8,
-    "diagnosis": 10,  # the right root cause declared
+    "diagnosis": 10,  # the right part and mechanism declared (4 for the right part alone)
+    "red_herring": 3,  # deducted for naming a part that only looked guilty
     "evidence": 5,  # key signals looked at before the first change
     "comms": 5,  # status updates during impact (half of it for telling harmed customers, if any)
     "needless": 3,  # deducted per needless or destructive action...
@@ -40,13 +43,24 @@ RUBRIC: dict[str, float] = {
 }
 """Every weight of the score, in points. Each item scales its weight by a measured factor
 between 0 and 1 (see `_linear`); the items add up to 100 in any incident."""
-BURN_ZERO = 0.25
-"""Burning a quarter of the month's error budget in one incident earns no impact points."""
-LATE_ZERO = 0.25
-"""A quarter of the background work late (or never done) earns no impact points."""
+BURN_ZERO = 0.5
+"""Burning half of the month's error budget in one incident earns no impact points."""
+LATE_ZERO = 0.5
+"""Half of one kind of work (orders to charge, receipts to send, orders to ship...) done late
+or never earns no impact points."""
+SPEND_GOOD = 1.15
+"""Spending up to this multiple of the normal rate (before any fault) costs no spend points."""
+SPEND_ZERO = 10.0
+"""Spending at this multiple of the normal rate (a runaway bill) earns no impact points."""
+UNITS = {
+    "charge": "orders to charge",
+    "email": "emails to send",
+    "fulfillment": "orders to ship",
+}
+"""What one message of a queue of each kind is, for the business (a `generic` queue's messages
+are that queue's jobs)."""
 WRONG_ZERO = 0.02
 """Two percent of the incident's orders left wrong earns no impact points."""
-SAMPLE_S = 5
 
 
 def _linear(value: float, good: float, zero: float) -> float:
@@ -58,43 +72,25 @@ def _linear(value: float, good: float, zero: float) -> float:
     return 1.0 - (value - good) / (zero - good)
 
 
-def _healthy_series(s: Session) -> list[tuple[int, bool]]:
-    sys_ = s.system
-    conds = s.incident.resolution.conditions
+def business_units(s: Session) -> list[dict[str, Any]]:
+    """Each queue's work in the business's units: how many were due, how many were done later
+    than the queue's objective (those still waiting past it at the end included), and how many
+    never will be (purged, or parked in the dead-letter queue at the end)."""
     out = []
-    for t in range(s.page_tick, sys_.t, SAMPLE_S):
-        out.append((t, all(sys_.metrics.holds(c, t) for c in conds)))
+    for name, qq in s.system.queues.items():
+        kind = qq.cfg.kind
+        never = qq.stats.purged + qq.dlq_depth
+        out.append(
+            {
+                "queue": name,
+                "unit": UNITS.get(kind, f"{name} jobs"),
+                "total": qq.stats.produced,
+                "late": qq.stats.late,
+                "never": never,
+                "purged": qq.stats.purged,
+            }
+        )
     return out
-
-
-def measure_times(s: Session) -> dict[str, int | None]:
-    sys_ = s.system
-    healthy = _healthy_series(s)
-    need = s.incident.resolution.for_s
-    mitigated: int | None = None
-    streak_start: int | None = None
-    for t, ok in healthy:
-        if ok and streak_start is None:
-            streak_start = t
-        elif not ok:
-            streak_start = None
-    if streak_start is not None and sys_.t - streak_start >= need:
-        mitigated = streak_start - s.page_tick
-    causes = [f for f in s.fault_runs if f.spec.cause]
-    cause_gone: int | None = None
-    if causes and all(f.started is not None and not f.active(sys_) for f in causes):
-        cause_gone = max((f.ended or f.started or 0) for f in causes) - s.page_tick
-    resolved = None
-    if mitigated is not None and cause_gone is not None:
-        resolved = max(mitigated, cause_gone)
-    return {
-        "acknowledged": s.acked_at,
-        "mitigated": mitigated,
-        "cause_removed": cause_gone,
-        "resolved": resolved,
-        "declared_resolved": s.declared_resolved_at,
-        "first_action": s.first_action_at(),
-    }
 
 
 def score(s: Session) -> Result:
@@ -109,30 +105,41 @@ def score(s: Session) -> Result:
     def q(metric: str, fn: Fn, over: str | None = None) -> float:
         return m.query(Query(metric=metric, fn=fn, window=window, over=over), t_end) or 0.0
 
-    # -- customer impact: failed and too-slow requests, and work that came too late -------
+    # -- customer impact, in the business's units -------------------------------------------
     total = q("http_requests_total", "increase")
     failed = q('http_requests_total{code=~"5.."}', "increase")
     throttled = q('http_requests_total{code="429"}', "increase")
     slow = _slow_requests(s)
     bad = failed + throttled + slow
     mean_rps = total / max(1, window)
-    budget = (1 - sys_.cfg.slo.availability) * mean_rps * 86_400 * sys_.cfg.slo.window_days
+    slo = sys_.cfg.slo
+    budget = (1 - slo.availability) * mean_rps * 86_400 * slo.window_days
     burn = bad / budget if budget else 0.0
+    budget_minutes = (1 - slo.availability) * 1440 * slo.window_days
     produced = sum(qq.stats.produced for qq in sys_.queues.values())
     late = sum(qq.stats.late for qq in sys_.queues.values())
     lost = sum(qq.stats.purged for qq in sys_.queues.values())
     parked = sum(qq.dlq_depth for qq in sys_.queues.values())
     waiting = sum(qq.depth + qq.inflight for qq in sys_.queues.values())
-    late_share = (late + lost + parked) / max(1, produced)
+    units = business_units(s)
     orders = q("orders_created_total", "increase")
     data = _data_outcome(s) if sys_.app is not None else None
     wrong_now = len(sys_.records.corrupted)
     wrong_share = wrong_now / max(1.0, orders)
+    start_rate = m.values[min(1, m.ticks - 1), sys_.g_cost] if m.ticks else 0.0  # before any fault
+    spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
+    baseline = start_rate * window / 3600.0
+    ratio = spent / baseline if baseline else 1.0
+    charged_twice = sys_.records.duplicate_charges
     factors = {
         "requests": _linear(burn, 0.0, BURN_ZERO),
-        "background work": _linear(late_share, 0.0, LATE_ZERO),
         "wrong records": _linear(wrong_share, 0.0, WRONG_ZERO),
+        "orders charged twice": _linear(charged_twice / max(1.0, orders), 0.0, WRONG_ZERO),
+        "money spent": _linear(ratio, SPEND_BURST, SPEND_ZERO),
     }
+    for u in units:
+        if u["total"]:
+            factors[u["unit"]] = _linear((u["late"] + u["never"]) / u["total"], 0.0, LATE_ZERO)
     if data is not None:
         factors["customers charged or emailed twice"] = _linear(
             data["harm_after_page"] / max(1, data["customers"]), 0.0, 1.0
@@ -140,22 +147,33 @@ def score(s: Session) -> Result:
     worst = min(factors, key=lambda k: factors[k])
     impact_max = RUBRIC["impact"] if data is None else RUBRIC["impact_with_data"]
     pts = impact_max * factors[worst]
+    said = [
+        f"{int(failed + throttled):,} requests failed and {int(slow):,} were too slow, of {int(total):,} "
+        f"({burn * budget_minutes:.1f} of the month's {budget_minutes:.0f} minutes of error budget)"
+    ]
+    said += [
+        f"{u['unit']}: {u['late']:,} late and {u['never']:,} never, of {u['total']:,}"
+        for u in units
+        if u["late"] or u["never"]
+    ]
+    if wrong_now:
+        said.append(f"{wrong_now:,} customers' orders still wrong at the end")
+    if charged_twice:
+        cents = sys_.records.duplicate_cents(sys_.order_cents)
+        said.append(
+            f"{charged_twice:,} orders charged twice and not refunded (${cents / 100:,.2f})"
+        )
+    if ratio > SPEND_BURST:
+        said.append(f"${spent:,.2f} spent, {ratio:.2f}x the normal rate")
+    if data and data["harm_after_page"]:
+        said.append(f"{data['harm_after_page']:,} repeat charges or emails after the page")
     items.append(
         Item(
             "impact",
             "Customer impact",
             round(pts, 1),
             impact_max,
-            f"{int(failed):,} failed, {int(throttled):,} throttled and {int(slow):,} too-slow requests of {int(total):,} "
-            f"({burn:.1%} of the month's error budget); {late + lost + parked:,} of {produced:,} messages late or never processed "
-            f"({late_share:.1%}); {wrong_now:,} customers' orders still wrong at the end"
-            + (
-                f"; {data['harm_after_page']:,} repeat charges or emails after the page"
-                if data
-                else ""
-            )
-            + f"; scored on the worst ({worst})"
-            + (f"; {parked:,} messages still parked in dead-letter queues" if parked else ""),
+            "; ".join(said) + f"; scored on the worst ({worst})",
         )
     )
     loss_pts = RUBRIC["work_lost"] * _linear(lost / max(1, produced), 0.0, 0.01)
@@ -167,7 +185,8 @@ def score(s: Session) -> Result:
             RUBRIC["work_lost"],
             "no message was lost"
             if not lost
-            else f"{lost:,} messages were deleted unprocessed (purged): that work will never happen",
+            else "deleted unprocessed (purged), never to happen: "
+            + ", ".join(f"{u['purged']:,} {u['unit']}" for u in units if u["purged"]),
         )
     )
 
@@ -193,18 +212,14 @@ def score(s: Session) -> Result:
             + (f"; {wrong_refunds:,} refunds of charges customers owed" if wrong_refunds else ""),
         )
     )
-    start_rate = m.values[s.page_tick, sys_.g_cost] if s.page_tick < m.ticks else 0.0
-    spent = float(m.values[s.page_tick : t_end + 1, sys_.g_cost].sum()) / 3600.0
-    baseline = start_rate * window / 3600.0
-    ratio = spent / baseline if baseline else 1.0
-    spend_pts = RUBRIC["spend"] * _linear(ratio, 1.15, 2.0)
+    spend_pts = RUBRIC["spend"] * _linear(ratio, SPEND_GOOD, 2.0)
     items.append(
         Item(
             "spend",
             "Spend",
             round(spend_pts, 1),
             RUBRIC["spend"],
-            f"${spent:,.2f} spent during the incident, {ratio:.2f}x the rate when you were paged",
+            f"${spent:,.2f} spent during the incident, {ratio:.2f}x the normal rate",
         )
     )
     wrong = len(rec.corrupted)
@@ -242,60 +257,43 @@ def score(s: Session) -> Result:
                 0.0,
                 {
                     "acknowledged": "never acknowledged",
-                    "mitigated": "customer impact had not ended at the end",
+                    "mitigated": "customer impact was still growing at the end",
                     "resolved": "the cause was still present or the system unhealthy at the end",
                 }[key],
             )
         else:
             pts = mx * _linear(v, par_s, 3 * par_s)
-            detail = f"{mmss(v)} (par {mmss(par_s)})"
+            detail = (
+                f"{mmss(v)} (par {mmss(par_s)})"
+                + {
+                    "acknowledged": "",
+                    "mitigated": ": from then on no requests failing at the fast-burn rate, no work "
+                    "waiting past its objective, no new wrong writes or repeat charges, no "
+                    "runaway spend",
+                    "resolved": f": the cause gone at {mmss(times['cause_removed'] or 0)} and the "
+                    f"system healthy from {mmss(times['healthy'] or 0)}",
+                }[key]
+            )
         items.append(Item(f"time_{key}", title, round(pts, 1), mx, detail))
 
     # -- diagnosis -----------------------------------------------------------------------
-    rc = inc.root_cause
-    if s.diagnosis is None:
-        items.append(
-            Item("diagnosis", "Root cause", 0, RUBRIC["diagnosis"], "no root cause declared")
-        )
-    elif s.diagnosis[0] == rc.answer:
-        items.append(
-            Item(
-                "diagnosis",
-                "Root cause",
-                RUBRIC["diagnosis"],
-                RUBRIC["diagnosis"],
-                f"correct: {next(o.text for o in rc.options if o.id == rc.answer)}",
-            )
-        )
-    else:
-        wrong_opt = next(o for o in rc.options if o.id == s.diagnosis[0])
-        items.append(
-            Item(
-                "diagnosis",
-                "Root cause",
-                0,
-                RUBRIC["diagnosis"],
-                f"declared {wrong_opt.id}, but {wrong_opt.why_not or 'that was not it'}",
-            )
-        )
+    items += _diagnosis_items(s)
 
     # -- conduct: evidence before acting, communication -----------------------------------
-    first_act = s.first_action_at()
-    seen_before = set(s.evidence_seen(first_act))
-    key_ev = [e.view for e in inc.evidence]
-    if key_ev:
-        got = [e for e in key_ev if evidence_covered(e, seen_before)]
-        ev_pts = RUBRIC["evidence"] * len(got) / len(key_ev)
-        missing = [e for e in key_ev if e not in got]
-        ev_detail = f"looked at {len(got)} of {len(key_ev)} key signals before the first change" + (
-            f"; not before acting: {', '.join(missing)}" if missing else ""
+    signals = key_signals(s)
+    if signals:
+        got = [v for v, _, ok in signals if ok]
+        ev_pts = RUBRIC["evidence"] * len(got) / len(signals)
+        missing = [v for v, _, ok in signals if not ok]
+        ev_detail = (
+            f"looked at {len(got)} of {len(signals)} key signals before the first change"
+            + (f"; not before acting: {', '.join(missing)}" if missing else "")
         )
     else:
-        ev_pts = float(RUBRIC["evidence"]) if seen_before else 0.0
+        looked = seen_before_acting([(e.evidence, e.mutates) for e in s.entries])
+        ev_pts = float(RUBRIC["evidence"]) if looked else 0.0
         ev_detail = (
-            "investigated before changing anything"
-            if seen_before
-            else "changed things before looking"
+            "investigated before changing anything" if looked else "changed things before looking"
         )
     items.append(
         Item("evidence", "Evidence before acting", round(ev_pts, 1), RUBRIC["evidence"], ev_detail)
@@ -340,7 +338,19 @@ def score(s: Session) -> Result:
         notes.append(
             f"declared resolved at {mmss(s.declared_resolved_at)} while customers were still affected"
         )
+    harm = _irreversible_harm(s, units, data)
     total_pts = max(0.0, min(100.0, sum(i.points for i in items)))
+    if harm and total_pts > HARM_CAP:
+        items.append(
+            Item(
+                "harm_cap",
+                "Irreversible harm",
+                round(HARM_CAP - total_pts, 1),
+                0,
+                "; ".join(harm) + f": the score is capped at {HARM_CAP} (an F)",
+            )
+        )
+        total_pts = HARM_CAP
     final = round(total_pts)
     grade = next(g for lim, g in GRADES if final >= lim)
     impact = {
@@ -349,6 +359,8 @@ def score(s: Session) -> Result:
         "requests_throttled": int(throttled),
         "requests_slow": int(slow),
         "error_budget_burned": round(burn, 4),
+        "error_budget_minutes_burned": round(burn * budget_minutes, 1),
+        "business_units": units,
         "messages_produced": produced,
         "messages_late": late,
         "messages_lost": lost,
@@ -374,10 +386,72 @@ def score(s: Session) -> Result:
         items,
         impact,
         times,
-        _timeline(s, times),
+        timeline(s, times),
         resolved,
         notes,
     )
+
+
+DIAGNOSIS_PART_SHARE = 0.4
+"""The share of the diagnosis points for naming the right part with the wrong mechanism."""
+
+
+def _diagnosis_items(s: Session) -> list[Item]:
+    rc = s.incident.root_cause
+    full = RUBRIC["diagnosis"]
+    d = s.diagnosis
+    if d is None:
+        return [Item("diagnosis", "Root cause", 0, full, "no root cause declared")]
+    verdict = rc.judge(d.part, d.mechanism)
+    said = f"{d.part}, {d.mechanism}"
+    if verdict == "right":
+        return [Item("diagnosis", "Root cause", full, full, f"correct: {said}")]
+    if verdict == "part":
+        return [
+            Item(
+                "diagnosis",
+                "Root cause",
+                round(full * DIAGNOSIS_PART_SHARE, 1),
+                full,
+                f"the right part ({d.part}), but not {d.mechanism}",
+            )
+        ]
+    items = [Item("diagnosis", "Root cause", 0, full, f"declared {said}: not the cause")]
+    if verdict == "red herring":
+        why = next(h.why_not for h in rc.red_herrings if h.part == d.part)
+        items.append(
+            Item(
+                "red_herring",
+                "Red herring named as the cause",
+                -RUBRIC["red_herring"],
+                0,
+                f"{d.part}: {why}",
+            )
+        )
+    return items
+
+
+HARM_CAP = 59
+"""The most a game that did irreversible harm can score: an F, below a clean fix even when it is
+slow and silent (the minimal playthrough of every incident is graded at least C)."""
+
+
+def _irreversible_harm(
+    s: Session, units: list[dict[str, Any]], data: dict[str, Any] | None
+) -> list[str]:
+    """What was done that cannot be undone: work purged, correct rows changed or deleted,
+    committed writes lost in a failover, customers charged twice and never refunded."""
+    sys_ = s.system
+    harm = [f"{u['purged']:,} {u['unit']} purged" for u in units if u["purged"]]
+    if data is not None and data["collateral"]:
+        harm.append(f"{data['collateral']:,} correct rows changed or deleted")
+    if sys_.db.writes_lost:
+        harm.append(f"{sys_.db.writes_lost:,} committed writes lost in a failover")
+    dups = sys_.records.duplicate_charges
+    if dups:
+        cents = sys_.records.duplicate_cents(sys_.order_cents)
+        harm.append(f"{dups:,} duplicate charges never refunded (${cents / 100:,.2f})")
+    return harm
 
 
 COLLATERAL_ZERO = 200
@@ -443,6 +517,7 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     spam = len(sys_.notified - harmed)
     return {
         "items": items,
+        "collateral": n_coll,
         "wrong_refunds": wrong_refunds,
         "harmed": len(harmed),
         "told": told,
@@ -461,16 +536,6 @@ def _data_outcome(s: Session) -> dict[str, Any]:
             "shipping_labels": app.parcels,
         },
     }
-
-
-def evidence_covered(view: str, seen: set[str]) -> bool:
-    if view in seen:
-        return True
-    if ":" not in view:
-        return any(x.split(":", 1)[0] == view for x in seen)
-    kind, target = view.split(":", 1)
-    # `logs:all` covers every service's logs only if the player filtered nothing
-    return kind == "logs" and "logs:all" in seen and target == "all"
 
 
 def _slow_requests(s: Session) -> float:
@@ -525,30 +590,3 @@ def _pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
     queue = s.system.pools[pool].cfg.queue
     age = m.values[tick - 1, s.system.g_q[queue]["age"]] if tick > 0 else 0
     return bool(restarts > 0 or ready < desired or age > s.system.queues[queue].cfg.objective_s)
-
-
-def _timeline(s: Session, times: dict[str, int | None]) -> list[dict[str, Any]]:
-    sys_ = s.system
-    ev: list[dict[str, Any]] = [
-        {"at": 0, "kind": "page", "text": f"paged by {s.incident.page.alert}"}
-    ]
-    for f in s.fault_runs:
-        if f.started is not None and f.started >= s.page_tick - 3600:
-            ev.append(
-                {
-                    "at": f.started - s.page_tick,
-                    "kind": "fault",
-                    "text": f"{f.spec.kind} began" + ("" if f.spec.cause else " (red herring)"),
-                }
-            )
-    for a in sys_.alerts.events:
-        if a.tick >= s.page_tick:
-            ev.append({"at": a.tick - s.page_tick, "kind": "alert", "text": f"{a.name} {a.state}"})
-    for e in s.entries:
-        ev.append({"at": e.at, "kind": e.kind, "text": e.command})
-    for key in ("mitigated", "cause_removed", "resolved"):
-        v = times[key]
-        if v is not None:
-            ev.append({"at": v, "kind": "outcome", "text": key.replace("_", " ")})
-    ev.sort(key=lambda x: (x["at"], x["kind"]))
-    return ev

@@ -12,16 +12,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from oncall_dojo.game.entry import Entry, Kind
 from oncall_dojo.game.result import Result
+from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.faults import Fault
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
 
-__all__ = ["Ask", "Call", "Entry", "IncidentBroken", "Kind", "Session"]
+__all__ = ["Ask", "Call", "Diagnosis", "Entry", "IncidentBroken", "Kind", "Session"]
+
+
+class Diagnosis(NamedTuple):
+    """A declared root cause: a part of the system and a failure mechanism, with notes."""
+
+    part: str
+    mechanism: str
+    notes: str
+    at: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.part} {self.mechanism}"
 
 
 class IncidentBroken(Exception):
@@ -66,8 +81,8 @@ class Session:
     page_tick: int = field(init=False)
     entries: list[Entry] = field(default_factory=list)
     acked_at: int | None = None
-    diagnosis: tuple[str, str, int] | None = None
-    """(option id, notes, at)"""
+    diagnosis: Diagnosis | None = None
+    """The last root cause declared."""
     declared_resolved_at: int | None = None
     status_updates: list[tuple[int, str]] = field(default_factory=list)
     escalations: list[tuple[int, str]] = field(default_factory=list)
@@ -155,6 +170,12 @@ class Session:
         return [
             e.evidence for e in self.entries if e.evidence and (before is None or e.at < before)
         ]
+
+    @cached_property
+    def parts(self) -> list[str]:
+        """The parts of the system a diagnosis may name, from the configuration at the start (so
+        faults do not change the list)."""
+        return parts_of(self.incident.system_config())
 
     def first_action_at(self) -> int | None:
         """When a player first changed the system (acknowledging or talking does not count)."""

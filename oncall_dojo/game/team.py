@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from oncall_dojo.game import conflicts
+from oncall_dojo.game.evidence import evidence_covered
 from oncall_dojo.game.fmt import mmss
-from oncall_dojo.game.scoring import evidence_covered
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 

@@ -18,7 +18,7 @@ from oncall_dojo.game.play import perform
 from oncall_dojo.game.plays import REFERENCE, Doc, PlayCache, incident_hash, run_json
 from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.loader import load_incident
-from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.incident.model import Incident, Playthrough, parse_timed
 from oncall_dojo.incident.semantics import alias_clashes, check_references
 from oncall_dojo.sim import tempdirs
 from oncall_dojo.sim.config import SystemConfig
@@ -33,9 +33,10 @@ WAIT_IN_SCRIPT = "a playthrough does not `wait`: the time of its next action say
 
 def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
     errors: list[tuple[Loc, str]] = []
-    plays = [("reference", incident.playthroughs.reference)] + [
-        (("harmful", i), h) for i, h in enumerate(incident.playthroughs.harmful)
-    ]
+    pts = incident.playthroughs
+    plays: list[tuple[str | tuple[str, int], Playthrough]] = [("reference", pts.reference)]
+    plays += [("minimal", pts.minimal)] if pts.minimal is not None else []
+    plays += [(("harmful", i), h) for i, h in enumerate(pts.harmful)]
     for where, play in plays:
         base: Loc = ("playthroughs", *((where,) if isinstance(where, str) else where))
         for j, line in enumerate(play.actions):

@@ -93,7 +93,7 @@ def system_map(s: Session) -> str:
         f"({', '.join(f'{v}x{n}' for v, n in sorted(sys_.api_versions.items()))})",
     ]
     for name, qu in sys_.queues.items():
-        age = qu.oldest_age(sys_.t)
+        age = int(qu.oldest_age(sys_.t))
         state = "LAGGING" if age > qu.cfg.objective_s else "ok"
         lines.append(
             f"{'queue ' + name:<20} {state:<9} depth {qu.depth:>7,}  oldest {mmss(age):>7}  in flight {qu.inflight:>4}  dlq {qu.dlq_depth:>5,}"
@@ -204,7 +204,7 @@ def queues(s: Session) -> str:
         )
         paused = "  (consumers paused)" if name in sys_.consumers_paused else ""
         out.append(
-            f"  {name:<14}{q.depth:>9,}{mmss(q.oldest_age(sys_.t)):>9}{q.inflight:>11,}{q.dlq_depth:>7,}{enq:>8.1f}{ack:>8.1f}{paused}"
+            f"  {name:<14}{q.depth:>9,}{mmss(int(q.oldest_age(sys_.t))):>9}{q.inflight:>11,}{q.dlq_depth:>7,}{enq:>8.1f}{ack:>8.1f}{paused}"
         )
     return "\n".join(out)
 
@@ -217,7 +217,7 @@ def queue(s: Session, name: str) -> str:
     lines = [
         f"queue {name} ({q.cfg.kind}); consumed by {', '.join(pools) or 'nobody'}"
         + ("; consumers PAUSED" if name in sys_.consumers_paused else ""),
-        f"  depth {q.depth:,}   oldest {mmss(q.oldest_age(sys_.t))}   in flight {q.inflight:,}   dead letters {q.dlq_depth:,}",
+        f"  depth {q.depth:,}   oldest {mmss(int(q.oldest_age(sys_.t)))}   in flight {q.inflight:,}   dead letters {q.dlq_depth:,}",
         f"  visibility timeout {q.cfg.visibility_timeout_s}s   max receives {q.cfg.max_receive_count or 'unlimited'}   objective {q.cfg.objective_s}s",
         f"  since start: enqueued {st.produced:,}  acknowledged {st.acked:,}  purged {st.purged:,}  dead-lettered {st.dead_lettered:,}  replayed {st.replayed:,}",
     ]

@@ -1,18 +1,28 @@
 """Incident files: what an author writes, validated by pydantic.
 
 An incident sets up a system (overrides of the default shop), a timeline of
-faults, the alert that pages the player, how resolution is measured, the
-root cause with distractors, par times, hints, runbooks, and playthroughs that
-prove the incident works (`dojo check`).
+faults, the alert that pages the player, how resolution is measured, the root
+cause (a part of the system and a mechanism, with red herrings), par times,
+hints, runbooks, and playthroughs that prove the incident works (`dojo check`).
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
+from oncall_dojo.incident.diagnosis import MECHANISMS
 from oncall_dojo.incident.injects import Inject
 from oncall_dojo.incident.shared_runbooks import shared_runbooks
 from oncall_dojo.incident.vary import Scalar, Variable, VarName
@@ -65,31 +75,72 @@ class Page(_Model):
     """What the pager shows besides the alert summary."""
 
 
-class CauseOption(_Model):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
-    """Short identifier used by `diagnose ID`."""
+def _listed(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+class Answer(_Model):
+    part: Annotated[list[str], BeforeValidator(_listed)] = Field(min_length=1)
+    """The part of the system at fault (`queue:payments`, `workers:billing`, `postgres`,
+    `config:KEY`...; `causes` lists them), or several a postmortem could fairly name."""
+    mechanism: Annotated[list[str], BeforeValidator(_listed)] = Field(min_length=1)
+    """The failure mechanism, from the shared catalog (`oncall_dojo.incident.diagnosis`), or
+    several that describe it equally well."""
     text: str
-    """The statement the player picks."""
-    why_not: str = ""
-    """For a distractor: why it is not the cause, shown in the debrief."""
+    """The cause in one sentence, for the debrief."""
+
+    @field_validator("mechanism")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if m not in MECHANISMS:
+                raise ValueError(f"unknown mechanism {m!r}; {_mechanism_hint(m)}")
+        return v
+
+
+class RedHerring(_Model):
+    part: str
+    """A part that looks guilty (a coincidental deploy, a brief dependency blip); naming it costs."""
+    why_not: str
+    """Why it is not the cause, shown in the debrief."""
 
 
 class RootCause(_Model):
-    answer: str
-    """Id of the correct option."""
-    options: list[CauseOption] = Field(min_length=2)
-    """The correct statement among plausible distractors."""
+    answer: Answer
+    """The part and the mechanism a correct diagnosis names."""
+    red_herrings: list[RedHerring] = []
+    """Parts that look guilty but are not."""
+    former_options: dict[str, str] = {}
+    """Diagnoses recorded before part + mechanism (`diagnose OPTION-ID`), as `PART MECHANISM`,
+    so that reports of those sessions still judge what was declared."""
     explanation: str
     """What really happened, for the debrief."""
 
     @model_validator(mode="after")
-    def _answer_is_an_option(self) -> RootCause:
-        ids = [o.id for o in self.options]
-        if len(set(ids)) != len(ids):
-            raise ValueError("option ids must be unique")
-        if self.answer not in ids:
-            raise ValueError(f"answer {self.answer!r} is not one of the options: {', '.join(ids)}")
+    def _known_mechanisms(self) -> RootCause:
+        for old, said in self.former_options.items():
+            words = said.split()
+            if len(words) != 2 or words[1] not in MECHANISMS:
+                raise ValueError(
+                    f"former_options: {old!r} must read `PART MECHANISM` with a catalog mechanism"
+                )
+        for h in self.red_herrings:
+            if h.part in self.answer.part:
+                raise ValueError(f"red herring {h.part!r} is also the answer's part")
         return self
+
+    def judge(self, part: str, mechanism: str) -> Literal["right", "part", "red herring", "wrong"]:
+        """How a declared (part, mechanism) compares with the answer."""
+        if part in self.answer.part:
+            return "right" if mechanism in self.answer.mechanism else "part"
+        if any(h.part == part for h in self.red_herrings):
+            return "red herring"
+        return "wrong"
+
+
+def _mechanism_hint(m: str) -> str:
+    close = difflib.get_close_matches(m, list(MECHANISMS), n=1)
+    return f"did you mean {close[0]!r}?" if close else "see the catalog in docs/reference.md"
 
 
 class Resolution(_Model):
@@ -138,7 +189,12 @@ class Playthrough(_Model):
 
 class Playthroughs(_Model):
     reference: Playthrough
-    """A good response: must resolve the incident and clearly beat idle and harmful play."""
+    """A good response: must resolve the incident, be graded A and clearly beat idle and
+    harmful play."""
+    minimal: Playthrough | None = None
+    """The least a competent engineer would do: the fix, without a diagnosis or a status
+    update. `dojo check` requires it (graded at least C, below the reference, above every
+    harmful playthrough)."""
     harmful: list[Playthrough] = Field(min_length=1)
     """Tempting wrong responses, each expected to score clearly below the reference."""
 

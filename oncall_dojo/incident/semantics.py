@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.observability.metrics import Selector, SelectorError
@@ -89,11 +91,35 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
             errors += [
                 (("injects", i, "fault", *loc), msg) for loc, msg in _fault_refs(inj.fault, cfg)
             ]
+    errors += _part_errors(incident, cfg)
     if not any(f.cause for f in incident.faults):
         errors.append(
             (("faults",), "at least one fault must be part of the root cause (cause: true)")
         )
     return errors
+
+
+def _part_errors(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
+    """The parts a root cause names must be parts of this system (`causes` lists them)."""
+    known = parts_of(cfg)
+    rc = incident.root_cause
+    named: list[tuple[Loc, str]] = [
+        (("root_cause", "answer", "part", i), p) for i, p in enumerate(rc.answer.part)
+    ]
+    named += [
+        (("root_cause", "red_herrings", i, "part"), h.part) for i, h in enumerate(rc.red_herrings)
+    ]
+    named += [
+        (("root_cause", "former_options", old), said.split()[0])
+        for old, said in rc.former_options.items()
+    ]
+    out = []
+    for loc, part in named:
+        if part not in known:
+            close = difflib.get_close_matches(part, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"parts: {', '.join(known)}"
+            out.append((loc, f"no part {part!r} in this system; {hint}"))
+    return out
 
 
 def _selector_errors(loc: Loc, *selectors: str | None) -> list[tuple[Loc, str]]:

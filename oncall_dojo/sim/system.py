@@ -148,7 +148,7 @@ class System:
             self.charges,
             cfg.appdb.schema_version if cfg.appdb else 1,
         )
-        self.workers = Workers(self.pools, queues, traits, db, provider, tm, self.consumers)
+        self.workers = Workers(self.pools, queues, traits, db, provider, tm, self.consumers, rng)
         self.autoscaler = Autoscaler(self.workers)
         self.scheduler = Scheduler(cfg.jobs, tm, db, queues, records, app)
         self.api = Api(

@@ -310,27 +310,46 @@ class Store:
             return [(str(r[0]), int(r[1])) for r in rows]
 
     def leaderboard(self, incident: str | Sequence[str], version: int) -> list[dict[str, Any]]:
-        """Each player's best score on one version of an incident (ties: who got there first);
-        `incident` may list several names (the id and former ids) recorded for it."""
+        """Each player's best score on one version of an incident (ties: who got there first),
+        counting only sessions whose record verifies (`verify`); `incident` may list several
+        names (the id and former ids) recorded for it."""
+        return self.board(incident, version)[0]
+
+    def board(
+        self, incident: str | Sequence[str], version: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(ranked, left out): each player's best verified score, and the scores that would
+        have ranked above a player's best but were left out because their record does not
+        verify (with the first problem found)."""
         names = [incident] if isinstance(incident, str) else list(incident)
         marks = ",".join("?" * len(UNRANKED_MODES))
         sql = f"""
-            WITH best AS (
-              SELECT sc.*, p.name AS player, row_number() OVER (
-                PARTITION BY sc.player_id ORDER BY sc.score DESC, sc.finished_at, sc.session_id) AS rn,
-                count(*) OVER (PARTITION BY sc.player_id) AS sessions
-              FROM scores sc JOIN players p ON p.id = sc.player_id
-              WHERE sc.incident IN ({",".join("?" * len(names))}) AND sc.incident_version = ?
-                AND sc.mode NOT IN ({marks}))
-            SELECT player, score, grade, resolved, json_extract(times, '$.resolved') AS resolved_at,
-                   session_id AS session, seed, finished_at, sessions
-            FROM best WHERE rn = 1 ORDER BY score DESC, finished_at, session_id"""
+            SELECT p.name AS player, sc.player_id, sc.score, sc.grade, sc.resolved,
+                   json_extract(sc.times, '$.resolved') AS resolved_at,
+                   sc.session_id AS session, sc.seed, sc.finished_at,
+                   count(*) OVER (PARTITION BY sc.player_id) AS sessions
+            FROM scores sc JOIN players p ON p.id = sc.player_id
+            WHERE sc.incident IN ({",".join("?" * len(names))}) AND sc.incident_version = ?
+              AND sc.mode NOT IN ({marks})
+            ORDER BY sc.score DESC, sc.finished_at, sc.session_id"""
         with self.guard():
             rows = list(self.c.db.query(sql, [*names, version, *UNRANKED_MODES]))
-        for i, r in enumerate(rows, 1):
-            r["rank"] = i
+        ranked: list[dict[str, Any]] = []
+        left_out: list[dict[str, Any]] = []
+        placed: set[int] = set()
+        for r in rows:
+            if r["player_id"] in placed:
+                continue
+            problems = self.verify(str(r["session"]))
+            player_id = r.pop("player_id")
             r["resolved"] = bool(r["resolved"])
-        return rows
+            if problems:
+                left_out.append({**r, "problem": problems[0].message})
+                continue
+            placed.add(player_id)
+            r["rank"] = len(ranked) + 1
+            ranked.append(r)
+        return ranked, left_out
 
     def best_scores(self, player: str) -> dict[tuple[str, int], tuple[int, str]]:
         """A player's best (score, grade) per (incident, version), over played sessions."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from oncall_dojo.game.evidence import key_signals
 from oncall_dojo.game.plays import Background, Outcome
-from oncall_dojo.game.scoring import evidence_covered
 
 if TYPE_CHECKING:
     from oncall_dojo.game.scoring import Result
@@ -101,9 +101,10 @@ def _keep(incident: Incident, seed: int, actions: list[str] | None, run: Run) ->
 
 
 def unseen(s: Session) -> list[Evidence]:
-    """The incident's key evidence the player never looked at (at any time)."""
-    seen = set(s.evidence_seen())
-    return [e for e in s.incident.evidence if not evidence_covered(e.view, seen)]
+    """The incident's key evidence the player did not look at before the first change (the
+    rule the score's evidence item uses)."""
+    looked = {view for view, _, ok in key_signals(s) if ok}
+    return [e for e in s.incident.evidence if e.view not in looked]
 
 
 def key_metrics(incident: Incident) -> list[tuple[str, str, str]]:

@@ -43,7 +43,7 @@ def test_the_incident_proves_itself(found: Found) -> None:
         assert all(s.reference.score >= r.score + MARGIN_HARMFUL for r in s.harmful.values())
         # each seed plays its own variant, playthroughs included: `vary` picked, `${}` filled
         assert s.values == incident.for_seed(s.seed).picked
-        assert set(s.runs) == {"reference", "idle"} | {f"harmful:{n}" for n in s.harmful}
+        assert set(s.runs) == {"reference", "idle", "minimal"} | {f"harmful:{n}" for n in s.harmful}
         commands = [c["command"] for doc in s.runs.values() for c in doc["commands"]]
         assert not any("${" in c for c in commands)
         if "flag" in s.values:  # the flag a seed picks is the one its playthroughs turn

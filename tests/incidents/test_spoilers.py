@@ -9,18 +9,19 @@ player sees before the debrief:
 - every runbook (the team's shared ones and the incident's own);
 - what injects tell the team: a stakeholder's message, the reason a player is unavailable;
 - the help: the TUI help screen (keys, log queries, every command) and the console's `help`
-  and `help COMMAND` for every command.
+  and `help COMMAND` for every command;
+- the diagnosis options: the parts of the system and the catalog of mechanisms (the `causes`
+  command; the TUI's diagnose dialog offers the same two lists). The catalog is the same in
+  every incident, so a word of the answer that is only there (`poison` in `poison-message`)
+  tells nothing; the test checks that it is the same, and the parts against every phrase.
 
-The answer's wording is the right diagnosis option's text, the key phrases of the explanation
+The answer's wording is the answer's one-line statement, the key phrases of the explanation
 (`KEY_PHRASES` below, with `${name}` taking the values the seed picked), and the fix: every
 command of the reference playthrough that changes the system, as it is typed (except one
 that is only the command's own words, like `refund duplicates`: the grammar is the same in
 every incident).
 
-Left out on purpose: the diagnosis options (the TUI's diagnose dialog and the `causes`
-command), which list the right option among the distractors; that list is being redesigned
-into part + mechanism, and gets its own check then. Hints are left out too: a hint is a clue
-the player chooses to pay for.
+Left out on purpose: hints, a clue the player chooses to pay for.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from suite import bundled
 
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY, parse
 from oncall_dojo.game.play import perform
+from oncall_dojo.game.respond import causes_text
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
+from oncall_dojo.incident.diagnosis import MECHANISMS, parts_of
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.incident.packs import Found
 from oncall_dojo.sim.observability.logquery import help_text
@@ -98,7 +101,7 @@ def help_screens() -> str:
     return "\n".join(parts)
 
 
-def before_the_debrief(inc: Incident, page: str) -> dict[str, str]:
+def before_the_debrief(inc: Incident, page: str, seed: int = SEEDS[0]) -> dict[str, str]:
     """Where the player looks before resolving, as text."""
     seen = {
         "picker": "\n".join([inc.id, inc.title, inc.difficulty, ", ".join(inc.tags), inc.summary]),
@@ -112,13 +115,24 @@ def before_the_debrief(inc: Incident, page: str) -> dict[str, str]:
             seen[f"inject {inj.id}"] = f"{inj.stakeholder.sender}\n{inj.stakeholder.text}"
         elif inj.unavailable is not None:
             seen[f"inject {inj.id}"] = inj.unavailable.text
+    parts, catalog = diagnosis_options(inc, seed)
+    seen["diagnosis parts"] = parts
+    assert catalog == SHARED_CATALOG, f"{inc.id}: the mechanisms differ from the shared catalog"
     return seen
 
 
+def diagnosis_options(inc: Incident, seed: int) -> tuple[str, str]:
+    """The `causes` listing of an incident's seed: (its parts, its catalog of mechanisms)."""
+    text = causes_text(Session(inc, seed))
+    parts, _, catalog = text.partition("Failure mechanisms:")
+    return parts, catalog
+
+
+SHARED_CATALOG = "\n" + "\n".join(f"  {m:<24} {t}" for m, t in MECHANISMS.items())
+
+
 def spoilers(inc: Incident) -> list[str]:
-    rc = inc.root_cause
-    answer = next(o.text for o in rc.options if o.id == rc.answer)
-    phrases = [answer] + [substitute(p, inc) for p in KEY_PHRASES[inc.id]]
+    phrases = [inc.root_cause.answer.text] + [substitute(p, inc) for p in KEY_PHRASES[inc.id]]
     fix = []
     for line in inc.playthroughs.reference.actions:
         timed = parse_timed(line)
@@ -143,9 +157,10 @@ def test_nothing_before_the_debrief_spoils_the_answer(found: Found) -> None:
     page = "\n".join([incident.page.alert, s.system.alerts.summary(alert), incident.page.text])
     for seed in SEEDS:
         inc = incident.for_seed(seed)
+        seen = before_the_debrief(inc, page, seed)
         for what in spoilers(inc):
             assert what.strip(), inc.id
-            for where, text in before_the_debrief(inc, page).items():
+            for where, text in seen.items():
                 assert norm(what) not in norm(text), (
                     f"{inc.id} (seed {seed}): the {where} gives away {what!r}"
                 )
@@ -159,3 +174,34 @@ def test_the_check_finds_a_spoiler() -> None:
     )
     seen = before_the_debrief(leaky, "")
     assert any(norm(spoilers(inc)[-1]) in norm(text) for text in seen.values())
+
+
+@pytest.mark.parametrize("found", BUNDLED, ids=lambda f: f.path.stem)
+def test_the_diagnosis_lists_give_nothing_away(found: Found) -> None:
+    """The mechanisms are one catalog in one order for every incident; no answer is its first
+    or its longest entry; the parts come from the system's configuration alone (the same lists
+    whatever the answer), and no answer part is the first."""
+    incident = load_checked(found.path)
+    longest = max(MECHANISMS, key=lambda m: len(MECHANISMS[m]))
+    first = next(iter(MECHANISMS))
+    for seed in SEEDS:
+        inc = incident.for_seed(seed)
+        answer = inc.root_cause.answer
+        assert first not in answer.mechanism and longest not in answer.mechanism, inc.id
+        parts = Session(inc, seed).parts
+        assert parts == parts_of(inc.system_config())
+        assert parts[0] not in answer.part, inc.id
+        assert set(answer.part) <= set(parts)
+        others = inc.model_copy(
+            update={
+                "root_cause": inc.root_cause.model_copy(
+                    update={"answer": answer.model_copy(update={"part": [parts[0]]})}
+                )
+            }
+        )
+        assert Session(others, seed).parts == parts
+
+
+def test_the_catalog_is_large_enough_to_tell_nothing() -> None:
+    assert len(MECHANISMS) >= 25
+    assert len(set(MECHANISMS.values())) == len(MECHANISMS)

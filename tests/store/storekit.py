@@ -10,7 +10,7 @@ from pathlib import Path
 PLAY_LINES = [
     "ack", "queue payments", "workers billing", "logs billing level=warn", "wait 2m",
     "dlq move payments top", "restart billing", "wait 5m", 'update "Card charges are delayed; investigating"',
-    "diagnose poison-message", "wait 10m", "deploy billing v2.8.4", "wait 5m", "dlq replay payments",
+    "diagnose queue:payments poison-message", "wait 10m", "deploy billing v2.8.4", "wait 5m", "dlq replay payments",
     "wait 3m", "resolve",
 ]  # fmt: skip
 """A decent response at the console, with waits (every line is one the console records)."""

@@ -17,7 +17,14 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.store import Recorder, Store
 from oncall_dojo.store.events import GENESIS, Event, verify_chain
 
-LINES = ["ack", "queue payments", "restart billing", "wait 1m", "diagnose poison-message", "quit"]
+LINES = [
+    "ack",
+    "queue payments",
+    "restart billing",
+    "wait 1m",
+    "diagnose queue:payments poison-message",
+    "quit",
+]
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ CASES = {
         "queues",
         "purge payments",
         "restart billing",
-        "diagnose billing-capacity",
+        "diagnose workers:billing capacity-shortfall",
         "wait 5m",
         "resolve",
     ],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,9 @@ def play_cli(
     return dojo("play", *args)
 
 
-def test_history_and_leaderboard_json(home: Path, store: Store, record: Record, dojo: Dojo) -> None:
+def test_history_and_leaderboard_json(
+    home: Path, store: Store, record: Record, dojo: Dojo, poison: Incident
+) -> None:
     assert dojo("history", "--json")[1].strip() == "[]"
     a1 = record(["ack", "quit"], seed=3, player="alice")
     a2 = record(PLAY_LINES, seed=3, player="alice")
@@ -43,7 +46,9 @@ def test_history_and_leaderboard_json(home: Path, store: Store, record: Record, 
     assert json.loads(dojo("history", "--json", "--player", "bob")[1])[0]["session"] == b1
     code, out, _ = dojo("leaderboard", "payments-stuck", "--json")
     board = json.loads(out)
-    assert code == 0 and board["incident"] == "payments-stuck" and board["version"] == 4
+    assert (
+        code == 0 and board["incident"] == "payments-stuck" and board["version"] == poison.version
+    )
     assert [r["player"] for r in board["rows"]] == [
         "alice",
         "bob",
@@ -55,7 +60,31 @@ def test_history_and_leaderboard_json(home: Path, store: Store, record: Record, 
         == []
     )
     code, out, _ = dojo("leaderboard")
-    assert "payments-stuck (version 4" in out and "alice" in out
+    assert f"payments-stuck (version {poison.version}" in out and "alice" in out
+
+
+def test_the_leaderboard_ranks_only_scores_whose_record_verifies(
+    home: Path, store: Store, record: Record, dojo: Dojo
+) -> None:
+    alice = record(PLAY_LINES, seed=3, player="alice")
+    bob_low = record(["ack", "purge payments", "quit"], seed=3, player="bob")
+    bob_high = record(["ack", "purge payments", "quit"], seed=4, player="bob")
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    conn.execute("UPDATE scores SET score = 100, grade = 'A' WHERE session_id = ?", [bob_high])
+    conn.close()
+    code, out, _ = dojo("leaderboard", "payments-stuck", "--json")
+    board = json.loads(out)
+    assert code == 0
+    # bob's tampered 100 is left out, with the reason; his other session still ranks
+    assert [(r["player"], r["session"]) for r in board["rows"]] == [
+        ("alice", alice),
+        ("bob", bob_low),
+    ]
+    assert [r["session"] for r in board["left_out"]] == [bob_high]
+    assert "the score was edited" in board["left_out"][0]["problem"]
+    code, out, _ = dojo("leaderboard", "payments-stuck")
+    assert f"left out: session {bob_high} does not verify" in out
+    assert out.index("alice") < out.index(f"left out: session {bob_high}")
 
 
 def test_replay_confirms_the_score_and_catches_a_changed_incident(home: Path, tmp_path: Path, poison_path: Path,

@@ -242,3 +242,24 @@ def mdc_waits_on_counts(counts: list[int], D: float, c: int, seed: int, skip: in
                 total += s - a
                 n += 1
     return total / n
+
+
+def mdc_head_ages_on_counts(counts: list[int], D: float, c: int, seed: int) -> list[float]:
+    """M/D/c on a given path of Poisson counts (as `mdc_waits_on_counts`): at each whole second
+    t, how long the oldest customer still waiting (arrived by t, not started by t) has waited;
+    0 when nobody waits. This is what a queue's oldest-message-age gauge reads."""
+    rng = random.Random(seed)
+    starts = [-math.inf] * c
+    i = 0
+    waiting: list[tuple[float, float]] = []  # (arrival, start) of customers not yet started
+    ages: list[float] = []
+    for t, k in enumerate(counts):
+        for a in sorted(t - 1 + rng.random() for _ in range(k)):
+            s = max(a, starts[i % c] + D)
+            starts[i % c] = s
+            i += 1
+            waiting.append((a, s))
+        # FCFS: customers start in arrival order, so the waiting ones are a suffix
+        waiting = [(a, s) for a, s in waiting if s > t]
+        ages.append(t - waiting[0][0] if waiting else 0.0)
+    return ages

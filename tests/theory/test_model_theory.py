@@ -13,12 +13,23 @@ thousand simulated seconds; longer statistical runs are in `benchmarks/theory.py
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pytest
-from unit.simkit import run, system
+from unit.simkit import run, system, value
 
 from oncall_dojo.sim.system import System
 
-from .reference import mdc_mean_wait, mdc_waits_on_counts
+from .reference import (
+    impatient_pool,
+    mdc_head_ages_on_counts,
+    mdc_mean_wait,
+    mdc_waits_on_counts,
+    mmc_response_factor,
+    ps_sojourns,
+    quantile,
+)
 
 QUEUE = "jobs"
 
@@ -89,8 +100,9 @@ def test_the_m_d_c_reference_on_a_models_counts_is_m_d_c() -> None:
 
 
 @pytest.mark.parametrize("rho", [0.3, 0.5, 0.8, 0.9, 0.95])
-def test_waits_match_m_d_c_with_a_one_second_service(rho: float) -> None:
-    c, s_ = 4, 1.0
+@pytest.mark.parametrize("s_", [0.1, 0.5, 1.0, 2.5, 10.0])
+def test_waits_match_m_d_c(rho: float, s_: float) -> None:
+    c = 4
     model, ref = model_and_mdc_waits(rho, c, s_, 8000, seed=1)
     assert model == pytest.approx(ref, rel=0.10, abs=0.01 * s_)
 
@@ -106,7 +118,7 @@ def test_littles_law_holds_on_every_queue(service_s: float) -> None:
     run(s, 200)
     start = {n: (q.stats.acked, q.stats.wait_total) for n, q in s.queues.items()}
     present = dict.fromkeys(s.queues, 0.0)
-    ticks = 1500
+    ticks = 4000
     for _ in range(ticks):
         s.tick()
         for n, q in s.queues.items():
@@ -121,19 +133,43 @@ def test_littles_law_holds_on_every_queue(service_s: float) -> None:
         assert L / (lam * w) == pytest.approx(1.0, abs=0.01), n
 
 
+@pytest.mark.parametrize(("rho", "c", "s_"), [(0.8, 4, 1.0), (0.9, 4, 2.5), (0.8, 8, 0.5)])
+def test_the_oldest_message_age_gauge_reads_the_head_of_line_wait(
+    rho: float, c: int, s_: float
+) -> None:
+    # sampled each second, the gauge is how long the oldest message still waiting has waited:
+    # M/D/c's head of line on the same arrival counts, in its mean and its tail
+    s = pool_system(rho * c / s_, 1, c, s_, startup_s=0)
+    q = s.queues[QUEUE]
+    gauge = f'queue_oldest_message_age_seconds{{queue="{QUEUE}"}}'
+    counts: list[int] = []
+    ages: list[float] = []
+    for _ in range(4000):
+        before = q.stats.produced
+        s.tick()
+        counts.append(q.stats.produced - before)
+        ages.append(value(s, gauge, "last", 1))
+    ref = mdc_head_ages_on_counts(counts, s_, c, seed=5)
+    model, want = ages[300:], ref[300:]
+    assert sum(model) / len(model) == pytest.approx(sum(want) / len(want), rel=0.10)
+    assert quantile(model, 0.95) == pytest.approx(quantile(want, 0.95), rel=0.10, abs=0.05 * s_)
+    assert quantile(want, 0.95) > 0.25 * s_  # the tail the gauge once rounded down to 0
+
+
 # ----------------------------------------------------------------------------- capacity, overload, scaling
 
 
-@pytest.mark.parametrize("service_s", [1.0, 2.0])
+@pytest.mark.parametrize("service_s", [0.01, 0.05, 0.3, 0.6, 1.0, 1.2, 1.5, 2.5, 10.0, 30.0])
 def test_capacity_is_replicas_times_concurrency_over_service_time(service_s: float) -> None:
     replicas, c = 2, 8
     cap = replicas * c / service_s
     s = pool_system(3 * cap, replicas, c, service_s)
     q = s.queues[QUEUE]
-    run(s, 30)
+    run(s, 30 + int(service_s))
     acked = q.stats.acked
-    run(s, 600)
-    assert (q.stats.acked - acked) / 600 == pytest.approx(cap, rel=0.02)
+    span = max(600, int(40 * service_s))
+    run(s, span)
+    assert (q.stats.acked - acked) / span == pytest.approx(cap, rel=0.02)
 
 
 @pytest.mark.parametrize("service_s", [1.0, 2.0])
@@ -171,3 +207,134 @@ def test_scaling_out_drains_a_backlog_at_the_added_capacity(service_s: float) ->
     arrived = (q.stats.produced - produced) / 200
     drain = (before - q.depth) / 200
     assert drain == pytest.approx(2 * cap - arrived, rel=0.05)
+
+
+# ----------------------------------------------------------------------------- the connection pool
+
+
+def api_pool_system(lam: float, pool_size: int, hold_ms: float, seed: int = 1) -> System:
+    """The API at lam requests a second, all on one route that runs one query of hold_ms on a
+    database with cores to spare: each request holds a connection for hold_ms."""
+    routes: dict[str, Any] = {name: {"share": 0.0} for name in system().cfg.api.routes}
+    routes["GET /api/item"] = {"share": 1.0, "base_ms": 5, "queries": {"item": 1}, "cpu_ms": 0.1}
+    return system(
+        {
+            "traffic": {"base_rps": lam, "noise": 0.0, "diurnal_amplitude": 0.0},
+            "api": {"pool_size": pool_size, "pool_timeout_s": 1.0, "routes": routes},
+            "database": {
+                "cpu_ms": 400_000.0,
+                "shapes": {"item": {"table": "products", "base_ms": hold_ms}},
+            },
+        },
+        seed=seed,
+    )
+
+
+@pytest.mark.parametrize("rho", [0.8, 0.95, 1.2])
+def test_pool_waits_and_timeouts_match_the_impatient_queue(rho: float) -> None:
+    c, hold = 5, 0.1
+    lam = rho * c / hold
+    s = api_pool_system(lam, c, hold * 1000)
+    run(s, 60)
+    ticks = 2000
+    requests0 = s.total_requests
+    in_use = 0.0
+    for _ in range(ticks):
+        s.tick()
+        in_use += s.pool_in_use
+    requests = s.total_requests - requests0
+    timeouts = value(s, "db_pool_wait_timeouts_total", "increase", ticks)
+    waited = value(s, "db_pool_wait_seconds_total", "increase", ticks)
+    served = requests - timeouts
+    ref = impatient_pool(requests / ticks, lambda r: hold, c, 1.0, 300_000, seed=2)
+    assert waited / served == pytest.approx(ref.mean_wait_served, rel=0.15, abs=0.002)
+    assert timeouts / requests == pytest.approx(ref.timeout_rate, rel=0.15, abs=0.002)
+    # Little's law on the pool: connections in use = served per second x hold time
+    assert in_use / ticks == pytest.approx(served / ticks * hold, rel=0.01)
+
+
+# ----------------------------------------------------------------------------- sizing a pool
+
+
+@pytest.mark.parametrize(
+    ("replicas", "concurrency", "service_s"), [(2, 4, 0.3), (2, 8, 0.6), (2, 4, 0.8)]
+)
+def test_a_pool_at_75_percent_of_its_capacity_keeps_a_small_stable_backlog_for_an_hour(
+    replicas: int, concurrency: int, service_s: float
+) -> None:
+    # the bundled billing, mailer and fulfillment shapes, fed at 3/4 of R c / s
+    lam = 0.75 * replicas * concurrency / service_s
+    s = pool_system(lam, replicas, concurrency, service_s, startup_s=0)
+    q = s.queues[QUEUE]
+    depths = []
+    for _ in range(3600):
+        s.tick()
+        depths.append(q.depth)
+    first, last = sum(depths[:1200]) / 1200, sum(depths[-1200:]) / 1200
+    assert max(depths) <= 6 * replicas * concurrency
+    assert first < concurrency and last < concurrency  # M/D/c says well under one message
+    assert q.oldest_age(s.t) <= 5
+    assert q.stats.wait_total / q.stats.acked < 2 * service_s
+
+
+# ----------------------------------------------------------------------------- the database
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.8, 0.9, 0.95])
+def test_database_latency_grows_as_m_m_c_over_its_cores(rho: float) -> None:
+    s = system({"traffic": {"base_rps": 0.0}, "database": {"cpu_ms": 4000.0}})
+    db = s.db
+    db.demand_ms = rho * 4000.0
+    db.tick(s.t)
+    cost = db.cost_ms("order_by_id")
+    assert db.latency_ms("order_by_id") / cost == pytest.approx(
+        mmc_response_factor(4, rho), rel=1e-6
+    )
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def api_cpu_system(rho: float, seed: int = 1) -> System:
+    """The API at 100 requests a second on one route with no database work, whose CPU time
+    puts the fleet (4 replicas, 1,000 CPU-ms a second each) at utilisation rho."""
+    routes: dict[str, Any] = {name: {"share": 0.0} for name in system().cfg.api.routes}
+    routes["GET /api/ping"] = {"share": 1.0, "base_ms": 20, "cpu_ms": rho * 40.0}
+    return system(
+        {
+            "traffic": {"base_rps": 100.0, "noise": 0.0, "diurnal_amplitude": 0.0},
+            "api": {"replicas": 4, "routes": routes, "timeout_s": 60.0},
+        },
+        seed=seed,
+    )
+
+
+def api_durations(s: System) -> list[float]:
+    out = []
+    for line in s.logs.lines:
+        i = line.find("duration_ms=")
+        if i >= 0 and " status=200 " in line:
+            out.append(float(line[i + 12 :].split(" ", 1)[0]))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("rho", [1.25, 2.0, 4.0])
+def test_an_overloaded_api_sheds_one_minus_one_over_rho(rho: float) -> None:
+    s = api_cpu_system(rho)
+    run(s, 300)
+    shed = value(s, 'http_requests_total{code="503"}', "increase", 300)
+    assert shed / s.total_requests == pytest.approx(1 - 1 / rho, rel=0.05)
+
+
+def test_the_api_latency_tail_widens_toward_saturation_as_processor_sharing() -> None:
+    sigma = 0.35
+    mu = math.log(0.02) - sigma**2 / 2
+    for rho in (0.1, 0.5, 0.9):
+        s = api_cpu_system(rho)
+        run(s, 120)
+        d = api_durations(s)
+        model = d[int(0.99 * len(d))] / d[len(d) // 2]
+        # M/G/1 processor sharing with lognormal(0.35) request sizes
+        ref = ps_sojourns(rho / 0.02, lambda r: r.lognormvariate(mu, sigma), 40_000, seed=3)
+        want = quantile(ref, 0.99) / quantile(ref, 0.5)
+        assert model == pytest.approx(want, rel=0.15), rho

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual import events
-from textual.widgets import DataTable, Input, RichLog
+from textual.widgets import DataTable, Input, RichLog, Select
 
 from oncall_dojo.game.fmt import compact
 from oncall_dojo.game.play import perform
@@ -102,12 +102,23 @@ async def test_the_main_flow_from_the_picker_to_the_exported_debrief(tmp_path: P
         assert s.entries[-1].kind == "act"
         # declare the root cause through the form
         await pilot.press("f6")
-        assert isinstance(app.screen, DiagnosisDialog)
-        app.screen.query_one("#notes", Input).value = "one message kills every worker"
+        dialog = app.screen
+        assert isinstance(dialog, DiagnosisDialog)
+        part, mechanism = dialog.query_one("#part", Select), dialog.query_one("#mechanism", Select)
+        # nothing is chosen for the player, and declaring needs both choices
+        assert part.is_blank() and mechanism.is_blank()
         await pilot.click("#ok")
         await pilot.pause()
-        assert s.diagnosis is not None and s.diagnosis[0] == "poison-message"
-        assert s.diagnosis[1] == "one message kills every worker"
+        assert app.screen is dialog and s.diagnosis is None
+        assert "Choose a part and a mechanism" in str(dialog.query_one("#missing").render())
+        part.value = "queue:payments"
+        mechanism.value = "poison-message"
+        dialog.query_one("#notes", Input).value = "one message kills every worker"
+        await pilot.click("#ok")
+        await pilot.pause()
+        assert s.diagnosis is not None
+        assert (s.diagnosis.part, s.diagnosis.mechanism) == ("queue:payments", "poison-message")
+        assert s.diagnosis.notes == "one message kills every worker"
         # resolve (confirmed), then the debrief
         await pilot.press("f9")
         assert isinstance(app.screen, ConfirmDialog)

@@ -34,7 +34,11 @@ def test_completion_of_commands_and_of_names_that_exist(paged: Session) -> None:
     _, found = complete("dlq move payments ", paged)
     assert "top" in found and any(f.startswith("msg_") for f in found)
     assert complete("logs billing level=w", paged) == ("logs billing level=warn ", [])
-    assert complete("diagnose p", paged)[1] == ["poison-message", "provider-outage"]
+    assert complete("diagnose queue:p", paged) == ("diagnose queue:payments ", [])
+    assert complete("diagnose queue:payments poi", paged) == (
+        "diagnose queue:payments poison-message ",
+        [],
+    )
     assert complete("nonsense ", paged) == ("nonsense ", [])
 
 

@@ -69,7 +69,7 @@ def test_debrief(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
     async def ready(pilot: Pilot[None]) -> None:
         screen = await to_incident(pilot)
         for at, cmd in ((20, "ack"), (40, "queue payments"), (70, "dlq move payments top"),
-                        (90, "diagnose poison-message"), (600, "resolve")):  # fmt: skip
+                        (90, "diagnose queue:payments poison-message"), (600, "resolve")):  # fmt: skip
             screen.advance_to(at)
             await command(pilot, cmd)
         await to_debrief(pilot)
@@ -94,13 +94,12 @@ def test_help(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_diagnosis_dialog(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
-    """The causes whole (wrapped), the chosen one drawn (●), the buttons in sight."""
+    """The part and mechanism lists with nothing chosen, the notes, the buttons in sight."""
 
     async def ready(pilot: Pilot[None]) -> None:
         await to_incident(pilot)
         await pilot.press("f6")
         await pilot.pause()
-        await pilot.press("down", "space")
         for inp in pilot.app.screen.query(Input):
             inp.cursor_blink = False
         await pilot.pause()

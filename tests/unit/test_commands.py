@@ -9,7 +9,7 @@ import pytest
 
 from oncall_dojo.game.commands import COMMANDS, evidence_kinds
 from oncall_dojo.game.play import perform
-from oncall_dojo.game.session import Session
+from oncall_dojo.game.session import Diagnosis, Session
 from oncall_dojo.incident.model import Incident
 
 Digest = Callable[[Session], dict[str, Any]]
@@ -103,7 +103,13 @@ REFUSED = [
         "no runbook 'nope'; runbooks: api-errors, autoscaling, batch-jobs, broker, changes,",
     ),
     ("failover everything", "failover what?"),
-    ("diagnose gremlins", "not one of the candidate causes: poison-message, mailer-deploy"),
+    ("diagnose gremlins", "usage: diagnose PART MECHANISM [NOTES]"),
+    ("diagnose gremlins wires", "no part 'gremlins' in this system"),
+    ("diagnose queue:paymnts poison-message", "did you mean 'queue:payments'?"),
+    (
+        "diagnose queue:payments poison-mesage",
+        "no mechanism 'poison-mesage'; did you mean 'poison-message'?",
+    ),
     ("help frobnicate", "no command 'frobnicate'"),
     # impossible now
     ("purge emails", "emails has no waiting messages"),
@@ -265,9 +271,11 @@ def test_diagnose_records_a_known_cause_and_refuses_an_unknown_one(paged: Sessio
     assert perform(paged, "diagnose gremlins in the wires").kind == "refused"
     assert paged.diagnosis is None
     paged.advance(30)
-    entry = perform(paged, "diagnose poison-message one bad message kills billing")
+    entry = perform(paged, "diagnose queue:payments poison-message one bad message kills billing")
     assert entry.kind == "act"
-    assert paged.diagnosis == ("poison-message", "one bad message kills billing", 30)
+    assert paged.diagnosis == Diagnosis(
+        "queue:payments", "poison-message", "one bad message kills billing", 30
+    )
 
 
 def test_update_records_the_status_text(paged: Session) -> None:

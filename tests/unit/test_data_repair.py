@@ -28,7 +28,7 @@ JOIN = "(SELECT p.currency FROM payments p WHERE p.order_id = orders.id AND p.st
 HAS_CHARGE = (
     "EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id AND p.status = 'succeeded')"
 )
-STOP = ["00:20 ack", "00:40 deploys", "01:00 rollback api", "01:20 diagnose api-serializer-release"]
+STOP = ["00:20 ack", "00:40 deploys", "01:00 rollback api", "01:20 diagnose api wrong-data-written"]
 
 
 @pytest.fixture(scope="module")

@@ -182,8 +182,8 @@ def test_check_prints_no_progress_into_a_pipe_and_takes_its_plays_from_the_cache
     assert main(["check", "payments-stuck", "--seeds", "1"]) == 0
     out, err = capsys.readouterr()
     assert "\r" not in err and "\x1b" not in err and err == ""
-    ref = seed1.seeds[0].reference.score
-    assert out.splitlines()[1].startswith(f"  seed 1: reference {ref} ")
+    ref, grade = seed1.seeds[0].reference.score, seed1.seeds[0].reference.grade
+    assert out.splitlines()[1].startswith(f"  seed 1: reference {ref}{grade} minimal ")
     assert main(["check", "payments-stuck", "--seeds", "1", "--json"]) == 0
     (doc,) = json.loads(capsys.readouterr().out)
     assert doc["ok"] and doc["seeds"][0]["reference"] == ref

@@ -7,15 +7,24 @@ from collections.abc import Callable
 
 import pytest
 
+from oncall_dojo.game.evidence import evidence_covered, key_signals, seen_before_acting
 from oncall_dojo.game.play import finish, perform
-from oncall_dojo.game.scoring import Item, Result
+from oncall_dojo.game.report import what_was_done
+from oncall_dojo.game.scoring import HARM_CAP, Item, Result
 from oncall_dojo.game.session import Session
+from oncall_dojo.game.times import GROWTH_STEP_S, impact_growing
 from oncall_dojo.incident.model import Hint, Incident, parse_timed
+from oncall_dojo.tui.report import unseen
 
 Play = Callable[..., Session]
 
 UPDATE = '00:30 update "Card charges are delayed; we are investigating and will update again."'
-MAILER_RUN = ["00:20 ack", UPDATE, "01:00 restart mailer", "01:30 diagnose mailer-deploy"]
+MAILER_RUN = [
+    "00:20 ack",
+    UPDATE,
+    "01:00 restart mailer",
+    "01:30 diagnose workers:mailer bad-release",
+]
 
 
 def item(result: Result, key: str) -> Item:
@@ -78,7 +87,57 @@ def test_purging_loses_work_and_earns_no_work_lost_points(purge: Session) -> Non
     assert r.impact["messages_lost"] == purged > 0
     lost = item(r, "work_lost")
     assert lost.points == 0
-    assert f"{purged:,} messages were deleted unprocessed" in lost.detail
+    assert f"{purged:,} orders to charge" in lost.detail
+
+
+def test_irreversible_harm_caps_the_score_below_a_clean_slow_fix(
+    purge: Session, play: Play, poison: Incident
+) -> None:
+    r = purge.result
+    assert r is not None and r.score <= HARM_CAP and r.grade == "F"
+    # the reference's careful fix, plus a purge of the backlog behind the poison message
+    actions = [*poison.playthroughs.reference.actions, "02:15 purge payments"]
+    actions.sort(key=lambda a: a[:5])
+    careless = play(actions).result
+    assert careless is not None
+    cap = item(careless, "harm_cap")
+    assert "orders to charge purged" in cap.detail and cap.points < 0
+    assert careless.score == HARM_CAP and careless.grade == "F"
+    # the same fix without the purge, late and without a word: never below the purge
+    assert poison.playthroughs.minimal is not None
+    late = [
+        f"{int(t.split(':')[0]) + 5:02d}:{t.split(':')[1]}"
+        for t in poison.playthroughs.minimal.actions
+    ]
+    slow = play(late).result
+    assert slow is not None and not any(i.key == "harm_cap" for i in slow.items)
+    assert slow.score > r.score
+
+
+def test_impact_is_told_in_the_business_units(idle: Session) -> None:
+    r = idle.result
+    assert r is not None
+    detail = item(r, "impact").detail
+    assert "orders to charge: " in detail and "minutes of error budget" in detail
+    units = {u["queue"]: u for u in r.impact["business_units"]}
+    pay = units["payments"]
+    assert pay["unit"] == "orders to charge" and pay["late"] > 0
+    assert pay["total"] == idle.system.queues["payments"].stats.produced
+    assert "scored on the worst (orders to charge)" in detail
+
+
+def test_mitigation_is_when_impact_stopped_growing(reference: Session, idle: Session) -> None:
+    r = reference.result
+    assert r is not None
+    t = r.times
+    assert t["mitigated"] is not None and t["resolved"] is not None
+    assert t["mitigated"] <= t["resolved"] and t["cause_removed"] <= t["resolved"]
+    assert t["healthy"] is not None and t["healthy"] <= t["resolved"]
+    s = reference
+    after = s.page_tick + t["mitigated"] + GROWTH_STEP_S
+    assert not any(impact_growing(s, x) for x in range(after, s.system.t, 60))
+    assert impact_growing(s, s.page_tick + t["mitigated"])
+    assert impact_growing(idle, idle.system.t - 1)
 
 
 def test_purging_scores_clearly_below_the_reference(purge: Session, reference: Session) -> None:
@@ -86,17 +145,36 @@ def test_purging_scores_clearly_below_the_reference(purge: Session, reference: S
     assert purge.result.score <= reference.result.score - 10
 
 
-def test_declaring_the_wrong_cause_earns_nothing_and_explains_why_not(
+def test_naming_a_red_herring_earns_nothing_costs_points_and_explains_why_not(
     mailer: Session, poison: Incident
 ) -> None:
     r = mailer.result
     assert r is not None
-    diagnosis = item(r, "diagnosis")
-    assert diagnosis.points == 0
-    why_not = next(o.why_not for o in poison.root_cause.options if o.id == "mailer-deploy")
-    assert why_not
-    assert why_not in diagnosis.detail
-    assert "mailer-deploy" in diagnosis.detail
+    assert item(r, "diagnosis").points == 0
+    assert "workers:mailer, bad-release" in item(r, "diagnosis").detail
+    herring = item(r, "red_herring")
+    assert herring.points == -3
+    why_not = next(h.why_not for h in poison.root_cause.red_herrings if h.part == "workers:mailer")
+    assert why_not and why_not in herring.detail
+
+
+@pytest.mark.parametrize(
+    ("declared", "points", "herring"),
+    [
+        ("queue:payments poison-message", 10, False),
+        ("workers:billing poison-message", 10, False),  # either part a postmortem could name
+        ("workers:billing capacity-shortfall", 4, False),  # the right part, the wrong mechanism
+        ("postgres poison-message", 0, False),  # the right mechanism on the wrong part
+        ("workers:mailer poison-message", 0, True),
+    ],
+)
+def test_a_diagnosis_is_judged_by_part_then_mechanism(
+    play: Play, declared: str, points: float, herring: bool
+) -> None:
+    r = play([f"00:20 diagnose {declared} notes"]).result
+    assert r is not None
+    assert item(r, "diagnosis").points == points
+    assert any(i.key == "red_herring" for i in r.items) is herring
 
 
 def test_a_status_update_during_impact_earns_comms_points(mailer: Session, idle: Session) -> None:
@@ -187,3 +265,50 @@ def test_the_timeline_places_faults_before_the_page_and_is_in_order(reference: S
     assert ats == sorted(ats)
     kinds = {e["kind"] for e in r.timeline}
     assert {"page", "fault", "act", "investigate", "outcome"} <= kinds
+
+
+@pytest.mark.parametrize(
+    ("view", "seen", "covered"),
+    [
+        ("queues", ["queue:fulfillment"], True),  # one queue in detail shows the queues signal
+        ("queues", ["metrics:queue_depth"], True),  # so does a queue metric
+        ("queues", ["map"], True),
+        ("workers", ["map"], True),
+        ("queue:payments", ["messages:payments"], True),
+        ("queue:payments", ["queues"], False),  # the overview does not show its messages
+        ("queue:payments", ["queue:emails"], False),
+        ("logs:billing", ["logs:all"], False),
+        ("logs", ["logs:billing"], True),
+        ("db:indexes", ["db:stats"], False),
+    ],
+)
+def test_evidence_is_credited_by_signal(view: str, seen: list[str], covered: bool) -> None:
+    assert evidence_covered(view, seen) is covered
+
+
+def test_evidence_before_acting_follows_the_order_of_commands(play: Play) -> None:
+    """A look and a change in the same second: the look counts when it came first."""
+    looked = play(["00:30 queue payments", "00:30 workers billing", "00:30 restart billing"])
+    acted = play(["00:30 restart billing", "00:30 queue payments", "00:30 workers billing"])
+    assert looked.result is not None and acted.result is not None
+    assert "looked at 2 of 3" in item(looked.result, "evidence").detail
+    assert "looked at 0 of 3" in item(acted.result, "evidence").detail
+    # the debrief's list follows the same rule
+    assert [e.view for e in unseen(looked)] == ["logs:billing"]
+    assert [v for v, _, ok in key_signals(acted) if not ok] == [e.view for e in unseen(acted)]
+    assert seen_before_acting([("queues", False), (None, True), ("logs:billing", False)]) == {
+        "queues"
+    }
+
+
+def test_the_reference_is_compared_by_command_and_target() -> None:
+    assert what_was_done("dlq move payments top") == ("dlq move", "payments")
+    assert what_was_done("dlq move   payments msg_1a2b") == ("dlq move", "payments")
+    assert what_was_done('update "Charges are delayed; we are on it."') == ("update", None)
+    assert what_was_done("update 'Something else entirely, in other words'") == ("update", None)
+    assert what_was_done("diagnose queue:payments poison-message notes") == (
+        "diagnose",
+        "queue:payments",
+    )
+    assert what_was_done("resolve all good") == ("resolve", None)
+    assert what_was_done("scale billing 8") != what_was_done("scale mailer 8")

@@ -7,13 +7,16 @@ asked of the database and the queues.
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from datetime import datetime
+from typing import Any
 
 from oncall_dojo.sim.components.broker import Broker
 from oncall_dojo.sim.components.cache import Cache
 from oncall_dojo.sim.components.database import BLOCKED_MS, Database
-from oncall_dojo.sim.components.latency import p_over
+from oncall_dojo.sim.components.latency import LOGNORMAL_SIGMA, p_over
 from oncall_dojo.sim.components.pool import ROLLOUT_STEP_S, hash_name
 from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import Queue
@@ -25,13 +28,15 @@ from oncall_dojo.sim.data.records import Records
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logs import INFO
 from oncall_dojo.sim.observability.telemetry import Telemetry
+from oncall_dojo.sim.queueing import ps_sigma
 from oncall_dojo.sim.rng import RequestDraws, SimRandom
 
 TWO_PI = 2 * math.pi
 
-Plan = tuple[Route, int, float, float, dict[str, float], str | None, bool]
+Plan = tuple[Route, int, float, float, dict[str, float], str | None, bool, Any, int]
 """A route's requests this tick: (route, count, query ms, query ms on a miss, query shapes,
-a shape blocked by a lock, whether a miss query is blocked)"""
+a shape blocked by a lock, whether a miss query is blocked, their draws, how many the rate
+limit allows)"""
 
 
 class Api:
@@ -74,7 +79,10 @@ class Api:
         """Requests per second each rate-limited route lets through."""
         self.cpu = 0.0
         self.pool_in_use = 0.0
-        self.pool_rejects = 0
+        self._conn_free: list[float] = []
+        """The connections: when each is free (a heap), while any is busy past a tick."""
+        self._conn_held: deque[float] = deque()
+        """Connection-seconds already held in this second and the next ones."""
         self.bad_requests = 0
         self.total_requests = 0
         self.slow_requests = 0
@@ -189,18 +197,24 @@ class Api:
         cpu_demand = rps * self._cpu_ms_per_request * cpu_x
         cpu_cap = max(1.0, replicas * cfg.cpu_ms_per_replica)
         self.cpu = min(1.0, cpu_demand / cpu_cap)
-        cpu_wait = 1.0 / (1.0 - min(0.95, cpu_demand / cpu_cap))
-        overload = max(0.0, cpu_demand / cpu_cap - 1.0)
+        # the fleet's CPU is a processor-sharing server: response times grow as 1 / (1 - rho)
+        # and spread wider toward saturation; beyond it, admission sheds 1 - 1 / rho
+        cpu_rho = cpu_demand / cpu_cap
+        cpu_wait = 1.0 / (1.0 - min(0.99, cpu_rho))
         plan, conn_demand = self._plan(rps, plain, vtraits)
         pool_size = cfg.pool_size
-        self.pool_in_use = min(conn_demand, pool_size)
+        waits: list[list[float]] | None = None
+        if conn_demand > 0.5 * pool_size or self._conn_free or self._conn_held:
+            waits = self._conn_pool(t, plan)
+        else:
+            # under half the pool in use on average, no request waits for a connection
+            self.pool_in_use = conn_demand
         k = RequestTick(
             t=t,
             hit=self.cache.hit,
             timeout=cfg.timeout_s,
             slo_s=self.cfg.slo.latency_s,
-            shed_p=min(0.95, overload),
-            reject_p=0.0 if conn_demand <= pool_size else 1.0 - pool_size / conn_demand,
+            shed_p=1.0 - 1.0 / cpu_rho if cpu_rho > 1.0 else 0.0,
             pool_size=pool_size,
             pool_timeout_s=cfg.pool_timeout_s,
             hosts=self.hosts[: max(1, replicas)],
@@ -212,7 +226,7 @@ class Api:
             corrupt_version=corrupt_version,
             versions=self.versions,
         )
-        self._serve(k, plan, lat_x, cpu_wait)
+        self._serve(k, plan, lat_x, cpu_wait, ps_sigma(cpu_rho), waits)
 
     def _plan(
         self, rps: float, plain: bool, vtraits: list[tuple[float, VersionTraits]]
@@ -223,11 +237,15 @@ class Api:
         hit = self.cache.hit
         timeout = self.cfg.api.timeout_s
         poisson = self.rng.poisson
+        take = self.draws.take
+        limits = self.rate_limits
         plan: list[Plan] = []
         conn_demand = 0.0
         for rs in self.routes:
             r = rs[1]
             n = poisson(rps * r.share)
+            limit = limits.get(rs[0]) if limits else None
+            allowed = n if limit is None else min(n, self.rng.poisson(limit) if limit > 0 else 0)
             if plain:
                 shapes = r.queries
             else:
@@ -251,7 +269,8 @@ class Api:
                     miss_blocked = True
             db_ms_mean = db_ms + (1 - hit) * miss_ms if r.cache else db_ms
             conn_demand += n * min(db_ms_mean / 1000.0, timeout)
-            plan.append((rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked))
+            draws = take(n) if n else None
+            plan.append((rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked, draws, allowed))
         return plan, conn_demand
 
     def _provider_cost(self, n: int, calls_per_request: float) -> tuple[float, float]:
@@ -282,26 +301,107 @@ class Api:
         wait = 0.0 if backoff == "none" else 0.2 * (2 ** (exp_attempts - 1) - 1)
         return 1000.0 * (per_attempt * exp_attempts + wait) * calls_per_request, prov_fail
 
-    def _serve(self, k: RequestTick, plan: list[Plan], lat_x: float, cpu_wait: float) -> None:
+    def _conn_pool(self, t: int, plan: list[Plan]) -> list[list[float]]:
+        """The connection pool over the second [t, t + 1): requests that need the database take
+        a connection first come, first served in the order they arrive, wait for one when all
+        are held, and give up after the pool timeout (M/G/c+D).
+
+        Returns each route's per-request wait in seconds (-1: timed out), and sets the pool's
+        in-use gauge (connection-seconds held within the second) and its wait counters."""
+        cfg = self.cfg.api
+        size = cfg.pool_size
+        patience = cfg.pool_timeout_s
+        timeout = cfg.timeout_s
+        hit = self.cache.hit
+        start = float(t)
+        free = self._conn_free
+        if len(free) != size:
+            free = [start] * size
+        reqs: list[tuple[int, int, int, float]] = []
+        waits: list[list[float]] = []
+        for j, (rs, n, db_ms, miss_ms, _, blocked, miss_blocked, draws, allowed) in enumerate(plan):
+            waits.append([0.0] * n)
+            if not n:
+                continue
+            cache = rs[1].cache
+            # a request waiting on a lock holds its connection until it times out
+            hold_hit = timeout if blocked is not None else min(db_ms * 0.001, timeout)
+            hold_miss = timeout if miss_blocked else min(hold_hit + miss_ms * 0.001, timeout)
+            u_cache, ms = draws[1], draws[2]
+            for i in range(allowed):
+                hold = hold_miss if cache and u_cache[i] >= hit else hold_hit
+                if hold > 0:
+                    reqs.append((ms[i], j, i, hold))
+        reqs.sort()
+        # connection-seconds held in this second and the next ones (a hold may run past it)
+        held = self._conn_held
+        if not held:
+            held.append(0.0)
+        waited = 0.0
+        timeouts = 0
+        heapreplace = heapq.heapreplace
+        for m, j, i, hold in reqs:
+            a = start + m * 0.001
+            f = free[0]
+            if f > a + patience:
+                waits[j][i] = -1.0
+                timeouts += 1
+                continue
+            if f > a:
+                waits[j][i] = f - a
+                waited += f - a
+                a = f
+            b = a + hold
+            heapreplace(free, b)
+            s = 0
+            while a < b:  # spread the hold over the seconds it spans
+                edge = start + s + 1.0
+                if s == len(held):
+                    held.append(0.0)
+                if a < edge:
+                    held[s] += min(b, edge) - a
+                    a = edge
+                s += 1
+        self.pool_in_use = held.popleft()
+        row = self.tm.metrics.row
+        row[self.tm.g_pool_wait] += timeouts
+        row[self.tm.g_pool_wait_s] += waited
+        # keep the connections' free times while any is held past this second
+        self._conn_free = free if max(free) > start + 1.0 else []
+        return waits
+
+    def _serve(
+        self,
+        k: RequestTick,
+        plan: list[Plan],
+        lat_x: float,
+        cpu_wait: float,
+        sigma: float,
+        pool_waits: list[list[float]] | None,
+    ) -> None:
         """Serve each route's requests, then run what they asked of the database and queues."""
         db = self.db
         row = self.tm.metrics.row
         limits = self.rate_limits
         writes_may_fail = db.writes_may_fail()
         publish_error = self.broker.publish_error
-        take = self.draws.take
         ok_line = self._ok_line
         healthy, degraded = self.requests.healthy, self.requests.degraded
         plain, vtraits, corrupt = k.plain, k.vtraits, k.corrupt
-        quiet = k.shed_p == 0 and k.reject_p == 0
+        quiet = k.shed_p == 0 and pool_waits is None
+        spread = sigma > LOGNORMAL_SIGMA + 0.01
+        # the same draws with a wider shape and the same mean: f' = f^(s/s0) e^((s0^2-s^2)/2)
+        sp_a = sigma / LOGNORMAL_SIGMA
+        sp_k = math.exp((LOGNORMAL_SIGMA**2 - sigma**2) / 2)
         ran: dict[str, float] = {}  # query executions of this tick's requests, by shape
         bad = slow = 0
-        for rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked in plan:
-            if n == 0:
+        for j, (rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked, draws, allowed) in enumerate(
+            plan
+        ):
+            if n == 0 or draws is None:
                 continue
             name, r = rs[0], rs[1]
             limit = limits.get(name) if limits else None
-            allowed = n if limit is None else min(n, self.rng.poisson(limit) if limit > 0 else 0)
             err_extra = (
                 0.0
                 if plain
@@ -319,7 +419,8 @@ class Api:
                     write_err = write_err or db.write_error(s)
             if r.enqueue and publish_error is not None:
                 write_err = write_err or publish_error
-            draws = take(n)
+            if spread:
+                draws = ([f**sp_a * sp_k for f in draws[0]], *draws[1:])
             mean_ms = r.base_ms * lat_x * cpu_wait + db_ms + prov_ms
             if (
                 allowed == n
@@ -347,6 +448,7 @@ class Api:
                     miss_blocked,
                     write_err,
                     draws,
+                    pool_waits[j] if pool_waits is not None else None,
                 )
             n_ok, n_miss, n_fail, route_bad, route_slow = counts
             bad += route_bad

@@ -146,7 +146,7 @@ class Charges:
         requeue = 0 if config.get("payments.retry.backoff") == "none" else None
         failed_set = set(failed)
         for seq in range(run.first, run.first + run.count):
-            one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
+            one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed, run.at)
             if seq in failed_set:
                 q.fail(one, t, requeue)
             else:

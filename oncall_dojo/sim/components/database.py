@@ -2,8 +2,10 @@
 
 Load arrives as query counts per shape each tick. A shape's cost is its base
 time, plus a table scan when the index it needs is missing. Latency grows with
-utilisation like a queue (1 / (1 - rho)), and when demand exceeds capacity the
-unserved work carries over, so an overload sustains itself until load drops.
+utilisation as in an M/M/c queue with one server per core (`cpu_ms` / 1000
+cores): 1 + C(c, c rho) / (c (1 - rho)) times the idle latency, Erlang C's C.
+When demand exceeds capacity the unserved work carries over and adds its own
+wait, so an overload sustains itself until load drops.
 Locks are a queue per table: an exclusive lock request waits behind running
 queries on that table, and every later query waits behind it.
 """
@@ -15,6 +17,7 @@ from typing import Literal
 
 from oncall_dojo.sim.config import DatabaseConfig
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.queueing import mmc_response_factor
 
 BLOCKED_MS = 60_000.0  # latency of a query stuck behind a lock: longer than any client timeout
 
@@ -199,8 +202,9 @@ class Database:
         # clients time out and give up part of the backlog each second
         self.backlog_ms = max(0.0, demand - served) * 0.85
         self.cpu_util = min(1.0, demand / cap)
-        rho = min(0.97, demand / cap)
-        self._factor = 1.0 / (1.0 - rho) + self.backlog_ms / cap * 1000.0 / 100.0
+        rho = min(0.99, demand / cap)
+        cores = max(1, round(cap / 1000.0))
+        self._factor = mmc_response_factor(cores, rho) + self.backlog_ms / cap * 1000.0 / 100.0
         # disk and replication
         self.disk_used_gb += self.writes * self.cfg.kb_per_write / 1_048_576.0
         shapes = self.cfg.shapes

@@ -9,7 +9,8 @@ from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS
 from oncall_dojo.sim.rng import SimRandom
 
 _table = SimRandom(20260314)
-LOGNORMAL = tuple(sorted(_table.lognormvariate(0.0, 0.35) for _ in range(4096)))
+LOGNORMAL_SIGMA = 0.35
+LOGNORMAL = tuple(sorted(_table.lognormvariate(0.0, LOGNORMAL_SIGMA) for _ in range(4096)))
 """Lognormal latency factors (sigma 0.35), picked by a uniform draw: one draw instead of two.
 
 A fixed table, the same in every run (its own fixed seed, not the run's)."""

@@ -1,8 +1,13 @@
 """Worker pools: replicas that consume a queue, with concurrency, memory, crashes and restarts.
 
-Each replica has `concurrency` slots. Every tick it finishes the deliveries
-whose service time has passed (acknowledging them, or returning them to the
-broker on failure), then starts new ones up to its rate. A replica dies when
+Each replica has `concurrency` slots, and a slot serves one message at a time
+for the pool's service time. Tick t plays the second (t - 1, t] in continuous
+time (`serve`): the messages enqueued at t arrive at uniform random times within
+it (so a Poisson count per second is a Poisson process), a slot that frees up
+takes the next waiting message at once, and a service shorter than a second
+lets a slot serve several messages within one tick. A pool of R replicas with c
+slots and service time s is then an M/D/(R c) queue fed first come, first
+served: its capacity is R c / s messages a second for any s. A replica dies when
 memory passes its limit or when it picks up a message that kills it; dead
 replicas come back with Kubernetes-style crash-loop back-off (10 s, 20 s, 40 s
 ... 5 min), and what they had in flight is redelivered after the visibility
@@ -11,12 +16,16 @@ timeout.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Literal
 
-from oncall_dojo.sim.components.queue import Run
+from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.config import WorkerPoolConfig
 from oncall_dojo.sim.errors import Refusal
 
@@ -35,8 +44,10 @@ class Replica:
     started: int
     memory: float = 0.0
     restarts: int = 0
-    acc: float = 0.0
     inflight: deque[tuple[Run, int]] = field(default_factory=deque)
+    """Deliveries in progress and the tick they finish at."""
+    slots: list[tuple[float, int]] = field(default_factory=list)
+    """Busy slots: when they free up (continuous time) and how many free up then."""
     inflight_n: int = 0
     doomed_at: int = -1
     doom_reason: str = ""
@@ -125,5 +136,205 @@ def backoff_s(restarts: int) -> int:
     return min(300, 10 * 2 ** max(0, restarts - 1))
 
 
-def done_tick(t: int, seconds: float) -> int:
-    return t + max(1, math.ceil(seconds))
+MIN_SERVICE_S = 0.01
+"""The shortest service time a slot takes for a message."""
+
+
+def serve(
+    q: Queue,
+    t: int,
+    replicas: list[tuple[Replica, float]],
+    concurrency: int,
+    paused: bool,
+    rand: Callable[[], float],
+    finish: Callable[[Replica, Run], None],
+    started: Callable[[int, Run], bool],
+) -> None:
+    """Play the second (t - 1, t] of a queue's running replicas, each with its service time.
+
+    The slots are played first: every slot free during the second takes the next waiting
+    message when the slot frees up or the message arrives, whichever is later: first come,
+    first served over the whole pool, as consumers pulling from one queue are. Messages from
+    earlier seconds wait from t - 1; the ones enqueued at t arrive at sorted uniform times
+    within it. Slots that free up together and find messages waiting start together, so a
+    long backlog is served in a few large steps. Each slot keeps its exact time.
+
+    Then the messages taken are accounted in first come, first served order, each with its
+    exact finishing time: replica by replica, each taking as many consecutive messages as its
+    slots started, in runs of messages finishing within the same second, finished (`finish`,
+    with `run.done` their mean finishing time and `run.at` their mean arrival) at the tick they
+    end. `started(i, run)` is called for each redelivery or poisoned delivery replica i starts
+    (first deliveries of sound messages need nothing) and returns True when it will never
+    finish (a poisoned message: the replica dies first, and the delivery with it)."""
+    if not replicas:  # nobody serves: the messages wait, their arrival times left at the mean
+        return
+    waiting = q._ready_n
+    if paused or not waiting:  # slots free up and take nothing
+        for r, _ in replicas:
+            if r.slots:
+                r.slots = [sl for sl in r.slots if sl[0] > t]
+        _finish_due(replicas, t, finish)
+        return
+    begin = t - 1.0
+    heap: list[tuple[float, int, int, int]] = []  # (free at, order, replica, slots) this second
+    order = 0
+    for i, (r, _) in enumerate(replicas):
+        idle = concurrency
+        slots = r.slots
+        if slots:
+            keep = []
+            for sl in slots:
+                f, m = sl
+                idle -= m
+                if f <= t:
+                    heap.append((f if f > begin else begin, order, i, m))
+                    order += 1
+                else:
+                    keep.append(sl)
+            r.slots = keep
+        if idle > 0:
+            heap.append((begin, order, i, idle))
+            order += 1
+    if not heap:
+        _finish_due(replicas, t, finish)
+        return
+    ready = q.ready
+    fresh = 0  # messages enqueued this tick, at the tail
+    for run in reversed(ready):
+        if run.enq != t or run.deliveries or run.replayed:
+            break
+        fresh += run.count
+    backlog = waiting - fresh
+    arrivals = sorted([begin + rand() for _ in range(fresh)]) if fresh else []
+    heapq.heapify(heap)
+    heappush, heappop = heapq.heappush, heapq.heappop
+    took = [0] * len(replicas)  # messages each replica's slots started
+    dones: list[float] = []  # when each message taken finishes, in the order taken
+    j = 0  # messages taken (the backlog's first)
+    total = waiting
+    while heap and j < total:
+        f, o, i, m = heap[0]
+        r, service = replicas[i]
+        if j < backlog:  # earlier messages wait since the second began: the slots take them
+            k = min(m, backlog - j)
+        else:
+            x = j - backlog
+            hi = min(fresh, x + m)
+            if f <= arrivals[x]:
+                # idle slots: each of the next arrivals starts as it comes
+                slots = r.slots
+                for y in range(x, hi):
+                    done = arrivals[y] + service
+                    dones.append(done)
+                    if done <= t:
+                        heappush(heap, (done, order, i, 1))
+                        order += 1
+                    else:
+                        slots.append((done, 1))
+                k = hi - x
+                took[i] += k
+                j += k
+                # what was pushed frees up after f: these slots are still the heap's least
+                if k == m:
+                    heappop(heap)
+                else:
+                    heap[0] = (f, o, i, m - k)
+                continue
+            # the messages that arrived before these slots free up start together then
+            k = bisect.bisect_right(arrivals, f, x, hi) - x
+        done = f + service
+        dones.extend([done] * k)
+        took[i] += k
+        j += k
+        if k == m:
+            heappop(heap)
+        else:
+            heap[0] = (f, o, i, m - k)  # the same key: still the heap's least
+        if done <= t:
+            heappush(heap, (done, order, i, k))
+            order += 1
+        else:
+            r.slots.append((done, k))
+    cum = list(accumulate(arrivals, initial=0.0)) if fresh else []
+    if j:
+        _account(q, t, replicas, took, dones, backlog, cum, started)
+    left = fresh - max(0, j - backlog)
+    if left > 0:  # this tick's messages still waiting keep their arrival times
+        end = fresh
+        for run in reversed(ready):
+            c = min(run.count, left)
+            if c <= 0:
+                break
+            run.at = (cum[end] - cum[end - c]) / c
+            end -= c
+            left -= c
+    _finish_due(replicas, t, finish)
+
+
+def _account(
+    q: Queue,
+    t: int,
+    replicas: list[tuple[Replica, float]],
+    took: list[int],
+    dones: list[float],
+    backlog: int,
+    cum: list[float],
+    started: Callable[[int, Run], bool],
+) -> None:
+    """Take the messages the slots started from the queue and account them in the replicas'
+    deliveries: replica by replica, as many consecutive messages as each started, in runs of
+    messages finishing within the same second."""
+    cum_done = list(accumulate(dones, initial=0.0))
+    ceil = math.ceil
+    x = 0
+    for i, k in enumerate(took):
+        if not k:
+            continue
+        r = replicas[i][0]
+        inflight = r.inflight
+        hi = x + k
+        while x < hi:
+            ends = ceil(dones[x])
+            y = x + 1
+            while y < hi and ends - 1 < dones[y] <= ends:
+                y += 1
+            for piece in q.take(y - x):
+                c = piece.count
+                if x >= backlog:  # this tick's messages: their exact arrivals
+                    f = x - backlog
+                    piece.at = (cum[f + c] - cum[f]) / c
+                done = piece.done = (cum_done[x + c] - cum_done[x]) / c
+                x += c
+                r.inflight_n += c
+                if (piece.deliveries > 1 or piece.poison) and started(i, piece):
+                    inflight.append((piece, t + 3))
+                    continue
+                last = inflight[-1] if inflight else None
+                if (
+                    last is not None
+                    and last[1] == ends
+                    and (run := last[0]).first + run.count == piece.first
+                    and run.enq == piece.enq
+                    and run.deliveries == piece.deliveries
+                    and run.replayed == piece.replayed
+                    and not run.poison
+                    and not piece.poison
+                ):
+                    n = run.count + c
+                    run.at += (piece.at - run.at) * c / n
+                    run.done += (done - run.done) * c / n
+                    run.count = n
+                else:
+                    inflight.append((piece, ends))
+
+
+def _finish_due(
+    replicas: list[tuple[Replica, float]], t: int, finish: Callable[[Replica, Run], None]
+) -> None:
+    """Finish the deliveries that ended by tick t, replica by replica, in the order started."""
+    for r, _ in replicas:
+        inflight = r.inflight
+        while inflight and inflight[0][1] <= t:
+            run = inflight.popleft()[0]
+            r.inflight_n -= run.count
+            finish(r, run)

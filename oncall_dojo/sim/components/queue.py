@@ -34,15 +34,47 @@ class Run:
     visible_at: int = 0
     replayed: int = 0
     """How many times these messages were replayed from the dead-letter queue."""
+    at: float = -1.0
+    """Mean arrival time of the messages, in continuous time (a message enqueued at tick t
+    arrived during (t - 1, t]); negative: not known, taken as t - 0.5."""
+    done: float = -1.0
+    """When their current delivery finished, in continuous time; negative: not known."""
 
     def split(self, n: int) -> Run:
-        """Detach and return the first n messages of this run."""
+        """Detach and return the first n messages of this run.
+
+        Arrival times are taken as spread evenly up to the enqueue tick (over twice the gap between
+        their mean and it), so the head gets the earlier ones: the two means keep the run's."""
+        count = self.count
+        at = self.at
+        if at >= 0:
+            spread = 2.0 * (self.enq - at)
+            head_at = self.enq - spread + spread * n / (2 * count)
+            self.at = self.enq - spread * (count - n) / (2 * count)
+        else:
+            head_at = at
         head = Run(
-            self.first, n, self.enq, self.deliveries, self.poison, self.visible_at, self.replayed
+            self.first,
+            n,
+            self.enq,
+            self.deliveries,
+            self.poison,
+            self.visible_at,
+            self.replayed,
+            head_at,
         )
         self.first += n
-        self.count -= n
+        self.count = count - n
         return head
+
+    def first_arrival(self) -> float:
+        """When its oldest message arrived, in continuous time: the expected first of `count`
+        arrivals spread evenly up to the enqueue tick around their mean."""
+        at = self.at
+        if at < 0:
+            return self.enq - 0.5
+        n = self.count
+        return max(self.enq - 1.0, at - (self.enq - at) * (n - 1) / (n + 1))
 
 
 @dataclass
@@ -105,7 +137,7 @@ class Queue:
             last.count += count
             run = last
         else:
-            run = Run(self.next_seq, count, t, poison=poison)
+            run = Run(self.next_seq, count, t, poison=poison, at=t - 0.5)
             self.ready.append(run)
         self.next_seq += count
         self._ready_n += count
@@ -131,9 +163,12 @@ class Queue:
         return out
 
     def ack(self, run: Run, t: int) -> None:
+        """Acknowledge a delivery finished at tick t (at `run.done` when known)."""
         self.inflight -= run.count
         self.stats.acked += run.count
-        wait = t - run.enq
+        # enqueue to acknowledgement in continuous time; unknown ends are taken at the middle of
+        # their second, so a message's mean wait is the ticks it spent in the queue
+        wait = (run.done if run.done >= 0 else t - 0.5) - (run.at if run.at >= 0 else run.enq - 0.5)
         self.stats.wait_total += wait * run.count
         if wait > self.cfg.objective_s:
             self.stats.late += run.count
@@ -144,6 +179,7 @@ class Queue:
 
         Returns True when the run went to the dead-letter queue."""
         self.inflight -= run.count
+        run.done = -1.0
         limit = self.cfg.max_receive_count
         if limit is not None and run.deliveries >= limit:
             self.dlq.append(run)
@@ -176,18 +212,20 @@ class Queue:
     def dlq_depth(self) -> int:
         return sum(r.count for r in self.dlq)
 
-    def oldest_age(self, t: int) -> int:
-        oldest = min((r.enq for r in self.delayed), default=None)
+    def oldest_age(self, t: int) -> float:
+        """Seconds since the oldest waiting message (visible or waiting out a visibility timeout)
+        arrived, in continuous time: at tick t a message enqueued at t arrived during (t - 1, t]."""
+        oldest = min((r.first_arrival() for r in self.delayed), default=None)
         if self.ready:
             if self._replayed_behind:
                 # replayed messages went to the tail: the oldest may be anywhere
-                head = min(r.enq for r in self.ready)
+                head = min(r.first_arrival() for r in self.ready)
             else:
-                head = self.ready[0].enq  # otherwise the ready queue is in enqueue order
+                head = self.ready[0].first_arrival()  # the ready queue is in arrival order
             oldest = head if oldest is None else min(oldest, head)
         elif self._replayed_behind:
             self._replayed_behind = False
-        return 0 if oldest is None else t - oldest
+        return 0.0 if oldest is None else max(0.0, t - oldest)
 
     def waiting_runs(self) -> Iterator[Run]:
         yield from self.ready
@@ -239,10 +277,18 @@ class Queue:
                                 run.poison,
                                 run.visible_at,
                                 run.replayed,
+                                run.at,
                             )
                         )
                     one = Run(
-                        seq, 1, run.enq, run.deliveries, run.poison, run.visible_at, run.replayed
+                        seq,
+                        1,
+                        run.enq,
+                        run.deliveries,
+                        run.poison,
+                        run.visible_at,
+                        run.replayed,
+                        run.at,
                     )
                     if after:
                         pieces.append(
@@ -254,6 +300,7 @@ class Queue:
                                 run.poison,
                                 run.visible_at,
                                 run.replayed,
+                                run.at,
                             )
                         )
                     if isinstance(container, deque):
@@ -314,7 +361,7 @@ class Queue:
         keep: list[Run] = []
         for run in self.dlq:
             for seq in range(run.first, run.first + run.count):
-                one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed)
+                one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed, run.at)
                 (take if seq in only else keep).append(one)
         self.dlq = keep
         return self._requeue(take, t)

@@ -41,8 +41,6 @@ class RequestTick:
     slo_s: float
     shed_p: float
     """Share of requests an overloaded fleet sheds."""
-    reject_p: float
-    """Share of requests that find no free database connection."""
     pool_size: int
     pool_timeout_s: float
     hosts: list[str]
@@ -183,8 +181,11 @@ class Requests:
         miss_blocked: bool,
         write_err: str | None,
         draws: Draws,
+        waits: list[float] | None,
     ) -> Counts:
-        """Each request on its own: rate limit, shedding, the pool, locks, errors, the provider."""
+        """Each request on its own: rate limit, shedding, the pool, locks, errors, the provider.
+
+        `waits`: each request's wait for a database connection (-1: none came in time)."""
         _, r, _, method, path, ok_code, codes, h = rs
         factor, u_cache, ms, host_n, user, ip, req = draws
         hit, timeout, slo_s, hosts, lines, api_sid = (
@@ -195,7 +196,7 @@ class Requests:
             k.lines,
             k.sid,
         )
-        shed_p, reject_p, pool_timeout_s = k.shed_p, k.reject_p, k.pool_timeout_s
+        shed_p, pool_timeout_s = k.shed_p, k.pool_timeout_s
         corrupt, corrupt_version = k.corrupt, k.corrupt_version
         n_hosts = len(hosts)
         row = self.row
@@ -213,11 +214,15 @@ class Requests:
                 code, lat = 429, 0.002
             else:
                 miss = r.cache and u_cache[i] >= hit
-                lat = (mean_ms + (miss_ms if miss else 0.0)) * 0.001 * factor[i]
+                # the wait for a connection adds to the request's time
+                w = waits[i] if waits is not None else 0.0
+                lat = (mean_ms + (miss_ms if miss else 0.0)) * 0.001 * factor[i] + (
+                    w if w > 0 else 0.0
+                )
                 u = rand()
                 if u < shed_p:
                     code = 503
-                elif reject_p > 0 and rand() < reject_p:
+                elif w < 0:
                     code, lat = 503, pool_timeout_s
                 elif blocked is not None or (miss and miss_blocked) or lat > timeout:
                     code, lat = 504, timeout

@@ -1,8 +1,9 @@
 """The worker pools at work: replicas start, run, leak, crash and restart, and take deliveries.
 
-Each tick every live replica of a pool finishes the deliveries that are due (what a finished
-delivery does is in `consumers.py`), then starts new ones up to its rate. The pool and replica
-models (crash-loop back-off, scaling) are in `pool.py`.
+Each tick every live replica of a pool goes through its life (start-up, memory, crashes), then
+the running ones serve the queue for the second (`pool.serve`: exact slot times, first come,
+first served; what a finished delivery does is in `consumers.py`). The pool and replica models
+(crash-loop back-off, scaling, serving) are in `pool.py`.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ from __future__ import annotations
 from oncall_dojo.sim.components.consumers import Consumers
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.pool import (
+    MIN_SERVICE_S,
     ROLLOUT_STEP_S,
     Replica,
     WorkerPool,
     backoff_s,
-    done_tick,
     hash_name,
+    serve,
 )
 from oncall_dojo.sim.components.provider import Provider
-from oncall_dojo.sim.components.queue import Queue
+from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.components.traits import TraitBook
 from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.observability.logs import FATAL, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
+from oncall_dojo.sim.rng import SimRandom
 
 
 class Workers:
@@ -35,8 +38,12 @@ class Workers:
         provider: Provider,
         tm: Telemetry,
         consumers: Consumers,
+        rng: SimRandom,
     ) -> None:
         self.pools = pools
+        self.rng = rng
+        """The run's one random source (arrival times within a second). Kept as the object, not
+        its bound `random`, which a deep copy of the system would not follow."""
         self.queues = queues
         self.traits = traits
         self.db = db
@@ -61,12 +68,13 @@ class Workers:
         row = tm.metrics.row
         gw = tm.g_w[pool.name]
         paused = pool.cfg.queue in self.paused
-        concurrency = cfg.concurrency
         finish = self.consumers.finish
         latency = self.db._latency
         config = self.traits.config
-        # per version: traits, seconds per message, deliveries started per second, tick they finish
-        by_version: dict[str, tuple[VersionTraits, float, float, int]] = {}
+        # per version: traits and seconds per message
+        by_version: dict[str, tuple[VersionTraits, float]] = {}
+        active: list[tuple[Replica, float]] = []
+        traits: list[VersionTraits] = []
         for r in pool.replicas:
             if r.state == "terminated":
                 continue
@@ -80,13 +88,8 @@ class Workers:
                     service += c * latency[s] / 1000.0
                 if q.cfg.kind == "charge":
                     service += self.provider.lat
-                vt = by_version[r.version] = (
-                    tr,
-                    service,
-                    concurrency / max(0.05, service),
-                    done_tick(t, service),
-                )
-            tr, service, rate, done_at = vt
+                vt = by_version[r.version] = (tr, max(MIN_SERVICE_S, service))
+            tr, service = vt
             if r.state == "backoff" and t >= r.ready_at:
                 r.state, r.ready_at, r.started = "starting", t + cfg.startup_s, t
                 r.memory = cfg.memory_mb * 0.6
@@ -131,37 +134,37 @@ class Workers:
                     "OOMKilled",
                 )
                 continue
-            # finish deliveries that are due
-            inflight = r.inflight
-            while inflight and inflight[0][1] <= t:
-                run = inflight.popleft()[0]
-                r.inflight_n -= run.count
-                finish(pool, q, r, run, t)
-            if paused:
-                continue
-            # start new deliveries
-            r.acc += rate
-            n = min(concurrency - r.inflight_n, int(r.acc))
-            if n <= 0:
-                r.acc = min(r.acc, float(concurrency))
-                continue
-            r.acc -= n
-            for run in q.take(n):
-                if run.deliveries > 1:
-                    row[tm.g_q[q.name]["redeliver"]] += run.count
-                if run.poison and not tr.tolerates_poison:
-                    r.doomed_at = t + 2
-                    r.doom_reason = f"fatal error processing msg_{q.msg_id(run.first)}: runtime: out of memory: cannot allocate 4294967296-byte block"
-                    tm.log(
-                        t,
-                        40,
-                        pool.name,
-                        WARN,
-                        f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} receive_count={run.deliveries} msg="decoding payload" payload_bytes=48211904',
-                    )
-                # a poisoned delivery never completes: the replica dies first
-                inflight.append((run, t + 3 if run.poison and r.doomed_at >= 0 else done_at))
-                r.inflight_n += run.count
+            active.append((r, service))
+            traits.append(tr)
+        g_redeliver = tm.g_q[q.name]["redeliver"]
+
+        def started(i: int, run: Run) -> bool:
+            r = active[i][0]
+            if run.deliveries > 1:
+                row[g_redeliver] += run.count
+            if run.poison and not traits[i].tolerates_poison:
+                r.doomed_at = t + 2
+                r.doom_reason = f"fatal error processing msg_{q.msg_id(run.first)}: runtime: out of memory: cannot allocate 4294967296-byte block"
+                tm.log(
+                    t,
+                    40,
+                    pool.name,
+                    WARN,
+                    f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} receive_count={run.deliveries} msg="decoding payload" payload_bytes=48211904',
+                )
+                return True  # a poisoned delivery never completes: the replica dies first
+            return False
+
+        serve(
+            q,
+            t,
+            active,
+            cfg.concurrency,
+            paused,
+            self.rng.random,
+            lambda r, run: finish(pool, q, r, run, t),
+            started,
+        )
         running = live = 0
         memory = 0.0
         for r in pool.replicas:
@@ -184,6 +187,7 @@ class Workers:
             q.fail(run, t)
         r.inflight.clear()
         r.inflight_n = 0
+        r.slots.clear()
         r.restarts += 1
         pool.restarts_total += 1
         pool.crashes += 1
@@ -207,6 +211,7 @@ class Workers:
             q.fail(run, t)
         r.inflight.clear()
         r.inflight_n = 0
+        r.slots.clear()
 
     def scale(self, pool: WorkerPool, n: int, t: int) -> int:
         """Scale a pool to n replicas now: new ones start, removed ones stop (what they held goes

@@ -67,7 +67,14 @@ class Telemetry:
         )
         self.g_pool_size = m.gauge("db_pool_connections_max", "Pool size", pool="api")
         self.g_pool_wait = m.counter(
-            "db_pool_wait_timeouts_total", "Requests that found no free connection", pool="api"
+            "db_pool_wait_timeouts_total",
+            "Requests that found no free connection within the pool timeout",
+            pool="api",
+        )
+        self.g_pool_wait_s = m.counter(
+            "db_pool_wait_seconds_total",
+            "Seconds requests waited for a connection (those that got one)",
+            pool="api",
         )
 
     def _register_database(self, cfg: SystemConfig) -> None:

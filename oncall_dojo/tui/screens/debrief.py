@@ -75,7 +75,7 @@ class DebriefScreen(Screen[None]):
             yield Markdown(what_really_happened(s.incident), id="explanation")
             yield Static("Timeline: key metrics over the incident", classes="section")
             yield TimelineChart([Run("You", self.outcome)], key_metrics(s.incident), id="timeline")
-            yield Static("What you never looked at", classes="section")
+            yield Static("What you did not look at before your first change", classes="section")
             yield Static(self._unseen(), id="unseen")
             yield Static("Tempting moves and what they cost", classes="section")
             yield Static(self._harmful(), id="harmful")
@@ -120,7 +120,9 @@ class DebriefScreen(Screen[None]):
     def _unseen(self) -> Text:
         missed = unseen(self.session)
         if not missed:
-            return Text("Nothing: you looked at every key signal.", style="green")
+            return Text(
+                "Nothing: you looked at every key signal before your first change.", style="green"
+            )
         t = Text()
         for e in missed:
             t.append(f"  {e.view}", style="bold yellow")

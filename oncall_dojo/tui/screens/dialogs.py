@@ -17,8 +17,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.geometry import Size
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, RadioSet, Static, TextArea
+from textual.widgets import Button, Input, Label, Markdown, RadioSet, Select, Static, TextArea
 from textual.widgets import RadioButton as _RadioButton
+
+from oncall_dojo.incident.diagnosis import MECHANISMS
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -78,28 +80,32 @@ class _Dialog(ModalScreen[str | None]):
 
 
 class DiagnosisDialog(_Dialog):
-    """Pick the root cause among the incident's options, add notes -> `diagnose ID NOTES`."""
+    """Name the part of the system and the failure mechanism, add notes ->
+    `diagnose PART MECHANISM NOTES`. Both lists are the same whatever the answer, and nothing
+    is chosen until the player chooses it."""
 
     def __init__(self, session: Session) -> None:
         super().__init__()
         self.session = session
 
     def compose(self) -> ComposeResult:
-        opts = self.session.incident.root_cause.options
         with Vertical():
             yield Label("Declare the root cause", classes="title")
             yield Static(
-                "Pick the statement that explains the incident. You can declare again later; the last one counts.",
+                "Which part of the system, and which mechanism? You can declare again later; the last one counts.",
                 classes="note",
             )
-            with RadioSet(id="cause"):
-                for i, o in enumerate(opts):
-                    yield RadioButton(f"{o.text}  ({o.id})", value=i == 0, id=f"cause-{o.id}")
-            yield Label("Notes (what you saw)")
-            yield Input(
-                placeholder="e.g. one message redelivered 40 times; every crash names it",
-                id="notes",
+            yield Select(
+                [(p, p) for p in self.session.parts], prompt="Part of the system", id="part"
             )
+            yield Select(
+                [(f"{m}: {text}", m) for m, text in MECHANISMS.items()],
+                prompt="Mechanism",
+                id="mechanism",
+            )
+            yield Label("Notes (what you saw)")
+            yield Input(placeholder="the signals that point there", id="notes")
+            yield Static(id="missing", classes="note")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Declare (enter)", id="ok", variant="primary")
@@ -109,11 +115,16 @@ class DiagnosisDialog(_Dialog):
         self.submit()
 
     def submit(self) -> None:
-        rs = self.query_one(RadioSet)
-        idx = rs.pressed_index if rs.pressed_index >= 0 else 0
-        cause = self.session.incident.root_cause.options[idx].id
+        part = self.query_one("#part", Select).value
+        mechanism = self.query_one("#mechanism", Select).value
+        if not isinstance(part, str) or not isinstance(mechanism, str):
+            self.query_one("#missing", Static).update("Choose a part and a mechanism first.")
+            return
         notes = self.query_one("#notes", Input).value.strip()
-        self.dismiss(f"diagnose {cause}" + (f" {shlex.quote(notes)}" if notes else ""))
+        self.dismiss(
+            f"diagnose {shlex.quote(part)} {mechanism}"
+            + (f" {shlex.quote(notes)}" if notes else "")
+        )
 
 
 class StatusUpdateDialog(_Dialog):

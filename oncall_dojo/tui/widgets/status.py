@@ -54,7 +54,7 @@ class ClockBar(Static):
         elif s.status_updates:  # narrow: only once there are some
             t.append(f" upd {len(s.status_updates)}", style="dim")
         t.append(" cause: " if narrow else "  cause: ")
-        cause = s.diagnosis[0] if s.diagnosis else ("none" if narrow else "not declared")
+        cause = s.diagnosis.label if s.diagnosis else ("none" if narrow else "not declared")
         room = max(4, width - len(t.plain))
         if len(cause) > room:
             cause = cause[: room - 1] + "…"

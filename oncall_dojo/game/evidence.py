@@ -1,0 +1,58 @@
+"""Evidence: which signal each view shows, and which of the incident's key signals the player
+looked at before the first change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from oncall_dojo.game.session import Session
+
+
+def signal(view: str) -> tuple[str, str | None]:
+    """The signal an evidence key shows, as (family, target): every view of one queue (`queue`,
+    `messages`, a queue metric) is the queue signal, so `queue fulfillment` counts for `queues`;
+    a worker metric counts for `workers`."""
+    kind, _, target = view.partition(":")
+    tgt = target or None
+    if kind in ("queues", "queue", "messages"):
+        return "queue", tgt
+    if kind == "metrics" and tgt is not None:
+        if tgt.startswith("queue_"):
+            return "queue", None
+        if tgt.startswith(("worker_", "kube_")):
+            return "workers", None
+    return kind, tgt
+
+
+def evidence_covered(view: str, seen: Iterable[str]) -> bool:
+    """Whether what was seen shows the signal `view` names, whichever command or pane showed
+    it: the same family and target, or any target of the family when `view` names none; the
+    map shows every queue and every worker pool at a glance."""
+    family, target = signal(view)
+    for x in seen:
+        if x == "map" and target is None and family in ("queue", "workers"):
+            return True
+        f, t = signal(x)
+        if f == family and (target is None or t == target):
+            return True
+    return False
+
+
+def seen_before_acting(evidence: Sequence[tuple[str | None, bool]]) -> set[str]:
+    """The evidence of the commands before the first one that changed the system, in the
+    order they were performed (a look and a change at the same second count in that order);
+    `evidence` is (evidence key, changed the system) per command."""
+    out: set[str] = set()
+    for key, mutates in evidence:
+        if mutates:
+            break
+        if key:
+            out.add(key)
+    return out
+
+
+def key_signals(s: Session) -> list[tuple[str, str, bool]]:
+    """(view, why, looked at before the first change) for each of the incident's key
+    evidence: the one rule behind the score's evidence item and the debrief's list."""
+    seen = seen_before_acting([(e.evidence, e.mutates) for e in s.entries])
+    return [(e.view, e.why, evidence_covered(e.view, seen)) for e in s.incident.evidence]
