@@ -75,7 +75,12 @@ def _linear(value: float, good: float, zero: float) -> float:
 def business_units(s: Session) -> list[dict[str, Any]]:
     """Each queue's work in the business's units: how many were due, how many were done later
     than the queue's objective (those still waiting past it at the end included), and how many
-    never will be (purged, or parked in the dead-letter queue at the end)."""
+    never will be (purged, or parked in the dead-letter queue at the end).
+
+    `late` counts only work whose objective ran out after the page; work already late when the
+    responder was paged is `already_late`, told but not held against them, as the requests'
+    error budget is counted from the page too. Work that is never done counts whenever it
+    was due: the responder can still redrive it."""
     out = []
     for name, qq in s.system.queues.items():
         kind = qq.cfg.kind
@@ -85,7 +90,8 @@ def business_units(s: Session) -> list[dict[str, Any]]:
                 "queue": name,
                 "unit": UNITS.get(kind, f"{name} jobs"),
                 "total": qq.stats.produced,
-                "late": qq.stats.late,
+                "late": (after := qq.late_due_from(s.page_tick)),
+                "already_late": qq.stats.late - after,
                 "never": never,
                 "purged": qq.stats.purged,
             }
@@ -153,8 +159,9 @@ def score(s: Session) -> Result:
     ]
     said += [
         f"{u['unit']}: {u['late']:,} late and {u['never']:,} never, of {u['total']:,}"
+        + (f" ({u['already_late']:,} already late when paged)" if u["already_late"] else "")
         for u in units
-        if u["late"] or u["never"]
+        if u["late"] or u["never"] or u["already_late"]
     ]
     if wrong_now:
         said.append(f"{wrong_now:,} customers' orders still wrong at the end")

@@ -28,6 +28,10 @@ FAST_BURN = 14.4
 """Requests failing (or too slow) at this multiple of the SLO's error rate count as customer
 impact still growing (the paging burn rate of the SRE Workbook's multi-window alerts)."""
 GROWTH_WINDOW_S = 60
+BURN_LONG_WINDOW_S = 300
+"""Requests count as impact still growing only when the bad fraction is over the fast-burn
+rate over both the last minute and the last five minutes, as a multi-window burn-rate alert
+pages: the short window says it is still happening, the long one that it is not a blip."""
 GROWTH_STEP_S = 10
 
 
@@ -42,12 +46,17 @@ def impact_growing(s: Session, t: int) -> bool:
     if normal and m.values[t, sys_.g_cost] > SPEND_BURST * normal:
         return True
 
-    def inc(sel: str) -> float:
-        return m.query(Query(metric=sel, fn="increase", window=GROWTH_WINDOW_S), t) or 0.0
+    def inc(sel: str, window: int = GROWTH_WINDOW_S) -> float:
+        return m.query(Query(metric=sel, fn="increase", window=window), t) or 0.0
 
-    total = inc("http_requests_total")
-    bad = inc('http_requests_total{code=~"5..|429"}') + inc("http_requests_slow_total")
-    if total and bad / total > FAST_BURN * (1 - sys_.cfg.slo.availability):
+    def burning(window: int) -> bool:
+        total = inc("http_requests_total", window)
+        bad = inc('http_requests_total{code=~"5..|429"}', window) + inc(
+            "http_requests_slow_total", window
+        )
+        return bool(total) and bad / total > FAST_BURN * (1 - sys_.cfg.slo.availability)
+
+    if burning(GROWTH_WINDOW_S) and burning(BURN_LONG_WINDOW_S):
         return True
     for name, qq in sys_.queues.items():
         age = m.query(

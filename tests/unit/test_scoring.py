@@ -12,7 +12,9 @@ from oncall_dojo.game.play import finish, perform
 from oncall_dojo.game.report import what_was_done
 from oncall_dojo.game.scoring import HARM_CAP, Item, Result
 from oncall_dojo.game.session import Session
-from oncall_dojo.game.times import GROWTH_STEP_S, impact_growing
+from oncall_dojo.game.times import FAST_BURN, GROWTH_STEP_S, impact_growing
+from oncall_dojo.game.validate import load_checked
+from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.incident.model import Hint, Incident, parse_timed
 from oncall_dojo.tui.report import unseen
 
@@ -312,3 +314,50 @@ def test_the_reference_is_compared_by_command_and_target() -> None:
     )
     assert what_was_done("resolve all good") == ("resolve", None)
     assert what_was_done("scale billing 8") != what_was_done("scale mailer 8")
+
+
+def _burn(s: Session, t: int, window: int) -> float:
+    from oncall_dojo.sim.observability.metrics import Query
+
+    m = s.system.metrics
+
+    def inc(sel: str) -> float:
+        return m.query(Query(metric=sel, fn="increase", window=window), t) or 0.0
+
+    total = inc("http_requests_total")
+    bad = inc('http_requests_total{code=~"5..|429"}') + inc("http_requests_slow_total")
+    return bad / total if total else 0.0
+
+
+def test_a_minute_of_slow_requests_is_a_blip_not_impact_still_growing(play: Play) -> None:
+    """Impact from requests counts as growing only over both the last minute and the last five,
+    as a multi-window burn-rate alert pages: the healthy system's slow tail crosses the fast-burn
+    rate for a minute now and then, and that must not keep an incident unmitigated."""
+    inc = load_checked(bundled_dir() / "checkout-payment-errors.yaml")
+    s = play(inc.playthroughs.reference.actions, seed=1, incident=inc.for_seed(1))
+    threshold = FAST_BURN * (1 - s.system.cfg.slo.availability)
+    blips = [
+        t
+        for t in range(300, s.system.t, GROWTH_STEP_S)
+        if _burn(s, t, 60) > threshold and _burn(s, t, 300) <= threshold
+    ]
+    assert blips, "no minute-long blip to judge"
+    assert not any(impact_growing(s, t) for t in blips)
+    times = s.result.times if s.result else {}
+    assert times["mitigated"] is not None and times["mitigated"] <= 600, times
+
+
+def test_work_already_late_when_paged_is_told_but_not_held_against_the_responder(
+    play: Play,
+) -> None:
+    inc = load_checked(bundled_dir() / "repeat-card-charges.yaml")
+    s = play(inc.playthroughs.reference.actions, seed=1, incident=inc.for_seed(1))
+    r = s.result
+    assert r is not None
+    unit = next(u for u in r.impact["business_units"] if u["queue"] == "payments")
+    q = s.system.queues["payments"]
+    assert unit["already_late"] > 0
+    assert unit["late"] + unit["already_late"] == q.stats.late
+    assert unit["late"] == q.late_due_from(s.page_tick) < q.late_due_from(0)
+    assert f"{unit['already_late']:,} already late when paged" in item(r, "impact").detail
+    assert r.grade == "A", r.score

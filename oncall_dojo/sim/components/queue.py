@@ -86,6 +86,8 @@ class QueueStats:
     replayed: int = 0
     late: int = 0
     """Messages acknowledged (or still waiting at the end) later than the queue's objective."""
+    late_due: dict[int, int] = field(default_factory=dict)
+    """The late messages by the tick their objective ran out (their due tick)."""
     wait_total: float = 0.0
     """Sum of enqueue-to-ack seconds over acknowledged messages."""
 
@@ -168,10 +170,20 @@ class Queue:
         self.stats.acked += run.count
         # enqueue to acknowledgement in continuous time; unknown ends are taken at the middle of
         # their second, so a message's mean wait is the ticks it spent in the queue
-        wait = (run.done if run.done >= 0 else t - 0.5) - (run.at if run.at >= 0 else run.enq - 0.5)
+        start = run.at if run.at >= 0 else run.enq - 0.5
+        wait = (run.done if run.done >= 0 else t - 0.5) - start
         self.stats.wait_total += wait * run.count
         if wait > self.cfg.objective_s:
-            self.stats.late += run.count
+            self._late(int(start + self.cfg.objective_s), run.count)
+
+    def _late(self, due: int, n: int) -> None:
+        st = self.stats
+        st.late += n
+        st.late_due[due] = st.late_due.get(due, 0) + n
+
+    def late_due_from(self, tick: int) -> int:
+        """Late messages whose objective ran out at or after `tick` (not already late then)."""
+        return sum(n for due, n in self.stats.late_due.items() if due >= tick)
 
     def fail(self, run: Run, t: int, delay: int | None = None) -> bool:
         """A delivery was not acknowledged: redeliver after the visibility timeout (or `delay`
@@ -385,4 +397,4 @@ class Queue:
         """At the end of a run: messages still waiting past the objective count as late."""
         for run in self.waiting_runs():
             if t - run.enq > self.cfg.objective_s:
-                self.stats.late += run.count
+                self._late(run.enq + self.cfg.objective_s, run.count)
