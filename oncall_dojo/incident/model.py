@@ -89,6 +89,11 @@ class Answer(_Model):
     text: str
     """The cause in one sentence, for the debrief."""
 
+    @property
+    def label(self) -> str:
+        """`PART MECHANISM` as a diagnosis declares it (the first of each), then the sentence."""
+        return f"{self.part[0]} {self.mechanism[0]}: {self.text}"
+
     @field_validator("mechanism")
     @classmethod
     def _known(cls, v: list[str]) -> list[str]:

@@ -132,7 +132,7 @@ class Host:
         """What only a seat with the `answer` power sees: the cause and the reference."""
         inc = self.session.incident
         return {
-            "root_cause": inc.root_cause.answer,
+            "root_cause": inc.root_cause.answer.label,
             "explanation": what_really_happened(inc),
             "reference": list(inc.playthroughs.reference.actions),
             "seed": self.session.seed,

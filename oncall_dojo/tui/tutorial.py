@@ -95,7 +95,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "diagnose",
-        "F6 declares the root cause: pick the statement that explains it, enter.",
+        "F6 declares the root cause: enter opens a list, choose the part and then the mechanism, enter on the notes line declares.",
         lambda s, p: s.diagnosis is not None,
     ),
     Step(

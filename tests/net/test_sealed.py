@@ -18,8 +18,9 @@ SEED = 48213
 
 def secrets_of(inc: Incident) -> list[str]:
     """Text only the incident file holds (first 40 characters of each piece, at least 20)."""
-    pieces = [inc.root_cause.explanation, inc.source, inc.playthroughs.reference.why]
-    pieces += [o.why_not for o in inc.root_cause.options]
+    rc = inc.root_cause
+    pieces = [rc.explanation, rc.answer.text, inc.source, inc.playthroughs.reference.why]
+    pieces += [h.why_not for h in rc.red_herrings]
     pieces += [h.why for h in inc.playthroughs.harmful]
     pieces += [inc.playthroughs.reference.name, *[h.name for h in inc.playthroughs.harmful]]
     out = [x.strip()[:40] for x in pieces if len(x.strip()) >= 20]
@@ -72,7 +73,7 @@ def test_no_frame_sent_to_a_player_carries_the_answer(poison: Incident) -> None:
         await fac.client.send(p.Facilitate(action="hint"))
         await fac.client.send(p.Facilitate(action="note", arg="they looked at the right queue"))
         await cmdr.command("ack")
-        await cmdr.command("diagnose mailer-deploy a guess")
+        await cmdr.command("diagnose workers:mailer bad-release")
         late = await join(link_of(served, "observer"), "lena")  # catches up from the welcome
         await ops.command("restart billing")
         await cmdr.command("resolve")

@@ -88,7 +88,7 @@ async def test_the_console_shows_the_team_and_flags_conflicts(poison: Incident) 
         assert "cara > queue payments" in text_of(screen, "#team-output")
         assert "payments" in text_of(screen, "#team-output").split("\n", 1)[1]
         # the answer sheet and the injects are the facilitator's
-        assert "Root cause: poison-message" in text_of(screen, "#fac-answer")
+        assert "Root cause: queue:payments poison-message: " in text_of(screen, "#fac-answer")
         assert "finance-asks-eta" in text_of(screen, "#fac-injects") and "ready" in text_of(
             screen, "#fac-injects"
         )

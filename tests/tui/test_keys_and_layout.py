@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Footer, Input, OptionList, RadioSet, TabbedContent
+from textual.widgets import Footer, Input, OptionList, Select, Static, TabbedContent
 from textual.widgets._footer import FooterKey
 
+from oncall_dojo.incident.diagnosis import MECHANISMS
 from oncall_dojo.tui.screens.dialogs import (
     DiagnosisDialog,
     HelpScreen,
@@ -151,13 +152,18 @@ async def test_at_80x24_the_footer_header_and_console_show_what_matters() -> Non
             assert region.width > 0 and region.right <= 80, (key, region)
         assert "f3" not in keys and "f8" not in keys  # in F1 and the palette instead
         assert screen.query_one(ConsoleLog).size.height >= 8
+        await pilot.press(*"ack", "enter")
+        await wait_for(pilot, lambda: screen.session.acked_at is not None)
         await pilot.press("f6")
         dialog = app.screen
         assert isinstance(dialog, DiagnosisDialog)
+        dialog.query_one("#part", Select).value = "queue:payments"
+        dialog.query_one("#mechanism", Select).value = "poison-message"
+        dialog.query_one("#notes", Input).focus()
         await pilot.press("enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is screen)
         clock = str(screen.query_one(ClockBar).render())
-        assert "cause: poison-message" in clock and len(clock) <= 80
+        assert "cause: queue:payments poison-message" in clock and len(clock) <= 80
         assert "T+" in clock and "payments-stuck" in clock
 
 
@@ -172,37 +178,54 @@ async def test_the_footer_shows_every_key_when_wide() -> None:
 
 
 @sync
-async def test_enter_on_the_cause_list_declares_the_highlighted_cause() -> None:
+async def test_the_declare_dialog_is_used_by_keys_alone_and_enter_declares() -> None:
+    """Nothing is chosen until the player chooses: enter on the notes says what is missing.
+    Then enter opens a list, down and enter choose, tab moves on, and enter on the notes line
+    declares what the two lists show."""
     app = new_app()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await to_incident(pilot)
         await pilot.press("f6")
         dialog = app.screen
         assert isinstance(dialog, DiagnosisDialog)
-        radios = dialog.query_one(RadioSet)
-        assert dialog.focused is radios
-        buttons = list(radios.query(RadioButton))
-        assert [str(b._button) for b in buttons] == ["(●)"] + ["( )"] * (len(buttons) - 1)
-        await pilot.press("down", "enter")
+        part, mechanism = dialog.query_one("#part", Select), dialog.query_one("#mechanism", Select)
+        assert dialog.focused is part and part.is_blank() and mechanism.is_blank()
+        dialog.query_one("#notes", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is dialog and screen.session.diagnosis is None
+        assert "Choose a part and a mechanism first" in str(
+            dialog.query_one("#missing", Static).render()
+        )
+        part.focus()
+        await pilot.press("enter", "down", "enter", "tab", "enter", "down", "down", "enter")
+        await pilot.pause()
+        assert not part.is_blank() and not mechanism.is_blank()
+        await pilot.press("tab", *"saw it", "enter")
         await wait_for(pilot, lambda: app.screen is screen)
-        second = screen.session.incident.root_cause.options[1].id
-        assert screen.session.diagnosis is not None and screen.session.diagnosis[0] == second
+        d = screen.session.diagnosis
+        assert d is not None
+        assert (d.part, d.mechanism, d.notes) == (part.value, mechanism.value, "saw it")
 
 
 @sync
-async def test_cause_options_are_not_cut_at_160_columns() -> None:
+async def test_mechanisms_are_not_cut_at_160_columns() -> None:
     app = new_app()
     async with app.run_test(size=(160, 50)) as pilot:
         await to_incident(pilot)
         await pilot.press("f6")
         dialog = app.screen
-        for button, option in zip(
-            dialog.query(RadioButton), app.session.incident.root_cause.options, strict=True
-        ):
-            assert "…" not in str(button.render())
-            lines = button.render().wrap(button.content_size.width)
-            assert "".join(str(line) for line in lines).replace(" ", "").endswith(f"({option.id})")
-            assert button.size.height == len(lines)
+        mechanism = dialog.query_one("#mechanism", Select)
+        mechanism.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        options = mechanism.query_one(OptionList)
+        shown = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        for m, text in MECHANISMS.items():
+            assert f"{m}: {text}" in shown
+        lines = options.render_lines(options.region.reset_offset)
+        for line in lines:
+            assert "…" not in line.text
 
 
 @pytest.mark.parametrize("key", ["f6", "f7", "f9", "f1"])

@@ -3,7 +3,9 @@ score; and the offer on a player's first start."""
 
 from __future__ import annotations
 
-from textual.widgets import DataTable, Input, RadioSet
+from textual.widgets import DataTable, Input, Select
+
+from oncall_dojo.incident.diagnosis import MECHANISMS
 
 from oncall_dojo.tui.app import DojoApp
 from oncall_dojo.tui.screens.debrief import DebriefScreen
@@ -82,10 +84,14 @@ async def test_the_tutorial_is_played_by_keys_step_by_step_to_a_real_score() -> 
         assert s.status_updates and _step(guide) == 9
         await pilot.press("f6")
         assert isinstance(app.screen, DiagnosisDialog)
-        assert app.screen.focused is app.screen.query_one(RadioSet)
-        await pilot.press("enter")  # the highlighted (first) cause
+        assert app.screen.focused is app.screen.query_one("#part", Select)
+        part = 1 + s.parts.index("queue:payments")  # the list opens on its blank prompt
+        mechanism = 1 + list(MECHANISMS).index("poison-message")
+        await pilot.press("enter", *["down"] * part, "enter", "tab")
+        await pilot.press("enter", *["down"] * mechanism, "enter", "tab", "enter")
         await wait_for(pilot, lambda: app.screen is screen)
         assert s.diagnosis is not None and _step(guide) == 10
+        assert (s.diagnosis.part, s.diagnosis.mechanism) == ("queue:payments", "poison-message")
         await command(pilot, "wait 2m")
         lines = " ".join(line.text for line in screen.query_one(ConsoleLog).lines)
         assert all(f"✓ tutorial: {st.title}" in lines for st in STEPS[:-1])

@@ -27,14 +27,24 @@ class ClockBar(Static):
         self.update_view()
 
     def update_view(self) -> None:
-        s, p = self.session, self.pacer
         width = (self.content_size.width or 80) - 1
+        t = self._line(width, total=True)
+        if t is None:  # narrow and the declared cause would be cut: the total and times give way
+            t = self._line(width, total=False, cut=True)
+        assert t is not None
+        if t.plain != self._last:
+            self._last = t.plain
+            self.update(t, layout=False)
+
+    def _line(self, width: int, total: bool, cut: bool = False) -> Text | None:
+        """The bar's text; None when the declared cause does not fit and `cut` is not allowed."""
+        s, p = self.session, self.pacer
         narrow = width < 100
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(f" {s.incident.id} ", style="bold reverse")
         if narrow:
             t.append(f"T+{mmss(s.now)}", style="bold")
-            t.append(f"/{mmss(s.horizon)} ", style="dim")
+            t.append(f"/{mmss(s.horizon)} " if total else " ", style="dim")
         else:
             t.append(f"  T+{mmss(s.now)} ", style="bold")
             t.append(f"of {mmss(s.horizon)}  ", style="dim")
@@ -48,7 +58,7 @@ class ClockBar(Static):
         if s.acked_at is None:
             t.append("NOT ACKED" if narrow else "PAGE NOT ACKED", style="bold red")
         else:
-            t.append(f"acked {mmss(s.acked_at)}", style="green")
+            t.append(f"acked {mmss(s.acked_at)}" if total else "acked", style="green")
         if not narrow:
             t.append(f"  updates: {len(s.status_updates)}", style="dim")
         elif s.status_updates:  # narrow: only once there are some
@@ -57,8 +67,8 @@ class ClockBar(Static):
         cause = s.diagnosis.label if s.diagnosis else ("none" if narrow else "not declared")
         room = max(4, width - len(t.plain))
         if len(cause) > room:
+            if narrow and not cut:
+                return None
             cause = cause[: room - 1] + "…"
         t.append(cause, style="bold" if s.diagnosis else "dim")
-        if t.plain != self._last:
-            self._last = t.plain
-            self.update(t, layout=False)
+        return t
