@@ -10,7 +10,6 @@ from oncall_dojo.incident.diagnosis import MECHANISMS
 from oncall_dojo.tui.screens.dialogs import (
     DiagnosisDialog,
     HelpScreen,
-    RadioButton,
     ReadingScreen,
     StatusUpdateDialog,
 )

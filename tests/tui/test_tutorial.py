@@ -6,7 +6,6 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, Select
 
 from oncall_dojo.incident.diagnosis import MECHANISMS
-
 from oncall_dojo.tui.app import DojoApp
 from oncall_dojo.tui.screens.debrief import DebriefScreen
 from oncall_dojo.tui.screens.dialogs import ConfirmDialog, DiagnosisDialog, StatusUpdateDialog

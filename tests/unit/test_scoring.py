@@ -14,8 +14,8 @@ from oncall_dojo.game.scoring import HARM_CAP, Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.times import FAST_BURN, GROWTH_STEP_S, impact_growing
 from oncall_dojo.game.validate import load_checked
-from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.incident.model import Hint, Incident, parse_timed
+from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.tui.report import unseen
 
 Play = Callable[..., Session]
