@@ -15,7 +15,7 @@ from pathlib import Path
 from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
 from oncall_dojo.game.play import perform
-from oncall_dojo.game.plays import REFERENCE, Doc, PlayCache, incident_hash, run_json
+from oncall_dojo.game.plays import MINIMAL, REFERENCE, Doc, PlayCache, incident_hash, run_json
 from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import Incident, Playthrough, parse_timed
@@ -108,9 +108,10 @@ def reference_errors(incident: Incident) -> list[tuple[Loc, str]]:
                     f"no table {table!r} in the application database; tables: {', '.join(TABLES)}",
                 )
             )
-    plays = [("reference", incident.playthroughs.reference)] + [
-        (("harmful", i), h) for i, h in enumerate(incident.playthroughs.harmful)
-    ]
+    pts = incident.playthroughs
+    plays: list[tuple[str | tuple[str, int], Playthrough]] = [("reference", pts.reference)]
+    plays += [("minimal", pts.minimal)] if pts.minimal is not None else []
+    plays += [(("harmful", i), h) for i, h in enumerate(pts.harmful)]
     for where, play in plays:
         base: Loc = ("playthroughs", *((where,) if isinstance(where, str) else where), "actions")
         for j, line in enumerate(play.actions):
@@ -228,7 +229,7 @@ def metric_errors(incident: Incident, metrics: MetricStore) -> list[tuple[Loc, s
 
 def trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
     """A trial play at `TRIAL_SEED`: the system is built and runs to the page, the metric
-    names are checked against its series, and each playthrough (reference and harmful) is
+    names are checked against its series, and each playthrough (reference, minimal and harmful) is
     played as `dojo check` plays it, locating what goes wrong: the reference must not be
     refused, and no action, invariant or measurement may fail. Whether it wins is for
     `dojo check`; the finished plays go to the play cache it reads, so it does not play them
@@ -272,7 +273,10 @@ def _trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
     pts = base.incident.playthroughs
     plays: list[tuple[str, Loc, list[str], bool]] = [
         (REFERENCE, ("playthroughs", "reference"), list(pts.reference.actions), True)
-    ] + [
+    ]
+    if pts.minimal is not None:  # a right play too: none of its actions may be refused
+        plays.append((MINIMAL, ("playthroughs", "minimal"), list(pts.minimal.actions), True))
+    plays += [
         (f"harmful:{h.name}", ("playthroughs", "harmful", i), list(h.actions), False)
         for i, h in enumerate(pts.harmful)
     ]
