@@ -114,8 +114,10 @@ async def test_the_main_flow_from_the_picker_to_the_exported_debrief(tmp_path: P
         part.value = "queue:payments"
         mechanism.value = "poison-message"
         dialog.query_one("#notes", Input).value = "one message kills every worker"
+        # a button still showing its last press ignores another click (Textual's debounce)
+        await wait_for(pilot, lambda: not dialog.query_one("#ok").has_class("-active"))
         await pilot.click("#ok")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is not dialog)
         assert s.diagnosis is not None
         assert (s.diagnosis.part, s.diagnosis.mechanism) == ("queue:payments", "poison-message")
         assert s.diagnosis.notes == "one message kills every worker"
