@@ -44,7 +44,7 @@ from oncall_dojo.incident.packs import discover
 from oncall_dojo.incident.yamlload import YamlModelError
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.sqlsandbox import Cancelled
-from oncall_dojo.sim.text import shown
+from oncall_dojo.sim.text import shown, whole
 
 THINK_S = 10
 WAIT_STEP_S = 30
@@ -121,13 +121,16 @@ class CancelKey:
 
 def read_line(inp: TextIO) -> tuple[str, bool]:
     """The next line, and whether it is whole: a line past the command line's cap is read
-    on (and dropped) to its end a block at a time, never held whole."""
+    on (and dropped) to its end a block at a time, never held whole. Bytes that were not
+    UTF-8 come back as U+FFFD."""
     line = inp.readline(LINE_MAX_BYTES + 2)
     if too_long(line.rstrip("\r\n")):
         while line and not line.endswith("\n"):
             line = inp.readline(LINE_MAX_BYTES)
         return "\n", False
-    return line, True
+    # bytes that were not UTF-8 become U+FFFD here, once, for every command (they reached
+    # the SQL console as surrogates, which SQLite cannot encode)
+    return whole(line), True
 
 
 def choose(extra: list[Path], out: TextIO, inp: TextIO) -> Incident | None:

@@ -22,6 +22,12 @@ _JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 newlines must stay)."""
 
 
+def whole(text: str) -> str:
+    """`text` with lone surrogates (bytes that were not UTF-8, as read by `surrogateescape`)
+    as U+FFFD, and nothing else changed."""
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+
+
 def clean(text: str, keep_tabs: bool = False) -> str:
     """`text` with lone surrogates as U+FFFD and control characters removed."""
     text = _SURROGATE.sub("\ufffd", text)
