@@ -55,7 +55,7 @@ def _restart(s: Session, args: list[str], by: str) -> Reply:
             raise Refusal(f"no replica {replica!r} in {target}; see `workers {target}`")
         n = ops.restart_replicas(sys_, pool, by, replica)
         return (
-            f"Restarting {n} replica(s) of {target}; each takes about {pool.cfg.startup_s}s to become ready. In-flight messages return to the queue after the visibility timeout.",
+            f"Restarting {count(n, 'replica')} of {target}; each takes about {pool.cfg.startup_s}s to become ready. In-flight messages return to the queue after the visibility timeout.",
             None,
         )
     if target == "api":
@@ -308,7 +308,7 @@ def _dlq_replay(s: Session, args: list[str], by: str) -> Reply:
         left = q.dlq_depth
         moved = ops.replay_oldest(s.system, q, whole(opts["limit"], "limit", 1, 10**7), by)
         return (
-            f"Replayed the oldest {moved:,} message(s) from {q.name}.dlq onto {q.name}; "
+            f"Replayed the oldest {count(moved, 'message')} from {q.name}.dlq onto {q.name}; "
             f"{left - moved:,} still parked.",
             None,
         )
@@ -321,7 +321,7 @@ def _dlq_replay(s: Session, args: list[str], by: str) -> Reply:
                 raise Refusal(f"{mid} is not in {q.name}.dlq; see `messages {q.name} dlq`")
             only.add(seq)
     moved = ops.replay(s.system, q, by, only)
-    return f"Replayed {moved:,} message(s) from {q.name}.dlq onto {q.name}.", None
+    return f"Replayed {count(moved, 'message')} from {q.name}.dlq onto {q.name}.", None
 
 
 @command("kill", "act", "kill PID", "Cancel a database session (see `db queries`).", ("pid",))

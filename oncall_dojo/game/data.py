@@ -37,7 +37,7 @@ def _refund(s: Session, args: list[str], by: str) -> Reply:
             raise Refusal("the payments table shows no second charge for any order")
         return _refund_payments(s, ids, "duplicate charge", by), None
     n = ops.refund_duplicate_charges(s.system, by)
-    return f"Refunded {n:,} duplicate charge(s).", None
+    return f"Refunded {count(n, 'duplicate charge')}.", None
 
 
 def _app(s: Session) -> AppDb:
@@ -70,7 +70,7 @@ def _select_ids(s: Session, sql: str, what: str = "id") -> list[int]:
 
 def _refund_payments(s: Session, ids: list[int], reason: str, by: str) -> str:
     n, cents, skipped = ops.refund_payments(s.system, ids, reason, by)
-    out = f"Refunded {n:,} payment(s) at the provider (${cents / 100:,.2f}); each refund is booked in refunds and the ledger."
+    out = f"Refunded {count(n, 'payment')} at the provider (${cents / 100:,.2f}); each refund is booked in refunds and the ledger."
     if skipped:
         out += f" Skipped {len(skipped)} (not found, not succeeded or already refunded)."
     return out
@@ -101,7 +101,7 @@ def _refund_some(s: Session, args: list[str], by: str) -> Reply:
 def _notify(s: Session, args: list[str], by: str) -> Reply:
     need(args, 1, "notify query SELECT customer_id FROM ...")
     n = ops.notify(s.system, _select_ids(s, args[0], "customer id"), by)
-    return f"Sent an apology to {n:,} customer(s).", None
+    return f"Sent an apology to {count(n, 'customer')}.", None
 
 
 def _sql_evidence(sql: str) -> Evidence:
@@ -144,7 +144,7 @@ def _sql_commit(s: Session, args: list[str], by: str) -> Reply:
         raise  # the previewed writes are still pending
     except SqlError as exc:
         raise Refusal(f"nothing was changed: {exc}") from None
-    return f"Committed {statements} statement(s): {changed} changed.", None
+    return f"Committed {count(statements, 'statement')}: {changed} changed.", None
 
 
 @command("sql rollback", "meta", "sql rollback", "Discard the previewed SQL writes.")

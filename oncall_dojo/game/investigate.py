@@ -157,8 +157,8 @@ def _deploys(s: Session, args: list[str], by: str) -> Reply:
     "db",
     "investigate",
     "db [queries|locks|indexes]",
-    "Database health; `db queries` lists the long-running sessions, `db locks` who blocks "
-    "whom (a tree), `db indexes` the indexes.",
+    "Database health; `db queries` lists every session and what it waits for, `db locks` "
+    "who blocks whom (a tree), `db indexes` the indexes.",
     evidence="db",
 )
 def _db(s: Session, args: list[str], by: str) -> Reply:

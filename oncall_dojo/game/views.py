@@ -291,15 +291,8 @@ def changes(s: Session) -> str:
 
 def database(s: Session, what: str) -> str:
     db = s.system.db
-    t = s.system.t
     if what == "queries":
-        if not db.backends:
-            return "No long-running sessions (everything else finishes within a second)."
-        rows = [f"  {'pid':>6}  {'user':<10} {'state':<26} {'runtime':>8}  query"]
-        for b in db.backends:
-            state = "active" if b.holding else "active (waiting: Lock relation)"
-            rows.append(f"  {b.pid:>6}  {b.user:<10} {state:<26} {mmss(t - b.started):>8}  {b.sql}")
-        return "\n".join(rows)
+        return db_queries(s)
     if what == "locks":
         return db_locks(s)
     if what == "indexes":
@@ -317,7 +310,7 @@ def database(s: Session, what: str) -> str:
     ]
     return (
         f"postgres primary: cpu {db.cpu_util:.0%}, disk {db.disk_used_gb:.1f}/{db.disk_gb:.0f} GB, replica lag {db.replication_lag_s:.0f}s,"
-        f" {len(db.backends)} long-running session(s){', READ-ONLY' if db.read_only else ''}\nMean time per query shape:\n"
+        f" {count(len(db.backends), 'long-running session')}{', READ-ONLY' if db.read_only else ''}\nMean time per query shape:\n"
         + "\n".join(rows)
     )
 
@@ -331,6 +324,33 @@ def _runtime(secs: float) -> str:
     if secs >= 60:
         return mmss(int(secs))
     return f"{secs:.1f}s" if secs >= 0.1 else f"{secs * 1000:.0f}ms"
+
+
+def db_queries(s: Session) -> str:
+    """Every session of the database with what it waits for (`pg_stat_activity`)."""
+    acts = db_sessions(s)
+    if not acts:
+        return "No session is running a query right now."
+    apps = sum(1 for a in acts if a.user == APP_USER)
+    waiting = sum(1 for a in acts if a.waiting)
+    parts = [count(len(acts) - apps, "long-running query", "long-running queries")] * (
+        len(acts) > apps
+    )
+    if apps:
+        pool = f"{s.system.pool_in_use:.0f}/{s.system.cfg.api.pool_size}"
+        parts.append(f"{count(apps, 'API connection')} (pool {pool})")
+    head = f"{count(len(acts), 'session')}: {', '.join(parts)}" + (
+        f"; {waiting} waiting for a lock (`db locks` shows who blocks whom)" if waiting else ""
+    )
+    rows = [head, f"  {'pid':>6}  {'user':<10} {'waiting for':<24} {'runtime':>8}  query"]
+    for a in acts:
+        wait = (
+            f"Lock, behind {a.blocked_by[0]}"
+            if a.waiting and a.blocked_by
+            else ("Lock" if a.waiting else "-")
+        )
+        rows.append(f"  {a.pid:>6}  {a.user:<10} {wait:<24} {_runtime(a.runtime_s):>8}  {a.query}")
+    return "\n".join(rows)
 
 
 def db_locks(s: Session) -> str:

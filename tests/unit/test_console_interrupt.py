@@ -159,4 +159,4 @@ def test_a_cancel_reaches_the_query_that_starts_after_it_and_keeps_previewed_wri
     assert len(s.entries) == entries  # nothing performed, nothing recorded
     clear_cancel(s)
     assert perform(s, "sql pending").output.startswith("1. UPDATE payments")
-    assert perform(s, "sql commit").output.startswith("Committed 1 statement(s)")
+    assert perform(s, "sql commit").output.startswith("Committed 1 statement:")

@@ -1,5 +1,5 @@
-"""The database's sessions, read from the model's state, and `db locks`: who blocks whom as a tree
-(as `pg_blocking_pids`)."""
+"""`db queries` lists every session of the database with what it waits for, and `db locks` shows
+who blocks whom as a tree (as `pg_blocking_pids`), both read from the model's state."""
 
 from __future__ import annotations
 
@@ -25,6 +25,33 @@ def locked() -> Session:
     """api-timeouts-db-idle at its page: a migration queued behind an analytics query, and
     every query on orders queued behind the migration."""
     return Session(load_incident(find("api-timeouts-db-idle")), 1)
+
+
+def test_db_queries_lists_every_connection_and_what_it_waits_for(locked: Session) -> None:
+    s = locked
+    out = perform(s, "db queries").output
+    lines = out.splitlines()
+    pool = s.system.cfg.api.pool_size
+    assert round(s.system.pool_in_use) == pool == 24  # the pool is exhausted
+    assert lines[0] == (
+        "26 sessions: 2 long-running queries, 24 API connections (pool 24/24); 25 waiting "
+        "for a lock (`db locks` shows who blocks whom)"
+    )
+    analytics, migration = s.system.db.backends
+    rows = lines[2:]
+    assert len(rows) == 26
+    assert rows[0].split()[:3] == [str(analytics.pid), "metabase", "-"]
+    assert rows[1].split()[:5] == [
+        str(migration.pid),
+        "migrate",
+        "Lock,",
+        "behind",
+        str(analytics.pid),
+    ]
+    app_rows = [r for r in rows if r.split()[1] == APP_USER]
+    assert len(app_rows) == 24
+    assert all(f"Lock, behind {migration.pid}" in r for r in app_rows)
+    assert all("FROM orders" in r or "INTO orders" in r for r in app_rows)
 
 
 def test_db_locks_is_a_tree_from_the_session_that_blocks_everyone(locked: Session) -> None:
@@ -65,11 +92,11 @@ def test_killing_a_pooled_connection_is_refused_with_the_reason(digest: Digest) 
     for _ in wait(s, 20):
         pass
     assert perform(s, "db locks").output == "No session waits for a lock."
-    assert [a.user for a in db_sessions(s)] == ["metabase"]
+    assert perform(s, "db queries").output.splitlines()[0] == "1 session: 1 long-running query"
 
 
 def test_a_quiet_database_says_so(paged: Session) -> None:
-    assert db_sessions(paged) == []
+    assert perform(paged, "db queries").output == "No session is running a query right now."
     assert perform(paged, "db locks").output == "No session waits for a lock."
     refused = perform(paged, "db lock")
     assert refused.kind == "refused" and "db [queries|locks|indexes]" in refused.output

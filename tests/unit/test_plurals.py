@@ -54,7 +54,8 @@ def test_one_message_replayed_is_one_message_in_the_change_history(poison: Incid
         assert perform(s, line).kind == "act"
     for _ in wait(s, 120):
         pass
-    assert perform(s, "dlq replay payments").kind == "act"
+    replayed = perform(s, "dlq replay payments")
+    assert replayed.output.startswith("Replayed 1 message from payments.dlq onto payments")
     change = s.system.changes[-1]
     assert (change.kind, change.before) == ("replay", "1 message")
     assert "1 message " in perform(s, "deploys").output
@@ -70,3 +71,4 @@ def test_a_one_row_result_and_one_change_say_one_row() -> None:
 def test_one_replica_is_one_replica(poison: Incident) -> None:
     s = Session(poison, 1)
     assert perform(s, "scale mailer 1").output.startswith("mailer: scaled from 2 to 1 replica.")
+    assert perform(s, "restart mailer").output.startswith("Restarting 1 replica of mailer;")
