@@ -81,7 +81,7 @@ def _restart(s: Session, args: list[str], by: str) -> Reply:
         return (
             f"Broker restarting: nobody can publish for about {sys_.cfg.broker.restart_s}s"
             + (
-                f"; {lost:,} messages waiting on transient queues were dropped."
+                f"; {count(lost, 'message')} waiting on transient queues were dropped."
                 if lost
                 else "; persistent messages survive."
             ),

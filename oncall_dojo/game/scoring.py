@@ -21,6 +21,7 @@ from oncall_dojo.game.result import GRADES, Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.times import SPEND_BURST, measure_times, timeline
 from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
+from oncall_dojo.sim.text import count
 
 RUBRIC: dict[str, float] = {
     "impact": 35.0,  # the worst of failed requests, late background work and wrong records
@@ -312,7 +313,7 @@ def score(s: Session) -> Result:
     comm_detail = (
         "no status update while customers were affected"
         if not during
-        else f"{len(during)} update(s) during impact, the first at {mmss(during[0][0])}"
+        else f"{count(len(during), 'update')} during impact, the first at {mmss(during[0][0])}"
         + ("" if during[0][0] <= 900 else " (more than 15 minutes in)")
     )
     if data and data["harmed"]:
@@ -336,8 +337,8 @@ def score(s: Session) -> Result:
             Item("needless", "Needless or destructive actions", -pen, 0, "; ".join(needless))
         )
     if s.hints_taken:
-        cost = sum(inc.hints[i].cost for i in s.hints_taken)
-        items.append(Item("hints", "Hints", -float(cost), 0, f"{len(s.hints_taken)} hint(s) taken"))
+        cost, taken = sum(inc.hints[i].cost for i in s.hints_taken), len(s.hints_taken)
+        items.append(Item("hints", "Hints", -float(cost), 0, f"{count(taken, 'hint')} taken"))
 
     if s.declared_resolved_at is not None and (
         mitigated is None or s.declared_resolved_at < mitigated

@@ -101,6 +101,11 @@ async def test_the_tutorial_is_played_by_keys_step_by_step_to_a_real_score() -> 
         assert isinstance(debrief, DebriefScreen)
         result = s.result
         assert result is not None and result.resolved and result.score > 0
+        # the guide's looks (queue, logs, workers) come before its first change: full evidence
+        evidence = next(i for i in result.items if i.key == "evidence")
+        assert evidence.points == evidence.max, evidence.detail
+        comms = next(i for i in result.items if i.key == "comms")
+        assert comms.points > 0, comms.detail
 
 
 @sync

@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Markdown, RadioSet, Select, St
 from textual.widgets import RadioButton as _RadioButton
 
 from oncall_dojo.incident.diagnosis import MECHANISMS
+from oncall_dojo.sim.text import count
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -180,7 +181,7 @@ class HintDialog(_Dialog):
                     yield Button("Close", id="cancel")
                 return
             yield Static(
-                f"Hint {i + 1} of {len(hints)} costs {hints[i].cost} points of your score. You see it once taken."
+                f"Hint {i + 1} of {len(hints)} costs {count(hints[i].cost, 'point')} of your score. You see it once taken."
             )
             with Horizontal(classes="buttons"):
                 yield Button("Not now", id="cancel")
