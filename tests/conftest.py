@@ -200,11 +200,16 @@ def run_dojo() -> Callable[..., subprocess.CompletedProcess[bytes]]:
     """Run `python -m oncall_dojo ARGS` in a subprocess (bytes in, bytes out)."""
 
     def _run(
-        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float = 120,
+        input: bytes | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         full_env = {**os.environ, **(env or {})}
         return subprocess.run(
             [sys.executable, "-m", "oncall_dojo", *args],
+            input=input,
             capture_output=True,
             env=full_env,
             cwd=cwd or REPO,

@@ -31,14 +31,20 @@ Loc = tuple[str | int, ...]
 WAIT_IN_SCRIPT = "a playthrough does not `wait`: the time of its next action says when it runs"
 
 
+def _playthroughs(incident: Incident) -> list[tuple[Loc, Playthrough]]:
+    """Every playthrough with where it stands under `playthroughs`: the reference, the
+    minimal one if any, then each harmful one."""
+    pts = incident.playthroughs
+    plays: list[tuple[Loc, Playthrough]] = [(("reference",), pts.reference)]
+    plays += [(("minimal",), pts.minimal)] if pts.minimal is not None else []
+    plays += [(("harmful", i), h) for i, h in enumerate(pts.harmful)]
+    return plays
+
+
 def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
     errors: list[tuple[Loc, str]] = []
-    pts = incident.playthroughs
-    plays: list[tuple[str | tuple[str, int], Playthrough]] = [("reference", pts.reference)]
-    plays += [("minimal", pts.minimal)] if pts.minimal is not None else []
-    plays += [(("harmful", i), h) for i, h in enumerate(pts.harmful)]
-    for where, play in plays:
-        base: Loc = ("playthroughs", *((where,) if isinstance(where, str) else where))
+    for where, play in _playthroughs(incident):
+        base: Loc = ("playthroughs", *where)
         for j, line in enumerate(play.actions):
             parsed = parse_timed(line)
             if parsed is None:
@@ -108,12 +114,8 @@ def reference_errors(incident: Incident) -> list[tuple[Loc, str]]:
                     f"no table {table!r} in the application database; tables: {', '.join(TABLES)}",
                 )
             )
-    pts = incident.playthroughs
-    plays: list[tuple[str | tuple[str, int], Playthrough]] = [("reference", pts.reference)]
-    plays += [("minimal", pts.minimal)] if pts.minimal is not None else []
-    plays += [(("harmful", i), h) for i, h in enumerate(pts.harmful)]
-    for where, play in plays:
-        base: Loc = ("playthroughs", *((where,) if isinstance(where, str) else where), "actions")
+    for where, play in _playthroughs(incident):
+        base: Loc = ("playthroughs", *where, "actions")
         for j, line in enumerate(play.actions):
             parsed = parse_timed(line)
             if parsed is None:

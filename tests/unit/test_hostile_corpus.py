@@ -10,9 +10,7 @@ outside the game's own folders, and the recorded game must still verify.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,14 +41,16 @@ def test_every_hostile_console_input_gets_an_answer_and_nothing_breaks(
     home = tmp_path / "home"
     home.mkdir()
     typed = [b"ack", *sql, *lines, b"quit"]
-    proc = subprocess.run(
-        [*_python(), "play", INCIDENT, "--console", "--seed", "1"],
+    proc = run_dojo(
+        "play",
+        INCIDENT,
+        "--console",
+        "--seed",
+        "1",
         input=b"\n".join(typed) + b"\n",
-        capture_output=True,
         cwd=tmp_path,
-        env=_env(home),
+        env={"DOJO_HOME": str(home)},
         timeout=300,
-        check=False,
     )
     out = proc.stdout.decode("utf-8", "replace")
     err = proc.stderr.decode("utf-8", "replace")
@@ -70,11 +70,3 @@ def test_every_hostile_console_input_gets_an_answer_and_nothing_breaks(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]
     verify = run_dojo("verify", "--all", env={"DOJO_HOME": str(home)})
     assert verify.returncode == 0, verify.stdout + verify.stderr
-
-
-def _python() -> list[str]:
-    return [sys.executable, "-m", "oncall_dojo"]
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {**os.environ, "DOJO_HOME": str(home)}

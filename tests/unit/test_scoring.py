@@ -16,6 +16,7 @@ from oncall_dojo.game.times import FAST_BURN, GROWTH_STEP_S, impact_growing
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Hint, Incident, parse_timed
 from oncall_dojo.incident.packs import bundled_dir
+from oncall_dojo.sim.observability.metrics import Query
 from oncall_dojo.tui.report import unseen
 
 Play = Callable[..., Session]
@@ -317,8 +318,6 @@ def test_the_reference_is_compared_by_command_and_target() -> None:
 
 
 def _burn(s: Session, t: int, window: int) -> float:
-    from oncall_dojo.sim.observability.metrics import Query
-
     m = s.system.metrics
 
     def inc(sel: str) -> float:
