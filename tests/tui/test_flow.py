@@ -399,3 +399,77 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
         assert json.loads(json.dumps(run.result.to_json())) == want
         assert run.outcome.end == run.outcome.page_tick + run.outcome.horizon
         assert run.outcome.metrics.ticks == run.outcome.end
+
+
+class HeldRuns:
+    """The debrief's comparison runs, held in their worker thread until released."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import threading
+
+        from oncall_dojo.tui import report
+
+        self.asked, self.release, self.returned = (threading.Event() for _ in range(3))
+        real = report.comparison_runs
+
+        def held(incident: Incident, seed: int) -> Any:
+            self.asked.set()
+            self.release.wait(120)
+            try:
+                return real(incident, seed)
+            finally:
+                self.returned.set()
+
+        monkeypatch.setattr(report, "comparison_runs", held)
+
+    async def come_back(self, pilot: Any) -> None:
+        self.release.set()
+        await wait_for(pilot, self.returned.is_set, timeout=600)
+        for _ in range(5):  # the worker hands them to the app's loop
+            await pilot.pause()
+
+
+async def _resolved(pilot: Any, held: HeldRuns) -> Any:
+    await to_incident(pilot)
+    await command(pilot, "ack")
+    await pilot.press("f9")
+    assert isinstance(pilot.app.screen, ConfirmDialog)
+    await pilot.click("#ok")
+    debrief = await to_debrief(pilot, with_comparison=False)
+    await wait_for(pilot, held.asked.is_set, timeout=60)
+    return debrief
+
+
+@sync
+async def test_leaving_the_debrief_before_its_comparison_runs_are_back_is_safe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`n` on the debrief while the reference and doing nothing still play: the picker opens,
+    and the runs that come back later are dropped without an error."""
+    held = HeldRuns(monkeypatch)
+    app = new_app("payments-stuck", 1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        debrief = await _resolved(pilot, held)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), timeout=60)
+        await held.come_back(pilot)
+        assert isinstance(app.screen, PickerScreen) and not debrief.others
+
+
+@sync
+async def test_comparison_runs_that_come_back_while_the_debrief_is_taken_down_are_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Quitting on the debrief takes its widgets down while the runs may still be on their
+    way (a thread cannot be cancelled): they find no place to show in and are dropped, where
+    they used to fail the app with `NoMatches('#compare')`."""
+    from textual.containers import VerticalScroll
+
+    held = HeldRuns(monkeypatch)
+    app = new_app("payments-stuck", 1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        debrief = await _resolved(pilot, held)
+        await debrief.query_one(VerticalScroll).remove()  # as the app's shutdown does
+        await held.come_back(pilot)
+        assert not debrief.others and not debrief.query("#compare")
+    assert app._exception is None

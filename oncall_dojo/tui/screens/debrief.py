@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static
+from textual.worker import get_current_worker
 
 from oncall_dojo.game.plays import Outcome
 from oncall_dojo.game.views import what_really_happened
@@ -144,9 +145,12 @@ class DebriefScreen(Screen[None]):
         from oncall_dojo.tui.report import comparison_runs
 
         runs = comparison_runs(self.session.incident, self.session.seed)
-        self.app.call_from_thread(self._show_compare, runs)
+        if not get_current_worker().is_cancelled:  # the screen is still there to show them
+            self.app.call_from_thread(self._show_compare, runs)
 
     def _show_compare(self, others: list[Run]) -> None:
+        if not self.is_attached or not self.query("#compare"):
+            return  # the player left the debrief (another incident, or quit) while they ran
         self.others = others
         t = Text()
         t.append(f"You {self.result.score} ({self.result.grade})", style="bold")
