@@ -28,23 +28,38 @@ import hashlib
 import random
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from oncall_dojo.incident.varyexpr import ExprError, evaluate, parse_start
+from oncall_dojo.sim.config import SystemConfig
 
 Scalar = bool | int | float | str
 Loc = tuple[str | int, ...]
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 VarName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 VARY_KEY = "vary"
+_start = parse_start(SystemConfig.model_fields["start"].default)
+assert _start is not None, "the system's default start is ISO 8601"
+DEFAULT_START: datetime = _start
+"""Tick 0's wall clock when the file does not set `system.start` (for `| clock`, `| iso`)."""
 
 # `$${` (an escaped, literal `${`) or `${name}`; a `${` without its `}` is an error.
 _REF = re.compile(r"\$\$\{|\$\{(?P<name>[^}\n]*)(?P<close>\})?")
 _WHOLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WHOLE_EXPR = re.compile(r"\$\{([^}\n]*)\}")
 
 
 class Variable(BaseModel):
-    """One variable of `vary:`: give exactly one of `range` or `choices`."""
+    """One variable of `vary:`: give exactly one of `range` or `choices`.
+
+    Use it anywhere else as `${name}`, or in a small expression over the variables:
+    `${fault_at + 43}`, `${(a + b) // 60}` (numbers, `+ - * / // %`, unary minus and
+    parentheses), optionally formatted as a time: `${fault_at + 43 | mmss}` (`07:23`),
+    `| clock` (the wall-clock time of that tick, `03:07:23`, from `system.start`), `| iso`
+    (`2026-03-14T03:07:23Z`, as log lines print it) or `| int` (rounded)."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
@@ -124,8 +139,9 @@ class Substitution:
     """The document with `${name}` replaced, the mapping keys renamed (for positions), and the
     problems found: (loc, message, at_key) with locs spelled with the keys as written."""
 
-    def __init__(self, names: Mapping[str, Scalar]) -> None:
+    def __init__(self, names: Mapping[str, Scalar], start: datetime = DEFAULT_START) -> None:
         self.names = names
+        self.start = start
         self.problems: list[tuple[Loc, str, bool]] = []
         self.renames: dict[Loc, dict[str, str]] = {}
 
@@ -182,15 +198,27 @@ class Substitution:
                 self.problems.append((loc, f"`${{{name}` has no closing `}}`", at_key))
                 return m.group(0)
             if not re.fullmatch(NAME_PATTERN, name):
-                self.problems.append(
-                    (loc, f"`${{{name}}}` is not a variable name (letters, digits, _)", at_key)
-                )
-                return m.group(0)
+                value = self._expr(name, loc, at_key)
+                return m.group(0) if value is None else as_text(value)
             if not self._known(name, loc, at_key):
                 return m.group(0)
             return as_text(self.names[name])
 
+        whole_expr = _WHOLE_EXPR.fullmatch(text)
+        if whole_expr is not None and not at_key and "$${" not in text:
+            value = self._expr(whole_expr.group(1), loc, at_key)
+            return text if value is None else value
         return _REF.sub(one, text)
+
+    def _expr(self, text: str, loc: Loc, at_key: bool) -> Scalar | None:
+        """`${expr | format}`: the value, or None with the problem noted."""
+        try:
+            return evaluate(text, self.names, self.start)
+        except KeyError as missing:
+            self._known(str(missing.args[0]), loc, at_key)
+        except ExprError as exc:
+            self.problems.append((loc, f"`${{{text}}}`: {exc}", at_key))
+        return None
 
     def _known(self, name: str, loc: Loc, at_key: bool) -> bool:
         if name in self.names:
@@ -211,6 +239,8 @@ def substitute(
     data: Any, values: Mapping[str, Scalar]
 ) -> tuple[Any, dict[Loc, dict[str, str]], list[tuple[Loc, str, bool]]]:
     """Replace `${name}` everywhere but under `vary:`; (data, key renames, problems)."""
-    sub = Substitution(values)
+    system = data.get("system") if isinstance(data, dict) else None
+    start = parse_start(system.get("start")) if isinstance(system, dict) else None
+    sub = Substitution(values, start or DEFAULT_START)
     out = sub.run(data)
     return out, sub.renames, sub.problems

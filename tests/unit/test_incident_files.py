@@ -50,6 +50,7 @@ EXPECTED = [
     Expected("resolution-bad-selector", 65, 15, "resolution.conditions[0].metric", "bad label matcher in 'queue_oldest_message_age_seconds{queue~payments}'"),
     Expected("system-unknown-key", 25, 7, "system.queues.payments", "unknown key 'visibilty_timeout_s' (did you mean 'visibility_timeout_s'?)"),
     Expected("system-wrong-type", 25, 29, "system.queues.payments.visibility_timeout_s", "Input should be a valid integer"),
+    Expected("vary-bad-expression", 45, 11, "faults[0].note", "`${fault_at - deploy_at | minutes}`: unknown format `minutes`; formats: mmss, clock, iso, int"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

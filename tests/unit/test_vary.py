@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,7 @@ def test_a_reference_without_vary_says_to_declare_it(tmp_path: Path, original_po
     ("snippet", "message"),
     [
         ('    note: "bump ${what"\n', "`${what` has no closing `}`"),
-        ('    note: "bump ${not a name}"\n', "is not a variable name"),
+        ('    note: "bump ${not a name}"\n', "`not a name` is not an expression"),
     ],
 )
 def test_malformed_references_are_located(
@@ -147,6 +148,99 @@ def test_malformed_references_are_located(
         load_text(tmp_path, "tiny", text)
     assert [e.keypath for e in info.value.errors] == ["faults[0].note"]
     assert message in info.value.errors[0].message
+
+
+# ------------------------------------------------------------------------------- arithmetic
+
+
+def test_a_reference_may_compute_over_the_values_and_format_a_time() -> None:
+    data = {
+        "system": {"start": "2026-05-01T22:59:30Z"},
+        "at": "${first + 43}",
+        "half": "${(first + gap) / 2}",
+        "minutes": "${(first + gap) // 60}",
+        "rounded": "${first / 7 | int}",
+        "note": "second fault at ${first + gap | mmss} (${first + gap | clock}), ${-first | mmss}",
+        "stamp": "${first + 3600 * 2 | iso}",
+        "offset": "${first - -gap % 40}",
+    }
+    out, _, problems = substitute(data, {"first": 300, "gap": 45})
+    assert problems == []
+    assert out["at"] == 343 and isinstance(out["at"], int)  # a whole expression keeps its type
+    assert out["half"] == 172.5
+    assert out["minutes"] == 5 and isinstance(out["minutes"], int)
+    assert out["rounded"] == 43
+    assert out["note"] == "second fault at 05:45 (23:05:15), -05:00"  # the clock from `start`
+    assert out["stamp"] == "2026-05-02T01:04:30Z"
+    assert out["offset"] == 300 - (-45 % 40)
+
+
+def test_clock_times_count_from_the_default_start_when_the_file_sets_none() -> None:
+    from oncall_dojo.sim.config import SystemConfig
+
+    assert SystemConfig().start == "2026-03-14T03:00:00Z"
+    out, _, problems = substitute(
+        {"t": "${at + 3723 | clock}", "h": "${at + 3723 | mmss}"}, {"at": 0}
+    )
+    assert problems == [] and out == {"t": "04:02:03", "h": "1:02:03"}
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("${at ** 2}", "`${at ** 2}`: `**` is not allowed; use + - * / // % and parentheses"),
+        ("${who + 1}", "`${who + 1}`: `who` is 'mailer', not a number"),
+        ("${at + atx}", "unknown variable `${atx}` (did you mean `${at}`?)"),
+        ("${at / (at - at)}", "division by zero"),
+        ("${at | hms}", "unknown format `hms`; formats: mmss, clock, iso, int"),
+        ("${at + }", "`at +` is not an expression"),
+        ("${open('/etc/passwd')}", "`open('/etc/passwd')` is not allowed"),
+        ("${at.real}", "`at.real` is not allowed"),
+        ("${'a' + 'b'}", "only numbers can be computed with, not 'a'"),
+        ("${True + at}", "only numbers can be computed with, not True"),
+        ("${at * 1000000000000}", "is out of range"),
+        ("${" + "1+" * 100 + "1}", "an expression is at most 200 characters"),
+    ],
+)
+def test_a_bad_expression_is_refused_with_what_is_wrong(ref: str, message: str) -> None:
+    out, _, problems = substitute({"x": {"y": ref}}, {"at": 300, "who": "mailer"})
+    assert out == {"x": {"y": ref}}  # left as written
+    [(loc, text, at_key)] = problems
+    assert loc == ("x", "y") and not at_key
+    assert message in text
+
+
+def test_a_bad_expression_in_a_file_is_one_located_line(tmp_path: Path) -> None:
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "broken" / "vary-bad-expression.yaml"
+    with pytest.raises(YamlModelError) as info:
+        load_checked(path)
+    [err] = info.value.errors
+    assert err.keypath == "faults[0].note" and "unknown format `minutes`" in err.message
+
+
+def test_a_fault_timed_after_another_by_arithmetic_plays_at_that_tick(
+    tmp_path: Path, original_poison: str
+) -> None:
+    text = (
+        original_poison.replace("id: payments-stuck", "id: tiny")
+        .replace(
+            "duration_s: 3600\n", "duration_s: 3600\nvary:\n  deploy_at: {range: [30, 110]}\n", 1
+        )
+        .replace("    at: 60\n", "    at: ${deploy_at}\n", 1)
+        .replace("    at: 150\n", "    at: ${deploy_at + 43}\n", 1)
+        .replace(
+            'note: "bump email templates for spring sale"',
+            'note: "bump templates; ${deploy_at + 43 | clock} is when it breaks"',
+        )
+    )
+    for seed in (1, 2, 3):
+        inc = load_text(tmp_path, "tiny", text, seed=seed)
+        deploy, poison = inc.faults[0], inc.faults[1]
+        assert poison.at == deploy.at + 43 == inc.picked["deploy_at"] + 43
+        start = datetime(2026, 3, 14, 3, tzinfo=UTC) + timedelta(seconds=poison.at)
+        assert deploy.note == f"bump templates; {start:%H:%M:%S} is when it breaks"
+        session = Session(inc, seed=seed)
+        assert session.page_tick > poison.at  # the page follows the computed fault
 
 
 def test_a_bad_vary_declaration_is_located(tmp_path: Path, original_poison: str) -> None:
