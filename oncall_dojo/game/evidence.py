@@ -7,6 +7,16 @@ from collections.abc import Iterable, Sequence
 
 from oncall_dojo.game.session import Session
 
+EVIDENCE_EQUIVALENCES = (
+    "`queue NAME`, `messages NAME` and a `queue_*` metric all show the queue signal: each"
+    " covers `queues`, and `queue:NAME` and `messages:NAME` cover each other;",
+    "`queues` (every queue at a glance) covers `queues`, not one queue's `queue:NAME`: it"
+    " shows no messages;",
+    "a `worker_*` or `kube_*` metric covers `workers`;",
+    "`map` covers `queues` and `workers` (every queue and pool at a glance), not one of them.",
+)
+"""How `signal` and `evidence_covered` read, in words for the reference (kept beside them)."""
+
 
 def signal(view: str) -> tuple[str, str | None]:
     """The signal an evidence key shows, as (family, target): every view of one queue (`queue`,

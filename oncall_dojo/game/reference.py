@@ -22,6 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from oncall_dojo.game.commands import COMMANDS, RESPONSE_ONLY
+from oncall_dojo.game.evidence import EVIDENCE_EQUIVALENCES
 from oncall_dojo.game.injects import FACILITATOR_USAGE
 from oncall_dojo.incident import injects as injects_model
 from oncall_dojo.incident.diagnosis import MECHANISMS, PLATFORM_PARTS
@@ -29,7 +30,9 @@ from oncall_dojo.incident.injects import Inject, StakeholderMessage, Unavailable
 from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
 from oncall_dojo.incident.vary import Variable
 from oncall_dojo.sim import faults
+from oncall_dojo.sim.config import QueueConfig, SystemConfig, WorkerPoolConfig
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
+from oncall_dojo.sim.observability.rules import default_rules
 
 COMMAND = "dojo reference > docs/reference.md"
 _KIND_TITLES = {
@@ -57,6 +60,8 @@ def render() -> str:
         "  - [Types used by faults](#types-used-by-faults)",
         "- [Injects](#injects)",
         "- [Commands](#commands)",
+        "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
+        "- [Default alerts](#default-alerts)",
         "- [Diagnosis: parts and mechanisms](#diagnosis-parts-and-mechanisms)",
         "- [Variables (`vary`)](#variables-vary)",
         "",
@@ -65,6 +70,8 @@ def render() -> str:
     out += _faults()
     out += _injects()
     out += _commands()
+    out += _evidence()
+    out += _alerts()
     out += _diagnosis()
     out += ["## Variables (`vary`)", ""]
     out += _model_section(Variable)
@@ -185,6 +192,63 @@ def _commands() -> list[str]:
             note = " *(paperwork: does not change the system)*" if c.name in RESPONSE_ONLY else ""
             out.append(f"| `{_cell(c.usage)}` | {_cell(c.help)}{note} |")
         out.append("")
+    return out
+
+
+def _evidence() -> list[str]:
+    out = [
+        "## Evidence: what each look counts as",
+        "",
+        "An incident's `evidence:` names the signals a responder should see before the first",
+        "change, as `KIND` or `KIND:TARGET`. Each investigating command records one key when",
+        "it runs (its kind, and the queue, pool, service, table or metric it looked at):",
+        "",
+        "| command | records |",
+        "|---|---|",
+    ]
+    for c in COMMANDS.values():
+        if c.evidence is not None:
+            target = ":TARGET" if " " in c.usage else ""
+            out.append(f"| `{_cell(c.usage)}` | `{c.evidence}{target}` |")
+    out += [
+        "",
+        "The target is what the command named: the queue, pool, service, metric, runbook or",
+        "table (`sql` records the first table of its query), or the `db` view. Without one,",
+        "`logs` records `logs:all`, `db` records `db:stats`, and `workers` and `runbook`",
+        "record their kind alone.",
+        "",
+        "A key covers a signal of the same kind and target, or of any target when the signal",
+        "names none (`logs` is covered by `logs billing`). Some looks show the same signal:",
+        "",
+        *[f"- {line}" for line in EVIDENCE_EQUIVALENCES],
+        "",
+    ]
+    return out
+
+
+def _alerts() -> list[str]:
+    cfg = SystemConfig(
+        queues={"QUEUE": QueueConfig()}, workers={"POOL": WorkerPoolConfig(queue="QUEUE")}
+    )
+    out = [
+        "## Default alerts",
+        "",
+        "Every system has these rules; an incident adds its own under `alerts.rules` and",
+        "removes defaults with `alerts.disable`. `QUEUE` and `POOL` stand for each queue and",
+        "worker pool, with every character other than a letter, digit or `_` written `_`",
+        "(`partner-events` gives `QueueAgeHigh_partner_events`). Thresholds are shown for",
+        f"the defaults: the API's `slo.availability` ({cfg.slo.availability:g}) and",
+        f"`slo.latency_s` ({cfg.slo.latency_s:g} s), and the queue's `objective_s`",
+        f"({cfg.queues['QUEUE'].objective_s} s); an incident's values change them. A `page`",
+        "alert can page the player; `ticket` alerts only show in `alerts`.",
+        "",
+        "| alert | severity | fires when | for |",
+        "|---|---|---|---|",
+    ]
+    for rule in default_rules(cfg):
+        when = " and ".join(f"`{_cell(c.describe())}`" for c in rule.conditions)
+        out.append(f"| `{rule.name}` | {rule.severity} | {when} | {rule.for_s} s |")
+    out.append("")
     return out
 
 

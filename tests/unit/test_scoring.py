@@ -278,6 +278,13 @@ def test_the_timeline_places_faults_before_the_page_and_is_in_order(reference: S
         ("queues", ["map"], True),
         ("workers", ["map"], True),
         ("queue:payments", ["messages:payments"], True),
+        ("messages:payments", ["queue:payments"], True),
+        ("queue:payments", ["metrics:queue_depth"], False),  # a metric names no queue here
+        ("queue:payments", ["map"], False),
+        ("workers:billing", ["map"], False),
+        ("workers", ["metrics:kube_pod_container_status_restarts_total"], True),
+        ("db:indexes", ["db:indexes"], True),
+        ("logs", ["logs:all"], True),
         ("queue:payments", ["queues"], False),  # the overview does not show its messages
         ("queue:payments", ["queue:emails"], False),
         ("logs:billing", ["logs:all"], False),
