@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from oncall_dojo import __version__
-from oncall_dojo.cli import authoring, play, record, team
+from oncall_dojo.cli import authoring, interview, play, record, team
 from oncall_dojo.cli.common import EXIT_OK, EXIT_USAGE, usage
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     authoring.add_parsers(sub)
     record.add_parsers(sub)
     team.add_parsers(sub)
+    interview.add_parsers(sub)
     return p
 
 
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         "import",
         "host",
         "join",
+        "interview",
     }
     if not argv or (argv[0] not in commands and argv[0] not in ("-h", "--help", "--version")):
         argv = ["play", *argv]  # `dojo` and `dojo INCIDENT` play

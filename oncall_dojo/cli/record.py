@@ -201,12 +201,37 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print("nothing has been recorded yet: nothing to verify")
             return EXIT_OK
         args.all = True
-    store, ids = _chosen_sessions(args, "a SESSION to verify")
+    from oncall_dojo.store.interviews import tombstone, tombstones, verify_tombstone
+
+    store = reading()
+    if store is None:
+        raise SystemExit(usage("nothing has been recorded yet"))
+    deleted = {t["session_id"]: t for t in tombstones(store)}
+    named = [i for i in args.sessions if i not in deleted]
+    stones = list(deleted) if args.all else [i for i in args.sessions if i in deleted]
+    ids: list[str] = []
+    if args.all or named:
+        args.sessions = named
+        store, ids = _chosen_sessions(args, "a SESSION to verify")
     failed = 0
     integrity = store.integrity()
     if integrity != "ok":
         failed += 1
         print(f"{store.path}: SQLite integrity check failed: {integrity}")
+    for sid in stones:
+        t = tombstone(store, sid) or {}
+        problems = verify_tombstone(store, sid)
+        if problems:
+            failed += 1
+            print(f"session {sid}: FAILED")
+            for p in problems:
+                print(f"  {p.message}")
+        else:
+            print(
+                f"session {sid}: deleted on request at {t['deleted_at']} ({t['reason']}); "
+                f"tombstone ok ({count(t['events'], 'event')} removed, chain head "
+                f"{str(t['head_hash'])[:16]}; nothing of it is left)"
+            )
     for sid in ids:
         problems = store.verify(sid)
         if problems:

@@ -17,6 +17,8 @@ from typing import Any
 GENESIS = "0" * 64
 TEAM_MODE = "team"
 """The mode of a hosted team game's session (`dojo host`)."""
+INTERVIEW_MODE = "interview"
+"""The mode of an interview exercise's session (`dojo interview`): kept, never ranked."""
 TEAM_TYPES = ("join", "role", "say", "facilitator")
 """Events only a team game records; none changes the simulated system, so a replay skips them."""
 TYPES = ("start", "command", "clock", "wait", "quit", "finished", "inject", *TEAM_TYPES)

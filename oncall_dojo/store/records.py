@@ -29,11 +29,18 @@ from oncall_dojo.store.errors import (
     classify,
     missing_schema,
 )
-from oncall_dojo.store.events import GENESIS, Event, Problem, canonical, verify_chain
+from oncall_dojo.store.events import (
+    GENESIS,
+    INTERVIEW_MODE,
+    Event,
+    Problem,
+    canonical,
+    verify_chain,
+)
 
 Clock = Callable[[], str]
-UNRANKED_MODES = ("run",)
-"""Scripted headless runs are kept but not ranked."""
+UNRANKED_MODES = ("run", INTERVIEW_MODE)
+"""Scripted headless runs and interview exercises are kept but not ranked."""
 
 
 def utc_now() -> str:

@@ -140,3 +140,63 @@ def m002_event_player(db: Database) -> None:
         "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
     )
     db.execute("CREATE INDEX idx_events_session_player ON events (session_id, player)")
+
+
+@migrations()
+def m003_interviews(db: Database) -> None:
+    """Interview records (`dojo interview`), and deleting a session's record on request.
+
+    - `loops`: a hiring loop fixes the incident, its version, the digest of its file and the
+      seed, so every candidate of the loop gets the same exercise.
+    - `interviews`: one row per interview session: the candidate's name, the loop, the
+      interviewers' marks (rubric lines, the diagnosis in the candidate's words) as JSON. The
+      marks are given during or after the exercise, so they live beside the chain, not in it.
+    - `tombstones`: what is left of a session deleted on request (`dojo interview delete`):
+      its id, when, how many events and the head of its chain; never a name or an event.
+      The events of a session may be deleted only once its tombstone exists."""
+    db.table("loops").create(
+        {
+            "name": str,
+            "incident": str,
+            "incident_version": int,
+            "incident_sha256": str,
+            "seed": int,
+            "minutes": int,
+            "created_at": str,
+        },
+        pk="name",
+        not_null={"incident", "incident_version", "incident_sha256", "seed", "created_at"},
+    )
+    db.table("interviews").create(
+        {
+            "session_id": str,
+            "candidate": str,
+            "loop": str,
+            "interviewer": str,
+            "marks": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="session_id",
+        not_null={"interviewer", "marks", "created_at", "updated_at"},
+    )
+    db.table("interviews").create_index(["candidate"])
+    db.table("interviews").create_index(["loop"])
+    db.table("tombstones").create(
+        {
+            "session_id": str,
+            "deleted_at": str,
+            "mode": str,
+            "events": int,
+            "head_hash": str,
+            "reason": str,
+        },
+        pk="session_id",
+        not_null={"deleted_at", "mode", "events", "head_hash", "reason"},
+    )
+    db.execute("DROP TRIGGER events_append_only_delete")
+    db.execute(
+        "CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events "
+        "WHEN NOT EXISTS (SELECT 1 FROM tombstones t WHERE t.session_id = OLD.session_id) "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END"
+    )

@@ -1,0 +1,126 @@
+"""Interview records: loops pin the exercise, deletion leaves only a tombstone that verify
+reads, and the database refuses to delete a log without one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.net.interview import new_interview
+from oncall_dojo.store import Store
+from oncall_dojo.store import interviews as records
+
+CANDIDATE = "Zoltan Quarrie"
+
+
+def home() -> Path:
+    return Path(os.environ["DOJO_HOME"])
+
+
+def play_interview(poison: Incident, name: str = CANDIDATE, seed: int = 7) -> str:
+    """A short interview recorded into $DOJO_HOME: the candidate joins, looks, notes, acts."""
+    store = Store.open()
+    try:
+        host = new_interview(poison.for_seed(seed), seed, host_name="ivy", store=store)
+        token = host.seats[1].token
+        assert token is not None
+        host.join(token, name)
+        for line in ("alerts", "queues", "note the queue is growing", "ack"):
+            host.command(name, line)
+        host.note("ivy", f"{name} read the alerts first")
+        host.end("ivy")
+        asyncio.run(host.finish())
+        sid = host.recorder.session_id
+        assert sid is not None
+        return sid
+    finally:
+        store.close()
+
+
+def test_a_loop_pins_the_file_and_refuses_a_changed_one(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "d.db")
+    kw = {"incident": "payments-stuck", "version": 3, "sha256": "a" * 64, "minutes": 45}
+    first = records.pin_loop(store, "backend-2026", seed=111, **kw)
+    again = records.pin_loop(store, "backend-2026", seed=999, **kw)  # the loop's seed wins
+    assert first["seed"] == again["seed"] == 111
+    with pytest.raises(records.LoopChanged, match="changed since loop 'backend-2026' began"):
+        records.pin_loop(store, "backend-2026", seed=111, **{**kw, "sha256": "b" * 64})
+    with pytest.raises(records.LoopChanged, match="plays payments-stuck, not other"):
+        records.pin_loop(store, "backend-2026", seed=111, **{**kw, "incident": "other"})
+
+
+def test_delete_leaves_no_trace_and_verify_reads_the_tombstone(
+    poison: Incident, dojo: object
+) -> None:
+    sid = play_interview(poison)
+    other = play_interview(poison, name="Someone Else", seed=8)
+    code, out, _ = dojo("interview", "list", "--json")  # type: ignore[operator]
+    assert code == 0 and {r["candidate"] for r in json.loads(out)} == {CANDIDATE, "Someone Else"}
+    code, out, _ = dojo("interview", "export", CANDIDATE)  # type: ignore[operator]
+    doc = json.loads(out)
+    assert [s["id"] for s in doc["sessions"]] == [sid]
+    assert any(e["type"] == "say" for e in doc["sessions"][0]["events"])
+    code, out, _ = dojo("interview", "delete", CANDIDATE)  # type: ignore[operator]
+    assert code == 1 and "--yes" in out  # nothing deleted without --yes
+    code, out, _ = dojo("interview", "delete", CANDIDATE, "--yes")  # type: ignore[operator]
+    assert code == 0 and f"deleted interview {sid}" in out
+    # no trace: not in any table, not in the file's bytes, not in its write-ahead log
+    db = home() / "dojo.db"
+    conn = sqlite3.connect(db)
+    dump = "\n".join(conn.iterdump())
+    conn.close()
+    assert CANDIDATE not in dump and "Zoltan" not in dump
+    for f in (db, db.with_name("dojo.db-wal")):
+        if f.exists():
+            assert b"Zoltan" not in f.read_bytes(), f
+    assert not (home() / "hosts" / f"{sid}.json").exists()
+    # verify: every session, the tombstone included, and the deleted one by its id
+    code, out, _ = dojo("verify")  # type: ignore[operator]
+    assert code == 0, out
+    assert f"session {sid}: deleted on request" in out and "tombstone ok" in out
+    assert f"session {other}: ok" in out
+    code, out, _ = dojo("verify", sid)  # type: ignore[operator]
+    assert code == 0 and "tombstone ok" in out
+    # the other candidate's interview is whole
+    code, out, _ = dojo("interview", "list", "--json")  # type: ignore[operator]
+    assert [r["candidate"] for r in json.loads(out)] == ["Someone Else"]
+
+
+def test_the_database_refuses_to_delete_a_log_without_a_tombstone(poison: Incident) -> None:
+    sid = play_interview(poison)
+    conn = sqlite3.connect(home() / "dojo.db")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events WHERE session_id = ?", [sid])
+    conn.close()
+
+
+def test_verify_fails_a_tombstone_with_rows_left_behind(poison: Incident, dojo: object) -> None:
+    sid = play_interview(poison)
+    store = Store.open()
+    # a tombstone written by hand, with the log still there: verify must not call it deleted
+    with store.c.write() as db:
+        db.table("tombstones").insert(
+            {
+                "session_id": sid,
+                "deleted_at": "2026-01-01T00:00:00Z",
+                "mode": "interview",
+                "events": 1,
+                "head_hash": "0" * 64,
+                "reason": "by hand",
+            }
+        )
+    store.close()
+    code, out, _ = dojo("verify", sid)  # type: ignore[operator]
+    assert code == 1 and "still in events" in out
+
+
+def test_interviews_stay_off_the_leaderboard(poison: Incident, dojo: object) -> None:
+    play_interview(poison)
+    code, out, _ = dojo("leaderboard", "payments-stuck")  # type: ignore[operator]
+    assert code == 0 and "No ranked sessions yet" in out
