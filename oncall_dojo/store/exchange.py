@@ -98,12 +98,21 @@ def import_sessions(store: Store, doc: dict[str, Any]) -> ImportReport:
         if any(e.session_id != sid for e in events):
             rep.rejected.append((sid, "events belong to another session"))
             continue
+        if _deleted(store, sid):
+            rep.rejected.append((sid, "it was deleted here on request (a tombstone keeps its id)"))
+            continue
         problems = verify_chain(events)
         if problems:
             rep.rejected.append((sid, f"its chain does not verify: {problems[0].message}"))
             continue
         _merge(store, sid, events, rep)
     return rep
+
+
+def _deleted(store: Store, sid: str) -> bool:
+    with store.guard():
+        row = store.c.conn.execute("SELECT 1 FROM tombstones WHERE session_id = ?", [sid])
+        return row.fetchone() is not None
 
 
 def _merge(store: Store, sid: str, events: list[Event], rep: ImportReport) -> None:

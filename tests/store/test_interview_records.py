@@ -64,6 +64,9 @@ def test_delete_leaves_no_trace_and_verify_reads_the_tombstone(
     assert code == 0 and {r["candidate"] for r in json.loads(out)} == {CANDIDATE, "Someone Else"}
     code, out, _ = dojo("interview", "export", CANDIDATE)  # type: ignore[operator]
     doc = json.loads(out)
+    code, full, _ = dojo("export", sid)  # type: ignore[operator]
+    saved = home().parent / "saved-export.json"
+    saved.write_text(full, encoding="utf-8")
     assert [s["id"] for s in doc["sessions"]] == [sid]
     assert any(e["type"] == "say" for e in doc["sessions"][0]["events"])
     code, out, _ = dojo("interview", "delete", CANDIDATE)  # type: ignore[operator]
@@ -87,6 +90,9 @@ def test_delete_leaves_no_trace_and_verify_reads_the_tombstone(
     assert f"session {other}: ok" in out
     code, out, _ = dojo("verify", sid)  # type: ignore[operator]
     assert code == 0 and "tombstone ok" in out
+    # an old export of the session is not let back in
+    code, out, _ = dojo("import", str(saved))  # type: ignore[operator]
+    assert code == 1 and "deleted here on request" in out
     # the other candidate's interview is whole
     code, out, _ = dojo("interview", "list", "--json")  # type: ignore[operator]
     assert [r["candidate"] for r in json.loads(out)] == ["Someone Else"]
