@@ -266,7 +266,7 @@ def _join_from_env(env: Any) -> int:
     """A browser page's app (`dojo host --web` starts it through textual-serve): the seat's
     link, the host's private socket and the player's name come in its environment."""
     from oncall_dojo.net.client import JoinError, parse_link
-    from oncall_dojo.net.web import ENV_LINK, ENV_NAME, ENV_SOCKET
+    from oncall_dojo.net.web import ENV_LINK, ENV_NAME, ENV_SEAT, ENV_SOCKET
 
     link = env.get(ENV_LINK, "")
     try:
@@ -282,6 +282,7 @@ def _join_from_env(env: Any) -> int:
         env.get(ENV_NAME, ""),
         unix_socket=env.get(ENV_SOCKET) or None,
         parent=os.getppid(),  # the host: if it dies, the page's app must not linger
+        seat=env.get(ENV_SEAT, ""),
     )
     app.run()
     return EXIT_OK

@@ -63,8 +63,11 @@ class Client:
         retry_for: float = 120.0,
         on_frame: Callable[[str], None] | None = None,
         unix_socket: str | None = None,
+        seat: str = "",
     ) -> None:
         self.link = parse_link(url)
+        self.seat = seat
+        """The host's seat key, for a seat process the host started (`net.replica`)."""
         self.unix_socket = unix_socket
         """Connect through this Unix socket instead (a browser page's app on the host's own
         machine: plain websocket, the token still required)."""
@@ -147,7 +150,8 @@ class Client:
             url, ssl=ssl_arg, heartbeat=20.0, max_msg_size=0, autoping=True
         ) as ws:
             self.ws = ws
-            await ws.send_str(p.encode(p.Hello(token=self.link.token, name=self.name)))
+            hello = p.Hello(token=self.link.token, name=self.name, seat=self.seat)
+            await ws.send_str(p.encode(hello))
             self.connects += 1
             try:
                 async for raw in ws:

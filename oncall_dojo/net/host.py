@@ -30,6 +30,7 @@ from oncall_dojo.game.play import finish, perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.views import what_really_happened
 from oncall_dojo.net import protocol as p
+from oncall_dojo.net.replica import SeatFeed
 from oncall_dojo.net.roles import ROLES, Roles, Seat, power_for
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.text import clean
@@ -114,6 +115,8 @@ class Host:
         self._game = self._game_info()
         self._clock_waiters: list[asyncio.Future[None]] = []
         session.listeners.append(self._on_session)
+        self.seatfeed = SeatFeed(session, lambda: self.finishing, clock=clock)
+        """The seat processes' private stream (`net.replica`)."""
 
     # -- what players may see ------------------------------------------------------------
     def _game_info(self) -> p.Game:
@@ -202,11 +205,16 @@ class Host:
             self.recorder.team(type_, data)
 
     # -- joining --------------------------------------------------------------------------
-    def join(self, token: str, name: str, peer: Peer | None = None) -> p.Welcome:
-        """Seat `name` with `token` (or reconnect them); Refused if the token or name will not do."""
+    def join(
+        self, token: str, name: str, peer: Peer | None = None, seat_key: str = ""
+    ) -> p.Welcome:
+        """Seat `name` with `token` (or reconnect them); Refused if the token or name will not do.
+        With the host's seat key, the connection is a seat process's (`net.replica`)."""
         name = clean(name).strip()
         if not name:
             raise Refused("a player needs a name (--as NAME)")
+        if seat_key and not self.seatfeed.admits(seat_key):
+            raise Refused("not a seat process of this host (wrong seat key)")
         seat = next((s for s in self.seats if s.admits(token)), None)
         if seat is None:
             raise Refused("this join link is not one of this game's (wrong token)")
@@ -225,12 +233,19 @@ class Host:
         m = self.members[name]
         if peer is not None:
             m.peers.append(peer)
+            if seat_key:
+                self.seatfeed.peers.append(peer)
         # to the others, with this member online; the new connection's welcome carries it
         self._send(p.Roster(members=self.roster()), skip=peer)
-        return self.welcome(name)
+        welcome = self.welcome(name)
+        if seat_key:
+            welcome = welcome.model_copy(update={"replica": self.seatfeed.start()})
+        return welcome
 
     def leave(self, name: str, peer: Peer) -> None:
         m = self.members.get(name)
+        if peer in self.seatfeed.peers:
+            self.seatfeed.peers.remove(peer)
         if m is not None and peer in m.peers:
             m.peers.remove(peer)
             if not m.peers:
@@ -531,6 +546,7 @@ class Host:
         if now - self._last_clock_sent >= CLOCK_EVERY_S or self.session.ended:
             self._last_clock_sent = now
             self._send(self.clock_message())
+            self.seatfeed.sync()
         if self.recorder is not None and now - self._last_checkpoint >= CHECKPOINT_EVERY_S:
             self._last_checkpoint = now
             self.recorder.checkpoint()

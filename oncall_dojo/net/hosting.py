@@ -27,6 +27,7 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Host
+from oncall_dojo.net.replica import command_step, inject_step
 from oncall_dojo.net.roles import Roles, Seat, new_seats
 from oncall_dojo.net.server import Limits, Server
 from oncall_dojo.net.web import WebPlay
@@ -181,6 +182,9 @@ def restore(host: Host, events: list[Any]) -> None:
                 )
             )
             host.outputs.append(entry.output)
+            host.seatfeed.steps.append(command_step(entry))
+        elif ev.type == "inject":
+            host.seatfeed.steps.append(inject_step({**d, "at": ev.at, "tick": ev.tick}))
         elif ev.type == "say":
             host.said.append(
                 p.Said(at=ev.at, player=str(d["player"]), text=str(d["text"]), kind=d["kind"])

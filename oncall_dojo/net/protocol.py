@@ -40,6 +40,10 @@ class Hello(_Msg):
     """The secret from the join link."""
     name: Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
     """The player's name, as the team and the record will show it."""
+    seat: Annotated[str, Field(max_length=100)] = ""
+    """The host's seat key, known only to the seat processes the host itself starts (a
+    browser page's or a relayed terminal's app): such a connection also gets what a replica of
+    the game needs (`SeatStart`, `Step`, `Sync`). Empty for any other client."""
 
 
 class Cmd(_Msg):
@@ -173,6 +177,43 @@ class Game(BaseModel):
     page_text: str
 
 
+class Step(_Msg):
+    """One change to the game's state, in the host's order, for a seat process's replica: a
+    command with its player and tick, or an inject as recorded. Sent only to seat processes
+    (over the host's private channel), never to a player's own client."""
+
+    t: Literal["step"] = "step"
+    kind: Literal["command", "inject"]
+    at: int
+    tick: int
+    player: str = ""
+    command: str = ""
+    output: str = ""
+    """A digest of the command's output on the host (the replica checks its own against it)."""
+    data: dict[str, Any] | None = None
+    """An inject as recorded (`game.injects.fire`), to fire again."""
+
+
+class Sync(_Msg):
+    """Where the host's game stands, and a digest of its state there, for a seat process's
+    replica to follow and check itself against (`net.replica.state_digest`)."""
+
+    t: Literal["sync"] = "sync"
+    at: int
+    digest: str
+
+
+class SeatStart(BaseModel):
+    """What a seat process needs to build its replica of the game: the incident as this game
+    plays it, the seed, the session's own player, and every change so far."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    incident: dict[str, Any]
+    seed: int
+    player: str
+    steps: list[Step]
+
+
 class Welcome(_Msg):
     """The answer to `hello`: who you are, the game, and everything so far (catching up)."""
 
@@ -187,6 +228,8 @@ class Welcome(_Msg):
     said: list[Said]
     secret: dict[str, Any] | None = None
     """Only for a seat that may see the answer (the facilitator): never a player's."""
+    replica: SeatStart | None = None
+    """Only for a seat process the host started itself (see `Hello.seat`)."""
 
 
 class Finished(_Msg):
@@ -213,7 +256,7 @@ class Pong(_Msg):
 
 
 HostMessage = Annotated[
-    Welcome | Line | Reply | Output | Clock | Said | Roster | Finished | Error | Pong,
+    Welcome | Line | Reply | Output | Clock | Said | Roster | Finished | Error | Pong | Step | Sync,
     Field(discriminator="t"),
 ]
 _host = TypeAdapter(HostMessage)

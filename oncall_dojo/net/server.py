@@ -251,7 +251,7 @@ class Server:
             self._error(conn, "bad", "the first frame must be a hello", fatal=True)
             return None
         try:
-            welcome = self.host.join(hello.token, hello.name, conn)
+            welcome = self.host.join(hello.token, hello.name, conn, hello.seat)
         except Refused as exc:
             self._error(conn, "refused", str(exc), fatal=True)
             return None

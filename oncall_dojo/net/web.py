@@ -12,11 +12,11 @@ Routes, added to the game's own aiohttp server (one port for terminals and brows
   its command line. One process per seat: a second page for the same seat replaces the first.
 - `GET /static/...`: textual-serve's script, styles and fonts.
 
-What a browser can do is what the app offers: type at its console and read the team pane.
-The app process holds no incident file (it is a client of the host, and the host sends a
-player only what the game shows), it has no command palette, and the browser side here
-accepts only keystrokes, resizes and focus changes: no file deliveries, no links opened, no
-downloads route.
+What a browser can do is what the app offers: the solo incident screen over a replica of
+the host's game (`net.replica`), with the team pane. The app process runs on the host's
+machine and holds the incident there: only the screen it draws reaches the browser. It has
+no command palette, and the browser side here accepts only keystrokes, resizes and focus
+changes: no file deliveries, no links opened, no downloads route.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ ENV_SOCKET = "DOJO_JOIN_SOCKET"
 """The host's private Unix socket, when it has one (the app connects there)."""
 ENV_NAME = "DOJO_WEB_NAME"
 """The player's name from the page's `?as=NAME`, when given (otherwise the app asks)."""
+ENV_SEAT = "DOJO_SEAT_KEY"
+"""The host's seat key: the app joins as a seat process and keeps a replica of the game
+(`net.replica`), to show the solo incident screen."""
 
 MAX_BROWSER_FRAME = 64 * 1024
 """The largest frame a page may send (keystrokes and resizes are tiny)."""
@@ -90,7 +93,7 @@ class PlayerService(AppService):
 
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         env = super()._build_environment(width, height)
-        for key in (ENV_LINK, ENV_SOCKET, ENV_NAME):
+        for key in (ENV_LINK, ENV_SOCKET, ENV_NAME, ENV_SEAT):
             env.pop(key, None)
         env.update(self.extra_env)
         return env
@@ -170,7 +173,7 @@ class WebPlay:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.close(message=b"opened in another page"), 5)
         self.pages[seat.index] = ws
-        env = {ENV_LINK: self.link(token)}
+        env = {ENV_LINK: self.link(token), ENV_SEAT: self.host.seatfeed.key}
         if self.socket_path:
             env[ENV_SOCKET] = self.socket_path
         if name:

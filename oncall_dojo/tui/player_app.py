@@ -1,5 +1,10 @@
-"""A player's full-screen client of a hosted team game (`dojo join` in a terminal, and each
-browser page of `dojo host --web`).
+"""A player's full-screen client of a hosted team game: the app of a seat process (each
+browser page of a hosted game, and each terminal `dojo join` relays).
+
+Given the host's seat key (a seat process the host started on its own machine), it builds a
+replica of the game from the host's welcome (`net.replica`, in a worker thread) and shows
+the solo incident screen over it (`TeamIncidentScreen`), passing each of the host's
+messages on to it. Without the key it is the thin team client described below.
 
 Top, the game's clock and who you are. Left, your console: the briefing and the page, the
 output of your own commands, notices and the outcome. Right, the team pane: who is in the
@@ -11,6 +16,7 @@ it has no command palette (in a browser it must not offer anything beyond the ga
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 from typing import Any, ClassVar
@@ -25,7 +31,9 @@ from textual.widgets import Footer, Input, RichLog, Static
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.client import Client, JoinError, to_message
+from oncall_dojo.net.replica import Diverged, Replica
 from oncall_dojo.sim.text import clean
+from oncall_dojo.tui.screens.team_incident import TeamIncidentScreen
 from oncall_dojo.tui.widgets.team import TeamPane
 
 NAME_AGAIN = ("already used by", "is taken in this game", "needs a name")
@@ -51,13 +59,23 @@ class PlayerApp(App[None]):
         ssl_context: ssl.SSLContext | None = None,
         retry_for: float = 120.0,
         parent: int | None = None,
+        seat: str = "",
     ) -> None:
         super().__init__()
+        self.seat = seat
+        """The host's seat key: with it, the app shows the incident screen over a replica."""
+        self.incident: TeamIncidentScreen | None = None
+        self._building: list[Any] | None = None
+        """The host's messages that came while the replica was being built, in order."""
         self.parent_pid = parent
         """The process that started this one (a browser page's host): leave when it is gone."""
         self.url = url
         self.player = clean(player).strip()[: p.MAX_NAME]
-        self.client_kw: dict[str, Any] = {"unix_socket": unix_socket, "retry_for": retry_for}
+        self.client_kw: dict[str, Any] = {
+            "unix_socket": unix_socket,
+            "retry_for": retry_for,
+            "seat": seat,
+        }
         if ssl_context is not None:
             self.client_kw["ssl_context"] = ssl_context
         self.client: Client | None = None
@@ -126,6 +144,18 @@ class PlayerApp(App[None]):
 
     # -- the host's messages ----------------------------------------------------------------
     def _message(self, msg: Any) -> None:
+        if self._building is not None:
+            self._building.append(msg)
+            return
+        if isinstance(msg, p.Welcome) and msg.replica is not None and self.incident is None:
+            self._building = []
+            self.role = msg.role
+            self._status(f"Joined as {msg.you} ({msg.role}). Setting up the incident screen...")
+            self.run_worker(self._build(msg), exclusive=True, group="replica")
+            return
+        if self.incident is not None:
+            self._to_incident(msg)
+            return
         team = self.query_one(TeamPane)
         match msg:
             case p.Welcome():
@@ -172,6 +202,48 @@ class PlayerApp(App[None]):
             case p.Error():
                 self._write(f"! {msg.text}", "red")
         self._status_line()
+
+    async def _build(self, welcome: p.Welcome) -> None:
+        """The replica from the host's welcome (off the event loop: it simulates the game so
+        far), then the incident screen; the messages that came meanwhile follow in order."""
+        assert welcome.replica is not None
+        replica = await asyncio.to_thread(Replica.build, welcome.replica, welcome.clock.at)
+        self.incident = TeamIncidentScreen(replica, self, welcome.you, welcome)
+        await self.push_screen(self.incident)
+        pending, self._building = self._building or [], None
+        for msg in pending:
+            self._to_incident(msg)
+
+    def _to_incident(self, msg: Any) -> None:
+        screen = self.incident
+        assert screen is not None
+        try:
+            if isinstance(msg, p.Welcome):  # reconnected, or a new role
+                if msg.replica is not None:
+                    screen.replica.catch_up(msg.replica, msg.clock.at)
+                self.role = msg.role
+                screen.caught_up(msg)
+            else:
+                screen.host_message(msg)
+        except Diverged as exc:
+            self._diverged(str(exc))
+        if isinstance(msg, p.Finished):
+            self.result = msg
+
+    def _diverged(self, why: str) -> None:
+        """The replica no longer matches the host: start again from the host's welcome."""
+        self.notify(f"This screen fell out of step with the host ({why}); catching up again.")
+        screen, self.incident = self.incident, None
+        if screen is not None and screen.is_attached:
+            self.pop_screen()
+        if self.client is not None and self.client.ws is not None:
+            self.run_worker(self.client.ws.close(), group="reconnect")  # the client reconnects
+
+    async def send_command(self, text: str) -> int | None:
+        return await self.client.command(text) if self.client is not None else None
+
+    async def send(self, msg: p._Msg) -> bool:
+        return await self.client.send(msg) if self.client is not None else False
 
     def _catch_up(self, team: TeamPane, msg: p.Welcome) -> None:
         """After a reconnection: the lines and talk missed while away."""

@@ -69,25 +69,27 @@ def test_browser_players_join_play_and_see_each_other(poison: Incident) -> None:
                 cara = await open_page(browser, page_of(served, "commander") + "?as=cara")
                 omar = await open_page(browser, page_of(served, "operations") + "?as=omar")
                 lena = await open_page(browser, page_of(served, "observer"))
-                await cara.wait_text("*** PAGE ***", "Your powers: act, declare, investigate")
+                # the solo incident screen: the clock bar, the panes, the ops console
+                await cara.wait_text("Your powers: act, declare", "Ops console")
+                await cara.wait_text("Logs", "Metrics", "Runbooks", "Team")
                 await omar.wait_text("Your powers: act, investigate, say")
                 await lena.wait_text("Type your name")
                 await lena.type_line("lena")
-                await lena.wait_text("Your powers: watch only")
+                await lena.wait_text("Your powers: watch only.")
                 tom = await join(link_of(served, "operations", 1), "tom")  # a terminal player
 
                 await omar.type_line("alerts")
                 await omar.wait_text("> alerts", "Active alerts:")  # the reply, to omar
                 for page in (cara, lena):
-                    await page.wait_text("omar > alerts")
+                    await page.wait_text("omar: > alerts")  # a teammate's line, dimmed
                 await cara.type_line("say omar, look at the payments queue")
                 for page in (omar, lena):
                     await page.wait_text("omar, look at the payments queue")
                 await tom.command("queue payments")
                 for page in (cara, omar, lena):
-                    await page.wait_text("tom > queue payments")
+                    await page.wait_text("tom: > queue payments")
                 await lena.type_line("restart billing")  # an observer cannot act
-                await lena.wait_text("> restart billing", "your role (observer) may not act")
+                await lena.wait_text("your role (observer) may not act")
                 await tom.command("workers")  # after lena's line: the feed has moved past it
                 assert not any(
                     isinstance(m, p.Line) and m.player == "lena" for m in tom.messages

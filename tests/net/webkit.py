@@ -69,6 +69,9 @@ class Page:
             if not missing:
                 return
             if loop.time() > end:
+                if os.environ.get("DOJO_PAGE_DUMP"):
+                    with open(os.environ["DOJO_PAGE_DUMP"], "a", encoding="utf-8") as f:
+                        f.write(text)
                 raise AssertionError(
                     f"the page never showed {missing!r} within {timeout}s; it last showed: "
                     f"{text[-600:]!r}"

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Container, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.containers import Container
+from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import Footer, TabbedContent, TabPane
 
-from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.play import finish, perform, wait_seconds
 from oncall_dojo.game.play import wait as play_wait
 from oncall_dojo.sim.errors import Refusal
@@ -45,6 +44,7 @@ from oncall_dojo.tui.screens.dialogs import (
     ReadingScreen,
     StatusUpdateDialog,
 )
+from oncall_dojo.tui.screens.measuring import Measuring
 from oncall_dojo.tui.tutorial import GuideBar
 from oncall_dojo.tui.widgets.changes import ChangeHistory
 from oncall_dojo.tui.widgets.console import CommandInput, OpsConsole
@@ -89,32 +89,6 @@ def logs_command(query: str) -> str | None:
     except ValueError:
         return None
     return f"logs {query}".strip()
-
-
-class Measuring(ModalScreen[None]):
-    """Shown while the rest of the incident is simulated and scored: how far the simulation
-    has got, read from the session ten times a second (the finishing thread moves it)."""
-
-    CSS_PATH = "incident.tcss"
-
-    def __init__(self, session: Session) -> None:
-        super().__init__()
-        self.session = session
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static("Play is over. Measuring what happened to the end of the incident…")
-            yield ProgressBar(total=self.session.horizon, show_eta=False)
-            yield Static(id="measured")
-
-    def on_mount(self) -> None:
-        self._show_progress()
-        self.set_interval(0.1, self._show_progress)
-
-    def _show_progress(self) -> None:
-        now, horizon = min(self.session.now, self.session.horizon), self.session.horizon
-        self.query_one(ProgressBar).update(progress=now)
-        self.query_one("#measured", Static).update(f"simulated to {mmss(now)} of {mmss(horizon)}")
 
 
 class IncidentScreen(Screen[None]):
@@ -334,6 +308,13 @@ class IncidentScreen(Screen[None]):
             self.end_game()
         return entry
 
+    def perform_then(self, text: str, then: Callable[[Entry], None], quiet: bool = True) -> None:
+        """Perform a line a view asked for, then show its entry in the view (at once here; a team
+        game's screen when the host has played it)."""
+        entry = self.perform(text, quiet=quiet)
+        if entry is not None:
+            then(entry)
+
     def enter(self, text: str) -> None:
         """Enter a line as if typed at the ops console: performed in turn, after a running `wait`."""
         self._enter(text)
@@ -394,9 +375,10 @@ class IncidentScreen(Screen[None]):
         self.perform(text)
 
     def on_system_map_component_chosen(self, event: SystemMap.ComponentChosen) -> None:
-        entry = self.perform(event.command, quiet=True)
-        if entry is not None:
+        def show(entry: Entry) -> None:
             self.query_one(SystemMap).show_detail(f"[{event.command}]\n{entry.output}")
+
+        self.perform_then(event.command, show)
 
     def on_runbooks_runbook_opened(self, event: Runbooks.RunbookOpened) -> None:
         self.perform_quiet_once(f"runbook {event.name}")
@@ -412,20 +394,19 @@ class IncidentScreen(Screen[None]):
         except SelectorError as exc:
             pane.show_series(None, str(exc))
             return
-        entry = self.perform(f"metrics {name}", quiet=True)
-        if entry is None:
-            return
-        if entry.kind == "refused":
-            pane.show_series(None, entry.output)
-        elif self.session.system.metrics.kind_of(event.selector) is None:
-            pane.show_series(None, f"no series match {event.selector}")
-        else:
-            pane.show_series(event.selector)
+
+        def show(entry: Entry) -> None:
+            if entry.kind == "refused":
+                pane.show_series(None, entry.output)
+            elif self.session.system.metrics.kind_of(event.selector) is None:
+                pane.show_series(None, f"no series match {event.selector}")
+            else:
+                pane.show_series(event.selector)
+
+        self.perform_then(f"metrics {name}", show)
 
     def on_sql_pane_command_requested(self, event: SqlPane.CommandRequested) -> None:
-        entry = self.perform(event.command, quiet=True)
-        if entry is not None:
-            self.query_one(SqlPane).show(entry)
+        self.perform_then(event.command, self.query_one(SqlPane).show)
 
     def on_logs_pane_read_requested(self, event: LogsPane.ReadRequested) -> None:
         self.app.push_screen(ReadingScreen("Log lines in view, whole", event.lines))

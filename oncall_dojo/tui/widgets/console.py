@@ -120,6 +120,8 @@ class OpsConsole(Vertical):
         """How many session entries are written out."""
         self.quiet: set[int] = set()
         """Entries made by opening a pane: shown as one dim line without their output."""
+        self.me: str | None = None
+        """Whose console this is, when not the session's own player (a team game's seat)."""
 
     def compose(self) -> ComposeResult:
         yield ConsoleLog(wrap=True, markup=False, highlight=False, auto_scroll=True, min_width=20)
@@ -157,7 +159,8 @@ class OpsConsole(Vertical):
         log = self.query_one(RichLog)
         while self.shown < len(entries):
             i = self.shown
-            log.write(self.format(entries[i], quiet=i in self.quiet, me=self.session.player))
+            me = self.me or self.session.player
+            log.write(self.format(entries[i], quiet=i in self.quiet, me=me))
             self.shown += 1
 
     @staticmethod
