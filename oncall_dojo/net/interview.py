@@ -107,9 +107,11 @@ class InterviewHost(Host):
                 self.seats[index].player = name
                 self.members[name] = Member(name, role, index)
 
-    def join(self, token: str, name: str, peer: Peer | None = None) -> p.Welcome:
+    def join(
+        self, token: str, name: str, peer: Peer | None = None, seat_key: str = ""
+    ) -> p.Welcome:
         before = set(self.members)
-        welcome = super().join(token, name, peer)
+        welcome = super().join(token, name, peer, seat_key)
         m = self.members.get(welcome.you)
         if m is not None and m.role == "candidate":
             if welcome.you not in before and self.on_candidate is not None:
