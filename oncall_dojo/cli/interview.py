@@ -297,7 +297,7 @@ def _list(args: argparse.Namespace) -> int:
             if r["ended_at"] is None
             else f"{r['score']}/100 {r['grade']} {r['outcome']}"
         )
-        rubric = r["marks"].get("rubric") or {}
+        rubric = r["marks"].get("lines") or {}
         marked = f"rubric {len(rubric)} line(s)" if rubric else "rubric not marked"
         loop = f"loop {r['loop']}" if r["loop"] else "no loop"
         print(
@@ -349,12 +349,83 @@ def _delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rubric(args: argparse.Namespace) -> Any:
+    from oncall_dojo.game.rubric import load
+    from oncall_dojo.incident.yamlload import YamlModelError
+
+    try:
+        return load(args.rubric)
+    except YamlModelError as exc:
+        print(str(exc), file=sys.stderr)
+        raise SystemExit(usage(f"{args.rubric} is not a valid rubric (see above)")) from None
+    except OSError as exc:
+        raise SystemExit(usage(f"cannot read the rubric: {exc}")) from None
+
+
 def _mark(args: argparse.Namespace) -> int:
-    return usage("dojo interview mark: not available yet")
+    """`mark CANDIDATE LINE MARK [NOTE...]`, or `mark CANDIDATE words right|partly|wrong
+    [NOTE...]`: on the candidate's latest interview (or the session named)."""
+    from oncall_dojo.game.rubric import WORDS_MARKS, BadMark, check_mark
+    from oncall_dojo.sim.text import clean
+    from oncall_dojo.store.interviews import marks, set_marks
+
+    if len(args.rest) < 3:
+        return usage(
+            "dojo interview mark CANDIDATE LINE 1-4 [NOTE...] "
+            "(or: mark CANDIDATE words right|partly|wrong [NOTE...])"
+        )
+    who, line, value, *note_words = args.rest
+    note = clean(" ".join(note_words)).strip()[:2000]
+    loaded = _rubric(args)
+    store = _store_or_exit(write=True)
+    row = _chosen(store, who)[0]
+    sid = row["session"]
+    data = marks(store, sid)
+    by = player_name(args)
+    if line == "words":
+        if value not in WORDS_MARKS:
+            return usage(f"the words are marked {', '.join(WORDS_MARKS)}, not {value!r}")
+        data["words"] = {"mark": value, "note": note, "by": by}
+        shown = f"the diagnosis in the candidate's words: {value}"
+    else:
+        try:
+            ident, n = check_mark(loaded.rubric, line, value)
+        except BadMark as exc:
+            return usage(str(exc))
+        data.setdefault("lines", {})[ident] = {"mark": n, "note": note, "by": by}
+        data["rubric"] = {"name": loaded.rubric.name, "sha256": loaded.sha256}
+        shown = f"{loaded.rubric.line(ident).title}: {n} ({loaded.rubric.line(ident).anchor(n)})"
+    set_marks(store, sid, data)
+    print(f"interview {sid} ({row['candidate']}): {shown}")
+    return EXIT_OK
 
 
 def _scorecard(args: argparse.Namespace) -> int:
-    return usage("dojo interview scorecard: not available yet")
+    from oncall_dojo.cli.record import _incident_or_none
+    from oncall_dojo.game import scorecard as card
+    from oncall_dojo.sim.text import json_safe
+    from oncall_dojo.store.interviews import scorecard
+
+    loaded = _rubric(args)
+    store = _store_or_exit()
+    row = _chosen(store, args.rest[0])[0]
+    if row["ended_at"] is None:
+        return usage(f"interview {row['session']} has not finished: no scorecard yet")
+    inc = _incident_or_none(row["incident"], args)
+    data = scorecard(store, row["session"], inc, loaded)
+    if args.format == "json":
+        text = json_safe(json.dumps(data, indent=2, ensure_ascii=False)) + "\n"
+    elif args.format == "html":
+        text = card.html(data)
+    else:
+        text = card.markdown(data)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output} ({args.format})")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
 
 
 def add_parsers(sub: Any) -> None:

@@ -276,6 +276,7 @@ def new_interview(
     rubric: str | None = None,
     warmup: bool = False,
     warn: Callable[[str], None] | None = None,
+    session_id: str | None = None,
 ) -> InterviewHost:
     """A fresh interview, recorded as a new `interview` session (with its row in the
     interviewer's database); the host sits in seat 0 as an interviewer."""
@@ -294,6 +295,7 @@ def new_interview(
         INTERVIEW_MODE,
         start_extra=extra,
         unavailable=None if store is not None else "no database",
+        session_id=session_id,
         **kw,
     )
     recorder.started(session, 0)

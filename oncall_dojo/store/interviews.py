@@ -221,6 +221,42 @@ def verify_tombstone(store: Store, sid: str) -> list[Problem]:
     return problems
 
 
+def scorecard(store: Store, sid: str, inc: Any, loaded: Any) -> dict[str, Any]:
+    """The scorecard of interview `sid` (`game.scorecard.build`): its report, its events,
+    the rubric (`game.rubric.LoadedRubric`) and marks, and the scores of the loop's
+    candidates who were interviewed before this one (names left out)."""
+    from oncall_dojo.game import scorecard as card
+    from oncall_dojo.store.report import build as build_report
+
+    row = store.session(sid)
+    events = store.events(sid)
+    rep = build_report(row, events, inc)
+    mine = interviews(store, candidate=sid)
+    if not mine:
+        raise SessionNotFound(f"session {sid} is not an interview")
+    me = mine[0]
+    peers: list[float] = []
+    if me["loop"]:
+        peers = [
+            float(r["score"])
+            for r in interviews(store, loop=me["loop"])
+            if r["session"] != sid
+            and r["score"] is not None
+            and r["started_at"] <= me["started_at"]
+        ]
+    return card.build(
+        rep,
+        [{"type": e.type, "at": e.at, "data": e.data} for e in events],
+        candidate=me["candidate"],
+        rubric=loaded.rubric,
+        rubric_meta={"sha256": loaded.sha256},
+        marks=me["marks"],
+        peers=peers,
+        loop=me["loop"],
+        evidence=[(e.view, e.why.strip()) for e in inc.evidence] if inc is not None else [],
+    )
+
+
 __all__ = [
     "INTERVIEW_MODE",
     "LoopChanged",
@@ -231,6 +267,7 @@ __all__ = [
     "loops",
     "marks",
     "pin_loop",
+    "scorecard",
     "scrub",
     "set_candidate",
     "set_marks",
