@@ -182,11 +182,18 @@ async def _serve(host: Any, args: argparse.Namespace, warmup: bool) -> int:
     you = host.recorder.player if host.recorder is not None else next(iter(host.members), "")
     if not args.no_console and not args.line and sys.stdin.isatty() and sys.stdout.isatty():
         from oncall_dojo.tui.host_app import HostApp
+        from oncall_dojo.tui.screens.interviewer import InterviewerScreen
 
         game = asyncio.create_task(serve(served, linger_s=args.linger))
-        await HostApp(
-            host, you, links=list(served.links), pages=[("candidate", pg) for pg in pages]
-        ).run_async()
+        app = HostApp(
+            host,
+            you,
+            links=list(served.links),
+            pages=[("candidate", pg) for pg in pages],
+            screen=InterviewerScreen,
+        )
+        app.title = "oncall-dojo: interviewer"
+        await app.run_async()
         if not host.over:
             host.end(you)
         result = await game

@@ -181,6 +181,8 @@ def build(
                 entry.update(role="game", text="time is up")
             elif action == "end":
                 entry["text"] = "ended the exercise"
+            elif action == "look":
+                entry.update(role="candidate", text=f"opened {d.get('what', '')}")
             else:
                 continue
             timeline.append(entry)

@@ -95,6 +95,8 @@ class InterviewHost(Host):
         self.away_s = 0
         """Player seconds the candidate was disconnected, in all."""
         self.time_up = False
+        self.looks: list[tuple[int, str]] = []
+        """(at, what) each time the candidate opened another pane or view."""
 
     # -- who is who ----------------------------------------------------------------------
     @property
@@ -165,6 +167,17 @@ class InterviewHost(Host):
                 ),
                 "answer",
             )
+
+    def look(self, name: str, what: str) -> None:
+        """What the candidate looks at is kept with its time (and recorded) when it changes."""
+        m = self.members.get(name)
+        before = m.looking if m is not None else None
+        super().look(name, what)
+        if m is None or m.role != "candidate" or m.looking == before or not m.looking:
+            return
+        self.looks.append((self.session.now, m.looking))
+        if not self.over:
+            self._record("facilitator", {"player": name, "action": "look", "what": m.looking})
 
     # -- the interviewer's words at a console --------------------------------------------
     def command(self, name: str, text: str, id: int = 0) -> p.Reply:

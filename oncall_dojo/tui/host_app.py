@@ -22,12 +22,14 @@ class HostApp(App[None]):
         you: str,
         links: list[tuple[str, str, str | None]] | None = None,
         pages: list[tuple[str, str]] | None = None,
+        screen: type[FacilitatorScreen] = FacilitatorScreen,
     ) -> None:
         super().__init__()
         self.host = host
-        self._screen = FacilitatorScreen(host, you, links, pages)
+        self._screen = screen(host, you, links, pages)
         """The one screen; `links` are (role, join link, who took it) per seat, `pages`
-        (role, browser page) per player's seat when browsers are served."""
+        (role, browser page) per player's seat when browsers are served; `screen` the
+        console's kind (the interviewer's, for `dojo interview`)."""
 
     def on_mount(self) -> None:
         self.sub_title = self.host.session.incident.title

@@ -1,0 +1,181 @@
+"""The interviewer's console for `dojo interview`: the facilitator console, turned to one
+candidate.
+
+Left, the candidate's log: every command they run with its output, their `say`/`note`
+lines (thinking aloud), the panes they open and when, and the interviewers' nudges and
+notes, all stamped with the game's time; below it, the team pane. Right, what only the
+interviewers see: the clock and the time box, the root cause and the reference, the key
+metrics with the candidate's actions marked under them, the candidate's panes, and the
+private notes. The line at the bottom takes `note TEXT`, `nudge [TEXT]`, `hint`, `pause`,
+`resume`, `extend N`, `end`, `say TEXT`; F5 pauses or resumes, F6 releases a hint, F7
+nudges. The screen renders the host's state and messages and holds no game state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Input, RichLog, Static
+
+from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.views import sparkline
+from oncall_dojo.net import protocol as p
+from oncall_dojo.net.host import Refused
+from oncall_dojo.tui import dashboards
+from oncall_dojo.tui.charts import marker_row
+from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
+from oncall_dojo.tui.widgets.team import TeamPane
+
+INTERVIEW_ACTIONS = ("pause", "resume", "hint", "end", "note", "nudge", "extend")
+CHART_WIDTH = 36
+
+
+class InterviewerScreen(FacilitatorScreen):
+    CSS_PATH = "interviewer.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f5", "toggle_pause", "Pause/resume"),
+        Binding("f6", "hint", "Release hint"),
+        Binding("f7", "nudge", "Nudge"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="iv-main"):
+            with Vertical(id="iv-left"):
+                yield RichLog(id="iv-cand", wrap=True, markup=False, max_lines=20000)
+                yield TeamPane(id="fac-team")
+            with VerticalScroll(id="fac-side"):
+                yield Static("", id="fac-clock")
+                yield Static("", id="fac-links")
+                yield Static("", id="fac-answer")
+                yield Static("", id="iv-metrics")
+                yield Static("", id="iv-panes")
+                yield Static("", id="fac-notes")
+                yield Static("", id="fac-injects")
+        yield Static("", id="fac-said")
+        yield Input(
+            placeholder="interviewer> note TEXT | nudge [TEXT] | hint | pause | extend 5 | end",
+            id="fac-line",
+            select_on_focus=False,
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # FacilitatorScreen.on_mount runs too (Textual calls each class's handler)
+        log = self.query_one("#iv-cand", RichLog)
+        log.border_title = "The candidate: commands and outputs, thinking aloud, panes"
+        host = self.host
+        for seq, line in enumerate(host.feed):  # what happened before the console opened
+            self._candidate_line(line, host.outputs[seq] if seq < len(host.outputs) else "")
+        self.set_interval(1.0, self._side)
+
+    @property
+    def candidate(self) -> str:
+        m = getattr(self.host, "candidate", None)
+        return m.name if m is not None else ""
+
+    # -- the host's messages ----------------------------------------------------------------
+    def _heard(self, msg: BaseModel, audience: str) -> None:
+        super()._heard(msg, audience)
+        if audience not in ("all", "answer", self.you):
+            return
+        if isinstance(msg, p.Line):
+            out = self.host.outputs[msg.seq] if msg.seq < len(self.host.outputs) else ""
+            self._candidate_line(msg, out)
+        elif isinstance(msg, p.Said):
+            log = self.query_one("#iv-cand", RichLog)
+            who = msg.player or "***"
+            style = {"note": "yellow", "say": "green", "notice": "magenta"}[msg.kind]
+            if msg.player and msg.player != self.candidate and msg.kind == "note":
+                style = "bold yellow"  # an interviewer's private note
+            log.write(Text(f"[{mmss(msg.at)}] {who} {msg.kind}: {msg.text}", style=style))
+        elif isinstance(msg, p.Roster):
+            self._panes()
+
+    def _candidate_line(self, line: p.Line, output: str) -> None:
+        log = self.query_one("#iv-cand", RichLog)
+        mine = line.player == self.candidate
+        mark = "!" if line.kind == "refused" else ">"
+        head = Text(f"[{mmss(line.at)}] {line.player} {mark} {line.command}")
+        head.stylize("bold" if mine else "dim")
+        log.write(head)
+        if output:
+            log.write(Text(output, style="red" if line.kind == "refused" else ""))
+
+    # -- the side ---------------------------------------------------------------------------
+    def _side(self) -> None:
+        super()._side()
+        h: Any = self.host
+        c = h.clock_message()
+        box = Text.assemble(
+            ("Clock ", "bold"),
+            f"{mmss(c.at)} / {mmss(c.horizon)}  ",
+            ("PAUSED" if c.paused else f"{c.speed:g}x", "bold yellow" if c.paused else "green"),
+        )
+        if hasattr(h, "deadline"):
+            box.append(f"\nTime box: {h.left_text()} left (ends {mmss(h.deadline)})")
+            if getattr(h, "away_s", 0) or getattr(h, "away_since", None) is not None:
+                box.append(f"\nCandidate disconnected: {h.away_s}s lost so far", style="yellow")
+        self.query_one("#fac-clock", Static).update(box)
+        self._metrics()
+        self._panes()
+
+    def _metrics(self) -> None:
+        s = self.host.session
+        t0, t1 = max(0, s.page_tick - 600), s.system.t
+        acts = [
+            s.page_tick + ln.at
+            for ln in self.host.feed
+            if ln.player == self.candidate and ln.kind == "act"
+        ]
+        out = Text()
+        out.append("Key metrics (▲ the candidate's actions)\n", style="bold")
+        chosen = [("api", dashboards.panels(s, "api")[1])]
+        for pool in list(s.system.pools)[:3]:
+            ps = dashboards.panels(s, pool)
+            chosen.append((pool, ps[4]))
+        for service, panel in chosen:
+            vals = dashboards.series(s, panel.selector, panel.fn, t0, t1, CHART_WIDTH, panel.over)
+            now = float(vals[-1]) if vals.size else 0.0
+            out.append(f"{service} {panel.label}: {now:.3g}{panel.unit}\n", style="cyan")
+            out.append(f"  {sparkline(vals, CHART_WIDTH)}\n")
+        if t1 > t0:
+            out.append("  " + marker_row(CHART_WIDTH, t0, t1, [a for a in acts if a >= t0]) + "\n")
+        self.query_one("#iv-metrics", Static).update(out)
+
+    def _panes(self) -> None:
+        looks = getattr(self.host, "looks", [])
+        t = Text()
+        t.append("Panes the candidate opened\n", style="bold")
+        for at, what in looks[-12:]:
+            t.append(f"  [{mmss(at)}] {what}\n")
+        if not looks:
+            t.append("  (none yet)\n", style="dim")
+        self.query_one("#iv-panes", Static).update(t)
+
+    # -- the interviewer's actions ----------------------------------------------------------
+    def act(self, line: str) -> None:
+        word, _, arg = line.partition(" ")
+        if word not in INTERVIEW_ACTIONS and word != "say":
+            self._say(
+                f"! not an interviewer action: {word} (one of {', '.join(INTERVIEW_ACTIONS)}, say TEXT)"
+            )
+            return
+        try:
+            if word == "say":
+                self.host.say(self.you, arg)
+                shown = ""
+            else:
+                shown = self.host.facilitate(self.you, word, arg)
+        except Refused as exc:
+            self._say(f"! {exc}")
+            return
+        self._say("" if shown in ("", "done") else shown)
+        self._side()
+
+    def action_nudge(self) -> None:
+        self.act("nudge")

@@ -1,0 +1,84 @@
+"""The interviewer's console (`dojo interview` in a terminal), driven by Pilot over a real
+interview host (no network: the candidate acts through the host's API as the server would)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Input, RichLog, Static
+
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.net.interview import InterviewHost, new_interview
+from oncall_dojo.tui.host_app import HostApp
+from oncall_dojo.tui.screens.interviewer import InterviewerScreen
+
+from .helpers import sync, wait_for
+
+
+def interview(incident: Incident) -> InterviewHost:
+    host = new_interview(incident.for_seed(7), 7, host_name="ivy", store=None, minutes=30)
+    token = host.seats[1].token
+    assert token is not None
+    host.join(token, "cam")
+    return host
+
+
+def log_text(screen: InterviewerScreen) -> str:
+    log = screen.query_one("#iv-cand", RichLog)
+    return "\n".join(line.text for line in log.lines)
+
+
+def static(screen: InterviewerScreen, sel: str) -> str:
+    content = screen.query_one(sel, Static).content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def typed(pilot: Pilot[None], line: str) -> None:
+    inp = pilot.app.screen.query_one("#fac-line", Input)
+    inp.focus()
+    inp.value = line
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+@sync
+async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> None:
+    host = interview(poison)
+    host.command("cam", "alerts")  # before the console opened: shown from the host's feed
+    app = HostApp(host, "ivy", screen=InterviewerScreen)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, InterviewerScreen))
+        screen = app.screen
+        assert isinstance(screen, InterviewerScreen)
+        host.command("cam", "queues")
+        host.command("cam", "note the payments queue is the odd one out")
+        host.look("cam", "logs: billing level=warn")
+        host.command("cam", "restart billing")
+        await pilot.pause()
+        await wait_for(pilot, lambda: "restart billing" in log_text(screen))
+        text = log_text(screen)
+        # every command with its output, and the thinking aloud
+        assert "cam > alerts" in text and "Active alerts" in text
+        assert "cam > queues" in text and "payments" in text
+        assert "the payments queue is the odd one out" in text
+        # the answer and the reference, the time box, the panes, the metrics
+        side = static(screen, "#fac-answer")
+        assert "Root cause:" in side and "Reference timeline" in side
+        await wait_for(pilot, lambda: "Time box:" in static(screen, "#fac-clock"))
+        assert "logs: billing level=warn" in static(screen, "#iv-panes")
+        metrics = static(screen, "#iv-metrics")
+        assert "Key metrics" in metrics and "▲" in metrics
+        # the interviewer's actions go to the host
+        await typed(pilot, "note asked about the queue before restarting")
+        await typed(pilot, "nudge Why restart billing?")
+        await typed(pilot, "extend 5")
+        await typed(pilot, "inject fault x")  # a facilitator's word, not an interviewer's
+        assert "not an interviewer action" in static(screen, "#fac-said")
+        assert [n[2] for n in host.notes] == ["asked about the queue before restarting"]
+        assert any("ivy asks: Why restart billing?" in s.text for s in host.said)
+        assert host.deadline == 35 * 60
+        await wait_for(pilot, lambda: "Why restart billing?" in log_text(screen))
+        await pilot.press("f5")
+        assert host.paused
+        await pilot.press("f7")
+        assert sum("asks:" in s.text for s in host.said) == 2
