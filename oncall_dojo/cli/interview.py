@@ -346,7 +346,7 @@ def _delete(args: argparse.Namespace) -> int:
         )
         return EXIT_FAIL
     for sid in ids:
-        stone = delete_session(store, sid, "deleted on request (dojo interview delete)")
+        stone = delete_session(store, sid, "dojo interview delete")
         tokens = store.path.parent / "hosts" / f"{sid}.json"
         tokens.unlink(missing_ok=True)
         print(

@@ -210,7 +210,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     named = [i for i in args.sessions if i not in deleted]
     stones = list(deleted) if args.all else [i for i in args.sessions if i in deleted]
     ids: list[str] = []
-    if args.all or named:
+    if args.all:
+        ids = [r["session"] for r in store.history()]
+    elif named:
         args.sessions = named
         store, ids = _chosen_sessions(args, "a SESSION to verify")
     failed = 0

@@ -83,6 +83,12 @@ class InterviewerScreen(FacilitatorScreen):
         super()._heard(msg, audience)
         if audience not in ("all", "answer", self.you):
             return
+        if isinstance(msg, p.Finished):
+            sid = self.host.recorder.session_id if self.host.recorder is not None else None
+            self._say(
+                f"Finished: {msg.score:g}/100, grade {msg.grade}. Ctrl+Q, then mark the rubric "
+                f"and print the scorecard (dojo interview scorecard {sid or 'CANDIDATE'})"
+            )
         if isinstance(msg, p.Line):
             out = self.host.outputs[msg.seq] if msg.seq < len(self.host.outputs) else ""
             self._candidate_line(msg, out)
