@@ -103,14 +103,55 @@ def cmd_host(args: argparse.Namespace) -> int:
 
 async def _host(host: Any, address: str, port: int, ssl_ctx: Any, args: argparse.Namespace) -> int:
     import asyncio
+    import signal
 
-    from oncall_dojo.net.hosting import open_game, serve
+    from oncall_dojo.net.hosting import close_game, open_game
 
     try:
         served = await open_game(host, address, port, ssl_ctx, web=args.web)
     except OSError as exc:
         err(f"cannot listen on {address}:{port}: {exc.strerror or exc}")
         return EXIT_FAIL
+    # SIGTERM or SIGINT: stop serving and remove the private folder; the game stays
+    # resumable (`dojo host --resume`), as after a crash
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    stopped: list[int] = []
+
+    def stop(sig: int) -> None:
+        stopped.append(sig)
+        args.signalled = True
+        app = getattr(args, "tui", None)
+        if app is not None and app.is_running:
+            app.exit()  # the full-screen console puts the terminal back, then we stop
+        else:
+            main.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await _hosting(host, served, address, args)
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        await close_game(served)
+        sid = host.recorder.session_id if host.recorder is not None else None
+        err(
+            f"stopped by signal {stopped[0]}"
+            + (f"; `dojo host --resume {sid}` continues" if sid else "")
+        )
+        return 128 + stopped[0]
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _hosting(host: Any, served: Any, address: str, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from oncall_dojo.net.hosting import serve
+
     out = sys.stdout
     sid = host.recorder.session_id if host.recorder is not None else None
     out.write(f"Team game: {host.session.incident.title}  (session {sid or 'not recorded'})\n")
@@ -159,12 +200,17 @@ async def _host_tui(
     from oncall_dojo.tui.host_app import HostApp  # lazily: only a terminal host loads textual
 
     game = asyncio.create_task(serve(served, linger_s=args.linger))
-    await HostApp(
+    args.tui = app = HostApp(
         host,
         you,
         links=[(role, link, who) for role, link, who in served.links],
         pages=list(served.browser_links),
-    ).run_async()
+    )
+    await app.run_async()
+    args.tui = None
+    if getattr(args, "signalled", False):
+        game.cancel()
+        raise asyncio.CancelledError  # stopped by a signal: the game stays resumable
     if not host.over:
         host.end(you)  # the facilitator left the console: play ends, the outcome is measured
     result = await game
@@ -250,16 +296,76 @@ def cmd_join(args: argparse.Namespace) -> int:
         kw["ssl_context"] = ssl.create_default_context(cafile=args.cafile)
     if not args.console:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            from oncall_dojo.tui.player_app import PlayerApp  # lazily: textual for this only
-
-            PlayerApp(args.url, name, **kw).run()
-            return EXIT_OK
-        err("not a terminal: playing at the line console")
+            code = _relay(args.url, name, kw)
+            if code is not None:
+                return code
+        else:
+            err("not a terminal: playing at the line console")
     try:
         return asyncio.run(run_console(args.url, name, **kw))
     except JoinError as exc:
         err(str(exc))
         return EXIT_FAIL
+
+
+def _relay(url: str, name: str, kw: dict[str, Any]) -> int | None:
+    """The seat's incident screen, drawn on the host, relayed to this terminal in raw mode
+    (`net.relay`); None when raw mode is not available here (the caller falls back to the
+    line console)."""
+    import asyncio
+    import os
+    import signal
+
+    try:
+        import termios
+        import tty
+    except ImportError:
+        err(
+            "this terminal cannot be switched to raw mode here (no termios, e.g. on Windows): "
+            "playing at the line console, as with --console"
+        )
+        return None
+    from oncall_dojo.net.client import JoinError
+    from oncall_dojo.net.relay import RESET, Relay
+
+    fd = sys.stdin.fileno()
+    out = sys.stdout.buffer
+
+    def size() -> tuple[int, int]:
+        try:
+            ts = os.get_terminal_size(sys.stdout.fileno())
+        except OSError:
+            return 80, 24
+        return ts.columns, ts.lines
+
+    relay = Relay(
+        url, name, fd, out, size, ssl_context=kw.get("ssl_context"), retry_for=kw["retry_for"]
+    )
+
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGWINCH, relay.resized)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, task.cancel)  # the terminal is restored on the way out
+        return await relay.run()
+
+    saved = termios.tcgetattr(fd)
+    why, code = "", EXIT_OK
+    try:
+        tty.setraw(fd)
+        why = asyncio.run(main())
+    except JoinError as exc:
+        why, code = str(exc), EXIT_FAIL
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        why, code = "stopped", EXIT_FAIL
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        out.write(RESET)
+        out.flush()
+    print(f"dojo: {why}" if code else f"Left the game ({why}).")
+    return code
 
 
 def _join_from_env(env: Any) -> int:
@@ -345,7 +451,12 @@ def add_parsers(sub: Any) -> None:
     sj.add_argument("url", nargs="?", help="the join link (http://HOST:PORT/join/TOKEN)")
     sj.add_argument("--as", dest="name", metavar="NAME", help="your name in the game")
     sj.add_argument("--from-env", action="store_true", help=argparse.SUPPRESS)
-    sj.add_argument("--console", action="store_true", help="the line console (for scripts, tests)")
+    sj.add_argument(
+        "--console",
+        action="store_true",
+        help="the line console (for scripts, tests); without it a terminal gets the incident "
+        "screen, drawn on the host and relayed",
+    )
     sj.add_argument(
         "--cafile", metavar="PEM", help="trust this CA (a self-signed host certificate)"
     )

@@ -97,6 +97,18 @@ def what_was_done(command: str) -> tuple[str, str | None]:
     return cmd.name, None
 
 
+def _paged(header: dict[str, Any], cmds: list[dict[str, Any]], team: dict[str, Any] | None) -> str:
+    """Who the page reached: the player of a solo game; in a team game the team that played
+    (the host's own player is the facilitator, who was not paged)."""
+    if team is None:
+        return str(header.get("player"))
+    host = header.get("player")
+    names = list(
+        dict.fromkeys(str(c["player"]) for c in cmds if c.get("player") not in (None, host))
+    )
+    return f"The team ({', '.join(names)})" if names else "The team"
+
+
 def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_alert: str) -> str:
     t = result["times"]
     parts = [
@@ -226,7 +238,7 @@ def build(
     rep: dict[str, Any] = {
         "session": header,
         "title": inc.title if inc else str(header.get("incident")),
-        "summary": _summary(str(header.get("player")), result, inc, page_alert),
+        "summary": _summary(_paged(header, cmds, team), result, inc, page_alert),
         "outcome": {
             "score": result["score"],
             "grade": result["grade"],

@@ -214,7 +214,8 @@ class Served:
     browser_links: list[tuple[str, str]] = field(default_factory=list)
     """(role, page) for each player's seat whose token this machine keeps, with `web`."""
     web: Any = None
-    """The browser side (`net.web.WebPlay`), with `web`."""
+    """The seats' screens (`net.web.WebPlay`): relayed terminals, and browser pages."""
+    closed: bool = False
     scratch: str | None = None
     """A private directory (the Unix socket, the browser apps' log), removed at the end."""
 
@@ -227,16 +228,17 @@ async def open_game(
     limits: Limits | None = None,
     web: bool = False,
 ) -> Served:
-    """Serve `host` on `address:port`; with `web`, also each player's seat as a browser page
-    (textual-serve), whose app processes join through a private Unix socket."""
-    scratch = play = unix_path = None
+    """Serve `host` on `address:port`, with each player's seat's screen for `dojo join` in a
+    terminal (the relay) and, with `web`, as a browser page too (textual-serve); the seats'
+    app processes join through a private Unix socket."""
+    unix_path = None
     server = Server(host, limits)
+    scratch = tempfile.mkdtemp(prefix="dojo-web-")  # 0700
+    if hasattr(socket, "AF_UNIX") and len(scratch) < 90:
+        unix_path = os.path.join(scratch, "host.sock")
+    play = WebPlay(host, server.link, unix_path, os.path.join(scratch, "apps.log"), pages=web)
+    server.extra_routes = play.add_routes
     if web:
-        scratch = tempfile.mkdtemp(prefix="dojo-web-")  # 0700
-        if hasattr(socket, "AF_UNIX") and len(scratch) < 90:
-            unix_path = os.path.join(scratch, "host.sock")
-        play = WebPlay(host, server.link, unix_path, os.path.join(scratch, "apps.log"))
-        server.extra_routes = play.add_routes
         server.web_path = play.page_path
     try:
         await server.start(address, port, ssl_context, unix_path)
@@ -253,11 +255,15 @@ async def open_game(
         for s in host.seats
         if s.token and s.role != "facilitator" and (page := server.browser_link(s.token))
     ]
-    return Served(host, server, links, pages, play, scratch)
+    return Served(host, server, links, pages, play, scratch=scratch)
 
 
 async def close_game(served: Served) -> None:
-    """Stop serving: the browser pages' apps, the clients' sockets, the scratch directory."""
+    """Stop serving: the browser pages' apps, the clients' sockets, the scratch directory
+    (once: a second call does nothing)."""
+    if served.closed:
+        return
+    served.closed = True
     try:
         if served.web is not None:
             await served.web.close()

@@ -1,16 +1,18 @@
-"""Browser players (`dojo host --web`): each seat's page runs the player's Textual app through
-textual-serve, so a player with nothing installed joins by opening a link.
+"""Each player's seat's screen, drawn by an app process on the host's machine: relayed to a
+terminal by `dojo join` (`net.relay`), and with `dojo host --web` as a browser page
+through textual-serve, so a player with nothing installed joins by opening a link.
 
 Routes, added to the game's own aiohttp server (one port for terminals and browsers):
 
-- `GET /play/TOKEN` (optionally `?as=NAME`): the page (textual-serve's terminal in the
-  browser). A token that is not one of the game's seats, or the facilitator's, gets 404.
-- `GET /play/TOKEN/ws` and `/play/TOKEN/ws/NAME`: the page's websocket. It starts one app
-  process for the page, `python -m oncall_dojo join --from-env`, which joins the game as a
-  player with that seat's token, over a private Unix socket (or the loopback link) like any
-  `dojo join` client. The token and name reach the process through its environment, never
-  its command line. One process per seat: a second page for the same seat replaces the first.
-- `GET /static/...`: textual-serve's script, styles and fonts.
+- `GET /play/TOKEN/ws` and `/play/TOKEN/ws/NAME`: the screen's websocket (textual-serve's
+  browser protocol). It starts one app process, `python -m oncall_dojo join --from-env`,
+  which joins the game as a player with that seat's token and the host's seat key, over a
+  private Unix socket (or the loopback link). The token, key and name reach the process
+  through its environment, never its command line. One process per seat: a second screen
+  for the same seat replaces the first. Always served.
+- With `--web`: `GET /play/TOKEN` (optionally `?as=NAME`), the page (textual-serve's
+  terminal in the browser), and `GET /static/...`, its script, styles and fonts.
+A token that is not one of the game's seats, or the facilitator's, gets 404.
 
 What a browser can do is what the app offers: the solo incident screen over a replica of
 the host's game (`net.replica`), with the team pane. The app process runs on the host's
@@ -115,9 +117,12 @@ class WebPlay:
     socket_path: str | None = None
     log_path: str | None = None
     """Where the app processes' stderr goes (it must not reach the host's terminal)."""
-    pages: dict[int, web.WebSocketResponse] = field(default_factory=dict)
-    """The page currently served for each seat."""
+    screens: dict[int, web.WebSocketResponse] = field(default_factory=dict)
+    """The screen (a page's or a relayed terminal's websocket) currently served per seat."""
     downloads: DownloadManager = field(default_factory=DownloadManager)
+    pages: bool = True
+    """Serve the browser pages (`dojo host --web`); the screens' websockets are always served
+    (a terminal's `dojo join` relays them)."""
 
     @property
     def command(self) -> str:
@@ -128,10 +133,11 @@ class WebPlay:
         return cmd
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_get("/play/{token}", self._page)
         app.router.add_get("/play/{token}/ws", self._socket)
         app.router.add_get("/play/{token}/ws/{name}", self._socket)
-        app.router.add_static("/static", _PACKAGE / "static", show_index=False)
+        if self.pages:
+            app.router.add_get("/play/{token}", self._page)
+            app.router.add_static("/static", _PACKAGE / "static", show_index=False)
 
     def page_path(self, token: str) -> str:
         return f"/play/{token}"
@@ -168,11 +174,11 @@ class WebPlay:
         name = player_name(request.match_info.get("name", ""))
         ws = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_BROWSER_FRAME)
         await ws.prepare(request)
-        old = self.pages.get(seat.index)
+        old = self.screens.get(seat.index)
         if old is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.close(message=b"opened in another page"), 5)
-        self.pages[seat.index] = ws
+        self.screens[seat.index] = ws
         env = {ENV_LINK: self.link(token), ENV_SEAT: self.host.seatfeed.key}
         if self.socket_path:
             env[ENV_SOCKET] = self.socket_path
@@ -209,8 +215,8 @@ class WebPlay:
                 transport = getattr(process, "_transport", None)
                 if transport is not None:
                     transport.close()  # its pipes, now: not when collected after the loop
-            if self.pages.get(seat.index) is ws:
-                del self.pages[seat.index]
+            if self.screens.get(seat.index) is ws:
+                del self.screens[seat.index]
             await ws.close()
         return ws
 
@@ -240,6 +246,6 @@ class WebPlay:
                 await service.focus()
 
     async def close(self) -> None:
-        for ws in list(self.pages.values()):
+        for ws in list(self.screens.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(message=b"the host stopped"), 5)

@@ -119,8 +119,8 @@ def test_browser_players_join_play_and_see_each_other(poison: Incident) -> None:
             await tom.close()
         # each page's app process ended with its page
         end = asyncio.get_running_loop().time() + WAIT_S
-        while served.web.pages and asyncio.get_running_loop().time() < end:
+        while served.web.screens and asyncio.get_running_loop().time() < end:
             await asyncio.sleep(0.05)
-        assert served.web.pages == {}
+        assert served.web.screens == {}
 
     asyncio.run(asyncio.wait_for(game(), 240))

@@ -72,7 +72,7 @@ def test_pages_are_served_for_players_seats_only(poison: Incident) -> None:
                             raise AssertionError("a page socket opened for a seat without a page")
                     except aiohttp.WSServerHandshakeError as exc:
                         assert exc.status == 404
-            assert served.web.pages == {}
+            assert served.web.screens == {}
         finally:
             await close_game(served)
 
@@ -98,7 +98,7 @@ def test_a_page_socket_ignores_what_is_not_keys_and_its_app_ends_with_it(
                     if msg.type == aiohttp.WSMsgType.BINARY:
                         drawn += msg.data
                 assert b"Your powers" in drawn
-                assert list(served.web.pages) == [1]  # the commander's seat has its page
+                assert list(served.web.screens) == [1]  # the commander's seat has its page
                 assert cmdr not in served.web.command  # the token is not on a command line
                 for junk in (
                     "not json",
@@ -120,9 +120,9 @@ def test_a_page_socket_ignores_what_is_not_keys_and_its_app_ends_with_it(
                 assert served.host.members["cara"].online
                 await ws.close()
             end = asyncio.get_running_loop().time() + WAIT_S
-            while served.web.pages and asyncio.get_running_loop().time() < end:
+            while served.web.screens and asyncio.get_running_loop().time() < end:
                 await asyncio.sleep(0.05)
-            assert served.web.pages == {}
+            assert served.web.screens == {}
             while served.host.members["cara"].online and asyncio.get_running_loop().time() < end:
                 await asyncio.sleep(0.05)
             assert not served.host.members["cara"].online  # its app process left the game
@@ -292,7 +292,7 @@ def test_a_second_page_for_a_seat_replaces_the_first(poison: Incident) -> None:
                         break
                 assert msg.type == aiohttp.WSMsgType.CLOSE and msg.extra == "opened in another page"
                 assert first.closed
-                assert len(served.web.pages) == 1
+                assert len(served.web.screens) == 1
                 assert served.host.members["cara"].online
                 await second.close()
         finally:

@@ -111,6 +111,15 @@ def test_the_postmortem_draft_has_the_usual_shape(incident: Incident) -> None:
     assert "**lee**" in md and "- 01:50 `restart billing`" in md
 
 
+def test_the_summary_says_the_team_was_paged_not_the_facilitator(incident: Incident) -> None:
+    s, _ = play(incident)
+    rep = report.from_session(s, team=True, roles=ROLES, notes=NOTES, player="host")
+    assert rep["summary"].startswith("The team (dana, lee) was paged by ")
+    assert "host was paged" not in markdown.render(rep)
+    solo = report.from_session(Session(incident, 4), player="alice")
+    assert solo["summary"].startswith("alice was paged by ")
+
+
 def test_a_solo_report_has_no_team_part(incident: Incident) -> None:
     s = Session(incident, 4)
     perform(s, "ack")
