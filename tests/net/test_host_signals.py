@@ -5,8 +5,8 @@ folder (the 0700 folder with the seats' Unix socket), says how to resume, and ex
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
