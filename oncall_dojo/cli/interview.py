@@ -40,7 +40,7 @@ from oncall_dojo.cli.team import listen_arg, speed_arg
 WORDS = ("list", "export", "delete", "mark", "scorecard", "warmup")
 
 INTERVIEWER_HELP = """Interviewer console: note TEXT (private, on the timeline), nudge [TEXT],
-hint, pause, resume, extend N (minutes), end, who. The candidate's commands appear below."""
+hint, pause, resume, extend N (minutes), mark LINE 1-4 [NOTE], end, who. The candidate's commands appear below."""
 
 
 def minutes_arg(text: str) -> int:
@@ -81,6 +81,8 @@ def _run(args: argparse.Namespace, warmup: bool = False) -> int:
     from oncall_dojo.store.interviews import LoopChanged, get_loop, pin_loop
 
     check_dirs(args)
+    if args.rubric:
+        _rubric(args)  # a broken rubric file is told now, not when the first mark is given
     if args.seed is not None and args.loop:
         return usage("--seed and --loop: a loop fixes the seed for all its candidates; give one")
     name = player_name(args)
@@ -139,6 +141,7 @@ def _run(args: argparse.Namespace, warmup: bool = False) -> int:
         store=store,
         minutes=minutes,
         loop=loop_name,
+        rubric=args.rubric,
         interviewers=args.interviewers,
         speed=args.speed,
         warmup=warmup,
@@ -247,7 +250,7 @@ async def _console(host: Any, you: str, out: Any) -> None:
                     out.write(f"  {m.name:<20} {m.role:<12} {state} {m.looking}\n")
             elif word == "say":
                 host.say(you, arg)
-            elif word in ("pause", "resume", "hint", "end", "note", "nudge", "extend"):
+            elif word in ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark"):
                 shown = host.facilitate(you, word, arg)
                 if shown != "done":
                     out.write(f"  {shown}\n")

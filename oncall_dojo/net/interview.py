@@ -52,7 +52,7 @@ WARMUP_TEXT = (
     "here so you can learn the game (the console, the panes, `help`) before the exercise. "
     "Ask the interviewer anything."
 )
-INTERVIEW_ACTIONS = ("nudge", "extend")
+INTERVIEW_ACTIONS = ("nudge", "extend", "mark")
 """Interviewer actions beyond the facilitator's."""
 
 
@@ -95,6 +95,9 @@ class InterviewHost(Host):
         self.away_s = 0
         """Player seconds the candidate was disconnected, in all."""
         self.time_up = False
+        self.marker: Callable[[str, str], str] | None = None
+        """Keeps a rubric mark given during the exercise: (by, "LINE MARK [NOTE]") -> what
+        was kept; set when the interview is recorded (the marks live beside the record)."""
         self.looks: list[tuple[int, str]] = []
         """(at, what) each time the candidate opened another pane or view."""
 
@@ -195,6 +198,14 @@ class InterviewHost(Host):
     def facilitate(self, by: str, action: str, arg: str = "") -> str:
         if action == "nudge":
             return self.nudge(by, arg)
+        if action == "mark":
+            self._facilitator(by)
+            if self.marker is None:
+                raise Refused("marks are kept only for a recorded interview")
+            try:
+                return self.marker(by, arg)
+            except ValueError as exc:
+                raise Refused(str(exc)) from None
         if action == "extend":
             try:
                 minutes = int(arg.strip() or "5")
@@ -331,9 +342,41 @@ def new_interview(
         on_candidate=on_candidate,
         warmup=warmup,
     )
+    if store is not None and sid is not None and not warmup:
+        host.marker = _marker(store, sid, rubric)
     if seats[0].token is not None:
         host.join(seats[0].token, host_name)
     return host
+
+
+def _marker(store: Store, sid: str, rubric_path: str | None) -> Callable[[str, str], str]:
+    """`mark LINE 1-4 [NOTE]` or `mark words right|partly|wrong [NOTE]` at the interviewer's
+    console, kept in the interview's row as `dojo interview mark` keeps it."""
+    from oncall_dojo.game.rubric import WORDS_MARKS, check_mark, load
+    from oncall_dojo.store import interviews as records
+
+    loaded = load(rubric_path)
+
+    def mark(by: str, arg: str) -> str:
+        line, _, rest = clean(arg).strip().partition(" ")
+        value, _, note = rest.strip().partition(" ")
+        if not line or not value:
+            raise ValueError("mark LINE 1-4 [NOTE], or mark words right|partly|wrong [NOTE]")
+        data = records.marks(store, sid)
+        if line == "words":
+            if value not in WORDS_MARKS:
+                raise ValueError(f"the words are marked {', '.join(WORDS_MARKS)}")
+            data["words"] = {"mark": value, "note": note.strip(), "by": by}
+            shown = f"words: {value}"
+        else:
+            ident, n = check_mark(loaded.rubric, line, value)
+            data.setdefault("lines", {})[ident] = {"mark": n, "note": note.strip(), "by": by}
+            data["rubric"] = {"name": loaded.rubric.name, "sha256": loaded.sha256}
+            shown = f"{loaded.rubric.line(ident).title}: {n}"
+        records.set_marks(store, sid, data)
+        return f"marked {shown}"
+
+    return mark
 
 
 __all__ = [

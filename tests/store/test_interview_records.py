@@ -133,3 +133,23 @@ def test_interviews_stay_off_the_leaderboard(poison: Incident, dojo: object) -> 
     play_interview(poison)
     code, out, _ = dojo("leaderboard", "payments-stuck")  # type: ignore[operator]
     assert code == 0 and "No ranked sessions yet" in out
+
+
+def test_marks_given_at_the_interviewers_console_are_kept(poison: Incident) -> None:
+    from oncall_dojo.net.host import Refused
+
+    store = Store.open()
+    host = new_interview(poison.for_seed(3), 3, host_name="ivy", store=store)
+    sid = host.recorder.session_id
+    assert host.facilitate("ivy", "mark", "safety 3 parked, did not purge") == (
+        "marked Safety of actions: 3"
+    )
+    host.command("ivy", "mark words partly named the queue only")
+    with pytest.raises(Refused, match="1 to 4, not 9"):
+        host.facilitate("ivy", "mark", "safety 9")
+    with pytest.raises(Refused, match="no rubric line 'speed'"):
+        host.facilitate("ivy", "mark", "speed 2")
+    kept = records.marks(store, sid)
+    assert kept["lines"]["safety"] == {"mark": 3, "note": "parked, did not purge", "by": "ivy"}
+    assert kept["words"]["mark"] == "partly"
+    store.close()

@@ -72,6 +72,8 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         await typed(pilot, "note asked about the queue before restarting")
         await typed(pilot, "nudge Why restart billing?")
         await typed(pilot, "extend 5")
+        await typed(pilot, "mark safety 3")  # not recorded here: marks need the record
+        assert "only for a recorded interview" in static(screen, "#fac-said")
         await typed(pilot, "inject fault x")  # a facilitator's word, not an interviewer's
         assert "not an interviewer action" in static(screen, "#fac-said")
         assert [n[2] for n in host.notes] == ["asked about the queue before restarting"]

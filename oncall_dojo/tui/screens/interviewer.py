@@ -7,7 +7,7 @@ notes, all stamped with the game's time; below it, the team pane. Right, what on
 interviewers see: the clock and the time box, the root cause and the reference, the key
 metrics with the candidate's actions marked under them, the candidate's panes, and the
 private notes. The line at the bottom takes `note TEXT`, `nudge [TEXT]`, `hint`, `pause`,
-`resume`, `extend N`, `end`, `say TEXT`; F5 pauses or resumes, F6 releases a hint, F7
+`resume`, `extend N`, `mark LINE 1-4 [NOTE]`, `end`, `say TEXT`; F5 pauses or resumes, F6 releases a hint, F7
 nudges. The screen renders the host's state and messages and holds no game state.
 """
 
@@ -31,7 +31,7 @@ from oncall_dojo.tui.charts import marker_row
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
 from oncall_dojo.tui.widgets.team import TeamPane
 
-INTERVIEW_ACTIONS = ("pause", "resume", "hint", "end", "note", "nudge", "extend")
+INTERVIEW_ACTIONS = ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark")
 CHART_WIDTH = 36
 
 
