@@ -12,6 +12,7 @@ from typing import Any
 from netkit import WAIT_S, join
 from test_sealed import SEED, leaks
 
+from oncall_dojo.game import rubric
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.hosting import open_game
@@ -134,3 +135,16 @@ def test_an_interview_end_to_end(poison: Incident, tmp_path: Path) -> None:
     assert store.verify(sid) == []
     assert store.leaderboard(poison.names, poison.version) == []
     assert re.search(r"bad-release the 2\.4 deploy", str([e.data for e in events]))
+    # the scorecard shows what the interviewers did and the time the candidate lost
+    card = records.scorecard(store, sid, poison, rubric.load())
+    acts = card["interviewer_actions"]
+    assert [n["text"] for n in acts["nudges"]] == [NUDGE]
+    assert len(acts["hints"]) == 1 and acts["notes"] == 2
+    assert [x["minutes"] for x in acts["extensions"]] == [1]
+    assert card["disconnects"]["count"] == 1 and card["disconnects"]["lost_s"] == host.away_s
+    # extended by a minute just after the 10-minute warning: if the extension put the end
+    # more than 10 minutes away again, that mark is passed (and warned of) a second time
+    warned = [w["left_s"] for w in card["time_box"]["warnings"]]
+    assert warned[0] == 600 and warned[-1] == 120 and set(warned) == {600, 120}
+    assert card["diagnosis"]["words"] == "the 2.4 deploy crashes the mailer"
+    assert card["diagnosis"]["verdict"] == "red herring"
