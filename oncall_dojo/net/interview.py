@@ -174,13 +174,13 @@ class InterviewHost(Host):
     def look(self, name: str, what: str) -> None:
         """What the candidate looks at is kept with its time (and recorded) when it changes."""
         m = self.members.get(name)
-        before = m.looking if m is not None else None
+        what = clean(what).strip()[:100]
+        if m is not None and m.role == "candidate" and what and what != m.looking:
+            # kept before the host tells its listeners (the interviewer's console reads it)
+            self.looks.append((self.session.now, what))
+            if not self.over:
+                self._record("facilitator", {"player": name, "action": "look", "what": what})
         super().look(name, what)
-        if m is None or m.role != "candidate" or m.looking == before or not m.looking:
-            return
-        self.looks.append((self.session.now, m.looking))
-        if not self.over:
-            self._record("facilitator", {"player": name, "action": "look", "what": m.looking})
 
     # -- the interviewer's words at a console --------------------------------------------
     def command(self, name: str, text: str, id: int = 0) -> p.Reply:
