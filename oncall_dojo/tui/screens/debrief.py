@@ -49,9 +49,11 @@ class DebriefScreen(Screen[None]):
         Binding("f1,question_mark", "app.help", "Help", show=False),
     ]
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, team: bool = False) -> None:
         super().__init__()
         self.session = session
+        self.team = team
+        """A team game's debrief (the facilitator's): each player's actions on the charts."""
         result = session.result
         assert result is not None, "the debrief needs a finished session"
         self.result = result
@@ -75,7 +77,12 @@ class DebriefScreen(Screen[None]):
             yield Static("What really happened", classes="section")
             yield Markdown(what_really_happened(s.incident), id="explanation")
             yield Static("Timeline: key metrics over the incident", classes="section")
-            yield TimelineChart([Run("You", self.outcome)], key_metrics(s.incident), id="timeline")
+            yield TimelineChart(
+                [Run("Team" if self.team else "You", self.outcome)],
+                key_metrics(s.incident),
+                id="timeline",
+                by_player=self.team,
+            )
             yield Static("What you did not look at before your first change", classes="section")
             yield Static(self._unseen(), id="unseen")
             yield Static("Tempting moves and what they cost", classes="section")
@@ -160,7 +167,8 @@ class DebriefScreen(Screen[None]):
             f"\nThe reference: {self.session.incident.playthroughs.reference.why}", style="dim"
         )
         self.query_one("#compare", Static).update(t)
-        self.query_one(TimelineChart).set_runs([Run("You", self.outcome), *others])
+        label = "Team" if self.team else "You"
+        self.query_one(TimelineChart).set_runs([Run(label, self.outcome), *others])
 
     def action_export(self) -> None:
         """Write the postmortem report (as `dojo report` gives it) to a Markdown file."""

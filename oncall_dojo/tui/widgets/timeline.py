@@ -17,36 +17,58 @@ if TYPE_CHECKING:
 LABEL_W = 14
 SYMBOLS = "123456789abcdefghijklmnopqrstuvwxyz"
 ROW_H = 2
+PLAYER_STYLES = ("bold yellow", "bold magenta", "bold green", "bold red", "bold blue")
+"""Each player's marks in their own colour (a team game's debrief)."""
 
 
 class TimelineChart(Widget):
-    """For each key metric: one chart per run on a shared scale, with a row marking each action."""
+    """For each key metric: one chart per run on a shared scale, with a row marking each action;
+    with `by_player` (a team game), the first run's actions on one row per player, labelled
+    with the player's name, and the legend naming who did what."""
 
     DEFAULT_CSS = """
     TimelineChart { height: auto; }
     """
 
     def __init__(
-        self, runs: list[Run], metrics: list[tuple[str, str, str]], id: str | None = None
+        self,
+        runs: list[Run],
+        metrics: list[tuple[str, str, str]],
+        id: str | None = None,
+        by_player: bool = False,
     ) -> None:
         super().__init__(id=id)
         self.runs = runs
         self.metrics = metrics
+        self.by_player = by_player
+
+    def _acts(self) -> list[tuple[int, str, str]]:
+        """The first run's actions: (at, command, player)."""
+        if not self.runs:
+            return []
+        return [
+            (e.at, e.command, e.player) for e in self.runs[0].outcome.entries if e.kind == "act"
+        ]
+
+    def players(self) -> list[str]:
+        """The players whose actions get a row of their own (in the order they first acted)."""
+        return list(dict.fromkeys(p for _, _, p in self._acts())) if self.by_player else []
 
     def set_runs(self, runs: list[Run]) -> None:
         self.runs = runs
         self.refresh(layout=True)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
-        per_metric = 1 + len(self.runs) * (ROW_H + 1)
+        per_metric = 1 + len(self.runs) * (ROW_H + 1) + max(0, len(self.players()) - 1)
         return len(self.metrics) * per_metric + 2 + max(1, len(self.legend()))
 
     def legend(self) -> list[str]:
         if not self.runs:
             return []
-        acts = [(e.at, e.command) for e in self.runs[0].outcome.entries if e.kind == "act"]
+        who = self.by_player
         return [
-            f"  {SYMBOLS[i % len(SYMBOLS)]} {mmss(at)} {cmd}" for i, (at, cmd) in enumerate(acts)
+            f"  {SYMBOLS[i % len(SYMBOLS)]} {mmss(at)} {cmd}" + (f"  ({p})" if who else "")
+            for i, (at, cmd, p) in enumerate(self._acts())
         ]
 
     def render(self) -> Text:
@@ -76,6 +98,9 @@ class TimelineChart(Widget):
                         f"{label[: LABEL_W - 1]:<{LABEL_W}}", style="bold" if i == 0 else "dim"
                     )
                     out.append(row + "\n", style="cyan" if run is self.runs[0] else "blue")
+                if run is self.runs[0] and self.by_player:
+                    self._player_rows(out, width, t1 - t0)
+                    continue
                 acts = [e.at for e in run.outcome.entries if e.kind == "act"]
                 syms = (
                     [SYMBOLS[i % len(SYMBOLS)] for i in range(len(acts))]
@@ -86,6 +111,19 @@ class TimelineChart(Widget):
                 out.append(marker_row(width, 0, t1 - t0, acts, syms) + "\n", style="bold yellow")
         end = mmss(t1 - t0)
         out.append(f"{'':<{LABEL_W}}{'page ' + mmss(0):<{width - len(end)}}{end}\n", style="dim")
-        out.append("Your actions (marked above):\n", style="bold")
+        head = "The team's actions, by player" if self.by_player else "Your actions"
+        out.append(f"{head} (marked above):\n", style="bold")
         out.append("\n".join(self.legend()) or "  none")
         return out
+
+    def _player_rows(self, out: Text, width: int, span: int) -> None:
+        """One marker row per player: their actions, numbered as in the legend."""
+        acts = self._acts()
+        players = self.players()
+        for n, player in enumerate(players or [""]):
+            mine = [(i, at) for i, (at, _, p) in enumerate(acts) if p == player]
+            syms = [SYMBOLS[i % len(SYMBOLS)] for i, _ in mine]
+            label = f"{player[: LABEL_W - 2]}" if player else ""
+            out.append(f"{label:<{LABEL_W}}", style=PLAYER_STYLES[n % len(PLAYER_STYLES)])
+            row = marker_row(width, 0, span, [at for _, at in mine], syms)
+            out.append(row + "\n", style=PLAYER_STYLES[n % len(PLAYER_STYLES)])
