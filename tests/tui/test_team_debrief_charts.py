@@ -1,24 +1,19 @@
 """The team debrief's charts: each player's actions on a row of their own under each key
 metric, labelled with the player's name and numbered as in the legend, which says who did
-what; the facilitator's console ends a game day on that debrief."""
+what."""
 
 from __future__ import annotations
-
-import asyncio
 
 from textual.app import App
 
 from oncall_dojo.game.play import finish, perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.net.hosting import new_game
-from oncall_dojo.net.roles import parse_spec
-from oncall_dojo.tui.host_app import HostApp
 from oncall_dojo.tui.report import key_metrics
 from oncall_dojo.tui.screens.debrief import DebriefScreen
 from oncall_dojo.tui.widgets.timeline import LABEL_W, TimelineChart
 
-from .helpers import sync, wait_for
+from .helpers import sync
 
 
 def team_session(inc: Incident) -> Session:
@@ -80,22 +75,3 @@ async def test_a_solo_debrief_keeps_one_row_of_marks(poison: Incident) -> None:
         chart = app.screen.query_one(TimelineChart)
         text = chart.render().plain
         assert chart.players() == [] and "Your actions" in text and "(lee)" not in text
-
-
-@sync
-async def test_the_facilitator_console_ends_on_the_team_debrief(poison: Incident) -> None:
-    seats, roles = parse_spec("commander,operations")
-    host = new_game(poison, 4, seats, roles, host_name="fac", store=None)
-    host.join(next(s.token for s in host.seats if s.role == "commander") or "", "lee")
-    host.command("lee", "ack")
-    host.session.advance(100)
-    host.command("lee", "restart billing")
-    app = HostApp(host, "fac")
-    async with app.run_test(size=(160, 50)) as pilot:
-        await pilot.pause()
-        host.end("fac")
-        await asyncio.wait_for(host.finish(), 120)
-        await wait_for(pilot, lambda: isinstance(app.screen, DebriefScreen), 30)
-        screen = app.screen
-        assert isinstance(screen, DebriefScreen) and screen.team
-        assert screen.query_one(TimelineChart).players() == ["lee"]
