@@ -189,7 +189,7 @@ class Host:
                 for peer in list(m.peers):
                     if peer is not skip:
                         peer.send(frame)
-        for listener in self.listeners:
+        for listener in list(self.listeners):
             listener(msg, audience)
 
     def _notice(self, text: str) -> None:
@@ -576,7 +576,7 @@ class Host:
             frame = p.encode(msg if self.roles.may(m.role, "answer") else public)
             for peer in list(m.peers):
                 peer.send(frame)
-        for listener in self.listeners:
+        for listener in list(self.listeners):  # a listener may leave as it hears the end
             listener(msg, "answer")
             listener(public, "all")
         self._send(self.clock_message())

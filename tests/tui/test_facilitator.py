@@ -174,3 +174,44 @@ async def test_the_console_lists_the_browser_pages_when_browsers_are_served(
         for _role, page in pages:
             assert page in shown
         assert f"/play/{host.seats[0].token}" not in shown  # never the facilitator's seat
+
+
+@sync
+async def test_a_game_day_ends_on_the_team_debrief(poison: Incident) -> None:
+    """The host measures the outcome in its own task, started before the console (as `dojo
+    host` serves the game), so outside the app's context: the console still turns to the team
+    debrief, each player's actions on a row of their own, and stays until the facilitator
+    leaves."""
+    import asyncio
+    import contextvars
+
+    from oncall_dojo.tui.screens.debrief import DebriefScreen
+    from oncall_dojo.tui.widgets.timeline import TimelineChart
+
+    host = game(poison)
+    app = HostApp(host, "fac")
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FacilitatorScreen))
+        facilitator = app.screen
+        assert isinstance(facilitator, FacilitatorScreen)
+        host.session.advance(30)
+        host.command("cara", "ack")
+        host.command("omar", "dlq move payments top")
+        host.session.advance(10)
+        host.command("cara", "restart billing")
+        host.end("fac")
+        served = asyncio.get_running_loop().create_task(
+            host.finish(), context=contextvars.Context()
+        )
+        finished = await served
+        await wait_for(pilot, lambda: isinstance(app.screen, DebriefScreen), timeout=120)
+        debrief = app.screen
+        assert isinstance(debrief, DebriefScreen) and debrief.team
+        assert debrief.result.score == finished.score
+        await wait_for(pilot, lambda: bool(debrief.query(TimelineChart)))
+        chart = debrief.query_one(TimelineChart).render().plain
+        assert "cara" in chart and "omar" in chart
+        # the console below still hears the game
+        assert "Finished:" in text_of(facilitator, "#fac-said")
+        assert app.is_running
+    assert app._exception is None
