@@ -219,7 +219,8 @@ class System:
             f.tick(self, t)
         self.provider.start_tick()
         for q in self.queues.values():
-            q.tick(t)
+            if q.delayed:  # only messages waiting out a visibility timeout have anything to do
+                q.tick(t)
         self.scheduler.tick(t)
         if self.broker.active:
             self.broker.tick(t)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from oncall_dojo.sim.components.database import Database
+from oncall_dojo.sim.components.latency import LOGNORMAL
 from oncall_dojo.sim.components.pool import Replica, WorkerPool
 from oncall_dojo.sim.components.provider import Provider
-from oncall_dojo.sim.components.queue import Queue, Run
+from oncall_dojo.sim.components.queue import _MASK, _MULT, Queue, Run
 from oncall_dojo.sim.components.traits import TraitBook, truthy
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.data.appdb import AppDb
@@ -59,9 +60,16 @@ class Charges:
         emails = self.emails
         n_emails = len(emails)
         bits = self.rng.getrandbits
-        attempt = self.provider.attempt
-        charge = self.provider.charge
-        msg_id = q.msg_id
+        provider = self.provider
+        charge = provider.charge
+        # a provider call (`Provider.attempt`) is made inline: its latency and error rate hold for
+        # the whole tick
+        lat, err = provider.lat, provider.err
+        timeout_s = provider.cfg.provider.timeout_s
+        prow = provider.row
+        c_prov = provider.tm.c_prov
+        c_timeout, c_error, c_ok = c_prov["timeout"], c_prov["error"], c_prov["ok"]
+        salt = q.salt
         lines = tm.logs.pending
         sid = tm.sid[pool.name]
         name = r.name
@@ -73,15 +81,26 @@ class Charges:
             outcome = "error"
             pid = 0
             for _ in range(attempts_max):
-                outcome = attempt()
-                if outcome != "error":  # a timed-out charge still went through
-                    if charge(order, idempotent) and app is not None:
-                        pid = app.charge(t, order, idempotent, outcome == "ok")
-                    if outcome == "ok":
-                        break
+                provider.calls += 1
+                x = bits(32)
+                if lat * LOGNORMAL[x & 4095] > timeout_s:
+                    prow[c_timeout] += 1
+                    outcome = "timeout"
+                elif (x >> 12) / 1_048_576 < err:
+                    prow[c_error] += 1
+                    outcome = "error"
+                    continue
+                else:
+                    prow[c_ok] += 1
+                    outcome = "ok"
+                # a timed-out charge still went through
+                if charge(order, idempotent) and app is not None:
+                    pid = app.charge(t, order, idempotent, outcome == "ok")
+                if outcome == "ok":
+                    break
             if again and outcome == "ok":
                 for _ in range(again):
-                    if attempt() != "error" and charge(order, False) and app is not None:
+                    if provider.attempt() != "error" and charge(order, False) and app is not None:
                         app.charge(t, order, False, True)
                 lines.append(
                     (
@@ -104,7 +123,7 @@ class Charges:
                         ms,
                         sid,
                         ERROR,
-                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order + base} customer={user} msg="charge failed" provider_error="{self.provider.error_text()}" attempts={attempts_max}',
+                        f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} msg="charge failed" provider_error="{self.provider.error_text()}" attempts={attempts_max}',
                     )
                 )
             elif ledger_err is None:
@@ -115,7 +134,7 @@ class Charges:
                         ms,
                         sid,
                         INFO,
-                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order + base} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
+                        f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
                     )
                 )
             else:
@@ -127,7 +146,7 @@ class Charges:
                         ms,
                         sid,
                         ERROR,
-                        f'{name} msg_id=msg_{msg_id(order)} order_id=ord_{order + base} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
+                        f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
                     )
                 )
         ok = run.count - len(failed)

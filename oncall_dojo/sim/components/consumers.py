@@ -10,7 +10,7 @@ from oncall_dojo.sim.components.broker import Broker
 from oncall_dojo.sim.components.charges import Charges
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.pool import Replica, WorkerPool
-from oncall_dojo.sim.components.queue import Queue, Run
+from oncall_dojo.sim.components.queue import _MASK, _MULT, Queue, Run
 from oncall_dojo.sim.components.traits import TraitBook
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.data.records import Records
@@ -75,12 +75,14 @@ class Consumers:
             self.fail(pool, q, r, run, t, tr.message_error)
             return
         err = None
-        db = self.db
         n = run.count
-        for s, c in pool.cfg.queries.items():
-            db.run(s, c * n)
-            if db.writes_may_fail():
-                err = err or db.write_error(s)
+        queries = pool.cfg.queries
+        if queries:
+            db = self.db
+            for s, c in queries.items():
+                db.run(s, c * n)
+                if db.writes_may_fail():
+                    err = err or db.write_error(s)
         if err is not None:
             pool.failed += n
             row[gw["err"]] += n
@@ -109,7 +111,7 @@ class Consumers:
                     100 + rng.getrandbits(10) % 800,
                     tm.sid[pool.name],
                     DEBUG if kind != "fulfillment" else INFO,
-                    f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg="processed" batch={n} wait_s={t - run.enq}',
+                    f'{r.name} msg_id=msg_{((run.first * _MULT) ^ q.salt) & _MASK:08x} queue={q.name} msg="processed" batch={n} wait_s={t - run.enq}',
                 )
             )
 

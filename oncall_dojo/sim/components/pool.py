@@ -147,7 +147,7 @@ def serve(
     concurrency: int,
     paused: bool,
     rand: Callable[[], float],
-    finish: Callable[[Replica, Run], None],
+    finish: Callable[[Replica, Run, int], None],
     started: Callable[[int, Run], bool],
 ) -> None:
     """Play the second (t - 1, t] of a queue's running replicas, each with its service time.
@@ -161,7 +161,7 @@ def serve(
 
     Then the messages taken are accounted in first come, first served order, each with its
     exact finishing time: replica by replica, each taking as many consecutive messages as its
-    slots started, in runs of messages finishing within the same second, finished (`finish`,
+    slots started, in runs of messages finishing within the same second, finished (`finish(replica, run, t)`,
     with `run.done` their mean finishing time and `run.at` their mean arrival) at the tick they
     end. `started(i, run)` is called for each redelivery or poisoned delivery replica i starts
     (first deliveries of sound messages need nothing) and returns True when it will never
@@ -283,53 +283,71 @@ def _account(
 ) -> None:
     """Take the messages the slots started from the queue and account them in the replicas'
     deliveries: replica by replica, as many consecutive messages as each started, in runs of
-    messages finishing within the same second."""
+    messages finishing within the same second.
+
+    The messages are taken from the head of the ready queue as `Queue.take` does (split off a
+    run's head when only part of it is taken), piece by piece as they are accounted."""
     cum_done = list(accumulate(dones, initial=0.0))
     ceil = math.ceil
+    ready = q.ready
+    popleft = ready.popleft
     x = 0
     for i, k in enumerate(took):
         if not k:
             continue
         r = replicas[i][0]
         inflight = r.inflight
+        r.inflight_n += k
         hi = x + k
         while x < hi:
             ends = ceil(dones[x])
+            below = ends - 1
             y = x + 1
-            while y < hi and ends - 1 < dones[y] <= ends:
+            while y < hi and below < dones[y] <= ends:
                 y += 1
-            for piece in q.take(y - x):
+            n = y - x
+            while n > 0:
+                head = ready[0]
+                if head.count <= n:
+                    popleft()
+                    piece = head
+                else:
+                    piece = head.split(n)
+                piece.deliveries += 1
                 c = piece.count
+                n -= c
                 if x >= backlog:  # this tick's messages: their exact arrivals
                     f = x - backlog
                     piece.at = (cum[f + c] - cum[f]) / c
                 done = piece.done = (cum_done[x + c] - cum_done[x]) / c
                 x += c
-                r.inflight_n += c
                 if (piece.deliveries > 1 or piece.poison) and started(i, piece):
                     inflight.append((piece, t + 3))
                     continue
-                last = inflight[-1] if inflight else None
-                if (
-                    last is not None
-                    and last[1] == ends
-                    and (run := last[0]).first + run.count == piece.first
-                    and run.enq == piece.enq
-                    and run.deliveries == piece.deliveries
-                    and run.replayed == piece.replayed
-                    and not run.poison
-                    and not piece.poison
-                ):
-                    n = run.count + c
-                    run.at += (piece.at - run.at) * c / n
-                    run.done += (done - run.done) * c / n
-                    run.count = n
-                else:
-                    inflight.append((piece, ends))
+                if inflight:
+                    last = inflight[-1]
+                    run = last[0]
+                    if (
+                        last[1] == ends
+                        and run.first + run.count == piece.first
+                        and run.enq == piece.enq
+                        and run.deliveries == piece.deliveries
+                        and run.replayed == piece.replayed
+                        and not run.poison
+                        and not piece.poison
+                    ):
+                        m = run.count + c
+                        run.at += (piece.at - run.at) * c / m
+                        run.done += (done - run.done) * c / m
+                        run.count = m
+                        continue
+                inflight.append((piece, ends))
+    q._ready_n -= x
+    q.inflight += x
 
 
 def _finish_due(
-    replicas: list[tuple[Replica, float]], t: int, finish: Callable[[Replica, Run], None]
+    replicas: list[tuple[Replica, float]], t: int, finish: Callable[[Replica, Run, int], None]
 ) -> None:
     """Finish the deliveries that ended by tick t, replica by replica, in the order started."""
     for r, _ in replicas:
@@ -337,4 +355,4 @@ def _finish_due(
         while inflight and inflight[0][1] <= t:
             run = inflight.popleft()[0]
             r.inflight_n -= run.count
-            finish(r, run)
+            finish(r, run, t)

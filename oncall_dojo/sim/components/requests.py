@@ -103,8 +103,10 @@ class Requests:
         hit_s = mean_ms * 0.001
         if r.cache:
             miss_s = hit_s + miss_ms * 0.001
+            # the draws' columns are all n long: zip without strict= (no keyword to parse)
             lats = [
-                (hit_s if u < hit else miss_s) * f for u, f in zip(u_cache, factor, strict=True)
+                (hit_s if u < hit else miss_s) * f
+                for u, f in zip(u_cache, factor)  # noqa: B905
             ]
             n_miss = n - sum(map(hit.__gt__, u_cache))
         else:
@@ -125,7 +127,7 @@ class Requests:
                     INFO,
                     f"{hosts[hn % n_hosts]}{ok_line}{int(lat * 1000)} user={u} ip={p} req_id={q}",
                 )
-                for m, hn, lat, u, p, q in zip(ms, host_n, lats, user, ip, req, strict=True)
+                for m, hn, lat, u, p, q in zip(ms, host_n, lats, user, ip, req)  # noqa: B905
             ]
         else:
             row = self.row

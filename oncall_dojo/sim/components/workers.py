@@ -8,6 +8,8 @@ first served; what a finished delivery does is in `consumers.py`). The pool and 
 
 from __future__ import annotations
 
+from functools import partial
+
 from oncall_dojo.sim.components.consumers import Consumers
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.pool import (
@@ -68,7 +70,6 @@ class Workers:
         row = tm.metrics.row
         gw = tm.g_w[pool.name]
         paused = pool.cfg.queue in self.paused
-        finish = self.consumers.finish
         latency = self.db._latency
         config = self.traits.config
         # per version: traits and seconds per message
@@ -162,7 +163,7 @@ class Workers:
             cfg.concurrency,
             paused,
             self.rng.random,
-            lambda r, run: finish(pool, q, r, run, t),
+            partial(self.consumers.finish, pool, q),
             started,
         )
         running = live = 0

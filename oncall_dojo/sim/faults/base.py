@@ -65,7 +65,9 @@ def runs_version(sys: System, service: str, version: str) -> bool:
     if service == "api":
         return sys.api_versions.get(version, 0) > 0 or any(v == version for v, _ in sys.api_rollout)
     pool = sys.pools.get(service)
-    return pool is not None and any(r.version == version for r in pool.live)
+    return pool is not None and any(
+        r.version == version and r.state != "terminated" for r in pool.replicas
+    )
 
 
 class Fault:

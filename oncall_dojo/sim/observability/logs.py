@@ -160,8 +160,8 @@ class LogStore:
         self._service_ids: dict[str, int] = {}
         self.pending: list[tuple[int, int, int, str]] = []
         """Lines of the current tick: (ms, service id, level, `instance message`)."""
-        self._tail: list[tuple[int, bytes, bytes, bytes, bytes, bytes]] = []
-        """Flushed ticks not yet in the columns: (tick, text, ms, service ids, levels, byte lengths)."""
+        self._tail: list[tuple[int, bytes, bytes, bytes, bytes]] = []
+        """Flushed ticks not yet in the columns: (tick, text, ms, service ids, levels)."""
         self._tail_n = 0
         self._tail_special: list[int] = []
         self._text = _Column(np.uint8)
@@ -201,13 +201,15 @@ class LogStore:
             return
         self.pending = []
         items.sort(key=_ms)  # stable: lines of the same millisecond keep their emission order
-        ms, services, levels, texts = zip(*items, strict=True)
+        # every line is a 4-tuple; zip without strict= takes its arguments without keywords
+        ms, services, levels, texts = zip(*items)  # noqa: B905
         n = len(texts)
         joined = "\n".join(texts)
-        if joined.isascii() and joined.count("\n") == n - 1:
-            lens = pack(f"{n}I", *map(len, texts))
-        else:
-            joined, lens = self._odd_texts(texts)
+        # ASCII with no newline inside a message (`in` finds a character with memchr, where
+        # counting newlines would test every character); each line's length in bytes is where
+        # its newline is, found when the tick is settled
+        if not joined.isascii() or "\n" in "".join(texts):
+            joined = self._odd_texts(texts)
         self._tail.append(
             (
                 tick,
@@ -215,15 +217,13 @@ class LogStore:
                 pack(f"{n}H", *ms),
                 bytes(services),
                 bytes(levels),
-                lens,
             )
         )
         self._tail_n += n
 
-    def _odd_texts(self, texts: tuple[str, ...]) -> tuple[str, bytes]:
+    def _odd_texts(self, texts: tuple[str, ...]) -> str:
         """For a tick with non-ASCII text or a newline in a message: the texts joined by newlines
-        (a newline in a message stored as a space) and their lengths in bytes, packed; such lines
-        are special."""
+        (a newline in a message stored as a space); such lines are special."""
         first = self._ticks.n + self._tail_n
         out = []
         for i, t in enumerate(texts):
@@ -234,8 +234,7 @@ class LogStore:
             elif not t.isascii():
                 self._tail_special.append(first + i)
             out.append(t)
-        lens = [len(t.encode("utf-8", "surrogatepass")) for t in out]
-        return "\n".join(out), pack(f"{len(lens)}I", *lens)
+        return "\n".join(out)
 
     def _settle(self) -> None:
         """Move the flushed ticks into the buffer and the columns, all at once."""
@@ -246,14 +245,17 @@ class LogStore:
         first = self._ticks.n
         new = self._tail_n
         self._tail_n = 0
-        ticks, texts, ms_parts, service_parts, level_parts, len_parts = zip(*tail, strict=True)
-        lens = np.frombuffer(b"".join(len_parts), dtype=np.uint32)
+        ticks, texts, ms_parts, service_parts, level_parts = zip(*tail, strict=True)
         counts = [len(p) for p in service_parts]
-        ends = int(self._off.view[-1]) + np.cumsum(lens + 1, dtype=np.int64)
+        text = np.frombuffer(b"\n".join((*texts, b"")), dtype=np.uint8)
+        # each message is followed by a newline, and a message holds none (UTF-8 never has the
+        # byte inside a character, and a newline in a message was stored as a space): a line ends
+        # after its newline
+        ends = int(self._off.view[-1]) + 1 + np.flatnonzero(text == 10)
         if self._off.dtype == np.uint32 and ends[-1] >= OFFSETS_32_BELOW:
             self._off = _Column(np.int64, self._off.view.astype(np.int64))
         self._off.extend(ends)
-        self._text.extend(np.frombuffer(b"\n".join((*texts, b"")), dtype=np.uint8))
+        self._text.extend(text)
         self._ticks.extend(np.repeat(np.array(ticks, dtype=np.int32), counts))
         ms = np.frombuffer(b"".join(ms_parts), dtype=np.uint16)
         self._ms.extend(ms)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from dataclasses import dataclass
+from itertools import chain
 from typing import Literal
 
 import numpy as np
@@ -166,8 +168,8 @@ class MetricStore:
         self._hvalues = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int32)
         # committed rows not yet copied into the arrays (ticks _rows_t0, _rows_t0 + 1, ...): they
         # are copied a batch at a time, when read, which costs far less than a copy per tick
-        self._rows: list[list[float]] = []
-        self._hrows: list[list[list[int]]] = []
+        self._rows: list[array[float]] = []
+        self._hrows: list[array[int]] = []
         self._rows_t0 = 0
         # running sums over ticks (row t = sum of rows 0..t), so windowed sums cost O(series);
         # rows before `_summed` are up to date (see `_sum_to`)
@@ -253,9 +255,13 @@ class MetricStore:
         """Copy the committed rows into the arrays."""
         self._fit()
         t0, t1 = self._rows_t0, self._rows_t0 + len(self._rows)
-        self._values[t0:t1] = self._rows
+        self._values[t0:t1] = np.frombuffer(b"".join(self._rows), dtype=np.float64).reshape(
+            t1 - t0, len(self.series)
+        )
         if self.hist_series:
-            self._hvalues[t0:t1] = self._hrows
+            self._hvalues[t0:t1] = np.frombuffer(b"".join(self._hrows), dtype=np.intc).reshape(
+                t1 - t0, len(self.hist_series), len(LATENCY_BUCKETS)
+            )
         self._rows, self._hrows = [], []
 
     # -- pickling -----------------------------------------------------------------
@@ -305,9 +311,11 @@ class MetricStore:
         if not self._rows:
             self._rows_t0 = t
         row = self.row
-        self._rows.append(row[:])
+        # packed as C doubles and ints now (the values numpy would store), copied into the arrays
+        # a batch at a time from the bytes, without numpy reading Python lists
+        self._rows.append(array("d", row))
         hrow = self.hrow
-        self._hrows.append([r[:] for r in hrow])
+        self._hrows.append(array("i", chain.from_iterable(hrow)))
         zero = [0] * len(LATENCY_BUCKETS)
         for r in hrow:
             r[:] = zero
@@ -370,11 +378,20 @@ class MetricStore:
         t0 = max(0, t1 - window)
         if t1 <= t0:
             return None
+        # one series (the usual case) is read by plain indexing: the same values as a sum over
+        # one selected column (0.0 + x), without building the selection
+        one = idx[0] if len(idx) == 1 else -1
         if hist:
             self._sum_to(t1)
-            counts = self.hcsum[t1 - 1, idx, :].sum(axis=0)
-            if t0 > 0:
-                counts = counts - self.hcsum[t0 - 1, idx, :].sum(axis=0)
+            hcsum = self.hcsum
+            if one >= 0:
+                counts = hcsum[t1 - 1, one]
+                if t0 > 0:
+                    counts = counts - hcsum[t0 - 1, one]
+            else:
+                counts = hcsum[t1 - 1, idx, :].sum(axis=0)
+                if t0 > 0:
+                    counts = counts - hcsum[t0 - 1, idx, :].sum(axis=0)
             if fn.startswith("p"):
                 return histogram_quantile(float(fn[1:]) / 100.0, counts)
             if fn in ("rate", "increase"):
@@ -384,12 +401,20 @@ class MetricStore:
         if fn.startswith("p"):
             raise SelectorError(f"{fn} needs a histogram; {selector} is not one")
         if fn == "last":
+            if one >= 0:
+                return float(self.values[t1 - 1, one]) + 0.0  # as the sum: -0.0 reads 0.0
             return float(self.values[t1 - 1, idx].sum())
         if fn in ("rate", "increase", "avg"):
             self._sum_to(t1)
-            total = float(self.csum[t1 - 1, idx].sum())
-            if t0 > 0:
-                total -= float(self.csum[t0 - 1, idx].sum())
+            csum = self.csum
+            if one >= 0:
+                total = float(csum[t1 - 1, one]) + 0.0  # as the sum: -0.0 reads 0.0
+                if t0 > 0:
+                    total -= float(csum[t0 - 1, one]) + 0.0
+            else:
+                total = float(csum[t1 - 1, idx].sum())
+                if t0 > 0:
+                    total -= float(csum[t0 - 1, idx].sum())
             return total if fn == "increase" else total / (t1 - t0)
         block = self.values[t0:t1, idx].sum(axis=1)
         if fn == "last":
