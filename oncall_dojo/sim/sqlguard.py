@@ -5,7 +5,7 @@ The step budget counts VM instructions, so it cannot stop one heavy built-in cal
 counts what a write adds to the files. Three guards cover that:
 
 - `Watch`: a timer thread that calls `Connection.interrupt()` when a statement runs past its
-  wall-clock deadline, or when the database files (main, -wal, -journal) have grown by more
+  deadline, or when the database files (main, -wal, -journal) have grown by more
   than the transaction's allowance. SQLite checks the interrupt between instructions, so a
   single long call still runs to its end; hence
 - `Guarded` replaces the few built-in functions whose one call can run long on values within
@@ -21,6 +21,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,8 +47,13 @@ characters took 2 s in one call, so the largest values allowed would take about 
 class Watch:
     """Interrupts the statement running on `conn` past `deadline_s` or past `max_growth` bytes.
 
-    Use as a context manager around one statement; `reason` then says what stopped it
-    ("deadline" or "growth"), or None.
+    Use as a context manager around one statement, in the thread that runs it; `reason` then
+    says what stopped it ("deadline" or "growth"), or None.
+
+    The deadline counts the CPU time of that thread where the platform gives a thread's CPU
+    clock (Linux, macOS, the BSDs), and wall time elsewhere. A busy machine stretches wall
+    time, not the work a statement does, so a statement that finishes on a quiet machine also
+    finishes on a loaded one, and a game replays the same wherever it runs.
     """
 
     def __init__(
@@ -67,8 +73,14 @@ class Watch:
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._clock: int | None = None
+        self._started = 0.0
 
     def __enter__(self) -> Watch:
+        if self.deadline_s is not None:
+            self._clock = cpu_clock()
+            if self._clock is not None:
+                self._started = time.clock_gettime(self._clock)
         if self.deadline_s is not None or self.max_growth is not None:
             self._thread = threading.Thread(target=self._run, name="sql-watch", daemon=True)
             self._thread.start()
@@ -89,7 +101,7 @@ class Watch:
         while not self._done.wait(period):
             n += 1
             reason = None
-            if waits is not None and n >= waits:
+            if self._past_deadline(n, waits):
                 reason = "deadline"
             elif (
                 self.max_growth is not None
@@ -102,6 +114,30 @@ class Watch:
                         self.reason = reason
                         self.conn.interrupt()
                 return
+
+    def _past_deadline(self, waits_done: int, waits: int | None) -> bool:
+        if self.deadline_s is None or waits is None:
+            return False
+        if self._clock is None:
+            return waits_done >= waits
+        try:
+            used = time.clock_gettime(self._clock) - self._started
+        except OSError:  # the thread is gone: its statement is over
+            return False
+        return used >= self.deadline_s
+
+
+def cpu_clock() -> int | None:
+    """The CPU-time clock of the calling thread, or None where the platform has none."""
+    getter = getattr(time, "pthread_getcpuclockid", None)
+    if getter is None:
+        return None
+    try:
+        clock: int = getter(threading.get_ident())
+        time.clock_gettime(clock)
+    except (OSError, OverflowError):
+        return None
+    return clock
 
 
 def size_of(files: Sequence[str]) -> int:

@@ -3,7 +3,7 @@
 The connection opens only the application database file. Every statement is
 compiled under an allow-list authorizer (`sqlauth`), runs under SQLite limits,
 and is stopped by a step budget counted in VM instructions (so a replay stops at
-the same row) and by the guards of `sqlguard`: a wall-clock deadline enforced
+the same row) and by the guards of `sqlguard`: a deadline (the statement's own CPU time) enforced
 with `Connection.interrupt()` from a timer thread, a cap on what a transaction
 may add to the database files, and guarded versions of the few built-ins whose
 one call can run long. Writes are previewed: run inside a transaction, measured

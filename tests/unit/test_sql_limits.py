@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from oncall_dojo.sim.sqlguard import Watch, cpu_clock
 from oncall_dojo.sim.sqlsandbox import QueryResult, Sandbox, SqlError
 
 GUARD_S = 30.0
@@ -250,3 +251,33 @@ def test_explain_drop_table_with_schema_changes_allowed(db: Path) -> None:
     with Sandbox(db, allow_schema=True) as box:
         got = outcome(box, "EXPLAIN DROP TABLE orders")
     assert got == "refused: DROP TABLE is not allowed in the console"
+
+
+class _Conn:
+    """Stands in for the connection: records the interrupt."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+
+
+@pytest.mark.skipif(cpu_clock() is None, reason="this platform gives no thread CPU clock")
+def test_the_deadline_counts_the_statements_own_cpu_time_not_the_machines_load() -> None:
+    """A statement that waits (its thread not running, as on a machine busy with other work)
+    is not stopped, however long the wait; one that works past the deadline is."""
+    import time
+
+    waiting = _Conn()
+    with Watch(waiting, 0.1) as watch:  # type: ignore[arg-type]
+        time.sleep(0.6)  # six deadlines of wall time, no CPU time
+    assert not waiting.interrupted and watch.reason is None
+
+    working = _Conn()
+    with Watch(working, 0.1) as watch:  # type: ignore[arg-type]
+        spent = time.thread_time()
+        while not working.interrupted and time.thread_time() - spent < 30:
+            pass  # the work of a heavy statement
+    assert working.interrupted and watch.reason == "deadline"
+    assert time.thread_time() - spent >= 0.1
