@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from oncall_dojo.game.rubric import WORDS_MARKS, check_mark, load
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net import protocol as p
@@ -33,6 +34,7 @@ from oncall_dojo.net.host import Host, Member, Peer, Refused
 from oncall_dojo.net.hosting import save_tokens, start_data
 from oncall_dojo.net.roles import Roles, Seat, new_seats
 from oncall_dojo.sim.text import clean
+from oncall_dojo.store import interviews as records
 from oncall_dojo.store.events import INTERVIEW_MODE
 from oncall_dojo.store.recorder import Recorder
 from oncall_dojo.store.records import Store
@@ -304,8 +306,6 @@ def new_interview(
 ) -> InterviewHost:
     """A fresh interview, recorded as a new `interview` session (with its row in the
     interviewer's database); the host sits in seat 0 as an interviewer."""
-    from oncall_dojo.store import interviews as records
-
     roles = interview_roles()
     seats = new_seats(interview_seats(interviewers))
     session = Session(incident, seed)
@@ -352,9 +352,6 @@ def new_interview(
 def _marker(store: Store, sid: str, rubric_path: str | None) -> Callable[[str, str], str]:
     """`mark LINE 1-4 [NOTE]` or `mark words right|partly|wrong [NOTE]` at the interviewer's
     console, kept in the interview's row as `dojo interview mark` keeps it."""
-    from oncall_dojo.game.rubric import WORDS_MARKS, check_mark, load
-    from oncall_dojo.store import interviews as records
-
     loaded = load(rubric_path)
 
     def mark(by: str, arg: str) -> str:

@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from oncall_dojo.game import scorecard as card
 from oncall_dojo.store.errors import SessionNotFound
 from oncall_dojo.store.events import INTERVIEW_MODE, Problem, canonical
 from oncall_dojo.store.records import Store
+from oncall_dojo.store.report import build as build_report
 
 LEFT_BEHIND = ("events", "sessions", "scores", "interviews")
 """The tables a deleted session's rows must be gone from (`sessions` and `interviews` by
@@ -225,9 +227,6 @@ def scorecard(store: Store, sid: str, inc: Any, loaded: Any) -> dict[str, Any]:
     """The scorecard of interview `sid` (`game.scorecard.build`): its report, its events,
     the rubric (`game.rubric.LoadedRubric`) and marks, and the scores of the loop's
     candidates who were interviewed before this one (names left out)."""
-    from oncall_dojo.game import scorecard as card
-    from oncall_dojo.store.report import build as build_report
-
     row = store.session(sid)
     events = store.events(sid)
     rep = build_report(row, events, inc)
