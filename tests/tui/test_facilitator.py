@@ -208,7 +208,9 @@ async def test_a_game_day_ends_on_the_team_debrief(poison: Incident) -> None:
         debrief = app.screen
         assert isinstance(debrief, DebriefScreen) and debrief.team
         assert debrief.result.score == finished.score
-        await wait_for(pilot, lambda: bool(debrief.query(TimelineChart)))
+        await wait_for(pilot, lambda: bool(debrief.others), timeout=600)
+        compare = debrief.query_one("#compare", Static).render()
+        assert str(compare).startswith(f"Team {finished.score:g} ({finished.grade})")
         chart = debrief.query_one(TimelineChart).render().plain
         assert "cara" in chart and "omar" in chart
         # the console below still hears the game

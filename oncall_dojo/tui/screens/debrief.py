@@ -159,15 +159,15 @@ class DebriefScreen(Screen[None]):
         if not self.is_attached or not self.query("#compare"):
             return  # the player left the debrief (another incident, or quit) while they ran
         self.others = others
+        label = "Team" if self.team else "You"
         t = Text()
-        t.append(f"You {self.result.score} ({self.result.grade})", style="bold")
+        t.append(f"{label} {self.result.score} ({self.result.grade})", style="bold")
         for run in others:
             t.append(f"  ·  {run.label} {run.result.score} ({run.result.grade})")
         t.append(
             f"\nThe reference: {self.session.incident.playthroughs.reference.why}", style="dim"
         )
         self.query_one("#compare", Static).update(t)
-        label = "Team" if self.team else "You"
         self.query_one(TimelineChart).set_runs([Run(label, self.outcome), *others])
 
     def action_export(self) -> None:
