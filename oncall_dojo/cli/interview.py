@@ -230,35 +230,16 @@ async def _serve(host: Any, args: argparse.Namespace, warmup: bool) -> int:
 
 async def _console(host: Any, you: str, out: Any) -> None:
     """The interviewer's line console (stdin): private notes, nudges, hints, the clock."""
-    import asyncio
+    from oncall_dojo.cli.team import line_console
 
-    from oncall_dojo.net.host import Refused
-
-    loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        text = line.strip()
-        if not text:
-            continue
-        word, _, arg = text.partition(" ")
-        try:
-            if word == "who":
-                for m in host.roster():
-                    state = "online" if m.online else "away"
-                    out.write(f"  {m.name:<20} {m.role:<12} {state} {m.looking}\n")
-            elif word == "say":
-                host.say(you, arg)
-            elif word in ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark"):
-                shown = host.facilitate(you, word, arg)
-                if shown != "done":
-                    out.write(f"  {shown}\n")
-            else:
-                out.write(f"  ! not an interviewer action: {word}\n")
-        except Refused as exc:
-            out.write(f"  ! {exc}\n")
-        out.flush()
+    await line_console(
+        host,
+        you,
+        out,
+        ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark"),
+        unknown="not an interviewer action: {word}",
+        echo=lambda word, shown: shown != "done",
+    )
 
 
 # -- the records ---------------------------------------------------------------------------

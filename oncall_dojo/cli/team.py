@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +238,31 @@ def _printer(out: Any) -> Any:
     return show
 
 
+FACILITATOR_ACTIONS = ("pause", "resume", "speed", "hint", "end", "note", "role", "inject")
+
+
 async def _facilitator_console(host: Any, you: str, out: Any) -> None:
+    await line_console(
+        host,
+        you,
+        out,
+        FACILITATOR_ACTIONS,
+        unknown=f"not a facilitator action: {{word}} ({FACILITATOR_HELP.splitlines()[0]})",
+        echo=lambda word, shown: word in ("hint", "inject"),
+    )
+
+
+async def line_console(
+    host: Any,
+    you: str,
+    out: Any,
+    actions: tuple[str, ...],
+    unknown: str,
+    echo: Callable[[str, str], bool],
+) -> None:
+    """The host's line console on stdin (the facilitator's, the interviewer's): `who`, `say
+    TEXT`, and `actions`, each passed to `host.facilitate`; `echo(word, answer)` says whether
+    to print the host's answer; `unknown` (with `{word}`) answers anything else."""
     import asyncio
 
     from oncall_dojo.net.host import Refused
@@ -259,14 +284,12 @@ async def _facilitator_console(host: Any, you: str, out: Any) -> None:
                     )
             elif word == "say":
                 host.say(you, arg)
-            elif word in ("pause", "resume", "speed", "hint", "end", "note", "role", "inject"):
+            elif word in actions:
                 shown = host.facilitate(you, word, arg)
-                if word in ("hint", "inject"):
+                if echo(word, shown):
                     out.write(f"  {shown}\n")
             else:
-                out.write(
-                    f"  ! not a facilitator action: {word} ({FACILITATOR_HELP.splitlines()[0]})\n"
-                )
+                out.write(f"  ! {unknown.format(word=word)}\n")
         except Refused as exc:
             out.write(f"  ! {exc}\n")
         out.flush()
