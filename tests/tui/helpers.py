@@ -7,7 +7,10 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from rich.text import Text
+from textual.dom import DOMNode
 from textual.pilot import Pilot
+from textual.widgets import Input, Static
 
 from oncall_dojo.tui.app import DojoApp
 from oncall_dojo.tui.screens.briefing import BriefingScreen
@@ -70,3 +73,18 @@ def sync(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
         asyncio.run(fn(*args, **kwargs))
 
     return wrapper
+
+
+def text_of(node: DOMNode, sel: str) -> str:
+    """The plain text of the Static `sel` under `node`."""
+    content = node.query_one(sel, Static).content
+    return content.plain if isinstance(content, Text) else str(content)
+
+
+async def typed(pilot: Pilot[None], line: str) -> None:
+    """Type `line` at the host console's line (`#fac-line`) and press enter."""
+    inp = pilot.app.screen.query_one("#fac-line", Input)
+    inp.focus()
+    inp.value = line
+    await pilot.press("enter")
+    await pilot.pause()

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
@@ -17,7 +16,7 @@ from oncall_dojo.net.roles import parse_spec
 from oncall_dojo.tui.host_app import HostApp
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
 
-from .helpers import sync, wait_for
+from .helpers import sync, text_of, typed, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
 
@@ -34,19 +33,6 @@ def game(incident: Incident) -> Host:
 def feed_text(screen: FacilitatorScreen) -> str:
     feed = screen.query_one("#team-feed", OptionList)
     return "\n".join(str(feed.get_option_at_index(i).prompt) for i in range(feed.option_count))
-
-
-def text_of(screen: FacilitatorScreen, sel: str) -> str:
-    content = screen.query_one(sel, Static).content
-    return content.plain if isinstance(content, Text) else str(content)
-
-
-async def typed(pilot: Pilot[None], line: str) -> None:
-    inp = pilot.app.screen.query_one("#fac-line", Input)
-    inp.focus()
-    inp.value = line
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 @sync

@@ -3,16 +3,14 @@ interview host (no network: the candidate acts through the host's API as the ser
 
 from __future__ import annotations
 
-from rich.text import Text
-from textual.pilot import Pilot
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import RichLog
 
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net.interview import InterviewHost, new_interview
 from oncall_dojo.tui.host_app import HostApp
 from oncall_dojo.tui.screens.interviewer import InterviewerScreen
 
-from .helpers import sync, wait_for
+from .helpers import sync, text_of, typed, wait_for
 
 
 def interview(incident: Incident) -> InterviewHost:
@@ -26,19 +24,6 @@ def interview(incident: Incident) -> InterviewHost:
 def log_text(screen: InterviewerScreen) -> str:
     log = screen.query_one("#iv-cand", RichLog)
     return "\n".join(line.text for line in log.lines)
-
-
-def static(screen: InterviewerScreen, sel: str) -> str:
-    content = screen.query_one(sel, Static).content
-    return content.plain if isinstance(content, Text) else str(content)
-
-
-async def typed(pilot: Pilot[None], line: str) -> None:
-    inp = pilot.app.screen.query_one("#fac-line", Input)
-    inp.focus()
-    inp.value = line
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 @sync
@@ -62,20 +47,20 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         assert "cam > queues" in text and "payments" in text
         assert "the payments queue is the odd one out" in text
         # the answer and the reference, the time box, the panes, the metrics
-        side = static(screen, "#fac-answer")
+        side = text_of(screen, "#fac-answer")
         assert "Root cause:" in side and "Reference timeline" in side
-        await wait_for(pilot, lambda: "Time box:" in static(screen, "#fac-clock"))
-        assert "logs: billing level=warn" in static(screen, "#iv-panes")
-        metrics = static(screen, "#iv-metrics")
+        await wait_for(pilot, lambda: "Time box:" in text_of(screen, "#fac-clock"))
+        assert "logs: billing level=warn" in text_of(screen, "#iv-panes")
+        metrics = text_of(screen, "#iv-metrics")
         assert "Key metrics" in metrics and "▲" in metrics
         # the interviewer's actions go to the host
         await typed(pilot, "note asked about the queue before restarting")
         await typed(pilot, "nudge Why restart billing?")
         await typed(pilot, "extend 5")
         await typed(pilot, "mark safety 3")  # not recorded here: marks need the record
-        assert "only for a recorded interview" in static(screen, "#fac-said")
+        assert "only for a recorded interview" in text_of(screen, "#fac-said")
         await typed(pilot, "inject fault x")  # a facilitator's word, not an interviewer's
-        assert "not an interviewer action" in static(screen, "#fac-said")
+        assert "not an interviewer action" in text_of(screen, "#fac-said")
         assert [n[2] for n in host.notes] == ["asked about the queue before restarting"]
         assert any("ivy asks: Why restart billing?" in s.text for s in host.said)
         assert host.deadline == 35 * 60
