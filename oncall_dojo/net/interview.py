@@ -133,15 +133,7 @@ class InterviewHost(Host):
                     "facilitator",
                     {"player": welcome.you, "action": "back", "away_s": lost},
                 )
-                self._send(
-                    p.Said(
-                        at=self.session.now,
-                        player="",
-                        text=f"{welcome.you} is back (away {lost}s)",
-                        kind="notice",
-                    ),
-                    "answer",
-                )
+                self._tell_interviewers(f"{welcome.you} is back (away {lost}s)")
         return welcome
 
     def _banner(self) -> p.Said:
@@ -163,15 +155,11 @@ class InterviewHost(Host):
         if m is not None and m.role == "candidate" and not m.online and not self.over:
             self.away_since = self.session.now
             self._record("facilitator", {"player": name, "action": "away"})
-            self._send(
-                p.Said(
-                    at=self.session.now,
-                    player="",
-                    text=f"{name} disconnected; the time lost is counted",
-                    kind="notice",
-                ),
-                "answer",
-            )
+            self._tell_interviewers(f"{name} disconnected; the time lost is counted")
+
+    def _tell_interviewers(self, text: str) -> None:
+        """A notice for the interviewers' side only (the candidate is not told)."""
+        self._send(p.Said(at=self.session.now, player="", text=text, kind="notice"), "answer")
 
     def look(self, name: str, what: str) -> None:
         """What the candidate looks at is kept with its time (and recorded) when it changes."""
