@@ -205,7 +205,7 @@ class Substitution:
             return as_text(self.names[name])
 
         whole_expr = _WHOLE_EXPR.fullmatch(text)
-        if whole_expr is not None and not at_key and "$${" not in text:
+        if whole_expr is not None and not at_key:
             value = self._expr(whole_expr.group(1), loc, at_key)
             return text if value is None else value
         return _REF.sub(one, text)

@@ -210,14 +210,6 @@ def test_a_bad_expression_is_refused_with_what_is_wrong(ref: str, message: str) 
     assert message in text
 
 
-def test_a_bad_expression_in_a_file_is_one_located_line(tmp_path: Path) -> None:
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "broken" / "vary-bad-expression.yaml"
-    with pytest.raises(YamlModelError) as info:
-        load_checked(path)
-    [err] = info.value.errors
-    assert err.keypath == "faults[0].note" and "unknown format `minutes`" in err.message
-
-
 def test_a_fault_timed_after_another_by_arithmetic_plays_at_that_tick(
     tmp_path: Path, original_poison: str
 ) -> None:
