@@ -454,8 +454,10 @@ class Sandbox:
             self._internal("ROLLBACK")
 
     def _is_cancel(self, e: Exception) -> bool:
-        name = getattr(e, "sqlite_errorname", "")
-        return self._cancelled or (self._cancel.is_set() and name == "SQLITE_INTERRUPT")
+        """A cancel asked for while the statement ran. The interrupt can land in the sandbox's
+        own set-up of the statement (the table functions' warm-up), where SQLite reports it
+        as that step's failure ("vtable constructor failed: json_each"), not as an interrupt."""
+        return self._cancelled or self._cancel.is_set()
 
     def _failed(self, e: Exception) -> SqlError:
         """The error to raise for `e`: `Cancelled` when the player cancelled the statement."""

@@ -365,6 +365,25 @@ def test_a_cancel_from_another_thread_stops_a_slow_statement(sb: Sandbox) -> Non
     assert sb.run("SELECT count(*) FROM orders").rows == [(8,)]
 
 
+def test_a_cancel_that_lands_in_the_statements_set_up_is_told_as_a_cancel(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interrupt can stop the sandbox's own warm-up of the table functions, which SQLite
+    reports as that step's failure; the player asked to cancel, and is told so."""
+    real = sb._internal
+
+    def interrupted(sql: str) -> list[tuple[object, ...]]:
+        if "json_each" in sql:
+            sb.interrupt()
+            raise sqlite3.OperationalError("vtable constructor failed: json_each")
+        return real(sql)
+
+    monkeypatch.setattr(sb, "_internal", interrupted)
+    assert refused(sb, "SELECT count(*) FROM orders").startswith("stopped: cancelled")
+    monkeypatch.setattr(sb, "_internal", real)
+    assert sb.run("SELECT count(*) FROM orders").rows == [(8,)]
+
+
 # ------------------------------------------------------------------ legitimate SQL
 def test_joins_aggregates_and_count_star(sb: Sandbox) -> None:
     r = sb.run("SELECT count(*) FROM orders")
