@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
 from oncall_dojo.tui.navigation import HasSystemCommands
 from oncall_dojo.tui.tutorial import INCIDENT as TUTORIAL_INCIDENT
 from oncall_dojo.tui.tutorial import SEED as TUTORIAL_SEED
@@ -50,6 +51,7 @@ class DojoApp(App[None]):
         tutorial: bool = False,
         offer_tutorial: bool = False,
     ) -> None:
+        tolerate_undecodable_input()
         super().__init__()
         self.tutorial = tutorial
         """Play the guided first incident (`oncall_dojo.tui.tutorial`)."""

@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from oncall_dojo.game.session import Session
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Host
+from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
 from oncall_dojo.tui.screens.debrief import DebriefScreen
 from oncall_dojo.tui.screens.dialogs import HelpScreen
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
@@ -29,6 +30,7 @@ class HostApp(App[None]):
         pages: list[tuple[str, str]] | None = None,
         screen: type[FacilitatorScreen] = FacilitatorScreen,
     ) -> None:
+        tolerate_undecodable_input()
         super().__init__()
         self.host = host
         self._screen = screen(host, you, links, pages)

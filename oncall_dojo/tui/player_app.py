@@ -33,6 +33,7 @@ from oncall_dojo.net import protocol as p
 from oncall_dojo.net.client import Client, JoinError, to_message
 from oncall_dojo.net.replica import Diverged, Replica
 from oncall_dojo.sim.text import clean
+from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
 from oncall_dojo.tui.screens.team_incident import TeamIncidentScreen
 from oncall_dojo.tui.widgets.team import TeamPane
 
@@ -61,6 +62,7 @@ class PlayerApp(App[None]):
         parent: int | None = None,
         seat: str = "",
     ) -> None:
+        tolerate_undecodable_input()
         super().__init__()
         self.seat = seat
         """The host's seat key: with it, the app shows the incident screen over a replica."""
