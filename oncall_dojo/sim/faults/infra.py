@@ -30,12 +30,11 @@ class PoisonMessage(FaultSpec):
         state["id"] = "msg_" + q.msg_id(run.first)
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
-        # asked every tick, over every waiting run: plain loops (no generator per run)
-        q = sys.queues[self.queue]
+        # Asked every tick, in plain loops (no generator per run), where the message most often
+        # is: in flight, waiting out its visibility timeout, or back at the head of the queue
+        # (redeliveries go to the head). A backlog of thousands of runs is walked only when
+        # the message has gone.
         seq = state["seq"]
-        for r in q.waiting_runs():
-            if r.first <= seq < r.first + r.count:
-                return True
         for p in sys.pools.values():
             if p.cfg.queue != self.queue:
                 continue
@@ -43,6 +42,13 @@ class PoisonMessage(FaultSpec):
                 for run, _ in replica.inflight:
                     if run.first <= seq < run.first + run.count:
                         return True
+        q = sys.queues[self.queue]
+        for r in q.delayed:
+            if r.first <= seq < r.first + r.count:
+                return True
+        for r in q.ready:
+            if r.first <= seq < r.first + r.count:
+                return True
         return False
 
 
