@@ -20,7 +20,10 @@ from oncall_dojo.game.rubric import Rubric
 
 FORMAT = "oncall-dojo/scorecard"
 VERSION = 1
-MIN_PEERS = 5
+MIN_CANDIDATES = 5
+"""A loop's candidates (this one counted) needed before a percentile is shown: the issue's
+"once there are five or more", so the fifth candidate is placed among the four before."""
+MIN_PEERS = MIN_CANDIDATES - 1
 """Earlier candidates of a loop needed before a percentile is shown."""
 MILESTONES = (
     ("acknowledged", "Acknowledge"),
@@ -370,7 +373,9 @@ def markdown(card: Mapping[str, Any]) -> str:
     pe = c["peers"]
     w("## Earlier candidates of the loop\n")
     if pe["percentile"] is None:
-        w(f"{pe['count']} earlier candidate(s); a percentile is shown from {MIN_PEERS} on.\n")
+        w(
+            f"{pe['count']} earlier candidate(s); a percentile is shown from the loop's {MIN_CANDIDATES}th candidate on.\n"
+        )
     else:
         w(
             f"Percentile {pe['percentile']:g} among {pe['count']} earlier candidates "
@@ -508,7 +513,9 @@ def html(card: Mapping[str, Any]) -> str:
     pe = c["peers"]
     w("<h2>Earlier candidates of the loop</h2>")
     if pe["percentile"] is None:
-        w(f"<p>{pe['count']} earlier candidate(s); a percentile is shown from {MIN_PEERS} on.</p>")
+        w(
+            f"<p>{pe['count']} earlier candidate(s); a percentile is shown from the loop's {MIN_CANDIDATES}th candidate on.</p>"
+        )
     else:
         w(
             f"<p>Percentile {pe['percentile']:g} among {pe['count']} earlier candidates (names hidden).</p>"
@@ -538,4 +545,4 @@ def html(card: Mapping[str, Any]) -> str:
     return "\n".join(p) + "\n"
 
 
-__all__ = ["FORMAT", "MIN_PEERS", "build", "html", "markdown"]
+__all__ = ["FORMAT", "MIN_CANDIDATES", "MIN_PEERS", "build", "html", "markdown"]

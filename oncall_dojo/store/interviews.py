@@ -236,13 +236,11 @@ def scorecard(store: Store, sid: str, inc: Any, loaded: Any) -> dict[str, Any]:
     me = mine[0]
     peers: list[float] = []
     if me["loop"]:
-        peers = [
-            float(r["score"])
-            for r in interviews(store, loop=me["loop"])
-            if r["session"] != sid
-            and r["score"] is not None
-            and r["started_at"] <= me["started_at"]
-        ]
+        # newest first, by start time then by row: those after this one began before it (two
+        # interviews started in the same second are told apart by their order of insertion)
+        rows = interviews(store, loop=me["loop"])
+        mine_at = next(i for i, r in enumerate(rows) if r["session"] == sid)
+        peers = [float(r["score"]) for r in rows[mine_at + 1 :] if r["score"] is not None]
     return card.build(
         rep,
         [{"type": e.type, "at": e.at, "data": e.data} for e in events],

@@ -136,8 +136,9 @@ def test_the_html_page_is_self_contained(poison: Incident, tmp_path: Path) -> No
     assert "<img" not in card.html(data)
 
 
-def test_percentile_needs_five_earlier_candidates() -> None:
-    assert card._percentile(50, [10, 20, 30, 40]) is None
+def test_percentile_needs_four_earlier_candidates() -> None:
+    assert card._percentile(50, [10, 20, 30]) is None
+    assert card._percentile(50, [10, 20, 30, 40]) == 100.0
     assert card._percentile(50, [10, 20, 30, 40, 60]) == 80.0
     assert card._percentile(30, [10, 30, 30, 90, 95]) == 40.0
 
