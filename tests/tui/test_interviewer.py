@@ -8,7 +8,9 @@ from textual.widgets import RichLog
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net.interview import InterviewHost, new_interview
 from oncall_dojo.tui.host_app import HostApp
+from oncall_dojo.tui.report import key_metrics
 from oncall_dojo.tui.screens.interviewer import InterviewerScreen
+from oncall_dojo.tui.widgets.timeline import LABEL_W, TimelineChart
 
 from .helpers import sync, text_of, typed, wait_for
 
@@ -36,6 +38,7 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         screen = app.screen
         assert isinstance(screen, InterviewerScreen)
         host.command("cam", "queues")
+        host.session.advance(90)  # the host's clock (not running here) moves the game on
         host.command("cam", "note the payments queue is the odd one out")
         host.look("cam", "logs: billing level=warn")
         host.command("cam", "restart billing")
@@ -51,8 +54,19 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         assert "Root cause:" in side and "Reference timeline" in side
         await wait_for(pilot, lambda: "Time box:" in text_of(screen, "#fac-clock"))
         assert "logs: billing level=warn" in text_of(screen, "#iv-panes")
-        metrics = text_of(screen, "#iv-metrics")
-        assert "Key metrics" in metrics and "▲" in metrics
+        # the key metrics charted (the debrief's chart), the candidate's action marked on it
+        assert "Key metrics" in text_of(screen, "#iv-metrics")
+        chart = screen.query_one("#iv-timeline", TimelineChart)
+        await wait_for(pilot, lambda: chart.players() == ["cam"])
+        lines = chart.render().plain.splitlines()
+        for title, _, _ in key_metrics(host.session.incident):
+            assert title in lines
+        first = lines.index(key_metrics(host.session.incident)[0][0])
+        bars, marks = lines[first + 1 : first + 3], lines[first + 3]
+        assert bars[0].startswith("cam") and any(set(b[LABEL_W:]) - {" "} for b in bars)
+        assert marks.startswith("cam") and "1" in marks[LABEL_W:]
+        acted = next(e.at for e in host.session.entries if e.command == "restart billing")
+        assert f"  1 {acted // 60:02d}:{acted % 60:02d} restart billing  (cam)" in lines
         # the interviewer's actions go to the host
         await typed(pilot, "note asked about the queue before restarting")
         await typed(pilot, "nudge Why restart billing?")

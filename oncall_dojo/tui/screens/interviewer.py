@@ -5,8 +5,9 @@ Left, the candidate's log: every command they run with its output, their `say`/`
 lines (thinking aloud), the panes they open and when, and the interviewers' nudges and
 notes, all stamped with the game's time; below it, the team pane. Right, what only the
 interviewers see: the clock and the time box, the root cause and the reference, the key
-metrics with the candidate's actions marked under them, the candidate's panes, and the
-private notes. The line at the bottom takes `note TEXT`, `nudge [TEXT]`, `hint`, `pause`,
+metrics from the page to now, charted as the debrief charts them (`TimelineChart`), with
+the candidate's actions marked on a row of their own and listed, the candidate's panes,
+and the private notes. The line at the bottom takes `note TEXT`, `nudge [TEXT]`, `hint`, `pause`,
 `resume`, `extend N`, `mark LINE 1-4 [NOTE]`, `end`, `say TEXT`; F5 pauses or resumes, F6 releases a hint, F7
 nudges. The screen renders the host's state and messages and holds no game state.
 """
@@ -23,16 +24,14 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Input, RichLog, Static
 
 from oncall_dojo.game.fmt import mmss
-from oncall_dojo.game.views import sparkline
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Refused
-from oncall_dojo.tui import dashboards
-from oncall_dojo.tui.charts import marker_row
+from oncall_dojo.tui.report import key_metrics
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
 from oncall_dojo.tui.widgets.team import TeamPane
+from oncall_dojo.tui.widgets.timeline import Live, LiveRun, TimelineChart
 
 INTERVIEW_ACTIONS = ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark")
-CHART_WIDTH = 36
 
 
 class InterviewerScreen(FacilitatorScreen):
@@ -49,12 +48,23 @@ class InterviewerScreen(FacilitatorScreen):
                 yield RichLog(id="iv-cand", wrap=True, markup=False, max_lines=20000)
                 yield TeamPane(id="fac-team")
             with VerticalScroll(id="fac-side"):
+                # what changes as the candidate plays first; the links and the answer sheet below
                 yield Static("", id="fac-clock")
-                yield Static("", id="fac-links")
-                yield Static("", id="fac-answer")
-                yield Static("", id="iv-metrics")
+                yield Static(
+                    Text("Key metrics, page to now (the candidate's actions marked)", "bold"),
+                    id="iv-metrics",
+                )
+                yield TimelineChart(
+                    [LiveRun("candidate", Live(self.host.session))],
+                    key_metrics(self.host.session.incident),
+                    id="iv-timeline",
+                    by_player=True,
+                    heading="The candidate's actions",
+                )
                 yield Static("", id="iv-panes")
                 yield Static("", id="fac-notes")
+                yield Static("", id="fac-answer")
+                yield Static("", id="fac-links")
                 yield Static("", id="fac-injects")
         yield Static("", id="fac-said")
         yield Input(
@@ -131,27 +141,13 @@ class InterviewerScreen(FacilitatorScreen):
         self._panes()
 
     def _metrics(self) -> None:
-        s = self.host.session
-        t0, t1 = max(0, s.page_tick - 600), s.system.t
-        acts = [
-            s.page_tick + ln.at
-            for ln in self.host.feed
-            if ln.player == self.candidate and ln.kind == "act"
-        ]
-        out = Text()
-        out.append("Key metrics (▲ the candidate's actions)\n", style="bold")
-        chosen = [("api", dashboards.panels(s, "api")[1])]
-        for pool in list(s.system.pools)[:3]:
-            ps = dashboards.panels(s, pool)
-            chosen.append((pool, ps[4]))
-        for service, panel in chosen:
-            vals = dashboards.series(s, panel.selector, panel.fn, t0, t1, CHART_WIDTH, panel.over)
-            now = float(vals[-1]) if vals.size else 0.0
-            out.append(f"{service} {panel.label}: {now:.3g}{panel.unit}\n", style="cyan")
-            out.append(f"  {sparkline(vals, CHART_WIDTH)}\n")
-        if t1 > t0:
-            out.append("  " + marker_row(CHART_WIDTH, t0, t1, [a for a in acts if a >= t0]) + "\n")
-        self.query_one("#iv-metrics", Static).update(out)
+        """The key metrics' chart, redrawn to now; its run is labelled with the candidate."""
+        chart = self.query_one("#iv-timeline", TimelineChart)
+        name = self.candidate or "candidate"
+        if chart.runs and chart.runs[0].label != name:
+            chart.set_runs([LiveRun(name, Live(self.host.session))])
+        else:
+            chart.refresh(layout=True)
 
     def _panes(self) -> None:
         looks = getattr(self.host, "looks", [])

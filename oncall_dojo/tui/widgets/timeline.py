@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from rich.text import Text
 from textual.widget import Widget
@@ -12,13 +14,68 @@ from oncall_dojo.tui import dashboards
 from oncall_dojo.tui.charts import block_rows, bounds, marker_row
 
 if TYPE_CHECKING:
-    from oncall_dojo.tui.report import Run
+    from oncall_dojo.game.entry import Entry
+    from oncall_dojo.game.session import Session
+    from oncall_dojo.sim.observability.metrics import MetricStore
 
 LABEL_W = 14
 SYMBOLS = "123456789abcdefghijklmnopqrstuvwxyz"
 ROW_H = 2
 PLAYER_STYLES = ("bold yellow", "bold magenta", "bold green", "bold red", "bold blue")
 """Each player's marks in their own colour (a team game's debrief)."""
+
+
+class Played(Protocol):
+    """What the chart draws of a play: its commands and metrics, from the page over `horizon`
+    simulated seconds (`game.plays.Outcome`, or a game still being played)."""
+
+    @property
+    def entries(self) -> Sequence[Entry]: ...
+    @property
+    def metrics(self) -> MetricStore: ...
+    @property
+    def page_tick(self) -> int: ...
+    @property
+    def horizon(self) -> int: ...
+
+
+class Drawn(Protocol):
+    """One run of the chart: a label and what was played (`tui.report.Run`)."""
+
+    @property
+    def label(self) -> str: ...
+    @property
+    def outcome(self) -> Played: ...
+
+
+@dataclass
+class Live:
+    """A game still being played, drawn from the page to now (the interviewer's console):
+    the chart stretches over the time so far and grows as the game goes on."""
+
+    session: Session
+
+    @property
+    def entries(self) -> Sequence[Entry]:
+        return self.session.entries
+
+    @property
+    def metrics(self) -> MetricStore:
+        return self.session.system.metrics
+
+    @property
+    def page_tick(self) -> int:
+        return self.session.page_tick
+
+    @property
+    def horizon(self) -> int:
+        return max(60, min(self.session.now, self.session.horizon))
+
+
+@dataclass
+class LiveRun:
+    label: str
+    outcome: Live
 
 
 class TimelineChart(Widget):
@@ -32,15 +89,18 @@ class TimelineChart(Widget):
 
     def __init__(
         self,
-        runs: list[Run],
+        runs: Sequence[Drawn],
         metrics: list[tuple[str, str, str]],
         id: str | None = None,
         by_player: bool = False,
+        heading: str = "",
     ) -> None:
         super().__init__(id=id)
-        self.runs = runs
+        self.runs = list(runs)
         self.metrics = metrics
         self.by_player = by_player
+        self.heading = heading
+        """Above the legend (default: "Your actions", or the team's by player)."""
 
     def _acts(self) -> list[tuple[int, str, str]]:
         """The first run's actions: (at, command, player)."""
@@ -54,8 +114,8 @@ class TimelineChart(Widget):
         """The players whose actions get a row of their own (in the order they first acted)."""
         return list(dict.fromkeys(p for _, _, p in self._acts())) if self.by_player else []
 
-    def set_runs(self, runs: list[Run]) -> None:
-        self.runs = runs
+    def set_runs(self, runs: Sequence[Drawn]) -> None:
+        self.runs = list(runs)
         self.refresh(layout=True)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:
@@ -111,7 +171,9 @@ class TimelineChart(Widget):
                 out.append(marker_row(width, 0, t1 - t0, acts, syms) + "\n", style="bold yellow")
         end = mmss(t1 - t0)
         out.append(f"{'':<{LABEL_W}}{'page ' + mmss(0):<{width - len(end)}}{end}\n", style="dim")
-        head = "The team's actions, by player" if self.by_player else "Your actions"
+        head = self.heading or (
+            "The team's actions, by player" if self.by_player else "Your actions"
+        )
         out.append(f"{head} (marked above):\n", style="bold")
         out.append("\n".join(self.legend()) or "  none")
         return out
