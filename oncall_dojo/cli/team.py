@@ -377,7 +377,8 @@ def _relay(url: str, name: str, kw: dict[str, Any]) -> int | None:
     saved = termios.tcgetattr(fd)
     why, code = "", EXIT_OK
     try:
-        tty.setraw(fd)
+        # TCSANOW, not setraw's default TCSAFLUSH: keys typed while `dojo join` starts are kept
+        tty.setraw(fd, termios.TCSANOW)
         why = asyncio.run(main())
     except JoinError as exc:
         why, code = str(exc), EXIT_FAIL

@@ -48,6 +48,13 @@ class Peer(Protocol):
 SYNC_EVERY_S = 1.0
 """The least real time between two state digests sent to seat processes."""
 
+BUILD_CHUNK_S = 30
+"""While a replica is built: simulated seconds between two reports of its progress."""
+
+Progress = Callable[[int, int, int, int], None]
+"""How far a replica's build is: (changes applied, changes in all, simulated seconds reached,
+simulated seconds to reach). Called from the thread that builds."""
+
 
 def output_digest(output: str) -> str:
     return hashlib.sha256(output.encode("utf-8", "surrogatepass")).hexdigest()[:16]
@@ -176,13 +183,30 @@ class Replica:
     """State digests compared and found equal."""
 
     @classmethod
-    def build(cls, start: p.SeatStart, at: int = 0) -> Replica:
-        """The replica of a game from its seat start, caught up to `at` (player seconds)."""
+    def build(cls, start: p.SeatStart, at: int = 0, progress: Progress | None = None) -> Replica:
+        """The replica of a game from its seat start, caught up to `at` (player seconds).
+        `progress`, when given, hears how far the build is (see `Progress`), from the thread
+        that builds, after each change and every `BUILD_CHUNK_S` simulated seconds."""
         session = Session(Incident.model_validate(start.incident), start.seed)
         session.player = start.player
         r = cls(session, start=start)
-        for step in start.steps:
+        total = len(start.steps)
+        target = min(max([at, *(s.at for s in start.steps)]), session.horizon)
+
+        def advance(to: int, done: int) -> None:
+            while session.now < min(to, session.horizon):
+                session.advance_to(min(to, session.now + BUILD_CHUNK_S))
+                if progress is not None:
+                    progress(done, total, session.now, target)
+
+        if progress is not None:
+            progress(0, total, session.now, target)
+        for done, step in enumerate(start.steps):
+            advance(step.at, done)
             r.apply(step)
+            if progress is not None:
+                progress(done + 1, total, session.now, target)
+        advance(at, total)
         r.follow(at)
         return r
 

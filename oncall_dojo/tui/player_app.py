@@ -4,7 +4,9 @@ browser page of a hosted game, and each terminal `dojo join` relays).
 Given the host's seat key (a seat process the host started on its own machine), it builds a
 replica of the game from the host's welcome (`net.replica`, in a worker thread) and shows
 the solo incident screen over it (`TeamIncidentScreen`), passing each of the host's
-messages on to it. Without the key it is the thin team client described below.
+messages on to it. Until that screen is ready, the joining screen (`JoiningScreen`) says
+how far the join is and keeps what is typed meanwhile; the incident screen gets it, in
+order, once it is open. Without the key it is the thin team client described below.
 
 Top, the game's clock and who you are. Left, your console: the briefing and the page, the
 output of your own commands, notices and the outcome. Right, the team pane: who is in the
@@ -34,6 +36,7 @@ from oncall_dojo.net.client import Client, JoinError, to_message
 from oncall_dojo.net.replica import Diverged, Replica
 from oncall_dojo.sim.text import clean
 from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
+from oncall_dojo.tui.screens.joining import JoiningScreen
 from oncall_dojo.tui.screens.team_incident import TeamIncidentScreen
 from oncall_dojo.tui.widgets.team import TeamPane
 
@@ -67,6 +70,8 @@ class PlayerApp(App[None]):
         self.seat = seat
         """The host's seat key: with it, the app shows the incident screen over a replica."""
         self.incident: TeamIncidentScreen | None = None
+        self.joining: JoiningScreen | None = None
+        """Shown from connecting until the incident screen is ready (a seat process's app)."""
         self._building: list[Any] | None = None
         """The host's messages that came while the replica was being built, in order."""
         self.parent_pid = parent
@@ -120,6 +125,8 @@ class PlayerApp(App[None]):
 
     def _connect(self) -> None:
         self._status(f"Joining as {self.player}...")
+        if self.seat:
+            self._show_joining()
         self.query_one(
             "#pl-line", Input
         ).placeholder = "console> alerts | logs --level error | say TEXT | /show N  (F2: team feed)"
@@ -132,6 +139,7 @@ class PlayerApp(App[None]):
         except JoinError as exc:
             self.client = None
             text = str(exc)
+            self._hide_joining()  # the refusal shows on the screen below; keys typed are moot
             if any(w in text for w in NAME_AGAIN) and not self.role:
                 self.player = ""
                 self._ask_name(text)
@@ -153,7 +161,9 @@ class PlayerApp(App[None]):
             self._building = []
             self.role = msg.role
             self._status(f"Joined as {msg.you} ({msg.role}). Setting up the incident screen...")
-            self.run_worker(self._build(msg), exclusive=True, group="replica")
+            joining = self._show_joining()
+            joining.say(f"joined as {msg.you} ({msg.role}); building your view of the game...")
+            self.run_worker(self._build(msg, joining), exclusive=True, group="replica")
             return
         if self.incident is not None:
             self._to_incident(msg)
@@ -205,16 +215,42 @@ class PlayerApp(App[None]):
                 self._write(f"! {msg.text}", "red")
         self._status_line()
 
-    async def _build(self, welcome: p.Welcome) -> None:
+    def _show_joining(self) -> JoiningScreen:
+        """The joining screen, on top (the one already there, with the keys it kept)."""
+        if self.joining is None:
+            self.joining = JoiningScreen(self.player)
+        if self.joining is not self.screen:
+            self.push_screen(self.joining)
+        return self.joining
+
+    def _hide_joining(self) -> tuple[list[str], str]:
+        """Take the joining screen away; the lines Entered on it, and what was typed after."""
+        joining, self.joining = self.joining, None
+        if joining is None:
+            return [], ""
+        if joining is self.screen:
+            self.pop_screen()
+        return joining.lines, joining.current
+
+    async def _build(self, welcome: p.Welcome, joining: JoiningScreen) -> None:
         """The replica from the host's welcome (off the event loop: it simulates the game so
-        far), then the incident screen; the messages that came meanwhile follow in order."""
+        far, telling the joining screen how far it is), then the incident screen; the
+        messages that came meanwhile follow in order, then what was typed meanwhile."""
         assert welcome.replica is not None
-        replica = await asyncio.to_thread(Replica.build, welcome.replica, welcome.clock.at)
+
+        def progress(done: int, total: int, at: int, target: int) -> None:
+            joining.progress = (done, total, at, target)  # the screen shows it on its timer
+
+        replica = await asyncio.to_thread(
+            Replica.build, welcome.replica, welcome.clock.at, progress
+        )
         self.incident = TeamIncidentScreen(replica, self, welcome.you, welcome)
+        lines, rest = self._hide_joining()
         await self.push_screen(self.incident)
         pending, self._building = self._building or [], None
         for msg in pending:
             self._to_incident(msg)
+        self.incident.typed_while_joining(lines, rest)
 
     def _to_incident(self, msg: Any) -> None:
         screen = self.incident

@@ -117,8 +117,8 @@ def test_a_relay_to_a_seat_that_is_not_a_players_is_refused(poison: Incident) ->
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 def test_dojo_join_in_a_terminal_relays_and_restores_the_terminal(poison: Incident) -> None:
-    """The real command on a pseudo-terminal: raw mode while it plays, the terminal as it was
-    after the player leaves (Ctrl+Q)."""
+    """The real command on a pseudo-terminal: keys typed while it starts are kept, raw mode
+    while it plays, the terminal as it was after the player leaves (Ctrl+Q)."""
     import fcntl
     import struct
     import subprocess
@@ -138,12 +138,17 @@ def test_dojo_join_in_a_terminal_relays_and_restores_the_terminal(poison: Incide
         proc = subprocess.Popen(
             [*cmd, "--as", "omar"], stdin=slave, stdout=slave, stderr=slave, close_fds=True
         )
+        # typed at once, while `dojo join` starts (before raw mode, before the seat joins):
+        # kept, and run at the console once it opens
+        os.write(master, b"alerts\r")
         try:
             await _until(lambda: "Ops console" in screen_text(bytes(seen)))
             raw = termios.tcgetattr(slave)
             assert not raw[3] & termios.ICANON and not raw[3] & termios.ECHO  # raw mode
-            os.write(master, b"alerts\r")
             await _until(lambda: "Active alerts" in screen_text(bytes(seen)))
+            assert [(e.player, e.command) for e in served.host.session.entries] == [
+                ("omar", "alerts")
+            ]
             os.write(master, b"\x11")  # Ctrl+Q: the player leaves
             await _until(lambda: proc.poll() is not None)
             await _until(lambda: b"Left the game" in seen)

@@ -7,21 +7,24 @@ team's marks when the host finishes."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
-from textual.widgets import RichLog, TabbedContent
+import pytest
+from textual.widgets import Input, RichLog, TabbedContent
 
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net.hosting import Served, close_game, new_game, open_game
-from oncall_dojo.net.replica import state_digest
+from oncall_dojo.net.replica import Progress, Replica, state_digest
 from oncall_dojo.net.roles import parse_spec
 from oncall_dojo.tui.player_app import PlayerApp
+from oncall_dojo.tui.screens.joining import JoiningScreen
 from oncall_dojo.tui.screens.team_incident import TeamIncidentScreen, TeamOver
 from oncall_dojo.tui.widgets.console import OpsConsole
 from oncall_dojo.tui.widgets.metrics import MetricsPane
 from oncall_dojo.tui.widgets.team import TeamPane
 
-from .helpers import sync, wait_for
+from .helpers import sync, text_of, wait_for
 
 
 async def served_game(incident: Incident, speed: float = 5.0) -> Served:
@@ -128,4 +131,81 @@ async def test_a_seat_plays_the_incident_screen_against_the_host(poison: Inciden
             assert "Score" in shown and "grade" in shown
     finally:
         clock.cancel()
+        await close_game(served)
+
+
+@sync
+async def test_a_seat_still_joining_says_so_and_keeps_the_keys_typed_meanwhile(
+    poison: Incident, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seat's view of the game is built slowly (held after its first change, as on a busy
+    machine): the screen says it is joining and how far it is; keys typed then are kept and
+    reach the ops console, in order, once it opens (an Entered line runs, the rest waits)."""
+    served = await served_game(poison)
+    host = served.host
+    cara_token = next(s.token for s in host.seats if s.role == "commander")
+    assert cara_token is not None
+    host.join(cara_token, "cara")
+    host.session.advance(40)
+    host.command("cara", "queues")
+    host.session.advance(40)
+    host.command("cara", "ack")
+
+    held, go_on = threading.Event(), threading.Event()
+    build = Replica.build.__func__  # type: ignore[attr-defined]
+
+    def slow_build(
+        cls: type[Replica], start: Any, at: int = 0, progress: Progress | None = None
+    ) -> Replica:
+        def told(done: int, total: int, now: int, target: int) -> None:
+            assert progress is not None
+            progress(done, total, now, target)
+            if done == 1 and not go_on.is_set():
+                held.set()
+                assert go_on.wait(60), "the test never let the build go on"
+
+        return build(cls, start, at, told)
+
+    monkeypatch.setattr(Replica, "build", classmethod(slow_build))
+    app = PlayerApp(link(served, "operations"), "omar", seat=host.seatfeed.key)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, held.is_set, 60)
+            joining = app.screen
+            assert isinstance(joining, JoiningScreen)
+            await wait_for(pilot, lambda: "1 of 2 changes" in text_of(joining, "#join-state"))
+            assert text_of(joining, "#join-state").startswith(
+                "joining: building your view of the game, 1 of 2 changes\n(the game so far: "
+            )
+            await pilot.press(*"alerts", "enter", *"workerx", "backspace", "s")
+            assert text_of(joining, "#join-keys") == "Typed so far: alerts⏎ workers"
+            await pilot.press("f10")  # not typing: not kept, and said so
+            assert "f10 was not kept" in text_of(joining, "#join-keys")
+            await pilot.pause(0.2)
+            assert [e.command for e in host.session.entries] == ["queues", "ack"]  # kept here
+
+            go_on.set()
+            await wait_for(pilot, lambda: isinstance(app.screen, TeamIncidentScreen), 60)
+            screen = app.screen
+            assert isinstance(screen, TeamIncidentScreen)
+            await wait_for(
+                pilot,
+                lambda: any(
+                    e.command == "alerts" and e.player == "omar" for e in host.session.entries
+                ),
+            )
+            await wait_for(pilot, lambda: "Active alerts" in console_text(screen))
+            line = screen.query_one("#command", Input)
+            await wait_for(pilot, lambda: line.value == "workers")
+            assert line.has_focus
+            await pilot.press("enter")
+            await wait_for(
+                pilot,
+                lambda: (
+                    [e.command for e in host.session.entries if e.player == "omar"]
+                    == ["alerts", "workers"]
+                ),
+            )
+    finally:
+        go_on.set()
         await close_game(served)

@@ -25,7 +25,7 @@ from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.replica import Replica
 from oncall_dojo.tui.screens.incident import IncidentScreen
-from oncall_dojo.tui.widgets.console import OpsConsole
+from oncall_dojo.tui.widgets.console import CommandInput, OpsConsole
 from oncall_dojo.tui.widgets.team import TeamPane
 
 if TYPE_CHECKING:
@@ -249,6 +249,19 @@ class TeamIncidentScreen(IncidentScreen):
 
     def _enter(self, text: str) -> None:
         self.perform(text)
+
+    def typed_while_joining(self, lines: list[str], rest: str) -> None:
+        """What the player typed while this screen was being built: each line as if Entered
+        at the console now, in order; `rest` (typed after the last Enter) on the console's
+        line, to finish."""
+        command = self.query_one(CommandInput)
+        for line in lines:
+            command.remember(line)
+            self._enter(line)
+        if rest:
+            command.value = rest
+            command.cursor_position = len(rest)
+            command.focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         super().on_tabbed_content_tab_activated(event)
