@@ -16,6 +16,7 @@ from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
 from oncall_dojo.tui.screens.debrief import DebriefScreen
 from oncall_dojo.tui.screens.dialogs import HelpScreen
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
+from oncall_dojo.tui.screens.links import LinksScreen
 
 
 class HostApp(App[None]):
@@ -33,6 +34,8 @@ class HostApp(App[None]):
         tolerate_undecodable_input()
         super().__init__()
         self.host = host
+        self.links = list(links or [])
+        self.pages = list(pages or [])
         self._screen = screen(host, you, links, pages)
         """The one screen; `links` are (role, join link, who took it) per seat, `pages`
         (role, browser page) per player's seat when browsers are served; `screen` the
@@ -62,3 +65,8 @@ class HostApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_show_links(self) -> None:
+        """The players' links whole, full width, to copy (F8, or `links` at the console)."""
+        if not isinstance(self.screen, LinksScreen):
+            self.push_screen(LinksScreen(self.links[1:], self.pages))  # not the facilitator's

@@ -203,3 +203,53 @@ async def test_a_game_day_ends_on_the_team_debrief(poison: Incident) -> None:
         assert "Finished:" in text_of(facilitator, "#fac-said")
         assert app.is_running
     assert app._exception is None
+
+
+def rendered(widget: Any) -> list[str]:
+    """The lines a widget draws, as text (its whole content area)."""
+    from textual.geometry import Region
+
+    w, h = widget.size
+    return [strip.text.rstrip() for strip in widget.render_lines(Region(0, 0, w, h))]
+
+
+@sync
+async def test_the_join_links_can_be_copied_whole_at_80x24(poison: Incident) -> None:
+    """At 80 columns the side panel is too narrow for a link: there each link is cut (…),
+    never wrapped into pieces; F8 (or `links` at the line) shows every link whole, on a line
+    of its own from the first column, and Esc goes back."""
+    from oncall_dojo.tui.screens.links import LinksScreen
+
+    host = game(poison)
+    links = [(s.role, f"http://127.0.0.1:18766/join/{s.token}", s.player) for s in host.seats]
+    pages = [(s.role, f"http://127.0.0.1:18766/play/{s.token}") for s in host.seats[1:]]
+    urls = [link for _r, link, _w in links[1:]] + [page for _r, page in pages]
+    assert all(len(u) == 60 for u in urls)
+    app = HostApp(host, "fac", links=links, pages=pages)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, FacilitatorScreen))
+        console = app.screen
+        side = rendered(console.query_one("#fac-links"))
+        assert "F8: whole links, to copy" in side
+        cut = [line for line in side if "http" in line]
+        assert len(cut) == len(urls)
+        for line, url in zip(cut, urls, strict=True):
+            assert line.endswith("…") and url.startswith(line[:-1])  # cut, not wrapped
+        for line in side:  # no piece of a link on a line of its own (the wrapped rest)
+            assert not any(line and line in url and not url.startswith(line) for url in urls)
+
+        for opening in ("f8", "links"):
+            if opening == "f8":
+                await pilot.press("f8")
+            else:
+                await typed(pilot, "links")
+            await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen))
+            shown = app.screen.query_one("#links-text")
+            assert shown.region.x == 0
+            lines = rendered(shown)
+            for url in urls:
+                assert url in lines, url  # whole, alone on its line, from the first column
+            assert "commander (taken by cara)" in lines
+            assert f"/join/{host.seats[0].token}" not in "\n".join(lines)  # not the facilitator's
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is console)

@@ -35,6 +35,7 @@ class FacilitatorScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f5", "toggle_pause", "Pause/resume"),
         Binding("f6", "hint", "Release hint"),
+        Binding("f8", "app.show_links", "Join links", show=False),
     ]
 
     def __init__(
@@ -102,16 +103,21 @@ class FacilitatorScreen(Screen[None]):
             )
         )
         if self.links:
+            # each link on a line of its own, cut (…) rather than wrapped where the panel is
+            # narrower: F8 shows them whole, full width, to copy
             seated = {m.name for m in h.roster()}
             links = Text()
             links.append("Join links (dojo join LINK --as NAME)\n", style="bold")
+            links.append("F8: whole links, to copy\n", style="dim")
             for role, link, _who in self.links[1:]:
-                links.append(f"  {role:<14} {link}\n")
+                links.append(f"{role}\n", style="cyan")
+                links.append(f"{link}\n")
             if self.pages:
                 links.append("Browser pages (nothing to install)\n", style="bold")
                 for role, page in self.pages:
-                    links.append(f"  {role:<14} {page}\n")
-            links.append(f"  {len(seated)} seated", style="dim")
+                    links.append(f"{role}\n", style="cyan")
+                    links.append(f"{page}\n")
+            links.append(f"{len(seated)} seated", style="dim")
             self.query_one("#fac-links", Static).update(links)
         secret = h.secret()
         ans = Text()
@@ -155,6 +161,10 @@ class FacilitatorScreen(Screen[None]):
 
     def act(self, line: str) -> None:
         word, _, arg = line.partition(" ")
+        if word == "links":
+            self.call_later(self.run_action, "app.show_links")
+            self._say("")
+            return
         try:
             if word == "say":
                 self.host.say(self.you, arg)
@@ -164,7 +174,7 @@ class FacilitatorScreen(Screen[None]):
             else:
                 usage = (
                     ", ".join(ACTIONS)
-                    + ", say TEXT; "
+                    + ", say TEXT, links; "
                     + "; ".join(u.split("  ")[0] for u in FACILITATOR_USAGE)
                 )
                 raise Refused(f"not a facilitator action: {word} (one of {usage})")
