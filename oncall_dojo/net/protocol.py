@@ -255,8 +255,36 @@ class Pong(_Msg):
     t: Literal["pong"] = "pong"
 
 
+class Sheet(_Msg):
+    """An interview's state, for its interviewers only (never the candidate): the time box,
+    the candidate's time away, the panes they opened and the interviewers' private notes.
+    Sent whenever one of these changes; a welcome's `secret` carries it too, as `interview`."""
+
+    t: Literal["sheet"] = "sheet"
+    deadline: int
+    """Player seconds (since the page) at which the time box ends."""
+    away_s: int = 0
+    away_since: int | None = None
+    looks: list[tuple[int, str]] = []
+    """(at, what) each time the candidate opened another pane or view."""
+    notes: list[tuple[int, str, str]] = []
+    """The interviewers' private notes: (at, by, text)."""
+
+
 HostMessage = Annotated[
-    Welcome | Line | Reply | Output | Clock | Said | Roster | Finished | Error | Pong | Step | Sync,
+    Welcome
+    | Line
+    | Reply
+    | Output
+    | Clock
+    | Said
+    | Roster
+    | Finished
+    | Error
+    | Pong
+    | Step
+    | Sync
+    | Sheet,
     Field(discriminator="t"),
 ]
 _host = TypeAdapter(HostMessage)

@@ -33,9 +33,11 @@ from textual.widgets import Footer, Input, RichLog, Static
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.client import Client, JoinError, to_message
+from oncall_dojo.net.interview import RemoteInterview
 from oncall_dojo.net.replica import Diverged, Replica
 from oncall_dojo.sim.text import clean
 from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
+from oncall_dojo.tui.screens.interviewer import InterviewerScreen
 from oncall_dojo.tui.screens.joining import JoiningScreen
 from oncall_dojo.tui.screens.team_incident import TeamIncidentScreen
 from oncall_dojo.tui.widgets.team import TeamPane
@@ -72,6 +74,8 @@ class PlayerApp(App[None]):
         self.incident: TeamIncidentScreen | None = None
         self.joining: JoiningScreen | None = None
         """Shown from connecting until the incident screen is ready (a seat process's app)."""
+        self.interviewing: RemoteInterview | None = None
+        """A second interviewer's seat: the interview as the interviewer's console reads it."""
         self._building: list[Any] | None = None
         """The host's messages that came while the replica was being built, in order."""
         self.parent_pid = parent
@@ -157,7 +161,12 @@ class PlayerApp(App[None]):
         if self._building is not None:
             self._building.append(msg)
             return
-        if isinstance(msg, p.Welcome) and msg.replica is not None and self.incident is None:
+        if (
+            isinstance(msg, p.Welcome)
+            and msg.replica is not None
+            and self.incident is None
+            and self.interviewing is None
+        ):
             self._building = []
             self.role = msg.role
             self._status(f"Joined as {msg.you} ({msg.role}). Setting up the incident screen...")
@@ -167,6 +176,9 @@ class PlayerApp(App[None]):
             return
         if self.incident is not None:
             self._to_incident(msg)
+            return
+        if self.interviewing is not None:
+            self._to_interviewer(msg)
             return
         team = self.query_one(TeamPane)
         match msg:
@@ -244,6 +256,17 @@ class PlayerApp(App[None]):
         replica = await asyncio.to_thread(
             Replica.build, welcome.replica, welcome.clock.at, progress
         )
+        if "facilitate" in welcome.powers and welcome.secret is not None:
+            # an interviewer's seat: the interviewer's console, not the player's screen
+            self.interviewing = RemoteInterview(replica, welcome, self._line_to_host)
+            lines, _rest = self._hide_joining()
+            await self.push_screen(InterviewerScreen(self.interviewing, welcome.you))
+            pending, self._building = self._building or [], None
+            for msg in pending:
+                self._to_interviewer(msg)
+            for line in lines:  # Entered while joining: the interviewer's lines, in order
+                self._line_to_host(line)
+            return
         self.incident = TeamIncidentScreen(replica, self, welcome.you, welcome)
         lines, rest = self._hide_joining()
         await self.push_screen(self.incident)
@@ -267,6 +290,30 @@ class PlayerApp(App[None]):
             self._diverged(str(exc))
         if isinstance(msg, p.Finished):
             self.result = msg
+
+    def _to_interviewer(self, msg: Any) -> None:
+        assert self.interviewing is not None
+        try:
+            self.interviewing.host_message(msg)
+        except Diverged as exc:
+            self.interviewing = None
+            if isinstance(self.screen, InterviewerScreen):
+                self.pop_screen()
+            self._diverged(str(exc))
+            return
+        if isinstance(msg, p.Welcome):
+            self.role = msg.role
+        if isinstance(msg, p.Finished):
+            self.result = msg
+
+    def _line_to_host(self, text: str) -> None:
+        """An interviewer's line from their console, to the host (done in their name)."""
+
+        async def send() -> None:
+            if await self.send_command(text) is None:
+                self.notify("Not connected to the host right now (reconnecting); try again.")
+
+        self.run_worker(send(), group="lines")
 
     def _diverged(self, why: str) -> None:
         """The replica no longer matches the host: start again from the host's welcome."""

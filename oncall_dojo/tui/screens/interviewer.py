@@ -14,7 +14,7 @@ nudges. The screen renders the host's state and messages and holds no game state
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pydantic import BaseModel
 from rich.text import Text
@@ -26,12 +26,13 @@ from textual.widgets import Footer, Input, RichLog, Static
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Refused
+from oncall_dojo.net.interview import INTERVIEWER_WORDS, InterviewHost, RemoteInterview
 from oncall_dojo.tui.report import key_metrics
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
 from oncall_dojo.tui.widgets.team import TeamPane
 from oncall_dojo.tui.widgets.timeline import Live, LiveRun, TimelineChart
 
-INTERVIEW_ACTIONS = ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark")
+INTERVIEW_ACTIONS = INTERVIEWER_WORDS
 
 
 class InterviewerScreen(FacilitatorScreen):
@@ -41,6 +42,18 @@ class InterviewerScreen(FacilitatorScreen):
         Binding("f6", "hint", "Release hint"),
         Binding("f7", "nudge", "Nudge"),
     ]
+
+    def __init__(
+        self,
+        host: InterviewHost | RemoteInterview,
+        you: str,
+        links: list[tuple[str, str, str | None]] | None = None,
+        pages: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """`host` is the interview's host (the host's own terminal), or a second interviewer's
+        `RemoteInterview` (their seat process, relayed by `dojo join`): the console reads the
+        same things of both, and its actions reach the host in this interviewer's name."""
+        super().__init__(cast(Any, host), you, links, pages)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="iv-main"):
@@ -93,12 +106,21 @@ class InterviewerScreen(FacilitatorScreen):
         super()._heard(msg, audience)
         if audience not in ("all", "answer", self.you):
             return
-        if isinstance(msg, p.Finished):
+        if isinstance(msg, p.Finished) and isinstance(self.host, RemoteInterview):
+            self._say(
+                f"Finished: {msg.score:g}/100, grade {msg.grade}. The interview's record is the "
+                "host's: marks given here with `mark` are kept there."
+            )
+        elif isinstance(msg, p.Finished):
             sid = self.host.recorder.session_id if self.host.recorder is not None else None
             self._say(
                 f"Finished: {msg.score:g}/100, grade {msg.grade}. Ctrl+Q, then mark the rubric "
                 f"and print the scorecard (dojo interview scorecard {sid or 'CANDIDATE'})"
             )
+        if isinstance(msg, p.Reply) and msg.seq < 0:  # a second interviewer's line, answered
+            if msg.output not in ("", "done"):
+                self._say(("! " if msg.kind == "refused" else "") + msg.output)
+            self._side()
         if isinstance(msg, p.Line):
             out = self.host.outputs[msg.seq] if msg.seq < len(self.host.outputs) else ""
             self._candidate_line(msg, out)
@@ -160,6 +182,11 @@ class InterviewerScreen(FacilitatorScreen):
         self.query_one("#iv-panes", Static).update(t)
 
     # -- the interviewer's actions ----------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # the line is done by FacilitatorScreen's handler (Textual calls each class's); stopped
+        # here, so that a seat's app does not send it to the host a second time
+        event.stop()
+
     def act(self, line: str) -> None:
         word, _, arg = line.partition(" ")
         if word not in INTERVIEW_ACTIONS and word != "say":
