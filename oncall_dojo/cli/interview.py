@@ -2,6 +2,7 @@
 
     dojo interview INCIDENT [--seed N | --loop NAME] [--minutes 45]   run one
     dojo interview --loop NAME                                        the loop's incident
+    dojo interview --resume [SESSION]                                 after the host died
     dojo interview warmup                                             the tutorial, not scored
     dojo interview list [--json]
     dojo interview mark CANDIDATE LINE MARK [NOTE...]                 a rubric line, 1 to 4
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -65,6 +67,13 @@ def cmd_interview(args: argparse.Namespace) -> int:
         )
     if args.rest:
         return usage(f"dojo interview: unexpected {' '.join(args.rest)!r}")
+    if args.resume is not None:
+        if what or args.loop or args.seed is not None or args.minutes is not None:
+            return usage(
+                "--resume continues an interview as it was recorded: no incident, --loop, "
+                "--seed or --minutes"
+            )
+        return _resume(args)
     if what == "warmup":
         return _run(args, warmup=True)
     return _run(args)
@@ -149,7 +158,38 @@ def _run(args: argparse.Namespace, warmup: bool = False) -> int:
     return asyncio.run(_serve(host, args, warmup))
 
 
-async def _serve(host: Any, args: argparse.Namespace, warmup: bool) -> int:
+def _resume(args: argparse.Namespace) -> int:
+    """`dojo interview --resume [SESSION]`: the interview whose host died, from its record
+    (the latest unfinished one this interviewer hosted, without SESSION)."""
+    import asyncio
+
+    from oncall_dojo.cli.common import session_id
+    from oncall_dojo.net.hosting import HostError, latest_team_session
+    from oncall_dojo.net.interview import resume_interview
+    from oncall_dojo.store import Store, StoreError
+    from oncall_dojo.store.events import INTERVIEW_MODE
+
+    check_dirs(args)
+    name = player_name(args)
+    try:
+        store = Store.open()
+    except StoreError as exc:
+        return usage(str(exc))
+    sid = (
+        session_id(store, args.resume)
+        if args.resume
+        else latest_team_session(store, name, INTERVIEW_MODE)
+    )
+    if sid is None:
+        return usage(f"no unfinished interview hosted by {name!r} to resume")
+    try:
+        host = resume_interview(store, sid, lambda ident: load_incident(ident, args))
+    except HostError as exc:
+        return usage(str(exc))
+    return asyncio.run(_serve(host, args, False, resumed=True))
+
+
+async def _serve(host: Any, args: argparse.Namespace, warmup: bool, resumed: bool = False) -> int:
     import asyncio
 
     from oncall_dojo.net.hosting import open_game, serve
@@ -164,17 +204,24 @@ async def _serve(host: Any, args: argparse.Namespace, warmup: bool) -> int:
     sid = host.recorder.session_id if host.recorder is not None else None
     kind = "Warm-up (not scored, not recorded)" if warmup else "Interview"
     out.write(f"{kind}: {host.session.incident.title}  (session {sid or 'not recorded'})\n")
+    if resumed:
+        out.write(
+            f"Resumed at {host.session.now // 60:02d}:{host.session.now % 60:02d} of play"
+            f"{' (paused)' if host.paused else ''}; the candidate reconnects by themselves "
+            "(a browser page: reload it).\n"
+        )
     out.write(
-        f"Time box: {host.deadline // 60} minutes of play. "
-        f"Listening on {served.server.scheme}://{address}:{served.server.port}\n\n"
+        f"Time box: {host.deadline // 60} minutes of play"
+        + (f", {host.left_text()} left" if resumed else "")
+        + f". Listening on {served.server.scheme}://{address}:{served.server.port}\n\n"
     )
     cand = [(link, who) for role, link, who in served.links if role == "candidate"]
     pages = [page for role, page in served.browser_links if role == "candidate"]
     out.write("Candidate (send them one of these; nothing to install for the browser):\n")
     for page in pages:
         out.write(f"  browser:   {page}\n")
-    for link, _who in cand:
-        out.write(f"  terminal:  dojo join {link} --as NAME\n")
+    for link, who in cand:
+        out.write(f"  terminal:  dojo join {link} --as {shlex.quote(who) if who else 'NAME'}\n")
     others = [link for role, link, who in served.links[1:] if role == "interviewer"]
     if others:
         out.write("\nAnother interviewer:\n")
@@ -458,6 +505,14 @@ def add_parsers(sub: Any) -> None:
     )
     sp.add_argument(
         "--interviewers", type=int, default=1, help="seats for more interviewers (default 1)"
+    )
+    sp.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="SESSION",
+        help="continue an interview whose host died (default: your latest unfinished one); "
+        "the candidate reconnects by themselves, the time box goes on where it was",
     )
     sp.add_argument("--speed", type=speed_arg, default=1.0, help=argparse.SUPPRESS)
     sp.add_argument("--player", metavar="NAME", help="your name (default: $DOJO_PLAYER)")

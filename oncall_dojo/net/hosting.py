@@ -117,14 +117,19 @@ def resume_game(
     load: Callable[[str], Incident],
     *,
     warn: Callable[[str], None] | None = None,
+    mode: str = TEAM_MODE,
+    make: Callable[[Session, list[Seat], Roles, Recorder, float], Host] | None = None,
 ) -> Host:
-    """The team game `sid`, rebuilt from its record where it stood when the host died."""
+    """The team game `sid`, rebuilt from its record where it stood when the host died.
+    `mode` and `make` resume another hosted kind (`net.interview`: its own host class)."""
     head, events = store.resume_head(sid)
     problems = verify_chain(events)
     if problems:
         raise HostError(f"cannot resume {sid}: its record does not verify ({problems[0].message})")
     start = events[0].data
-    if start.get("mode") != TEAM_MODE:
+    if start.get("mode") != mode:
+        if mode != TEAM_MODE:
+            raise HostError(f"session {sid} is not {mode_name(mode)}")
         raise HostError(f"session {sid} is not a team game (`dojo play --resume` continues it)")
     if any(e.type == "finished" for e in events):
         raise HostError(f"session {sid} is over; `dojo report {sid}` has its report")
@@ -141,15 +146,23 @@ def resume_game(
     roles = Roles({r: frozenset(ps) for r, ps in dict(start["powers"]).items()})
     _load_tokens(store, sid, seats)
     kw: dict[str, Any] = {} if warn is None else {"warn": warn}
-    recorder = Recorder(store, str(start["player"]), TEAM_MODE, head=head, **kw)
+    recorder = Recorder(store, str(start["player"]), mode, head=head, **kw)
     if start.get("injects"):
         schedule(rb.session)  # the timed injects not fired before the host died
     recorder.started(rb.session, 0)
-    host = Host(rb.session, seats, roles, recorder, speed=float(start.get("speed", 1.0)))
+    speed = float(start.get("speed", 1.0))
+    if make is None:
+        host = Host(rb.session, seats, roles, recorder, speed=speed)
+    else:
+        host = make(rb.session, seats, roles, recorder, speed)
     restore(host, events)
     if rb.quit:
         host.finishing = True  # the facilitator had ended it: measure the outcome now
     return host
+
+
+def mode_name(mode: str) -> str:
+    return "a team game" if mode == TEAM_MODE else f"an {mode}" if mode[0] in "aeiou" else mode
 
 
 def restore(host: Host, events: list[Any]) -> None:
@@ -200,8 +213,8 @@ def restore(host: Host, events: list[Any]) -> None:
     host.seat_players(bindings)
 
 
-def latest_team_session(store: Store, player: str) -> str | None:
-    rows = [r for r in store.unfinished(player) if r.get("mode") == TEAM_MODE]
+def latest_team_session(store: Store, player: str, mode: str = TEAM_MODE) -> str | None:
+    rows = [r for r in store.unfinished(player) if r.get("mode") == mode]
     return str(rows[0]["session"]) if rows else None
 
 

@@ -31,7 +31,7 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Host, Member, Peer, Refused
-from oncall_dojo.net.hosting import save_tokens, start_data
+from oncall_dojo.net.hosting import HostError, resume_game, save_tokens, start_data
 from oncall_dojo.net.replica import Replica
 from oncall_dojo.net.roles import Roles, Seat, new_seats
 from oncall_dojo.sim.text import clean
@@ -370,6 +370,74 @@ def new_interview(
     return host
 
 
+def resume_interview(
+    store: Store,
+    sid: str,
+    load_incident: Callable[[str], Incident],
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> InterviewHost:
+    """The interview `sid`, rebuilt from its record where it stood when its host died
+    (`net.hosting.resume_game`, as `dojo host --resume` does for a team game). The record
+    stays one interview: the same session and row, the same seats and tokens. The time box
+    goes on from the game's clock as recorded, with every extension and warning given
+    before; a candidate who was seated is away until they reconnect (the time lost from now
+    is counted, as for any disconnect)."""
+    conf: dict[str, Any] = {}
+
+    def on_candidate(name: str) -> None:
+        if host.recorder is not None and host.recorder.keeping:
+            records.set_candidate(store, sid, name)
+
+    def make(
+        session: Session, seats: list[Seat], roles: Roles, recorder: Recorder, speed: float
+    ) -> Host:
+        # the record verified and its start is an interview's (`resume_game` checked both)
+        conf.update(store.events(sid)[0].data.get("interview") or {})
+        return InterviewHost(
+            session,
+            seats,
+            roles,
+            recorder,
+            minutes=int(conf.get("minutes") or DEFAULT_MINUTES),
+            speed=speed,
+            on_candidate=on_candidate,
+        )
+
+    host = resume_game(store, sid, load_incident, warn=warn, mode=INTERVIEW_MODE, make=make)
+    assert isinstance(host, InterviewHost)
+    try:
+        host.marker = _marker(store, sid, conf.get("rubric"))
+    except (OSError, ValueError) as exc:
+        raise HostError(
+            f"cannot resume {sid}: its rubric {conf.get('rubric')!r} cannot be read ({exc})"
+        ) from None
+    for ev in store.events(sid):
+        d = ev.data
+        if ev.type != "facilitator":
+            continue
+        action = d.get("action")
+        if action == "extend":
+            host.deadline += int(d.get("minutes", 0)) * 60
+        elif action == "warn":
+            host.warned.add(int(d.get("left_s", 0)))
+        elif action == "look":
+            host.looks.append((ev.at, str(d.get("what", ""))))
+        elif action == "away":
+            host.away_since = ev.at
+        elif action == "back":
+            host.away_s += int(d.get("away_s", 0))
+            host.away_since = None
+        elif action == "time-up":
+            host.time_up = True
+    cand = host.candidate
+    if cand is not None and host.away_since is None and not host.over:
+        # the candidate's connection went with the old host: away until they are back
+        host.away_since = host.session.now
+        host._record("facilitator", {"player": cand.name, "action": "away"})
+    return host
+
+
 def _marker(store: Store, sid: str, rubric_path: str | None) -> Callable[[str, str], str]:
     """`mark LINE 1-4 [NOTE]` or `mark words right|partly|wrong [NOTE]` at the interviewer's
     console, kept in the interview's row as `dojo interview mark` keeps it."""
@@ -545,4 +613,5 @@ __all__ = [
     "file_digest",
     "interview_roles",
     "new_interview",
+    "resume_interview",
 ]

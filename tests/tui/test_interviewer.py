@@ -31,7 +31,12 @@ def log_text(screen: InterviewerScreen) -> str:
 @sync
 async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> None:
     host = interview(poison)
-    host.command("cam", "alerts")  # before the console opened: shown from the host's feed
+    # before the console opened (a resumed host, a late interviewer): shown from the host's
+    # feed, talk and notes, in the order they happened
+    host.command("cam", "alerts")
+    host.session.advance(5)
+    host.command("cam", "say the page is about payments")
+    host.note("ivy", "went to the alerts first")
     app = HostApp(host, "ivy", screen=InterviewerScreen)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, InterviewerScreen))
@@ -45,6 +50,9 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         await pilot.pause()
         await wait_for(pilot, lambda: "restart billing" in log_text(screen))
         text = log_text(screen)
+        early = ["cam > alerts", "cam say: the page is about payments", "ivy note: went to the"]
+        assert all(e in text for e in early)
+        assert sorted(early, key=text.index) == early
         # every command with its output, and the thinking aloud
         assert "cam > alerts" in text and "Active alerts" in text
         assert "cam > queues" in text and "payments" in text
@@ -75,7 +83,7 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         assert "only for a recorded interview" in text_of(screen, "#fac-said")
         await typed(pilot, "inject fault x")  # a facilitator's word, not an interviewer's
         assert "not an interviewer action" in text_of(screen, "#fac-said")
-        assert [n[2] for n in host.notes] == ["asked about the queue before restarting"]
+        assert [n[2] for n in host.notes][1:] == ["asked about the queue before restarting"]
         assert any("ivy asks: Why restart billing?" in s.text for s in host.said)
         assert host.deadline == 35 * 60
         await wait_for(pilot, lambda: "Why restart billing?" in log_text(screen))

@@ -91,9 +91,18 @@ class InterviewerScreen(FacilitatorScreen):
         # FacilitatorScreen.on_mount runs too (Textual calls each class's handler)
         log = self.query_one("#iv-cand", RichLog)
         log.border_title = "The candidate: commands and outputs, thinking aloud, panes"
+        # what happened before the console opened (a late second interviewer, a resumed
+        # host): the commands, the talk and the private notes, in the order they happened
         host = self.host
-        for seq, line in enumerate(host.feed):  # what happened before the console opened
-            self._candidate_line(line, host.outputs[seq] if seq < len(host.outputs) else "")
+        outputs = host.outputs
+        notes = [p.Said(at=at, player=by, text=text, kind="note") for at, by, text in host.notes]
+        items: list[p.Line | p.Said] = [*host.feed, *host.said, *notes]
+        for item in sorted(items, key=lambda m: m.at):
+            if isinstance(item, p.Line):
+                out = outputs[item.seq] if item.seq < len(outputs) else ""
+                self._candidate_line(item, out)
+            else:
+                self._candidate_said(item)
         self.set_interval(1.0, self._side)
 
     @property
@@ -125,14 +134,17 @@ class InterviewerScreen(FacilitatorScreen):
             out = self.host.outputs[msg.seq] if msg.seq < len(self.host.outputs) else ""
             self._candidate_line(msg, out)
         elif isinstance(msg, p.Said):
-            log = self.query_one("#iv-cand", RichLog)
-            who = msg.player or "***"
-            style = {"note": "yellow", "say": "green", "notice": "magenta"}[msg.kind]
-            if msg.player and msg.player != self.candidate and msg.kind == "note":
-                style = "bold yellow"  # an interviewer's private note
-            log.write(Text(f"[{mmss(msg.at)}] {who} {msg.kind}: {msg.text}", style=style))
+            self._candidate_said(msg)
         elif isinstance(msg, p.Roster):
             self._panes()
+
+    def _candidate_said(self, msg: p.Said) -> None:
+        log = self.query_one("#iv-cand", RichLog)
+        who = msg.player or "***"
+        style = {"note": "yellow", "say": "green", "notice": "magenta"}[msg.kind]
+        if msg.player and msg.player != self.candidate and msg.kind == "note":
+            style = "bold yellow"  # an interviewer's private note
+        log.write(Text(f"[{mmss(msg.at)}] {who} {msg.kind}: {msg.text}", style=style))
 
     def _candidate_line(self, line: p.Line, output: str) -> None:
         log = self.query_one("#iv-cand", RichLog)
@@ -156,8 +168,13 @@ class InterviewerScreen(FacilitatorScreen):
         )
         if hasattr(h, "deadline"):
             box.append(f"\nTime box: {h.left_text()} left (ends {mmss(h.deadline)})")
-            if getattr(h, "away_s", 0) or getattr(h, "away_since", None) is not None:
-                box.append(f"\nCandidate disconnected: {h.away_s}s lost so far", style="yellow")
+            if getattr(h, "away_since", None) is not None:
+                lost = f" ({h.away_s}s lost before)" if h.away_s else ""
+                box.append(
+                    f"\nCandidate disconnected since {mmss(h.away_since)}{lost}", style="yellow"
+                )
+            elif getattr(h, "away_s", 0):
+                box.append(f"\nCandidate was disconnected: {h.away_s}s lost in all", style="yellow")
         self.query_one("#fac-clock", Static).update(box)
         self._metrics()
         self._panes()
