@@ -266,6 +266,9 @@ class TeamIncidentScreen(IncidentScreen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         super().on_tabbed_content_tab_activated(event)
         what = event.pane.id or ""
+        if what == "team":
+            for pane in self.query(TeamPane):
+                pane.show_newest()
         if what != self._looking:
             self._looking = what
             self.run_worker(self.link.send(p.Look(what=what)), group="look")

@@ -127,6 +127,11 @@ class TeamPane(Vertical):
         self._feed().add_option(Option(t))
         self._feed().scroll_end(animate=False)
 
+    def show_newest(self) -> None:
+        """Its tab was opened: the newest lines in sight, not the oldest (lines that came while
+        the pane was hidden could not scroll it: it had no size then)."""
+        self.call_after_refresh(self._feed().scroll_end, animate=False)
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         oid = event.option.id or ""
         if oid.startswith("line-"):
