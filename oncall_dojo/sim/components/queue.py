@@ -10,6 +10,7 @@ dead-lettered + purged.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class Run:
     arrived during (t - 1, t]); negative: not known, taken as t - 0.5."""
     done: float = -1.0
     """When their current delivery finished, in continuous time; negative: not known."""
+    delay_key: int = 0
+    """While the run waits out a visibility timeout: the key of its entry in the queue's heap of
+    delayed runs (an entry whose key differs is stale); 0 otherwise."""
 
     def split(self, n: int) -> Run:
         """Detach and return the first n messages of this run.
@@ -105,6 +109,15 @@ class Queue:
     paused: bool = False
     stats: QueueStats = field(default_factory=QueueStats)
     _ready_n: int = 0
+    _delayed_n: int = 0
+    """Messages in `delayed`, kept as they come and go (asked several times a tick)."""
+    _delayed_heap: list[tuple[float, int, Run]] = field(default_factory=list)
+    """(`first_arrival`, key, run) for the runs in `delayed`, the earliest first; entries of
+    runs that left are dropped when they reach the top (see `Run.delay_key`)."""
+    _delay_keys: int = 0
+    _dlq_n: int = 0
+    """Messages in `dlq`, kept as they come and go: a dead-letter queue can hold thousands of
+    runs of one, and its depth is a gauge read every tick."""
     _replayed_behind: bool = False
     """Old messages were replayed onto the tail, so the head is not necessarily the oldest."""
 
@@ -195,11 +208,26 @@ class Queue:
         limit = self.cfg.max_receive_count
         if limit is not None and run.deliveries >= limit:
             self.dlq.append(run)
+            self._dlq_n += run.count
             self.stats.dead_lettered += run.count
             return True
         run.visible_at = t + (self.cfg.visibility_timeout_s if delay is None else delay)
         self.delayed.append(run)
+        self._delayed_n += run.count
+        self._heap_push(run)
         return False
+
+    def _heap_push(self, run: Run) -> None:
+        self._delay_keys += 1
+        run.delay_key = self._delay_keys
+        heapq.heappush(self._delayed_heap, (run.first_arrival(), self._delay_keys, run))
+
+    def _delayed_oldest(self) -> float | None:
+        """The earliest `first_arrival` among the runs in `delayed`."""
+        heap = self._delayed_heap
+        while heap and heap[0][2].delay_key != heap[0][1]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def tick(self, t: int) -> None:
         """Messages whose visibility timeout expired become visible again, at the head."""
@@ -213,21 +241,23 @@ class Queue:
         for r in reversed(due):
             self.ready.appendleft(r)
             self._ready_n += r.count
+            self._delayed_n -= r.count
+            r.delay_key = 0
 
     # -- reading ---------------------------------------------------------------
     @property
     def depth(self) -> int:
         """Messages waiting: visible plus waiting out a visibility timeout."""
-        return self._ready_n + sum(r.count for r in self.delayed)
+        return self._ready_n + self._delayed_n
 
     @property
     def dlq_depth(self) -> int:
-        return sum(r.count for r in self.dlq)
+        return self._dlq_n
 
     def oldest_age(self, t: int) -> float:
         """Seconds since the oldest waiting message (visible or waiting out a visibility timeout)
         arrived, in continuous time: at tick t a message enqueued at t arrived during (t - 1, t]."""
-        oldest = min((r.first_arrival() for r in self.delayed), default=None)
+        oldest = self._delayed_oldest()
         if self.ready:
             if self._replayed_behind:
                 # replayed messages went to the tail: the oldest may be anywhere
@@ -265,9 +295,7 @@ class Queue:
     def purge(self) -> int:
         """Delete every waiting message. They are gone: nobody will ever process them."""
         lost = self.depth
-        self.ready.clear()
-        self.delayed.clear()
-        self._ready_n = 0
+        self._clear_waiting()
         self.stats.purged += lost
         return lost
 
@@ -322,6 +350,10 @@ class Queue:
                         self._ready_n -= 1
                     else:
                         container[i : i + 1] = pieces
+                        self._delayed_n -= 1
+                        run.delay_key = one.delay_key = 0
+                        for p in pieces:
+                            self._heap_push(p)
                     return one
         return None
 
@@ -338,6 +370,7 @@ class Queue:
                 "wait for its visibility timeout)"
             )
         self.dlq.append(one)
+        self._dlq_n += 1
         self.stats.dead_lettered += 1
         return one
 
@@ -345,12 +378,19 @@ class Queue:
         """Move every waiting message to the dead-letter queue (parked, not lost). Returns how many."""
         runs = sorted(self.waiting_runs(), key=lambda r: r.first)
         moved = sum(r.count for r in runs)
-        self.ready.clear()
-        self.delayed.clear()
-        self._ready_n = 0
+        self._clear_waiting()
         self.dlq.extend(runs)
+        self._dlq_n += moved
         self.stats.dead_lettered += moved
         return moved
+
+    def _clear_waiting(self) -> None:
+        self.ready.clear()
+        for r in self.delayed:
+            r.delay_key = 0
+        self.delayed.clear()
+        self._delayed_heap.clear()
+        self._ready_n = self._delayed_n = 0
 
     def replay_oldest(self, t: int, limit: int) -> int:
         """Move the oldest `limit` dead-lettered messages back to the queue tail. Returns how many."""
@@ -362,12 +402,14 @@ class Queue:
             run = self.dlq.pop(0) if head.count <= limit - n else head.split(limit - n)
             take.append(run)
             n += run.count
+        self._dlq_n -= n
         return self._requeue(take, t)
 
     def replay_dlq(self, t: int, only: set[int] | None = None) -> int:
         """Move dead-lettered messages (all, or the given sequence numbers) back to the queue tail."""
         if only is None:
             every, self.dlq = self.dlq, []
+            self._dlq_n = 0
             return self._requeue(every, t)
         take: list[Run] = []
         keep: list[Run] = []
@@ -376,6 +418,7 @@ class Queue:
                 one = Run(seq, 1, run.enq, run.deliveries, run.poison, 0, run.replayed, run.at)
                 (take if seq in only else keep).append(one)
         self.dlq = keep
+        self._dlq_n -= len(take)
         return self._requeue(take, t)
 
     def _requeue(self, runs: list[Run], t: int) -> int:
