@@ -91,3 +91,41 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         assert host.paused
         await pilot.press("f7")
         assert sum("asks:" in s.text for s in host.said) == 2
+
+
+class Unreadable:
+    """Stands for the metrics while the outcome is measured in a worker thread."""
+
+    def __getattr__(self, name: str) -> None:
+        raise AssertionError(f"the console read the metrics ({name}) while they were measured")
+
+
+@sync
+async def test_the_chart_reads_nothing_while_the_outcome_is_measured(poison: Incident) -> None:
+    """Measuring the outcome advances the session in a worker thread: the console's chart
+    keeps what it drew and reads nothing of the session's metrics meanwhile (reading them
+    then broke the measuring: `ValueError: cannot reshape array` in the metrics store)."""
+    host = interview(poison)
+    host.session.advance(30)
+    host.command("cam", "restart billing")
+    host.session.advance(60)
+    app = HostApp(host, "ivy", screen=InterviewerScreen)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, InterviewerScreen))
+        screen = app.screen
+        assert isinstance(screen, InterviewerScreen)
+        chart = screen.query_one("#iv-timeline", TimelineChart)
+        await wait_for(pilot, lambda: "restart billing  (cam)" in chart.render().plain)
+        drawn = chart.render().plain
+        host.finishing = True  # the host's clock stopped; the measuring starts
+        metrics, host.session.system.metrics = host.session.system.metrics, Unreadable()  # type: ignore[assignment]
+        try:
+            screen._side()
+            await pilot.resize_terminal(120, 40)
+            await pilot.pause()
+            assert chart.render().plain == drawn
+        finally:
+            host.session.system.metrics = metrics
+        await host.finish()  # measured: the chart draws again, to the end of the incident
+        screen._side()
+        assert chart.render().plain != drawn and "restart billing  (cam)" in chart.render().plain

@@ -73,6 +73,7 @@ class InterviewerScreen(FacilitatorScreen):
                     id="iv-timeline",
                     by_player=True,
                     heading="The candidate's actions",
+                    hold=self._measuring,
                 )
                 yield Static("", id="iv-panes")
                 yield Static("", id="fac-notes")
@@ -179,9 +180,17 @@ class InterviewerScreen(FacilitatorScreen):
         self._metrics()
         self._panes()
 
+    def _measuring(self) -> bool:
+        """The host is measuring the outcome in a worker thread, which advances the session:
+        nothing here may read its metrics meanwhile (the chart keeps what it drew)."""
+        h: Any = self.host
+        return bool(getattr(h, "finishing", False)) and getattr(h, "result_message", 1) is None
+
     def _metrics(self) -> None:
         """The key metrics' chart, redrawn to now; its run is labelled with the candidate."""
         chart = self.query_one("#iv-timeline", TimelineChart)
+        if self._measuring():
+            return
         name = self.candidate or "candidate"
         if chart.runs and chart.runs[0].label != name:
             chart.set_runs([LiveRun(name, Live(self.host.session))])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -94,6 +94,7 @@ class TimelineChart(Widget):
         id: str | None = None,
         by_player: bool = False,
         heading: str = "",
+        hold: Callable[[], bool] | None = None,
     ) -> None:
         super().__init__(id=id)
         self.runs = list(runs)
@@ -101,6 +102,10 @@ class TimelineChart(Widget):
         self.by_player = by_player
         self.heading = heading
         """Above the legend (default: "Your actions", or the team's by player)."""
+        self.hold = hold
+        """While it says so, the chart shows what it last drew and reads nothing of the runs
+        (a live game whose outcome is being measured in a worker thread)."""
+        self._drawn: Text | None = None
 
     def _acts(self) -> list[tuple[int, str, str]]:
         """The first run's actions: (at, command, player)."""
@@ -132,6 +137,12 @@ class TimelineChart(Widget):
         ]
 
     def render(self) -> Text:
+        if self.hold is not None and self._drawn is not None and self.hold():
+            return self._drawn
+        self._drawn = self._draw()
+        return self._drawn
+
+    def _draw(self) -> Text:
         out = Text(no_wrap=True, overflow="crop")
         if not self.runs:
             return out
