@@ -19,7 +19,7 @@ from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.errors import Refusal
-from oncall_dojo.store.events import TEAM_MODE, TEAM_TYPES, Event
+from oncall_dojo.store.events import INTERVIEW_MODE, TEAM_MODE, TEAM_TYPES, Event
 
 
 @dataclass
@@ -42,8 +42,8 @@ def rebuild(incident: Incident, events: list[Event]) -> Rebuilt:
         )
     think = int(start.data.get("think_s") or 0)
     owner = start.data.get("player")
-    if start.data.get("mode") == TEAM_MODE and isinstance(owner, str):
-        s.player = owner  # a team game's session plays as its host (see net.host)
+    if start.data.get("mode") in (TEAM_MODE, INTERVIEW_MODE) and isinstance(owner, str):
+        s.player = owner  # a hosted game's session plays as its host (see net.host)
     target = 0
     for ev in events[1:]:
         if ev.type == "command":

@@ -153,3 +153,50 @@ def test_marks_given_at_the_interviewers_console_are_kept(poison: Incident) -> N
     assert kept["lines"]["safety"] == {"mark": 3, "note": "parked, did not purge", "by": "ivy"}
     assert kept["words"]["mark"] == "partly"
     store.close()
+
+
+def test_a_resumed_interview_is_the_same_interview(poison: Incident) -> None:
+    """`resume_interview` (what `dojo interview --resume` runs) rebuilds the interview from
+    its record: the feed with each line's player (the host's own hint included), the time
+    box with its extension and warnings, the notes, the panes; one interview row."""
+    from oncall_dojo.net.interview import resume_interview
+
+    store = Store.open()
+    try:
+        host = new_interview(poison.for_seed(7), 7, host_name="ivy", store=store, minutes=12)
+        token = host.seats[1].token
+        assert token is not None
+        host.join(token, CANDIDATE)
+        host.command(CANDIDATE, "alerts")
+        host.look(CANDIDATE, "logs: billing")
+        host.session.advance(90)
+        host.release_hint("ivy")
+        host.extend("ivy", 3)
+        host.session.advance(6 * 60)
+        host.time_box()  # 15 min box, 7.5 min played: the 10-minute warning is due
+        host.note("ivy", "took the hint well")
+        host.recorder.checkpoint()
+        sid = host.recorder.session_id
+        assert sid is not None
+        was = (host.session.now, host.deadline, set(host.warned), list(host.feed))
+        # the host dies here (nothing more is written); another one resumes from the record
+        again = resume_interview(store, sid, lambda ident: poison.for_seed(7))
+        assert (again.session.now, again.deadline, again.warned, again.feed) == was
+        assert [ln.player for ln in again.feed] == [CANDIDATE, "ivy"]
+        assert [n[2] for n in again.notes] == ["took the hint well"]
+        assert again.looks == [(0, "logs: billing")]
+        assert again.away_since == again.session.now  # the candidate is away until back
+
+        def warnings() -> list[int]:
+            return [
+                e.data["left_s"]
+                for e in store.events(sid)
+                if e.type == "facilitator" and e.data.get("action") == "warn"
+            ]
+
+        assert warnings() == [600]
+        again.time_box()  # the warning given before the host died is not given again
+        assert warnings() == [600]
+        assert [r["session"] for r in records.interviews(store)] == [sid]
+    finally:
+        store.close()
