@@ -129,3 +129,24 @@ async def test_the_chart_reads_nothing_while_the_outcome_is_measured(poison: Inc
         await host.finish()  # measured: the chart draws again, to the end of the incident
         screen._side()
         assert chart.render().plain != drawn and "restart billing  (cam)" in chart.render().plain
+
+
+@sync
+async def test_a_console_opened_while_the_outcome_is_measured_reads_nothing(
+    poison: Incident,
+) -> None:
+    """A resumed host whose time box had run out measures the outcome as its console opens:
+    the chart waits for the measuring instead of drawing from the session meanwhile."""
+    host = interview(poison)
+    host.session.advance(60)
+    host.finishing = True
+    metrics, host.session.system.metrics = host.session.system.metrics, Unreadable()  # type: ignore[assignment]
+    app = HostApp(host, "ivy", screen=InterviewerScreen)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, InterviewerScreen))
+            chart = app.screen.query_one("#iv-timeline", TimelineChart)
+            await pilot.pause()
+            assert "drawn when the outcome is measured" in chart.render().plain
+    finally:
+        host.session.system.metrics = metrics

@@ -137,8 +137,8 @@ class TimelineChart(Widget):
         ]
 
     def render(self) -> Text:
-        if self.hold is not None and self._drawn is not None and self.hold():
-            return self._drawn
+        if self.hold is not None and self.hold():
+            return self._drawn or Text("(drawn when the outcome is measured)", style="dim")
         self._drawn = self._draw()
         return self._drawn
 
