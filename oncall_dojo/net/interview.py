@@ -271,6 +271,10 @@ class InterviewHost(Host):
         super().tick()
         self.time_box()
 
+    def max_step(self) -> int:
+        """Play never runs past the time box's end, whatever the tick's real delay."""
+        return max(0, self.deadline - self.session.now)
+
     def time_box(self) -> None:
         if self.over:
             return
