@@ -75,13 +75,14 @@ class TeamPane(Vertical):
 
     def set_roster(self, members: list[p.Member]) -> None:
         t = Text()
-        for m in members:
+        for i, m in enumerate(members):
+            if i:
+                t.append("\n")  # no newline after the last: a blank line costs a feed line
             t.append("● " if m.online else "○ ", style="green" if m.online else "dim")
             t.append(f"{m.name:<12}", style="bold")
             t.append(f" {m.role:<14}", style="cyan")
             if m.looking:
                 t.append(f" looking at {m.looking}", style="dim")
-            t.append("\n")
         self.query_one("#team-roster", Static).update(t)
 
     def show_output(self, seq: int, output: str) -> None:
