@@ -84,6 +84,10 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         await typed(pilot, "inject fault x")  # a facilitator's word, not an interviewer's
         assert "not an interviewer action" in text_of(screen, "#fac-said")
         assert [n[2] for n in host.notes][1:] == ["asked about the queue before restarting"]
+        await wait_for(pilot, lambda: "asked about the queue" in text_of(screen, "#fac-notes"))
+        notes = text_of(screen, "#fac-notes")  # each note with who wrote it
+        assert "[00:05] ivy: went to the alerts first" in notes
+        assert "ivy: asked about the queue before restarting" in notes
         assert any("ivy asks: Why restart billing?" in s.text for s in host.said)
         assert host.deadline == 35 * 60
         await wait_for(pilot, lambda: "Why restart billing?" in log_text(screen))

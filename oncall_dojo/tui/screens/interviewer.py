@@ -177,6 +177,13 @@ class InterviewerScreen(FacilitatorScreen):
             elif getattr(h, "away_s", 0):
                 box.append(f"\nCandidate was disconnected: {h.away_s}s lost in all", style="yellow")
         self.query_one("#fac-clock", Static).update(box)
+        notes = Text()
+        notes.append("The interviewers' notes (note TEXT; the candidate never sees them)\n", "bold")
+        for at, by, text in h.notes:
+            notes.append(f"  [{mmss(at)}] ")
+            notes.append(by, style="bold yellow" if by != self.you else "bold")
+            notes.append(f": {text}\n")
+        self.query_one("#fac-notes", Static).update(notes)
         self._metrics()
         self._panes()
 
