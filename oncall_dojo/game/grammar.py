@@ -200,6 +200,14 @@ def split(text: str) -> list[str]:
         ) from None
 
 
+REACHED_FOR = {
+    "status": 'To post a status update: `update "TEXT"` (what is affected, what you are doing).',
+    "declare": "To declare the cause: `diagnose PART MECHANISM` (`causes` lists them).",
+}
+"""Words players type for a command of another name (a team game's powers are named `status`
+and `declare`), and the command they mean: told instead of a spelling guess."""
+
+
 def resolve(words: list[str]) -> tuple[Command, list[str]]:
     """Find the command a line of words names (two-word names first)."""
     if not words:
@@ -211,6 +219,8 @@ def resolve(words: list[str]) -> tuple[Command, list[str]]:
     subs = sorted(n.split(" ", 1)[1] for n in COMMANDS if n.startswith(words[0] + " "))
     if subs:
         raise Refusal(f"`{words[0]}` needs one of: {', '.join(subs)}")
+    if words[0] in REACHED_FOR:
+        raise Refusal(f"unknown command `{words[0]}`. {REACHED_FOR[words[0]]}")
     names = sorted({n.split(" ")[0] for n in COMMANDS})
     close = difflib.get_close_matches(words[0], names, n=1)
     tip = f" Did you mean `{close[0]}`?" if close else ""

@@ -189,9 +189,9 @@ def build(
             else:
                 continue
             timeline.append(entry)
-    last_at = max((int(e["at"]) for e in events), default=0)
-    if away_at is not None:
-        lost += max(0, last_at - away_at)
+    if away_at is not None:  # away to the end of play, not to the horizon the outcome runs to
+        played_to = max((int(e["at"]) for e in events if e["type"] != "finished"), default=0)
+        lost += max(0, played_to - away_at)
     hints = [
         {"at": c["at"], "by": c.get("player"), "text": str(c.get("output", "")).split("\n")[0]}
         for c in cmds
@@ -337,9 +337,10 @@ def markdown(card: Mapping[str, Any]) -> str:
         w("")
     d = c["diagnosis"]
     w("## Diagnosis\n")
-    w(
-        f"- Declared: {d['declared'] or 'nothing'} at {_at(d['declared_at'])} ({d['verdict'] or '-'})"
-    )
+    if d["declared"]:
+        w(f"- Declared: {d['declared']} at {_at(d['declared_at'])} ({d['verdict'] or '-'})")
+    else:
+        w("- Declared: nothing (no `diagnose` during the exercise)")
     w(f"- In their own words: {d['words'] or '(none)'}")
     w(
         f"- Interviewer's mark of the words: {d['words_mark'] or 'not marked'}"
@@ -467,9 +468,12 @@ def html(card: Mapping[str, Any]) -> str:
         w("</table>")
     d = c["diagnosis"]
     w("<h2>Diagnosis</h2><ul>")
-    w(
-        f"<li>Declared: <code>{_e(d['declared'] or 'nothing')}</code> at {_at(d['declared_at'])} ({_e(d['verdict'])})</li>"
-    )
+    if d["declared"]:
+        w(
+            f"<li>Declared: <code>{_e(d['declared'])}</code> at {_at(d['declared_at'])} ({_e(d['verdict'])})</li>"
+        )
+    else:
+        w("<li>Declared: nothing (no <code>diagnose</code> during the exercise)</li>")
     w(f"<li>In their own words: {_e(d['words'] or '(none)')}</li>")
     w(
         f"<li>Interviewer's mark of the words: {_e(d['words_mark'] or 'not marked')}"

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from oncall_dojo.net import protocol as p
+from oncall_dojo.net.roles import powers_text
 from oncall_dojo.sim.text import clean
 
 RETRY_FIRST_S = 0.2
@@ -203,7 +204,7 @@ class ConsoleView:
                     w(f"\n*** PAGE *** {msg.game.page}\n")
                     if msg.game.page_text:
                         w(msg.game.page_text + "\n")
-                    w(f"Your powers: {', '.join(msg.powers) or 'watch only'}\n")
+                    w(f"Your powers: {powers_text(msg.powers)}\n")
                     if msg.secret is not None:
                         w(f"(facilitator) root cause: {msg.secret['root_cause']}\n")
                 else:

@@ -42,6 +42,17 @@ STATUS_COMMANDS = frozenset({"update", "answer", "escalate"})
 DECLARE_COMMANDS = frozenset({"diagnose", "resolve"})
 
 
+_SPELLED = {"declare": sorted(DECLARE_COMMANDS), "status": sorted(STATUS_COMMANDS)}
+
+
+def powers_text(powers: list[str] | tuple[str, ...]) -> str:
+    """A member's powers as a player reads them, with the commands behind the two that are
+    not commands themselves: "act, declare (diagnose, resolve), ..., status (answer, ...)"."""
+    if not powers:
+        return "watch only"
+    return ", ".join(f"{pw} ({', '.join(_SPELLED[pw])})" if pw in _SPELLED else pw for pw in powers)
+
+
 def power_for(name: str, kind: str) -> str:
     """The power a command needs, from its canonical name and kind (see `game.commands`)."""
     if name in STATUS_COMMANDS:

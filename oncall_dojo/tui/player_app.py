@@ -35,6 +35,7 @@ from oncall_dojo.net import protocol as p
 from oncall_dojo.net.client import Client, JoinError, to_message
 from oncall_dojo.net.interview import RemoteInterview
 from oncall_dojo.net.replica import Diverged, Replica
+from oncall_dojo.net.roles import powers_text
 from oncall_dojo.sim.text import clean
 from oncall_dojo.tui.input_bytes import tolerate_undecodable_input
 from oncall_dojo.tui.screens.interviewer import InterviewerScreen
@@ -195,12 +196,11 @@ class PlayerApp(App[None]):
                     self._write(f"*** PAGE *** {g.page}", "bold red")
                     if g.page_text:
                         self._write(g.page_text)
-                    self._write(f"Your powers: {', '.join(msg.powers) or 'watch only'}", "cyan")
+                    self._write(f"Your powers: {powers_text(msg.powers)}", "cyan")
                     self.query_one(TeamPane).show(msg)
                 elif msg.role != before:
                     self._write(
-                        f"You are {msg.role} now. Your powers: "
-                        f"{', '.join(msg.powers) or 'watch only'}",
+                        f"You are {msg.role} now. Your powers: {powers_text(msg.powers)}",
                         "cyan",
                     )
                 else:

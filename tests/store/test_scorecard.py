@@ -212,3 +212,43 @@ if __name__ == "__main__":
     )
     (GOLDEN / "interview.md").write_text(card.markdown(data), encoding="utf-8")
     print(f"wrote {GOLDEN}/interview.json and interview.md")
+
+
+class _Tab:
+    """A candidate's browser tab, as the server gives it to the host."""
+
+    def send(self, frame: str) -> None:
+        pass
+
+    def close(self, reason: str) -> None:
+        pass
+
+
+def test_a_candidate_who_never_came_back_lost_the_time_to_the_end_of_play(
+    poison: Incident, tmp_path: Path
+) -> None:
+    """Away from 02:00 until the interviewer ended at 05:00: three minutes lost, not the hour
+    to the incident's horizon that measuring the outcome plays through."""
+    store = Store.open(tmp_path / "dojo.db", clock=fixed_clock())
+    host = new_interview(
+        poison.for_seed(SEED), SEED, host_name="ivy", store=store, minutes=30, session_id=SID
+    )
+    token = host.seats[1].token
+    assert token is not None
+    tab = _Tab()
+    host.join(token, "Cam Doe", tab)
+    host.session.advance(120)
+    host.leave("Cam Doe", tab)
+    host.session.advance(180)
+    host.facilitate("ivy", "end")
+    asyncio.run(host.finish())
+    try:
+        data = records.scorecard(store, SID, poison, rubrics.load())
+    finally:
+        store.close()
+    assert host.session.now > 3000  # the outcome was measured to the horizon
+    assert data["disconnects"] == {"count": 1, "lost_s": 180}
+    page = card.markdown(data)
+    assert "Disconnects: 1, time lost 03:00" in page
+    assert "- Declared: nothing (no `diagnose` during the exercise)" in page
+    assert "Declared: nothing (no <code>diagnose</code>" in card.html(data)

@@ -11,6 +11,7 @@ from oncall_dojo.game.commands import COMMANDS, evidence_kinds
 from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Diagnosis, Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.net.roles import powers_text
 
 Digest = Callable[[Session], dict[str, Any]]
 
@@ -59,6 +60,12 @@ REFUSED = [
     # unknown
     ("resatrt billing", "unknown command `resatrt`. Did you mean `restart`?"),
     ("qeueus", "Did you mean `queues`?"),
+    # the names of a team game's powers, told the command behind them (not "did you mean restart")
+    (
+        "status mitigated: draining",
+        'unknown command `status`. To post a status update: `update "TEXT"`',
+    ),
+    ("declare queue:payments poison-message", "To declare the cause: `diagnose PART MECHANISM`"),
     ("dlq", "`dlq` needs one of: move, replay"),
     ("", "empty command"),
     ('update "unclosed', "cannot parse the command"),
@@ -369,3 +376,11 @@ def test_a_command_line_past_64_kb_is_refused_and_recorded_by_a_prefix(
     exact = 'update "' + "x" * (65_536 - 9) + '"'
     assert len(exact.encode()) == 65_536
     assert "64 KB" not in perform(paged, exact).output
+
+
+def test_a_members_powers_read_with_the_commands_behind_status_and_declare() -> None:
+    assert powers_text(["act", "declare", "investigate", "note", "say", "status"]) == (
+        "act, declare (diagnose, resolve), investigate, note, say, status (answer, escalate, update)"
+    )
+    assert powers_text(["investigate", "say"]) == "investigate, say"
+    assert powers_text([]) == "watch only"

@@ -24,6 +24,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.replica import Replica
+from oncall_dojo.net.roles import powers_text
 from oncall_dojo.tui.screens.incident import IncidentScreen
 from oncall_dojo.tui.widgets.console import CommandInput, OpsConsole
 from oncall_dojo.tui.widgets.team import TeamPane
@@ -35,7 +36,7 @@ HOST_KEEPS_TIME = "The host keeps time for the whole team (the facilitator pause
 
 
 def _powers(welcome: p.Welcome) -> str:
-    return f"Your powers: {', '.join(welcome.powers) or 'watch only'}."
+    return f"Your powers: {powers_text(welcome.powers)}."
 
 
 class SeatLink(Protocol):
