@@ -199,6 +199,14 @@ def _reference(
         "times": rr["times"],
         "impact": rr["impact"],
         "diagnosis": s.diagnosis.label if s.diagnosis else None,
+        "milestones": {  # as a scorecard times the candidate's (game.scorecard)
+            "first_look": next((e.at for e in s.entries if e.kind == "investigate"), None),
+            "first_action": next(
+                (e.at for e in s.entries if e.kind == "act" and e.name not in RESPONSE_ONLY),
+                None,
+            ),
+            "diagnosed": next((e.at for e in s.entries if e.name == "diagnose"), None),
+        },
         "missed": missed,
         "extra": extra,
         "gaps": gaps,

@@ -90,7 +90,7 @@ def build(
     )
     diagnosed = next((c["at"] for c in ok if c.get("name") == "diagnose"), None)
     ref = report.get("reference") or {}
-    ref_times = dict(ref.get("times") or {})
+    ref_times = {**(ref.get("milestones") or {}), **(ref.get("times") or {})}
     mine_at = {
         "acknowledged": times.get("acknowledged"),
         "first_look": first_look,

@@ -113,6 +113,8 @@ def test_golden_scorecards(poison: Incident, tmp_path: Path) -> None:
         "diagnosed",
         "resolved",
     ]
+    # the reference's milestones too: it looked, acted and diagnosed, as its timeline says
+    assert all(m["reference_at"] is not None for m in data["milestones"])
     acts = data["interviewer_actions"]
     assert len(acts["nudges"]) == len(acts["hints"]) == len(acts["pauses"]) == 1
     assert acts["notes"] == 1
