@@ -10,6 +10,7 @@ from oncall_dojo.net.interview import InterviewHost, new_interview
 from oncall_dojo.tui.host_app import HostApp
 from oncall_dojo.tui.report import key_metrics
 from oncall_dojo.tui.screens.interviewer import InterviewerScreen
+from oncall_dojo.tui.screens.links import LinksScreen
 from oncall_dojo.tui.widgets.timeline import LABEL_W, TimelineChart
 
 from .helpers import sync, text_of, typed, wait_for
@@ -83,6 +84,10 @@ async def test_the_interviewer_sees_the_candidate_and_acts(poison: Incident) -> 
         assert "only for a recorded interview" in text_of(screen, "#fac-said")
         await typed(pilot, "inject fault x")  # a facilitator's word, not an interviewer's
         assert "not an interviewer action" in text_of(screen, "#fac-said")
+        await typed(pilot, "links")  # the links whole, to copy, as at the facilitator's line
+        await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
         assert [n[2] for n in host.notes][1:] == ["asked about the queue before restarting"]
         await wait_for(pilot, lambda: "asked about the queue" in text_of(screen, "#fac-notes"))
         notes = text_of(screen, "#fac-notes")  # each note with who wrote it

@@ -222,9 +222,13 @@ class InterviewerScreen(FacilitatorScreen):
 
     def act(self, line: str) -> None:
         word, _, arg = line.partition(" ")
+        if word == "links":  # the candidate's links whole, to copy (F8), as the facilitator's
+            super().act(line)
+            return
         if word not in INTERVIEW_ACTIONS and word != "say":
             self._say(
-                f"! not an interviewer action: {word} (one of {', '.join(INTERVIEW_ACTIONS)}, say TEXT)"
+                f"! not an interviewer action: {word} (one of {', '.join(INTERVIEW_ACTIONS)}, "
+                "say TEXT, links)"
             )
             return
         try:
