@@ -78,6 +78,9 @@ class PlayerApp(App[None]):
         self.interviewing: RemoteInterview | None = None
         """A second interviewer's seat: the interview as the interviewer's console reads it."""
         self._building: list[Any] | None = None
+        self._early: list[Any] | None = None
+        """A seat's messages that came before its welcome (a notice sent to this seat alone,
+        such as the interview's banner): kept for the screen the welcome leads to."""
         """The host's messages that came while the replica was being built, in order."""
         self.parent_pid = parent
         """The process that started this one (a browser page's host): leave when it is gone."""
@@ -132,6 +135,7 @@ class PlayerApp(App[None]):
         self._status(f"Joining as {self.player}...")
         if self.seat:
             self._show_joining()
+            self._early = []
         self.query_one(
             "#pl-line", Input
         ).placeholder = "console> alerts | logs --level error | say TEXT | /show N  (F2: team feed)"
@@ -145,6 +149,7 @@ class PlayerApp(App[None]):
             self.client = None
             text = str(exc)
             self._hide_joining()  # the refusal shows on the screen below; keys typed are moot
+            self._early = None
             if any(w in text for w in NAME_AGAIN) and not self.role:
                 self.player = ""
                 self._ask_name(text)
@@ -168,7 +173,10 @@ class PlayerApp(App[None]):
             and self.incident is None
             and self.interviewing is None
         ):
-            self._building = []
+            # what came before the welcome and the welcome does not hold (talk to this seat
+            # alone) follows the welcome; the rest (feed, talk, roster) the welcome has
+            early, self._early = self._early or [], None
+            self._building = [m for m in early if isinstance(m, p.Said) and m not in msg.said]
             self.role = msg.role
             self._status(f"Joined as {msg.you} ({msg.role}). Setting up the incident screen...")
             joining = self._show_joining()
@@ -177,6 +185,9 @@ class PlayerApp(App[None]):
             return
         if self.incident is not None:
             self._to_incident(msg)
+            return
+        if self._early is not None and self.interviewing is None:
+            self._early.append(msg)  # a seat not welcomed yet
             return
         if self.interviewing is not None:
             self._to_interviewer(msg)
@@ -321,6 +332,7 @@ class PlayerApp(App[None]):
         screen, self.incident = self.incident, None
         if screen is not None and screen.is_attached:
             self.pop_screen()
+        self._early = []  # until the new welcome
         if self.client is not None and self.client.ws is not None:
             self.run_worker(self.client.ws.close(), group="reconnect")  # the client reconnects
 

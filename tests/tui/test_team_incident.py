@@ -188,6 +188,7 @@ async def test_a_seat_still_joining_says_so_and_keeps_the_keys_typed_meanwhile(
             await wait_for(pilot, lambda: isinstance(app.screen, TeamIncidentScreen), 60)
             screen = app.screen
             assert isinstance(screen, TeamIncidentScreen)
+            await wait_for(pilot, lambda: screen.is_mounted and bool(screen.query("#team-pane")))
             await wait_for(
                 pilot,
                 lambda: any(
@@ -208,4 +209,30 @@ async def test_a_seat_still_joining_says_so_and_keeps_the_keys_typed_meanwhile(
             )
     finally:
         go_on.set()
+        await close_game(served)
+
+
+@sync
+async def test_a_notice_sent_to_a_seat_before_its_welcome_reaches_its_console(
+    poison: Incident,
+) -> None:
+    """The interview's banner is sent to the candidate's connection alone, just before the
+    welcome: the seat keeps it while it joins and its console shows it (it is in no
+    welcome, so nothing else would bring it back)."""
+    from oncall_dojo.net.interview import new_interview
+
+    host = new_interview(poison.for_seed(11), 11, host_name="ivy", store=None, minutes=30)
+    served = await open_game(host, "127.0.0.1", 0)
+    app = PlayerApp(link(served, "candidate"), "cam", seat=host.seatfeed.key)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, TeamIncidentScreen), 60)
+            screen = app.screen
+            assert isinstance(screen, TeamIncidentScreen)
+            await wait_for(pilot, lambda: screen.is_mounted and bool(screen.query("#team-pane")))
+            await wait_for(
+                pilot, lambda: "*** Interview exercise: you have 30 minutes" in console_text(screen)
+            )
+            assert console_text(screen).count("Interview exercise") == 1
+    finally:
         await close_game(served)
