@@ -268,11 +268,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         for d in extra_dirs(args):
             idents.extend(p for p in incident_files(d) if p not in idents)
     incidents = []
+    paths: dict[str, Path] = {}
     bad_files = 0
     for ident in idents:  # a bad file is reported, and the good ones are still checked
         try:
             path = ident if isinstance(ident, Path) else find(ident, extra_dirs(args))
             incidents.append(load_checked(path))
+            paths[incidents[-1].id] = Path(path)
         except LookupError:
             bad_files += 1
             print(f"{ident}: FAILED")
@@ -306,7 +308,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 if args.json:
                     out.append(_check_json(rep))
                 else:
-                    _print_check(rep)
+                    _print_check(rep, paths.get(inc.id))
             if bar is not None:
                 bar.draw()
     finally:
@@ -317,8 +319,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
-def _print_check(rep: Any) -> None:
+def _print_check(rep: Any, path: Path | None = None) -> None:
     from oncall_dojo.incident.vary import describe
+    from oncall_dojo.incident.yamlload import format_keypath, load_yaml, located
 
     print(f"{rep.incident}: " + ("ok" if rep.ok else "FAILED"))
     for sr in rep.seeds:
@@ -332,9 +335,18 @@ def _print_check(rep: Any) -> None:
     if len(rep.seeds) > 1:
         scores = [sr.reference.score for sr in rep.seeds]
         print(f"  reference spread: {min(scores)}-{max(scores)} ({max(scores) - min(scores)})")
+    positions = None
     for sr in rep.seeds:
+        at_place = {f"{format_keypath(loc)}: {msg}" for loc, msg in sr.located}
         for p in sr.problems:
-            print(f"  seed {sr.seed}: {p}")
+            if p not in at_place or path is None:
+                print(f"  seed {sr.seed}: {p}")
+        if path is None:
+            continue
+        for loc, msg in sr.located:
+            if positions is None:
+                positions = load_yaml(path)[1]
+            print(f"  seed {sr.seed}: {located(path, positions, loc, msg)}")
 
 
 def _check_json(rep: Any) -> dict[str, Any]:
@@ -355,6 +367,7 @@ def _check_json(rep: Any) -> dict[str, Any]:
                     "minimal": None if sr.minimal is None else sr.minimal.grade,
                 },
                 "harmful": {n: r.score for n, r in sr.harmful.items()},
+                "wrong_values": {n: r.resolved for n, r in sr.probes.items()},
                 "problems": sr.problems,
             }
             for sr in rep.seeds

@@ -33,11 +33,12 @@ from oncall_dojo.game.plays import (
     result_of,
     seed_docs,
 )
+from oncall_dojo.game.probes import PROBE_PREFIX, Loc, Probe, probes
 from oncall_dojo.game.scoring import Result
 from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.vary import Scalar
-from oncall_dojo.incident.yamlload import YamlModelError
+from oncall_dojo.incident.yamlload import YamlModelError, format_keypath
 
 DEFAULT_SEEDS = (1, 2, 3)
 MARGIN_IDLE = 20
@@ -57,6 +58,11 @@ class SeedReport:
     """Every playthrough's `dojo run --json` document, by playthrough name."""
     minimal: Result | None = None
     """The minimal playthrough's result (None: the incident has none, which is a problem)."""
+    probes: dict[str, Result] = field(default_factory=dict)
+    """Each wrong-value probe's result, by probe name (see `oncall_dojo.game.probes`)."""
+    located: list[tuple[Loc, str]] = field(default_factory=list)
+    """The problems that belong to a place in the file (a probe that resolved the incident):
+    (key path, message); each is also among `problems`."""
 
 
 @dataclass
@@ -121,6 +127,18 @@ def problems_of(
     return problems
 
 
+def probe_problems(probes: list[Probe], results: dict[str, Result]) -> list[tuple[Loc, str]]:
+    """A wrong-value probe must not resolve the incident: each one that does, located at the
+    fault's remedies and at the reference action it changed."""
+    out: list[tuple[Loc, str]] = []
+    for p in probes:
+        r = results.get(p.name)
+        if r is not None and r.resolved:
+            out.append((p.fault, p.problem()))
+            out.append((p.action, f"with {p.wrong!r} here instead, {p.name} resolves the incident"))
+    return out
+
+
 def seed_report(incident: Incident, seed: int, runs: dict[str, Doc]) -> SeedReport:
     """The verdict on one seed from its playthroughs' documents."""
     inc = incident.for_seed(seed)
@@ -129,16 +147,11 @@ def seed_report(incident: Incident, seed: int, runs: dict[str, Doc]) -> SeedRepo
     harmful = {
         n.removeprefix("harmful:"): r for n, r in results.items() if n.startswith("harmful:")
     }
-    return SeedReport(
-        seed,
-        ref,
-        idle,
-        harmful,
-        problems_of(ref, idle, harmful, minimal),
-        inc.picked,
-        runs,
-        minimal,
-    )
+    tried = {n: r for n, r in results.items() if n.startswith(PROBE_PREFIX)}
+    located = probe_problems(probes(inc), tried)
+    problems = problems_of(ref, idle, harmful, minimal)
+    problems += [f"{format_keypath(loc)}: {msg}" for loc, msg in located]
+    return SeedReport(seed, ref, idle, harmful, problems, inc.picked, runs, minimal, tried, located)
 
 
 def check_incident(

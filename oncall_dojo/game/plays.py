@@ -30,6 +30,7 @@ from typing import Any
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
 from oncall_dojo.game.entry import Entry
 from oncall_dojo.game.play import finish, run_script
+from oncall_dojo.game.probes import probes
 from oncall_dojo.game.scoring import Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
@@ -43,12 +44,14 @@ IDLE, REFERENCE, MINIMAL = "idle", "reference", "minimal"
 
 def playthroughs(incident: Incident) -> dict[str, list[str]]:
     """Name -> timed actions, for an incident already resolved for its seed: `reference`,
-    `idle`, `minimal` (when the file has one), then `harmful:NAME` in file order."""
+    `idle`, `minimal` (when the file has one), `harmful:NAME` in file order, then the
+    wrong-value probes (`wrong-value:KEY`, see `oncall_dojo.game.probes`)."""
     pts = incident.playthroughs
     out = {REFERENCE: list(pts.reference.actions), IDLE: []}
     if pts.minimal is not None:
         out[MINIMAL] = list(pts.minimal.actions)
     out.update({f"harmful:{h.name}": list(h.actions) for h in pts.harmful})
+    out.update({p.name: p.actions for p in probes(incident)})
     return out
 
 

@@ -9,7 +9,9 @@ from typing import Any
 
 from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.components.traits import same_value
 from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.faults.settings import SettingFault
 from oncall_dojo.sim.observability.metrics import Selector, SelectorError
 from oncall_dojo.sim.observability.rules import default_rules
 
@@ -162,6 +164,8 @@ def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             out.append((("job",), f"{job!r} is not a `disk` job in system.jobs"))
         elif spec is None:
             out.append((("job",), f"no job {job!r} in system.jobs; jobs: {', '.join(cfg.jobs)}"))
+    if isinstance(f, SettingFault):
+        out += _remedy_refs(f, cfg)
     traits = getattr(f, "traits", None)
     if isinstance(traits, dict):
         for service in traits:
@@ -172,4 +176,30 @@ def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
                         f"no service {service!r}; services: {', '.join(services)}",
                     )
                 )
+    return out
+
+
+def _remedy_refs(f: SettingFault, cfg: SystemConfig) -> list[tuple[Loc, str]]:
+    """A setting fault must have a way out: `fixed_by` values other than the faulty one, or a
+    value before the change for the fix to restore."""
+    out: list[tuple[Loc, str]] = []
+    store, where = (
+        (cfg.flags, "system.flags") if f.store == "flag" else (cfg.config, "system.config")
+    )
+    if f.fixed_by is None and f.key not in store:
+        out.append(
+            (
+                ("key",),
+                f"{f.key!r} has no value in {where} for a fix to restore; "
+                "name the values that fix it under `fixed_by`",
+            )
+        )
+    for j, v in enumerate(f.fixed_by or []):
+        if same_value(v, f.value):
+            out.append(
+                (
+                    ("fixed_by", j),
+                    f"{v!r} is the value the fault sets; `fixed_by` names the values that remove it",
+                )
+            )
     return out

@@ -16,6 +16,7 @@ from suite import BUNDLED_COUNT, bundled
 
 from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident
 from oncall_dojo.game.plays import PlayCache, seed_docs
+from oncall_dojo.game.probes import probes
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.packs import Found
 
@@ -43,7 +44,14 @@ def test_the_incident_proves_itself(found: Found) -> None:
         assert all(s.reference.score >= r.score + MARGIN_HARMFUL for r in s.harmful.values())
         # each seed plays its own variant, playthroughs included: `vary` picked, `${}` filled
         assert s.values == incident.for_seed(s.seed).picked
-        assert set(s.runs) == {"reference", "idle", "minimal"} | {f"harmful:{n}" for n in s.harmful}
+        tried = {p.name for p in probes(incident.for_seed(s.seed))}
+        assert (
+            set(s.runs)
+            == {"reference", "idle", "minimal"} | {f"harmful:{n}" for n in s.harmful} | tried
+        )
+        # a wrong value where the reference applies a remedy never resolves the incident
+        assert set(s.probes) == tried
+        assert not any(r.resolved for r in s.probes.values())
         commands = [c["command"] for doc in s.runs.values() for c in doc["commands"]]
         assert not any("${" in c for c in commands)
         if "flag" in s.values:  # the flag a seed picks is the one its playthroughs turn

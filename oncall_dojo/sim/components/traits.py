@@ -12,13 +12,61 @@ NO_TRAITS = VersionTraits()
 
 Conditional = tuple[str, str, Any, str, VersionTraits]
 """(store, key, value, service, traits): traits a service (or `service@version`) has while the
-flags (store `flag_change`) or the config hold a value; value None means "while truthy"."""
+flags (store `flag_change`) or the config hold a value; value None means "while truthy", an
+`Unless` "while the key holds none of these values"."""
 
 
 def truthy(v: Any) -> bool:
     if isinstance(v, str):
         return v.lower() in {"1", "true", "on", "yes", "enabled"}
     return bool(v)
+
+
+def canonical(v: Any) -> Any:
+    """A setting's value as the console reads what is typed: `on`/`off`, numbers and text, so
+    that `3` typed and `"3"` written in a file are the same value."""
+    if not isinstance(v, str):
+        return v
+    low = v.lower()
+    if low in ("true", "on", "yes"):
+        return True
+    if low in ("false", "off", "no"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two setting values are the same once read as the console reads them."""
+    return bool(a == b or canonical(a) == canonical(b))
+
+
+class Unless:
+    """A condition on a flag or config key: holds while the key has none of `values` (the
+    remedies a fault names)."""
+
+    __slots__ = ("_canon", "values")
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = list(values)
+        self._canon = [canonical(v) for v in self.values]
+
+    def fixed(self, have: Any) -> bool:
+        """Whether `have` is one of the remedies."""
+        return have in self.values or canonical(have) in self._canon
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unless) and other.values == self.values
+
+    def __hash__(self) -> int:
+        return hash(tuple(map(repr, self.values)))
+
+    def __repr__(self) -> str:
+        return f"Unless({self.values!r})"
 
 
 class TraitBook:
@@ -45,7 +93,11 @@ class TraitBook:
             if svc != service and svc != f"{service}@{version}":
                 continue
             have = (self.flags if store == "flag_change" else self.config).get(key)
-            if (value is None and truthy(have)) or (value is not None and have == value):
+            if isinstance(value, Unless):
+                holds = not value.fixed(have)
+            else:
+                holds = (value is None and truthy(have)) or (value is not None and have == value)
+            if holds:
                 extra.append(tr)
         if not extra:
             return base

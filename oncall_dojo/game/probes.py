@@ -1,0 +1,149 @@
+"""Wrong-value probes: `dojo check` proves that a setting fault clears only through its remedies.
+
+A fault that is a flag or config key holding a value (`config_change`, `flag_change`,
+`retry_storm`, `reused_flag`) is removed only by the values its file names under `fixed_by` (by
+default the value the key had before the change). For each such root-cause fault whose remedy the
+reference applies (`config KEY VALUE` or `flag NAME VALUE` with a remedy value), a probe plays the
+reference with that value replaced by a wrong one, chosen to be neither a remedy nor the faulty
+value. The probe must not resolve the incident; when it does, `dojo check` reports it at the
+fault's `fixed_by` (or `key`) and at the reference action.
+
+Where the model offers another way out of the same fault (a `reused_flag` also ends when no
+replica runs a legacy version), the probe leaves out the reference's deploys and rollbacks of
+that pool too, so that only the wrong value is tried.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from oncall_dojo.game.commands import parse
+from oncall_dojo.game.grammar import scalar
+from oncall_dojo.incident.model import Incident, parse_timed
+from oncall_dojo.sim.components.traits import Unless, same_value
+from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.faults.settings import ReusedFlag, SettingFault
+
+Loc = tuple[str | int, ...]
+
+PROBE_PREFIX = "wrong-value:"
+"""Names of probes among an incident's plays: `wrong-value:KEY`."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The reference with a remedy value replaced by a wrong one."""
+
+    name: str
+    actions: list[str]
+    key: str
+    wrong: Any
+    fault: Loc
+    """Where the remedies are named: `faults[i].fixed_by`, or `faults[i].key` by default."""
+    action: Loc
+    """The reference action that applied the remedy."""
+
+    def problem(self) -> str:
+        """Why `dojo check` fails when the probe resolves the incident."""
+        return (
+            f"setting {self.key} to {self.wrong!r} (a wrong value, where the reference action "
+            f"{self.action[-1]} applies a remedy) still resolves the incident: the fault must "
+            "clear only through the values named under `fixed_by`"
+        )
+
+
+def remedy_values(incident: Incident, fault: SettingFault) -> list[Any]:
+    """The values that remove a setting fault: `fixed_by`, or the key's value before the change
+    as the system starts."""
+    if fault.fixed_by is not None:
+        return list(fault.fixed_by)
+    cfg = incident.system_config()
+    store = cfg.flags if fault.store == "flag" else cfg.config
+    return [store.get(fault.key)]
+
+
+def wrong_value(fault: SettingFault, remedies: list[Any]) -> str:
+    """A value that is neither a remedy nor the faulty one, shaped like the remedies."""
+    fixes = Unless(remedies)
+    candidates: list[str] = []
+    for base in [*remedies, fault.value]:
+        if isinstance(base, bool):
+            candidates += ["disabled", "enabled"]
+        else:
+            candidates += [f"{base}-typo", f"not-{base}"]
+    for candidate in candidates:
+        if not fixes.fixed(candidate) and not same_value(candidate, fault.value):
+            return candidate
+    return "not-a-remedy"
+
+
+def probes(incident: Incident) -> list[Probe]:
+    """The wrong-value probes of an incident already resolved for its seed, in fault order."""
+    out: list[Probe] = []
+    names: set[str] = set()
+    actions = list(incident.playthroughs.reference.actions)
+    for i, fault in enumerate(incident.faults):
+        if not isinstance(fault, SettingFault) or not fault.cause:
+            continue
+        remedies = remedy_values(incident, fault)
+        fixes = Unless(remedies)
+        wrong = wrong_value(fault, remedies)
+        probe: list[str] = []
+        first: int | None = None
+        for j, line in enumerate(actions):
+            parsed = parse_timed(line)
+            words = _words(parsed[1]) if parsed is not None else None
+            if parsed is None or words is None:
+                probe.append(line)
+                continue
+            name, args = words
+            if (
+                name == fault.store
+                and len(args) >= 2
+                and args[0] == fault.key
+                and fixes.fixed(scalar(args[1]))
+            ):
+                first = j if first is None else first
+                probe.append(_timed(parsed[0], f"{name} {fault.key} {wrong}"))
+                continue
+            if (
+                isinstance(fault, ReusedFlag)
+                and name in ("deploy", "rollback")
+                and args[:1] == [fault.pool]
+            ):
+                continue  # the other way out of a reused flag: left out, so the value is tried alone
+            probe.append(line)
+        if first is None:
+            continue  # the reference removes it some other way
+        where: Loc = (
+            ("faults", i, "fixed_by") if fault.fixed_by is not None else ("faults", i, "key")
+        )
+        name = f"{PROBE_PREFIX}{fault.key}"
+        name = name if name not in names else f"{name}#{i}"
+        names.add(name)
+        out.append(
+            Probe(
+                name,
+                probe,
+                fault.key,
+                wrong,
+                where,
+                ("playthroughs", "reference", "actions", first),
+            )
+        )
+    return out
+
+
+def _words(text: str) -> tuple[str, list[str]] | None:
+    try:
+        cmd, args = parse(text)
+    except Refusal:
+        return None
+    return cmd.name, args
+
+
+def _timed(at: int, text: str) -> str:
+    h, rest = divmod(at, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d} {text}" if h else f"{m:02d}:{s:02d} {text}"
