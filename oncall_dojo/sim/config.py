@@ -392,8 +392,10 @@ class VersionTraits(_Model):
     message_error_rate: float = Field(default=0.0, ge=0, le=1)
     """Fraction of messages this version fails and returns to the queue (workers): a dependency or
     credential it needs rejects the call."""
-    message_error: str = "upstream call failed"
-    """The error a failed message is logged with (workers)."""
+    message_error: str | None = None
+    """The error a failure of this version is logged with: a failed message (workers; default
+    `upstream call failed`) or a failed request, one its `error_rate` fails (API; default a
+    serializer `TypeError`). `${name}` values may be used."""
     charges_per_message: int = Field(default=1, ge=1, le=20)
     """Charges a `charge` consumer makes per message; above 1 the extra charges go out without an
     idempotency key (a legacy code path that charges again)."""

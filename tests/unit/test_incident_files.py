@@ -53,6 +53,11 @@ EXPECTED = [
     Expected("vary-bad-expression", 45, 11, "faults[0].note", "`${fault_at - deploy_at | minutes}`: unknown format `minutes`; formats: mmss, clock, iso, int"),
     Expected("fault-fixed-by-faulty-value", 43, 29, "faults[1].fixed_by[1]", "'linear' is the value the fault sets; `fixed_by` names the values that remove it"),
     Expected("fault-no-value-to-restore", 41, 10, "faults[1].key", "'search.typo_tolerance' has no value in system.config for a fix to restore; name the values that fix it under `fixed_by`"),
+    Expected("fault-log-bad-level", 45, 16, "faults[1].logs[0].level", "Input should be 'debug', 'info', 'warn', 'error' or 'fatal'"),
+    Expected("fault-log-repeat-zero", 46, 18, "faults[1].logs[0].every_s", "Input should be greater than or equal to 1"),
+    Expected("fault-log-bad-service", 44, 18, "faults[1].logs[0].service", "String should match pattern '^[a-z][a-z0-9_.-]*$'"),
+    Expected("fault-log-fields-not-a-map", 46, 17, "faults[1].logs[0].fields", "Input should be a valid dictionary"),
+    Expected("fault-log-no-text", 44, 9, "faults[1].logs[0]", "missing required key 'text'"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

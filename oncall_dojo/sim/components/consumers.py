@@ -18,6 +18,9 @@ from oncall_dojo.sim.observability.logs import DEBUG, ERROR, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
 from oncall_dojo.sim.rng import SimRandom
 
+MESSAGE_ERROR = "upstream call failed"
+"""What a failed message is logged with when its version's traits name no `message_error`."""
+
 
 class Consumers:
     def __init__(
@@ -72,7 +75,7 @@ class Consumers:
         if tr.message_error_rate > 0 and (
             tr.message_error_rate >= 1 or self.rng.random() < tr.message_error_rate
         ):
-            self.fail(pool, q, r, run, t, tr.message_error)
+            self.fail(pool, q, r, run, t, tr.message_error or MESSAGE_ERROR)
             return
         err = None
         n = run.count

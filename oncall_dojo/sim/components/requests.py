@@ -329,8 +329,12 @@ class Requests:
         return n_ok, n_miss, n_fail, bad, slow
 
     def app_error(self, versions: dict[str, int]) -> str:
-        """What a version with errors fails with (a bug in the order serializer)."""
+        """What a version with errors fails with: the error its traits name (`message_error`),
+        else a bug in the order serializer."""
         failing = [v for v in versions if self.traits.get("api", v).error_rate]
         if failing:
+            authored = self.traits.get("api", failing[0]).message_error
+            if authored is not None:
+                return authored
             return f"TypeError: Cannot read properties of undefined (reading 'currency') at serializeOrder (orders/serialize.ts:88) [{failing[0]}]"
         return "internal error"

@@ -129,6 +129,8 @@ def _merge(merged: VersionTraits, tr: VersionTraits) -> None:
     merged.crash_on_start = merged.crash_on_start or tr.crash_on_start
     if tr.message_error_rate > merged.message_error_rate:
         merged.message_error_rate = tr.message_error_rate
+        merged.message_error = tr.message_error or merged.message_error
+    elif merged.message_error is None:
         merged.message_error = tr.message_error
     merged.charges_per_message = max(merged.charges_per_message, tr.charges_per_message)
     for k, v in tr.fanout.items():

@@ -3,15 +3,55 @@ running system (`Fault`) that begins it on time and follows whether its cause is
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+import re
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from oncall_dojo.sim.config import VersionTraits
+from oncall_dojo.sim.observability.logs import LEVELS
 from oncall_dojo.sim.observability.metrics import Condition
 
 if TYPE_CHECKING:
     from oncall_dojo.sim.system import System
+
+
+LOG_MS = 500
+"""Millisecond within its second at which an authored line is written."""
+
+
+class LogLine(BaseModel):
+    """A log line a fault writes: the line that tells the story (a database warning, a daemon's
+    message), in the service's own log, once when the fault begins or repeated while it lasts."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    service: str = Field(pattern=r"^[a-z][a-z0-9_.-]*$")
+    """Whose log it is in (`logs SERVICE` shows it): `api`, a worker pool, `postgres`, `cache`,
+    `payments-provider`, `scheduler`, `deployer`, or a name of your own (`waf`, `ledger`)."""
+    level: Literal["debug", "info", "warn", "error", "fatal"] = "warn"
+    """The line's level, which `logs SERVICE level=warn` and the explorer filter on."""
+    text: str = Field(min_length=1)
+    """The line as the service prints it, starting with the instance as the built-in lines do
+    (`postgres-0 WARNING: replication slot "${slot}" is retaining WAL`). `${name}` values may
+    be used."""
+    fields: dict[str, bool | int | float | str] = {}
+    """`key=value` pairs written after the text, in this order; a value with spaces is quoted."""
+    every_s: int | None = Field(default=None, ge=1)
+    """Write it again every so many seconds while the fault is active (default: once, when the
+    fault begins)."""
+
+    def render(self) -> str:
+        """The line's text with its fields."""
+        parts = [self.text]
+        for k, v in self.fields.items():
+            value = str(v).lower() if isinstance(v, bool) else str(v)
+            if value == "" or re.search(r'[\s"=]', value):
+                value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            parts.append(f"{k}={value}")
+        return " ".join(parts)
+
+    def write(self, sys: System, t: int) -> None:
+        sys.log(t, LOG_MS, self.service, LEVELS.index(self.level.upper()), self.render())
 
 
 class FaultSpec(BaseModel):
@@ -25,6 +65,9 @@ class FaultSpec(BaseModel):
     """Part of the root cause (False for red herrings: removing it is not required)."""
     label: str = ""
     """Optional name used in the debrief."""
+    logs: list[LogLine] = []
+    """Log lines the fault writes besides its own: when it begins, and with `every_s` again
+    while it is active (see "The lines that tell the story" in docs/authoring.md)."""
     summary: ClassVar[str] = ""
 
     @model_validator(mode="after")
@@ -89,12 +132,19 @@ class Fault:
             if due:
                 self.started = t
                 spec.begin(sys, t, self.state)
+                for line in spec.logs:
+                    line.write(sys, t)
             return
         spec.evolve(sys, t, self.state)
         if self.ended is None and not spec.active(sys, self.state):
             self.ended = t
         elif self.ended is not None and spec.active(sys, self.state):
             self.ended = None  # the cause came back (a fix undone)
+        if spec.logs and self.ended is None:
+            since = t - self.started
+            for line in spec.logs:
+                if line.every_s is not None and since % line.every_s == 0:
+                    line.write(sys, t)
 
     def active(self, sys: System) -> bool:
         return self.started is not None and self.spec.active(sys, self.state)
