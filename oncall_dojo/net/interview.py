@@ -21,6 +21,7 @@ show it and the time lost to disconnects.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Callable
@@ -128,7 +129,13 @@ class InterviewHost(Host):
             if welcome.you not in before and self.on_candidate is not None:
                 self.on_candidate(welcome.you)
             if peer is not None:
-                peer.send(p.encode(self._banner()))
+                # after the welcome the server sends when this returns: a seat's app shows
+                # what comes before its welcome on no screen the candidate sees
+                frame = p.encode(self._banner())
+                try:
+                    asyncio.get_running_loop().call_soon(peer.send, frame)
+                except RuntimeError:  # no event loop (a test's direct join)
+                    peer.send(frame)
             if peer is not None and self.away_since is not None and not self.over:
                 lost = max(0, self.session.now - self.away_since)
                 self.away_s += lost
