@@ -33,7 +33,7 @@ from textual.widgets import Footer, Input, RichLog, Static
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.client import Client, JoinError, to_message
-from oncall_dojo.net.interview import RemoteInterview
+from oncall_dojo.net.interview_remote import RemoteInterview
 from oncall_dojo.net.replica import Diverged, Replica
 from oncall_dojo.net.roles import powers_text
 from oncall_dojo.sim.text import clean

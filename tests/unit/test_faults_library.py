@@ -185,6 +185,7 @@ def sick_sink(at: int = 20) -> ConfigChange:
         at=at,
         key="events.tls",
         value="distroless",
+        fixed_by=["debian"],  # the base image the sink's TLS works on
         traits={"events": VersionTraits(message_error_rate=1.0, message_error="x509")},
     )
 

@@ -26,7 +26,8 @@ from textual.widgets import Footer, Input, RichLog, Static
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.net import protocol as p
 from oncall_dojo.net.host import Refused
-from oncall_dojo.net.interview import INTERVIEWER_WORDS, InterviewHost, RemoteInterview
+from oncall_dojo.net.interview import INTERVIEWER_WORDS, InterviewHost
+from oncall_dojo.net.interview_remote import RemoteInterview
 from oncall_dojo.tui.report import key_metrics
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
 from oncall_dojo.tui.widgets.team import TeamPane
