@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,3 +92,45 @@ async def serve_game(
     seats, roles = parse_spec(spec)
     host = new_game(incident, seed, seats, roles, host_name=host_name, store=store, speed=speed)
     return await open_game(host, "127.0.0.1", 0, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn_dojo(
+    args: list[str], ready: Callable[[str], bool]
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """`python -m oncall_dojo ARGS` in a subprocess, its output read (bounded, 60 s) up to the
+    line `ready` accepts; returns the process and the lines read. What it prints afterwards
+    is read in a thread, so a full pipe never blocks it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oncall_dojo", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"the host stopped: {proc.stderr.read() if proc.stderr else ''}")
+        lines.append(line)
+        if ready(line):
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            return proc, lines
+    proc.kill()
+    raise AssertionError("the host printed no links")
+
+
+def stop(*procs: subprocess.Popen[str] | None) -> None:
+    """Kill whichever of `procs` still runs (a test's way out, whatever happened)."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()

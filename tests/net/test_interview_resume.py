@@ -12,12 +12,9 @@ import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-from netkit import WAIT_S, join
-from test_resume import free_port
+from netkit import WAIT_S, free_port, join, spawn_dojo, stop
 
 from oncall_dojo.net import protocol as p
 from oncall_dojo.store import Store
@@ -27,37 +24,23 @@ from oncall_dojo.store import interviews as records
 def start_interview(*args: str) -> tuple[subprocess.Popen[str], str, str, str]:
     """`dojo interview ARGS` in a subprocess; waits (bounded) for its links and session id.
     Returns the process, the session id, the candidate's link and the second interviewer's."""
-    proc = subprocess.Popen(
+    proc, lines = spawn_dojo(
         [
-            *(sys.executable, "-m", "oncall_dojo", "interview", *args),
+            *("interview", *args),
             *("--player", "ivy", "--no-console", "--no-web", "--linger", "1"),
         ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        lambda line: line.startswith("Interviewer console:"),
     )
-    assert proc.stdout is not None
     sid = cand = other = ""
-    lines: list[str] = []
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"the host stopped: {proc.stderr.read() if proc.stderr else ''}")
-        lines.append(line)
+    for line in lines:
         if m := re.search(r"\(session (\w+)\)", line):
             sid = m.group(1)
         if m := re.match(r"\s+terminal:\s+dojo join (\S+)", line):
             cand = m.group(1)
         elif m := re.match(r"\s+dojo join (\S+)", line):
             other = m.group(1)
-        if line.startswith("Interviewer console:"):
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            start_interview.printed = "".join(lines)  # type: ignore[attr-defined]
-            return proc, sid, cand, other
-    proc.kill()
-    raise AssertionError("the host printed no links")
+    start_interview.printed = "".join(lines)  # type: ignore[attr-defined]
+    return proc, sid, cand, other
 
 
 def test_a_killed_interview_host_resumes_and_the_time_box_goes_on(poison_path: Path) -> None:
@@ -118,10 +101,7 @@ def test_a_killed_interview_host_resumes_and_the_time_box_goes_on(poison_path: P
         assert second is not None
         assert second.wait(timeout=60) == 0
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop(first, second)
     assert up_at == 120 and before_at < 120
     store = Store.open(Path(os.environ["DOJO_HOME"]) / "dojo.db")
     try:

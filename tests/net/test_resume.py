@@ -7,14 +7,11 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-from netkit import WAIT_S, join
+from netkit import WAIT_S, free_port, join, spawn_dojo, stop
 
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net import protocol as p
@@ -23,39 +20,20 @@ from oncall_dojo.net.roles import parse_spec
 from oncall_dojo.store import Store
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_host(*args: str) -> tuple[subprocess.Popen[str], dict[str, list[str]], str]:
     """`dojo host ARGS` in a subprocess; waits (bounded) for its links and session id."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oncall_dojo", "host", *args, "--player", "fac", "--no-console"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc, lines = spawn_dojo(
+        ["host", *args, "--player", "fac", "--no-console"],
+        lambda line: line.startswith("Players join with"),
     )
-    assert proc.stdout is not None
     links: dict[str, list[str]] = {}
     sid = ""
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        line = proc.stdout.readline()
-        if not line:
-            raise AssertionError(f"the host stopped: {proc.stderr.read() if proc.stderr else ''}")
+    for line in lines:
         if m := re.search(r"\(session (\w+)\)", line):
             sid = m.group(1)
         if m := re.match(r"\s+(\w+)\s+(http://\S+)", line):
             links.setdefault(m.group(1), []).append(m.group(2))
-        if line.startswith("Players join with"):
-            # keep reading what it prints, so a full pipe never blocks the host
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, links, sid
-    proc.kill()
-    raise AssertionError("the host printed no links")
+    return proc, links, sid
 
 
 def test_a_killed_host_resumes_and_the_clients_reconnect_by_themselves(
@@ -117,10 +95,7 @@ def test_a_killed_host_resumes_and_the_clients_reconnect_by_themselves(
         assert second is not None
         assert second.wait(timeout=60) == 0
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop(first, second)
     store = Store.open(Path(os.environ["DOJO_HOME"]) / "dojo.db")
     assert store.verify(sid) == []
     events = store.events(sid)

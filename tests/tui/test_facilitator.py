@@ -3,9 +3,12 @@ players act through the host's API as the server would), and their looks at two 
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 from typing import Any
 
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
@@ -14,7 +17,10 @@ from oncall_dojo.net.host import Host
 from oncall_dojo.net.hosting import new_game
 from oncall_dojo.net.roles import parse_spec
 from oncall_dojo.tui.host_app import HostApp
+from oncall_dojo.tui.screens.debrief import DebriefScreen
 from oncall_dojo.tui.screens.facilitator import FacilitatorScreen
+from oncall_dojo.tui.screens.links import LinksScreen
+from oncall_dojo.tui.widgets.timeline import TimelineChart
 
 from .helpers import sync, text_of, typed, wait_for
 
@@ -170,12 +176,6 @@ async def test_a_game_day_ends_on_the_team_debrief(poison: Incident) -> None:
     host` serves the game), so outside the app's context: the console still turns to the team
     debrief, each player's actions on a row of their own, and stays until the facilitator
     leaves."""
-    import asyncio
-    import contextvars
-
-    from oncall_dojo.tui.screens.debrief import DebriefScreen
-    from oncall_dojo.tui.widgets.timeline import TimelineChart
-
     host = game(poison)
     app = HostApp(host, "fac")
     async with app.run_test(size=(160, 50)) as pilot:
@@ -209,7 +209,6 @@ async def test_a_game_day_ends_on_the_team_debrief(poison: Incident) -> None:
 
 def rendered(widget: Any) -> list[str]:
     """The lines a widget draws, as text (its whole content area)."""
-    from textual.geometry import Region
 
     w, h = widget.size
     return [strip.text.rstrip() for strip in widget.render_lines(Region(0, 0, w, h))]
@@ -220,7 +219,6 @@ async def test_the_join_links_can_be_copied_whole_at_80x24(poison: Incident) -> 
     """At 80 columns the side panel is too narrow for a link: there each link is cut (…),
     never wrapped into pieces; F8 (or `links` at the line) shows every link whole, on a line
     of its own from the first column, and Esc goes back."""
-    from oncall_dojo.tui.screens.links import LinksScreen
 
     host = game(poison)
     links = [(s.role, f"http://127.0.0.1:18766/join/{s.token}", s.player) for s in host.seats]

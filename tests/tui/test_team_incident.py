@@ -15,6 +15,7 @@ from textual.widgets import Input, RichLog, TabbedContent
 
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.net.hosting import Served, close_game, new_game, open_game
+from oncall_dojo.net.interview import new_interview
 from oncall_dojo.net.replica import Progress, Replica, state_digest
 from oncall_dojo.net.roles import parse_spec
 from oncall_dojo.tui.player_app import PlayerApp
@@ -219,7 +220,6 @@ async def test_a_notice_sent_to_a_seat_before_its_welcome_reaches_its_console(
     """The interview's banner is sent to the candidate's connection alone, just before the
     welcome: the seat keeps it while it joins and its console shows it (it is in no
     welcome, so nothing else would bring it back)."""
-    from oncall_dojo.net.interview import new_interview
 
     host = new_interview(poison.for_seed(11), 11, host_name="ivy", store=None, minutes=30)
     served = await open_game(host, "127.0.0.1", 0)
