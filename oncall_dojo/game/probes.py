@@ -2,15 +2,16 @@
 
 A fault that is a flag or config key holding a value (`config_change`, `flag_change`,
 `retry_storm`, `reused_flag`) is removed only by the values its file names under `fixed_by` (by
-default the value the key had before the change). For each such root-cause fault whose remedy the
-reference applies (`config KEY VALUE` or `flag NAME VALUE` with a remedy value), a probe plays the
-reference with that value replaced by a wrong one, chosen to be neither a remedy nor the faulty
-value. The probe must not resolve the incident; when it does, `dojo check` reports it at the
-fault's `fixed_by` (or `key`) and at the reference action.
+default the value the key had before the change); a `worker_crash_loop` whose version needs a
+config key starts only with the values under its `fixed_by`. For each such root-cause fault whose
+remedy the reference applies (`config KEY VALUE` or `flag NAME VALUE` with a remedy value), a
+probe plays the reference with that value replaced by a wrong one, chosen to be neither a remedy
+nor the faulty value. The probe must not resolve the incident; when it does, `dojo check` reports
+it at the fault's `fixed_by` (or `key`) and at the reference action.
 
 Where the model offers another way out of the same fault (a `reused_flag` also ends when no
-replica runs a legacy version), the probe leaves out the reference's deploys and rollbacks of
-that pool too, so that only the wrong value is tried.
+replica runs a legacy version, a crash loop when no replica runs the version), the probe leaves
+out the reference's deploys and rollbacks of that pool too, so that only the wrong value is tried.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from oncall_dojo.game.grammar import scalar
 from oncall_dojo.incident.model import Incident, parse_timed
 from oncall_dojo.sim.components.traits import Unless, same_value
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.faults.base import FaultSpec
+from oncall_dojo.sim.faults.releases import WorkerCrashLoop
 from oncall_dojo.sim.faults.settings import ReusedFlag, SettingFault
 
 Loc = tuple[str | int, ...]
@@ -53,6 +56,47 @@ class Probe:
         )
 
 
+@dataclass(frozen=True)
+class Remedied:
+    """A fault that a key's value removes, as a probe needs it."""
+
+    store: str
+    """`flag` or `config`: the command that sets the key."""
+    key: str
+    faulty: Any
+    """The value the fault sets (None: the fault leaves the key unset)."""
+    remedies: list[Any]
+    where: Loc
+    """Where the remedies are named."""
+    pool: str | None = None
+    """A pool whose deploys and rollbacks are the model's other way out (left out of the probe)."""
+
+
+def remedied(incident: Incident, i: int, fault: FaultSpec) -> Remedied | None:
+    """The key and remedies of a root-cause fault that a value removes, or None."""
+    if not fault.cause:
+        return None
+    if isinstance(fault, SettingFault):
+        return Remedied(
+            fault.store,
+            fault.key,
+            fault.value,
+            remedy_values(incident, fault),
+            ("faults", i, "fixed_by") if fault.fixed_by is not None else ("faults", i, "key"),
+            fault.pool if isinstance(fault, ReusedFlag) else None,
+        )
+    if isinstance(fault, WorkerCrashLoop) and fault.requires_config and fault.fixed_by:
+        return Remedied(
+            "config",
+            fault.requires_config,
+            None,
+            list(fault.fixed_by),
+            ("faults", i, "fixed_by"),
+            fault.pool,
+        )
+    return None
+
+
 def remedy_values(incident: Incident, fault: SettingFault) -> list[Any]:
     """The values that remove a setting fault: `fixed_by`, or the key's value before the change
     as the system starts."""
@@ -63,17 +107,17 @@ def remedy_values(incident: Incident, fault: SettingFault) -> list[Any]:
     return [store.get(fault.key)]
 
 
-def wrong_value(fault: SettingFault, remedies: list[Any]) -> str:
+def wrong_value(faulty: Any, remedies: list[Any]) -> str:
     """A value that is neither a remedy nor the faulty one, shaped like the remedies."""
     fixes = Unless(remedies)
     candidates: list[str] = []
-    for base in [*remedies, fault.value]:
+    for base in [*remedies, *([] if faulty is None else [faulty])]:
         if isinstance(base, bool):
             candidates += ["disabled", "enabled"]
         else:
             candidates += [f"{base}-typo", f"not-{base}"]
     for candidate in candidates:
-        if not fixes.fixed(candidate) and not same_value(candidate, fault.value):
+        if not fixes.fixed(candidate) and (faulty is None or not same_value(candidate, faulty)):
             return candidate
     return "not-a-remedy"
 
@@ -84,11 +128,11 @@ def probes(incident: Incident) -> list[Probe]:
     names: set[str] = set()
     actions = list(incident.playthroughs.reference.actions)
     for i, fault in enumerate(incident.faults):
-        if not isinstance(fault, SettingFault) or not fault.cause:
+        rem = remedied(incident, i, fault)
+        if rem is None:
             continue
-        remedies = remedy_values(incident, fault)
-        fixes = Unless(remedies)
-        wrong = wrong_value(fault, remedies)
+        fixes = Unless(rem.remedies)
+        wrong = wrong_value(rem.faulty, rem.remedies)
         probe: list[str] = []
         first: int | None = None
         for j, line in enumerate(actions):
@@ -99,36 +143,29 @@ def probes(incident: Incident) -> list[Probe]:
                 continue
             name, args = words
             if (
-                name == fault.store
+                name == rem.store
                 and len(args) >= 2
-                and args[0] == fault.key
+                and args[0] == rem.key
                 and fixes.fixed(scalar(args[1]))
             ):
                 first = j if first is None else first
-                probe.append(_timed(parsed[0], f"{name} {fault.key} {wrong}"))
+                probe.append(_timed(parsed[0], f"{name} {rem.key} {wrong}"))
                 continue
-            if (
-                isinstance(fault, ReusedFlag)
-                and name in ("deploy", "rollback")
-                and args[:1] == [fault.pool]
-            ):
-                continue  # the other way out of a reused flag: left out, so the value is tried alone
+            if rem.pool is not None and name in ("deploy", "rollback") and args[:1] == [rem.pool]:
+                continue  # the model's other way out: left out, so the value is tried alone
             probe.append(line)
         if first is None:
             continue  # the reference removes it some other way
-        where: Loc = (
-            ("faults", i, "fixed_by") if fault.fixed_by is not None else ("faults", i, "key")
-        )
-        name = f"{PROBE_PREFIX}{fault.key}"
+        name = f"{PROBE_PREFIX}{rem.key}"
         name = name if name not in names else f"{name}#{i}"
         names.add(name)
         out.append(
             Probe(
                 name,
                 probe,
-                fault.key,
+                rem.key,
                 wrong,
-                where,
+                rem.where,
                 ("playthroughs", "reference", "actions", first),
             )
         )

@@ -11,6 +11,7 @@ from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.components.traits import same_value
 from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.faults.releases import WorkerCrashLoop
 from oncall_dojo.sim.faults.settings import SettingFault
 from oncall_dojo.sim.observability.metrics import Selector, SelectorError
 from oncall_dojo.sim.observability.rules import default_rules
@@ -166,6 +167,8 @@ def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             out.append((("job",), f"no job {job!r} in system.jobs; jobs: {', '.join(cfg.jobs)}"))
     if isinstance(f, SettingFault):
         out += _remedy_refs(f, cfg)
+    if isinstance(f, WorkerCrashLoop):
+        out += _crash_loop_refs(f)
     traits = getattr(f, "traits", None)
     if isinstance(traits, dict):
         for service in traits:
@@ -203,3 +206,19 @@ def _remedy_refs(f: SettingFault, cfg: SystemConfig) -> list[tuple[Loc, str]]:
                 )
             )
     return out
+
+
+def _crash_loop_refs(f: WorkerCrashLoop) -> list[tuple[Loc, str]]:
+    """A version that needs a config key starts only with the values the file names: without
+    them any value would end the crash loop."""
+    if f.requires_config is not None and f.fixed_by is None:
+        return [
+            (
+                ("requires_config",),
+                f"name the values of {f.requires_config!r} that let {f.version} start under "
+                "`fixed_by`",
+            )
+        ]
+    if f.requires_config is None and f.fixed_by is not None:
+        return [(("fixed_by",), "`fixed_by` names values of `requires_config`, which is not set")]
+    return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scalar = bool | int | float | str
 
@@ -381,6 +381,9 @@ class VersionTraits(_Model):
     """Panic message printed at startup (workers); the replica never becomes ready."""
     requires_config: str | None = None
     """Config key whose absence makes the replica crash at startup (workers)."""
+    requires_values: list[Scalar] | None = Field(default=None, min_length=1)
+    """Values of `requires_config` the version starts with (workers; None: any value). With any
+    other value the replica panics at startup, naming the value it read."""
     corrupt_writes: float = Field(default=0.0, ge=0, le=1)
     """Fraction of orders this version writes with a corrupted amount (API)."""
     corruption: str = "total_cents stored in dollars"
@@ -409,6 +412,14 @@ class VersionTraits(_Model):
     then fails on the message (workers, with `appdb`). None: any."""
     dedupes: bool = False
     """The consumer checks for an existing shipment before buying a label (idempotent on redelivery)."""
+
+    @model_validator(mode="after")
+    def _values_of_a_key(self) -> VersionTraits:
+        if self.requires_values is not None and self.requires_config is None:
+            raise ValueError(
+                "`requires_values` needs `requires_config`, the key they are values of"
+            )
+        return self
 
 
 class Invariant(_Model):

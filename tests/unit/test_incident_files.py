@@ -58,6 +58,8 @@ EXPECTED = [
     Expected("fault-log-bad-service", 44, 18, "faults[1].logs[0].service", "String should match pattern '^[a-z][a-z0-9_.-]*$'"),
     Expected("fault-log-fields-not-a-map", 46, 17, "faults[1].logs[0].fields", "Input should be a valid dictionary"),
     Expected("fault-log-no-text", 44, 9, "faults[1].logs[0]", "missing required key 'text'"),
+    Expected("fault-crash-loop-no-fixed-by", 43, 22, "faults[1].requires_config", "name the values of 'mailer.smtp.relay' that let v1.13.0 start under `fixed_by`"),
+    Expected("version-values-without-key", 32, 9, 'system.versions.mailer["v1.12.1"]', "`requires_values` needs `requires_config`, the key they are values of"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

@@ -15,6 +15,9 @@ from oncall_dojo.game.probes import probes
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.components.traits import Unless, same_value
+from oncall_dojo.sim.config import VersionTraits
+from oncall_dojo.sim.faults.base import deploy_version
+from oncall_dojo.sim.faults.releases import WorkerCrashLoop
 from oncall_dojo.sim.faults.settings import SettingFault
 
 
@@ -95,3 +98,45 @@ def test_check_reports_a_wrong_value_that_resolves_the_incident_at_its_lines(
     assert f"{found.path}:{key_line}:10: faults[1].key: setting mailer.smtp.key_version to " in out
     assert "still resolves the incident" in out
     assert f"{found.path}:{action_line}:9: playthroughs.reference.actions[" in out
+
+
+def setting_the_key(inc: Incident) -> Incident:
+    """orders-not-shipping with the reference's rollback replaced by setting the key the crashing
+    version needs to the value it expects."""
+    out = inc.model_copy(deep=True)
+    key = inc.picked["key"]
+    actions = out.playthroughs.reference.actions
+    at = actions.index("02:00 rollback fulfillment")
+    actions[at] = f"02:00 config {key} https://api.courier.example/v2"
+    actions.insert(at + 1, "02:10 restart fulfillment")
+    return out
+
+
+def test_a_crash_loop_probe_tries_a_wrong_value_for_the_key_it_needs() -> None:
+    inc = setting_the_key(bundled_incident("orders-not-shipping"))
+    (probe,) = probes(inc)
+    key = inc.picked["key"]
+    assert f"02:00 config {key} {probe.wrong}" in probe.actions
+    assert probe.wrong == "https://api.courier.example/v2-typo"
+    assert probe.fault == ("faults", 1, "fixed_by")
+    report = check_incident(inc, (1,))
+    (seed,) = report.seeds
+    assert seed.reference.resolved
+    assert not seed.probes[probe.name].resolved
+    assert seed.located == []
+
+
+def test_check_locates_a_crash_loop_that_any_value_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    inc = setting_the_key(bundled_incident("orders-not-shipping"))
+
+    def any_value(self: WorkerCrashLoop, sys: Any, t: int, state: dict[str, Any]) -> None:
+        traits = VersionTraits(requires_config=self.requires_config)  # the rule before fixed_by
+        deploy_version(sys, t, self.pool, self.version, traits, self.author)
+
+    monkeypatch.setattr(WorkerCrashLoop, "begin", any_value)
+    monkeypatch.setattr(WorkerCrashLoop, "active", lambda self, sys, state: False)
+    (seed,) = check_incident(inc, (1,)).seeds
+    assert [loc for loc, _ in seed.located] == [
+        ("faults", 1, "fixed_by"),
+        ("playthroughs", "reference", "actions", 5),
+    ]

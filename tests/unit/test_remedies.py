@@ -11,10 +11,10 @@ import pytest
 from oncall_dojo.sim import ops
 from oncall_dojo.sim.components.traits import same_value
 from oncall_dojo.sim.config import VersionTraits
-from oncall_dojo.sim.faults import ConfigChange, RetryStorm, ReusedFlag
+from oncall_dojo.sim.faults import ConfigChange, RetryStorm, ReusedFlag, WorkerCrashLoop
 from oncall_dojo.sim.system import System
 
-from .simkit import run, system
+from .simkit import found, run, system
 
 SLOW = VersionTraits(latency_x=3.0)
 
@@ -149,3 +149,38 @@ def test_a_reused_flag_stays_awake_on_old_replicas_whatever_else_it_is_set_to() 
 )
 def test_values_compare_as_the_console_reads_them(a: Any, b: Any, same: bool) -> None:
     assert same_value(a, b) is same
+
+
+def crash_loop(fixed_by: list[Any]) -> System:
+    spec = WorkerCrashLoop(
+        kind="worker_crash_loop",
+        at=5,
+        pool="fulfillment",
+        version="v4.3.0",
+        requires_config="fulfillment.carrier_api_url",
+        fixed_by=fixed_by,
+    )
+    s = system(None, spec)
+    run(s, 30)
+    return s
+
+
+def ready(s: System) -> int:
+    return sum(r.state == "running" for r in s.pools["fulfillment"].live)
+
+
+def test_a_crash_loop_needing_a_config_key_ends_only_with_a_value_it_names() -> None:
+    s = crash_loop(["https://api.courier.example/v2"])
+    f = s.faults[0]
+    assert f.active(s) and ready(s) == 0
+    assert found(s, 'service:fulfillment "is not set"')
+    ops.set_config(s, "fulfillment.carrier_api_url", "whatever", "sre")
+    ops.restart_replicas(s, s.pools["fulfillment"], "sre")
+    run(s, 60)
+    assert f.active(s) and ready(s) == 0 and f.ended is None
+    assert found(s, "service:fulfillment \"invalid value 'whatever'\"")
+    ops.set_config(s, "fulfillment.carrier_api_url", "https://api.courier.example/v2", "sre")
+    ops.restart_replicas(s, s.pools["fulfillment"], "sre")
+    run(s, 60)
+    assert not f.active(s) and f.ended is not None
+    assert ready(s) == len(s.pools["fulfillment"].live) > 0

@@ -4,6 +4,7 @@ while a flag or config key has a value (a flag that wakes a code path, a setting
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
@@ -67,6 +68,22 @@ class Unless:
 
     def __repr__(self) -> str:
         return f"Unless({self.values!r})"
+
+
+def startup_panic(tr: VersionTraits, config: Mapping[str, Any]) -> str | None:
+    """What a replica of a version prints as it dies at startup, or None when it can start: its
+    own panic, else a config key it needs that is not set, or that holds none of the values it
+    starts with (`requires_values`)."""
+    if tr.crash_on_start:
+        return tr.crash_on_start
+    key = tr.requires_config
+    if not key:
+        return None
+    if key not in config:
+        return f"panic: config key {key!r} is not set"
+    if tr.requires_values is not None and not Unless(tr.requires_values).fixed(config[key]):
+        return f"panic: invalid value {str(config[key])!r} for config key {key!r}"
+    return None
 
 
 class TraitBook:

@@ -23,7 +23,7 @@ from oncall_dojo.sim.components.pool import (
 )
 from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import Queue, Run
-from oncall_dojo.sim.components.traits import TraitBook
+from oncall_dojo.sim.components.traits import TraitBook, startup_panic
 from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.observability.logs import FATAL, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
@@ -95,14 +95,10 @@ class Workers:
                 r.state, r.ready_at, r.started = "starting", t + cfg.startup_s, t
                 r.memory = cfg.memory_mb * 0.6
             if r.state == "starting":
-                missing = tr.requires_config and tr.requires_config not in config
-                if tr.crash_on_start or missing:
+                panic = startup_panic(tr, config)
+                if panic is not None:
                     if t >= r.started + min(3, cfg.startup_s):
-                        msg = (
-                            tr.crash_on_start
-                            or f"panic: config key {tr.requires_config!r} is not set"
-                        )
-                        self.crash(pool, r, t, msg, "Error")
+                        self.crash(pool, r, t, panic, "Error")
                     continue
                 if t >= r.ready_at:
                     r.state = "running"

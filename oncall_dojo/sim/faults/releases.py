@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from oncall_dojo.sim.components.traits import Unless
 from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.faults.base import FaultSpec, deploy_version, runs_version
+from oncall_dojo.sim.faults.settings import Setting
 
 if TYPE_CHECKING:
     from oncall_dojo.sim.system import System
@@ -75,20 +77,33 @@ class CorruptWrites(FaultSpec):
 
 
 class WorkerCrashLoop(FaultSpec):
-    """A worker version that cannot start (a panic at boot, or a config key it needs is missing)."""
+    """A worker version that cannot start (a panic at boot, or a config key it needs is missing).
+
+    With `requires_config`, the version starts only once the key holds one of the values under
+    `fixed_by` (`config KEY VALUE`); any other value leaves the crash loop in place, each start
+    ending with a panic that names the value. A rollback ends it too."""
 
     summary: ClassVar[str] = "workers crash-loop at startup"
     kind: Literal["worker_crash_loop"]
     pool: str
     version: str
     requires_config: str | None = None
-    """Config key the new version needs; setting it (`config set KEY VALUE`) lets it start."""
+    """Config key the new version needs; setting it to one of `fixed_by` (`config KEY VALUE`)
+    lets it start."""
+    fixed_by: list[Setting] | None = Field(default=None, min_length=1)
+    """Values of `requires_config` the version starts with (required with it). Any other value
+    leaves the crash loop in place. Values compare as the console reads them (`on` is true,
+    `"3"` is 3)."""
     panic: str | None = None
     """Panic printed at every start (then only a rollback helps)."""
     author: str = "deploy-bot"
 
     def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
-        traits = VersionTraits(requires_config=self.requires_config, crash_on_start=self.panic)
+        traits = VersionTraits(
+            requires_config=self.requires_config,
+            requires_values=self.fixed_by if self.requires_config is not None else None,
+            crash_on_start=self.panic,
+        )
         deploy_version(sys, t, self.pool, self.version, traits, self.author)
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
@@ -96,7 +111,13 @@ class WorkerCrashLoop(FaultSpec):
             return False
         if self.panic:
             return True
-        return self.requires_config is not None and self.requires_config not in sys.config
+        if self.requires_config is None:
+            return False
+        if self.requires_config not in sys.config:
+            return True
+        return self.fixed_by is not None and not Unless(self.fixed_by).fixed(
+            sys.config[self.requires_config]
+        )
 
 
 class MemoryLeak(FaultSpec):
