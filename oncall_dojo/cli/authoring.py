@@ -377,7 +377,7 @@ def _check_json(rep: Any) -> dict[str, Any]:
 
 def add_parsers(sub: Any) -> None:
     sp = sub.add_parser("list", help="list incidents")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print the incidents as JSON")
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_list)
 
@@ -404,7 +404,7 @@ def add_parsers(sub: Any) -> None:
     sp.set_defaults(func=cmd_schema)
 
     sp = sub.add_parser("run", help="play an incident headless and print the outcome")
-    sp.add_argument("incident")
+    sp.add_argument("incident", help="incident id, former id or path")
     sp.add_argument(
         "--seed", type=seed_arg, default=1, help=f"seed, 0 to {SEED_MAX:,} (default: 1)"
     )
@@ -425,7 +425,9 @@ def add_parsers(sub: Any) -> None:
         action="store_true",
         help="fire the incident's timed injects (as a team game does)",
     )
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument(
+        "--json", action="store_true", help="print the outcome and every command as JSON"
+    )
     sp.add_argument(
         "--record",
         action="store_true",
@@ -440,8 +442,20 @@ def add_parsers(sub: Any) -> None:
         help="prove incidents: reference resolves and is graded A, minimal at least C, idle F, "
         "harmful < minimal < reference",
     )
-    sp.add_argument("incidents_to_check", nargs="*", metavar="INCIDENT")
-    sp.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    sp.add_argument(
+        "incidents_to_check",
+        nargs="*",
+        metavar="INCIDENT",
+        help="incident ids, former ids or file paths (default: every incident found)",
+    )
+    sp.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[1, 2, 3],
+        metavar="SEED",
+        help="the seeds to play each incident at (default: 1 2 3)",
+    )
     sp.add_argument(
         "--jobs",
         "-j",

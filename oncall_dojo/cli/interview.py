@@ -521,7 +521,12 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--no-console", action="store_true", help="read no actions from stdin")
     sp.add_argument("--json", action="store_true", help="list: as JSON")
     sp.add_argument("--yes", action="store_true", help="delete: really delete")
-    sp.add_argument("--format", choices=("md", "json", "html"), default="md")
+    sp.add_argument(
+        "--format",
+        choices=("md", "json", "html"),
+        default="md",
+        help="scorecard: Markdown, JSON or HTML (default: md)",
+    )
     sp.add_argument("-o", "--output", metavar="FILE", help="scorecard: write to FILE")
     sp.add_argument("--rubric", metavar="FILE", help="a rubric file of your own (YAML)")
     sp.add_argument("--linger", type=float, default=3.0, help=argparse.SUPPRESS)

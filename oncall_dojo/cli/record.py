@@ -304,7 +304,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument(
         "--limit", type=int, default=None, help="at most N sessions (default: 20; all with --json)"
     )
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print the sessions as JSON")
     sp.set_defaults(func=cmd_history)
 
     sp = sub.add_parser(
@@ -314,39 +314,41 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument(
         "--version", type=int, default=None, help="incident version (default: the current one)"
     )
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help="print the board as JSON")
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_leaderboard)
 
     sp = sub.add_parser("report", help="a postmortem-style report of a recorded session")
     sp.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
-    sp.add_argument("--format", choices=("md", "json"), default="md")
+    sp.add_argument(
+        "--format", choices=("md", "json"), default="md", help="Markdown or JSON (default: md)"
+    )
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_report)
 
     sp = sub.add_parser(
         "replay", help="re-play a recorded session and confirm the same outputs and score"
     )
-    sp.add_argument("session", metavar="SESSION")
+    sp.add_argument("session", metavar="SESSION", help="session id (or a unique prefix)")
     add_dirs_option(sp)
     sp.set_defaults(func=cmd_replay)
 
     sp = sub.add_parser(
         "verify", help="check recorded sessions' hash chains (every session when none is named)"
     )
-    sp.add_argument("sessions", nargs="*", metavar="SESSION")
+    sp.add_argument("sessions", nargs="*", metavar="SESSION", help="session ids or unique prefixes")
     sp.add_argument("--all", action="store_true", help="every session (the default)")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser(
         "export", help="print recorded sessions as JSON (for `dojo import` elsewhere)"
     )
-    sp.add_argument("sessions", nargs="*", metavar="SESSION")
-    sp.add_argument("--all", action="store_true")
+    sp.add_argument("sessions", nargs="*", metavar="SESSION", help="session ids or unique prefixes")
+    sp.add_argument("--all", action="store_true", help="every recorded session")
     sp.set_defaults(func=cmd_export)
 
     sp = sub.add_parser(
         "import", help="merge sessions exported elsewhere (idempotent; chains are verified)"
     )
-    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp.add_argument("files", nargs="+", metavar="FILE", help="files written by `dojo export`")
     sp.set_defaults(func=cmd_import)

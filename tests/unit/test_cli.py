@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from oncall_dojo import __version__
+from oncall_dojo.cli.parser import build_parser
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
 
@@ -220,6 +222,21 @@ def test_version_by_subprocess(run_dojo: RunDojo) -> None:
     proc = run_dojo("--version")
     assert proc.returncode == 0
     assert proc.stdout.decode().strip() == f"oncall-dojo {__version__}"
+
+
+def _undocumented(parser: argparse.ArgumentParser, path: str) -> list[str]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                out += _undocumented(sub, f"{path} {name}")
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            out.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    return out
+
+
+def test_every_argument_of_every_command_says_what_it_is_for() -> None:
+    assert _undocumented(build_parser(), "dojo") == []
 
 
 # ----------------------------------------------------------------------------- known bugs
