@@ -10,8 +10,9 @@ from oncall_dojo.game.session import Session
 EVIDENCE_EQUIVALENCES = (
     "`queue NAME`, `messages NAME` and a `queue_*` metric all show the queue signal: each"
     " covers `queues`, and `queue:NAME` and `messages:NAME` cover each other;",
-    "`queues` (every queue at a glance) covers `queues`, not one queue's `queue:NAME`: it"
-    " shows no messages;",
+    "`queues` (every queue at a glance) covers `queues` and each queue's `queue:NAME`, as it"
+    " shows each queue's depth and oldest message, but not `messages:NAME`: it shows no"
+    " messages;",
     "a `worker_*` or `kube_*` metric covers `workers`;",
     "`map` covers `queues` and `workers` (every queue and pool at a glance), not one of them.",
 )
@@ -37,11 +38,15 @@ def signal(view: str) -> tuple[str, str | None]:
 def evidence_covered(view: str, seen: Iterable[str]) -> bool:
     """Whether what was seen shows the signal `view` names, whichever command or pane showed
     it: the same family and target, or any target of the family when `view` names none; the
-    map shows every queue and every worker pool at a glance."""
+    map shows every queue and every worker pool at a glance, and `queues` every queue (as
+    `queue:NAME`, not its messages)."""
     family, target = signal(view)
+    whole_queue = view.partition(":")[0] in ("queue", "queues")
     for x in seen:
         if x == "map" and target is None and family in ("queue", "workers"):
             return True
+        if x == "queues" and family == "queue" and whole_queue:
+            return True  # the listing shows every queue: each one was looked at
         f, t = signal(x)
         if f == family and (target is None or t == target):
             return True

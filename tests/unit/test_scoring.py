@@ -285,7 +285,8 @@ def test_the_timeline_places_faults_before_the_page_and_is_in_order(reference: S
         ("workers", ["metrics:kube_pod_container_status_restarts_total"], True),
         ("db:indexes", ["db:indexes"], True),
         ("logs", ["logs:all"], True),
-        ("queue:payments", ["queues"], False),  # the overview does not show its messages
+        ("queue:payments", ["queues"], True),  # the listing shows every queue, this one too
+        ("messages:payments", ["queues"], False),  # but none of its messages
         ("queue:payments", ["queue:emails"], False),
         ("logs:billing", ["logs:all"], False),
         ("logs", ["logs:billing"], True),
@@ -309,6 +310,14 @@ def test_evidence_before_acting_follows_the_order_of_commands(play: Play) -> Non
     assert seen_before_acting([("queues", False), (None, True), ("logs:billing", False)]) == {
         "queues"
     }
+
+
+def test_the_queues_listing_counts_as_looking_at_each_queue(play: Play) -> None:
+    """`queues` shows every queue's depth and oldest message: it credits `queue:payments`."""
+    listed = play(["00:30 queues", "00:40 restart billing"])
+    assert listed.result is not None
+    assert "looked at 1 of 3" in item(listed.result, "evidence").detail
+    assert [v for v, _, ok in key_signals(listed) if ok] == ["queue:payments"]
 
 
 def test_the_reference_is_compared_by_command_and_target() -> None:
