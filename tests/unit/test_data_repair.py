@@ -18,8 +18,10 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import bundled_dir
-from oncall_dojo.sim.config import AppDbConfig
+from oncall_dojo.sim import ops
+from oncall_dojo.sim.config import AppDbConfig, VersionTraits
 from oncall_dojo.sim.data.appdb import AppDb
+from oncall_dojo.sim.faults import ConfigChange
 from oncall_dojo.sim.rng import SimRandom
 
 from .simkit import run, system
@@ -290,3 +292,33 @@ def test_a_credit_job_finishes_at_the_last_customer_whatever_its_total() -> None
     assert (job.state, job.progress) == ("done", s.app.customers)
     assert any('job=promo msg="finished"' in line for line in s.logs.lines)
     s.app.close()
+
+
+def test_a_config_change_that_corrupts_writes_writes_the_bad_rows_its_trait_names() -> None:
+    """Data traits given through a config change write the rows they describe, as a release's
+    do, and stop when the remedy is set."""
+    spec = ConfigChange(
+        kind="config_change",
+        at=5,
+        key="orders.fast_path",
+        value=True,
+        fixed_by=[False],
+        traits={"api": VersionTraits(corrupt_writes=0.5, corrupts="null_currency")},
+    )
+    s = system({"appdb": {"customers": 200, "history_orders": 100}}, spec)
+    run(s, 120)
+    app = s.app
+    assert app is not None
+
+    def null_currency() -> int:
+        app.flush()
+        return int(
+            app.conn.execute("SELECT count(*) FROM orders WHERE currency IS NULL").fetchone()[0]
+        )
+
+    bad = null_currency()
+    assert bad > 20
+    assert bad == app.wrong() == len(s.records.corrupted)
+    ops.set_config(s, "orders.fast_path", False, "sre")
+    run(s, 60)
+    assert null_currency() == bad

@@ -140,7 +140,10 @@ def _merge(merged: VersionTraits, tr: VersionTraits) -> None:
     merged.latency_x *= tr.latency_x
     merged.cpu_x *= tr.cpu_x
     merged.memory_leak_mb_per_min += tr.memory_leak_mb_per_min
-    merged.corrupt_writes = max(merged.corrupt_writes, tr.corrupt_writes)
+    if tr.corrupt_writes > merged.corrupt_writes:  # the worse bug writes the rows, its way
+        merged.corrupt_writes = tr.corrupt_writes
+        merged.corrupts = tr.corrupts
+        merged.corruption = tr.corruption
     for k, v in tr.extra_queries.items():
         merged.extra_queries[k] = merged.extra_queries.get(k, 0.0) + v
     merged.crash_on_start = merged.crash_on_start or tr.crash_on_start
