@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.components.traits import same_value
 from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.faults.base import SERVICE_PATTERN
 from oncall_dojo.sim.faults.releases import WorkerCrashLoop
 from oncall_dojo.sim.faults.settings import SettingFault
 from oncall_dojo.sim.observability.metrics import Selector, SelectorError
 from oncall_dojo.sim.observability.rules import default_rules
+from oncall_dojo.sim.observability.telemetry import CORE_SERVICES
 
 Loc = tuple[str | int, ...]
 
@@ -165,6 +168,7 @@ def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             out.append((("job",), f"{job!r} is not a `disk` job in system.jobs"))
         elif spec is None:
             out.append((("job",), f"no job {job!r} in system.jobs; jobs: {', '.join(cfg.jobs)}"))
+    out += _log_services(f, cfg)
     if isinstance(f, SettingFault):
         out += _remedy_refs(f, cfg)
     if isinstance(f, WorkerCrashLoop):
@@ -222,3 +226,27 @@ def _crash_loop_refs(f: WorkerCrashLoop) -> list[tuple[Loc, str]]:
     if f.requires_config is None and f.fixed_by is not None:
         return [(("fixed_by",), "`fixed_by` names values of `requires_config`, which is not set")]
     return []
+
+
+def _log_services(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
+    """A fault's log lines go to a service's log: a name as services print it, ideally one the
+    system has (`logs SERVICE` shows it), or one of the author's own."""
+    out: list[tuple[Loc, str]] = []
+    known = [*CORE_SERVICES, *cfg.workers]
+    for j, line in enumerate(getattr(f, "logs", [])):
+        if re.fullmatch(SERVICE_PATTERN, line.service):
+            continue
+        plain = re.sub(r"[^a-z0-9_.-]+", "-", line.service.lower()).strip("-")
+        close = difflib.get_close_matches(plain, known, n=1, cutoff=0.5)
+        if not close:
+            close = [k for k in known if k in plain.split("-")][:1]
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        out.append(
+            (
+                ("logs", j, "service"),
+                f"{line.service!r} is not a service name (lower case letters, digits, `_`, `.` "
+                f"and `-`, starting with a letter); {hint}services: {', '.join(known)}, "
+                "or a name of your own",
+            )
+        )
+    return out

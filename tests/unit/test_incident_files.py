@@ -55,7 +55,7 @@ EXPECTED = [
     Expected("fault-no-value-to-restore", 41, 10, "faults[1].key", "'search.typo_tolerance' has no value in system.config for a fix to restore; name the values that fix it under `fixed_by`"),
     Expected("fault-log-bad-level", 45, 16, "faults[1].logs[0].level", "Input should be 'debug', 'info', 'warn', 'error' or 'fatal'"),
     Expected("fault-log-repeat-zero", 46, 18, "faults[1].logs[0].every_s", "Input should be greater than or equal to 1"),
-    Expected("fault-log-bad-service", 44, 18, "faults[1].logs[0].service", "String should match pattern '^[a-z][a-z0-9_.-]*$'"),
+    Expected("fault-log-bad-service", 44, 18, "faults[1].logs[0].service", "'Billing Workers' is not a service name (lower case letters, digits, `_`, `.` and `-`, starting with a letter); did you mean 'billing'? services: api, postgres, cache, payments-provider, scheduler, deployer, billing, mailer, fulfillment, or a name of your own"),
     Expected("fault-log-fields-not-a-map", 46, 17, "faults[1].logs[0].fields", "Input should be a valid dictionary"),
     Expected("fault-log-no-text", 44, 9, "faults[1].logs[0]", "missing required key 'text'"),
     Expected("fault-crash-loop-no-fixed-by", 43, 22, "faults[1].requires_config", "name the values of 'mailer.smtp.relay' that let v1.13.0 start under `fixed_by`"),

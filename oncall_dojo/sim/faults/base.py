@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from oncall_dojo.sim.system import System
 
 
+SERVICE_PATTERN = r"^[a-z][a-z0-9_.-]*$"
+"""A log's service name: lower case letters, digits, `_`, `.` and `-`, starting with a letter
+(checked with the system's services named, see `incident.semantics`)."""
+
 LOG_MS = 500
 """Millisecond within its second at which an authored line is written."""
 
@@ -25,9 +29,10 @@ class LogLine(BaseModel):
     message), in the service's own log, once when the fault begins or repeated while it lasts."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-    service: str = Field(pattern=r"^[a-z][a-z0-9_.-]*$")
+    service: str = Field(min_length=1, json_schema_extra={"pattern": SERVICE_PATTERN})
     """Whose log it is in (`logs SERVICE` shows it): `api`, a worker pool, `postgres`, `cache`,
-    `payments-provider`, `scheduler`, `deployer`, or a name of your own (`waf`, `ledger`)."""
+    `payments-provider`, `scheduler`, `deployer`, or a name of your own (`waf`, `ledger`): lower
+case letters, digits, `_`, `.` and `-`, starting with a letter."""
     level: Literal["debug", "info", "warn", "error", "fatal"] = "warn"
     """The line's level, which `logs SERVICE level=warn` and the explorer filter on."""
     text: str = Field(min_length=1)
