@@ -272,8 +272,10 @@ class System:
     def _tick_app(self, t: int) -> None:
         app = self.app
         assert app is not None and self.cfg.appdb is not None
-        if t % 10 == 0:
-            app.flush()  # readers flush first, so batching ten ticks is invisible to them
+        if t % 60 == 0:
+            # readers flush first, so batching a minute is invisible to them; fewer, larger
+            # transactions write each page of the database file fewer times
+            app.flush()
         if t % self.cfg.appdb.check_every_s == 0:
             self.check_data()
 

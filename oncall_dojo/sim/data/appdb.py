@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any
 
 from oncall_dojo.sim import tempdirs
 from oncall_dojo.sim.config import AppDbConfig
-from oncall_dojo.sim.data.schema import COMPARED, INDEXES, KEYED, TABLES
+from oncall_dojo.sim.data.schema import COMPARED, INDEXES, INSERTS, KEYED, TABLES
 from oncall_dojo.sim.data.shop import (
     CARRIERS,
     PRODUCTS,
@@ -75,7 +76,7 @@ class AppDb:
         """Orders placed before the incident; the model's order n is row `history + n`."""
         self._names = list(names) or ["Alex Doe"]
         self._next = {t: 1 for t in TABLES}
-        self._ops: dict[str, list[tuple]] = {}
+        self._ops: defaultdict[str, list[tuple]] = defaultdict(list)
         """Rows waiting to be written, by statement. A flush runs the inserts before the updates (a
         batch of ticks may insert an order and mark it paid); updates of one row commute (the
         status updates are guarded), so their order among themselves does not matter."""
@@ -113,8 +114,8 @@ class AppDb:
         for db in ("main", "truth"):
             for name, cols in TABLES.items():
                 c.execute(f"CREATE TABLE {db}.{name} ({cols})")
-            for ix in INDEXES:
-                c.execute(ix.format(db=db))
+        for ix in INDEXES:  # the truth has none (see INDEXES)
+            c.execute(ix.format(db="main"))
         c.execute("COMMIT")
 
     def ts_(self, t: int) -> str:
@@ -232,20 +233,17 @@ class AppDb:
 
     # ------------------------------------------------------------------ writes
     def _put(self, sql: str, row: tuple) -> None:
-        rows = self._ops.get(sql)
-        if rows is None:
-            self._ops[sql] = [row]
-        else:
-            rows.append(row)
+        self._ops[sql].append(row)
 
     def _insert(self, table: str, row: tuple, truth: tuple | bool | None = True) -> None:
         """Insert into the application database, and into the truth (the same row, another one, or none)."""
-        marks = ",".join("?" * len(row))
-        self._put(f"INSERT OR IGNORE INTO main.{table} VALUES ({marks})", row)
+        into_main, into_truth = INSERTS[table]
+        ops = self._ops
+        ops[into_main].append(row)
         if truth is True:
-            truth = row
-        if isinstance(truth, tuple):
-            self._put(f"INSERT OR IGNORE INTO truth.{table} VALUES ({marks})", truth)
+            ops[into_truth].append(row)
+        elif truth:  # another row (never an empty tuple)
+            ops[into_truth].append(truth)
 
     def _update(self, sql: str, row: tuple) -> None:
         self._put(sql.replace("{db}", "main"), row)

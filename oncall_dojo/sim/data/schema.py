@@ -25,6 +25,16 @@ TABLES: dict[str, str] = {
     " amount_cents INTEGER NOT NULL, created_at TEXT NOT NULL",
     "schema_migrations": "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL",
 }
+_MARKS = {name: ",".join("?" * (cols.count(",") + 1)) for name, cols in TABLES.items()}
+INSERTS: dict[str, tuple[str, str]] = {
+    name: (
+        f"INSERT OR IGNORE INTO main.{name} VALUES ({marks})",
+        f"INSERT OR IGNORE INTO truth.{name} VALUES ({marks})",
+    )
+    for name, marks in _MARKS.items()
+}
+"""Each table's insert of a whole row, into the application database and into the truth (one `?`
+per column: a comma in a table's definition above always separates two columns)."""
 INDEXES = (
     "CREATE INDEX {db}.order_items_order_id ON order_items(order_id)",
     "CREATE INDEX {db}.payments_order_id ON payments(order_id)",
@@ -36,6 +46,8 @@ INDEXES = (
     "CREATE INDEX {db}.credits_customer ON credits(customer_id, campaign)",
     "CREATE INDEX {db}.email_sends_customer ON email_sends(customer_id, campaign)",
 )
+"""The application database's indexes. The truth has none: it is only read whole, by scoring,
+and every row the model writes is written to both, so its indexes would double the cost."""
 COMPARED = (
     "customers",
     "orders",
