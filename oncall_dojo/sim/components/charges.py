@@ -15,7 +15,7 @@ from oncall_dojo.sim.components.pool import Replica, WorkerPool
 from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import _MASK, _MULT, Queue, Run
 from oncall_dojo.sim.components.traits import TraitBook, truthy
-from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.config import SystemConfig, VersionTraits
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.observability.logs import ERROR, INFO
 from oncall_dojo.sim.observability.telemetry import Telemetry
@@ -47,7 +47,10 @@ class Charges:
         self.ledger_error: str | None = None
         """Why the ledger cannot be written now (it came back read-only), or None."""
 
-    def finish(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
+    def finish(
+        self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int, traits: VersionTraits
+    ) -> None:
+        """Charge each order of a finished delivery; `traits`: the replica's version's now."""
         tm = self.tm
         row = tm.metrics.row
         gw = tm.g_w[pool.name]
@@ -76,7 +79,7 @@ class Charges:
         failed: list[int] = []
         app = self.app
         base = app.history if app is not None else 0
-        again = self.traits.get(pool.name, r.version).charges_per_message - 1
+        again = traits.charges_per_message - 1
         for order in range(run.first, run.first + run.count):
             outcome = "error"
             pid = 0

@@ -12,6 +12,7 @@ from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.pool import Replica, WorkerPool
 from oncall_dojo.sim.components.queue import _MASK, _MULT, Queue, Run
 from oncall_dojo.sim.components.traits import TraitBook
+from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.data.records import Records
 from oncall_dojo.sim.observability.logs import DEBUG, ERROR, INFO, WARN
@@ -49,7 +50,17 @@ class Consumers:
         self.schema_error = ""
         """What a consumer that does not understand the current schema fails with."""
 
-    def finish(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> None:
+    def finish(
+        self,
+        pool: WorkerPool,
+        q: Queue,
+        versions: dict[str, tuple[VersionTraits, float]],
+        r: Replica,
+        run: Run,
+        t: int,
+    ) -> None:
+        """A delivery `r` finished at tick t. `versions`: the traits (and service time) of each
+        version of the pool this tick, as `Workers.tick_pool` read them."""
         tm = self.tm
         row = tm.metrics.row
         gw = tm.g_w[pool.name]
@@ -67,11 +78,11 @@ class Consumers:
             )
             return
         if kind == "charge":
-            self.charges.finish(pool, q, r, run, t)
+            self.charges.finish(pool, q, r, run, t, versions[r.version][0])
             return
-        if self.app is not None and not self._finish_app(pool, q, r, run, t):
+        tr = versions[r.version][0]
+        if self.app is not None and not self._finish_app(pool, q, r, run, t, tr):
             return
-        tr = self.traits.get(pool.name, r.version)
         if tr.message_error_rate > 0 and (
             tr.message_error_rate >= 1 or self.rng.random() < tr.message_error_rate
         ):
@@ -132,7 +143,9 @@ class Consumers:
         )
         q.fail(run, t)
 
-    def _finish_app(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int) -> bool:
+    def _finish_app(
+        self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int, tr: VersionTraits
+    ) -> bool:
         """A consumer's writes to the application database; False when the delivery failed."""
         app = self.app
         assert app is not None
@@ -143,7 +156,6 @@ class Consumers:
             return True
         if kind != "fulfillment":
             return True
-        tr = self.traits.get(pool.name, r.version)
         bought = 0
         for order in range(run.first, run.first + run.count):
             if tr.dedupes and app.has_label(order):

@@ -5,6 +5,7 @@ while a flag or config key has a value (a flag that wakes a code path, a setting
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
@@ -28,6 +29,13 @@ def canonical(v: Any) -> Any:
     that `3` typed and `"3"` written in a file are the same value."""
     if not isinstance(v, str):
         return v
+    return _canonical_text(v)
+
+
+@lru_cache(maxsize=1024)
+def _canonical_text(v: str) -> Any:
+    """`canonical` of a text, remembered: the traits of every replica are read every tick, each
+    reading a setting's value this way (trying int() and float() on a word raises twice)."""
     low = v.lower()
     if low in ("true", "on", "yes"):
         return True
@@ -106,9 +114,13 @@ class TraitBook:
     def get(self, service: str, version: str) -> VersionTraits:
         base = self.cfg.versions.get(service, {}).get(version, NO_TRAITS)
         extra = []
+        pinned = None  # "service@version", formatted once a call when needed
         for store, key, value, svc, tr in self.conditional:
-            if svc != service and svc != f"{service}@{version}":
-                continue
+            if svc != service:
+                if pinned is None:
+                    pinned = f"{service}@{version}"
+                if svc != pinned:
+                    continue
             have = (self.flags if store == "flag_change" else self.config).get(key)
             if isinstance(value, Unless):
                 holds = not value.fixed(have)

@@ -159,7 +159,7 @@ class Workers:
             cfg.concurrency,
             paused,
             self.rng.random,
-            partial(self.consumers.finish, pool, q),
+            partial(self.consumers.finish, pool, q, by_version),
             started,
         )
         running = live = 0
