@@ -240,16 +240,17 @@ class MetricStore:
         """Make room for ticks up to t."""
         if self._rows:
             self._store_rows()
-        grow = max(self.capacity, t + 1 - self.capacity)
-        self._values = np.concatenate([self._values, np.zeros((grow, self._values.shape[1]))])
-        self._hvalues = np.concatenate(
-            [self._hvalues, np.zeros((grow, *self._hvalues.shape[1:]), dtype=np.int32)]
-        )
-        self.csum = np.concatenate([self.csum, np.zeros((grow, self.csum.shape[1]))])
-        self.hcsum = np.concatenate(
-            [self.hcsum, np.zeros((grow, *self.hcsum.shape[1:]), dtype=np.int64)]
-        )
-        self.capacity += grow
+        self.capacity += max(self.capacity, t + 1 - self.capacity)
+        # new zeroed arrays with the committed rows copied in (rows past them are zero, or unused
+        # running sums): pages of zeros are left untouched until written, where concatenating
+        # wrote every byte of the larger arrays
+        n = self.ticks
+        grown = []
+        for old in (self._values, self._hvalues, self.csum, self.hcsum):
+            new = np.zeros((self.capacity, *old.shape[1:]), dtype=old.dtype)
+            new[:n] = old[:n]
+            grown.append(new)
+        self._values, self._hvalues, self.csum, self.hcsum = grown
 
     def _store_rows(self) -> None:
         """Copy the committed rows into the arrays."""
