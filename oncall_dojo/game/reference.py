@@ -29,10 +29,14 @@ from oncall_dojo.incident.diagnosis import MECHANISMS, PLATFORM_PARTS
 from oncall_dojo.incident.injects import Inject, StakeholderMessage, Unavailable
 from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
 from oncall_dojo.incident.vary import Variable
+from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
+from oncall_dojo.sim import resources as resources_model
 from oncall_dojo.sim.config import QueueConfig, SystemConfig, WorkerPoolConfig
+from oncall_dojo.sim.events import EVENT_TYPES, EventBase, Recorded
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
 from oncall_dojo.sim.observability.rules import default_rules
+from oncall_dojo.sim.resources import THRESHOLD_TYPES, ResourceSpec, ThresholdBase
 
 COMMAND = "dojo reference > docs/reference.md"
 _KIND_TITLES = {
@@ -58,6 +62,8 @@ def render() -> str:
         "- [Faults](#faults)",
         *[f"  - [{_kinds(t)}](#{_anchor(_kinds(t))})" for t in FAULT_TYPES],
         "  - [Types used by faults](#types-used-by-faults)",
+        "- [Resources](#resources)",
+        "- [Timed events](#timed-events)",
         "- [Injects](#injects)",
         "- [Commands](#commands)",
         "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
@@ -68,6 +74,7 @@ def render() -> str:
     ]
     out += _naming()
     out += _faults()
+    out += _world()
     out += _injects()
     out += _commands()
     out += _evidence()
@@ -156,6 +163,43 @@ def _kinds(spec: type[FaultSpec]) -> str:
 def _anchor(title: str) -> str:
     keep = [c for c in title.lower().replace(" ", "-") if c.isalnum() or c in "-_"]
     return "".join(keep)
+
+
+# ------------------------------------------------------------------------------------- world
+def _world() -> list[str]:
+    """The incident's resources (with each threshold effect) and its timed events."""
+    out = ["## Resources", ""]
+    out += _paragraph(inspect.cleandoc(resources_model.__doc__ or ""))
+    out += [
+        "Each entry under `resources:` is keyed by the resource's name and has these fields:",
+        "",
+    ]
+    out += _model_section(ResourceSpec)
+    common = dict(ThresholdBase.model_fields)
+    out += ["Every threshold has these fields, and picks its `effect`:", ""]
+    out += _table(common)
+    for model in THRESHOLD_TYPES:
+        out += [f"### Threshold {_tagged(model, 'effect')}", ""]
+        out += _paragraph(inspect.cleandoc(model.__doc__ or ""))
+        own = {n: f for n, f in model.model_fields.items() if n not in common and n != "effect"}
+        out += _table(own, model) if own else ["No fields besides the common ones.", ""]
+    out += ["## Timed events", ""]
+    out += _paragraph(inspect.cleandoc(events_model.__doc__ or ""))
+    common = dict(EventBase.model_fields)
+    out += ["Every item under `events:` has these fields, and picks its `kind`:", ""]
+    out += _table(common)
+    for event in EVENT_TYPES:
+        out += [f"### Event {_tagged(event, 'kind')}", ""]
+        out += _paragraph(inspect.cleandoc(event.__doc__ or ""))
+        own = {n: f for n, f in event.model_fields.items() if n not in common and n != "kind"}
+        out += _table(own, event)
+    out += ["### `Recorded`", ""]
+    out += _model_section(Recorded)
+    return out
+
+
+def _tagged(model: type[BaseModel], tag: str) -> str:
+    return ", ".join(f"`{a}`" for a in typing.get_args(model.model_fields[tag].annotation))
 
 
 # ------------------------------------------------------------------------------------- injects

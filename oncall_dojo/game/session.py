@@ -22,6 +22,7 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.faults import Fault
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.system import System
+from oncall_dojo.sim.world import add_world
 
 __all__ = ["Ask", "Call", "Diagnosis", "Entry", "IncidentBroken", "Kind", "Session"]
 
@@ -118,6 +119,7 @@ class Session:
             inc.alerts.add
         )
         self.system = System(cfg, self.seed, rules)
+        add_world(self.system, inc.resources, inc.events)
         self.fault_runs = [Fault(spec, i) for i, spec in enumerate(inc.faults)]
         self.system.faults = self.fault_runs
         page = self.system.alerts.states[inc.page.alert]

@@ -27,9 +27,11 @@ from oncall_dojo.incident.injects import Inject
 from oncall_dojo.incident.shared_runbooks import shared_runbooks
 from oncall_dojo.incident.vary import Scalar, Variable, VarName
 from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.events import Event
 from oncall_dojo.sim.faults import AnyFault
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.metrics import Condition
+from oncall_dojo.sim.resources import RESOURCE_NAME, ResourceSpec
 
 Difficulty = Literal["easy", "medium", "hard"]
 
@@ -255,6 +257,13 @@ class Incident(_Model):
     alerts: AlertsSpec = AlertsSpec()
     faults: list[AnyFault] = Field(min_length=1)
     """The fault timeline."""
+    resources: dict[Annotated[str, Field(pattern=RESOURCE_NAME)], ResourceSpec] = {}
+    """Quantities that build up or run down at a rate (a replication slot's retained WAL, a
+    volume's free bytes), each exported as a gauge and acting on the system past its
+    thresholds (see "Resources" in docs/authoring.md)."""
+    events: list[Event] = []
+    """Things that happen to a component at a time and are not changes (nodes lost, the
+    provider's outage); in the change history only when marked `record`."""
     root_cause: RootCause
     resolution: Resolution
     par: Par = Par()

@@ -10,6 +10,7 @@ from typing import Any
 
 from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.worldcheck import check_world
 from oncall_dojo.sim.components.traits import same_value
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults.base import SERVICE_PATTERN
@@ -98,6 +99,7 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
                 (("injects", i, "fault", *loc), msg) for loc, msg in _fault_refs(inj.fault, cfg)
             ]
     errors += _part_errors(incident, cfg)
+    errors += check_world(incident, cfg)
     if not any(f.cause for f in incident.faults):
         errors.append(
             (("faults",), "at least one fault must be part of the root cause (cause: true)")

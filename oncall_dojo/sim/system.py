@@ -4,10 +4,11 @@
 and offers the verbs and state the game acts through. The components live in `components/`
 (the services), `observability/` (metrics, logs, alerts) and `data/` (business records).
 
-Order within a tick: changes roll out, faults evolve, the queues release what is due, the
-scheduler runs jobs, the broker (alarm, producers) and the autoscalers act, the API serves
-requests (reading dependency latencies from the end of the previous tick), worker pools consume
-their queues, then the provider, the database and the cache settle their state for the next
+Order within a tick: changes roll out, faults evolve, the incident's timed events due happen,
+the queues release what is due, the scheduler runs jobs, the broker (alarm, producers) and the
+autoscalers act, the API serves requests (reading dependency latencies from the end of the
+previous tick), worker pools consume their queues, the incident's resources move and set their
+thresholds' effects for the next tick (`world.py`), then the provider, the database and the cache settle their state for the next
 tick, the application data is flushed and checked, telemetry is recorded and alerts evaluated,
 and the database's query latencies are worked out for the next tick.
 All randomness comes from `self.rng`; nothing reads the wall clock.
@@ -113,6 +114,9 @@ class System:
         self.alerts = AlertManager(self.rules)
         self.faults: list[Any] = []  # filled by the fault timeline (see `oncall_dojo.sim.faults`)
         self.cost_dollars = 0.0
+        self.world: Any = None
+        """The incident's own resources and timed events, a `World` (`oncall_dojo.sim.world`:
+        `add_world` sets it before the first tick); None when it has neither."""
         self._build_components(cfg, draws)
 
     def _build_pools(self, cfg: SystemConfig) -> dict[str, WorkerPool]:
@@ -217,6 +221,9 @@ class System:
         self.api.roll(t)
         for f in self.faults:
             f.tick(self, t)
+        world = self.world
+        if world is not None:
+            world.happen(t)
         self.provider.start_tick()
         for q in self.queues.values():
             if q.delayed:  # only messages waiting out a visibility timeout have anything to do
@@ -228,6 +235,8 @@ class System:
                 self.autoscaler.tick(t)
         self.api.tick(t)
         self.workers.tick(t)
+        if world is not None:
+            world.settle(t)
         self.provider.settle()
         self._settle_database(t)
         self.cache.settle()

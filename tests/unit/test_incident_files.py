@@ -60,6 +60,11 @@ EXPECTED = [
     Expected("fault-log-no-text", 44, 9, "faults[1].logs[0]", "missing required key 'text'"),
     Expected("fault-crash-loop-no-fixed-by", 43, 22, "faults[1].requires_config", "name the values of 'mailer.smtp.relay' that let v1.13.0 start under `fixed_by`"),
     Expected("version-values-without-key", 32, 9, 'system.versions.mailer["v1.12.1"]', "`requires_values` needs `requires_config`, the key they are values of"),
+    Expected("resource-unknown-route", 28, 12, "resources.wal.route", "no route 'POST /api/chekout'; routes: GET /api/products"),
+    Expected("resource-metric-taken", 24, 13, "resources.wal-volume.metric", "'node_filesystem_used_ratio' is a metric the system already exports"),
+    Expected("resource-threshold-unknown-pool", 31, 15, "resources.fds.thresholds[0].pool", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
+    Expected("event-unknown-resource", 30, 15, "events[0].resource", "no resource 'wall'; resources: wal"),
+    Expected("event-pool-no-change", 23, 5, "events[0]", "give `replicas` (nodes lost), `crash` (processes killed), or both"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

@@ -77,16 +77,14 @@ class Consumers:
                 f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg="rejected malformed payload; acknowledged without side effects" receive_count={run.deliveries}',
             )
             return
-        if kind == "charge":
-            self.charges.finish(pool, q, r, run, t, versions[r.version][0])
-            return
         tr = versions[r.version][0]
+        if kind == "charge":
+            if not self._rejected(tr, pool, q, r, run, t):
+                self.charges.finish(pool, q, r, run, t, tr)
+            return
         if self.app is not None and not self._finish_app(pool, q, r, run, t, tr):
             return
-        if tr.message_error_rate > 0 and (
-            tr.message_error_rate >= 1 or self.rng.random() < tr.message_error_rate
-        ):
-            self.fail(pool, q, r, run, t, tr.message_error or MESSAGE_ERROR)
+        if self._rejected(tr, pool, q, r, run, t):
             return
         err = None
         n = run.count
@@ -128,6 +126,18 @@ class Consumers:
                     f'{r.name} msg_id=msg_{((run.first * _MULT) ^ q.salt) & _MASK:08x} queue={q.name} msg="processed" batch={n} wait_s={t - run.enq}',
                 )
             )
+
+    def _rejected(
+        self, tr: VersionTraits, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int
+    ) -> bool:
+        """Whether the version's traits fail this delivery (`message_error_rate`): then it is
+        failed, with the version's error, and goes back to the queue."""
+        if tr.message_error_rate > 0 and (
+            tr.message_error_rate >= 1 or self.rng.random() < tr.message_error_rate
+        ):
+            self.fail(pool, q, r, run, t, tr.message_error or MESSAGE_ERROR)
+            return True
+        return False
 
     def fail(self, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int, error: str) -> None:
         """The delivery failed: it goes back to the queue (for redelivery or the dead letters)."""

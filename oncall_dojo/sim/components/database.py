@@ -59,6 +59,9 @@ class Database:
     backlog_ms: float = 0.0
     cpu_util: float = 0.0
     read_only: bool = False
+    refusal: str | None = None
+    """Why every write fails now, as the writer's error (an incident's resource past a
+    threshold sets it)."""
     replica_pending: float = 0.0
     replica_paused: bool = False
     failover_until: int = -1
@@ -128,7 +131,12 @@ class Database:
         return self._latency[shape]
 
     def writes_may_fail(self) -> bool:
-        return self.failover_until >= 0 or self.read_only or self.disk_used_gb >= self.disk_gb
+        return (
+            self.failover_until >= 0
+            or self.read_only
+            or self.disk_used_gb >= self.disk_gb
+            or self.refusal is not None
+        )
 
     def write_error(self, shape: str) -> str | None:
         """Why a write would fail right now, or None."""
@@ -140,7 +148,7 @@ class Database:
             return 'ERROR: could not extend file "base/16384/24601": No space left on device'
         if self.read_only:
             return "ERROR: cannot execute INSERT in a read-only transaction"
-        return None
+        return self.refusal
 
     # -- load ------------------------------------------------------------------
     def run(self, shape: str, count: float) -> None:

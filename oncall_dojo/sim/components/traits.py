@@ -14,8 +14,9 @@ NO_TRAITS = VersionTraits()
 
 Conditional = tuple[str, str, Any, str, VersionTraits]
 """(store, key, value, service, traits): traits a service (or `service@version`) has while the
-flags (store `flag_change`) or the config hold a value; value None means "while truthy", an
-`Unless` "while the key holds none of these values"."""
+flags (store `flag_change`), the config, or the effects (store `effect`: a resource's threshold
+that holds) hold a value; value None means "while truthy", an `Unless` "while the key holds
+none of these values"."""
 
 
 def truthy(v: Any) -> bool:
@@ -101,6 +102,8 @@ class TraitBook:
         self.cfg = cfg
         self.flags = flags
         self.config = config
+        self.effects: dict[str, bool] = {}
+        """Whether each threshold of the incident's resources holds, by its key."""
         self.conditional: list[Conditional] = [
             ("flag_change", flag, None, service, tr)
             for flag, per in cfg.flag_traits.items()
@@ -121,7 +124,12 @@ class TraitBook:
                     pinned = f"{service}@{version}"
                 if svc != pinned:
                     continue
-            have = (self.flags if store == "flag_change" else self.config).get(key)
+            if store == "flag_change":
+                have = self.flags.get(key)
+            elif store == "effect":
+                have = self.effects.get(key)
+            else:
+                have = self.config.get(key)
             if isinstance(value, Unless):
                 holds = not value.fixed(have)
             else:

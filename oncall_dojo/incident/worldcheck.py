@@ -1,0 +1,91 @@
+"""Checks of an incident's resources and timed events against the system it builds: every
+route, queue, pool, service and resource they name exists, and every gauge has a name and
+labels of its own."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.config import SystemConfig
+from oncall_dojo.sim.events import PoolEvent, ResourceEvent
+from oncall_dojo.sim.world import exported_names
+
+Loc = tuple[str | int, ...]
+
+
+def _missing(loc: Loc, what: str, value: str, known: Collection[str], plural: str) -> list:
+    if value in known:
+        return []
+    return [(loc, f"no {what} {value!r}; {plural}: {', '.join(known) or 'none'}")]
+
+
+def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
+    """Located errors in `resources` and `events`."""
+    if not incident.resources and not incident.events:
+        return []
+    errors: list[tuple[Loc, str]] = []
+    routes = list(cfg.api.routes)
+    services = ["api", *cfg.workers]
+    builtin = exported_names(cfg)
+    gauges: dict[str, str] = {}
+    for name, spec in incident.resources.items():
+        here: Loc = ("resources", name)
+        if spec.route is not None:
+            errors += _missing((*here, "route"), "route", spec.route, routes, "routes")
+        if spec.queue is not None:
+            errors += _missing((*here, "queue"), "queue", spec.queue, cfg.queues, "queues")
+        if spec.metric in builtin:
+            errors.append(
+                (
+                    (*here, "metric"),
+                    f"{spec.metric!r} is a metric the system already exports; name the gauge "
+                    "as your exporter does (`node_filesystem_avail_bytes`)",
+                )
+            )
+        key = spec.metric + "".join(f",{k}={v}" for k, v in sorted(spec.labels.items()))
+        if key in gauges:
+            errors.append(
+                (
+                    (*here, "metric"),
+                    f"resource {gauges[key]!r} already exports {spec.metric!r} with these "
+                    "labels; give each gauge its own labels",
+                )
+            )
+        gauges.setdefault(key, name)
+        for i, th in enumerate(spec.thresholds):
+            at: Loc = (*here, "thresholds", i)
+            route = getattr(th, "route", None)
+            if route is not None and route != "*":
+                errors += _missing((*at, "route"), "route", route, routes, "routes (or `*`)")
+            pool = getattr(th, "pool", None)
+            if pool is not None:
+                errors += _missing((*at, "pool"), "worker pool", pool, cfg.workers, "pools")
+            service = getattr(th, "service", None)
+            if service is not None:
+                errors += _missing((*at, "service"), "service", service, services, "services")
+    for i, ev in enumerate(incident.events):
+        at = ("events", i)
+        for j, line in enumerate(ev.logs):
+            if line.every_s is not None:
+                errors.append(
+                    (
+                        (*at, "logs", j, "every_s"),
+                        "an event happens once: its lines are not repeated",
+                    )
+                )
+        if isinstance(ev, ResourceEvent):
+            errors += _missing(
+                (*at, "resource"), "resource", ev.resource, incident.resources, "resources"
+            )
+        elif isinstance(ev, PoolEvent):
+            if ev.pool not in cfg.workers:
+                errors += _missing((*at, "pool"), "worker pool", ev.pool, cfg.workers, "pools")
+            elif ev.replicas is not None and ev.replicas > cfg.workers[ev.pool].max_replicas:
+                errors.append(
+                    (
+                        (*at, "replicas"),
+                        f"{ev.pool} can have at most {cfg.workers[ev.pool].max_replicas} replicas",
+                    )
+                )
+    return errors

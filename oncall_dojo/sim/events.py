@@ -1,0 +1,111 @@
+"""Timed events: things that happen to a component at a time and are not changes anyone made.
+
+A pool loses nodes or all its processes die, the outside payment provider goes down or comes
+back, a resource starts growing faster. Unlike a fault's config change or deploy, an event
+leaves no entry in the change history (`deploys`) unless the incident marks it `record`ed, as
+a real system records some events (an audit log entry, a maintenance notice) and not others.
+Events are not causes to remove: they change the system, and the model carries the rest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from oncall_dojo.sim.faults.base import LogLine
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class Recorded(_Model):
+    """The entry an event leaves in the change history (`deploys`), for an event a real system
+    records."""
+
+    kind: str = Field(default="event", pattern=r"^[a-z][a-z-]{0,8}$")
+    """The entry's kind column (`event`, `audit`, `maint`...)."""
+    target: str = ""
+    """What it names (default: the event's component)."""
+    value: str = Field(min_length=1)
+    """What it says happened (`node pool shrunk to 1`)."""
+    author: str = "system"
+    """Who or what it is recorded as done by."""
+    note: str = ""
+
+
+class EventBase(_Model):
+    at: int = Field(ge=0)
+    """Simulated second (from the start of the run, as a fault's `at`) at which it happens."""
+    logs: list[LogLine] = []
+    """Log lines written when it happens (`every_s` does not apply): the line a real system
+    prints (a status page update, a kubelet message)."""
+    record: Recorded | None = None
+    """An entry in the change history; without it the event leaves none."""
+
+    def component(self) -> str:
+        raise NotImplementedError
+
+
+class ResourceEvent(EventBase):
+    """A resource's rate or value changes (a consumer stops reading a slot, a log level rises)."""
+
+    kind: Literal["resource_update"]
+    resource: str
+    """The resource, by its name under `resources`."""
+    rate: float | None = None
+    """Its new rate (per unit of its `per`)."""
+    value: float | None = None
+    """Its new value (kept within its `min` and `max`)."""
+
+    @model_validator(mode="after")
+    def _something(self) -> ResourceEvent:
+        if self.rate is None and self.value is None:
+            raise ValueError("give the resource's new `rate`, its new `value`, or both")
+        return self
+
+    def component(self) -> str:
+        return f"resource:{self.resource}"
+
+
+class PoolEvent(EventBase):
+    """Something happens to a worker pool's processes: nodes lost, or every process killed."""
+
+    kind: Literal["pool_disruption"]
+    pool: str
+    """The worker pool."""
+    replicas: int | None = Field(default=None, ge=0)
+    """The replicas left running (nodes lost: the newest go first, what they held returns to the
+    queue). An autoscaler, or the player, may scale it back."""
+    crash: str | None = Field(default=None, min_length=1)
+    """Every live process dies with this message and restarts with Kubernetes' back-off."""
+
+    @model_validator(mode="after")
+    def _something(self) -> PoolEvent:
+        if self.replicas is None and self.crash is None:
+            raise ValueError("give `replicas` (nodes lost), `crash` (processes killed), or both")
+        return self
+
+    def component(self) -> str:
+        return self.pool
+
+
+class ProviderEvent(EventBase):
+    """The outside payment provider's health changes: an outage begins, degrades or ends."""
+
+    kind: Literal["provider_status"]
+    latency_x: float = Field(default=1.0, ge=1)
+    """Its response time, as a multiple of its healthy one (1: healthy)."""
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    """The share of calls it fails besides its usual errors (0: healthy)."""
+
+    def component(self) -> str:
+        return "payment-provider"
+
+
+EVENT_TYPES: tuple[type[EventBase], ...] = (ResourceEvent, PoolEvent, ProviderEvent)
+if TYPE_CHECKING:
+    Event = EventBase
+else:
+    Event = Annotated[Union[EVENT_TYPES], Field(discriminator="kind")]  # noqa: UP007

@@ -1,0 +1,188 @@
+"""Resources an incident declares: quantities that build up (or run down) and cross thresholds.
+
+A resource is a named quantity with a start value and a rate: constant per second, or tied to
+traffic (per successful request of a route, per message published on a queue or processed from
+it). It is exported as a gauge under the name a real exporter would give it
+(`pg_replication_slot_retained_bytes`, `node_filesystem_avail_bytes`), so the metric queries,
+charts and alert rules read it like any other series. Its thresholds act on the model while
+they hold: the database refuses writes, a route's requests or a pool's messages fail with the
+author's error, a pool's processes crash, a service slows down. What that costs (failed
+requests, messages waiting, work redone) is the model's own accounting.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from oncall_dojo.sim.faults.base import LogLine
+
+METRIC_NAME = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+"""A Prometheus metric name."""
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+"""A Prometheus label name."""
+RESOURCE_NAME = r"^[a-z][a-z0-9_-]*$"
+"""A resource's name in the file (`wal`, `data-volume`)."""
+
+DISK_FULL = 'ERROR: could not extend file "base/16384/24601": No space left on device'
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ThresholdBase(_Model):
+    above: float | None = None
+    """The effect holds while the value is at or above this."""
+    below: float | None = None
+    """Or: the effect holds while the value is at or below this."""
+    logs: list[LogLine] = []
+    """Log lines written when the threshold is crossed (and with `every_s` again while it
+    holds): the warning a real daemon prints."""
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> ThresholdBase:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of `above` or `below`")
+        return self
+
+    def holds(self, value: float) -> bool:
+        if self.above is not None:
+            return value >= self.above
+        return self.below is not None and value <= self.below
+
+
+class RefuseWrites(ThresholdBase):
+    """The database refuses every write: API requests and messages that write fail with `error`."""
+
+    effect: Literal["refuse_writes"]
+    error: str = Field(default=DISK_FULL, min_length=1)
+    """What a refused write fails with, in the logs of whoever wrote."""
+
+
+class FailRequests(ThresholdBase):
+    """A route's requests fail (HTTP 500) and the API logs `error` for each."""
+
+    effect: Literal["fail_requests"]
+    route: str
+    """The route (`POST /api/checkout`), or `*` for every route."""
+    share: float = Field(default=1.0, gt=0, le=1)
+    """The share of its requests that fail."""
+    error: str = Field(min_length=1)
+    """The error the API logs for a failed request."""
+
+
+class FailMessages(ThresholdBase):
+    """A pool's messages fail and go back to their queue; the workers log `error` for each."""
+
+    effect: Literal["fail_messages"]
+    pool: str
+    """The worker pool."""
+    share: float = Field(default=1.0, gt=0, le=1)
+    """The share of its messages that fail."""
+    error: str = Field(min_length=1)
+    """The error a worker logs for a failed message."""
+
+
+class Crash(ThresholdBase):
+    """A pool's processes crash: the running ones at once, and every one that starts again, so
+    the pool crash-loops (with Kubernetes' back-off) until the threshold no longer holds."""
+
+    effect: Literal["crash"]
+    pool: str
+    """The worker pool."""
+    error: str = Field(min_length=1)
+    """What a process prints as it dies (`open /data/spool: too many open files`)."""
+
+
+class Slow(ThresholdBase):
+    """A service's own work takes longer (the API's time per request, a pool's per message)."""
+
+    effect: Literal["slow"]
+    service: str
+    """`api` or a worker pool."""
+    factor: float = Field(gt=1)
+    """How many times longer."""
+
+
+class LogOnly(ThresholdBase):
+    """Nothing changes but what the logs say: a warning at 80%, a daemon's complaint."""
+
+    effect: Literal["log"]
+
+    @model_validator(mode="after")
+    def _has_lines(self) -> LogOnly:
+        if not self.logs:
+            raise ValueError("a `log` threshold needs at least one line under `logs`")
+        return self
+
+
+THRESHOLD_TYPES: tuple[type[ThresholdBase], ...] = (
+    RefuseWrites,
+    FailRequests,
+    FailMessages,
+    Crash,
+    Slow,
+    LogOnly,
+)
+if TYPE_CHECKING:
+    Threshold = ThresholdBase
+else:
+    Threshold = Annotated[Union[THRESHOLD_TYPES], Field(discriminator="effect")]  # noqa: UP007
+
+
+class ResourceSpec(_Model):
+    """A quantity that builds up (or runs down) at a rate, exported as a gauge, with thresholds
+    that act on the model while they hold."""
+
+    metric: str = Field(pattern=METRIC_NAME)
+    """The gauge's name, as a real exporter names it (`pg_replication_slot_retained_bytes`). It
+    must not be a name the system already exports."""
+    labels: dict[Annotated[str, Field(pattern=LABEL_NAME)], str] = {}
+    """The gauge's labels (`{slot_name: analytics}`)."""
+    help: str = ""
+    """What the gauge measures, as `metrics` lists it."""
+    start: float
+    """The value at the start of the run."""
+    rate: float = 0.0
+    """How much the value changes per unit of `per` (negative: it runs down)."""
+    per: Literal["second", "request", "published", "processed"] = "second"
+    """What the rate counts: each simulated `second`; each successful `request` of `route`;
+    each message `published` on `queue`; each message of `queue` its consumers `processed`
+    (acknowledged). Tied to traffic, it grows with the load and stops when the load stops."""
+    route: str | None = None
+    """The route whose requests count (with `per: request`)."""
+    queue: str | None = None
+    """The queue whose messages count (with `per: published` or `per: processed`)."""
+    min: float | None = None
+    """The value never goes below this (a free-space gauge stops at 0)."""
+    max: float | None = None
+    """The value never goes above this (a volume's size caps what it holds)."""
+    thresholds: list[Threshold] = []
+    """What happens while the value is past a level; each holds on its own."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ResourceSpec:
+        if self.per == "request" and self.route is None:
+            raise ValueError("`per: request` needs the `route` whose requests count")
+        if self.per in ("published", "processed") and self.queue is None:
+            raise ValueError(f"`per: {self.per}` needs the `queue` whose messages count")
+        if self.route is not None and self.per != "request":
+            raise ValueError("`route` counts only with `per: request`")
+        if self.queue is not None and self.per not in ("published", "processed"):
+            raise ValueError("`queue` counts only with `per: published` or `per: processed`")
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"`min` ({self.min:g}) must be below `max` ({self.max:g})")
+        if self.min is not None and self.start < self.min:
+            raise ValueError(f"`start` ({self.start:g}) is below `min` ({self.min:g})")
+        if self.max is not None and self.start > self.max:
+            raise ValueError(f"`start` ({self.start:g}) is above `max` ({self.max:g})")
+        return self
+
+    def clamp(self, value: float) -> float:
+        if self.max is not None and value > self.max:
+            value = self.max
+        if self.min is not None and value < self.min:
+            value = self.min
+        return value

@@ -1,0 +1,199 @@
+"""An incident's own world in a running system: its resources and its timed events.
+
+`World` is built once, before the first tick, from the incident's `resources` and `events`.
+Each tick the events due happen first (after the faults), then, once the API and the workers
+have served the second, every resource moves by its rate times what it counts (seconds,
+successful requests, messages published or processed), is written to its gauge, and each
+threshold's effect is set for the ticks that follow: the database's refusal, the traits a
+route, a pool or a service has while the threshold holds, and the processes it kills.
+A system without any has no `World`, and its ticks are exactly as before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from oncall_dojo.sim.config import SystemConfig, VersionTraits
+from oncall_dojo.sim.events import Event, PoolEvent, ProviderEvent, ResourceEvent
+from oncall_dojo.sim.observability.logs import LogStore, parse_start
+from oncall_dojo.sim.observability.metrics import MetricStore
+from oncall_dojo.sim.observability.telemetry import Telemetry
+from oncall_dojo.sim.resources import (
+    Crash,
+    FailMessages,
+    FailRequests,
+    RefuseWrites,
+    ResourceSpec,
+    Slow,
+    Threshold,
+)
+
+if TYPE_CHECKING:
+    from oncall_dojo.sim.system import System
+
+EFFECT = "effect"
+"""The trait book's store of threshold effects (`TraitBook.effects`)."""
+
+
+def add_world(sys: System, resources: dict[str, ResourceSpec], events: list[Event]) -> None:
+    """Give a system an incident's resources and timed events, before its first tick."""
+    if sys.t:
+        raise ValueError("resources and events are added before the first tick")
+    if resources or events:
+        sys.world = World(sys, resources, events)
+
+
+def exported_names(cfg: SystemConfig) -> set[str]:
+    """Every metric name the system itself exports (a resource may not take one)."""
+    metrics = MetricStore(capacity=1)
+    Telemetry(cfg, metrics, LogStore(parse_start(cfg.start)), cfg.queues, cfg.workers, cfg.jobs)
+    return {s.name for s in (*metrics.series, *metrics.hist_series)}
+
+
+def effect_traits(th: Threshold) -> tuple[str, VersionTraits] | None:
+    """The service a threshold's effect acts on through traits, and those traits."""
+    if isinstance(th, FailRequests):
+        return "api", VersionTraits(error_rate={th.route: th.share}, message_error=th.error)
+    if isinstance(th, FailMessages):
+        return th.pool, VersionTraits(message_error_rate=th.share, message_error=th.error)
+    if isinstance(th, Crash):
+        return th.pool, VersionTraits(crash_on_start=th.error)
+    if isinstance(th, Slow):
+        return th.service, VersionTraits(latency_x=th.factor)
+    return None
+
+
+@dataclass
+class Resource:
+    """A resource in a running system."""
+
+    name: str
+    spec: ResourceSpec
+    value: float
+    rate: float
+    gauge: int
+    keys: list[str]
+    """Each threshold's key in the trait book's effect store."""
+    holding: list[int | None] = field(default_factory=list)
+    """Since when each threshold holds (None: it does not)."""
+    seen: int = 0
+    """The queue's count (published or processed) at the last tick."""
+
+
+class World:
+    def __init__(
+        self, sys: System, resources: dict[str, ResourceSpec], events: list[Event]
+    ) -> None:
+        self.sys = sys
+        self.events = sorted(events, key=lambda e: e.at)  # stable: the file's order within a second
+        self.next_event = 0
+        self.resources: dict[str, Resource] = {}
+        tm = sys.telemetry
+        for name, spec in resources.items():
+            gauge = tm.metrics.gauge(spec.metric, spec.help, **spec.labels)
+            tm.metrics.row[gauge] = spec.start
+            keys = [f"{name}#{i}" for i in range(len(spec.thresholds))]
+            res = Resource(name, spec, spec.start, spec.rate, gauge, keys)
+            res.holding = [None] * len(spec.thresholds)
+            res.seen = self._count(res)
+            self.resources[name] = res
+            for key, th in zip(keys, spec.thresholds, strict=True):
+                acting = effect_traits(th)
+                if acting is not None:
+                    sys.conditional_traits.append((EFFECT, key, None, acting[0], acting[1]))
+
+    # ------------------------------------------------------------------ events
+    def happen(self, t: int) -> None:
+        """The events due by tick t."""
+        events = self.events
+        while self.next_event < len(events) and events[self.next_event].at <= t:
+            ev = events[self.next_event]
+            self.next_event += 1
+            self._happen(ev, t)
+
+    def _happen(self, ev: Event, t: int) -> None:
+        sys = self.sys
+        if isinstance(ev, ResourceEvent):
+            res = self.resources[ev.resource]
+            if ev.rate is not None:
+                res.rate = ev.rate
+            if ev.value is not None:
+                res.value = res.spec.clamp(ev.value)
+                sys.metrics.row[res.gauge] = res.value
+        elif isinstance(ev, PoolEvent):
+            pool = sys.pools[ev.pool]
+            if ev.crash is not None:
+                for r in list(pool.replicas):
+                    if r.state in ("running", "starting"):
+                        sys.workers.crash(pool, r, t, ev.crash, "Error")
+            if ev.replicas is not None and ev.replicas < len(pool.live):
+                sys.scale_pool(pool, ev.replicas)
+        elif isinstance(ev, ProviderEvent):
+            sys.provider_latency_x = ev.latency_x
+            sys.provider_extra_error = ev.error_rate
+        for line in ev.logs:
+            line.write(sys, t)
+        if ev.record is not None:
+            rec = ev.record
+            sys.record_change(
+                t, rec.kind, rec.target or ev.component(), "", rec.value, rec.author, rec.note
+            )
+
+    # ------------------------------------------------------------------ resources
+    def _count(self, res: Resource) -> int:
+        spec = res.spec
+        if spec.queue is None:
+            return 0
+        stats = self.sys.queues[spec.queue].stats
+        return stats.produced if spec.per == "published" else stats.acked
+
+    def _units(self, res: Resource, t: int) -> float:
+        """What the resource's rate counted in second t."""
+        spec = res.spec
+        if spec.per == "second":
+            return 1.0 if t > 0 else 0.0
+        if spec.per == "request":
+            assert spec.route is not None
+            tm = self.sys.telemetry
+            ok = 201 if spec.route.startswith("POST") else 200
+            return tm.metrics.row[tm.m_route[spec.route][ok]]
+        now = self._count(res)
+        units, res.seen = now - res.seen, now
+        return float(units)
+
+    def settle(self, t: int) -> None:
+        """Move every resource by what its rate counted this second, then set its effects."""
+        sys = self.sys
+        row = sys.metrics.row
+        effects = sys.traitbook.effects
+        refusal: str | None = None
+        for res in self.resources.values():
+            units = self._units(res, t)
+            if units and res.rate:
+                res.value = res.spec.clamp(res.value + res.rate * units)
+            row[res.gauge] = res.value
+            for i, th in enumerate(res.spec.thresholds):
+                holds = th.holds(res.value)
+                since = res.holding[i]
+                if holds and since is None:
+                    since = res.holding[i] = t
+                    for line in th.logs:
+                        line.write(sys, t)
+                elif holds and since is not None and since != t:
+                    for line in th.logs:
+                        if line.every_s is not None and (t - since) % line.every_s == 0:
+                            line.write(sys, t)
+                elif not holds:
+                    res.holding[i] = None
+                effects[res.keys[i]] = holds
+                if not holds:
+                    continue
+                if isinstance(th, RefuseWrites):
+                    refusal = refusal or th.error
+                elif isinstance(th, Crash):
+                    pool = sys.pools[th.pool]
+                    for r in list(pool.replicas):
+                        if r.state == "running":
+                            sys.workers.crash(pool, r, t, th.error, "Error")
+        sys.db.refusal = refusal

@@ -1,0 +1,157 @@
+"""Each threshold effect and each event kind, on a bare system: what the model does while the
+threshold holds, and after it no longer does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from oncall_dojo.sim.events import Event
+from oncall_dojo.sim.resources import ResourceSpec
+from oncall_dojo.sim.system import System
+from oncall_dojo.sim.world import add_world
+
+from .simkit import found, run, system, value
+
+EVENTS: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def world(resources: dict[str, dict[str, Any]], events: list[dict[str, Any]] = ()) -> System:  # type: ignore[assignment]
+    s = system()
+    add_world(
+        s,
+        {n: ResourceSpec.model_validate(r) for n, r in resources.items()},
+        EVENTS.validate_python(list(events)),
+    )
+    return s
+
+
+def counter(metric: str = "x_total", rate: float = 1.0, **extra: Any) -> dict[str, Any]:
+    return {"metric": metric, "start": 0, "rate": rate, **extra}
+
+
+def test_crash_kills_the_pool_while_it_holds_and_it_comes_back_after() -> None:
+    th = {
+        "above": 10,
+        "effect": "crash",
+        "pool": "billing",
+        "error": "open /spool: too many open files",
+    }
+    s = world(
+        {"fds": counter("process_open_fds", thresholds=[th])},
+        [{"at": 120, "kind": "resource_update", "resource": "fds", "value": 0, "rate": 0}],
+    )
+    ready = 'worker_replicas_ready{pool="billing"}'
+    run(s, 10)
+    assert value(s, ready) == 2
+    run(s, 100)
+    assert value(s, ready) == 0
+    assert (
+        value(s, 'kube_pod_container_status_restarts_total{pool="billing"}', "increase", 100) >= 4
+    )
+    assert found(s, '"too many open files"')
+    run(s, 400)
+    assert value(s, ready) == 2  # the threshold no longer holds: the back-off ends in a start
+
+
+def test_fail_messages_fails_the_pools_messages_with_the_authors_error() -> None:
+    th = {
+        "above": 60,
+        "effect": "fail_messages",
+        "pool": "billing",
+        "error": "ledger: quota exceeded",
+    }
+    s = world({"quota": counter("ledger_quota_used", thresholds=[th])})
+    errors = 'worker_jobs_total{pool="billing",result="error"}'
+    run(s, 61)
+    assert value(s, errors, "increase", 61) == 0
+    run(s, 120)
+    assert value(s, errors, "increase", 110) > 50
+    assert value(s, 'worker_jobs_total{pool="billing",result="ok"}', "increase", 110) == 0
+    assert found(s, 'service:billing "ledger: quota exceeded"')
+
+
+def test_fail_requests_fails_one_route_with_the_authors_error() -> None:
+    th = {
+        "above": 30,
+        "effect": "fail_requests",
+        "route": "GET /api/products",
+        "error": "EMFILE: too many open files, open '/srv/cache/products.json'",
+    }
+    s = world({"fds": counter("process_open_fds", thresholds=[th])})
+    products = 'http_requests_total{route="GET /api/products",code="500"}'
+    run(s, 31)
+    assert value(s, products, "increase", 31) == 0
+    run(s, 100)
+    assert value(s, products, "increase", 99) > 500
+    assert value(s, 'http_requests_total{route="GET /api/account",code="500"}', "increase", 99) == 0
+    assert found(s, '"EMFILE: too many open files"')
+
+
+def test_slow_multiplies_the_services_own_time() -> None:
+    th = {"above": 30, "effect": "slow", "service": "api", "factor": 8}
+    s = world({"gc": counter("jvm_gc_pause_seconds_total", thresholds=[th])})
+    p50 = 'http_request_duration_seconds{route="GET /api/orders/:id"}'
+    run(s, 31)
+    before = value(s, p50, "p50", 30)
+    run(s, 60)
+    assert value(s, p50, "p50", 30) > 4 * before
+
+
+def test_below_a_floor_and_a_cap() -> None:
+    s = world(
+        {
+            "free": counter("free_bytes", rate=-10, start=100, min=0),
+            "used": counter("used_bytes", rate=10, max=55),
+        }
+    )
+    run(s, 30)
+    assert value(s, "free_bytes") == 0
+    assert value(s, "used_bytes") == 55
+
+
+def test_per_message_counts_what_the_queue_published_and_processed() -> None:
+    s = world(
+        {
+            "spool": counter("broker_spool_bytes", rate=2.0, per="published", queue="payments"),
+            "logs": counter("worker_log_bytes", rate=3.0, per="processed", queue="payments"),
+        }
+    )
+    q = s.queues["payments"]
+    start = (q.stats.produced, q.stats.acked)
+    run(s, 300)
+    assert q.stats.produced > start[0] + 100
+    assert value(s, "broker_spool_bytes") == 2.0 * (q.stats.produced - start[0])
+    assert value(s, "worker_log_bytes") == 3.0 * (q.stats.acked - start[1])
+
+
+def test_a_pool_event_kills_every_process_and_the_provider_event_ends_an_outage() -> None:
+    s = world(
+        {},
+        [
+            {
+                "at": 50,
+                "kind": "pool_disruption",
+                "pool": "mailer",
+                "crash": "SIGKILL: node drained",
+            },
+            {"at": 60, "kind": "provider_status", "error_rate": 1.0},
+            {"at": 120, "kind": "provider_status"},
+        ],
+    )
+    run(s, 51)
+    assert value(s, 'worker_replicas_ready{pool="mailer"}') == 0
+    assert value(s, 'kube_pod_container_status_restarts_total{pool="mailer"}', "increase", 5) == 2
+    run(s, 40)
+    assert s.provider_extra_error == 1.0
+    run(s, 60)
+    assert s.provider_extra_error == 0.0
+    assert value(s, 'worker_replicas_ready{pool="mailer"}') == 2
+    assert not [c for c in s.changes if c.tick >= 0]
+
+
+def test_a_system_without_resources_or_events_has_no_world() -> None:
+    s = system()
+    add_world(s, {}, [])
+    assert s.world is None
