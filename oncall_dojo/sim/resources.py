@@ -159,6 +159,11 @@ class ResourceSpec(_Model):
     """The value never goes below this (a free-space gauge stops at 0)."""
     max: float | None = None
     """The value never goes above this (a volume's size caps what it holds)."""
+    resets_with: str | None = None
+    """A worker pool whose processes hold the quantity (open file descriptors, a leak): it stays
+    at `start` while none of them runs (all crashed, or scaled to zero), goes back to it once
+    every live process has started since the last reset (a `restart`, a rollout), and builds
+    up again from there."""
     thresholds: list[Threshold] = []
     """What happens while the value is past a level; each holds on its own."""
 

@@ -79,6 +79,8 @@ class Resource:
     """Since when each threshold holds (None: it does not)."""
     seen: int = 0
     """The queue's count (published or processed) at the last tick."""
+    reset_at: int = 0
+    """When it last went back to its start (`resets_with`): processes started since are new."""
 
 
 class World:
@@ -162,6 +164,15 @@ class World:
         units, res.seen = now - res.seen, now
         return float(units)
 
+    def _reset_with(self, res: Resource, t: int) -> None:
+        """Back to the start while no process of its pool runs, and once every live process is
+        newer than the last reset."""
+        assert res.spec.resets_with is not None
+        live = self.sys.pools[res.spec.resets_with].live
+        if all(r.state != "running" for r in live) or min(r.started for r in live) > res.reset_at:
+            res.value = res.spec.start
+            res.reset_at = t
+
     def settle(self, t: int) -> None:
         """Move every resource by what its rate counted this second, then set its effects."""
         sys = self.sys
@@ -172,6 +183,8 @@ class World:
             units = self._units(res, t)
             if units and res.rate:
                 res.value = res.spec.clamp(res.value + res.rate * units)
+            if res.spec.resets_with is not None:
+                self._reset_with(res, t)
             row[res.gauge] = res.value
             for i, th in enumerate(res.spec.thresholds):
                 holds = th.holds(res.value)

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from oncall_dojo.sim.events import Event
+from oncall_dojo.sim.ops import restart_replicas
 from oncall_dojo.sim.resources import ResourceSpec
 from oncall_dojo.sim.system import System
 from oncall_dojo.sim.world import add_world
@@ -155,3 +156,40 @@ def test_a_system_without_resources_or_events_has_no_world() -> None:
     s = system()
     add_world(s, {}, [])
     assert s.world is None
+
+
+def test_a_restart_of_its_pool_takes_a_per_process_quantity_back_to_its_start() -> None:
+    s = world({"fds": counter("process_open_fds", start=40, resets_with="billing")})
+    run(s, 100)
+    assert value(s, "process_open_fds") == 40 + 99
+    restart_replicas(s, s.pools["billing"], "you")
+    run(s, 1)
+    assert value(s, "process_open_fds") == 40
+    # it builds up again once a new process runs, after the pool's start-up time
+    startup = s.pools["billing"].cfg.startup_s
+    run(s, 50)
+    assert value(s, "process_open_fds") == 40 + 50 - (startup - 1)
+    restart_replicas(s, s.pools["mailer"], "you")  # another pool's processes hold none of it
+    run(s, 1)
+    assert value(s, "process_open_fds") == 40 + 51 - (startup - 1)
+
+
+def test_a_leak_that_crashes_its_processes_comes_back_after_each_restart() -> None:
+    th = {
+        "above": 100,
+        "effect": "crash",
+        "pool": "billing",
+        "error": "accept4: too many open files",
+    }
+    s = world(
+        {"fds": counter("process_open_fds", start=40, resets_with="billing", thresholds=[th])}
+    )
+    fds, ready = [], []
+    for _ in range(400):
+        run(s, 1)
+        fds.append(value(s, "process_open_fds"))
+        ready.append(value(s, 'worker_replicas_ready{pool="billing"}'))
+    assert max(fds) == 100  # crossed, then the crash restarts every process and frees them
+    crashed = [t for t in range(1, 400) if ready[t] == 0 and ready[t - 1] == 2]
+    assert len(crashed) >= 3  # crash, recover, leak again: the cycle the model makes
+    assert fds[crashed[0] + 30] < 100 and ready[crashed[0] + 40] == 2

@@ -5,7 +5,7 @@ thing in tests/fixtures/world/wal-volume.yaml, which is valid as it stands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -73,6 +73,7 @@ CASES = [
     Case('value: "provider maintenance window opened", ', '', 49, 13, 'events[1].record', "missing required key 'value'"),
     Case('{kind: audit,', '{kind: Audit Log,', 49, 20, 'events[1].record.kind', "String should match pattern '^[a-z][a-z-]{0,8}$'"),
     Case('        text: "kubelet-node-3 node lost; pods evicted"\n', '        text: "kubelet-node-3 node lost; pods evicted"\n        every_s: 60\n', 46, 18, 'events[0].logs[0].every_s', 'an event happens once: its lines are not repeated'),
+    Case("    min: 0\n", "    min: 0\n    resets_with: biling\n", 19, 18, "resources.wal-volume.resets_with", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
 ]  # fmt: skip
 
 
@@ -98,14 +99,19 @@ def test_the_guides_examples_are_valid() -> None:
     (with numbers for the `${...}` the guide leaves to `vary`)."""
     guide = (FIXTURE.parents[3] / "docs" / "authoring.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:]]
-    doc = {}
+    doc: dict[str, Any] = {}
     for body in blocks:
         if body.startswith(("resources:", "events:")):
             body = body.replace("${fault_at + 240}", "600").replace("${fault_at}", "360")
-            doc.update(yaml.safe_load(body))
+            for key, part in yaml.safe_load(body).items():
+                if isinstance(part, dict):
+                    doc.setdefault(key, {}).update(part)
+                else:
+                    doc[key] = part
     assert set(doc) == {"resources", "alerts", "events"}
     resources = TypeAdapter(dict[str, ResourceSpec]).validate_python(doc["resources"])
     events = TypeAdapter(list[Event]).validate_python(doc["events"])
     assert [t.effect for t in resources["wal-volume"].thresholds] == ["log", "refuse_writes"]
+    assert resources["fds"].resets_with == "billing"
     assert [e.kind for e in events] == ["resource_update", "pool_disruption", "provider_status"]
     AlertRule.model_validate(doc["alerts"]["add"][0])
