@@ -35,6 +35,8 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             errors += _missing((*here, "route"), "route", spec.route, routes, "routes")
         if spec.queue is not None:
             errors += _missing((*here, "queue"), "queue", spec.queue, cfg.queues, "queues")
+        if spec.job is not None and spec.job not in cfg.jobs:
+            errors += _missing((*here, "job"), "job", spec.job, cfg.jobs, "jobs in system.jobs")
         if spec.resets_with is not None:
             errors += _missing(
                 (*here, "resets_with"), "worker pool", spec.resets_with, cfg.workers, "pools"

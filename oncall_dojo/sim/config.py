@@ -317,7 +317,7 @@ class ProviderConfig(_Model):
     to each second alone; longer makes an overload outlast a quiet second."""
 
 
-JobKind = Literal["email", "write", "enqueue", "repair", "disk", "credit"]
+JobKind = Literal["email", "write", "enqueue", "repair", "disk", "credit", "script"]
 
 
 class JobConfig(_Model):
@@ -325,7 +325,8 @@ class JobConfig(_Model):
     """`email` sends one email per item, `write` writes rows, `enqueue` puts messages on a queue,
     `repair` fixes corrupted order records, `disk` writes a spool file to the database volume,
     `credit` gives each customer (item N is customer N) a store credit and emails them about it
-    (needs `appdb`)."""
+    (needs `appdb`), `script` only works through its items (a cleanup or maintenance script:
+    what they do is a resource's `per_item`)."""
     total: int = Field(default=10_000, ge=0)
     """Items to process (0 for a job that runs until stopped)."""
     rate_per_s: float = Field(default=20.0, gt=0)

@@ -155,6 +155,11 @@ class ResourceSpec(_Model):
     """The route whose requests count (with `per: request`)."""
     queue: str | None = None
     """The queue whose messages count (with `per: published` or `per: processed`)."""
+    job: str | None = None
+    """A job in `system.jobs` whose items change the value too (a cleanup script, a vacuum):
+    started, paused and resumed with `job`, it acts at its own pace."""
+    per_item: float = 0.0
+    """How much each item `job` processes changes the value (negative: it drains it)."""
     min: float | None = None
     """The value never goes below this (a free-space gauge stops at 0)."""
     max: float | None = None
@@ -177,6 +182,8 @@ class ResourceSpec(_Model):
             raise ValueError("`route` counts only with `per: request`")
         if self.queue is not None and self.per not in ("published", "processed"):
             raise ValueError("`queue` counts only with `per: published` or `per: processed`")
+        if self.per_item and self.job is None:
+            raise ValueError("`per_item` needs the `job` whose items count")
         if self.min is not None and self.max is not None and self.min >= self.max:
             raise ValueError(f"`min` ({self.min:g}) must be below `max` ({self.max:g})")
         if self.min is not None and self.start < self.min:

@@ -3,7 +3,8 @@
 `World` is built once, before the first tick, from the incident's `resources` and `events`.
 Each tick the events due happen first (after the faults), then, once the API and the workers
 have served the second, every resource moves by its rate times what it counts (seconds,
-successful requests, messages published or processed), is written to its gauge, and each
+successful requests, messages published or processed) and by its job's items, goes back to
+its start when its pool's processes are all new, is written to its gauge, and each
 threshold's effect is set for the ticks that follow: the database's refusal, the traits a
 route, a pool or a service has while the threshold holds, and the processes it kills.
 A system without any has no `World`, and its ticks are exactly as before.
@@ -79,6 +80,8 @@ class Resource:
     """Since when each threshold holds (None: it does not)."""
     seen: int = 0
     """The queue's count (published or processed) at the last tick."""
+    job_done: int = 0
+    """The job's items processed at the last tick."""
     reset_at: int = 0
     """When it last went back to its start (`resets_with`): processes started since are new."""
 
@@ -99,6 +102,8 @@ class World:
             res = Resource(name, spec, spec.start, spec.rate, gauge, keys)
             res.holding = [None] * len(spec.thresholds)
             res.seen = self._count(res)
+            if spec.job is not None:
+                res.job_done = sys.jobs[spec.job].items_done
             self.resources[name] = res
             for key, th in zip(keys, spec.thresholds, strict=True):
                 acting = effect_traits(th)
@@ -183,6 +188,13 @@ class World:
             units = self._units(res, t)
             if units and res.rate:
                 res.value = res.spec.clamp(res.value + res.rate * units)
+            if res.spec.job is not None:
+                done = sys.jobs[res.spec.job].items_done
+                if done != res.job_done:
+                    res.value = res.spec.clamp(
+                        res.value + res.spec.per_item * (done - res.job_done)
+                    )
+                    res.job_done = done
             if res.spec.resets_with is not None:
                 self._reset_with(res, t)
             row[res.gauge] = res.value

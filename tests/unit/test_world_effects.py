@@ -193,3 +193,25 @@ def test_a_leak_that_crashes_its_processes_comes_back_after_each_restart() -> No
     crashed = [t for t in range(1, 400) if ready[t] == 0 and ready[t - 1] == 2]
     assert len(crashed) >= 3  # crash, recover, leak again: the cycle the model makes
     assert fds[crashed[0] + 30] < 100 and ready[crashed[0] + 40] == 2
+
+
+def test_a_job_drains_a_resource_at_its_own_pace_and_stops_when_paused() -> None:
+    s = system({"jobs": {"wal-cleanup": {"kind": "script", "total": 500, "rate_per_s": 10}}})
+    spec = counter("wal_bytes", rate=2.0, start=1000, min=0, job="wal-cleanup", per_item=-5.0)
+    add_world(s, {"wal": ResourceSpec.model_validate(spec)}, [])
+    run(s, 50)
+    assert value(s, "wal_bytes") == 1000 + 2 * 49  # nothing drains it until the job runs
+    s.start_job(s.t, "wal-cleanup", "you")
+    run(s, 20)
+    # 20 seconds more growth, 10 items a second each taking 5 off
+    assert value(s, "wal_bytes") == 1000 + 2 * 69 - 5 * 10 * 20
+    s.jobs["wal-cleanup"].state = "paused"
+    run(s, 10)
+    assert value(s, "wal_bytes") == 1000 + 2 * 79 - 5 * 10 * 20
+    s.jobs["wal-cleanup"].state = "running"
+    run(s, 30)
+    assert value(s, "wal_bytes") == 0  # drained faster than it grows, down to its floor
+    assert s.jobs["wal-cleanup"].items_done == 500
+    run(s, 30)
+    assert s.jobs["wal-cleanup"].state == "done"
+    assert value(s, "wal_bytes") == 2 * 30  # the job is done: it builds up again

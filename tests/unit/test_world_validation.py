@@ -13,6 +13,7 @@ from pydantic import TypeAdapter
 
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.yamlload import YamlModelError
+from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import Event
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.resources import ResourceSpec
@@ -74,6 +75,8 @@ CASES = [
     Case('{kind: audit,', '{kind: Audit Log,', 49, 20, 'events[1].record.kind', "String should match pattern '^[a-z][a-z-]{0,8}$'"),
     Case('        text: "kubelet-node-3 node lost; pods evicted"\n', '        text: "kubelet-node-3 node lost; pods evicted"\n        every_s: 60\n', 46, 18, 'events[0].logs[0].every_s', 'an event happens once: its lines are not repeated'),
     Case("    min: 0\n", "    min: 0\n    resets_with: biling\n", 19, 18, "resources.wal-volume.resets_with", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
+    Case("    min: 0\n", "    min: 0\n    job: wal-cleanup\n    per_item: -1\n", 19, 10, "resources.wal-volume.job", "no job 'wal-cleanup'; jobs in system.jobs: none"),
+    Case("    min: 0\n", "    min: 0\n    per_item: -1\n", 13, 5, "resources.wal-volume", "`per_item` needs the `job` whose items count"),
 ]  # fmt: skip
 
 
@@ -101,17 +104,18 @@ def test_the_guides_examples_are_valid() -> None:
     blocks = [b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:]]
     doc: dict[str, Any] = {}
     for body in blocks:
-        if body.startswith(("resources:", "events:")):
+        if body.startswith(("resources:", "events:", "system:\n  jobs:")):
             body = body.replace("${fault_at + 240}", "600").replace("${fault_at}", "360")
             for key, part in yaml.safe_load(body).items():
                 if isinstance(part, dict):
                     doc.setdefault(key, {}).update(part)
                 else:
                     doc[key] = part
-    assert set(doc) == {"resources", "alerts", "events"}
+    assert set(doc) == {"resources", "alerts", "events", "system"}
     resources = TypeAdapter(dict[str, ResourceSpec]).validate_python(doc["resources"])
     events = TypeAdapter(list[Event]).validate_python(doc["events"])
     assert [t.effect for t in resources["wal-volume"].thresholds] == ["log", "refuse_writes"]
     assert resources["fds"].resets_with == "billing"
+    assert resources["wal"].job in SystemConfig.with_overrides(doc["system"]).jobs
     assert [e.kind for e in events] == ["resource_update", "pool_disruption", "provider_status"]
     AlertRule.model_validate(doc["alerts"]["add"][0])
