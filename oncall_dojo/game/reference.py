@@ -27,7 +27,7 @@ from oncall_dojo.game.injects import FACILITATOR_USAGE
 from oncall_dojo.incident import injects as injects_model
 from oncall_dojo.incident.diagnosis import MECHANISMS, PLATFORM_PARTS
 from oncall_dojo.incident.injects import Inject, StakeholderMessage, Unavailable
-from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, Incident
+from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, AlertsSpec, Incident
 from oncall_dojo.incident.vary import Variable
 from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
@@ -35,6 +35,7 @@ from oncall_dojo.sim import resources as resources_model
 from oncall_dojo.sim.config import QueueConfig, SystemConfig, WorkerPoolConfig
 from oncall_dojo.sim.events import EVENT_TYPES, EventBase, Recorded
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
+from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.resources import THRESHOLD_TYPES, ResourceSpec, ThresholdBase
 
@@ -277,8 +278,9 @@ def _alerts() -> list[str]:
     out = [
         "## Default alerts",
         "",
-        "Every system has these rules; an incident adds its own under `alerts.rules` and",
-        "removes defaults with `alerts.disable`. `QUEUE` and `POOL` stand for each queue and",
+        "Every system has these rules; an incident adds its own under `alerts.add`, removes",
+        "defaults with `alerts.disable` and rewrites a default's pager text under",
+        "`alerts.texts` (see below). `QUEUE` and `POOL` stand for each queue and",
         "worker pool, with every character other than a letter, digit or `_` written `_`",
         "(`partner-events` gives `QueueAgeHigh_partner_events`). Thresholds are shown for",
         f"the defaults: the API's `slo.availability` ({cfg.slo.availability:g}) and",
@@ -286,13 +288,19 @@ def _alerts() -> list[str]:
         f"({cfg.queues['QUEUE'].objective_s} s); an incident's values change them. A `page`",
         "alert can page the player; `ticket` alerts only show in `alerts`.",
         "",
-        "| alert | severity | fires when | for |",
-        "|---|---|---|---|",
+        "| alert | severity | fires when | for | text |",
+        "|---|---|---|---|---|",
     ]
     for rule in default_rules(cfg):
         when = " and ".join(f"`{_cell(c.describe())}`" for c in rule.conditions)
-        out.append(f"| `{rule.name}` | {rule.severity} | {when} | {rule.for_s} s |")
-    out.append("")
+        out.append(
+            f"| `{rule.name}` | {rule.severity} | {when} | {rule.for_s} s | {_cell(rule.summary)} |"
+        )
+    out += ["", "### `alerts:`", ""]
+    out += _model_section(AlertsSpec)
+    out += ["### An alert rule (`alerts.add`)", ""]
+    out += _model_section(AlertRule)
+    out += ["Each condition is a [`Condition`](#condition), as a fault's `when` is.", ""]
     return out
 
 

@@ -115,9 +115,12 @@ class Session:
     def __post_init__(self) -> None:
         self.incident = inc = self.incident.for_seed(self.seed)  # `vary` picked for this seed
         cfg = inc.system_config()
-        rules = [r for r in default_rules(cfg) if r.name not in inc.alerts.disable] + list(
-            inc.alerts.add
-        )
+        rules = [r for r in default_rules(cfg) if r.name not in inc.alerts.disable]
+        texts = inc.alerts.texts
+        rules = [
+            r.model_copy(update={"summary": texts[r.name]}) if r.name in texts else r for r in rules
+        ]
+        rules += inc.alerts.add
         self.system = System(cfg, self.seed, rules)
         add_world(self.system, inc.resources, inc.events)
         self.fault_runs = [Fault(spec, i) for i, spec in enumerate(inc.faults)]

@@ -207,10 +207,17 @@ class Playthroughs(_Model):
 
 
 class AlertsSpec(_Model):
+    """The incident's alerting: the default rules it turns off, the rules it adds, and the
+    pager texts it writes for default rules."""
+
     disable: list[str] = []
     """Names of default alert rules this incident turns off (monitoring gaps)."""
     add: list[AlertRule] = []
     """Extra rules: cause alerts, noisy alerts."""
+    texts: dict[str, str] = {}
+    """Your own pager text for default alerts, by alert name (`QueueAgeHigh_payments: "..."`),
+    with the same placeholders as a rule's `summary` (`{value}`, `{value|NOUN}`,
+    `{threshold}`) and `${name}` values."""
 
 
 class Evidence(_Model):

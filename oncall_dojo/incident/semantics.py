@@ -16,6 +16,7 @@ from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.faults.base import SERVICE_PATTERN
 from oncall_dojo.sim.faults.releases import WorkerCrashLoop
 from oncall_dojo.sim.faults.settings import SettingFault
+from oncall_dojo.sim.observability.alerts import placeholder_problem
 from oncall_dojo.sim.observability.metrics import Selector, SelectorError
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.observability.telemetry import CORE_SERVICES
@@ -69,6 +70,21 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
                     f"no default alert named {name!r}; defaults: {', '.join(sorted(defaults))}",
                 )
             )
+    for name, text in incident.alerts.texts.items():
+        if name not in defaults:
+            close = difflib.get_close_matches(name, defaults, n=1)
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else f"defaults: {', '.join(sorted(defaults))}"
+            )
+            errors.append((("alerts", "texts", name), f"no default alert named {name!r}; {hint}"))
+        elif name in incident.alerts.disable:
+            errors.append(
+                (("alerts", "texts", name), f"{name!r} is disabled under `alerts.disable`")
+            )
+        elif (problem := placeholder_problem(text)) is not None:
+            errors.append((("alerts", "texts", name), problem))
     rules = rule_names(incident, cfg)
     if incident.page.alert not in rules:
         errors.append(

@@ -3,10 +3,12 @@ the log lines a fault writes (`logs`: service, level, text, fields, repeated wit
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from oncall_dojo.game.session import Session
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.sim import ops
 from oncall_dojo.sim.config import VersionTraits
@@ -142,3 +144,24 @@ def test_authored_lines_may_use_vary_values(tmp_path: Path) -> None:
 def test_a_repeat_period_must_be_positive(every: int) -> None:
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         LogLine(service="api", text="x", every_s=every)
+
+
+def test_a_default_alert_pages_with_the_text_the_incident_writes(tmp_path: Path) -> None:
+    text = FIXTURE.read_text(encoding="utf-8").replace("queue: paymnts", "queue: payments")
+    text = text.replace("id: fault-unknown-queue", "id: paged")
+    text = text.replace(
+        "duration_s: 3600\n",
+        "duration_s: 3600\n"
+        "vary:\n  desk: {choices: [payments-desk, billing-desk]}\n"
+        "alerts:\n  texts:\n"
+        '    QueueAgeHigh_payments: "${desk}: oldest charge {value}s old, objective {threshold}s"\n',
+    )
+    path = tmp_path / "paged.yaml"
+    path.write_text(text, encoding="utf-8")
+    inc = load_incident(path, seed=1)
+    s = Session(inc, 1)  # runs until the page fires
+    (paged,) = [e for e in s.system.alerts.events if e.name == "QueueAgeHigh_payments"]
+    desk = inc.picked["desk"]
+    assert re.fullmatch(rf"{desk}: oldest charge [0-9.]+s old, objective 300s", paged.summary)
+    others = [e for e in s.system.alerts.events if e.name != "QueueAgeHigh_payments"]
+    assert all("objective" not in e.summary for e in others)

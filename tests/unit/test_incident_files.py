@@ -65,6 +65,9 @@ EXPECTED = [
     Expected("resource-threshold-unknown-pool", 31, 15, "resources.fds.thresholds[0].pool", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
     Expected("event-unknown-resource", 30, 15, "events[0].resource", "no resource 'wall'; resources: wal"),
     Expected("event-pool-no-change", 23, 5, "events[0]", "give `replicas` (nodes lost), `crash` (processes killed), or both"),
+    Expected("alert-text-unknown-alert", 34, 27, "alerts.texts.QueueAgeHigh_paymnts", "no default alert named 'QueueAgeHigh_paymnts'; did you mean 'QueueAgeHigh_payments'?"),
+    Expected("alert-text-unknown-placeholder", 34, 28, "alerts.texts.QueueAgeHigh_payments", "unknown placeholder `{age}`; an alert text may use `{value}`, `{value|NOUN}` (counted: `{value|order}`) and `{threshold}`"),
+    Expected("alert-summary-unknown-placeholder", 39, 16, "alerts.add[0].summary", "unknown placeholder `{limit}`; an alert text may use"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oncall_dojo.sim.observability.metrics import Condition, MetricStore
 from oncall_dojo.sim.text import plural
@@ -29,17 +29,43 @@ class AlertRule(BaseModel):
     for_s: int = Field(default=60, ge=0, alias="for")
     """How long the conditions must hold before the alert fires."""
     summary: str
-    """One line shown in the pager; `{value}` is replaced by the first condition's value, and
+    """One line shown in the pager; `{value}` is replaced by the first condition's value,
     `{value|NOUN}` by the value and the noun, singular for exactly one (`{value|order}`:
-    "1 order", "3 orders")."""
+    "1 order", "3 orders"), and `{threshold}` by the first condition's threshold."""
     service: str = ""
     """Service the alert is about."""
     runbook: str = ""
     """Runbook name to open for this alert."""
 
+    @field_validator("summary")
+    @classmethod
+    def _known_placeholders(cls, text: str) -> str:
+        problem = placeholder_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
+
 
 _COUNTED = re.compile(r"\{value\|([^{}|]+)\}")
 """`{value|NOUN}` in a summary: the value and the noun, counted."""
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def placeholder_problem(text: str) -> str | None:
+    """What is wrong with an alert text's `{...}` placeholders, or None."""
+    for m in _PLACEHOLDER.finditer(text):
+        if m[1] in ("value", "threshold") or _COUNTED.fullmatch(m[0]):
+            continue
+        return (
+            f"unknown placeholder `{m[0]}`; an alert text may use `{{value}}`, `{{value|NOUN}}`"
+            " (counted: `{value|order}`) and `{threshold}`"
+        )
+    return None
+
+
+def shown(v: float | None) -> str:
+    """A value as an alert text shows it."""
+    return "n/a" if v is None else (f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}")
 
 
 @dataclass
@@ -102,13 +128,14 @@ class AlertManager:
 
     @staticmethod
     def summary(st: AlertState) -> str:
-        v = st.value
-        shown = "n/a" if v is None else (f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}")
+        value = shown(st.value)
         text = st.rule.summary
         if "{value|" in text:
-            one = shown == "1"
-            text = _COUNTED.sub(lambda m: f"{shown} {m[1] if one else plural(m[1])}", text)
-        return text.replace("{value}", shown)
+            one = value == "1"
+            text = _COUNTED.sub(lambda m: f"{value} {m[1] if one else plural(m[1])}", text)
+        if "{threshold}" in text:
+            text = text.replace("{threshold}", shown(st.rule.conditions[0].value))
+        return text.replace("{value}", value)
 
     def firing(self) -> list[AlertState]:
         return [s for s in self.states.values() if s.state == "firing"]
