@@ -32,6 +32,7 @@ from oncall_dojo.incident.vary import Variable
 from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
 from oncall_dojo.sim import resources as resources_model
+from oncall_dojo.sim.components.pool import MIN_SERVICE_S
 from oncall_dojo.sim.config import QueueConfig, SystemConfig, WorkerPoolConfig
 from oncall_dojo.sim.events import EVENT_TYPES, EventBase, Recorded
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
@@ -69,6 +70,7 @@ def render() -> str:
         "- [Commands](#commands)",
         "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
         "- [Default alerts](#default-alerts)",
+        "- [Worker throughput](#worker-throughput)",
         "- [Diagnosis: parts and mechanisms](#diagnosis-parts-and-mechanisms)",
         "- [Variables (`vary`)](#variables-vary)",
         "",
@@ -80,6 +82,7 @@ def render() -> str:
     out += _commands()
     out += _evidence()
     out += _alerts()
+    out += _throughput()
     out += _diagnosis()
     out += ["## Variables (`vary`)", ""]
     out += _model_section(Variable)
@@ -301,6 +304,35 @@ def _alerts() -> list[str]:
     out += ["### An alert rule (`alerts.add`)", ""]
     out += _model_section(AlertRule)
     out += ["Each condition is a [`Condition`](#condition), as a fault's `when` is.", ""]
+    return out
+
+
+def _throughput() -> list[str]:
+    cfg = SystemConfig()
+    out = [
+        "## Worker throughput",
+        "",
+        "A pool's replicas each have `concurrency` slots, and a slot works on one message at a",
+        "time. A message takes `s` seconds: the pool's `service_s` times its version's",
+        "`latency_x`, plus, for each query shape under the pool's `queries` and the version's",
+        "`extra_queries`, the count times that query's latency at the time, plus the payment",
+        f"provider's latency on a `charge` queue; never less than {MIN_SERVICE_S:g} s. A pool of",
+        "`R` running replicas then serves at most `R * concurrency / s` messages a second, for",
+        "any `s` (a slot serves several messages within a second when `s` is short); replicas",
+        "that are starting (`startup_s`) or in back-off serve none. The default pools, before",
+        "their queries:",
+        "",
+        "| pool | queue | replicas | concurrency | `service_s` | queries | at most (messages/s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, p in cfg.workers.items():
+        queries = ", ".join(f"`{q}` x {n:g}" for q, n in p.queries.items()) or "-"
+        cap = p.replicas * p.concurrency / max(MIN_SERVICE_S, p.service_s)
+        out.append(
+            f"| `{name}` | `{p.queue}` | {p.replicas} | {p.concurrency} | {p.service_s:g} s"
+            f" | {queries} | {cap:.3g} |"
+        )
+    out.append("")
     return out
 
 

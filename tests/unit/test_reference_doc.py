@@ -12,6 +12,8 @@ from oncall_dojo.game.commands import COMMANDS
 from oncall_dojo.game.reference import COMMAND, render
 from oncall_dojo.sim.faults import FAULT_TYPES, AnyFault
 
+from .simkit import run, system
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
 
 
@@ -63,3 +65,19 @@ def test_every_fault_type_can_be_written_in_an_incident_file() -> None:
     assert len(kinds) == len(set(kinds))
     union = typing.get_args(typing.get_args(AnyFault)[0])
     assert set(union) == set(FAULT_TYPES)
+
+
+def test_a_pool_drains_as_fast_as_the_reference_says() -> None:
+    """The worker throughput table: the mailer pool (no queries) with a long backlog serves
+    replicas * concurrency / service_s messages a second, as documented."""
+    row = next(line for line in render().splitlines() if line.startswith("| `mailer` |"))
+    documented = float(row.rstrip(" |").rsplit("|", 1)[1])
+    s = system()
+    run(s, 30)
+    q = s.queues["emails"]
+    q.enqueue(s.t, 20_000)
+    before = q.stats.acked
+    run(s, 120)
+    served = (q.stats.acked - before) / 120
+    assert documented == pytest.approx(26.7)
+    assert served == pytest.approx(documented, rel=0.05)
