@@ -60,11 +60,16 @@ def cache_folder() -> Path:
 def write_json(path: Path, doc: Any) -> None:
     """Write a JSON file atomically (a reader sees the old file or the whole new one, never a
     part); raises OSError when it cannot."""
+    write_bytes(path, json.dumps(doc).encode())
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write a file atomically, as `write_json` does; raises OSError when it cannot."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(json.dumps(doc).encode())
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -22,12 +22,14 @@ import json
 import multiprocessing
 import pickle
 import sys
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from oncall_dojo.game.engine import cache_folder, engine_version, write_json
+from oncall_dojo.game.engine import cache_folder, engine_version, write_bytes, write_json
 from oncall_dojo.game.entry import Entry
 from oncall_dojo.game.play import finish, run_script
 from oncall_dojo.game.probes import probes
@@ -126,6 +128,35 @@ class PlayCache:
         except OSError:
             self.writable = False
 
+    def _outcome_path(self, incident: Incident, seed: int, name: str) -> Path:
+        key = hashlib.sha256(f"{incident_hash(incident)}\0{seed}\0{name}".encode()).hexdigest()
+        return self.folder / "outcomes" / key[:2] / f"{key}.pickle.z"
+
+    def get_outcome(self, incident: Incident, seed: int, name: str) -> Outcome | None:
+        """A finished play's `Outcome` (what the debrief shows beside the player's game), kept
+        by an earlier game of the same incident and seed; None when there is none to read.
+
+        Kept as a compressed pickle in the user's own cache folder (the file is trusted as
+        the rest of that folder is): the metrics are a few MB of arrays that JSON would
+        make several times larger and slower to read."""
+        try:
+            outcome = pickle.loads(
+                zlib.decompress(self._outcome_path(incident, seed, name).read_bytes())
+            )
+        except Exception:  # missing, cut short or from other code: a miss, played again
+            return None
+        ok = isinstance(outcome, Outcome) and outcome.result.seed == seed
+        return outcome if ok and outcome.result.incident == incident.id else None
+
+    def put_outcome(self, incident: Incident, seed: int, name: str, outcome: Outcome) -> None:
+        if not self.writable:
+            return
+        data = zlib.compress(pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        try:
+            write_bytes(self._outcome_path(incident, seed, name), data)
+        except OSError:
+            self.writable = False
+
 
 Played = Callable[[str, int, Session], None]
 """Told of each playthrough played (not of those taken from the cache):
@@ -192,11 +223,23 @@ class Outcome:
         )
 
 
-def _play_and_send(incident: Incident, seed: int, names: list[str], out: Any) -> None:
-    """In a worker process: play, then send the outcomes back, pickled."""
+def _play_and_send(
+    incident: Incident, seed: int, names: list[str], out: Any, cache: PlayCache | None
+) -> None:
+    """In a worker process: play, keep the outcomes in the cache, send them back, pickled."""
     outcomes = {name: Outcome.of(s) for name, s in play_seed(incident, seed, names)}
+    if cache is not None:
+        for name, outcome in outcomes.items():
+            cache.put_outcome(incident.for_seed(seed), seed, name, outcome)
     out.send_bytes(pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL))
     out.close()
+
+
+def _default_cache() -> PlayCache | None:
+    try:
+        return PlayCache.default()
+    except Exception:  # no cache folder to be had: every play is played
+        return None
 
 
 class Background:
@@ -207,13 +250,30 @@ class Background:
     daemon, so it never outlives the game. It runs at the game's own priority: niced, a busy
     machine could starve it, and the debrief would wait for it."""
 
-    def __init__(self, incident: Incident, seed: int, names: Iterable[str]) -> None:
-        ctx = multiprocessing.get_context("spawn")
+    def __init__(
+        self,
+        incident: Incident,
+        seed: int,
+        names: Iterable[str],
+        cache: PlayCache | bool | None = True,
+    ) -> None:
+        """`cache`: where finished outcomes are kept and read back (True: the user's play
+        cache; None or False: none). When every play is kept there, no worker is started."""
         self.names = list(names)
+        self._outcomes: dict[str, Outcome] | None = None
+        self._proc: BaseProcess | None = None
+        store = _default_cache() if cache is True else (cache or None)
+        if store is not None:
+            inc = incident.for_seed(seed)
+            kept = {n: store.get_outcome(inc, seed, n) for n in self.names}
+            if all(o is not None for o in kept.values()):
+                self._outcomes = {n: o for n, o in kept.items() if o is not None}
+                return
+        ctx = multiprocessing.get_context("spawn")
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
             target=_play_and_send,
-            args=(incident, seed, self.names, send),
+            args=(incident, seed, self.names, send, store),
             daemon=True,
             name="dojo-background-plays",
         )
@@ -223,7 +283,6 @@ class Background:
         with contextlib.redirect_stderr(stderr):
             self._proc.start()
         send.close()
-        self._outcomes: dict[str, Outcome] | None = None
 
     def ready(self) -> bool:
         """Whether the plays are done (taking them will not wait)."""
@@ -238,10 +297,13 @@ class Background:
             except (EOFError, OSError, pickle.UnpicklingError):
                 return None
             finally:
-                self._proc.join(timeout=5)
+                if self._proc is not None:
+                    self._proc.join(timeout=5)
         return self._outcomes
 
     def stop(self) -> None:
+        if self._proc is None:
+            return
         if self._proc.is_alive():
             self._proc.terminate()
         self._recv.close()

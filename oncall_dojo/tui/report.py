@@ -42,7 +42,7 @@ def comparison_run(incident: Incident, seed: int, actions: list[str] | None, lab
     (or a test suite) does not simulate them twice."""
     from oncall_dojo.game.check import play_session
 
-    key = (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
+    key = _run_key(incident, seed, actions)
     hit = _RUNS.get(key)
     if hit is None:
         hit = Run(label, Outcome.of(play_session(incident, seed, actions)))
@@ -66,6 +66,9 @@ def play_ahead(incident: Incident, seed: int) -> None:
     if key in _AHEAD:
         return
     stop_playing_ahead()
+    kept = [_run_key(incident, seed, a) for a in (incident.playthroughs.reference.actions, None)]
+    if all(k in _RUNS for k in kept):  # played for an earlier game of this seed: nothing to do
+        return
     _AHEAD[key] = Background(incident, seed, ["reference", "idle"])
 
 
@@ -93,8 +96,14 @@ def comparison_runs(incident: Incident, seed: int) -> list[Run]:
     ]
 
 
+def _run_key(
+    incident: Incident, seed: int, actions: list[str] | None
+) -> tuple[str, int, str, int, tuple[str, ...]]:
+    return (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
+
+
 def _keep(incident: Incident, seed: int, actions: list[str] | None, run: Run) -> None:
-    key = (incident.id, incident.version, incident.model_dump_json(), seed, tuple(actions or ()))
+    key = _run_key(incident, seed, actions)
     if len(_RUNS) >= _KEEP:
         _RUNS.pop(next(iter(_RUNS)))
     _RUNS[key] = run

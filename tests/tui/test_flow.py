@@ -366,7 +366,7 @@ async def test_a_metric_row_draws_its_label_value_and_a_chart_that_follows_the_d
 
 @sync
 async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played_them(
-    repo_root: Path,
+    repo_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With `play_ahead` (as `dojo play` runs), the reference and doing nothing are played in
     a worker process from the start of the game; the debrief shows those runs, which are the
@@ -379,6 +379,7 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
     golden = json.loads(
         (repo_root / "tests/incidents/golden/payments-stuck.json").read_text(encoding="utf-8")
     )
+    monkeypatch.setattr(report, "_RUNS", {})  # no runs kept from an earlier game of this seed
     app = new_app("payments-stuck", 3, play_ahead=True)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await to_incident(pilot)
@@ -399,6 +400,11 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
         assert json.loads(json.dumps(run.result.to_json())) == want
         assert run.outcome.end == run.outcome.page_tick + run.outcome.horizon
         assert run.outcome.metrics.ticks == run.outcome.end
+    # another game of the same seed in this process plays nothing ahead: the runs are kept
+    report.play_ahead(debrief.session.incident, 3)
+    assert report._AHEAD == {}
+    again = report.comparison_runs(debrief.session.incident, 3)
+    assert [r.outcome for r in again] == [ref.outcome, idle.outcome]
 
 
 class HeldRuns:

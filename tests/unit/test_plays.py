@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ from oncall_dojo.cli import main
 from oncall_dojo.cli.progress import ProgressLine
 from oncall_dojo.game.check import CheckReport, check_incident, check_incidents
 from oncall_dojo.game.play import perform
-from oncall_dojo.game.plays import PlayCache, playthroughs, result_of
+from oncall_dojo.game.plays import Background, PlayCache, playthroughs, result_of
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
@@ -215,3 +216,34 @@ def test_the_progress_line_names_the_last_done_and_what_is_left() -> None:
     assert last.endswith(" s left")
     bar.clear()
     assert sink.text.endswith("\r\x1b[K")
+
+
+def test_the_debriefs_comparison_runs_are_kept_and_read_back_without_a_worker(
+    poison: Incident, tmp_path: Path
+) -> None:
+    """The reference and doing nothing a debrief shows beside the player's game: played once in
+    a worker process, kept in the play cache, and read back by the next game of the seed
+    without starting one; a damaged file is a miss, played again."""
+    cache = PlayCache(tmp_path / "plays")
+    first = Background(poison, 2, ["idle"], cache)
+    assert first._proc is not None and first._proc.pid != os.getpid()
+    played = first.outcomes()
+    first.stop()
+    assert played is not None
+    again = Background(poison, 2, ["idle"], cache)
+    assert again._proc is None and again.ready()
+    kept = again.outcomes()
+    assert kept is not None
+    want, got = played["idle"], kept["idle"]
+    assert got.result.to_json() == want.result.to_json()
+    assert (got.page_tick, got.horizon, got.end) == (want.page_tick, want.horizon, want.end)
+    assert got.metrics.ticks == want.metrics.ticks == want.end
+    assert [e.output for e in got.entries] == [e.output for e in want.entries]
+    inc = poison.for_seed(2)
+    assert cache.get_outcome(inc, 3, "idle") is None  # another seed's is not this one's
+    (kept_file,) = (tmp_path / "plays" / "outcomes").rglob("*.pickle.z")
+    kept_file.write_bytes(kept_file.read_bytes()[:100])
+    assert cache.get_outcome(inc, 2, "idle") is None
+    damaged = Background(poison, 2, ["idle"], cache)
+    assert damaged._proc is not None
+    damaged.stop()
