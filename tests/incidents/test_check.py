@@ -2,7 +2,8 @@
 
 The same plays are held to their golden `dojo run --json` output (reference and
 idle at seeds 1-3), so any change to the simulation or the scoring shows up here,
-byte for byte. Seed 3 is played for the goldens only.
+byte for byte. Seed 3 is played for the goldens only. Each incident is validated first, as
+an author would (`dojo validate`, then `dojo check`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 from run_goldens import PLAYTHROUGHS, SEEDS, dump, golden_path
 from suite import BUNDLED_COUNT, bundled
 
+from oncall_dojo.cli import main
 from oncall_dojo.game.check import MARGIN_HARMFUL, MARGIN_IDLE, check_incident
 from oncall_dojo.game.plays import PlayCache, seed_docs
 from oncall_dojo.game.probes import probes
@@ -30,10 +32,27 @@ def test_every_bundled_incident_is_checked_and_has_goldens() -> None:
 
 
 @pytest.mark.parametrize("found", BUNDLED, ids=lambda f: f.path.stem)
-def test_the_incident_proves_itself(found: Found) -> None:
-    incident = load_checked(found.path)
+def test_the_incident_proves_itself(found: Found, capsys: pytest.CaptureFixture[str]) -> None:
+    path = found.path
+    assert found.bundled
+    incident = load_checked(path)
+    assert incident.id == path.stem
+    # `dojo validate` first: its trial plays every playthrough at seed 1 into the play cache,
+    # where the check below takes them (in one test, so no two workers play them at once)
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    if incident.vary:  # checked for several seeds, every choice at least once
+        assert out.startswith(f"{path}: ok (seeds 1, 2, 3, 4, 5") and out.endswith(")\n")
+    else:
+        assert out == f"{path}: ok\n"
     cache = PlayCache.default()  # the test run's own: shared with the other tests that check
-    report = check_incident(incident, CHECK_SEEDS, cache=cache)
+    played: list[tuple[str, int]] = []
+    report = check_incident(
+        incident, CHECK_SEEDS, cache=cache, on_play=lambda n, seed, _s: played.append((n, seed))
+    )
+    # validate's trial played the reference, minimal and harmful plays; the check adds the rest
+    trial_left = {"idle"} | {p.name for p in probes(incident.for_seed(1))}
+    assert {n for n, seed in played if seed == 1} <= trial_left, "played twice at seed 1"
     problems = [f"seed {s.seed}: {p}" for s in report.seeds for p in s.problems]
     assert report.ok, "\n".join(problems)
     assert [s.seed for s in report.seeds] == list(CHECK_SEEDS)

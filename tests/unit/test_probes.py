@@ -10,7 +10,7 @@ from suite import bundled
 
 from oncall_dojo.cli import main
 from oncall_dojo.game.check import check_incident
-from oncall_dojo.game.plays import playthroughs
+from oncall_dojo.game.plays import PlayCache, playthroughs
 from oncall_dojo.game.probes import probes
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
@@ -76,7 +76,7 @@ def loophole(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_wrong_value_does_not_resolve_a_bundled_incident() -> None:
     inc = bundled_incident("missing-receipts")
-    report = check_incident(inc, (1,))
+    report = check_incident(inc, (1,), cache=PlayCache.default())  # the run's: test_check's plays
     (seed,) = report.seeds
     assert list(seed.probes) == ["wrong-value:mailer.smtp.key_version"]
     assert not seed.probes["wrong-value:mailer.smtp.key_version"].resolved
