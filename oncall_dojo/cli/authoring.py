@@ -227,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         log = recorder(args, "run", script)
         log.started(s, 0)
-    run_script(s, actions)
+    run_script(s, actions, keep_logs=False)  # `run` prints the outcome, never the logs
     result = finish(s)
     if log is not None:
         err(

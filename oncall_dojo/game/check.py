@@ -76,9 +76,10 @@ class CheckReport:
 
 
 def play_session(incident: Incident, seed: int, actions: list[str] | None) -> Session:
-    """Play timed actions from the page to the end of the incident; the finished session."""
+    """Play timed actions from the page to the end of the incident; the finished session (its
+    logs end with play: what is measured after it is only its outcome)."""
     s = Session(incident, seed)
-    run_script(s, list(actions or []))
+    run_script(s, list(actions or []), keep_logs=False)
     return s
 
 

@@ -106,8 +106,8 @@ def wait(session: Session, seconds: int, step: int = 1) -> Iterator[int]:
         yield n
 
 
-def run_script(session: Session, lines: list[str]) -> None:
-    """Play timed commands (`MM:SS command`), then finish."""
+def run_script(session: Session, lines: list[str], keep_logs: bool = True) -> None:
+    """Play timed commands (`MM:SS command`), then finish (see `finish` for `keep_logs`)."""
     for line in lines:
         parsed = parse_timed(line)
         if parsed is None:
@@ -119,12 +119,17 @@ def run_script(session: Session, lines: list[str]) -> None:
         if session.ended:
             break
         perform(session, cmd)
-    finish(session)
+    finish(session, keep_logs)
 
 
-def finish(session: Session) -> Result:
-    """Run the system to the horizon and score the outcome (once; later calls return it)."""
+def finish(session: Session, keep_logs: bool = True) -> Result:
+    """Run the system to the horizon and score the outcome (once; later calls return it).
+
+    Without `keep_logs`, no log line is kept from the end of play on: for a headless play
+    nobody reads further (the score, the metrics and every draw are the same either way)."""
     if session.result is None:
+        if not keep_logs:
+            session.system.logs.mute()
         session.schedule.clear()  # play is over: injects due later never reach anyone
         session.calls.clear()  # and the teams paged are called off
         session.advance(session.remaining)

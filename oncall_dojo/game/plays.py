@@ -58,8 +58,9 @@ def playthroughs(incident: Incident) -> dict[str, list[str]]:
 
 
 def run_json(session: Session) -> Doc:
-    """What `dojo run --json` prints for a finished session: the result and every command."""
-    out = finish(session).to_json()
+    """What `dojo run --json` prints for a finished session: the result and every command (a
+    session not yet finished is finished without logs: the document holds none)."""
+    out = finish(session, keep_logs=False).to_json()
     out["commands"] = [
         {"at": e.at, "command": e.command, "kind": e.kind, "output": e.output}
         for e in session.entries
@@ -84,7 +85,7 @@ def play_seed(
     image = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL) if len(wanted) > 1 else b""
     for i, name in enumerate(wanted):
         s = base if i == len(wanted) - 1 else pickle.loads(image)
-        run_script(s, todo[name])
+        run_script(s, todo[name], keep_logs=False)
         yield name, s
 
 

@@ -145,7 +145,7 @@ def _reference(
     inc = inc.for_seed(seed)
     ref = inc.playthroughs.reference
     s = Session(inc, seed)
-    run_script(s, list(ref.actions))
+    run_script(s, list(ref.actions), keep_logs=False)
     rr = finish(s).to_json()
     mine_acts = {what_was_done(str(c["command"])) for c in cmds if c.get("kind") == "act"}
     mine_seen = [str(c["evidence"]) for c in cmds if c.get("evidence")]

@@ -23,9 +23,14 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint(incident: Incident, seed: int) -> dict[str, str]:
+def played(incident: Incident, seed: int, keep_logs: bool = True) -> Session:
     s = Session(incident, seed)
-    run_script(s, incident.playthroughs.reference.actions)
+    run_script(s, incident.playthroughs.reference.actions, keep_logs)
+    return s
+
+
+def fingerprint(incident: Incident, seed: int, keep_logs: bool = True) -> dict[str, str]:
+    s = played(incident, seed, keep_logs)
     result = finish(s)
     return {
         "logs": sha("\n".join(s.system.logs.lines).encode()),
@@ -45,6 +50,25 @@ def test_the_same_seed_and_actions_give_identical_logs_metrics_and_results(
     poison: Incident, seed5: dict[str, str]
 ) -> None:
     assert fingerprint(poison, 5) == seed5
+
+
+def test_a_play_finished_without_logs_is_the_same_run_up_to_its_lines(
+    poison: Incident, seed5: dict[str, str]
+) -> None:
+    """A headless play keeps no log line past its last command (`run_script(keep_logs=False)`,
+    as `dojo check` and `dojo run` play): its metrics, outputs and score are those of the play
+    that kept them, and its lines are the first of that play's."""
+    quiet = fingerprint(poison, 5, keep_logs=False)
+    assert quiet["logs"] != seed5["logs"]
+    assert {k: v for k, v in quiet.items() if k != "logs"} == {
+        k: v for k, v in seed5.items() if k != "logs"
+    }
+    kept, muted = played(poison, 5).system.logs, played(poison, 5, False).system.logs
+    assert muted.muted and not kept.muted
+    # the lines (the API's access lines among them) stopped with play
+    n = len(muted)
+    assert 0 < n < len(kept) / 2 and list(muted.lines) == list(kept.lines[:n])
+    assert "method=" in kept.lines[-1]
 
 
 def test_a_different_seed_gives_different_logs(poison: Incident, seed5: dict[str, str]) -> None:

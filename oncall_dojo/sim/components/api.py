@@ -219,6 +219,7 @@ class Api:
             pool_timeout_s=cfg.pool_timeout_s,
             hosts=self.hosts[: max(1, replicas)],
             lines=self.tm.logs.pending,
+            log=not self.tm.logs.muted,
             sid=self.tm.sid["api"],
             plain=plain,
             vtraits=vtraits,

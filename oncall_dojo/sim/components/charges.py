@@ -74,6 +74,7 @@ class Charges:
         c_timeout, c_error, c_ok = c_prov["timeout"], c_prov["error"], c_prov["ok"]
         salt = q.salt
         lines = tm.logs.pending
+        log = not tm.logs.muted  # a muted store keeps no line: skip formatting them
         sid = tm.sid[pool.name]
         name = r.name
         failed: list[int] = []
@@ -105,14 +106,16 @@ class Charges:
                 for _ in range(again):
                     if provider.attempt() != "error" and charge(order, False) and app is not None:
                         app.charge(t, order, False, True)
-                lines.append(
-                    (
-                        300 + bits(10) % 600,
-                        sid,
-                        INFO,
-                        f'{name} order_id=ord_{order + base} msg="legacy capture path: capturing again for remaining line items" captures={again + 1} idem_key=none',
+                m = 300 + bits(10) % 600  # drawn whether or not the line is kept
+                if log:
+                    lines.append(
+                        (
+                            m,
+                            sid,
+                            INFO,
+                            f'{name} order_id=ord_{order + base} msg="legacy capture path: capturing again for remaining line items" captures={again + 1} idem_key=none',
+                        )
                     )
-                )
             if app is None:
                 user = emails[(order * 7919) % n_emails]
             else:
@@ -121,37 +124,40 @@ class Charges:
             ms = 200 + bits(10) % 700
             if outcome != "ok":
                 failed.append(order)
-                lines.append(
-                    (
-                        ms,
-                        sid,
-                        ERROR,
-                        f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} msg="charge failed" provider_error="{self.provider.error_text()}" attempts={attempts_max}',
+                if log:
+                    lines.append(
+                        (
+                            ms,
+                            sid,
+                            ERROR,
+                            f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} msg="charge failed" provider_error="{self.provider.error_text()}" attempts={attempts_max}',
+                        )
                     )
-                )
             elif ledger_err is None:
                 if app is not None:
                     app.ledger_charge(t, order, pid or app.first_payment(order))
-                lines.append(
-                    (
-                        ms,
-                        sid,
-                        INFO,
-                        f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
+                if log:
+                    lines.append(
+                        (
+                            ms,
+                            sid,
+                            INFO,
+                            f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} amount_cents={amount} msg="charge captured" receive_count={run.deliveries}',
+                        )
                     )
-                )
             else:
                 row[tm.c_ledger_err] += 1
                 failed.append(order)
                 key = f"idem_key=ord_{order + base}" if idempotent else "idem_key=none"
-                lines.append(
-                    (
-                        ms,
-                        sid,
-                        ERROR,
-                        f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
+                if log:
+                    lines.append(
+                        (
+                            ms,
+                            sid,
+                            ERROR,
+                            f'{name} msg_id=msg_{((order * _MULT) ^ salt) & _MASK:08x} order_id=ord_{order + base} customer={user} msg="ledger write failed after charge; message will be retried" error="{ledger_err}" {key} receive_count={run.deliveries}',
+                        )
                     )
-                )
         ok = run.count - len(failed)
         if ledger_err is None:
             self.db.run("ledger_insert", ok)

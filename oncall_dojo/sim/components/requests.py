@@ -46,6 +46,8 @@ class RequestTick:
     hosts: list[str]
     lines: list[tuple[int, int, int, str]]
     """The log store's lines of this tick."""
+    log: bool
+    """Whether access-log lines are kept (the log store is not muted)."""
     sid: int
     """The API's log service id."""
     plain: bool
@@ -119,16 +121,17 @@ class Requests:
             count_sorted(hb, ordered)
             if worst > slo_s:
                 slow += n - bisect_right(ordered, slo_s)
-            # f"{host} method=... status=... duration_ms={ms} user=... ip=... req_id=..."
-            lines += [
-                (
-                    m,
-                    api_sid,
-                    INFO,
-                    f"{hosts[hn % n_hosts]}{ok_line}{int(lat * 1000)} user={u} ip={p} req_id={q}",
-                )
-                for m, hn, lat, u, p, q in zip(ms, host_n, lats, user, ip, req)  # noqa: B905
-            ]
+            if k.log:  # a muted store keeps no line: skip formatting them
+                # f"{host} method=... status=... duration_ms={ms} user=... ip=... req_id=..."
+                lines += [
+                    (
+                        m,
+                        api_sid,
+                        INFO,
+                        f"{hosts[hn % n_hosts]}{ok_line}{int(lat * 1000)} user={u} ip={p} req_id={q}",
+                    )
+                    for m, hn, lat, u, p, q in zip(ms, host_n, lats, user, ip, req)  # noqa: B905
+                ]
         else:
             row = self.row
             bucket, buckets = bisect_left, LATENCY_BUCKETS
@@ -199,7 +202,7 @@ class Requests:
             k.sid,
         )
         shed_p, pool_timeout_s = k.shed_p, k.pool_timeout_s
-        corrupt, corrupt_version = k.corrupt, k.corrupt_version
+        corrupt, corrupt_version, log = k.corrupt, k.corrupt_version, k.log
         n_hosts = len(hosts)
         row = self.row
         hb = self.hrow[h]
@@ -255,6 +258,8 @@ class Requests:
                 bad += 1
                 if code != 429:
                     n_fail += 1
+            if not log:  # a muted store keeps no line: skip formatting it
+                continue
             # one access-log line per request
             m = ms[i]
             host = hosts[host_n[i] % n_hosts]

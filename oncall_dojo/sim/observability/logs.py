@@ -21,11 +21,11 @@ grown by doubling into new memory, so a view taken earlier stays valid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import add, itemgetter
 from struct import pack
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, Self, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -145,10 +145,26 @@ class Lines(Sequence[str]):
             yield from self._s.render_range(a, min(n, a + _RENDER_BLOCK))
 
 
+class _Dropped(list[tuple[int, int, int, str]]):
+    """The lines of a muted store: whatever is added goes nowhere, so it stays empty."""
+
+    def append(self, item: object) -> None:
+        pass
+
+    def extend(self, items: object) -> None:
+        pass
+
+    def __iadd__(self, items: Iterable[tuple[int, int, int, str]]) -> Self:  # type: ignore[override,misc]
+        return self
+
+
 class LogStore:
     """Lines stored as columns (tick, millisecond, service, level) beside one buffer of messages,
     the way a log store keeps them; rendered on read. The message text itself is formatted once,
     when emitted."""
+
+    muted = False
+    """Whether lines are still kept (see `mute`)."""
 
     def __init__(self, start: datetime) -> None:
         self._setup(start)
@@ -189,6 +205,15 @@ class LogStore:
             self.service_names.append(name)
             self._service_ids[name] = sid
         return sid
+
+    def mute(self) -> None:
+        """Keep no more lines, from this tick on. For a play nobody will read further: the rest
+        of a headless play measured to its horizon after its last command (`dojo check`, `dojo
+        run`, the debrief's comparison runs). The components still draw every random number
+        a line would have used, so the run is the same in everything but these lines; those
+        that format lines themselves skip the formatting (`muted`)."""
+        self.muted = True
+        self.pending = _Dropped()
 
     def emit(self, tick: int, ms: int, sid: int, level: int, text: str) -> None:
         """Buffer one line (`instance message`) of the current tick; `flush` writes them in time order."""
