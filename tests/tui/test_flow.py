@@ -394,6 +394,8 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
         await pilot.click("#ok")
         debrief = await to_debrief(pilot)
         assert key not in report._AHEAD and not worker._proc.is_alive()
+        # measured to the horizon without keeping log lines nobody can read any more
+        assert debrief.session.system.logs.muted
         ref, idle = debrief.others
     for run, name in ((ref, "reference"), (idle, "idle")):
         want = {k: v for k, v in golden[name]["3"].items() if k != "commands"}

@@ -568,8 +568,10 @@ class IncidentScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="finish")
     def _finish(self) -> None:
         # off the event loop, so the screen stays live; the recorder keeps the `finished` event
-        # this emits until the app's thread writes it (SQLite objects belong to their thread)
-        finish(self.session)
+        # this emits until the app's thread writes it (SQLite objects belong to their thread).
+        # The debrief replaces this screen, so no pane reads a line logged after play: none is
+        # kept (the outcome is the same, see `finish`)
+        finish(self.session, keep_logs=False)
         self.app.call_from_thread(self._show_debrief)
 
     def _show_debrief(self) -> None:
