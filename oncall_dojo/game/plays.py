@@ -236,10 +236,12 @@ def _play_and_send(
     out.close()
 
 
-def _default_cache() -> PlayCache | None:
+def default_cache() -> PlayCache | None:
+    """The user's play cache, or None when there is no cache folder to be had (then every play
+    is played)."""
     try:
         return PlayCache.default()
-    except Exception:  # no cache folder to be had: every play is played
+    except Exception:
         return None
 
 
@@ -256,14 +258,13 @@ class Background:
         incident: Incident,
         seed: int,
         names: Iterable[str],
-        cache: PlayCache | bool | None = True,
+        store: PlayCache | None,
     ) -> None:
-        """`cache`: where finished outcomes are kept and read back (True: the user's play
-        cache; None or False: none). When every play is kept there, no worker is started."""
+        """`store`: where finished outcomes are kept and read back (None: nowhere). When every
+        play is kept there, no worker is started."""
         self.names = list(names)
         self._outcomes: dict[str, Outcome] | None = None
         self._proc: BaseProcess | None = None
-        store = _default_cache() if cache is True else (cache or None)
         if store is not None:
             inc = incident.for_seed(seed)
             kept = {n: store.get_outcome(inc, seed, n) for n in self.names}

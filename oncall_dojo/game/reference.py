@@ -14,6 +14,7 @@ import inspect
 import json
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 import annotated_types
@@ -160,8 +161,7 @@ def _faults() -> list[str]:
 
 
 def _kinds(spec: type[FaultSpec]) -> str:
-    annotation = spec.model_fields["kind"].annotation
-    return ", ".join(f"`{a}`" for a in typing.get_args(annotation)) or spec.__name__
+    return _tagged(spec, "kind") or spec.__name__
 
 
 def _anchor(title: str) -> str:
@@ -182,23 +182,28 @@ def _world() -> list[str]:
     common = dict(ThresholdBase.model_fields)
     out += ["Every threshold has these fields, and picks its `effect`:", ""]
     out += _table(common)
-    for model in THRESHOLD_TYPES:
-        out += [f"### Threshold {_tagged(model, 'effect')}", ""]
-        out += _paragraph(inspect.cleandoc(model.__doc__ or ""))
-        own = {n: f for n, f in model.model_fields.items() if n not in common and n != "effect"}
-        out += _table(own, model) if own else ["No fields besides the common ones.", ""]
+    out += _variants("Threshold", THRESHOLD_TYPES, "effect", common)
     out += ["## Timed events", ""]
     out += _paragraph(inspect.cleandoc(events_model.__doc__ or ""))
     common = dict(EventBase.model_fields)
     out += ["Every item under `events:` has these fields, and picks its `kind`:", ""]
     out += _table(common)
-    for event in EVENT_TYPES:
-        out += [f"### Event {_tagged(event, 'kind')}", ""]
-        out += _paragraph(inspect.cleandoc(event.__doc__ or ""))
-        own = {n: f for n, f in event.model_fields.items() if n not in common and n != "kind"}
-        out += _table(own, event)
+    out += _variants("Event", EVENT_TYPES, "kind", common)
     out += ["### `Recorded`", ""]
     out += _model_section(Recorded)
+    return out
+
+
+def _variants(
+    what: str, models: Iterable[type[BaseModel]], tag: str, common: dict[str, FieldInfo]
+) -> list[str]:
+    """A section per variant of a tagged union: its tag values, its doc and its own fields."""
+    out: list[str] = []
+    for model in models:
+        out += [f"### {what} {_tagged(model, tag)}", ""]
+        out += _paragraph(inspect.cleandoc(model.__doc__ or ""))
+        own = {n: f for n, f in model.model_fields.items() if n not in common and n != tag}
+        out += _table(own, model) if own else ["No fields besides the common ones.", ""]
     return out
 
 

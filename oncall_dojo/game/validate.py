@@ -15,7 +15,14 @@ from pathlib import Path
 from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
 from oncall_dojo.game.play import perform
-from oncall_dojo.game.plays import MINIMAL, REFERENCE, Doc, PlayCache, incident_hash, run_json
+from oncall_dojo.game.plays import (
+    MINIMAL,
+    REFERENCE,
+    Doc,
+    default_cache,
+    incident_hash,
+    run_json,
+)
 from oncall_dojo.game.session import IncidentBroken, Session
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import Incident, Playthrough, parse_timed
@@ -282,10 +289,7 @@ def _trial_errors(incident: Incident) -> list[tuple[Loc, str]]:
         (f"harmful:{h.name}", ("playthroughs", "harmful", i), list(h.actions), False)
         for i, h in enumerate(pts.harmful)
     ]
-    try:
-        cache: PlayCache | None = PlayCache.default()
-    except Exception:  # no cache folder to be had: every play is played
-        cache = None
+    cache = default_cache()
     image = pickle.dumps(base, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         for name, where, actions, reference in plays:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from oncall_dojo.game.evidence import key_signals
-from oncall_dojo.game.plays import Background, Outcome
+from oncall_dojo.game.plays import Background, Outcome, default_cache
 
 if TYPE_CHECKING:
     from oncall_dojo.game.scoring import Result
@@ -69,7 +69,7 @@ def play_ahead(incident: Incident, seed: int) -> None:
     kept = [_run_key(incident, seed, a) for a in (incident.playthroughs.reference.actions, None)]
     if all(k in _RUNS for k in kept):  # played for an earlier game of this seed: nothing to do
         return
-    _AHEAD[key] = Background(incident, seed, ["reference", "idle"])
+    _AHEAD[key] = Background(incident, seed, ["reference", "idle"], default_cache())
 
 
 def stop_playing_ahead() -> None:
