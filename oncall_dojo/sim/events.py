@@ -17,7 +17,7 @@ from oncall_dojo.sim.faults.base import LogLine
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class Recorded(_Model):

@@ -29,7 +29,7 @@ DISK_FULL = 'ERROR: could not extend file "base/16384/24601": No space left on d
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class ThresholdBase(_Model):

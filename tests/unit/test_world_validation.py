@@ -77,6 +77,9 @@ CASES = [
     Case("    min: 0\n", "    min: 0\n    resets_with: biling\n", 19, 18, "resources.wal-volume.resets_with", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
     Case("    min: 0\n", "    min: 0\n    job: wal-cleanup\n    per_item: -1\n", 19, 10, "resources.wal-volume.job", "no job 'wal-cleanup'; jobs in system.jobs: none"),
     Case("    min: 0\n", "    min: 0\n    per_item: -1\n", 13, 5, "resources.wal-volume", "`per_item` needs the `job` whose items count"),
+    Case('rate: 16384', 'rate: .inf', 34, 11, 'resources.slot.rate', 'Input should be a finite number'),
+    Case('start: 5.0e9', 'start: .nan', 16, 12, 'resources.wal-volume.start', 'Input should be a finite number'),
+    Case('    rate: -1.0e7\n', '    rate: -.inf\n', 53, 11, 'events[2].rate', 'Input should be a finite number'),
 ]  # fmt: skip
 
 
