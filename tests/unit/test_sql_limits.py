@@ -275,8 +275,8 @@ def test_the_deadline_counts_the_statements_own_cpu_time_not_the_machines_load()
     assert not waiting.interrupted and watch.reason is None
 
     working = _Conn()
+    spent = time.thread_time()  # before the watch starts its own clock, so never later than it
     with Watch(working, 0.1) as watch:  # type: ignore[arg-type]
-        spent = time.thread_time()
         while not working.interrupted and time.thread_time() - spent < 30:
             pass  # the work of a heavy statement
     assert working.interrupted and watch.reason == "deadline"
