@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from oncall_dojo.sim import tempdirs
+
 ROOT = Path(__file__).resolve().parent.parent
 """The `oncall_dojo` package folder."""
 
@@ -63,10 +65,20 @@ def write_json(path: Path, doc: Any) -> None:
     write_bytes(path, json.dumps(doc).encode())
 
 
+_swept: set[Path] = set()
+
+
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write a file atomically, as `write_json` does; raises OSError when it cannot."""
+    """Write a file atomically, as `write_json` does; raises OSError when it cannot.
+
+    The temporary file is named after the process (`.tmp-<pid>-...`). A process killed while
+    writing leaves it behind: the first write of a later process into the same folder removes
+    those whose process is gone."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    if path.parent not in _swept:
+        _swept.add(path.parent)
+        tempdirs.sweep(".tmp-", str(path.parent), files=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-", suffix=path.suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -45,8 +45,9 @@ def remove(path: str) -> None:
         _live.discard(path)
 
 
-def sweep(prefix: str, where: str | None = None) -> list[str]:
-    """Remove the folders of `prefix` left by processes of this user that are gone."""
+def sweep(prefix: str, where: str | None = None, files: bool = False) -> list[str]:
+    """Remove the folders of `prefix` left by processes of this user that are gone (with
+    `files`, the plain files of `prefix` instead: an atomic write's temporary file)."""
     where = where or tempfile.gettempdir()
     removed: list[str] = []
     try:
@@ -61,11 +62,15 @@ def sweep(prefix: str, where: str | None = None) -> list[str]:
             continue
         with contextlib.suppress(OSError):
             st = entry.stat(follow_symlinks=False)
-            if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid():
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if is_dir == files or not (is_dir or entry.is_file(follow_symlinks=False)):
                 continue
-            if _alive(int(pid_text)):
+            if st.st_uid != os.getuid() or _alive(int(pid_text)):
                 continue
-            shutil.rmtree(entry.path, ignore_errors=True)
+            if files:
+                os.unlink(entry.path)
+            else:
+                shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(entry.path)
     return removed
 

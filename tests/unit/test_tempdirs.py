@@ -128,3 +128,28 @@ def test_a_game_ended_by_sigterm_leaves_no_folder(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(GUARD_S)
     assert leftovers(tmp_path) == []
+
+
+def test_an_atomic_write_removes_the_temporary_files_of_killed_writers_only(tmp_path: Path) -> None:
+    """A process killed inside `write_bytes` leaves `.tmp-<pid>-...`; the next process's first
+    write into that folder removes it, and leaves a live writer's file alone."""
+    from oncall_dojo.game import engine
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    try:
+        stale = tmp_path / f".tmp-{gone.pid}-abc.json"
+        busy = tmp_path / f".tmp-{live.pid}-def.json"
+        stale.write_text("{")
+        busy.write_text("{")
+        engine._swept.discard(tmp_path)
+        engine.write_json(tmp_path / "play.json", {"ok": 1})
+        assert not stale.exists()
+        assert busy.exists()
+        assert (tmp_path / "play.json").read_text() == '{"ok": 1}'
+        assert sorted(p.name for p in tmp_path.iterdir()) == [busy.name, "play.json"]
+    finally:
+        live.communicate(b"")
