@@ -24,6 +24,8 @@ from oncall_dojo.game.grammar import (
 )
 from oncall_dojo.game.session import Session
 from oncall_dojo.sim import ops
+from oncall_dojo.sim.components.autoscaler import autoscaler_name
+from oncall_dojo.sim.components.hosts import process_on
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.text import count
 
@@ -40,17 +42,24 @@ def _ack(s: Session, args: list[str], by: str) -> Reply:
 @command(
     "restart",
     "act",
-    "restart SERVICE [REPLICA]",
-    "Restart a service (rolling) or one replica: api, a worker pool, cache, postgres, ledger, broker.",
+    "restart SERVICE [REPLICA|HOST]",
+    "Restart a service (rolling) or one replica (or the process on a host): api, a worker pool, cache, postgres, ledger, broker.",
     ("service",),
 )
 def _restart(s: Session, args: list[str], by: str) -> Reply:
-    need(args, 1, "restart SERVICE [REPLICA]")
+    need(args, 1, "restart SERVICE [REPLICA|HOST]")
     sys_ = s.system
     target = args[0]
     if target in sys_.pools:
         pool = sys_.pools[target]
         replica = args[1] if len(args) > 1 else None
+        if replica is not None and replica in pool.hosts:
+            on = process_on(pool, replica)
+            if on is None:
+                raise Refusal(
+                    f"{replica} runs no process ({pool.hosts[replica].state}); see `workers {target}`"
+                )
+            replica = on.name
         if replica is not None and not any(r.name == replica for r in pool.live):
             raise Refusal(f"no replica {replica!r} in {target}; see `workers {target}`")
         n = ops.restart_replicas(sys_, pool, by, replica)
@@ -115,7 +124,7 @@ def _scale(s: Session, args: list[str], by: str) -> Reply:
     pool = pool_named(s, args[0])
     before, delta = ops.scale(s.system, pool, n, by)
     auto = pool.cfg.autoscale
-    if auto is not None and auto.enabled:
+    if auto is not None and auto.enabled and not _frozen(s, autoscaler_name(pool.name)):
         return (
             f"{pool.name}: scaled from {before} to {count(n, 'replica')}. Its autoscaler is on and will set the "
             f"count again within 15s (between {auto.min_replicas} and {auto.max_replicas}); "
@@ -150,10 +159,12 @@ def _autoscale(s: Session, args: list[str], by: str) -> Reply:
     if len(pos) > 2 or (len(pos) == 2 and pos[1] not in ("on", "off")):
         raise Refusal(f"usage: {AUTOSCALE_USAGE}")
     if len(pos) == 1 and not opts:
+        name = autoscaler_name(pool.name)
+        frozen = f"; FROZEN (`thaw {name}` lets it act)" if _frozen(s, name) else ""
         return (
             f"{pool.name} autoscaler: {'on' if a.enabled else 'off'} {a.min_replicas}-{a.max_replicas} "
             f"replicas, aiming at {a.target_per_replica} waiting messages per replica; "
-            f"{count(len(pool.live), 'replica')} now (cluster quota {pool.cfg.max_replicas}).",
+            f"{count(len(pool.live), 'replica')} now (cluster quota {pool.cfg.max_replicas}){frozen}.",
             None,
         )
     lo = whole(opts["min"], "min", 0, 500) if "min" in opts else None
@@ -171,6 +182,99 @@ def _autoscale(s: Session, args: list[str], by: str) -> Reply:
         else f"; the pool stays at {count(len(pool.live), 'replica')} until you `scale` it"
     )
     return f"{pool.name} autoscaler: {after}{tail}.", None
+
+
+@command(
+    "cordon",
+    "act",
+    "cordon HOST",
+    "Mark a pool's host unschedulable: its process runs on, nothing new starts there.",
+    ("host",),
+)
+def _cordon(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "cordon HOST")
+    host = ops.cordon(s.system, args[0], by)
+    return (
+        f"{host.name} cordoned: its {host.pool} process runs on; one restarted or replaced does "
+        f"not come back until `uncordon {host.name}`.",
+        None,
+    )
+
+
+@command(
+    "drain",
+    "act",
+    "drain HOST",
+    "Cordon a host and evict its process (what it held goes back to the queue).",
+    ("host",),
+)
+def _drain(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "drain HOST")
+    evicted = ops.drain(s.system, args[0], by)
+    name = args[0]
+    return (
+        f"{name} drained: "
+        + (
+            "its process was evicted; in-flight messages return to the queue after the visibility timeout."
+            if evicted
+            else "it ran no process."
+        )
+        + f" `uncordon {name}` lets it take one again.",
+        None,
+    )
+
+
+@command(
+    "uncordon",
+    "act",
+    "uncordon HOST",
+    "Let a cordoned or drained host take processes again.",
+    ("host",),
+)
+def _uncordon(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "uncordon HOST")
+    pool, host = ops.host_named(s.system, args[0])
+    started = ops.uncordon(s.system, args[0], by)
+    tail = (
+        f"; a {pool.name} process starts on it ({host.version}, about {pool.cfg.startup_s}s to ready)."
+        if started
+        else "."
+    )
+    return f"{host.name} schedulable again{tail}", None
+
+
+def _frozen(s: Session, name: str) -> bool:
+    a = s.system.automation.get(name)
+    return a is not None and a.frozen
+
+
+@command(
+    "freeze",
+    "act",
+    "freeze NAME",
+    "Stop an automation (autoscaler, deploy bot, auto-failover) from acting; `automation` lists them.",
+    ("automation",),
+)
+def _freeze(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "freeze NAME")
+    a = ops.freeze(s.system, args[0], by)
+    return (
+        f"{a.name} ({a.kind}) frozen: it leaves {a.target} as it is until `thaw {a.name}`.",
+        None,
+    )
+
+
+@command(
+    "thaw",
+    "act",
+    "thaw NAME",
+    "Let a frozen automation act again, on the state it now finds.",
+    ("automation",),
+)
+def _thaw(s: Session, args: list[str], by: str) -> Reply:
+    need(args, 1, "thaw NAME")
+    a = ops.thaw(s.system, args[0], by)
+    return f"{a.name} ({a.kind}) thawed: it acts again on what it finds now.", None
 
 
 @command(

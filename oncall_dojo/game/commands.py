@@ -91,4 +91,8 @@ def names(kind: Completion, s: Session) -> list[str]:
             return [lv.lower() for lv in LEVELS]
         case "team":
             return teams(s)
+        case "automation":
+            return sys_.automation.names()
+        case "host":
+            return list(sys_.fleet.hosts) if sys_.fleet is not None else []
     return []

@@ -45,6 +45,8 @@ Completion = Literal[
     "version",
     "level",
     "team",
+    "automation",
+    "host",
     "none",
 ]
 

@@ -143,6 +143,17 @@ def _workers(s: Session, args: list[str], by: str) -> Reply:
 
 
 @command(
+    "automation",
+    "investigate",
+    "automation",
+    "What acts by itself (autoscalers, deploy bots, auto-failover): frozen or not, what it did last.",
+    evidence="automation",
+)
+def _automation(s: Session, args: list[str], by: str) -> Reply:
+    return views.automation(s), Evidence("automation")
+
+
+@command(
     "deploys",
     "investigate",
     "deploys",

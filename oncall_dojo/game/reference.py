@@ -30,11 +30,21 @@ from oncall_dojo.incident.diagnosis import MECHANISMS, PLATFORM_PARTS
 from oncall_dojo.incident.injects import Inject, StakeholderMessage, Unavailable
 from oncall_dojo.incident.model import PLAYER_SEES_FIELDS, SPOILER_RULES, AlertsSpec, Incident
 from oncall_dojo.incident.vary import Variable
+from oncall_dojo.sim import automation as automation_model
 from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
 from oncall_dojo.sim import resources as resources_model
+from oncall_dojo.sim.components import hosts as hosts_model
 from oncall_dojo.sim.components.pool import MIN_SERVICE_S
-from oncall_dojo.sim.config import QueueConfig, SystemConfig, WorkerPoolConfig
+from oncall_dojo.sim.config import (
+    BotRollout,
+    DeployBotConfig,
+    DesiredState,
+    HostConfig,
+    QueueConfig,
+    SystemConfig,
+    WorkerPoolConfig,
+)
 from oncall_dojo.sim.events import EVENT_TYPES, EventBase, Recorded
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
 from oncall_dojo.sim.observability.alerts import AlertRule
@@ -67,6 +77,8 @@ def render() -> str:
         "  - [Types used by faults](#types-used-by-faults)",
         "- [Resources](#resources)",
         "- [Timed events](#timed-events)",
+        "- [Hosts](#hosts)",
+        "- [Automation](#automation)",
         "- [Injects](#injects)",
         "- [Commands](#commands)",
         "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
@@ -79,6 +91,8 @@ def render() -> str:
     out += _naming()
     out += _faults()
     out += _world()
+    out += _hosts()
+    out += _automation()
     out += _injects()
     out += _commands()
     out += _evidence()
@@ -191,6 +205,38 @@ def _world() -> list[str]:
     out += _variants("Event", EVENT_TYPES, "kind", common)
     out += ["### `Recorded`", ""]
     out += _model_section(Recorded)
+    return out
+
+
+def _hosts() -> list[str]:
+    """A pool's named hosts."""
+    out = ["## Hosts", ""]
+    out += _paragraph(inspect.cleandoc(hosts_model.__doc__ or ""))
+    out += [
+        "A pool declares its hosts under `system.workers.POOL.hosts`, keyed by host name (unique",
+        "across pools); a `host_status` event changes one, a `crash` threshold's `hosts` picks",
+        "some, and `cordon`, `drain`, `uncordon` and `restart POOL HOST` act on one. Each has",
+        "these fields:",
+        "",
+    ]
+    out += _model_section(HostConfig)
+    return out
+
+
+def _automation() -> list[str]:
+    """The automation registry, and the deploy bots an incident declares."""
+    out = ["## Automation", ""]
+    out += _paragraph(inspect.cleandoc(automation_model.__doc__ or ""))
+    out += [
+        "An incident declares deploy bots under `system.deploy_bots`, keyed by the automation",
+        "name `freeze` and `thaw` take; each has these fields:",
+        "",
+    ]
+    out += _model_section(DeployBotConfig)
+    out += ["### `BotRollout`", ""]
+    out += _model_section(BotRollout)
+    out += ["### `DesiredState`", ""]
+    out += _model_section(DesiredState)
     return out
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from oncall_dojo.game.fmt import human, mmss
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.components.pool import WorkerPool
 from oncall_dojo.sim.dbactivity import APP_USER, Activity, sessions
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import Query as LogQuery
@@ -105,6 +106,7 @@ def system_map(s: Session) -> str:
         state = "ok" if ready == len(live) and live else ("DOWN" if ready == 0 else "DEGRADED")
         lines.append(
             f"{'workers ' + name:<20} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}"
+            + (_hosts_summary(p) if p.hosts else "")
         )
     db = sys_.db
     lines.append(
@@ -268,12 +270,45 @@ def workers(s: Session, pool_name: str | None) -> str:
                 "backoff": "CrashLoopBackOff",
                 "starting": "ContainerCreating" if r.restarts == 0 else "Starting",
                 "running": "Running",
+                "unready": "Running, not ready",
             }.get(r.state, r.state)
             age = mmss(sys_.t - r.started)
             out.append(
                 f"  {r.name:<30} {state:<18} {r.version:<10} restarts {r.restarts:<3} mem {r.memory:5.0f}Mi  age {age}"
+                + (f"  on {r.host}" if r.host else "")
             )
+        if p.hosts:
+            out += _hosts(p)
     return "\n".join(out)
+
+
+HOST_STATES = {
+    "ready": "Ready",
+    "not_ready": "NotReady",
+    "cordoned": "Ready,SchedulingDisabled",
+    "drained": "Ready,SchedulingDisabled",
+    "down": "NotReady (unreachable)",
+}
+"""A host's state as `kubectl get nodes` shows it."""
+
+
+def _hosts_summary(p: WorkerPool) -> str:
+    ready = sum(1 for h in p.hosts.values() if h.state == "ready")
+    return f"  hosts {ready}/{len(p.hosts)} ready"
+
+
+def _hosts(p: WorkerPool) -> list[str]:
+    """A pool's hosts: state, site, version installed, disk, and the process on each."""
+    procs = {r.host: r.name for r in p.live}
+    out = [f"  hosts of {p.name}:"]
+    for h in p.hosts.values():
+        disk = f"disk {h.disk_used_gb:.0f}/{h.disk_gb:.0f}G ({h.disk_used_gb / h.disk_gb:.0%})"
+        site = f"  site {h.site}" if h.site else ""
+        out.append(
+            f"    {h.name:<16} {HOST_STATES[h.state]:<26} {h.version:<10} {disk:<24} "
+            f"{procs.get(h.name, 'no process')}{site}"
+        )
+    return out
 
 
 def changes(s: Session) -> str:
@@ -421,3 +456,26 @@ def flags(s: Session) -> str:
     flag_rows = [f"  {k:<36} {v}" for k, v in sorted(sys_.flags.items())] or ["  none"]
     config_rows = [f"  {k:<36} {v}" for k, v in sorted(sys_.config.items())] or ["  none"]
     return "\n".join(["Flags:", *flag_rows, "Config:", *config_rows])
+
+
+def automation(s: Session) -> str:
+    """Every automation: what it manages, frozen or not, what it did last (time relative to
+    the page)."""
+    rows = []
+    for a in s.system.automation:
+        last = (
+            f"{mmss(a.last_at - s.page_tick)} {a.last}" if a.last_at is not None else "nothing yet"
+        )
+        rows.append(
+            f"  {a.name:<24} {a.kind:<14} {'FROZEN' if a.frozen else 'active':<7} {a.target}\n"
+            f"  {'':<24} last: {last}"
+        )
+    if not rows:
+        return "No automation: nothing here changes the system by itself."
+    head = f"  {'name':<24} {'kind':<14} {'state':<7} manages"
+    return (
+        "Automation (`freeze NAME` stops one, `thaw NAME` lets it act again):\n"
+        + head
+        + "\n"
+        + "\n".join(rows)
+    )

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.topocheck import all_hosts, check_topology, host_errors, unknown
 from oncall_dojo.sim.config import SystemConfig
-from oncall_dojo.sim.events import PoolEvent, ResourceEvent
+from oncall_dojo.sim.events import HostEvent, PoolEvent, ResourceEvent
 from oncall_dojo.sim.world import exported_names
 
 Loc = tuple[str | int, ...]
@@ -21,10 +22,10 @@ def _missing(loc: Loc, what: str, value: str, known: Collection[str], plural: st
 
 
 def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
-    """Located errors in `resources` and `events`."""
+    """Located errors in `resources` and `events`, and in the system's automation and hosts."""
+    errors: list[tuple[Loc, str]] = check_topology(cfg)
     if not incident.resources and not incident.events:
-        return []
-    errors: list[tuple[Loc, str]] = []
+        return errors
     routes = list(cfg.api.routes)
     services = ["api", *cfg.workers]
     builtin = exported_names(cfg)
@@ -67,6 +68,7 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             pool = getattr(th, "pool", None)
             if pool is not None:
                 errors += _missing((*at, "pool"), "worker pool", pool, cfg.workers, "pools")
+                errors += host_errors((*at, "hosts"), pool, getattr(th, "hosts", []), cfg)
             service = getattr(th, "service", None)
             if service is not None:
                 errors += _missing((*at, "service"), "service", service, services, "services")
@@ -87,6 +89,14 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
         elif isinstance(ev, PoolEvent):
             if ev.pool not in cfg.workers:
                 errors += _missing((*at, "pool"), "worker pool", ev.pool, cfg.workers, "pools")
+            elif ev.replicas is not None and cfg.workers[ev.pool].hosts:
+                errors.append(
+                    (
+                        (*at, "replicas"),
+                        f"{ev.pool} runs one process per host; take hosts down with "
+                        "`host_status` events instead",
+                    )
+                )
             elif ev.replicas is not None and ev.replicas > cfg.workers[ev.pool].max_replicas:
                 errors.append(
                     (
@@ -94,4 +104,6 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
                         f"{ev.pool} can have at most {cfg.workers[ev.pool].max_replicas} replicas",
                     )
                 )
+        elif isinstance(ev, HostEvent):
+            errors += unknown((*at, "host"), "host", ev.host, all_hosts(cfg), "hosts")
     return errors

@@ -8,11 +8,13 @@ of it under `system:`; unknown keys are errors, so a typo never passes silently.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Scalar = bool | int | float | str
+AUTOMATION_NAME = r"^[a-z][a-z0-9-]*$"
+"""An automation's name, as `freeze` and `thaw` take it."""
 
 
 class _Model(BaseModel):
@@ -134,6 +136,41 @@ class AutoscaleConfig(_Model):
     """Whether it is managing the pool (`autoscale POOL off` turns it off)."""
 
 
+HostState = Literal["ready", "not_ready", "cordoned", "drained", "down"]
+HOST_NAME = r"^[a-z][a-z0-9-]*$"
+"""A host's name (`billing-h1`, `ip-10-0-3-17`)."""
+
+
+class HostConfig(_Model):
+    """A named machine of a worker pool. It runs one of the pool's processes while it is up
+    and schedulable: `ready` (serving), `not_ready` (up, but failing its health checks: its
+    process takes no work and what it held is redelivered), `cordoned` (its process keeps
+    running, but nothing new is started on it), `drained` (cordoned and its process evicted)
+    or `down` (off: its process is gone)."""
+
+    site: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
+    """The site (zone or region) it is in, by name (`eu-west-1a`)."""
+    version: str | None = None
+    """The version installed on it (default: the pool's `version`): a host that missed a
+    release runs the old one, restarts included, until a full rollout of the pool installs
+    the new one on every host."""
+    state: HostState = "ready"
+    """Its state at the start."""
+    disk_gb: float = Field(default=100.0, gt=0)
+    """Size of its root volume."""
+    disk_used_gb: float = Field(default=40.0, ge=0)
+    """Space used at the start. When the volume is full, its process crashes (`no space left
+    on device`) and keeps crashing until space is freed."""
+
+    @model_validator(mode="after")
+    def _fits(self) -> HostConfig:
+        if self.disk_used_gb > self.disk_gb:
+            raise ValueError(
+                f"`disk_used_gb` ({self.disk_used_gb:g}) is above `disk_gb` ({self.disk_gb:g})"
+            )
+        return self
+
+
 class WorkerPoolConfig(_Model):
     queue: str
     """The queue this pool consumes."""
@@ -159,6 +196,10 @@ class WorkerPoolConfig(_Model):
     """Dollars per replica-hour."""
     autoscale: AutoscaleConfig | None = None
     """A queue-depth autoscaler for this pool (None: the replica count is set by hand)."""
+    hosts: dict[Annotated[str, Field(pattern=HOST_NAME)], HostConfig] = {}
+    """Named machines, each running one of the pool's processes while it is up (empty: the
+    pool's `replicas` run on anonymous nodes). With hosts, the pool runs one process per
+    schedulable host and `replicas` is not used; it cannot be scaled or autoscaled."""
 
 
 def _default_pools() -> dict[str, WorkerPoolConfig]:
@@ -469,6 +510,73 @@ class BrokerConfig(_Model):
     """Seconds a broker restart takes, during which nobody can publish."""
 
 
+class BotRollout(_Model):
+    """A change a deploy bot makes at a time, and again every `every_s` if given: a version
+    rolled out to a service, or a flag or config key set to a value."""
+
+    at: int = Field(ge=0)
+    """Simulated second (from the start of the run) at which it is due."""
+    every_s: int | None = Field(default=None, ge=60)
+    """Due again every so many seconds after `at` (a nightly push); None: once."""
+    service: str | None = None
+    """`api` or a worker pool to roll `version` out to."""
+    version: str | None = None
+    """The version it rolls out (with `service`)."""
+    percent: int = Field(default=100, ge=1, le=100)
+    """The share of the service's replicas it rolls out to (with `service`)."""
+    flag: str | None = None
+    """A feature flag it sets to `value`."""
+    config: str | None = None
+    """A runtime config key it sets to `value`."""
+    value: Scalar | None = None
+    """The value of `flag` or `config`."""
+    note: str = ""
+    """The note its change carries in the history (a commit message)."""
+
+    @model_validator(mode="after")
+    def _one_change(self) -> BotRollout:
+        given = [k for k in ("service", "flag", "config") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of `service` (with `version`), `flag` or `config`")
+        if self.service is not None and self.version is None:
+            raise ValueError("`service` needs the `version` it rolls out")
+        if self.service is None and self.version is not None:
+            raise ValueError("`version` goes with `service`")
+        if self.service is None and self.value is None:
+            raise ValueError(f"`{given[0]}` needs the `value` it is set to")
+        if self.service is not None and self.value is not None:
+            raise ValueError("`value` goes with `flag` or `config`, not `service`")
+        return self
+
+
+class DesiredState(_Model):
+    """What a GitOps controller keeps the system at: whatever differs when it syncs is put back."""
+
+    versions: dict[str, str] = {}
+    """The version each service (`api` or a worker pool) should run."""
+    flags: dict[str, Scalar] = {}
+    """Feature flags and their values."""
+    config: dict[str, Scalar] = {}
+    """Runtime config keys and their values."""
+
+
+class DeployBotConfig(_Model):
+    """A deploy bot: a pipeline that rolls out at set times, or a GitOps controller that puts
+    back what differs from its desired state. An automation: `freeze NAME` stops it, `thaw NAME`
+    lets it act again on what it then finds."""
+
+    author: str = Field(default="deploy-bot", pattern=r"^[a-z][a-z0-9_.-]*$")
+    """The author of its changes in the history, and of its log lines."""
+    rollouts: list[BotRollout] = []
+    """Changes it makes at set times; one due while it is frozen waits until it is thawed."""
+    desired: DesiredState | None = None
+    """The state it keeps the system at, synced every `sync_every_s` (None: it only rolls out)."""
+    sync_every_s: int = Field(default=180, ge=10)
+    """Seconds between syncs against `desired` (Argo CD's default is three minutes)."""
+    frozen: bool = False
+    """Frozen at the start (a change freeze already in place)."""
+
+
 class SystemConfig(_Model):
     start: str = "2026-03-14T03:00:00Z"
     """Wall-clock time of tick 0 (ISO 8601)."""
@@ -494,6 +602,9 @@ class SystemConfig(_Model):
     """Changes that happened before the incident (shown in the change history)."""
     appdb: AppDbConfig | None = None
     """The application database; data incidents turn it on."""
+    deploy_bots: dict[Annotated[str, Field(pattern=AUTOMATION_NAME)], DeployBotConfig] = {}
+    """Deploy bots and GitOps controllers that change the system by themselves, by their
+    automation name (`argocd`, `release-train`)."""
 
     @classmethod
     def with_overrides(cls, overrides: dict[str, Any] | None) -> SystemConfig:

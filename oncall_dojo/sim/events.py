@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from oncall_dojo.sim.config import HostState
 from oncall_dojo.sim.faults.base import LogLine
 
 
@@ -104,7 +105,34 @@ class ProviderEvent(EventBase):
         return "payment-provider"
 
 
-EVENT_TYPES: tuple[type[EventBase], ...] = (ResourceEvent, PoolEvent, ProviderEvent)
+class HostEvent(EventBase):
+    """Something happens to a named host of a worker pool (`system.workers.POOL.hosts`): its
+    state changes (it goes down, fails its health checks, comes back) or its volume fills."""
+
+    kind: Literal["host_status"]
+    host: str
+    """The host, by name."""
+    state: HostState | None = None
+    """Its new state: `down` and `drained` stop its process (what it held is redelivered),
+    `not_ready` keeps it but gives it no work, `ready` starts one again."""
+    disk_used_gb: float | None = Field(default=None, ge=0)
+    """Space used on its volume now (kept within its size)."""
+    disk_fill_gb_per_s: float | None = None
+    """How fast its volume fills from now on (negative: frees up; 0: stops)."""
+
+    @model_validator(mode="after")
+    def _something(self) -> HostEvent:
+        if self.state is None and self.disk_used_gb is None and self.disk_fill_gb_per_s is None:
+            raise ValueError(
+                "give the host's new `state`, `disk_used_gb`, `disk_fill_gb_per_s`, or several"
+            )
+        return self
+
+    def component(self) -> str:
+        return self.host
+
+
+EVENT_TYPES: tuple[type[EventBase], ...] = (ResourceEvent, PoolEvent, ProviderEvent, HostEvent)
 if TYPE_CHECKING:
     Event = EventBase
 else:

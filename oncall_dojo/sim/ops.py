@@ -13,8 +13,12 @@ what it cannot parse and words the outcome; it never reaches into the model.
 
 from __future__ import annotations
 
+import difflib
+
+from oncall_dojo.sim.automation import Automation
 from oncall_dojo.sim.components.database import Backend
-from oncall_dojo.sim.components.pool import WorkerPool
+from oncall_dojo.sim.components.hosts import process_on
+from oncall_dojo.sim.components.pool import Host, WorkerPool
 from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
@@ -141,6 +145,81 @@ def autoscale(
         sys.scale_pool(pool, hi)
         return before, after, live
     return before, after, None
+
+
+# ------------------------------------------------------------------------------------ hosts
+def host_named(sys: System, name: str) -> tuple[WorkerPool, Host]:
+    """A named host and its pool, or a refusal naming the closest host."""
+    fleet = sys.fleet
+    if fleet is None:
+        raise Refusal("this system's pools have no named hosts; `workers` lists the replicas")
+    found = fleet.hosts.get(name)
+    if found is None:
+        close = difflib.get_close_matches(name, list(fleet.hosts), n=1)
+        tip = f" (did you mean {close[0]!r}?)" if close else ""
+        raise Refusal(f"no host {name!r}{tip}; hosts: {', '.join(fleet.hosts)}")
+    return found
+
+
+def cordon(sys: System, name: str, author: str) -> Host:
+    """Mark a host unschedulable: its process runs on, nothing new starts there."""
+    _, host = host_named(sys, name)
+    if host.state != "ready":
+        raise Refusal(f"{name} is {host.state.replace('_', ' ')}, not ready: nothing to cordon")
+    assert sys.fleet is not None
+    sys.fleet.set_state(name, "cordoned", sys.t)
+    sys.record_change(sys.t, "cordon", name, "ready", "cordoned", author)
+    return host
+
+
+def drain(sys: System, name: str, author: str) -> bool:
+    """Cordon a host and evict its process (what it held goes back to the queue). Returns
+    whether a process was evicted."""
+    pool, host = host_named(sys, name)
+    if host.state not in ("ready", "cordoned"):
+        raise Refusal(f"{name} is {host.state.replace('_', ' ')}: nothing to drain")
+    evicted = process_on(pool, name) is not None
+    before = host.state
+    assert sys.fleet is not None
+    sys.fleet.set_state(name, "drained", sys.t)
+    sys.record_change(sys.t, "drain", name, before, "drained", author)
+    return evicted
+
+
+def uncordon(sys: System, name: str, author: str) -> bool:
+    """Let a cordoned or drained host take processes again; an empty one starts its pool's
+    process. Returns whether one started."""
+    pool, host = host_named(sys, name)
+    if host.state not in ("cordoned", "drained"):
+        raise Refusal(f"{name} is {host.state.replace('_', ' ')}, not cordoned or drained")
+    before = host.state
+    had = process_on(pool, name) is not None
+    assert sys.fleet is not None
+    sys.fleet.set_state(name, "ready", sys.t)
+    sys.record_change(sys.t, "uncordon", name, before, "ready", author)
+    return not had
+
+
+# ------------------------------------------------------------------------------------ automation
+def freeze(sys: System, name: str, author: str) -> Automation:
+    """Stop an automation (an autoscaler, a deploy bot, auto-failover) from acting until it is
+    thawed; what it did stays done."""
+    a = sys.automation.named(name)
+    if a.frozen:
+        raise Refusal(f"{a.name} is already frozen; `thaw {a.name}` lets it act again")
+    a.frozen = True
+    sys.record_change(sys.t, "freeze", a.name, "active", "frozen", author)
+    return a
+
+
+def thaw(sys: System, name: str, author: str) -> Automation:
+    """Let a frozen automation act again, on the state it now finds."""
+    a = sys.automation.named(name)
+    if not a.frozen:
+        raise Refusal(f"{a.name} is not frozen")
+    a.frozen = False
+    sys.record_change(sys.t, "thaw", a.name, "frozen", "active", author)
+    return a
 
 
 # ------------------------------------------------------------------------------------ releases

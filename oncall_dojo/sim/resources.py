@@ -94,6 +94,8 @@ class Crash(ThresholdBase):
     """The worker pool."""
     error: str = Field(min_length=1)
     """What a process prints as it dies (`open /data/spool: too many open files`)."""
+    hosts: list[str] = []
+    """Only the processes on these of the pool's `hosts` (empty: every process of the pool)."""
 
 
 class Slow(ThresholdBase):

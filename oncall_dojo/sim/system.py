@@ -5,7 +5,7 @@ and offers the verbs and state the game acts through. The components live in `co
 (the services), `observability/` (metrics, logs, alerts) and `data/` (business records).
 
 Order within a tick: changes roll out, faults evolve, the incident's timed events due happen,
-the queues release what is due, the scheduler runs jobs, the broker (alarm, producers) and the
+the deploy bots act, the hosts' disks fill, the queues release what is due, the scheduler runs jobs, the broker (alarm, producers) and the
 autoscalers act, the API serves requests (reading dependency latencies from the end of the
 previous tick), worker pools consume their queues, the incident's resources move and set their
 thresholds' effects for the next tick (`world.py`), then the provider, the database and the cache settle their state for the next
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from oncall_dojo.sim.automation import Automations
 from oncall_dojo.sim.components.api import Api
 from oncall_dojo.sim.components.autoscaler import Autoscaler
 from oncall_dojo.sim.components.broker import Broker
@@ -26,6 +27,8 @@ from oncall_dojo.sim.components.cache import Cache
 from oncall_dojo.sim.components.charges import Charges
 from oncall_dojo.sim.components.consumers import Consumers
 from oncall_dojo.sim.components.database import Database
+from oncall_dojo.sim.components.deploybot import DeployBot
+from oncall_dojo.sim.components.hosts import Fleet, place_hosts
 from oncall_dojo.sim.components.jobs import Job, Scheduler
 from oncall_dojo.sim.components.latency import LOGNORMAL
 from oncall_dojo.sim.components.pool import Replica, WorkerPool, hash_name
@@ -117,7 +120,15 @@ class System:
         self.world: Any = None
         """The incident's own resources and timed events, a `World` (`oncall_dojo.sim.world`:
         `add_world` sets it before the first tick); None when it has neither."""
+        self.automation = Automations()
+        """Everything that changes the system by itself, by name (`freeze`, `thaw`)."""
         self._build_components(cfg, draws)
+        self.bots = [DeployBot(self, n, b, self.automation) for n, b in cfg.deploy_bots.items()]
+        """The incident's deploy bots, ticked after the timed events."""
+        self.fleet = (
+            Fleet(self.pools, self.workers) if any(p.hosts for p in self.pools.values()) else None
+        )
+        """The pools' named hosts (None: no pool has any)."""
 
     def _build_pools(self, cfg: SystemConfig) -> dict[str, WorkerPool]:
         pools = {}
@@ -127,7 +138,9 @@ class System:
             pool = WorkerPool(
                 name, p, version=p.version, pod_hash=f"{hash_name(name + p.version) & 0xFFFFF:05x}"
             )
-            for _ in range(p.replicas):
+            if p.hosts:
+                place_hosts(pool, p)
+            for _ in range(0 if p.hosts else p.replicas):
                 r = pool.new_replica(-p.startup_s - 600)
                 r.state, r.memory = "running", p.memory_mb
             pools[name] = pool
@@ -153,7 +166,7 @@ class System:
             cfg.appdb.schema_version if cfg.appdb else 1,
         )
         self.workers = Workers(self.pools, queues, traits, db, provider, tm, self.consumers, rng)
-        self.autoscaler = Autoscaler(self.workers)
+        self.autoscaler = Autoscaler(self.workers, self.automation)
         self.scheduler = Scheduler(cfg.jobs, tm, db, queues, records, app)
         self.api = Api(
             cfg,
@@ -224,6 +237,11 @@ class System:
         world = self.world
         if world is not None:
             world.happen(t)
+        if self.bots:
+            for bot in self.bots:
+                bot.tick(t)
+        if self.fleet is not None and self.fleet.filling:
+            self.fleet.tick(t)
         self.provider.start_tick()
         for q in self.queues.values():
             if q.delayed:  # only messages waiting out a visibility timeout have anything to do
@@ -384,7 +402,7 @@ class System:
         """Stop a replica now (what it held goes back to the queue); a new one on its version
         starts at `at`."""
         self.workers.terminate(pool, r, self.t)
-        pool.new_replica(at, version=r.version)
+        pool.replace(r, at, r.version)
 
     def _terminate(self, pool: WorkerPool, r: Replica, t: int) -> None:
         self.workers.terminate(pool, r, t)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
-from oncall_dojo.sim.events import Event, PoolEvent, ProviderEvent, ResourceEvent
+from oncall_dojo.sim.events import Event, HostEvent, PoolEvent, ProviderEvent, ResourceEvent
 from oncall_dojo.sim.observability.logs import LogStore, parse_start
 from oncall_dojo.sim.observability.metrics import MetricStore
 from oncall_dojo.sim.observability.telemetry import Telemetry
@@ -58,7 +58,7 @@ def effect_traits(th: Threshold) -> tuple[str, VersionTraits] | None:
         return "api", VersionTraits(error_rate={th.route: th.share}, message_error=th.error)
     if isinstance(th, FailMessages):
         return th.pool, VersionTraits(message_error_rate=th.share, message_error=th.error)
-    if isinstance(th, Crash):
+    if isinstance(th, Crash) and not th.hosts:  # on hosts: their processes (`Host.panics`)
         return th.pool, VersionTraits(crash_on_start=th.error)
     if isinstance(th, Slow):
         return th.service, VersionTraits(latency_x=th.factor)
@@ -139,6 +139,13 @@ class World:
         elif isinstance(ev, ProviderEvent):
             sys.provider_latency_x = ev.latency_x
             sys.provider_extra_error = ev.error_rate
+        elif isinstance(ev, HostEvent):
+            fleet = sys.fleet
+            assert fleet is not None
+            if ev.disk_used_gb is not None or ev.disk_fill_gb_per_s is not None:
+                fleet.set_disk(ev.host, t, ev.disk_used_gb, ev.disk_fill_gb_per_s)
+            if ev.state is not None:
+                fleet.set_state(ev.host, ev.state, t)
         for line in ev.logs:
             line.write(sys, t)
         if ev.record is not None:
@@ -178,6 +185,19 @@ class World:
             res.value = res.spec.start
             res.reset_at = t
 
+    def _crash_hosts(self, th: Crash, key: str, holds: bool, t: int) -> None:
+        """While a threshold holds, the processes on its hosts die, and at each start again."""
+        pool = self.sys.pools[th.pool]
+        fleet = self.sys.fleet
+        assert fleet is not None
+        for name in th.hosts:
+            host = pool.hosts[name]
+            if holds:
+                host.panics[key] = th.error
+                fleet.crash(pool, host, t, th.error)
+            else:
+                host.panics.pop(key, None)
+
     def settle(self, t: int) -> None:
         """Move every resource by what its rate counted this second, then set its effects."""
         sys = self.sys
@@ -212,6 +232,9 @@ class World:
                 elif not holds:
                     res.holding[i] = None
                 effects[res.keys[i]] = holds
+                if isinstance(th, Crash) and th.hosts:
+                    self._crash_hosts(th, res.keys[i], holds, t)
+                    continue
                 if not holds:
                     continue
                 if isinstance(th, RefuseWrites):

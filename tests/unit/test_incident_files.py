@@ -47,7 +47,7 @@ EXPECTED = [
     Expected("disable-unknown-alert", 33, 13, "alerts.disable[0]", "no default alert named 'DeadLetters_paymnts'"),
     Expected("answer-unknown-part", 45, 12, "root_cause.answer.part[0]", "no part 'queue:paymnts' in this system; did you mean 'queue:payments'?"),
     Expected("playthrough-unknown-command", 116, 9, "playthroughs.reference.actions[2]", "unknown command `wrkers`. Did you mean `workers`?"),
-    Expected("evidence-unknown-kind", 81, 11, "evidence[2].view", "unknown evidence kind 'config'; kinds: alerts, db, deploys, flags, jobs, logs, map, messages, metrics, queue, queues, runbook, sql, workers"),
+    Expected("evidence-unknown-kind", 81, 11, "evidence[2].view", "unknown evidence kind 'config'; kinds: alerts, automation, db, deploys, flags, jobs, logs, map, messages, metrics, queue, queues, runbook, sql, workers"),
     Expected("playthrough-time-backwards", 130, 9, "playthroughs.harmful[0].actions", "action 4: times must not go backwards ('00:50 purge payments')"),
     Expected("resolution-bad-selector", 65, 15, "resolution.conditions[0].metric", "bad label matcher in 'queue_oldest_message_age_seconds{queue~payments}'"),
     Expected("system-unknown-key", 25, 7, "system.queues.payments", "unknown key 'visibilty_timeout_s' (did you mean 'visibility_timeout_s'?)"),
@@ -70,6 +70,8 @@ EXPECTED = [
     Expected("alert-text-unknown-alert", 34, 27, "alerts.texts.QueueAgeHigh_paymnts", "no default alert named 'QueueAgeHigh_paymnts'; did you mean 'QueueAgeHigh_payments'?"),
     Expected("alert-text-unknown-placeholder", 34, 28, "alerts.texts.QueueAgeHigh_payments", "unknown placeholder `{age}`; an alert text may use `{value}`, `{value|NOUN}` (counted: `{value|order}`) and `{threshold}`"),
     Expected("alert-summary-unknown-placeholder", 39, 16, "alerts.add[0].summary", "unknown placeholder `{limit}`; an alert text may use"),
+    Expected("deploy-bot-unknown-service", 35, 28, "system.deploy_bots.argocd.desired.versions.biling", "no service 'biling' (did you mean 'billing'?); services: api, billing, mailer, fulfillment"),
+    Expected("event-unknown-host", 40, 11, "events[0].host", "no host 'billing-h3' (did you mean 'billing-h2'?); hosts: billing-h1, billing-h2"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

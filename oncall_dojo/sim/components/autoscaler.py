@@ -1,21 +1,43 @@
-"""KEDA-style autoscalers: a pool's replicas follow its queue's backlog, scaling down late."""
+"""KEDA-style autoscalers: a pool's replicas follow its queue's backlog, scaling down late.
+
+Each pool with `autoscale` has one, registered as the automation `POOL-autoscaler`: frozen
+(`freeze billing-autoscaler`, as pausing a ScaledObject does), it leaves the replica count as
+it is; thawed, it scales on the backlog it then sees.
+"""
 
 from __future__ import annotations
 
+from oncall_dojo.sim.automation import Automation, Automations
 from oncall_dojo.sim.components.pool import WorkerPool
 from oncall_dojo.sim.components.workers import Workers
 from oncall_dojo.sim.observability.logs import INFO
 
 
+def autoscaler_name(pool: str) -> str:
+    """The automation name of a pool's autoscaler."""
+    return f"{pool}-autoscaler"
+
+
 class Autoscaler:
-    def __init__(self, workers: Workers) -> None:
+    def __init__(self, workers: Workers, registry: Automations | None = None) -> None:
         self.workers = workers
         self._desired: dict[str, list[tuple[int, int]]] = {}
         """(tick, desired replicas) per pool, over its scale-down delay."""
+        self.entries: dict[str, Automation] = {}
+        """Each autoscaled pool's entry in the automation registry."""
+        if registry is not None:
+            for name, pool in workers.pools.items():
+                if pool.cfg.autoscale is not None:
+                    self.entries[name] = registry.add(
+                        autoscaler_name(name), "autoscaler", f"workers:{name}"
+                    )
 
     def tick(self, t: int) -> None:
         for pool in self.workers.pools.values():
             if pool.cfg.autoscale is not None and pool.cfg.autoscale.enabled:
+                entry = self.entries.get(pool.name)
+                if entry is not None and entry.frozen:
+                    continue
                 self.scale(pool, t)
 
     def scale(self, pool: WorkerPool, t: int) -> None:
@@ -37,6 +59,9 @@ class Autoscaler:
         if target == have:
             return
         self.workers.scale(pool, target, t)
+        entry = self.entries.get(pool.name)
+        if entry is not None:
+            entry.did(t, f"scaled {pool.name} from {have} to {target} (backlog {waiting})")
         self.workers.tm.log(
             t,
             14,

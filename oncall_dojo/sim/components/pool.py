@@ -26,10 +26,11 @@ from itertools import accumulate
 from typing import Literal
 
 from oncall_dojo.sim.components.queue import Queue, Run
-from oncall_dojo.sim.config import WorkerPoolConfig
+from oncall_dojo.sim.config import HostState, WorkerPoolConfig
 from oncall_dojo.sim.errors import Refusal
 
-State = Literal["starting", "running", "backoff", "terminated"]
+State = Literal["starting", "running", "backoff", "terminated", "unready"]
+"""A process's life; `unready` is one on a host that fails its health checks (it takes no work)."""
 
 ROLLOUT_STEP_S = 20
 """Seconds between replicas a rollout replaces (half that for a pool's replicas)."""
@@ -52,6 +53,49 @@ class Replica:
     doomed_at: int = -1
     doom_reason: str = ""
     last_exit: str = ""
+    host: str = ""
+    """The named host it runs on (empty: the pool has no named hosts)."""
+
+
+@dataclass
+class Host:
+    """A named machine of a pool, running at most one of its processes (`hosts.py`)."""
+
+    name: str
+    pool: str
+    site: str | None
+    version: str
+    """The version installed on it: what a process started on it runs."""
+    state: HostState
+    disk_gb: float
+    disk_used_gb: float
+    fill_gb_per_s: float = 0.0
+    """How fast its volume fills (negative: frees up)."""
+    panics: dict[str, str] = field(default_factory=dict)
+    """Why a process on it dies at once, by cause (a threshold's key): while any holds, its
+    process crash-loops."""
+    gauges: tuple[int, ...] = ()
+    """Its series: up, ready, unschedulable, filesystem size, filesystem free."""
+
+    @property
+    def full(self) -> bool:
+        return self.disk_used_gb >= self.disk_gb
+
+    @property
+    def schedulable(self) -> bool:
+        return self.state == "ready"
+
+    def panic(self) -> str | None:
+        """Why a process started on it dies now (None: it may run)."""
+        if self.full:
+            return DISK_FULL_PANIC
+        for reason in self.panics.values():
+            return reason
+        return None
+
+
+DISK_FULL_PANIC = "write /var/lib/worker/spool: no space left on device"
+"""What a process on a host whose volume is full dies with."""
 
 
 @dataclass
@@ -66,9 +110,11 @@ class WorkerPool:
     processed: int = 0
     failed: int = 0
     pod_hash: str = "6f9c4"
+    hosts: dict[str, Host] = field(default_factory=dict)
+    """Its named hosts, by name; empty for a pool of anonymous replicas."""
 
     def new_replica(
-        self, t: int, startup: int | None = None, version: str | None = None
+        self, t: int, startup: int | None = None, version: str | None = None, host: str = ""
     ) -> Replica:
         self.serial += 1
         suffix = _suffix(self.serial + hash_name(self.name))
@@ -78,9 +124,21 @@ class WorkerPool:
             state="starting",
             ready_at=t + (self.cfg.startup_s if startup is None else startup),
             started=t,
+            host=host,
         )
         self.replicas.append(r)
         return r
+
+    def replace(self, r: Replica, at: int, version: str) -> None:
+        """Start the process that replaces `r` (a restart, a rollout) at `at`, on `version`: on
+        r's host if it has one, and only when that host takes new processes."""
+        if not r.host:
+            self.new_replica(at, version=version)
+            return
+        host = self.hosts[r.host]
+        host.version = version
+        if host.schedulable:
+            self.new_replica(at, version=version, host=r.host)
 
     @property
     def live(self) -> list[Replica]:
@@ -92,6 +150,11 @@ class WorkerPool:
 
     def scale(self, t: int, n: int) -> tuple[int, list[Replica]]:
         """Set the replica count; returns the change and the replicas removed."""
+        if self.hosts:
+            raise Refusal(
+                f"{self.name} runs one process per host ({', '.join(self.hosts)}); "
+                "`cordon`, `drain` and `uncordon` a host instead"
+            )
         if n < 0:
             raise Refusal("replicas cannot be negative")
         if n > self.cfg.max_replicas:

@@ -96,6 +96,8 @@ class Workers:
                 r.memory = cfg.memory_mb * 0.6
             if r.state == "starting":
                 panic = startup_panic(tr, config)
+                if panic is None and r.host:
+                    panic = pool.hosts[r.host].panic()
                 if panic is not None:
                     if t >= r.started + min(3, cfg.startup_s):
                         self.crash(pool, r, t, panic, "Error")
@@ -222,12 +224,15 @@ class Workers:
         """Replace a share of the pool's replicas, oldest first, with ones running `version`."""
         live = pool.live
         n = max(1, round(len(live) * percent / 100)) if live else 0
+        if percent >= 100:
+            for host in pool.hosts.values():  # installed on every host, empty ones included
+                host.version = version
         for i, r in enumerate(sorted(live, key=lambda r: r.started)):
             if i >= n or r.version == version:
                 continue
             at = t + i * ROLLOUT_STEP_S // 2
             self.terminate(pool, r, at)
-            pool.new_replica(at, version=version)
+            pool.replace(r, at, version)
 
     def connections(self) -> int:
         """Database connections the workers hold (two per running replica)."""

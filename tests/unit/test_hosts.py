@@ -1,0 +1,220 @@
+"""Hosts: named machines of a worker pool, each with its version, disk and state.
+
+A pool loses the share of its throughput that a lost host carried; a crash threshold on some
+hosts takes exactly their processes down; a full volume crashes its host's process; cordon,
+drain and uncordon act as in Kubernetes; each host is exported as node and kube-state series;
+and a run with hosts is deterministic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import TypeAdapter
+
+from oncall_dojo.game.check import play_session
+from oncall_dojo.game.commands import names
+from oncall_dojo.game.play import perform
+from oncall_dojo.game.plays import run_json
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.loader import load_incident
+from oncall_dojo.sim import ops
+from oncall_dojo.sim.components.hosts import process_on
+from oncall_dojo.sim.components.pool import DISK_FULL_PANIC
+from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.events import Event, HostEvent
+from oncall_dojo.sim.resources import ResourceSpec
+from oncall_dojo.sim.world import add_world
+
+from .simkit import accounted, found, run, system, value
+
+FLEET = Path(__file__).resolve().parents[1] / "fixtures" / "world" / "fleet.yaml"
+
+SATURATED: dict[str, Any] = {
+    "queues": {"jobs": {"kind": "generic", "objective_s": 3600, "producer_rps": 100}},
+    "workers": {
+        "crunch": {
+            "queue": "jobs",
+            "concurrency": 4,
+            "service_s": 0.4,
+            "version": "v1",
+            "hosts": {"h1": {}, "h2": {}, "h3": {}, "h4": {"site": "b", "version": "v0"}},
+        }
+    },
+}
+
+
+def acked_rate(s: Any) -> float:
+    return value(s, 'queue_acked_total{queue="jobs"}', "rate", 240)
+
+
+def test_a_pool_with_hosts_runs_one_process_per_host_on_its_version() -> None:
+    s = system(SATURATED)
+    pool = s.pools["crunch"]
+    assert [(r.host, r.version, r.state) for r in pool.live] == [
+        ("h1", "v1", "running"),
+        ("h2", "v1", "running"),
+        ("h3", "v1", "running"),
+        ("h4", "v0", "running"),
+    ]
+    with pytest.raises(Refusal, match="one process per host"):
+        ops.scale(s, pool, 8, "alice")
+
+
+def test_losing_a_host_drops_the_measured_throughput_by_its_share() -> None:
+    s = system(SATURATED)
+    add_world(s, {}, [HostEvent(kind="host_status", at=300, host="h1", state="down")])
+    run(s, 300)
+    before = acked_rate(s)
+    run(s, 300)
+    after = acked_rate(s)
+    assert before == pytest.approx(4 * 4 / 0.4, rel=0.02)  # saturated: every slot busy
+    assert after / before == pytest.approx(3 / 4, rel=0.02)
+    assert value(s, 'up{instance="h1"}') == 0 and value(s, 'up{instance="h2"}') == 1
+    assert value(s, 'kube_node_status_condition{node="h1"}') == 0
+    accounted(s)
+
+
+def test_a_not_ready_host_takes_no_work_and_its_messages_are_redelivered() -> None:
+    s = system(SATURATED)
+    add_world(
+        s,
+        {},
+        [
+            HostEvent(kind="host_status", at=100, host="h2", state="not_ready"),
+            HostEvent(kind="host_status", at=400, host="h2", state="ready"),
+        ],
+    )
+    run(s, 360)
+    pool = s.pools["crunch"]
+    r = process_on(pool, "h2")
+    assert r is not None and r.state == "unready" and r.inflight_n == 0
+    assert acked_rate(s) == pytest.approx(30, rel=0.02)
+    accounted(s)
+    run(s, 300)
+    assert r.state == "running" and r.restarts == 0  # healthy again, not restarted
+    assert acked_rate(s) == pytest.approx(40, rel=0.02)
+
+
+def test_a_crash_threshold_on_two_hosts_takes_exactly_their_processes_down() -> None:
+    s = system(SATURATED)
+    spec = ResourceSpec.model_validate(
+        {
+            "metric": "crunch_open_files",
+            "start": 0,
+            "rate": 1,
+            "thresholds": [
+                {
+                    "above": 100,
+                    "effect": "crash",
+                    "pool": "crunch",
+                    "hosts": ["h1", "h2"],
+                    "error": "open /data: too many open files",
+                }
+            ],
+        }
+    )
+    add_world(s, {"fds": spec}, [])
+    run(s, 99)
+    pool = s.pools["crunch"]
+    assert all(r.state == "running" for r in pool.live)
+    run(s, 400)
+    by_host = {r.host: r for r in pool.live}
+    assert {h for h, r in by_host.items() if r.restarts} == {"h1", "h2"}
+    assert all(by_host[h].state in ("backoff", "starting") for h in ("h1", "h2"))
+    assert all(by_host[h].state == "running" for h in ("h3", "h4"))
+    crashed = found(s, "service:crunch level:fatal")
+    assert crashed and all("too many open files" in line for line in crashed)
+    assert {n for n in ("h1", "h2", "h3", "h4") if any(by_host[n].name in x for x in crashed)} == {
+        "h1",
+        "h2",
+    }
+    assert acked_rate(s) == pytest.approx(20, rel=0.02)
+    accounted(s)
+
+
+def test_a_full_volume_crashes_its_hosts_process_until_space_is_freed() -> None:
+    s = system(SATURATED)
+    add_world(
+        s,
+        {},
+        [
+            HostEvent(kind="host_status", at=10, host="h3", disk_fill_gb_per_s=1.0),
+            HostEvent(kind="host_status", at=200, host="h3", disk_used_gb=20, disk_fill_gb_per_s=0),
+        ],
+    )
+    run(s, 150)  # 40 of 100 GB used at the start: full after 60 s
+    r = process_on(s.pools["crunch"], "h3")
+    assert r is not None and r.state != "running" and r.restarts >= 2
+    assert value(s, 'node_filesystem_avail_bytes{instance="h3"}') == 0
+    assert any(DISK_FULL_PANIC in line for line in found(s, "service:crunch level:fatal"))
+    run(s, 400)
+    assert r.state == "running"
+    assert value(s, 'node_filesystem_avail_bytes{instance="h3"}') == 80 * 1_073_741_824
+
+
+def test_cordon_drain_and_uncordon_from_the_console() -> None:
+    s = Session(load_incident(FLEET, expect_id="fleet"), 1)
+    sys_ = s.system
+    billing = sys_.pools["billing"]
+    assert names("host", s) == ["billing-h1", "billing-h2", "billing-h3", "billing-h4"]
+    assert perform(s, "cordon billing-h1").kind == "act"
+    assert process_on(billing, "billing-h1") is not None  # runs on
+    assert value(sys_, 'kube_node_spec_unschedulable{node="billing-h1"}') == 0  # not yet ticked
+    s.advance(1)
+    assert value(sys_, 'kube_node_spec_unschedulable{node="billing-h1"}') == 1
+    perform(s, "restart billing billing-h1")
+    assert process_on(billing, "billing-h1") is None  # replaced: nowhere to go
+    e = perform(s, "uncordon billing-h1")
+    assert e.kind == "act" and "process starts on it" in e.output
+    assert process_on(billing, "billing-h1") is not None
+    e = perform(s, "drain billing-h2")
+    assert e.kind == "act" and "evicted" in e.output
+    assert process_on(billing, "billing-h2") is None
+    assert perform(s, "cordon billing-h2").kind == "refused"
+    assert "did you mean 'billing-h2'" in perform(s, "drain billing-h22").output
+    out = perform(s, "workers billing").output
+    assert (
+        "hosts of billing:" in out and "Ready,SchedulingDisabled" in out and "on billing-h4" in out
+    )
+    assert "hosts 2/4 ready" in perform(s, "map").output
+    changes = [(c.kind, c.target, c.after) for c in sys_.changes[-4:]]
+    assert ("drain", "billing-h2", "drained") in changes and (
+        "cordon",
+        "billing-h1",
+        "cordoned",
+    ) in changes
+
+
+def test_the_fleet_fixture_plays_the_same_twice() -> None:
+    inc = load_incident(FLEET, expect_id="fleet")
+    first = json.dumps(run_json(play_session(inc, 1, inc.playthroughs.reference.actions)))
+    second = json.dumps(run_json(play_session(inc, 1, inc.playthroughs.reference.actions)))
+    assert first == second
+
+
+def test_the_guides_hosts_example_is_valid_and_acts_as_it_says() -> None:
+    """The hosts example of docs/authoring.md validates, and its events and threshold do what
+    the guide says."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "authoring.md").read_text(
+        encoding="utf-8"
+    )
+    blocks = [b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:]]
+    (body,) = [b for b in blocks if b.startswith("system:\n  workers:\n    billing:\n      hosts:")]
+    doc = yaml.safe_load(body)
+    s = system(doc["system"])
+    resources = TypeAdapter(dict[str, ResourceSpec]).validate_python(doc["resources"])
+    add_world(s, resources, TypeAdapter(list[Event]).validate_python(doc["events"]))
+    run(s, 400)  # 200 open files + 2 a second: 1,024 reached at 412 s
+    billing = s.pools["billing"]
+    by_host = {r.host: r for r in billing.live}
+    assert by_host["billing-h3"].version == "v2.8.2"
+    assert by_host["billing-h3"].state == "unready"  # not ready since 300 s
+    assert by_host["billing-h4"].restarts > 0  # 5 GB free, filling at 0.02 GB/s from 120 s
+    assert by_host["billing-h1"].restarts == 0
+    run(s, 120)
+    assert by_host["billing-h1"].restarts > 0 and by_host["billing-h2"].restarts > 0
+    assert by_host["billing-h3"].restarts == 0
