@@ -113,7 +113,8 @@ def _diagnosis() -> list[str]:
         "the system's own, in this order: "
         + ", ".join(f"`{p}`" for p in PLATFORM_PARTS)
         + ", then `queue:NAME`, `workers:POOL`, `job:NAME`, `flag:NAME` and `config:KEY` for",
-        "every queue, worker pool, job, feature flag and config key the system starts with. An",
+        "every queue, worker pool, job, feature flag and config key the system starts with, and",
+        "`host:NAME` and `automation:NAME` for every named host and deploy bot. An",
         "incident's `root_cause.answer` names one or more parts and one or more mechanisms from",
         "this catalog, which every incident shares (in this order):",
         "",

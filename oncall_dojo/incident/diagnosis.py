@@ -62,11 +62,14 @@ PLATFORM_PARTS: tuple[str, ...] = (
 
 def parts_of(cfg: SystemConfig) -> list[str]:
     """The parts of a system a diagnosis may name: the platform's, then every queue, worker
-    pool, job, feature flag and config key the configuration has, each kind in name order."""
+    pool, job, feature flag and config key the configuration has, then its named hosts and
+    deploy bots, each kind in name order."""
     parts = list(PLATFORM_PARTS)
     parts += [f"queue:{n}" for n in sorted(cfg.queues)]
     parts += [f"workers:{n}" for n in sorted(cfg.workers)]
     parts += [f"job:{n}" for n in sorted(cfg.jobs)]
     parts += [f"flag:{n}" for n in sorted(cfg.flags)]
     parts += [f"config:{n}" for n in sorted(cfg.config)]
+    parts += [f"host:{h}" for h in sorted(h for p in cfg.workers.values() for h in p.hosts)]
+    parts += [f"automation:{n}" for n in sorted(cfg.deploy_bots)]
     return parts
