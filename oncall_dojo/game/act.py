@@ -514,6 +514,38 @@ def _ratelimit(s: Session, args: list[str], by: str) -> Reply:
     return f"{route} limited to {n} requests/s; the rest get 429.", None
 
 
+@command(
+    "ramp",
+    "act",
+    "ramp ROUTE FROM_RPS TO_RPS SECONDS|off",
+    "Admit a route's traffic gradually at the load balancer: from FROM_RPS up to TO_RPS over SECONDS (excess gets 429), then in full.",
+    ("route",),
+)
+def _ramp(s: Session, args: list[str], by: str) -> Reply:
+    usage = "ramp ROUTE FROM_RPS TO_RPS SECONDS|off"
+    if len(args) >= 2 and args[0] not in s.system.cfg.api.routes:
+        # `ramp POST /api/checkout 5 60 300`: the route is two words
+        args = [f"{args[0]} {args[1]}", *args[2:]]
+    need(args, 2, usage)
+    route = args[0]
+    if route not in s.system.cfg.api.routes:
+        raise Refusal(
+            f"no route {route!r}; routes: {', '.join(repr(r) for r in s.system.cfg.api.routes)}"
+        )
+    if args[1] == "off":
+        ops.ramp(s.system, route, None, by)
+        return f"Ramp on {route} stopped: the route is let through in full.", None
+    need(args, 4, usage)
+    start = whole(args[1], "from rps", 0, 100_000)
+    end = whole(args[2], "to rps", 1, 100_000)
+    seconds = whole(args[3], "seconds", 1, 86_400)
+    ops.ramp(s.system, route, (start, end, seconds), by)
+    return (
+        f"{route} ramps from {start} to {end} requests/s over {seconds}s; the rest get 429 until then.",
+        None,
+    )
+
+
 @command("cache flush", "act", "cache flush", "Empty the cache.")
 def _cache_flush(s: Session, args: list[str], by: str) -> Reply:
     ops.flush_cache(s.system, by)

@@ -42,6 +42,7 @@ from oncall_dojo.sim.config import (
     DesiredState,
     HostConfig,
     QueueConfig,
+    RetryPolicy,
     SystemConfig,
     WorkerPoolConfig,
 )
@@ -84,6 +85,7 @@ def render() -> str:
         "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
         "- [Default alerts](#default-alerts)",
         "- [Worker throughput](#worker-throughput)",
+        "- [Clients that retry](#clients-that-retry)",
         "- [Diagnosis: parts and mechanisms](#diagnosis-parts-and-mechanisms)",
         "- [Variables (`vary`)](#variables-vary)",
         "",
@@ -98,6 +100,7 @@ def render() -> str:
     out += _evidence()
     out += _alerts()
     out += _throughput()
+    out += _retries()
     out += _diagnosis()
     out += ["## Variables (`vary`)", ""]
     out += _model_section(Variable)
@@ -385,6 +388,42 @@ def _throughput() -> list[str]:
             f" | {queries} | {cap:.3g} |"
         )
     out.append("")
+    return out
+
+
+def _retries() -> list[str]:
+    out = [
+        "## Clients that retry",
+        "",
+        "By default a failed request is gone: its client does not send it again. Under",
+        "`system.traffic.retry` (every route) or a route's own `retry` (under",
+        "`system.api.routes`, which takes precedence; `max_attempts: 1` there turns retrying",
+        "off for the route), an incident gives the clients a retry policy. A request fails in its client's eyes when it gets anything but its success code",
+        "(a 500, 502, 503 from load shedding or the connection pool, 504, and a 429 from a rate",
+        "limit or a ramp: rejected clients retry, as real ones do) or, with `timeout_s`, when it",
+        "succeeds slower than that (the server did the work; the client had left). The client",
+        "then waits its backoff and sends the request again, one more request on the route on",
+        "top of the fresh traffic, or gives up after `max_attempts`. While a service is down the",
+        "clients waiting to retry build up, and a recovered service meets all of them at once:",
+        "with a fixed backoff of `b` seconds and no jitter, an outage of `D` seconds brings back",
+        "about `D / b` times the normal traffic, every second for `b` seconds. With retries a",
+        "route whose requests fail with probability `p` is offered `1 / (1 - p)` times its",
+        "traffic (`(1 - p^k) / (1 - p)` with at most `k` attempts).",
+        "",
+        "The levers: `ratelimit ROUTE RPS` and `ramp ROUTE FROM_RPS TO_RPS SECONDS` admit that",
+        "many requests a second at the load balancer and reject the rest with 429, fast: a",
+        "rejected request takes no connection and runs no query, and where clients retry it",
+        "costs the API's CPU nothing either. The rejected count as failed requests and come",
+        "back after their backoff, while what is admitted is served: the herd drains at the",
+        "admitted rate less the fresh traffic. A ramp rises in a straight line, then ends and",
+        "lets the route through in full (or as its rate limit says).",
+        "",
+        "Metrics, for each route whose clients retry: `http_client_retries_total{route}`",
+        "(requests sent again) and `http_client_gave_up_total{route}` (clients whose last attempt",
+        'failed); rejected requests are `http_requests_total{route,code="429"}`.',
+        "",
+    ]
+    out += _model_section(RetryPolicy)
     return out
 
 

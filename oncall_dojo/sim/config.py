@@ -21,6 +21,39 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
+class RetryPolicy(_Model):
+    """How the clients of a route retry a request that failed: any status but success (a 5xx, a
+    503 from the connection pool or load shedding, a 504, a 429 from a rate limit or ramp), and a
+    success slower than `timeout_s`. A retry comes back after its backoff as one more request on
+    the route; a client whose last attempt failed gives up."""
+
+    max_attempts: int | None = Field(default=3, ge=1, le=100)
+    """Attempts per request, the first included (1: never retry; null: retry until it succeeds)."""
+    backoff: Literal["fixed", "exponential"] = "exponential"
+    """`fixed` waits `base_s` before every retry; `exponential` waits `base_s`, then twice that,
+    four times... up to `cap_s`."""
+    base_s: float = Field(default=1.0, ge=0.01, le=3600, allow_inf_nan=False)
+    """Wait before the first retry, in seconds. Waits are counted in the simulation's whole
+    seconds: one shorter than a second comes back in the next second."""
+    cap_s: float = Field(default=60.0, ge=0.01, le=86_400, allow_inf_nan=False)
+    """Longest wait of an exponential backoff."""
+    jitter: Literal["none", "full", "equal"] = "none"
+    """`none`: every client waits exactly its backoff, so clients that failed together come back
+    together (synchronized waves); `full`: the clients that failed together are spread evenly
+    over the seconds from 1 to the backoff; `equal`: over its second half."""
+    timeout_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """The client stops waiting after this long and retries (null: it waits for the server's own
+    timeout). The server still does the work of the request it left."""
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> RetryPolicy:
+        if self.backoff == "exponential" and self.cap_s < self.base_s:
+            raise ValueError(
+                f"`cap_s` ({self.cap_s:g}) must not be below `base_s` ({self.base_s:g})"
+            )
+        return self
+
+
 class TrafficConfig(_Model):
     base_rps: float = Field(default=60.0, ge=0)
     """Mean requests per second at the daily peak."""
@@ -30,6 +63,9 @@ class TrafficConfig(_Model):
     """Hour of the day (UTC) of the traffic peak."""
     noise: float = Field(default=0.08, ge=0, le=1)
     """Relative size of minute-to-minute noise."""
+    retry: RetryPolicy | None = None
+    """How clients of every route retry failed requests (null: they do not; a route's own
+    `retry` takes precedence)."""
 
 
 class RouteConfig(_Model):
@@ -51,6 +87,8 @@ class RouteConfig(_Model):
     """CPU time per request on an API replica."""
     creates_order: bool = False
     """A successful request writes one order record."""
+    retry: RetryPolicy | None = None
+    """How this route's clients retry failed requests (null: as `traffic.retry` says)."""
 
 
 def _default_routes() -> dict[str, RouteConfig]:

@@ -289,6 +289,24 @@ def rate_limit(sys: System, route: str, rps: int | None, author: str) -> None:
     sys.record_change(sys.t, "ratelimit", route, "", f"{rps} rps", author)
 
 
+def ramp(sys: System, route: str, rps: tuple[int, int, int] | None, author: str) -> None:
+    """Admit a route's traffic gradually: from `start` requests per second up to `end` in a
+    straight line over `seconds`, the rest rejected with 429; then the ramp ends. None: stop a
+    ramp now."""
+    ramps = sys.ramps
+    if rps is None:
+        if route not in ramps:
+            raise Refusal(f"no ramp on {route}")
+        del ramps[route]
+        sys.record_change(sys.t, "ramp", route, "", "off", author)
+        return
+    start, end, seconds = rps
+    if end <= start:
+        raise Refusal(f"a ramp rises: the end rate ({end}) must be above the start ({start})")
+    ramps[route] = (sys.t, float(start), float(end), seconds)
+    sys.record_change(sys.t, "ramp", route, "", f"{start} -> {end} rps over {seconds}s", author)
+
+
 # ------------------------------------------------------------------------------------ queues
 def pause_consumers(sys: System, q: Queue, author: str) -> None:
     """Stop handing a queue's messages to its consumers; nothing is lost."""

@@ -189,6 +189,7 @@ class System:
     api_version: _Via[str] = _Via("api", "version")
     api_rollout: _Via[list[tuple[str, int]]] = _Via("api", "rollout")
     rate_limits: _Via[dict[str, float]] = _Via("api", "rate_limits")
+    ramps: _Via[dict[str, tuple[int, float, float, int]]] = _Via("api", "ramps")
     pool_in_use: _Via[float] = _Via("api", "pool_in_use")
     total_requests: _Via[int] = _Via("api", "total_requests")
     bad_requests: _Via[int] = _Via("api", "bad_requests")

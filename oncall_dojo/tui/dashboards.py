@@ -36,6 +36,14 @@ def services(s: Session) -> list[str]:
 def panels(s: Session, service: str) -> list[Panel]:
     sys_ = s.system
     if service == "api":
+        retries = (
+            [
+                Panel("retries", "http_client_retries_total", "rate", "/s"),
+                Panel("rate limited", 'http_requests_total{code="429"}', "rate", "/s"),
+            ]
+            if sys_.api.herd is not None  # clients that retry (the incident's retry policy)
+            else []
+        )
         return [
             Panel("rate", "http_requests_total", "rate", "/s"),
             Panel(
@@ -46,6 +54,7 @@ def panels(s: Session, service: str) -> list[Panel]:
             Panel("latency p99", "http_request_duration_seconds", "p99", "s"),
             Panel("saturation cpu", "api_cpu_utilization", "max"),
             Panel("db pool in use", 'db_pool_connections_in_use{pool="api"}', "max"),
+            *retries,
         ]
     if service in sys_.pools:
         q = sys_.pools[service].cfg.queue

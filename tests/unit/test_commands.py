@@ -103,6 +103,13 @@ REFUSED = [
     ("index create idx nosuchtable id", "no table 'nosuchtable'"),
     ("config NotAKey 1", "config keys look like payments.retry.backoff"),
     ("ratelimit GET /nowhere 5", "no route 'GET /nowhere'"),
+    ("ramp GET /nowhere 5 50 300", "no route 'GET /nowhere'"),
+    (
+        "ramp GET /api/products 50 5 300",
+        "a ramp rises: the end rate (5) must be above the start (50)",
+    ),
+    ("ramp GET /api/products 5 50", "usage: ramp ROUTE FROM_RPS TO_RPS SECONDS|off"),
+    ("ramp GET /api/products off", "no ramp on GET /api/products"),
     ("update too short", "a status update needs a sentence"),
     ("db tables", "usage: db [queries|locks|indexes]"),
     (

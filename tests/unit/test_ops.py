@@ -60,6 +60,7 @@ VERBS: list[tuple[str, Verb, tuple[str, str]]] = [
     ("purge", lambda s: ops.purge(backlog(s), s.queues["payments"], "ana"), ("purge", "payments")),
     ("park all", lambda s: ops.park_all(backlog(s), s.queues["payments"], "ana"), ("park", "payments")),
     ("ratelimit", lambda s: ops.rate_limit(s, next(iter(s.cfg.api.routes)), 5, "ana"), ("ratelimit", next(iter(system().cfg.api.routes)))),
+    ("ramp", lambda s: ops.ramp(s, next(iter(s.cfg.api.routes)), (5, 50, 300), "ana"), ("ramp", next(iter(system().cfg.api.routes)))),
     ("flush", lambda s: ops.flush_cache(s, "ana"), ("flush", "cache")),
     ("failover postgres", lambda s: ops.failover_postgres(s, "ana"), ("failover", "postgres")),
     ("failover ledger", lambda s: ops.failover_ledger(s, "ana"), ("failover", "ledger")),

@@ -21,6 +21,7 @@ from oncall_dojo.sim.components.pool import ROLLOUT_STEP_S, hash_name
 from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import Queue
 from oncall_dojo.sim.components.requests import Requests, RequestTick, Route
+from oncall_dojo.sim.components.retries import Herd
 from oncall_dojo.sim.components.traits import NO_TRAITS, TraitBook
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
 from oncall_dojo.sim.data.appdb import AppDb
@@ -77,6 +78,12 @@ class Api:
         self.rollout_next = 0
         self.rate_limits: dict[str, float] = {}
         """Requests per second each rate-limited route lets through."""
+        self.ramps: dict[str, tuple[int, float, float, int]] = {}
+        """Routes admitting traffic gradually: (start tick, from rps, to rps, seconds)."""
+        self._limits: dict[str, float] = self.rate_limits
+        """The limits of this tick: the rate limits, and the ramps' where lower."""
+        self.herd = Herd.of(cfg, tm)
+        """The clients that retry failed requests (None: no route's clients do)."""
         self.cpu = 0.0
         self.pool_in_use = 0.0
         self._conn_free: list[float] = []
@@ -194,14 +201,19 @@ class Api:
                 (v for v in self.versions if self.traits.get("api", v).corrupt_writes > 0), ""
             )
         # CPU: demand of the whole fleet against its capacity
-        cpu_demand = rps * self._cpu_ms_per_request * cpu_x
+        self._limits = limits = self._ramp(t) if self.ramps else self.rate_limits
+        herd = self.herd
+        if herd is None:
+            cpu_demand = rps * self._cpu_ms_per_request * cpu_x
+        else:  # the clients due come back; the fleet works on what the load balancer admits
+            cpu_demand = herd.arrive(t, rps, limits) * cpu_x
         cpu_cap = max(1.0, replicas * cfg.cpu_ms_per_replica)
         self.cpu = min(1.0, cpu_demand / cpu_cap)
         # the fleet's CPU is a processor-sharing server: response times grow as 1 / (1 - rho)
         # and spread wider toward saturation; beyond it, admission sheds 1 - 1 / rho
         cpu_rho = cpu_demand / cpu_cap
         cpu_wait = 1.0 / (1.0 - min(0.99, cpu_rho))
-        plan, conn_demand = self._plan(rps, plain, vtraits)
+        plan, conn_demand = self._plan(rps, plain, vtraits, herd)
         pool_size = cfg.pool_size
         waits: list[list[float]] | None = None
         if conn_demand > 0.5 * pool_size or self._conn_free or self._conn_held:
@@ -229,8 +241,32 @@ class Api:
         )
         self._serve(k, plan, lat_x, cpu_wait, ps_sigma(cpu_rho), waits)
 
+    def _ramp(self, t: int) -> dict[str, float]:
+        """This tick's limits: each ramp admits from its start rate up to its end rate in a
+        straight line, then ends (the route is let through in full, or as its rate limit says)."""
+        limits = dict(self.rate_limits)
+        for route, (start, lo, hi, secs) in list(self.ramps.items()):
+            if t >= start + secs:
+                del self.ramps[route]
+                self.tm.log(
+                    t,
+                    5,
+                    "api",
+                    INFO,
+                    f'envoy-ingress ramp complete route="{route}" rps={hi:g}',
+                )
+                continue
+            rate = lo + (hi - lo) * (t - start) / secs
+            have = limits.get(route)
+            limits[route] = rate if have is None else min(have, rate)
+        return limits
+
     def _plan(
-        self, rps: float, plain: bool, vtraits: list[tuple[float, VersionTraits]]
+        self,
+        rps: float,
+        plain: bool,
+        vtraits: list[tuple[float, VersionTraits]],
+        herd: Herd | None,
     ) -> tuple[list[Plan], float]:
         """How many requests each route gets, what their queries cost now, and the connection
         pool's load (Little's law on the time requests hold a connection)."""
@@ -239,12 +275,15 @@ class Api:
         timeout = self.cfg.api.timeout_s
         poisson = self.rng.poisson
         take = self.draws.take
-        limits = self.rate_limits
+        limits = self._limits
+        due = herd.due if herd is not None else None
         plan: list[Plan] = []
         conn_demand = 0.0
         for rs in self.routes:
             r = rs[1]
             n = poisson(rps * r.share)
+            if due:  # clients coming back after a backoff
+                n += due.get(rs[0], 0)
             limit = limits.get(rs[0]) if limits else None
             allowed = n if limit is None else min(n, self.rng.poisson(limit) if limit > 0 else 0)
             if plain:
@@ -383,7 +422,9 @@ class Api:
         """Serve each route's requests, then run what they asked of the database and queues."""
         db = self.db
         row = self.tm.metrics.row
-        limits = self.rate_limits
+        limits = self._limits
+        herd = self.herd
+        requests = self.requests
         writes_may_fail = db.writes_may_fail()
         publish_error = self.broker.publish_error
         ok_line = self._ok_line
@@ -422,6 +463,10 @@ class Api:
                 write_err = write_err or publish_error
             if spread:
                 draws = ([f**sp_a * sp_k for f in draws[0]], *draws[1:])
+            clients = herd.routes.get(name) if herd is not None else None
+            if clients is not None:
+                requests.client_timeout = clients.policy.timeout_s
+                requests.abandoned = 0
             mean_ms = r.base_ms * lat_x * cpu_wait + db_ms + prov_ms
             if (
                 allowed == n
@@ -452,6 +497,9 @@ class Api:
                     pool_waits[j] if pool_waits is not None else None,
                 )
             n_ok, n_miss, n_fail, route_bad, route_slow = counts
+            if clients is not None:
+                clients.settle(k.t, n, n - n_ok + requests.abandoned, row)
+                requests.client_timeout = None
             bad += route_bad
             slow += route_slow
             # effects of the route's requests this tick, aggregated

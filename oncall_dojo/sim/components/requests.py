@@ -77,6 +77,12 @@ class Requests:
         self.provider = provider
         self.records = records
         self.app = app
+        self.client_timeout: float | None = None
+        """How long the clients of the route being served wait before they give up and retry
+        (None: until the server answers)."""
+        self.abandoned = 0
+        """Of the route's requests served, the successes slower than `client_timeout`: the
+        server did the work, the client had already left."""
 
     def healthy(
         self,
@@ -116,6 +122,9 @@ class Requests:
             n_miss = 0
         ordered = sorted(lats)
         worst = ordered[-1]
+        ct = self.client_timeout
+        if ct is not None and worst > ct and ct < timeout:
+            self.abandoned += bisect_right(ordered, timeout) - bisect_right(ordered, ct)
         n_fail = slow = 0
         if worst <= timeout:
             count_sorted(hb, ordered)
@@ -212,6 +221,7 @@ class Requests:
         app = self.app
         t = k.t
         n_ok = n_miss = n_fail = bad = slow = 0
+        ct = self.client_timeout
         why = None
         for i in range(n):
             miss = False
@@ -243,6 +253,8 @@ class Requests:
                 n_ok += 1
                 if lat > slo_s:
                     slow += 1
+                if ct is not None and lat > ct:
+                    self.abandoned += 1
                 if miss:
                     n_miss += 1
                 if r.creates_order:
