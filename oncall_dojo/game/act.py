@@ -468,26 +468,44 @@ def _index(s: Session, args: list[str], by: str) -> Reply:
     return f"Building {args[0]} on {args[1]}({args[2]}) {how}; about {b.runs_s}s.", None
 
 
+FAILOVER_USAGE = "failover postgres|ledger|CLUSTER [REPLICA]"
+
+
 @command(
     "failover",
     "act",
-    "failover postgres|ledger",
-    "Promote the replica. Writes it had not replayed are lost.",
+    FAILOVER_USAGE,
+    "Promote a database replica (the one named, or the one furthest along). Writes it had not "
+    "replayed are lost.",
 )
 def _failover(s: Session, args: list[str], by: str) -> Reply:
-    need(args, 1, "failover postgres|ledger")
+    need(args, 1, FAILOVER_USAGE)
     if args[0] == "ledger":
         was = ops.failover_ledger(s.system, by)
         return "Promoted ledger-1; it accepts writes." + (
             "" if was else " (ledger-0 was healthy.)"
         ), None
-    if args[0] == "postgres":
+    replica = args[1] if len(args) > 1 else None
+    if args[0] == "postgres" and replica is None:
         lag, lost = ops.failover_postgres(s.system, by)
         return (
             f"Promoted the replica (it was {lag:.0f}s behind): {lost:,} writes lost; about 30s of failed writes while clients reconnect.",
             None,
         )
-    raise Refusal("failover what? `failover postgres` or `failover ledger`")
+    if args[0] not in ops.clusters(s.system):
+        raise Refusal(
+            f"failover what? `failover postgres`, `failover ledger` or a cluster: "
+            f"{', '.join(ops.clusters(s.system))}"
+        )
+    f = ops.failover_cluster(s.system, args[0], replica, by)
+    rows = ", ".join(f"{n:,} {t}" for t, n in sorted(f.rows.items()))
+    return (
+        f"Promoted {f.new} to primary of {f.cluster} (it was {f.lag_s:.0f}s behind): "
+        f"{f.lost:,} writes lost" + (f" ({rows} rows)" if rows else "") + f"; {f.old} is left "
+        f"diverged. About {f.down_s}s of failed "
+        "queries while clients reconnect.",
+        None,
+    )
 
 
 @command(

@@ -34,6 +34,7 @@ from oncall_dojo.sim import automation as automation_model
 from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
 from oncall_dojo.sim import resources as resources_model
+from oncall_dojo.sim import topology as topology_model
 from oncall_dojo.sim.components import hosts as hosts_model
 from oncall_dojo.sim.components.pool import MIN_SERVICE_S
 from oncall_dojo.sim.config import (
@@ -51,6 +52,13 @@ from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.resources import THRESHOLD_TYPES, ResourceSpec, ThresholdBase
+from oncall_dojo.sim.topology import (
+    AutoFailoverSpec,
+    ClusterSpec,
+    LinkSpec,
+    ReplicaSpec,
+    SiteSpec,
+)
 
 COMMAND = "dojo reference > docs/reference.md"
 _KIND_TITLES = {
@@ -80,6 +88,7 @@ def render() -> str:
         "- [Timed events](#timed-events)",
         "- [Hosts](#hosts)",
         "- [Automation](#automation)",
+        "- [Database clusters, sites and links](#database-clusters-sites-and-links)",
         "- [Injects](#injects)",
         "- [Commands](#commands)",
         "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
@@ -95,6 +104,7 @@ def render() -> str:
     out += _world()
     out += _hosts()
     out += _automation()
+    out += _topology()
     out += _injects()
     out += _commands()
     out += _evidence()
@@ -259,6 +269,22 @@ def _variants(
 
 def _tagged(model: type[BaseModel], tag: str) -> str:
     return ", ".join(f"`{a}`" for a in typing.get_args(model.model_fields[tag].annotation))
+
+
+def _topology() -> list[str]:
+    """What `system.sites`, `links` and `clusters` declare, model by model."""
+    out = ["## Database clusters, sites and links", ""]
+    out += _paragraph(inspect.cleandoc(topology_model.__doc__ or ""))
+    for key, model in (
+        ("system.sites.NAME", SiteSpec),
+        ("system.links.NAME", LinkSpec),
+        ("system.clusters.NAME", ClusterSpec),
+        ("system.clusters.NAME.replicas.NAME", ReplicaSpec),
+        ("system.clusters.NAME.auto_failover", AutoFailoverSpec),
+    ):
+        out += [f"### `{key}`", ""]
+        out += _model_section(model)
+    return out
 
 
 # ------------------------------------------------------------------------------------- injects

@@ -20,6 +20,7 @@ from oncall_dojo.game.injects import stakeholder_credit
 from oncall_dojo.game.result import GRADES, Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.times import SPEND_BURST, measure_times, timeline
+from oncall_dojo.sim.components.clusters import writes_lost
 from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
 from oncall_dojo.sim.text import count
 
@@ -232,7 +233,7 @@ def score(s: Session) -> Result:
     )
     wrong = len(rec.corrupted)
     ever = wrong + rec.repaired
-    lost_writes = sys_.db.writes_lost
+    lost_writes = writes_lost(sys_.db, sys_.topology)
     data_pts = (
         RUBRIC["data"] * (1.0 if ever == 0 else rec.repaired / ever) * _linear(lost_writes, 0, 100)
     )
@@ -453,8 +454,8 @@ def _irreversible_harm(
     harm = [f"{u['purged']:,} {u['unit']} purged" for u in units if u["purged"]]
     if data is not None and data["collateral"]:
         harm.append(f"{data['collateral']:,} correct rows changed or deleted")
-    if sys_.db.writes_lost:
-        harm.append(f"{sys_.db.writes_lost:,} committed writes lost in a failover")
+    if lost_writes := writes_lost(sys_.db, sys_.topology):
+        harm.append(f"{lost_writes:,} committed writes lost in a failover")
     dups = sys_.records.duplicate_charges
     if dups:
         cents = sys_.records.duplicate_cents(sys_.order_cents)
@@ -464,6 +465,8 @@ def _irreversible_harm(
 
 COLLATERAL_ZERO = 200
 """Correct rows changed or deleted at which the data repair earns nothing (and costs 10 points)."""
+LOST_ROWS_ZERO = 200
+"""Committed rows lost in a failover (and not put back) at which the data repair earns nothing."""
 
 
 def _data_outcome(s: Session) -> dict[str, Any]:
@@ -483,6 +486,9 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     collateral = app.collateral()
     n_coll = sum(collateral.values())
     cf = _linear(n_coll, 0, COLLATERAL_ZERO)
+    lost = app.lost_rows() if app.lost else {}
+    n_lost = sum(lost.values())
+    lf = _linear(n_lost, 0, LOST_ROWS_ZERO)
     items = []
     parts = [
         f"{inv.name}: {end[inv.name]:,} left of {peak[inv.name]:,} at worst"
@@ -492,10 +498,17 @@ def _data_outcome(s: Session) -> dict[str, Any]:
         Item(
             "data",
             "Data repaired",
-            round(RUBRIC["data_repaired"] * fixed * cf, 1),
+            round(RUBRIC["data_repaired"] * fixed * cf * lf, 1),
             RUBRIC["data_repaired"],
             ("; ".join(parts) or "no data checks")
-            + (f"; scaled down for {n_coll:,} correct rows damaged" if n_coll else ""),
+            + (f"; scaled down for {n_coll:,} correct rows damaged" if n_coll else "")
+            + (
+                f"; scaled down for {n_lost:,} committed rows lost in a failover ("
+                + ", ".join(f"{n:,} in {t}" for t, n in lost.items())
+                + ")"
+                if n_lost
+                else ""
+            ),
         )
     )
     if n_coll:
@@ -523,6 +536,19 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     told = len(harmed & sys_.notified)
     harm_after = sum(1 for t in app.harm_ticks if t >= s.page_tick)
     spam = len(sys_.notified - harmed)
+    impact: dict[str, Any] = {
+        "repeat_charges_and_emails_after_page": harm_after,
+        "invariant_violations": end,
+        "invariant_violations_peak": peak,
+        "correct_rows_damaged": collateral,
+        "wrong_refunds": wrong_refunds,
+        "customers_harmed": len(harmed),
+        "customers_notified": told,
+        "customers_notified_needlessly": spam,
+        "shipping_labels": app.parcels,
+    }
+    if app.lost:
+        impact["rows_lost_in_failover"] = lost
     return {
         "items": items,
         "collateral": n_coll,
@@ -532,17 +558,7 @@ def _data_outcome(s: Session) -> dict[str, Any]:
         "spam": spam,
         "harm_after_page": harm_after,
         "customers": app.customers,
-        "impact": {
-            "repeat_charges_and_emails_after_page": harm_after,
-            "invariant_violations": end,
-            "invariant_violations_peak": peak,
-            "correct_rows_damaged": collateral,
-            "wrong_refunds": wrong_refunds,
-            "customers_harmed": len(harmed),
-            "customers_notified": told,
-            "customers_notified_needlessly": spam,
-            "shipping_labels": app.parcels,
-        },
+        "impact": impact,
     }
 
 

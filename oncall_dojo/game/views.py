@@ -13,6 +13,7 @@ import numpy as np
 from oncall_dojo.game.fmt import human, mmss
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.components.clusters import Topology
 from oncall_dojo.sim.components.pool import WorkerPool
 from oncall_dojo.sim.dbactivity import APP_USER, Activity, sessions
 from oncall_dojo.sim.errors import Refusal
@@ -20,6 +21,7 @@ from oncall_dojo.sim.observability.logquery import Query as LogQuery
 from oncall_dojo.sim.observability.logsearch import search
 from oncall_dojo.sim.observability.metrics import Fn, Query, Selector
 from oncall_dojo.sim.text import count
+from oncall_dojo.sim.topology import DEFAULT_CLUSTER
 
 FNS: tuple[str, ...] = get_args(Fn)
 
@@ -114,6 +116,8 @@ def system_map(s: Session) -> str:
         f"pool {sys_.pool_in_use:.0f}/{sys_.cfg.api.pool_size}  disk {db.disk_used_gb / db.disk_gb:5.1%}  "
         f"replica lag {db.replication_lag_s:.0f}s  sessions {len(db.backends)}"
     )
+    if sys_.topology is not None:
+        lines += topology_lines(sys_.topology)
     lines.append(
         f"{'cache':<20} {'ok' if sys_.cache_hit > 0.8 * sys_.cfg.cache.hit_ratio else 'COLD':<9} hit ratio {sys_.cache_hit:.2f}"
     )
@@ -343,11 +347,54 @@ def database(s: Session, what: str) -> str:
         f"  {sh:<16} {db.latency_ms(sh):>9.1f} ms {'SEQ SCAN' if db.uses_seq_scan(sh) else '':<9} {db.cfg.shapes[sh].sql}"
         for sh in shapes
     ]
+    topo = s.system.topology
     return (
         f"postgres primary: cpu {db.cpu_util:.0%}, disk {db.disk_used_gb:.1f}/{db.disk_gb:.0f} GB, replica lag {db.replication_lag_s:.0f}s,"
-        f" {count(len(db.backends), 'long-running session')}{', READ-ONLY' if db.read_only else ''}\nMean time per query shape:\n"
+        f" {count(len(db.backends), 'long-running session')}{', READ-ONLY' if db.read_only else ''}\n"
+        + (
+            ""
+            if topo is None
+            else "Clusters:\n" + "\n".join(topology_lines(topo, detail=True)) + "\n"
+        )
+        + "Mean time per query shape:\n"
         + "\n".join(rows)
     )
+
+
+def topology_lines(topo: Topology, detail: bool = False) -> list[str]:
+    """A line per database cluster (its primary and each replica's lag), then per link."""
+    out = []
+    for c in topo.clusters.values():
+        where = f" in {c.site}" if c.site else ""
+        reps = []
+        for m in c.members.values():
+            at = f"@{m.site}" if m.site and m.site != c.site else ""
+            if m.diverged:
+                reps.append(f"{m.name}{at} DIVERGED")
+            else:
+                state = " paused" if m.paused else ""
+                reps.append(f"{m.name}{at} lag {topo.lag_s(c, m):.0f}s{state}")
+        lagging = any(not m.diverged and topo.lag_s(c, m) > 30 for m in c.members.values())
+        state = "FAILOVER" if c.down_until >= 0 else ("LAGGING" if lagging else "ok")
+        auto = c.spec.auto_failover
+        extra = ""
+        if auto is not None:
+            extra = f"  auto-failover {auto.called(c.name)}{' FROZEN' if c.frozen else ''}"
+        if detail and c.writes_lost:
+            extra += f"  {c.writes_lost:,} writes lost in failovers"
+        if detail and c.name != DEFAULT_CLUSTER:
+            extra += f"  tables {', '.join(sorted(c.tables))}"
+        out.append(
+            f"{'cluster ' + c.name:<20} {state:<9} primary {c.primary}{where}  "
+            f"replicas {', '.join(reps) or 'none'}{extra}"
+        )
+    for link in topo.links.values():
+        a, b = link.sites
+        out.append(
+            f"{'link ' + link.name:<20} {link.state:<9} {a} <-> {b}  rtt {link.latency_ms:.0f}ms"
+            f"  loss {link.loss:.1%}"
+        )
+    return out
 
 
 def db_sessions(s: Session) -> list[Activity]:

@@ -72,4 +72,11 @@ def parts_of(cfg: SystemConfig) -> list[str]:
     parts += [f"config:{n}" for n in sorted(cfg.config)]
     parts += [f"host:{h}" for h in sorted(h for p in cfg.workers.values() for h in p.hosts)]
     parts += [f"automation:{n}" for n in sorted(cfg.deploy_bots)]
+    parts += [f"cluster:{n}" for n in sorted(cfg.clusters) if n != "postgres"]
+    parts += [f"link:{n}" for n in sorted(cfg.links)]
+    parts += sorted(
+        f"automation:{c.auto_failover.called(n)}"
+        for n, c in cfg.clusters.items()
+        if c.auto_failover is not None
+    )
     return parts

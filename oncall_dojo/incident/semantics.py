@@ -8,6 +8,7 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
+from oncall_dojo.incident.clustercheck import check_clusters
 from oncall_dojo.incident.diagnosis import parts_of
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.worldcheck import check_world
@@ -116,6 +117,7 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
             ]
     errors += _part_errors(incident, cfg)
     errors += check_world(incident, cfg)
+    errors += check_clusters(incident, cfg)
     if not any(f.cause for f in incident.faults):
         errors.append(
             (("faults",), "at least one fault must be part of the root cause (cause: true)")

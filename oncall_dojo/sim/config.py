@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from oncall_dojo.sim.topology import ClusterSpec, LinkSpec, Name, SiteSpec
+
 Scalar = bool | int | float | str
 AUTOMATION_NAME = r"^[a-z][a-z0-9-]*$"
 """An automation's name, as `freeze` and `thaw` take it."""
@@ -643,6 +645,15 @@ class SystemConfig(_Model):
     deploy_bots: dict[Annotated[str, Field(pattern=AUTOMATION_NAME)], DeployBotConfig] = {}
     """Deploy bots and GitOps controllers that change the system by themselves, by their
     automation name (`argocd`, `release-train`)."""
+    sites: dict[Name, SiteSpec] = {}
+    """Zones or regions, by name, that clusters' instances run in (see "Topology" in
+    docs/authoring.md)."""
+    links: dict[Name, LinkSpec] = {}
+    """Network links between two sites, by name: replication across one slows when it degrades
+    and stops while it is partitioned."""
+    clusters: dict[Name, ClusterSpec] = {}
+    """Database clusters, by name: `postgres` declares the shop's own database (its replicas,
+    site, auto-failover); any other name is a further cluster holding some of the tables."""
 
     @classmethod
     def with_overrides(cls, overrides: dict[str, Any] | None) -> SystemConfig:

@@ -132,7 +132,57 @@ class HostEvent(EventBase):
         return self.host
 
 
-EVENT_TYPES: tuple[type[EventBase], ...] = (ResourceEvent, PoolEvent, ProviderEvent, HostEvent)
+class LinkEvent(EventBase):
+    """A network link between two sites degrades, partitions or recovers (`system.links`).
+    Replication across a partitioned link stops, so its replicas fall behind; an auto-failover
+    on the other side may lose sight of its primary."""
+
+    kind: Literal["link_status"]
+    link: str
+    """The link, by its name under `system.links`."""
+    partitioned: bool = False
+    """Nothing crosses it (true) or traffic flows again (false)."""
+    latency_ms: float | None = Field(default=None, ge=0)
+    """Its round-trip time from now on (None: its healthy one)."""
+    loss: float | None = Field(default=None, ge=0, lt=1)
+    """The share of packets it loses from now on (None: its healthy share)."""
+
+    def component(self) -> str:
+        return f"link:{self.link}"
+
+
+class ReplicaEvent(EventBase):
+    """A database replica's replay pauses, resumes or changes speed (a long query on the replica
+    holding replay back, a disk that got slower)."""
+
+    kind: Literal["replica_status"]
+    cluster: str = "postgres"
+    """The cluster, by its name under `system.clusters` (`postgres`: the shop's database)."""
+    replica: str
+    """The replica, by instance name (`pg-1`)."""
+    paused: bool | None = None
+    """Replay pauses (true) or resumes (false)."""
+    apply_per_s: float | None = Field(default=None, gt=0)
+    """The writes per second it can replay from now on."""
+
+    @model_validator(mode="after")
+    def _something(self) -> ReplicaEvent:
+        if self.paused is None and self.apply_per_s is None:
+            raise ValueError("give `paused`, a new `apply_per_s`, or both")
+        return self
+
+    def component(self) -> str:
+        return f"{self.cluster}:{self.replica}"
+
+
+EVENT_TYPES: tuple[type[EventBase], ...] = (
+    ResourceEvent,
+    PoolEvent,
+    ProviderEvent,
+    HostEvent,
+    LinkEvent,
+    ReplicaEvent,
+)
 if TYPE_CHECKING:
     Event = EventBase
 else:

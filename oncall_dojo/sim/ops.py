@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 
 from oncall_dojo.sim.automation import Automation
+from oncall_dojo.sim.components.clusters import ALL_TABLES, Failover, lose_rows
 from oncall_dojo.sim.components.database import Backend
 from oncall_dojo.sim.components.hosts import process_on
 from oncall_dojo.sim.components.pool import Host, WorkerPool
@@ -24,6 +25,7 @@ from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.system import Job, System
 from oncall_dojo.sim.text import count
+from oncall_dojo.sim.topology import DEFAULT_CLUSTER
 
 Value = bool | int | float | str
 """A flag or config value."""
@@ -387,11 +389,50 @@ def create_index(
 
 
 def failover_postgres(sys: System, author: str) -> tuple[float, int]:
-    """Promote the replica. Returns (its lag in seconds, committed writes lost)."""
+    """Promote the replica. Returns (its lag in seconds, committed writes lost). The rows of the
+    writes it had not replayed are removed from the application database."""
+    if sys.topology is not None:
+        f = sys.topology.failover(sys.t, DEFAULT_CLUSTER, None, author)
+        return f.lag_s, f.lost
     lag = sys.db.replication_lag_s
+    cut = sys.db.stream.cut()
     lost = sys.db.failover(sys.t)
+    lose_rows(sys.app, ALL_TABLES, cut)
     sys.record_change(sys.t, "failover", "postgres", "pg-0", "pg-1", author)
     return lag, lost
+
+
+def failover_cluster(sys: System, cluster: str, replica: str | None, author: str) -> Failover:
+    """Promote a replica of a declared cluster (the one named, or the one furthest along).
+    Writes it had not replayed are lost, and their rows removed from the application database."""
+    if sys.topology is None or cluster not in sys.topology.clusters:
+        raise Refusal(f"no database cluster {cluster!r}; clusters: {', '.join(clusters(sys))}")
+    return sys.topology.failover(sys.t, cluster, replica, author)
+
+
+def clusters(sys: System) -> list[str]:
+    """The database clusters' names (the shop's own database first)."""
+    return list(sys.topology.clusters) if sys.topology is not None else [DEFAULT_CLUSTER]
+
+
+def freeze_auto_failover(sys: System, cluster: str, frozen: bool, author: str) -> None:
+    """Freeze (or thaw) a cluster's auto-failover: frozen, it watches and promotes nothing."""
+    topo = sys.topology
+    c = topo.clusters.get(cluster) if topo is not None else None
+    if topo is None or c is None or c.spec.auto_failover is None:
+        with_auto = [n for n, x in (topo.clusters.items() if topo else []) if x.spec.auto_failover]
+        raise Refusal(
+            f"{cluster} has no auto-failover; clusters with one: {', '.join(with_auto) or 'none'}"
+        )
+    if c.frozen == frozen:
+        raise Refusal(
+            f"the auto-failover of {cluster} is already {'frozen' if frozen else 'running'}"
+        )
+    topo.set_frozen(cluster, frozen)
+    name = c.spec.auto_failover.called(cluster)
+    sys.record_change(
+        sys.t, "automation", f"{name}:{cluster}", "", "frozen" if frozen else "thawed", author
+    )
 
 
 def failover_ledger(sys: System, author: str) -> bool:

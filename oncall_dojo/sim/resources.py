@@ -99,13 +99,32 @@ class Crash(ThresholdBase):
 
 
 class Slow(ThresholdBase):
-    """A service's own work takes longer (the API's time per request, a pool's per message)."""
+    """A service's own work takes longer (the API's time per request, a pool's per message), or
+    a network link between sites degrades (replication across it slows)."""
 
     effect: Literal["slow"]
-    service: str
+    service: str | None = None
     """`api` or a worker pool."""
-    factor: float = Field(gt=1)
-    """How many times longer."""
+    factor: float | None = Field(default=None, gt=1)
+    """How many times longer (with `service`)."""
+    link: str | None = None
+    """Or: a link under `system.links`."""
+    latency_ms: float = Field(default=0.0, ge=0)
+    """Round-trip time the link gains (with `link`)."""
+    loss: float = Field(default=0.0, ge=0, lt=1)
+    """Share of packets the link loses besides its own (with `link`)."""
+
+    @model_validator(mode="after")
+    def _what(self) -> Slow:
+        if (self.service is None) == (self.link is None):
+            raise ValueError("give exactly one of `service` or `link`")
+        if self.service is not None and self.factor is None:
+            raise ValueError("`slow` of a service needs its `factor`")
+        if self.link is not None and (
+            self.factor is not None or not (self.latency_ms or self.loss)
+        ):
+            raise ValueError("`slow` of a link takes `latency_ms`, `loss` or both (not `factor`)")
+        return self
 
 
 class LogOnly(ThresholdBase):

@@ -25,6 +25,7 @@ from oncall_dojo.sim.components.autoscaler import Autoscaler
 from oncall_dojo.sim.components.broker import Broker
 from oncall_dojo.sim.components.cache import Cache
 from oncall_dojo.sim.components.charges import Charges
+from oncall_dojo.sim.components.clusters import Topology
 from oncall_dojo.sim.components.consumers import Consumers
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.deploybot import DeployBot
@@ -129,6 +130,13 @@ class System:
             Fleet(self.pools, self.workers) if any(p.hosts for p in self.pools.values()) else None
         )
         """The pools' named hosts (None: no pool has any)."""
+        self.topology = (
+            Topology(cfg, self.telemetry, self.db, self.app, self.record_change)
+            if cfg.clusters or cfg.sites or cfg.links
+            else None
+        )
+        """The incident's database clusters, sites and links (`components.clusters`); None when
+        it declares none, and the database replicates as it always has."""
 
     def _build_pools(self, cfg: SystemConfig) -> dict[str, WorkerPool]:
         pools = {}
@@ -296,6 +304,8 @@ class System:
                 )
                 if b.kind == "index_build" and b.index:
                     self.record_change(t, "index", b.index, "building", "ready", "postgres")
+        if self.topology is not None:
+            self.topology.settle(t)
 
     def _tick_app(self, t: int) -> None:
         app = self.app
@@ -327,6 +337,8 @@ class System:
         per_hour += self.workers.cost_per_hour()
         row[tm.g_cost] = per_hour
         self.cost_dollars += per_hour / 3600.0
+        if self.topology is not None:
+            self.topology.record()
         self.metrics.commit(t)
 
     def _record_database(self) -> None:

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
-from oncall_dojo.sim.events import Event, HostEvent, PoolEvent, ProviderEvent, ResourceEvent
+from oncall_dojo.sim.events import (
+    Event,
+    HostEvent,
+    LinkEvent,
+    PoolEvent,
+    ProviderEvent,
+    ReplicaEvent,
+    ResourceEvent,
+)
 from oncall_dojo.sim.observability.logs import LogStore, parse_start
 from oncall_dojo.sim.observability.metrics import MetricStore
 from oncall_dojo.sim.observability.telemetry import Telemetry
@@ -60,8 +68,8 @@ def effect_traits(th: Threshold) -> tuple[str, VersionTraits] | None:
         return th.pool, VersionTraits(message_error_rate=th.share, message_error=th.error)
     if isinstance(th, Crash) and not th.hosts:  # on hosts: their processes (`Host.panics`)
         return th.pool, VersionTraits(crash_on_start=th.error)
-    if isinstance(th, Slow):
-        return th.service, VersionTraits(latency_x=th.factor)
+    if isinstance(th, Slow) and th.service is not None:
+        return th.service, VersionTraits(latency_x=th.factor or 1.0)
     return None
 
 
@@ -146,6 +154,12 @@ class World:
                 fleet.set_disk(ev.host, t, ev.disk_used_gb, ev.disk_fill_gb_per_s)
             if ev.state is not None:
                 fleet.set_state(ev.host, ev.state, t)
+        elif isinstance(ev, LinkEvent):
+            assert sys.topology is not None  # the incident's check: a link is declared
+            sys.topology.set_link(ev.link, ev.partitioned, ev.latency_ms, ev.loss)
+        elif isinstance(ev, ReplicaEvent):
+            assert sys.topology is not None
+            sys.topology.set_replica(ev.cluster, ev.replica, ev.paused, ev.apply_per_s)
         for line in ev.logs:
             line.write(sys, t)
         if ev.record is not None:
@@ -204,6 +218,7 @@ class World:
         row = sys.metrics.row
         effects = sys.traitbook.effects
         refusal: str | None = None
+        slow_links: dict[str, tuple[float, float]] = {}
         for res in self.resources.values():
             units = self._units(res, t)
             if units and res.rate:
@@ -244,4 +259,9 @@ class World:
                     for r in list(pool.replicas):
                         if r.state == "running":
                             sys.workers.crash(pool, r, t, th.error, "Error")
+                elif isinstance(th, Slow) and th.link is not None:
+                    ms, loss = slow_links.get(th.link, (0.0, 0.0))
+                    slow_links[th.link] = (ms + th.latency_ms, 1 - (1 - loss) * (1 - th.loss))
         sys.db.refusal = refusal
+        if sys.topology is not None:
+            sys.topology.set_slow(slow_links)

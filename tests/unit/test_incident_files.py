@@ -73,6 +73,9 @@ EXPECTED = [
     Expected("alert-summary-unknown-placeholder", 39, 16, "alerts.add[0].summary", "unknown placeholder `{limit}`; an alert text may use"),
     Expected("deploy-bot-unknown-service", 35, 28, "system.deploy_bots.argocd.desired.versions.biling", "no service 'biling' (did you mean 'billing'?); services: api, billing, mailer, fulfillment"),
     Expected("event-unknown-host", 40, 11, "events[0].host", "no host 'billing-h3' (did you mean 'billing-h2'?); hosts: billing-h1, billing-h2"),
+    Expected("cluster-unknown-site", 32, 22, "system.clusters.postgres.replicas.pg-1.site", "no site 'wets' (did you mean 'west'?); sites: east, west"),
+    Expected("cluster-unknown-table", 26, 16, "system.clusters.orders-db.tables[0]", "no table 'order' (did you mean 'orders'?); tables: carts, credits"),
+    Expected("event-unknown-link", 25, 11, "events[0].link", "no link 'wna' (did you mean 'wan'?); links: wan"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from oncall_dojo.sim.components.replication import Replication
 from oncall_dojo.sim.config import DatabaseConfig
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.queueing import mmc_response_factor
@@ -62,8 +63,14 @@ class Database:
     refusal: str | None = None
     """Why every write fails now, as the writer's error (an incident's resource past a
     threshold sets it)."""
-    replica_pending: float = 0.0
+    stream: Replication = field(default_factory=Replication)
+    """The replica's replay of this primary's writes (`pending`: writes it has not applied)."""
     replica_paused: bool = False
+    replicated_here: bool = True
+    """Whether this primary's replica is modelled here (False: the incident declared the default
+    cluster and `components.clusters` replicates it, setting `stream` to its laggiest replica)."""
+    down_tables: dict[str, str] = field(default_factory=dict)
+    """Tables of another cluster failing over now, with the error their queries fail with."""
     failover_until: int = -1
     writes_lost: int = 0
     next_pid: int = 41_200
@@ -136,12 +143,15 @@ class Database:
             or self.read_only
             or self.disk_used_gb >= self.disk_gb
             or self.refusal is not None
+            or bool(self.down_tables)
         )
 
     def write_error(self, shape: str) -> str | None:
         """Why a write would fail right now, or None."""
         if self.failover_until >= 0:
             return "FATAL: the database system is in recovery mode"
+        if self.down_tables and self.cfg.shapes[shape].table in self.down_tables:
+            return self.down_tables[self.cfg.shapes[shape].table]
         if not self.cfg.shapes[shape].write:
             return None
         if self.disk_used_gb >= self.disk_gb:
@@ -220,8 +230,9 @@ class Database:
             s = shapes[shape]
             if s.write:
                 self.rows[s.table] = self.rows.get(s.table, 0) + int(n)
-        applied = 0.0 if self.replica_paused else self.cfg.replica_apply_per_s
-        self.replica_pending = max(0.0, self.replica_pending + self.writes - applied)
+        if self.replicated_here:
+            applied = 0.0 if self.replica_paused else self.cfg.replica_apply_per_s
+            self.stream.advance(t, self.writes, applied)
         if self.failover_until >= 0 and t >= self.failover_until:
             self.failover_until = -1
         self._recompute_latency()
@@ -234,8 +245,12 @@ class Database:
         self.seq_scans = 0.0
 
     @property
+    def replica_pending(self) -> float:
+        return self.stream.pending
+
+    @property
     def replication_lag_s(self) -> float:
-        return self.replica_pending / self.cfg.replica_apply_per_s
+        return self.stream.pending / self.cfg.replica_apply_per_s
 
     # -- operator actions ----------------------------------------------------------
     def start_backend(
@@ -302,12 +317,17 @@ class Database:
 
     def failover(self, t: int) -> int:
         """Promote the replica. Writes it had not replayed are lost. Returns how many."""
-        lost = int(self.replica_pending)
+        lost = int(self.stream.pending)
         self.writes_lost += lost
-        self.replica_pending = 0.0
+        self.stream.reset()
+        self.promote(t, 30)
+        return lost
+
+    def promote(self, t: int, down_s: int) -> None:
+        """Another instance becomes this cluster's primary: sessions end, writes fail for
+        `down_s` while clients reconnect."""
         self.read_only = False
-        self.failover_until = t + 30
+        self.failover_until = t + down_s
         self.backends = [b for b in self.backends if b.kind == "index_build" and not b.holding]
         self.backlog_ms = 0.0
         self._recompute_latency()
-        return lost
