@@ -9,6 +9,7 @@ import difflib
 from collections.abc import Collection
 
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.sim.components.autoscaler import autoscaler_name
 from oncall_dojo.sim.components.clusters import ALL_TABLES
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import LinkEvent, ReplicaEvent
@@ -103,10 +104,20 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
         if auto is not None and auto.site is not None:
             errors += _unknown((*here, "auto_failover", "site"), "site", auto.site, sites, "sites")
     names: dict[str, str] = {}
+    taken = {autoscaler_name(n) for n, p in cfg.workers.items() if p.autoscale is not None}
+    taken |= set(cfg.deploy_bots)
     for name, c in cfg.clusters.items():
         if c.auto_failover is not None:
             auto_name = c.auto_failover.called(name)
-            if auto_name in names:
+            if auto_name in taken:
+                errors.append(
+                    (
+                        ("system", "clusters", name, "auto_failover", "name"),
+                        f"{auto_name!r} is already the name of another automation "
+                        "(an autoscaler or a deploy bot); give the auto-failover its own",
+                    )
+                )
+            elif auto_name in names:
                 errors.append(
                     (
                         ("system", "clusters", name, "auto_failover", "name"),

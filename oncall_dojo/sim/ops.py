@@ -415,26 +415,6 @@ def clusters(sys: System) -> list[str]:
     return list(sys.topology.clusters) if sys.topology is not None else [DEFAULT_CLUSTER]
 
 
-def freeze_auto_failover(sys: System, cluster: str, frozen: bool, author: str) -> None:
-    """Freeze (or thaw) a cluster's auto-failover: frozen, it watches and promotes nothing."""
-    topo = sys.topology
-    c = topo.clusters.get(cluster) if topo is not None else None
-    if topo is None or c is None or c.spec.auto_failover is None:
-        with_auto = [n for n, x in (topo.clusters.items() if topo else []) if x.spec.auto_failover]
-        raise Refusal(
-            f"{cluster} has no auto-failover; clusters with one: {', '.join(with_auto) or 'none'}"
-        )
-    if c.frozen == frozen:
-        raise Refusal(
-            f"the auto-failover of {cluster} is already {'frozen' if frozen else 'running'}"
-        )
-    topo.set_frozen(cluster, frozen)
-    name = c.spec.auto_failover.called(cluster)
-    sys.record_change(
-        sys.t, "automation", f"{name}:{cluster}", "", "frozen" if frozen else "thawed", author
-    )
-
-
 def failover_ledger(sys: System, author: str) -> bool:
     """Promote ledger-1, which accepts writes. Returns whether ledger-0 was failing."""
     was = bool(sys.ledger_error)

@@ -131,7 +131,7 @@ class System:
         )
         """The pools' named hosts (None: no pool has any)."""
         self.topology = (
-            Topology(cfg, self.telemetry, self.db, self.app, self.record_change)
+            Topology(cfg, self.telemetry, self.db, self.app, self.record_change, self.automation)
             if cfg.clusters or cfg.sites or cfg.links
             else None
         )

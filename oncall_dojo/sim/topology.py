@@ -71,8 +71,8 @@ class AutoFailoverSpec(_Model):
     """Where the automation runs (default: the primary's site). A partition between this site
     and the primary's makes the primary unreachable to it."""
     name: str | None = Field(default=None, pattern=NAME)
-    """The automation's name, in its log lines and the change
-    history (default: `CLUSTER-failover`)."""
+    """Its name in the automation registry (what `freeze` and `thaw` take), its log lines and
+    the change history (default: `CLUSTER-failover`)."""
 
     def called(self, cluster: str) -> str:
         return self.name or f"{cluster}-failover"

@@ -81,3 +81,17 @@ def test_a_broken_field_is_reported_where_it_is(c: Case) -> None:
     err = errors[0]
     assert (err.line, err.col, err.keypath) == (c.line, c.col, c.keypath), str(info.value)
     assert err.message.startswith(c.message), err.message
+
+
+def test_an_auto_failover_may_not_take_another_automations_name() -> None:
+    text = BASE.replace("  appdb: {}\n", "  appdb: {}\n  workers: {billing: {autoscale: {}}}\n")
+    text = text.replace("name: orchestrator", "name: billing-autoscaler")
+    with pytest.raises(YamlModelError) as info:
+        load_incident("split-brain.yaml", text=text, expect_id="split-brain")
+    (err,) = info.value.errors
+    assert (err.line, err.col, err.keypath) == (
+        29,
+        15,
+        "system.clusters.postgres.auto_failover.name",
+    )
+    assert err.message.startswith("'billing-autoscaler' is already the name of another automation")

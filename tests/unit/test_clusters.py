@@ -241,7 +241,7 @@ def test_the_auto_failover_promotes_across_a_partition_after_its_delay() -> None
 def test_a_frozen_auto_failover_watches_and_promotes_nothing_until_thawed() -> None:
     sys = system(AUTO)
     ticks(sys, 50)
-    ops.freeze_auto_failover(sys, "postgres", True, "ana")
+    ops.freeze(sys, "postgres-failover", "ana")
     topo(sys).set_link("wan", True, None, None)
     ticks(sys, 120)
     c = topo(sys).clusters["postgres"]
@@ -249,8 +249,8 @@ def test_a_frozen_auto_failover_watches_and_promotes_nothing_until_thawed() -> N
     found = [i for i in range(len(sys.logs.lines)) if "recovery blocked" in sys.logs.render(i)]
     assert found
     with pytest.raises(Refusal, match="already frozen"):
-        ops.freeze_auto_failover(sys, "postgres", True, "ana")
-    ops.freeze_auto_failover(sys, "postgres", False, "ana")
+        ops.freeze(sys, "postgres-failover", "ana")
+    ops.thaw(sys, "postgres-failover", "ana")
     ticks(sys, 1)
     assert c.primary == "pg-2"
 
@@ -345,8 +345,8 @@ def test_the_guides_example_validates_and_loses_the_writes_of_the_partition() ->
 
 def test_the_fixtures_events_and_threshold_act_at_their_ticks() -> None:
     """split-brain.yaml: a resource past 200 slows the link by 80 ms and 20% loss (from the
-    tick after it is crossed), pg-1's replay pauses at 240, the link is down from 300 and back
-    at 360 with 90 ms of its own."""
+    tick after it is crossed), pg-1's replay pauses at 60, the link is down from 400 and back
+    at 460 with 90 ms of its own; idle, the orchestrator in west promotes pg-2 at 440."""
     s = Session(load_checked(FIXTURE), 1)
     s.advance(s.remaining)
     sys = s.system
@@ -362,12 +362,38 @@ def test_the_fixtures_events_and_threshold_act_at_their_ticks() -> None:
     )
     assert at(rtt, 150) == pytest.approx(0.062) and at(loss, 150) == 0.0
     assert at(rtt, 250) == pytest.approx(0.142) and at(loss, 250) == pytest.approx(0.2)
-    assert at(up, 299) == 1.0 and at(up, 300) == 0.0 and at(up, 359) == 0.0
-    assert at(up, 360) == 1.0 and at(rtt, 400) == pytest.approx(0.170)
+    assert at(up, 399) == 1.0 and at(up, 400) == 0.0 and at(up, 459) == 0.0
+    assert at(up, 460) == 1.0 and at(rtt, 500) == pytest.approx(0.170)
     lag = 'pg_replication_lag_seconds{cluster="postgres",replica="pg-1"}'
-    assert at(lag, 239) == 0.0 and 0 < at(lag, 260) < at(lag, 280)
-    # the orchestrator in west lost pg-0 at 300 and promoted pg-2 (the one it can reach)
+    assert at(lag, 59) == 0.0 and 0 < at(lag, 80) < at(lag, 100)
     c = topo(sys).clusters["postgres"]
     (f,) = c.failovers
     assert (f.old, f.new) == ("pg-0", "pg-2")
-    assert any(ch.kind == "failover" and ch.author == "orchestrator" for ch in sys.changes)
+    (change,) = [ch for ch in sys.changes if ch.kind == "failover"]
+    assert (change.tick, change.author) == (440, "orchestrator")
+    assert c.auto is not None and c.auto.actions == 1
+    logs = [sys.logs.render(i) for i in range(len(sys.logs.lines))]
+    cut = [line for line in logs if "pg-2 FATAL: could not receive data from WAL stream" in line]
+    assert len(cut) == 1 and sys.logs.timestamp(400)[:19] in cut[0]
+
+
+def test_freezing_the_orchestrator_before_the_partition_keeps_every_write() -> None:
+    """The fixture's reference freezes the orchestrator once paged; the harmful one promotes
+    pg-1 (paused, far behind) by hand. Only the second loses rows."""
+    incident = load_checked(FIXTURE)
+    s = Session(incident, 1)
+    assert s.page_tick < 400
+    run_script(s, incident.playthroughs.reference.actions)
+    c = topo(s.system).clusters["postgres"]
+    assert c.primary == "pg-0" and not c.failovers and c.frozen
+    assert s.system.app is not None and not s.system.app.lost
+    logs = s.system.logs
+    assert any("recovery blocked" in logs.render(i) for i in range(len(logs.lines)))
+    out = next(e for e in s.entries if e.command.startswith("freeze")).output
+    assert "orchestrator" in out
+    h = Session(incident, 1)
+    run_script(h, incident.playthroughs.harmful[0].actions, keep_logs=False)
+    assert h.system.app is not None and h.system.app.lost_rows()
+    assert h.result is not None and s.result is not None
+    data = {i.key: i.points for i in h.result.items}["data"]
+    assert data < {i.key: i.points for i in s.result.items}["data"]

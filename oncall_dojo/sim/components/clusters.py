@@ -9,7 +9,9 @@ replay is paused or the link is partitioned); each auto-failover checks whether 
 primary and, after `after_s` without it, promotes the replica it can reach that is furthest
 along. A failover (by hand or by the automation) loses the writes the promoted replica had not
 replayed: they are counted, and their rows are removed from the application database. The old
-primary is left diverged: it replays nothing until rebuilt.
+primary is left diverged: it replays nothing until rebuilt. Each auto-failover is an entry of
+the automation registry (`CLUSTER-failover` unless named): frozen, it watches and logs, and
+promotes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from oncall_dojo.sim.automation import Automation, Automations
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.replication import Replication
 from oncall_dojo.sim.config import SystemConfig
@@ -80,6 +83,8 @@ class Member:
     diverged: bool = False
     """A former primary (or a replica ahead of the one promoted): it replays nothing until
     rebuilt."""
+    cut_off: bool = False
+    """Its link to the primary is partitioned (its WAL receiver lost the connection)."""
 
 
 @dataclass
@@ -110,16 +115,27 @@ class Cluster:
     """This second's writes."""
     writes_lost: int = 0
     rows_lost: dict[str, int] = field(default_factory=dict)
-    frozen: bool = False
-    """The auto-failover is frozen (`freeze`): it watches, logs, and promotes nothing."""
+    auto: Automation | None = None
+    """Its auto-failover's entry in the automation registry (`freeze NAME`, `thaw NAME`)."""
     unreachable_since: int | None = None
     down_until: int = -1
     failovers: list[Failover] = field(default_factory=list)
 
+    @property
+    def frozen(self) -> bool:
+        """The auto-failover is frozen (`freeze NAME`): it watches, logs, and promotes nothing."""
+        return self.auto is not None and self.auto.frozen
+
 
 class Topology:
     def __init__(
-        self, cfg: SystemConfig, tm: Telemetry, db: Database, app: AppDb | None, record: Record
+        self,
+        cfg: SystemConfig,
+        tm: Telemetry,
+        db: Database,
+        app: AppDb | None,
+        record: Record,
+        registry: Automations,
     ) -> None:
         self.tm, self.db, self.app, self.record_change = tm, db, app, record
         self.shapes = cfg.database.shapes
@@ -164,6 +180,10 @@ class Topology:
                 default_tables if name == DEFAULT_CLUSTER else frozenset(spec.tables),
             )
             self.clusters[name] = c
+            if spec.auto_failover is not None:
+                c.auto = registry.add(
+                    spec.auto_failover.called(name), "auto-failover", f"cluster:{name}"
+                )
         self._lag: dict[tuple[str, str], int] = {}
         self._role: dict[tuple[str, str], int] = {}
         for c in self.clusters.values():
@@ -236,7 +256,20 @@ class Topology:
                 if m.diverged:
                     continue
                 link = self.link_between(c.site, m.site)
-                if m.paused or (link is not None and link.partitioned):
+                blocked = link is not None and link.partitioned
+                if blocked != m.cut_off:
+                    m.cut_off = blocked
+                    self.tm.log(
+                        t,
+                        4,
+                        "postgres",
+                        ERROR if blocked else INFO,
+                        f"{m.name} FATAL: could not receive data from WAL stream: connection to "
+                        f"primary {c.primary} timed out"
+                        if blocked
+                        else f"{m.name} LOG: started streaming WAL from primary {c.primary}",
+                    )
+                if m.paused or blocked:
                     applied = 0.0
                 else:
                     applied = m.apply_per_s * (1.0 - link.loss if link is not None else 1.0)
@@ -295,6 +328,8 @@ class Topology:
             return
         best = min(candidates, key=lambda m: m.stream.pending)
         f = self.failover(t, c.name, best.name, who)
+        assert c.auto is not None
+        c.auto.did(t, f"promoted {f.new} in place of {f.old} ({f.lost:,} writes lost)")
         self.tm.log(
             t,
             6,
@@ -390,9 +425,6 @@ class Topology:
             f"database system is ready to accept connections",
         )
         return f
-
-    def set_frozen(self, cluster: str, frozen: bool) -> None:
-        self.clusters[cluster].frozen = frozen
 
 
 def lose_rows(
