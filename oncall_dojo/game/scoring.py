@@ -17,10 +17,12 @@ import numpy as np
 from oncall_dojo.game.evidence import key_signals, seen_before_acting
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.injects import stakeholder_credit
+from oncall_dojo.game.needless import needless_actions
 from oncall_dojo.game.result import GRADES, Item, Result
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.times import SPEND_BURST, measure_times, timeline
-from oncall_dojo.sim.components.clusters import writes_lost
+from oncall_dojo.sim.components.clusters import rows_lost, writes_lost
+from oncall_dojo.sim.data.schema import KEYED
 from oncall_dojo.sim.observability.metrics import LATENCY_BUCKETS, Fn, Query
 from oncall_dojo.sim.text import count
 
@@ -331,7 +333,7 @@ def score(s: Session) -> Result:
     items.append(Item("comms", "Status updates", round(comm_pts, 1), RUBRIC["comms"], comm_detail))
 
     # -- deductions: needless or destructive actions, hints ---------------------------------
-    needless = _needless_actions(s)
+    needless = needless_actions(s)
     if needless:
         pen = min(float(RUBRIC["needless_max"]), float(RUBRIC["needless"]) * len(needless))
         items.append(
@@ -484,9 +486,14 @@ def _data_outcome(s: Session) -> dict[str, Any]:
     left, worst = sum(end.values()), sum(peak.values())
     fixed = 1.0 if worst == 0 else 1.0 - left / worst
     collateral = app.collateral()
+    lost = rows_lost(app) if app.lost else {}
+    for table in KEYED:  # rows matched by what they are: a failover's are not the player's doing
+        if table in lost and table in collateral:
+            collateral[table] = max(0, collateral[table] - lost[table])
+            if not collateral[table]:
+                del collateral[table]
     n_coll = sum(collateral.values())
     cf = _linear(n_coll, 0, COLLATERAL_ZERO)
-    lost = app.lost_rows() if app.lost else {}
     n_lost = sum(lost.values())
     lf = _linear(n_lost, 0, LOST_ROWS_ZERO)
     items = []
@@ -582,35 +589,3 @@ def _slow_requests(s: Session) -> float:
         or 0.0
     )
     return float(max(0.0, float(np.asarray(counts)) - timeouts))
-
-
-def _needless_actions(s: Session) -> list[str]:
-    out = []
-    for e in s.entries:
-        if e.kind != "act":
-            continue
-        if e.name == "restart" and e.command.split()[1:2]:
-            target = e.command.split()[1]
-            if target in s.system.pools and not _pool_was_troubled(s, target, e.tick):
-                out.append(f"restarted {target} at {mmss(e.at)} although it was healthy")
-            if target in ("cache",):
-                out.append(f"restarted the cache at {mmss(e.at)}: it came back empty")
-            if target == "postgres":
-                out.append(
-                    f"restarted postgres at {mmss(e.at)}: every connection and running query was killed, and the evidence with them"
-                )
-        if e.name == "cache flush":
-            out.append(f"flushed the cache at {mmss(e.at)}: every read went to the database")
-    return out
-
-
-def _pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
-    m = s.system.metrics
-    g = s.system.g_w[pool]
-    lo = max(0, tick - 300)
-    restarts = m.values[lo:tick, g["restarts"]].sum()
-    ready = m.values[tick - 1, g["running"]] if tick > 0 else 0
-    desired = m.values[tick - 1, g["desired"]] if tick > 0 else 0
-    queue = s.system.pools[pool].cfg.queue
-    age = m.values[tick - 1, s.system.g_q[queue]["age"]] if tick > 0 else 0
-    return bool(restarts > 0 or ready < desired or age > s.system.queues[queue].cfg.objective_s)

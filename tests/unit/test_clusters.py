@@ -18,7 +18,7 @@ from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.sim import ops
-from oncall_dojo.sim.components.clusters import Topology
+from oncall_dojo.sim.components.clusters import Topology, rows_lost
 from oncall_dojo.sim.components.replication import Replication
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.errors import Refusal
@@ -164,7 +164,7 @@ def test_a_failover_loses_exactly_the_unreplayed_writes_and_their_rows() -> None
     assert count(sys, "SELECT count(*) FROM payments WHERE created_at >= ?", since) == 0
     # the cluster holds no orders: they stay
     assert count(sys, "SELECT count(*) FROM orders") == orders
-    assert sys.app.lost_rows() == f.rows
+    assert rows_lost(sys.app) == f.rows
     # the old primary is left diverged, the change is recorded with its author
     assert pay.primary == "pay-1" and pay.members["pay-0"].diverged
     assert sys.changes[-1].kind == "failover" and sys.changes[-1].author == "ana"
@@ -193,7 +193,7 @@ def test_the_shops_own_failover_removes_its_unreplayed_rows_too() -> None:
     _, lost = ops.failover_postgres(sys, "ana")
     assert lost == int(pending)
     assert count(sys, "SELECT count(*) FROM orders") == orders - new
-    assert sys.app.lost_rows()["orders"] == new
+    assert rows_lost(sys.app)["orders"] == new
     assert (
         count(
             sys,
@@ -393,7 +393,7 @@ def test_freezing_the_orchestrator_before_the_partition_keeps_every_write() -> N
     assert "orchestrator" in out
     h = Session(incident, 1)
     run_script(h, incident.playthroughs.harmful[0].actions, keep_logs=False)
-    assert h.system.app is not None and h.system.app.lost_rows()
+    assert h.system.app is not None and rows_lost(h.system.app)
     assert h.result is not None and s.result is not None
     data = {i.key: i.points for i in h.result.items}["data"]
     assert data < {i.key: i.points for i in s.result.items}["data"]

@@ -23,7 +23,8 @@ from oncall_dojo.sim.automation import Automation, Automations
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.replication import Replication
 from oncall_dojo.sim.config import SystemConfig
-from oncall_dojo.sim.data.appdb import LOST_BY_TIME, AppDb
+from oncall_dojo.sim.data.appdb import AppDb
+from oncall_dojo.sim.data.lost import LOST_BY_TIME, lose_since, still_missing
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logs import ERROR, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
@@ -434,7 +435,14 @@ def lose_rows(
     replayed (nothing without an application database or without writes pending)."""
     if cut is None or app is None:
         return {}
-    return app.lose_writes(tables, cut[0], cut[1])
+    app.flush()
+    return lose_since(app.conn, set(tables), app.ts(cut[0]), cut[1], app.lost)
+
+
+def rows_lost(app: AppDb) -> dict[str, int]:
+    """Rows failovers lost that are still missing from the application database, by table."""
+    app.flush()
+    return still_missing(app.conn, app.lost)
 
 
 def writes_lost(db: Database, topo: Topology | None) -> int:

@@ -46,19 +46,6 @@ from oncall_dojo.sim.data.shop import (
 )
 from oncall_dojo.sim.sqlsandbox import Sandbox, count_rows
 
-LOST_BY_TIME = {
-    "orders": "created_at",
-    "payments": "created_at",
-    "refunds": "created_at",
-    "ledger_entries": "created_at",
-    "shipments": "created_at",
-    "email_sends": "sent_at",
-    "credits": "created_at",
-    "schema_migrations": "applied_at",
-}
-"""The tables a failover can lose rows of, with the column that says when a row was written
-(order items go with their order; customers and products are not written during play)."""
-
 
 def _updates_last(op: tuple[str, list[tuple]]) -> bool:
     return not op[0].startswith("INSERT")
@@ -112,9 +99,7 @@ class AppDb:
         self._labels: dict[int, int] = {}
         self._credited: dict[tuple[int, str], int] = {}
         self._refunded: set[int] = set()
-        self.lost: dict[str, set[int]] = {}
-        """Rows a failover lost, by table: written on a primary, never replayed by the replica
-        promoted in its place (`lose_writes`)."""
+        self.lost: dict[str, set[int]] = {}  # rows a failover lost, by table (`data.lost`)
         self._console: Sandbox | None = None
         self._selector: Sandbox | None = None
         self._checker: Sandbox | None = None
@@ -453,65 +438,6 @@ class AppDb:
         }
         self._unmailable = set(range(1, self.customers + 1)) - mailable
 
-    def lose_writes(self, tables: Iterable[str], since: int, share: float) -> dict[str, int]:
-        """A failover to a replica that had replayed everything before second `since` and the
-        first (1 - `share`) of that second's rows: every row the model wrote to `tables` after
-        that is gone from the application database (the truth keeps it: customers did place
-        those orders and were charged). Rows are placed in time by their timestamp column
-        (`LOST_BY_TIME`), order items by their order's. Returns the rows removed, by table."""
-        self.flush()
-        c = self.conn
-        at = self.ts(since)
-        wanted = set(tables)
-        gone: dict[str, list[int]] = {}
-        for table, col in LOST_BY_TIME.items():
-            if table not in wanted and not (table == "orders" and "order_items" in wanted):
-                continue
-            same = [
-                r[0]
-                for r in c.execute(
-                    f"SELECT rowid FROM main.{table} WHERE {col} = ? ORDER BY rowid", (at,)
-                )
-            ]
-            later = c.execute(
-                f"SELECT rowid FROM main.{table} WHERE {col} > ? ORDER BY rowid", (at,)
-            )
-            gone[table] = same[len(same) - round(len(same) * share) :] + [r[0] for r in later]
-        if "order_items" in wanted and gone.get("orders"):
-            marks = ",".join("?" * len(gone["orders"]))
-            gone["order_items"] = [
-                r[0]
-                for r in c.execute(
-                    f"SELECT id FROM main.order_items WHERE order_id IN ({marks}) ORDER BY id",
-                    gone["orders"],
-                )
-            ]
-        if "orders" not in wanted:
-            gone.pop("orders", None)
-        out: dict[str, int] = {}
-        c.execute("BEGIN")
-        for table, ids in gone.items():
-            if ids:
-                c.executemany(f"DELETE FROM main.{table} WHERE rowid = ?", [(i,) for i in ids])
-                self.lost.setdefault(table, set()).update(ids)
-                out[table] = len(ids)
-        c.execute("COMMIT")
-        return out
-
-    def lost_rows(self) -> dict[str, int]:
-        """Rows a failover lost that are still missing now (a row put back by hand, from the old
-        primary's data, no longer counts), by table."""
-        self.flush()
-        out: dict[str, int] = {}
-        for table, ids in sorted(self.lost.items()):
-            have = {
-                r[0] for r in self.conn.execute(f"SELECT rowid FROM main.{table}") if r[0] in ids
-            }
-            n = len(ids - have)
-            if n:
-                out[table] = n
-        return out
-
     # ------------------------------------------------------------------ reading
     def scalar(self, sql: str, args: tuple = ()) -> int:
         self.flush()
@@ -537,7 +463,6 @@ class AppDb:
         of the first is as good a repair as the other way round. `updated_at` is not compared."""
         self.flush()
         out: dict[str, int] = {}
-        lost = self.lost_rows() if self.lost else {}
         for table in COMPARED:
             key = KEYED.get(table)
             if key is not None:
@@ -547,7 +472,6 @@ class AppDb:
                     f" (SELECT {k}, count(*) AS n FROM truth.{table} GROUP BY {k}) t LEFT JOIN"
                     f" (SELECT {k}, count(*) AS n FROM main.{table} GROUP BY {k}) a USING ({k})"
                 )
-                n = max(0, n - lost.get(table, 0))  # what a failover lost is not the player's doing
             else:
                 cols = self._columns(table)
                 diff = " OR ".join(f"a.{c} IS NOT t.{c}" for c in cols[1:] if c != "updated_at")
@@ -559,9 +483,8 @@ class AppDb:
                     )
                 ]
                 # a damaged row that still differs from the truth is unrepaired, not collateral
-                damaged = self.damaged[table]
-                gone = self.lost.get(table, ())
-                n = sum(1 for i in ids if i not in damaged and i not in gone)
+                damaged = self.damaged[table] | self.lost.get(table, set())  # or a failover lost
+                n = sum(1 for i in ids if i not in damaged)
             if n:
                 out[table] = n
         return out
