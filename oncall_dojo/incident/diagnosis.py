@@ -63,7 +63,8 @@ PLATFORM_PARTS: tuple[str, ...] = (
 def parts_of(cfg: SystemConfig) -> list[str]:
     """The parts of a system a diagnosis may name: the platform's, then every queue, worker
     pool, job, feature flag and config key the configuration has, then its named hosts and
-    deploy bots, each kind in name order."""
+    deploy bots, its further database clusters, links and auto-failovers, each kind in name
+    order."""
     parts = list(PLATFORM_PARTS)
     parts += [f"queue:{n}" for n in sorted(cfg.queues)]
     parts += [f"workers:{n}" for n in sorted(cfg.workers)]
