@@ -35,12 +35,10 @@ from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
 from oncall_dojo.sim import resources as resources_model
 from oncall_dojo.sim import topology as topology_model
+from oncall_dojo.sim.botconfig import BotRollout, DeployBotConfig, DesiredState
 from oncall_dojo.sim.components import hosts as hosts_model
 from oncall_dojo.sim.components.pool import MIN_SERVICE_S
 from oncall_dojo.sim.config import (
-    BotRollout,
-    DeployBotConfig,
-    DesiredState,
     HostConfig,
     QueueConfig,
     RetryPolicy,

@@ -8,15 +8,31 @@ rollouts due meanwhile run at once, and its next sync puts back whatever differs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from oncall_dojo.sim.automation import Automation, Automations
-from oncall_dojo.sim.config import BotRollout, DeployBotConfig, Scalar
+from oncall_dojo.sim.botconfig import BotRollout, DeployBotConfig, Scalar
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logs import INFO
 
-if TYPE_CHECKING:
-    from oncall_dojo.sim.system import System
+
+class System(Protocol):
+    """What a deploy bot acts through: the system's deploy verb, flags, config and history."""
+
+    api_version: str
+    pools: dict[str, Any]
+    flags: dict[str, Any]
+    config: dict[str, Any]
+
+    def deploy(
+        self, t: int, service: str, version: str, author: str, percent: int = 100, note: str = ""
+    ) -> None: ...
+
+    def record_change(
+        self, t: int, kind: str, target: str, before: str, after: str, author: str, note: str = ""
+    ) -> None: ...
+
+    def log(self, t: int, ms: int, service: str, level: int, text: str) -> None: ...
 
 
 class DeployBot:
