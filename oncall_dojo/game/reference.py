@@ -39,7 +39,6 @@ from oncall_dojo.sim.botconfig import BotRollout, DeployBotConfig, DesiredState
 from oncall_dojo.sim.components import hosts as hosts_model
 from oncall_dojo.sim.components.pool import MIN_SERVICE_S
 from oncall_dojo.sim.config import (
-    HostConfig,
     QueueConfig,
     RetryPolicy,
     SystemConfig,
@@ -47,6 +46,7 @@ from oncall_dojo.sim.config import (
 )
 from oncall_dojo.sim.events import EVENT_TYPES, EventBase, Recorded
 from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
+from oncall_dojo.sim.hostconfig import HostConfig
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.resources import THRESHOLD_TYPES, ResourceSpec, ThresholdBase

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from oncall_dojo.sim.config import HostState
 from oncall_dojo.sim.faults.base import LogLine
+from oncall_dojo.sim.hostconfig import HostState
 
 
 class _Model(BaseModel):

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from oncall_dojo.sim.components.pool import DISK_FULL_PANIC, Host, Replica, WorkerPool
 from oncall_dojo.sim.components.workers import Workers
-from oncall_dojo.sim.config import HostState, WorkerPoolConfig
+from oncall_dojo.sim.config import WorkerPoolConfig
+from oncall_dojo.sim.hostconfig import HostState
 
 GB = 1_073_741_824
 RUNS_PROCESS: tuple[HostState, ...] = ("ready", "not_ready", "cordoned")

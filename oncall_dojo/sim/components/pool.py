@@ -26,8 +26,9 @@ from itertools import accumulate
 from typing import Literal
 
 from oncall_dojo.sim.components.queue import Queue, Run
-from oncall_dojo.sim.config import HostState, WorkerPoolConfig
+from oncall_dojo.sim.config import WorkerPoolConfig
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.hostconfig import HostState
 
 State = Literal["starting", "running", "backoff", "terminated", "unready"]
 """A process's life; `unready` is one on a host that fails its health checks (it takes no work)."""
