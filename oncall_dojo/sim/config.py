@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from oncall_dojo.sim.topology import ClusterSpec, LinkSpec, Name, SiteSpec
 from oncall_dojo.sim.botconfig import AUTOMATION_NAME, DeployBotConfig
 from oncall_dojo.sim.hostconfig import HOST_NAME, HostConfig
+from oncall_dojo.sim.topology import ClusterSpec, LinkSpec, Name, SiteSpec
 
 Scalar = bool | int | float | str
 
