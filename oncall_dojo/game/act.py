@@ -596,3 +596,29 @@ for _verb, _help_text in (
 ):
     _usage = f"job {_verb} NAME" + (" [from=ITEM]" if _verb == "run" else "")
     command(f"job {_verb}", "act", _usage, _help_text, ("job",))(_job_cmd(_verb, _usage))
+
+
+def _operation_cmd(verb: str, usage: str) -> Handler:
+    def handler(s: Session, args: list[str], by: str) -> Reply:
+        need(args, 1, usage)
+        op = ops.operation(s.system, args[0])
+        if verb == "pause":
+            ops.pause_operation(s.system, op, by)
+        elif verb == "resume":
+            ops.resume_operation(s.system, op, by)
+        else:
+            ops.start_operation(s.system, op, by)
+        return views.operation_line(s, op).strip(), None
+
+    return handler
+
+
+for _verb, _help_text in (
+    ("start", "Start an operation (a resync, a reindex...): it runs on its own from now on."),
+    ("pause", "Pause a running operation (it keeps its place)."),
+    ("resume", "Resume a paused operation."),
+):
+    _usage = f"operation {_verb} NAME"
+    command(f"operation {_verb}", "act", _usage, _help_text, ("operation",))(
+        _operation_cmd(_verb, _usage)
+    )

@@ -136,7 +136,7 @@ def probe_problems(probes: list[Probe], results: dict[str, Result]) -> list[tupl
         r = results.get(p.name)
         if r is not None and r.resolved:
             out.append((p.fault, p.problem()))
-            out.append((p.action, f"with {p.wrong!r} here instead, {p.name} resolves the incident"))
+            out.append((p.action, f"{p.changed()} resolves the incident"))
     return out
 
 

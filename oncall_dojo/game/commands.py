@@ -63,6 +63,9 @@ def names(kind: Completion, s: Session) -> list[str]:
             return sorted(sys_.config)
         case "job":
             return sorted(sys_.jobs)
+        case "operation":
+            world = sys_.world
+            return list(world.operations.ops) if world and world.operations else []
         case "runbook":
             return sorted(s.incident.runbooks)
         case "message":

@@ -34,6 +34,7 @@ Completion = Literal[
     "flag",
     "config",
     "job",
+    "operation",
     "runbook",
     "message",
     "pid",

@@ -192,6 +192,17 @@ def _jobs(s: Session, args: list[str], by: str) -> Reply:
     return views.jobs(s), Evidence("jobs")
 
 
+@command(
+    "operations",
+    "investigate",
+    "operations",
+    "Operations you can run (resync, reindex, restore...) with their progress, rate and ETA.",
+    evidence="jobs",
+)
+def _operations(s: Session, args: list[str], by: str) -> Reply:
+    return views.operations(s), Evidence("jobs")
+
+
 @command("flags", "investigate", "flags", "Feature flags and runtime config.", evidence="flags")
 def _flags(s: Session, args: list[str], by: str) -> Reply:
     return views.flags(s), Evidence("flags")

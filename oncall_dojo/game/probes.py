@@ -9,6 +9,12 @@ probe plays the reference with that value replaced by a wrong one, chosen to be 
 nor the faulty value. The probe must not resolve the incident; when it does, `dojo check` reports
 it at the fault's `fixed_by` (or `key`) and at the reference action.
 
+A `damage` fault clears only once a run of the operation under its `fixed_by` finishes. For
+each such root-cause fault whose operation the reference starts (`operation start NAME`), a
+probe plays the reference with the operation paused the second it starts (and never resumed
+nor started again): starting it is not enough, so that probe must not resolve the incident
+either.
+
 Where the model offers another way out of the same fault (a `reused_flag` also ends when no
 replica runs a legacy version, a crash loop when no replica runs the version), the probe leaves
 out the reference's deploys and rollbacks of that pool too, so that only the wrong value is tried.
@@ -26,6 +32,7 @@ from oncall_dojo.sim.components.traits import Unless, same_value
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.faults.base import FaultSpec
 from oncall_dojo.sim.faults.releases import WorkerCrashLoop
+from oncall_dojo.sim.faults.repairs import Damage
 from oncall_dojo.sim.faults.settings import ReusedFlag, SettingFault
 
 Loc = tuple[str | int, ...]
@@ -49,11 +56,27 @@ class Probe:
 
     def problem(self) -> str:
         """Why `dojo check` fails when the probe resolves the incident."""
+        if self.key.startswith(OPERATION):
+            return (
+                f"the reference with {self.key.removeprefix(OPERATION)} paused as it starts "
+                "(never finished) still resolves the incident: the damage must clear only "
+                "when a run of the operation under `fixed_by` finishes"
+            )
         return (
             f"setting {self.key} to {self.wrong!r} (a wrong value, where the reference action "
             f"{self.action[-1]} applies a remedy) still resolves the incident: the fault must "
             "clear only through the values named under `fixed_by`"
         )
+
+    def changed(self) -> str:
+        """What the probe did at the reference action."""
+        if self.key.startswith(OPERATION):
+            return f"with the operation paused as it starts here, {self.name}"
+        return f"with {self.wrong!r} here instead, {self.name}"
+
+
+OPERATION = "operation "
+"""How an unfinished-operation probe's `key` starts (`operation NAME`)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,12 @@ def probes(incident: Incident) -> list[Probe]:
     names: set[str] = set()
     actions = list(incident.playthroughs.reference.actions)
     for i, fault in enumerate(incident.faults):
+        if isinstance(fault, Damage) and fault.cause:
+            unfinished = _unfinished(fault.fixed_by, actions, i)
+            if unfinished is not None and unfinished.name not in names:
+                names.add(unfinished.name)
+                out.append(unfinished)
+            continue
         rem = remedied(incident, i, fault)
         if rem is None:
             continue
@@ -170,6 +199,37 @@ def probes(incident: Incident) -> list[Probe]:
             )
         )
     return out
+
+
+def _unfinished(name: str, actions: list[str], i: int) -> Probe | None:
+    """The reference with operation `name` paused the second it first starts, and never
+    resumed or started again; None when the reference does not start it."""
+    probe: list[str] = []
+    first: int | None = None
+    for j, line in enumerate(actions):
+        parsed = parse_timed(line)
+        words = _words(parsed[1]) if parsed is not None else None
+        if parsed is not None and words is not None:
+            cmd, args = words
+            if cmd in ("operation start", "operation resume") and args[:1] == [name]:
+                if first is not None:
+                    continue  # never resumed nor started again
+                first = j
+                probe += [line, _timed(parsed[0], f"operation pause {name}")]
+                continue
+            if cmd == "operation pause" and args[:1] == [name]:
+                continue
+        probe.append(line)
+    if first is None:
+        return None
+    return Probe(
+        f"{PROBE_PREFIX}{name}-unfinished",
+        probe,
+        f"{OPERATION}{name}",
+        "paused",
+        ("faults", i, "fixed_by"),
+        ("playthroughs", "reference", "actions", first),
+    )
 
 
 def _words(text: str) -> tuple[str, list[str]] | None:

@@ -33,6 +33,7 @@ from oncall_dojo.incident.vary import Variable
 from oncall_dojo.sim import automation as automation_model
 from oncall_dojo.sim import events as events_model
 from oncall_dojo.sim import faults
+from oncall_dojo.sim import operations as operations_model
 from oncall_dojo.sim import resources as resources_model
 from oncall_dojo.sim import topology as topology_model
 from oncall_dojo.sim.botconfig import BotRollout, DeployBotConfig, DesiredState
@@ -49,6 +50,7 @@ from oncall_dojo.sim.faults import FAULT_TYPES, FaultSpec
 from oncall_dojo.sim.hostconfig import HostConfig
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.rules import default_rules
+from oncall_dojo.sim.operations import Done, FailIf, OperationSpec, SetResource
 from oncall_dojo.sim.resources import THRESHOLD_TYPES, ResourceSpec, ThresholdBase
 from oncall_dojo.sim.topology import (
     AutoFailoverSpec,
@@ -87,6 +89,7 @@ def render() -> str:
         "- [Hosts](#hosts)",
         "- [Automation](#automation)",
         "- [Database clusters, sites and links](#database-clusters-sites-and-links)",
+        "- [Operations](#operations)",
         "- [Injects](#injects)",
         "- [Commands](#commands)",
         "- [Evidence: what each look counts as](#evidence-what-each-look-counts-as)",
@@ -217,6 +220,18 @@ def _world() -> list[str]:
     out += _variants("Event", EVENT_TYPES, "kind", common)
     out += ["### `Recorded`", ""]
     out += _model_section(Recorded)
+    out += ["## Operations", ""]
+    out += _paragraph(inspect.cleandoc(operations_model.__doc__ or ""))
+    out += [
+        "Each entry under `operations:` is keyed by the operation's name and has these fields",
+        "(the player runs it with `operation start NAME`, `operation pause NAME`, `operation",
+        "resume NAME`, and sees it with `operations` and `jobs`):",
+        "",
+    ]
+    out += _model_section(OperationSpec)
+    for model in (FailIf, Done, SetResource):
+        out += [f"### `{model.__name__}`", ""]
+        out += _model_section(model)
     return out
 
 

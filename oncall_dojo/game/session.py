@@ -122,7 +122,7 @@ class Session:
         ]
         rules += inc.alerts.add
         self.system = System(cfg, self.seed, rules)
-        add_world(self.system, inc.resources, inc.events)
+        add_world(self.system, inc.resources, inc.events, inc.operations)
         self.fault_runs = [Fault(spec, i) for i, spec in enumerate(inc.faults)]
         self.system.faults = self.fault_runs
         page = self.system.alerts.states[inc.page.alert]

@@ -20,6 +20,7 @@ from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import Query as LogQuery
 from oncall_dojo.sim.observability.logsearch import search
 from oncall_dojo.sim.observability.metrics import Fn, Query, Selector
+from oncall_dojo.sim.operations import Operation
 from oncall_dojo.sim.text import count
 from oncall_dojo.sim.topology import DEFAULT_CLUSTER
 
@@ -482,8 +483,9 @@ def db_locks(s: Session) -> str:
 
 def jobs(s: Session) -> str:
     js = s.system.jobs
+    ops = operations(s) if has_operations(s) else ""
     if not js:
-        return "No jobs."
+        return ops or "No jobs."
     rows = []
     for j in js.values():
         total = j.cfg.total
@@ -495,7 +497,51 @@ def jobs(s: Session) -> str:
         rows.append(
             f"  {j.name:<24} {j.cfg.kind:<8} {j.state:<8} {prog:<24} {j.cfg.rate_per_s:g}/s  checkpoint={'yes' if j.cfg.checkpoint else 'NO'}  runs={j.runs}"
         )
-    return "\n".join(rows)
+    return "\n".join(rows) + (f"\n{ops}" if ops else "")
+
+
+def has_operations(s: Session) -> bool:
+    world = s.system.world
+    return world is not None and world.operations is not None
+
+
+def operations(s: Session) -> str:
+    """The incident's operations, shown like jobs: state, progress, rate, ETA."""
+    if not has_operations(s):
+        return "No operations."
+    ops = s.system.world.operations.ops
+    return "\n".join(["Operations:", *(operation_line(s, op) for op in ops.values())])
+
+
+def operation_line(s: Session, op: Operation) -> str:
+    """One operation: `NAME KIND STATE PROGRESS RATE ETA on COMPONENT runs=N`."""
+    sys_ = s.system
+    spec = op.spec
+    state = op.state
+    if state == "ready":
+        prog, rate, eta = "-", f"{human(spec.rate)}/s", "-"
+    elif state == "done":
+        prog, rate = "100%", "-"
+        eta = f"finished {mmss(op.finished[-1] - s.page_tick)}"
+    else:
+        prog = f"{op.progress(sys_):.0%} ({human(op.remaining(sys_))} left)"
+        inflow = op.inflow_rate()
+        rate = f"{human(op.rate_now or spec.rate)}/s"
+        if inflow:
+            rate += f" +{human(inflow)}/s in"
+        if state == "failed":
+            eta = f"failed {mmss(op.failed_at[-1] - s.page_tick)}: {op.error}"
+        elif state == "paused":
+            eta = "paused"
+        else:
+            left = op.eta_s(sys_)
+            eta = (
+                "ETA never (inflow outruns it)" if left is None else f"ETA {mmss(math.ceil(left))}"
+            )
+    return (
+        f"  {op.name:<24} {spec.kind:<11} {state:<8} {prog:<24} {rate:<22} {eta}  "
+        f"on {spec.component}  runs={op.runs}"
+    )
 
 
 def flags(s: Session) -> str:

@@ -31,6 +31,7 @@ from oncall_dojo.sim.events import Event
 from oncall_dojo.sim.faults import AnyFault
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.metrics import Condition
+from oncall_dojo.sim.operations import OPERATION_NAME, OperationSpec
 from oncall_dojo.sim.resources import RESOURCE_NAME, ResourceSpec
 
 Difficulty = Literal["easy", "medium", "hard"]
@@ -271,6 +272,10 @@ class Incident(_Model):
     events: list[Event] = []
     """Things that happen to a component at a time and are not changes (nodes lost, the
     provider's outage); in the change history only when marked `record`."""
+    operations: dict[Annotated[str, Field(pattern=OPERATION_NAME)], OperationSpec] = {}
+    """Repairs that take time (a resync, a reindex, a restore), by name: the player runs them
+    with `operation start`, and a `damage` fault clears only once one finishes (see
+    "Operations that take time" in docs/authoring.md)."""
     root_cause: RootCause
     resolution: Resolution
     par: Par = Par()

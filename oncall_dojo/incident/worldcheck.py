@@ -1,6 +1,6 @@
-"""Checks of an incident's resources and timed events against the system it builds: every
-route, queue, pool, service and resource they name exists, and every gauge has a name and
-labels of its own."""
+"""Checks of an incident's resources, timed events and operations against the system it
+builds: every route, queue, pool, service, resource, table, component and operation they name
+exists, and every gauge has a name and labels of its own."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.topocheck import all_hosts, check_topology, host_errors, unknown
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import HostEvent, PoolEvent, ResourceEvent
+from oncall_dojo.sim.faults.repairs import Damage
+from oncall_dojo.sim.operations import BUILTIN_COMPONENTS
 from oncall_dojo.sim.world import exported_names
 
 Loc = tuple[str | int, ...]
@@ -21,9 +23,60 @@ def _missing(loc: Loc, what: str, value: str, known: Collection[str], plural: st
     return [(loc, f"no {what} {value!r}; {plural}: {', '.join(known) or 'none'}")]
 
 
+def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
+    """Located errors in `operations`, and in the `damage` faults that name them."""
+    errors: list[tuple[Loc, str]] = []
+    resources = list(incident.resources)
+    components = list(dict.fromkeys([*BUILTIN_COMPONENTS, *cfg.workers, *cfg.queues, *resources]))
+    for name, op in incident.operations.items():
+        here: Loc = ("operations", name)
+        errors += unknown((*here, "component"), "component", op.component, components, "components")
+        if op.resource is not None:
+            errors += unknown((*here, "resource"), "resource", op.resource, resources, "resources")
+        if op.table is not None:
+            errors += unknown(
+                (*here, "table"), "table", op.table, list(cfg.database.tables), "tables"
+            )
+        for i, cond in enumerate(op.fails_if):
+            if cond.resource is not None:
+                errors += unknown(
+                    (*here, "fails_if", i, "resource"),
+                    "resource",
+                    cond.resource,
+                    resources,
+                    "resources",
+                )
+        for key in op.done.resources:
+            errors += unknown(
+                (*here, "done", "resources", key), "resource", key, resources, "resources"
+            )
+        for i, line in enumerate([*op.logs, *op.done.logs]):
+            if line.every_s is not None:
+                where = ("logs", i) if i < len(op.logs) else ("done", "logs", i - len(op.logs))
+                errors.append(
+                    (
+                        (*here, *where, "every_s"),
+                        "an operation's lines are written once: they are not repeated",
+                    )
+                )
+    for i, f in enumerate(incident.faults):
+        if isinstance(f, Damage):
+            errors += unknown(
+                ("faults", i, "fixed_by"),
+                "operation",
+                f.fixed_by,
+                list(incident.operations),
+                "operations",
+            )
+    return errors
+
+
 def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
-    """Located errors in `resources` and `events`, and in the system's automation and hosts."""
+    """Located errors in `resources`, `events` and `operations`, and in the system's
+    automation and hosts."""
     errors: list[tuple[Loc, str]] = check_topology(cfg)
+    if incident.operations or any(isinstance(f, Damage) for f in incident.faults):
+        errors += check_operations(incident, cfg)
     if not incident.resources and not incident.events:
         return errors
     routes = list(cfg.api.routes)

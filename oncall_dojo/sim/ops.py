@@ -23,6 +23,7 @@ from oncall_dojo.sim.components.pool import Host, WorkerPool
 from oncall_dojo.sim.components.queue import Queue, Run
 from oncall_dojo.sim.data.appdb import AppDb
 from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.operations import Operation
 from oncall_dojo.sim.system import Job, System
 from oncall_dojo.sim.text import count
 from oncall_dojo.sim.topology import DEFAULT_CLUSTER
@@ -458,6 +459,32 @@ def run_job(sys: System, job: Job, author: str, from_item: int | None = None) ->
     """Start a job: from `from_item`, from its checkpoint, or from the first item."""
     sys.start_job(sys.t, job.name, author, from_item=from_item)
     sys.record_change(sys.t, "job", job.name, "", "run", author)
+
+
+# ------------------------------------------------------------------------------------ operations
+def operation(sys: System, name: str) -> Operation:
+    """The incident's operation `name` (refused when it declares no such operation)."""
+    ops = sys.world.operations if sys.world is not None else None
+    if ops is None:
+        raise Refusal("this system has no operations to run")
+    return ops.get(name)
+
+
+def start_operation(sys: System, op: Operation, author: str) -> None:
+    """Start a run of an operation; it works on its own from this second."""
+    sys.world.operations.start(op, sys.t, author)
+    sys.record_change(sys.t, "operation", op.name, "", "start", author, op.spec.kind)
+
+
+def pause_operation(sys: System, op: Operation, author: str) -> None:
+    """Pause a running operation where it is (what keeps arriving still adds to its work)."""
+    sys.world.operations.pause(op, sys.t, author)
+    sys.record_change(sys.t, "operation", op.name, "", "pause", author, op.spec.kind)
+
+
+def resume_operation(sys: System, op: Operation, author: str) -> None:
+    sys.world.operations.resume(op, sys.t, author)
+    sys.record_change(sys.t, "operation", op.name, "", "resume", author, op.spec.kind)
 
 
 # ------------------------------------------------------------------------------------ customers

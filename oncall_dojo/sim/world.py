@@ -1,8 +1,10 @@
-"""An incident's own world in a running system: its resources and its timed events.
+"""An incident's own world in a running system: its resources, its timed events and its
+operations.
 
-`World` is built once, before the first tick, from the incident's `resources` and `events`.
-Each tick the events due happen first (after the faults), then, once the API and the workers
-have served the second, every resource moves by its rate times what it counts (seconds,
+`World` is built once, before the first tick, from the incident's `resources`, `events` and
+`operations`. Each tick the events due happen first (after the faults), then, once the API and
+the workers have served the second, the operations in flight work for a second
+(`operations.py`), every resource moves by its rate times what it counts (seconds,
 successful requests, messages published or processed) and by its job's items, goes back to
 its start when its pool's processes are all new, is written to its gauge, and each
 threshold's effect is set for the ticks that follow: the database's refusal, the traits a
@@ -28,6 +30,7 @@ from oncall_dojo.sim.events import (
 from oncall_dojo.sim.observability.logs import LogStore, parse_start
 from oncall_dojo.sim.observability.metrics import MetricStore
 from oncall_dojo.sim.observability.telemetry import Telemetry
+from oncall_dojo.sim.operations import Operations, OperationSpec
 from oncall_dojo.sim.resources import (
     Crash,
     FailMessages,
@@ -45,12 +48,18 @@ EFFECT = "effect"
 """The trait book's store of threshold effects (`TraitBook.effects`)."""
 
 
-def add_world(sys: System, resources: dict[str, ResourceSpec], events: list[Event]) -> None:
-    """Give a system an incident's resources and timed events, before its first tick."""
+def add_world(
+    sys: System,
+    resources: dict[str, ResourceSpec],
+    events: list[Event],
+    operations: dict[str, OperationSpec] | None = None,
+) -> None:
+    """Give a system an incident's resources, timed events and operations, before its first
+    tick."""
     if sys.t:
         raise ValueError("resources and events are added before the first tick")
-    if resources or events:
-        sys.world = World(sys, resources, events)
+    if resources or events or operations:
+        sys.world = World(sys, resources, events, operations)
 
 
 def exported_names(cfg: SystemConfig) -> set[str]:
@@ -92,11 +101,18 @@ class Resource:
     """The job's items processed at the last tick."""
     reset_at: int = 0
     """When it last went back to its start (`resets_with`): processes started since are new."""
+    gained: float = 0.0
+    """What its own rate added in the last second (an operation working it off counts it as
+    more work)."""
 
 
 class World:
     def __init__(
-        self, sys: System, resources: dict[str, ResourceSpec], events: list[Event]
+        self,
+        sys: System,
+        resources: dict[str, ResourceSpec],
+        events: list[Event],
+        operations: dict[str, OperationSpec] | None = None,
     ) -> None:
         self.sys = sys
         self.events = sorted(events, key=lambda e: e.at)  # stable: the file's order within a second
@@ -117,6 +133,8 @@ class World:
                 acting = effect_traits(th)
                 if acting is not None:
                     sys.conditional_traits.append((EFFECT, key, None, acting[0], acting[1]))
+        self.operations = Operations(sys, operations) if operations else None
+        """The incident's operations (`oncall_dojo.sim.operations`); None when it has none."""
 
     # ------------------------------------------------------------------ events
     def happen(self, t: int) -> None:
@@ -219,10 +237,16 @@ class World:
         effects = sys.traitbook.effects
         refusal: str | None = None
         slow_links: dict[str, tuple[float, float]] = {}
+        if self.operations is not None:
+            self.operations.step(t)
         for res in self.resources.values():
             units = self._units(res, t)
             if units and res.rate:
+                before = res.value
                 res.value = res.spec.clamp(res.value + res.rate * units)
+                res.gained = max(0.0, res.value - before)
+            else:
+                res.gained = 0.0
             if res.spec.job is not None:
                 done = sys.jobs[res.spec.job].items_done
                 if done != res.job_done:

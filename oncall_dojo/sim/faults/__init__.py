@@ -31,6 +31,7 @@ from oncall_dojo.sim.faults.releases import (
     ThroughputDrop,
     WorkerCrashLoop,
 )
+from oncall_dojo.sim.faults.repairs import Damage
 from oncall_dojo.sim.faults.settings import ConfigChange, RetryStorm, ReusedFlag
 
 FAULT_TYPES: tuple[type[FaultSpec], ...] = (
@@ -54,6 +55,7 @@ FAULT_TYPES: tuple[type[FaultSpec], ...] = (
     JobBadRow,
     PartialDeploy,
     ReusedFlag,
+    Damage,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ __all__ = [
     "CacheLoss",
     "ConfigChange",
     "CorruptWrites",
+    "Damage",
     "DependencySlowdown",
     "Deploy",
     "DiskFill",
