@@ -31,3 +31,27 @@ def test_the_guide_shows_the_example_as_it_is() -> None:
     assert quoted, "the guide quotes no part of the example"
     missing = [x for x in quoted if x not in example and x.strip() != "..."]
     assert not missing, missing
+
+
+def _anchor(heading: str) -> str:
+    """The anchor a Markdown renderer gives a heading (GitHub's rule)."""
+    import re
+
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_each_guides_contents_list_every_section_in_order() -> None:
+    """A section added without its contents line is found (the hosts, automation, operations,
+    injects, sizing and retry sections were once missing from the guide's list)."""
+    for name in ("authoring.md", "reference.md"):
+        text = (DOCS / name).read_text(encoding="utf-8").splitlines()
+        heads = [line[3:] for line in text if line.startswith("## ")]
+        first = next(i for i, line in enumerate(text) if line.startswith("- ["))
+        toc = []
+        for line in text[first:]:
+            if not line.lstrip().startswith("- ["):
+                break
+            if line.startswith("- ["):  # a top-level entry; nested ones name subsections
+                toc.append(line)
+        listed = [line.split("](#", 1)[1].rstrip(")") for line in toc]
+        assert listed == [_anchor(h) for h in heads], name
