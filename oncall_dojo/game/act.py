@@ -477,6 +477,7 @@ FAILOVER_USAGE = "failover postgres|ledger|CLUSTER [REPLICA]"
     FAILOVER_USAGE,
     "Promote a database replica (the one named, or the one furthest along). Writes it had not "
     "replayed are lost.",
+    args=("cluster", "replica"),
 )
 def _failover(s: Session, args: list[str], by: str) -> Reply:
     need(args, 1, FAILOVER_USAGE)

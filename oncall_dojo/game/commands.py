@@ -23,6 +23,7 @@ from oncall_dojo.game.grammar import (
 )
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.diagnosis import MECHANISMS
+from oncall_dojo.sim import ops
 from oncall_dojo.sim.observability.logs import LEVELS
 
 __all__ = [
@@ -98,4 +99,11 @@ def names(kind: Completion, s: Session) -> list[str]:
             return sys_.automation.names()
         case "host":
             return list(sys_.fleet.hosts) if sys_.fleet is not None else []
+        case "cluster":
+            return list(dict.fromkeys(["postgres", "ledger", *ops.clusters(sys_)]))
+        case "replica":  # of every cluster (completion narrows it to the cluster typed)
+            topo = sys_.topology
+            if topo is None:
+                return []
+            return list(dict.fromkeys(m for c in topo.clusters.values() for m in c.members))
     return []

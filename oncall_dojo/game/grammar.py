@@ -48,6 +48,8 @@ Completion = Literal[
     "team",
     "automation",
     "host",
+    "cluster",
+    "replica",
     "none",
 ]
 

@@ -22,7 +22,6 @@ _OPTIONS: dict[str, list[str]] = {
 _FIXED: dict[tuple[str, int], list[str]] = {
     ("db", 0): ["queries", "locks", "indexes"],
     ("hint", 0): ["take"],
-    ("failover", 0): ["postgres", "ledger"],
     ("messages", 1): ["dlq"],
     ("dlq move", 1): ["top"],
     ("wait", 0): ["30s", "1m", "2m", "5m"],
@@ -57,13 +56,22 @@ def candidates(text: str, session: Session) -> tuple[str, list[str]]:
     positional = [a for a in args if "=" not in a]
     i = len(positional)
     pool: list[str] = list(_FIXED.get((cmd.name, i), []))
-    if i < len(cmd.args):
+    if cmd.name == "failover" and i == 1:
+        pool += replicas_of(positional[0], session)
+    elif i < len(cmd.args):
         pool += names(cmd.args[i], session)
     elif cmd.args and cmd.name == "dlq replay":
         pool += names("message", session)
     pool += [o for o in _OPTIONS.get(cmd.name, []) if not any(a.startswith(o) for a in args)]
     uniq = list(dict.fromkeys(pool))
     return partial, [w for w in uniq if w.startswith(partial)]
+
+
+def replicas_of(cluster: str, session: Session) -> list[str]:
+    """The replicas `failover CLUSTER` can promote (none for a name that is not a cluster)."""
+    topo = session.system.topology
+    c = topo.clusters.get(cluster) if topo is not None else None
+    return [] if c is None else [m for m in c.members if m != c.primary]
 
 
 def complete(text: str, session: Session) -> tuple[str, list[str]]:

@@ -397,3 +397,14 @@ def test_freezing_the_orchestrator_before_the_partition_keeps_every_write() -> N
     assert h.result is not None and s.result is not None
     data = {i.key: i.points for i in h.result.items}["data"]
     assert data < {i.key: i.points for i in s.result.items}["data"]
+
+
+def test_tab_completes_failover_with_the_clusters_and_their_replicas() -> None:
+    from oncall_dojo.tui.completion import candidates
+
+    s = Session(load_checked(FIXTURE), 1)
+    assert candidates("failover ", s)[1] == ["postgres", "ledger", "payments-db"]
+    assert candidates("failover pay", s)[1] == ["payments-db"]
+    assert candidates("failover payments-db ", s)[1] == ["payments-1"]
+    assert candidates("failover postgres ", s)[1] == ["pg-1", "pg-2"]
+    assert candidates("failover ledger ", s)[1] == []
