@@ -66,7 +66,11 @@ def _hosts(cfg: SystemConfig) -> list[tuple[Loc, str]]:
                     f"{pool} runs one process per host: it cannot also have an autoscaler",
                 )
             )
-        for name in p.hosts:
+        for name, h in p.hosts.items():
+            if cfg.sites and h.site is not None:  # declared sites: a host's is one of them
+                errors += unknown(
+                    (*here, "hosts", name, "site"), "site", h.site, list(cfg.sites), "sites"
+                )
             if name in seen:
                 errors.append(
                     (

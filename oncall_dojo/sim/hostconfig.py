@@ -25,7 +25,8 @@ class HostConfig(_Model):
     or `down` (off: its process is gone)."""
 
     site: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
-    """The site (zone or region) it is in, by name (`eu-west-1a`)."""
+    """The site (zone or region) it is in, by name (`eu-west-1a`): one of `system.sites` when the
+    incident declares them."""
     version: str | None = None
     """The version installed on it (default: the pool's `version`): a host that missed a
     release runs the old one, restarts included, until a full rollout of the pool installs
