@@ -514,7 +514,8 @@ def operations(s: Session) -> str:
 
 
 def operation_line(s: Session, op: Operation) -> str:
-    """One operation: `NAME KIND STATE PROGRESS RATE ETA on COMPONENT runs=N`."""
+    """One operation on two lines, to fit an 80-column console: `NAME KIND STATE on COMPONENT
+    runs=N`, then its progress, rate and ETA."""
     sys_ = s.system
     spec = op.spec
     state = op.state
@@ -539,8 +540,8 @@ def operation_line(s: Session, op: Operation) -> str:
                 "ETA never (inflow outruns it)" if left is None else f"ETA {mmss(math.ceil(left))}"
             )
     return (
-        f"  {op.name:<24} {spec.kind:<11} {state:<8} {prog:<24} {rate:<22} {eta}  "
-        f"on {spec.component}  runs={op.runs}"
+        f"  {op.name:<24} {spec.kind:<11} {state:<8} on {spec.component}  runs={op.runs}\n"
+        f"      {prog:<24} {rate:<22} {eta}"
     )
 
 
