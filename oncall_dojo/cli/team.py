@@ -25,7 +25,7 @@ from oncall_dojo.cli.common import (
 
 FACILITATOR_HELP = """Facilitator console: pause, resume, speed X, hint, end, note TEXT,
 role NAME ROLE, inject ID (or: inject fault KIND FIELD=VALUE..., inject ask FROM "TEXT",
-inject away PLAYER [SECONDS]), say TEXT, who. Players' commands appear below as they happen."""
+inject away PLAYER [SECONDS]), say TEXT, who, links. Players' commands appear below as they happen."""
 
 
 def listen_arg(text: str) -> tuple[str, int]:
@@ -157,15 +157,7 @@ async def _hosting(host: Any, served: Any, address: str, args: argparse.Namespac
     sid = host.recorder.session_id if host.recorder is not None else None
     out.write(f"Team game: {host.session.incident.title}  (session {sid or 'not recorded'})\n")
     out.write(f"Listening on {served.server.scheme}://{address}:{served.server.port}\n\n")
-    for role, link, who in served.links:
-        taken = f"  (taken by {who})" if who else ""
-        out.write(f"  {role:<15} {link}{taken}\n")
-    out.write("\nPlayers join with:  dojo join LINK --as NAME\n")
-    if served.browser_links:
-        out.write("\nOr in a browser (nothing to install), one page per seat:\n\n")
-        for role, page in served.browser_links:
-            out.write(f"  {role:<15} {page}\n")
-        out.write("\n")
+    write_links(out, served)
     out.write(FACILITATOR_HELP + "\n\n")
     out.flush()
     you = host.recorder.player if host.recorder is not None else None
@@ -175,7 +167,9 @@ async def _hosting(host: Any, served: Any, address: str, args: argparse.Namespac
     host.listeners.append(_printer(out))
     console = None
     if not args.no_console:
-        console = asyncio.create_task(_facilitator_console(host, you, out))
+        console = asyncio.create_task(
+            _facilitator_console(host, you, out, lambda: write_links(out, served))
+        )
     try:
         result = await serve(served, linger_s=args.linger)
     finally:
@@ -221,6 +215,19 @@ async def _host_tui(
     return EXIT_OK
 
 
+def write_links(out: Any, served: Any) -> None:
+    """Every seat's join link (and who took it), then the browser pages, if any."""
+    for role, link, who in served.links:
+        taken = f"  (taken by {who})" if who else ""
+        out.write(f"  {role:<15} {link}{taken}\n")
+    out.write("\nPlayers join with:  dojo join LINK --as NAME\n")
+    if served.browser_links:
+        out.write("\nOr in a browser (nothing to install), one page per seat:\n\n")
+        for role, page in served.browser_links:
+            out.write(f"  {role:<15} {page}\n")
+        out.write("\n")
+
+
 def _printer(out: Any) -> Any:
     from oncall_dojo.net import protocol as p
     from oncall_dojo.net.client import mmss
@@ -241,7 +248,9 @@ def _printer(out: Any) -> Any:
 FACILITATOR_ACTIONS = ("pause", "resume", "speed", "hint", "end", "note", "role", "inject")
 
 
-async def _facilitator_console(host: Any, you: str, out: Any) -> None:
+async def _facilitator_console(
+    host: Any, you: str, out: Any, links: Callable[[], None] | None = None
+) -> None:
     await line_console(
         host,
         you,
@@ -249,6 +258,7 @@ async def _facilitator_console(host: Any, you: str, out: Any) -> None:
         FACILITATOR_ACTIONS,
         unknown=f"not a facilitator action: {{word}} ({FACILITATOR_HELP.splitlines()[0]})",
         echo=lambda word, shown: word in ("hint", "inject"),
+        links=links,
     )
 
 
@@ -259,10 +269,12 @@ async def line_console(
     actions: tuple[str, ...],
     unknown: str,
     echo: Callable[[str, str], bool],
+    links: Callable[[], None] | None = None,
 ) -> None:
     """The host's line console on stdin (the facilitator's, the interviewer's): `who`, `say
-    TEXT`, and `actions`, each passed to `host.facilitate`; `echo(word, answer)` says whether
-    to print the host's answer; `unknown` (with `{word}`) answers anything else."""
+    TEXT`, `links` (when given: prints the join links again, as the full-screen console's F8
+    shows them), and `actions`, each passed to `host.facilitate`; `echo(word, answer)` says
+    whether to print the host's answer; `unknown` (with `{word}`) answers anything else."""
     import asyncio
 
     from oncall_dojo.net.host import Refused
@@ -284,6 +296,8 @@ async def line_console(
                     )
             elif word == "say":
                 host.say(you, arg)
+            elif word == "links" and links is not None:
+                links()
             elif word in actions:
                 shown = host.facilitate(you, word, arg)
                 if echo(word, shown):

@@ -251,3 +251,32 @@ def test_run_of_an_invalid_incident_file_reports_the_error_without_a_traceback(
     # were asked to look for (README: "Exit codes")
     assert code == 2
     assert f"{broken}:1:1: missing required key 'title'" in err
+
+
+def test_links_at_the_facilitators_line_console_prints_the_join_links_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The links scroll away with the players' commands; `links` prints them again, with who
+    took each seat, as F8 does full screen."""
+    import asyncio
+    import io
+    import sys
+    from types import SimpleNamespace
+
+    from oncall_dojo.cli import team
+
+    served = SimpleNamespace(
+        links=[
+            ("commander", "http://127.0.0.1:8765/join/aaaa", "cara"),
+            ("operations", "http://127.0.0.1:8765/join/bbbb", None),
+        ],
+        browser_links=[("operations", "http://127.0.0.1:8766/seat/bbbb")],
+    )
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("links\n"))
+    asyncio.run(team._facilitator_console(None, "fac", out, lambda: team.write_links(out, served)))
+    text = out.getvalue()
+    assert "  commander       http://127.0.0.1:8765/join/aaaa  (taken by cara)\n" in text
+    assert "  operations      http://127.0.0.1:8765/join/bbbb\n" in text
+    assert "  operations      http://127.0.0.1:8766/seat/bbbb\n" in text
+    assert "not a facilitator action" not in text
