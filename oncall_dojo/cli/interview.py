@@ -21,6 +21,7 @@ import argparse
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from oncall_dojo.cli.common import (
@@ -42,7 +43,7 @@ from oncall_dojo.cli.team import listen_arg, speed_arg
 WORDS = ("list", "export", "delete", "mark", "scorecard", "warmup")
 
 INTERVIEWER_HELP = """Interviewer console: note TEXT (private, on the timeline), nudge [TEXT],
-hint, pause, resume, extend N (minutes), mark LINE 1-4 [NOTE], end, who. The candidate's commands appear below."""
+hint, pause, resume, extend N (minutes), mark LINE 1-4 [NOTE], end, who, links. The candidate's commands appear below."""
 
 
 def minutes_arg(text: str) -> int:
@@ -215,18 +216,8 @@ async def _serve(host: Any, args: argparse.Namespace, warmup: bool, resumed: boo
         + (f", {host.left_text()} left" if resumed else "")
         + f". Listening on {served.server.scheme}://{address}:{served.server.port}\n\n"
     )
-    cand = [(link, who) for role, link, who in served.links if role == "candidate"]
     pages = [page for role, page in served.browser_links if role == "candidate"]
-    out.write("Candidate (send them one of these; nothing to install for the browser):\n")
-    for page in pages:
-        out.write(f"  browser:   {page}\n")
-    for link, who in cand:
-        out.write(f"  terminal:  dojo join {link} --as {shlex.quote(who) if who else 'NAME'}\n")
-    others = [link for role, link, who in served.links[1:] if role == "interviewer"]
-    if others:
-        out.write("\nAnother interviewer:\n")
-        for link in others:
-            out.write(f"  dojo join {link} --as NAME\n")
+    write_links(out, served)
     out.write("\n" + INTERVIEWER_HELP + "\n\n")
     out.flush()
     you = host.recorder.player if host.recorder is not None else next(iter(host.members), "")
@@ -251,7 +242,11 @@ async def _serve(host: Any, args: argparse.Namespace, warmup: bool, resumed: boo
         from oncall_dojo.cli.team import _printer
 
         host.listeners.append(_printer(out))
-        console = None if args.no_console else asyncio.create_task(_console(host, you, out))
+        console = (
+            None
+            if args.no_console
+            else asyncio.create_task(_console(host, you, out, lambda: write_links(out, served)))
+        )
         try:
             result = await serve(served, linger_s=args.linger)
         finally:
@@ -275,8 +270,26 @@ async def _serve(host: Any, args: argparse.Namespace, warmup: bool, resumed: boo
     return EXIT_OK
 
 
-async def _console(host: Any, you: str, out: Any) -> None:
-    """The interviewer's line console (stdin): private notes, nudges, hints, the clock."""
+def write_links(out: Any, served: Any) -> None:
+    """The candidate's browser page and terminal link (and who took it), then another
+    interviewer's."""
+    cand = [(link, who) for role, link, who in served.links if role == "candidate"]
+    pages = [page for role, page in served.browser_links if role == "candidate"]
+    out.write("Candidate (send them one of these; nothing to install for the browser):\n")
+    for page in pages:
+        out.write(f"  browser:   {page}\n")
+    for link, who in cand:
+        out.write(f"  terminal:  dojo join {link} --as {shlex.quote(who) if who else 'NAME'}\n")
+    others = [link for role, link, who in served.links[1:] if role == "interviewer"]
+    if others:
+        out.write("\nAnother interviewer:\n")
+        for link in others:
+            out.write(f"  dojo join {link} --as NAME\n")
+
+
+async def _console(host: Any, you: str, out: Any, links: Callable[[], None] | None = None) -> None:
+    """The interviewer's line console (stdin): private notes, nudges, hints, the clock, and
+    `links` to print the candidate's links again."""
     from oncall_dojo.cli.team import line_console
 
     await line_console(
@@ -286,6 +299,7 @@ async def _console(host: Any, you: str, out: Any) -> None:
         ("pause", "resume", "hint", "end", "note", "nudge", "extend", "mark"),
         unknown="not an interviewer action: {word}",
         echo=lambda word, shown: shown != "done",
+        links=links,
     )
 
 

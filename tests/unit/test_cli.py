@@ -280,3 +280,31 @@ def test_links_at_the_facilitators_line_console_prints_the_join_links_again(
     assert "  operations      http://127.0.0.1:8765/join/bbbb\n" in text
     assert "  operations      http://127.0.0.1:8766/seat/bbbb\n" in text
     assert "not a facilitator action" not in text
+
+
+def test_links_at_the_interviewers_line_console_prints_the_candidates_links_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import io
+    import sys
+    from types import SimpleNamespace
+
+    from oncall_dojo.cli import interview
+
+    served = SimpleNamespace(
+        links=[
+            ("interviewer", "http://127.0.0.1:8765/join/iiii", "ivy"),
+            ("candidate", "http://127.0.0.1:8765/join/cccc", "sam"),
+            ("interviewer", "http://127.0.0.1:8765/join/jjjj", None),
+        ],
+        browser_links=[("candidate", "http://127.0.0.1:8766/seat/cccc")],
+    )
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("links\n"))
+    asyncio.run(interview._console(None, "ivy", out, lambda: interview.write_links(out, served)))
+    text = out.getvalue()
+    assert "  browser:   http://127.0.0.1:8766/seat/cccc\n" in text
+    assert "  terminal:  dojo join http://127.0.0.1:8765/join/cccc --as sam\n" in text
+    assert "Another interviewer:\n  dojo join http://127.0.0.1:8765/join/jjjj --as NAME\n" in text
+    assert "not an interviewer action" not in text
