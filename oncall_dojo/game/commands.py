@@ -7,7 +7,7 @@ fill it in the order `help` lists the commands.
 
 from __future__ import annotations
 
-from oncall_dojo.game import act, data, grammar, investigate, respond
+from oncall_dojo.game import act, data, grammar, investigate, longwork, respond
 from oncall_dojo.game.escalation import teams
 from oncall_dojo.game.grammar import (
     COMMANDS,
@@ -39,7 +39,7 @@ __all__ = [
     "resolve",
     "split",
 ]
-HANDLER_MODULES = (grammar, investigate, act, data, respond)
+HANDLER_MODULES = (grammar, investigate, act, longwork, data, respond)
 """Where the commands are declared, in the order help lists them."""
 _RANK = {m.__name__: i for i, m in enumerate(HANDLER_MODULES)}
 for _cmd in sorted(COMMANDS.values(), key=lambda c: _RANK[c.handler.__module__]):
