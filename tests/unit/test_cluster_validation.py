@@ -6,7 +6,6 @@ case breaks one thing in tests/fixtures/world/split-brain.yaml, which is valid a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
@@ -14,17 +13,10 @@ from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.yamlload import YamlModelError
 
+from .located import Case, assert_located, case_id
+
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "world" / "split-brain.yaml"
 BASE = FIXTURE.read_text(encoding="utf-8")
-
-
-class Case(NamedTuple):
-    old: str
-    new: str
-    line: int
-    col: int
-    keypath: str
-    message: str
 
 
 CASES = [
@@ -70,17 +62,9 @@ def test_the_fixture_itself_is_valid() -> None:
     load_checked(FIXTURE)
 
 
-@pytest.mark.parametrize("c", CASES, ids=[f"{c.keypath}:{c.line}" for c in CASES])
+@pytest.mark.parametrize("c", CASES, ids=[case_id(c) for c in CASES])
 def test_a_broken_field_is_reported_where_it_is(c: Case) -> None:
-    assert BASE.count(c.old) == 1, c.old
-    text = BASE.replace(c.old, c.new)
-    with pytest.raises(YamlModelError) as info:
-        load_incident("split-brain.yaml", text=text, expect_id="split-brain")
-    errors = info.value.errors
-    assert len(errors) == 1, str(info.value)
-    err = errors[0]
-    assert (err.line, err.col, err.keypath) == (c.line, c.col, c.keypath), str(info.value)
-    assert err.message.startswith(c.message), err.message
+    assert_located(BASE, c, "split-brain.yaml")
 
 
 def test_an_auto_failover_may_not_take_another_automations_name() -> None:
