@@ -371,7 +371,7 @@ def topology_lines(topo: Topology, detail: bool = False) -> list[str]:
         for m in c.members.values():
             at = f"@{m.site}" if m.site and m.site != c.site else ""
             if m.diverged:
-                reps.append(f"{m.name}{at} DIVERGED")
+                reps.append(f"{m.name}{at} {'REBUILDING' if m.rebuilding else 'DIVERGED'}")
             else:
                 state = " paused" if m.paused else ""
                 reps.append(f"{m.name}{at} lag {topo.lag_s(c, m):.0f}s{state}")
@@ -540,7 +540,7 @@ def operation_line(s: Session, op: Operation) -> str:
                 "ETA never (inflow outruns it)" if left is None else f"ETA {mmss(math.ceil(left))}"
             )
     return (
-        f"  {op.name:<24} {spec.kind:<11} {state:<8} on {spec.component}  runs={op.runs}\n"
+        f"  {op.name:<24} {spec.kind:<11} {state:<8} on {spec.target}  runs={op.runs}\n"
         f"      {prog:<24} {rate:<22} {eta}"
     )
 

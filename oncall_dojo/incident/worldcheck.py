@@ -4,14 +4,17 @@ exists, and every gauge has a name and labels of its own."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection
 
+from oncall_dojo.incident.clustercheck import declared_clusters
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.topocheck import all_hosts, check_topology, host_errors, unknown
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import HostEvent, PoolEvent, ResourceEvent
 from oncall_dojo.sim.faults.repairs import Damage
 from oncall_dojo.sim.operations import BUILTIN_COMPONENTS
+from oncall_dojo.sim.topology import ClusterSpec
 from oncall_dojo.sim.world import exported_names
 
 Loc = tuple[str | int, ...]
@@ -28,9 +31,16 @@ def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, s
     errors: list[tuple[Loc, str]] = []
     resources = list(incident.resources)
     components = list(dict.fromkeys([*BUILTIN_COMPONENTS, *cfg.workers, *cfg.queues, *resources]))
+    topology = bool(cfg.clusters or cfg.sites or cfg.links)
+    clusters = declared_clusters(cfg) if topology else {}
     for name, op in incident.operations.items():
         here: Loc = ("operations", name)
-        errors += unknown((*here, "component"), "component", op.component, components, "components")
+        if op.replica is not None:
+            errors += _replica_errors(here, op.component, op.replica, clusters)
+        else:
+            errors += unknown(
+                (*here, "component"), "component", op.component, components, "components"
+            )
         if op.resource is not None:
             errors += unknown((*here, "resource"), "resource", op.resource, resources, "resources")
         if op.table is not None:
@@ -69,6 +79,34 @@ def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, s
                 "operations",
             )
     return errors
+
+
+def _replica_errors(
+    here: Loc, cluster: str, replica: str, clusters: dict[str, ClusterSpec]
+) -> list[tuple[Loc, str]]:
+    """An operation that rebuilds a replica names a declared cluster and one of its instances."""
+    if not clusters:
+        return [
+            (
+                (*here, "replica"),
+                "a replica is rebuilt within a database cluster: declare `system.clusters` "
+                "(or the sites and links the shop's database runs in)",
+            )
+        ]
+    if cluster not in clusters:
+        return unknown((*here, "component"), "cluster", cluster, list(clusters), "clusters")
+    spec = clusters[cluster]
+    instances = [spec.primary, *spec.replicas]
+    if replica in instances:
+        return []
+    close = difflib.get_close_matches(replica, instances, n=1)
+    tip = f" (did you mean {close[0]!r}?)" if close else ""
+    return [
+        (
+            (*here, "replica"),
+            f"no instance {replica!r} in {cluster}{tip}; instances: {', '.join(instances)}",
+        )
+    ]
 
 
 def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:

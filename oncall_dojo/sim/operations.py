@@ -34,6 +34,7 @@ from oncall_dojo.sim.faults.base import LogLine
 from oncall_dojo.sim.observability.logs import ERROR, INFO
 
 if TYPE_CHECKING:
+    from oncall_dojo.sim.components.clusters import Topology
     from oncall_dojo.sim.system import System
 
 OPERATION_NAME = r"^[a-z][a-z0-9_-]*$"
@@ -106,8 +107,17 @@ class OperationSpec(_Model):
     rebuilt from the primary), `restore` (from a backup), `reindex`, `reissue` (certificates,
     tokens), `reload` (a cache, a config), `reschedule` (work moved elsewhere)."""
     component: str
-    """What it acts on: `postgres`, `api`, `cache`, a worker pool, a queue or a resource. Its
-    lines go to that component's log (a queue's to `broker`, a resource's to `scheduler`)."""
+    """What it acts on: `postgres`, `api`, `cache`, a worker pool, a queue or a resource, or a
+    database cluster of `system.clusters` with its `replica`. Its lines go to that component's
+    log (a queue's to `broker`, a resource's to `scheduler`, a cluster's to `postgres`)."""
+    replica: str | None = None
+    """A replica of the cluster named by `component` that this operation rebuilds (kind `resync`
+    or `restore`; its work is the base backup's size in `units`). Starting a run takes the
+    replica out of replication: it replays nothing, cannot be promoted, and the writes the
+    primary makes meanwhile are the run's inflow (the WAL the primary must keep for it). The
+    copy runs over the link between the two sites: slower by its loss, stopped while it is
+    partitioned. Finished, the replica streams from the primary again and replays what was
+    written during the run at its apply rate; a failover during the run makes the run fail."""
     units: float | None = Field(default=None, gt=0)
     """The work: a fixed amount (certificates to reissue, gigabytes to restore)."""
     resource: str | None = None
@@ -140,7 +150,14 @@ class OperationSpec(_Model):
             raise ValueError("give exactly one of `units`, `resource` or `table` (its work)")
         if self.to is not None and self.resource is None:
             raise ValueError("`to` is the value a `resource` is worked down to")
-        if self.units is not None:
+        if self.replica is not None:
+            if self.kind not in ("resync", "restore"):
+                raise ValueError("`replica` names the replica a `resync` or `restore` rebuilds")
+            if self.units is None:
+                raise ValueError(
+                    "a replica's rebuild copies a base backup: give its size as `units`"
+                )
+        elif self.units is not None:
             for f in self.fails_if:
                 if f.inflow_above is not None:
                     raise ValueError(
@@ -156,9 +173,16 @@ class OperationSpec(_Model):
     def service(self, pools: Collection[str], queues: Collection[str]) -> str:
         """The log an operation's lines go to: the component's own (a queue's: the broker's;
         a resource's: the scheduler's)."""
+        if self.replica is not None:
+            return "postgres"
         if self.component in BUILTIN_COMPONENTS or self.component in pools:
             return self.component
         return "broker" if self.component in queues else "scheduler"
+
+    @property
+    def target(self) -> str:
+        """What it acts on, as the views show it (`postgres/pg-1` for a replica)."""
+        return self.component if self.replica is None else f"{self.component}/{self.replica}"
 
 
 @dataclass
@@ -217,7 +241,7 @@ class Operation:
 
     def eta_s(self, sys: System) -> float | None:
         """Seconds to completion at the current rates; None when the inflow outruns it."""
-        net = (self.rate_now or self.spec.rate) - self.inflow_rate()
+        net = (self.rate_now or self.spec.rate) - (0.0 if self.spec.units else self.inflow_rate())
         if net <= 0:
             return None
         return self.remaining(sys) / net
@@ -251,6 +275,8 @@ class Operations:
         if op.state == "paused":
             raise Refusal(f"operation {op.name} is paused: resume it (it keeps its place)")
         sys = self.sys
+        if op.spec.replica is not None:
+            self._topology().rebuild(t, op.spec.component, op.spec.replica)
         op.state, op.runs, op.started = "running", op.runs + 1, t
         op.done = op.arrived = op.rate_now = 0.0
         op.recent.clear()
@@ -290,7 +316,14 @@ class Operations:
             return float(max(0, new))
         if spec.resource is not None:
             return self.sys.world.resources[spec.resource].gained
+        if spec.replica is not None:
+            return self._topology().clusters[spec.component].writes
         return 0.0
+
+    def _topology(self) -> Topology:
+        topo = self.sys.topology
+        assert topo is not None, "an operation on a replica needs the incident's clusters"
+        return topo
 
     def _step(self, op: Operation, t: int) -> None:
         sys = self.sys
@@ -302,6 +335,13 @@ class Operations:
         if op.state != "running":
             return
         rate = spec.rate / (1.0 + spec.db_busy_slowdown * sys.db.cpu_util)
+        if spec.replica is not None:
+            topo = self._topology()
+            broken = topo.rebuild_broken(spec.component, spec.replica)
+            if broken:
+                self._fail(op, t, broken)
+                return
+            rate *= topo.copy_share(spec.component, spec.replica)
         op.rate_now = rate
         op.done += rate
         if spec.db_load_ms:
@@ -312,13 +352,18 @@ class Operations:
             sys.metrics.row[res.gauge] = res.value
         for cond in spec.fails_if:
             if self._fails(op, cond):
-                op.state = "failed"
-                op.failed_at.append(t)
-                op.error = cond.error
-                self._log(op, t, ERROR, f'msg="failed" error="{cond.error}"')
+                self._fail(op, t, cond.error)
                 return
         if op.remaining(sys) <= 0:
             self._finish(op, t)
+
+    def _fail(self, op: Operation, t: int, error: str) -> None:
+        op.state = "failed"
+        op.failed_at.append(t)
+        op.error = error
+        self._log(op, t, ERROR, f'msg="failed" error="{error}"')
+        if op.spec.replica is not None:
+            self._topology().rebuilt(t, op.spec.component, op.spec.replica, ok=False)
 
     def _fails(self, op: Operation, cond: FailIf) -> bool:
         if cond.inflow_above is not None:
@@ -335,6 +380,8 @@ class Operations:
         op.state = "done"
         op.finished.append(t)
         self._log(op, t, INFO, f'msg="finished" after_s={t - op.started + 1} run={op.runs}')
+        if op.spec.replica is not None:
+            self._topology().rebuilt(t, op.spec.component, op.spec.replica, ok=True)
         for name, change in op.spec.done.resources.items():
             res = sys.world.resources[name]
             if change.rate is not None:

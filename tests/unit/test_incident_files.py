@@ -68,6 +68,7 @@ EXPECTED = [
     Expected("resource-threshold-unknown-pool", 31, 15, "resources.fds.thresholds[0].pool", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
     Expected("event-unknown-resource", 30, 15, "events[0].resource", "no resource 'wall'; resources: wal"),
     Expected("operation-unknown-component", 25, 16, "operations.vacuum-payments.component", "no component 'postgress' (did you mean 'postgres'?); components: postgres, api, cache, billing, mailer, fulfillment, payments, emails"),
+    Expected("operation-replica-unknown", 26, 14, "operations.rebuild-pg-1.replica", "no instance 'pg-2' in postgres (did you mean 'pg-1'?); instances: pg-0, pg-1"),
     Expected("operation-no-work", 24, 5, "operations.vacuum-payments", "give exactly one of `units`, `resource` or `table` (its work)"),
     Expected("fault-damage-unknown-operation", 52, 15, "faults[2].fixed_by", "no operation 'reindex-order' (did you mean 'reindex-orders'?); operations: reindex-orders"),
     Expected("event-pool-no-change", 23, 5, "events[0]", "give `replicas` (nodes lost), `crash` (processes killed), or both"),

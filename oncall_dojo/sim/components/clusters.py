@@ -86,6 +86,11 @@ class Member:
     rebuilt."""
     cut_off: bool = False
     """Its link to the primary is partitioned (its WAL receiver lost the connection)."""
+    rebuilding: str | None = None
+    """The primary a running rebuild (an operation with `replica`) copies from: meanwhile it
+    replays nothing and its stream only gathers the primary's writes."""
+    rebuild_from: int = 0
+    """The second the running rebuild started: its data is as old as that (its lag grows)."""
 
 
 @dataclass
@@ -203,6 +208,8 @@ class Topology:
                     instance=inst,
                 )
         db.replicated_here = False
+        self.now = 0
+        """The second being settled."""
         self._mirror()
 
     # ------------------------------------------------------------------ the network
@@ -243,6 +250,7 @@ class Topology:
 
     # ------------------------------------------------------------------ each second
     def settle(self, t: int) -> None:
+        self.now = t
         db = self.db
         clusters = self.clusters
         for c in clusters.values():
@@ -255,6 +263,8 @@ class Topology:
         for c in clusters.values():
             for m in c.members.values():
                 if m.diverged:
+                    if m.rebuilding is not None:  # the writes it will replay once rebuilt
+                        m.stream.advance(t, c.writes, 0.0)
                     continue
                 link = self.link_between(c.site, m.site)
                 blocked = link is not None and link.partitioned
@@ -361,8 +371,74 @@ class Topology:
             row[lag[(c.name, c.primary)]] = 0.0
             row[role[(c.name, c.primary)]] = 0.0
             for m in c.members.values():
+                if m.rebuilding is not None:  # its copy is as old as the rebuild
+                    row[lag[(c.name, m.name)]] = float(self.now - m.rebuild_from + 1)
+                    continue
                 row[lag[(c.name, m.name)]] = self.lag_s(c, m) if not m.diverged else 0.0
                 row[role[(c.name, m.name)]] = 1.0
+
+    # ------------------------------------------------------------------ rebuilding a replica
+    def rebuild(self, t: int, cluster: str, replica: str) -> None:
+        """A rebuild of `replica` starts: its data is wiped and copied afresh from the primary."""
+        c = self.clusters[cluster]
+        if replica == c.primary:
+            raise Refusal(
+                f"{replica} is the primary of {cluster} now: a rebuild wipes a replica's data "
+                f"and copies it from the primary"
+            )
+        m = c.members.get(replica)
+        if m is None:
+            raise Refusal(f"no replica {replica!r} in {cluster}; replicas: {', '.join(c.members)}")
+        m.diverged, m.rebuilding, m.cut_off = True, c.primary, False
+        m.rebuild_from = t
+        m.stream.reset()
+        self.tm.log(
+            t,
+            7,
+            "postgres",
+            WARN,
+            f"{replica} LOG: data directory removed; base backup from primary {c.primary} "
+            f"started, replication stopped until it completes",
+        )
+        self._mirror()
+
+    def rebuild_broken(self, cluster: str, replica: str) -> str | None:
+        """Why a running rebuild can no longer finish (the primary it copies from changed)."""
+        c = self.clusters[cluster]
+        m = c.members.get(replica)
+        if m is None or m.rebuilding is None:
+            return f"{replica} is no longer a replica of {cluster}"
+        if m.rebuilding != c.primary:
+            return f"the primary changed during the base backup ({m.rebuilding} -> {c.primary})"
+        return None
+
+    def copy_share(self, cluster: str, replica: str) -> float:
+        """The share of its rate a base backup gets over the link from the primary's site."""
+        c = self.clusters[cluster]
+        link = self.link_between(c.site, c.members[replica].site)
+        if link is None:
+            return 1.0
+        return 0.0 if link.partitioned else 1.0 - link.loss
+
+    def rebuilt(self, t: int, cluster: str, replica: str, ok: bool) -> None:
+        """A rebuild ended: finished, the replica streams and replays what was written since it
+        started; failed, it stays diverged with nothing kept."""
+        m = self.clusters[cluster].members.get(replica)
+        if m is None:
+            return
+        primary, m.rebuilding = m.rebuilding, None
+        if not ok:
+            m.stream.reset()
+            return
+        m.diverged = m.paused = False
+        self.tm.log(
+            t,
+            4,
+            "postgres",
+            INFO,
+            f"{replica} LOG: base backup completed; started streaming WAL from primary {primary}",
+        )
+        self._mirror()
 
     # ------------------------------------------------------------------ failover
     def failover(self, t: int, cluster: str, replica: str | None, author: str) -> Failover:
