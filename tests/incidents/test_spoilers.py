@@ -81,6 +81,7 @@ KEY_PHRASES: dict[str, list[str]] = {
     "latency-budget-burn": ["${new_rules}", "backtrack", "rule's regular expression"],
     "checkout-failing": ["x509", "certificate", "distroless", "${sink} v3.2.0"],
     "charges-exceed-orders": ["missed the rollout", "retired", "reused", "v2.8.3", "stale"],
+    "every-site-failing": ["name resolution", "name servers", "break-fix", "dns", "desired state"],
 }
 """What the explanation says that only someone who knows the answer would write."""
 
