@@ -72,6 +72,12 @@ KEY_PHRASES: dict[str, list[str]] = {
         "output at ${uploads}",
     ],
     "noisy-pager": ["${slow_version}", "rate quote", "six times"],
+    "db-replica-lagging": [
+        "hard-delete",
+        "abuse report",
+        "wrote faster than the standby",
+        "pausing the purge",
+    ],
     "checkout-payment-errors": [
         "no backoff",
         "without backoff",
