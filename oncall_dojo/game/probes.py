@@ -152,10 +152,11 @@ def probes(incident: Incident) -> list[Probe]:
     actions = list(incident.playthroughs.reference.actions)
     for i, fault in enumerate(incident.faults):
         if isinstance(fault, Damage) and fault.cause:
-            unfinished = _unfinished(fault.fixed_by, actions, i)
-            if unfinished is not None and unfinished.name not in names:
-                names.add(unfinished.name)
-                out.append(unfinished)
+            for op in fault.repairs:
+                unfinished = _unfinished(op, actions, i)
+                if unfinished is not None and unfinished.name not in names:
+                    names.add(unfinished.name)
+                    out.append(unfinished)
             continue
         rem = remedied(incident, i, fault)
         if rem is None:

@@ -71,13 +71,15 @@ def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, s
                 )
     for i, f in enumerate(incident.faults):
         if isinstance(f, Damage):
-            errors += unknown(
-                ("faults", i, "fixed_by"),
-                "operation",
-                f.fixed_by,
-                list(incident.operations),
-                "operations",
-            )
+            listed = not isinstance(f.fixed_by, str)
+            for j, repair in enumerate(f.repairs):
+                errors += unknown(
+                    ("faults", i, "fixed_by", j) if listed else ("faults", i, "fixed_by"),
+                    "operation",
+                    repair,
+                    list(incident.operations),
+                    "operations",
+                )
     return errors
 
 
@@ -133,6 +135,23 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             errors += _missing(
                 (*here, "resets_with"), "worker pool", spec.resets_with, cfg.workers, "pools"
             )
+        if spec.failover is not None:
+            if not (cfg.clusters or cfg.sites or cfg.links):
+                errors.append(
+                    (
+                        (*here, "failover"),
+                        "a failover happens to a database cluster: declare `system.clusters` "
+                        "(or the sites and links the shop's database runs in)",
+                    )
+                )
+            else:
+                errors += unknown(
+                    (*here, "failover", "cluster"),
+                    "cluster",
+                    spec.failover.cluster,
+                    list(declared_clusters(cfg)),
+                    "clusters",
+                )
         if spec.metric in builtin:
             errors.append(
                 (

@@ -153,6 +153,18 @@ else:
     Threshold = Annotated[Union[THRESHOLD_TYPES], Field(discriminator="effect")]  # noqa: UP007
 
 
+class OnFailover(_Model):
+    """A quantity the primary of a database cluster holds (its WAL volume, a replication slot's
+    retained WAL): after a failover of that cluster it is the new primary's."""
+
+    cluster: str
+    """The cluster, by its name under `system.clusters` (`postgres`: the shop's database)."""
+    value: float | None = None
+    """The new primary's value (default: the resource's `start`)."""
+    rate: float | None = None
+    """The new primary's rate (default: the rate it had)."""
+
+
 class ResourceSpec(_Model):
     """A quantity that builds up (or runs down) at a rate, exported as a gauge, with thresholds
     that act on the model while they hold."""
@@ -190,6 +202,10 @@ class ResourceSpec(_Model):
     at `start` while none of them runs (all crashed, or scaled to zero), goes back to it once
     every live process has started since the last reset (a `restart`, a rollout), and builds
     up again from there."""
+    failover: OnFailover | None = None
+    """The cluster whose primary holds the quantity: once that cluster fails over (by hand or
+    by its auto-failover), the value and rate are the new primary's (`failover.value`, by
+    default `start`; `failover.rate`, by default unchanged)."""
     thresholds: list[Threshold] = []
     """What happens while the value is past a level; each holds on its own."""
 

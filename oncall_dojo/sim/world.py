@@ -104,6 +104,8 @@ class Resource:
     gained: float = 0.0
     """What its own rate added in the last second (an operation working it off counts it as
     more work)."""
+    failovers: int = 0
+    """The failovers of its `failover.cluster` it has followed."""
 
 
 class World:
@@ -217,6 +219,18 @@ class World:
             res.value = res.spec.start
             res.reset_at = t
 
+    def _follow_failover(self, res: Resource) -> None:
+        """After a failover of its cluster, the quantity is the new primary's."""
+        on = res.spec.failover
+        assert on is not None and self.sys.topology is not None  # the incident's check
+        done = len(self.sys.topology.clusters[on.cluster].failovers)
+        if done == res.failovers:
+            return
+        res.failovers = done
+        res.value = res.spec.clamp(res.spec.start if on.value is None else on.value)
+        if on.rate is not None:
+            res.rate = on.rate
+
     def _crash_hosts(self, th: Crash, key: str, holds: bool, t: int) -> None:
         """While a threshold holds, the processes on its hosts die, and at each start again."""
         pool = self.sys.pools[th.pool]
@@ -256,6 +270,8 @@ class World:
                     res.job_done = done
             if res.spec.resets_with is not None:
                 self._reset_with(res, t)
+            if res.spec.failover is not None:
+                self._follow_failover(res)
             row[res.gauge] = res.value
             for i, th in enumerate(res.spec.thresholds):
                 holds = th.holds(res.value)

@@ -4,33 +4,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from oncall_dojo.game.check import check_incident
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.loader import check_seeds
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-EXAMPLE = DOCS / "examples" / "cache-stampede.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+EXAMPLES = ["docs/examples/cache-stampede.yaml", "incidents/database-disk-filling.yaml"]
+"""The guide's worked examples: the first a file of its own, the second a bundled incident
+that uses a topology element, resources and operations."""
 
 
-def test_the_worked_example_validates_for_every_choice_and_proves_itself() -> None:
-    incident = load_checked(EXAMPLE)
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_the_worked_example_validates_for_every_choice_and_proves_itself(example: str) -> None:
+    incident = load_checked(ROOT / example)
     assert check_seeds(incident)
     report = check_incident(incident, (2,))
     assert report.ok, [p for s in report.seeds for p in s.problems]
 
 
-def test_the_guide_shows_the_example_as_it_is() -> None:
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_the_guide_shows_the_example_as_it_is(example: str) -> None:
     """Every line of the example's YAML quoted in the guide is in the file."""
     guide = (DOCS / "authoring.md").read_text(encoding="utf-8")
-    example = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    lines = (ROOT / example).read_text(encoding="utf-8").splitlines()
     quoted = []
     for block in guide.split("```yaml\n")[1:]:
         body = block.split("```", 1)[0]
-        if "# from docs/examples/cache-stampede.yaml" in body:
+        if f"# from {example}" in body:
             quoted += [x for x in body.splitlines() if x.strip() and not x.startswith("# from")]
     assert quoted, "the guide quotes no part of the example"
-    missing = [x for x in quoted if x not in example and x.strip() != "..."]
+    missing = [x for x in quoted if x not in lines and x.strip() != "..."]
     assert not missing, missing
+
+
+def test_the_second_worked_example_uses_topology_resources_and_an_operation() -> None:
+    incident = load_checked(ROOT / EXAMPLES[1])
+    cfg = incident.for_seed(1).system_config()
+    assert cfg.clusters and cfg.sites and cfg.links
+    assert any(r.failover is not None for r in incident.resources.values())
+    assert any(op.replica is not None for op in incident.operations.values())
 
 
 def _anchor(heading: str) -> str:

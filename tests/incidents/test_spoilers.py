@@ -88,6 +88,7 @@ KEY_PHRASES: dict[str, list[str]] = {
     "checkout-failing": ["x509", "certificate", "distroless", "${sink} v3.2.0"],
     "charges-exceed-orders": ["missed the rollout", "retired", "reused", "v2.8.3", "stale"],
     "every-site-failing": ["name resolution", "name servers", "break-fix", "dns", "desired state"],
+    "database-disk-filling": ["${slot}", "inactive", "no consumer", "pg_drop_replication_slot"],
 }
 """What the explanation says that only someone who knows the answer would write."""
 

@@ -47,7 +47,8 @@ CASES = [
     Case('          text: "postgres-1 LOG: consistent recovery state reached"\n', '          text: "postgres-1 LOG: consistent recovery state reached"\n          every_s: 60\n', 40, 20, 'operations.resync-replica.done.logs[0].every_s', "an operation's lines are written once: they are not repeated"),
     Case('    done:\n', '    dne:\n', 33, 5, 'operations.resync-replica', "unknown key 'dne' (did you mean 'done'?)"),
     Case('fixed_by: resync-replica', 'fixed_by: resync-replika', 43, 15, 'faults[0].fixed_by', "no operation 'resync-replika' (did you mean 'resync-replica'?); operatio"),
-    Case('fixed_by: resync-replica', 'fixed_by: [resync-replica]', 43, 15, 'faults[0].fixed_by', 'Input should be a valid string'),
+    Case('fixed_by: resync-replica', 'fixed_by: [resync-replica, resync-replika]', 43, 32, 'faults[0].fixed_by[1]', "no operation 'resync-replika' (did you mean 'resync-replica'?); operatio"),
+    Case('fixed_by: resync-replica', 'fixed_by: []', 43, 15, 'faults[0].fixed_by', 'name the operation (or the operations) whose finished run repairs it'),
     Case('    fixed_by: resync-replica\n', '', 41, 5, 'faults[0]', "missing required key 'fixed_by'"),
     Case('        message_error: "ERROR: canceling statement due to conflict with recovery"\n', '        message_error: "ERROR: canceling statement due to conflict with recovery"\n      biling: {latency_x: 2}\n', 48, 15, 'faults[0].traits.biling', "no service 'biling'; services: api, billing, mailer, fulfillment"),
 ]  # fmt: skip

@@ -226,3 +226,64 @@ def test_the_json_schema_and_the_reference_describe_the_replica_field() -> None:
     spec = incident_json_schema()["$defs"]["OperationSpec"]["properties"]
     assert "replica" in spec and "rebuilds" in spec["replica"]["description"]
     assert "| `replica` | string or null | null | A replica of the cluster" in render()
+
+
+HELD = """resources:
+  wal-volume:
+    metric: node_filesystem_avail_bytes
+    labels: {mountpoint: /var/lib/postgresql/wal}
+    start: 5.0e10
+    rate: -1.0e7
+    min: 0
+    failover: {cluster: postgres, value: 6.0e10, rate: 0}
+  retained:
+    metric: pg_replication_slots_pg_wal_lsn_diff
+    labels: {slot_name: reporting}
+    start: 0
+    rate: 1.0e8
+    failover: {cluster: postgres}
+operations:
+"""
+
+
+def test_a_quantity_the_primary_holds_is_the_new_primarys_after_a_failover() -> None:
+    s = Session(incident(BASE.replace("operations:\n", HELD, 1)), 1)
+    volume = s.system.world.resources["wal-volume"]
+    retained = s.system.world.resources["retained"]
+    t0 = s.system.t
+    assert volume.value == pytest.approx(5.0e10 - 1.0e7 * (t0 - 1))  # it ran down from tick 1
+    s.advance(10)
+    assert volume.value < 5.0e10 - 1.0e7 * t0
+    assert perform(s, "failover postgres pg-1").kind == "act"
+    s.advance(1)
+    assert volume.value == 6.0e10 and volume.rate == 0  # the new primary's volume, not filling
+    assert retained.value == 0  # back at its start, and growing as before from there
+    s.advance(30)
+    assert volume.value == 6.0e10
+    assert retained.value == pytest.approx(30 * 1.0e8)
+    assert gauge(s, 'node_filesystem_avail_bytes{mountpoint="/var/lib/postgresql/wal"}') == 6.0e10
+
+
+FAILOVER_CASES = [
+    Case("failover: {cluster: postgres, value: 6.0e10, rate: 0}", "failover: {cluster: postgress, value: 6.0e10, rate: 0}", 45, 25, "resources.wal-volume.failover.cluster", "no cluster 'postgress' (did you mean 'postgres'?); clusters: postgres"),
+    Case("failover: {cluster: postgres, value: 6.0e10, rate: 0}", "failover: {value: 6.0e10, rate: 0}", 45, 15, "resources.wal-volume.failover", "missing required key 'cluster'"),
+    Case("failover: {cluster: postgres, value: 6.0e10, rate: 0}", "failover: {cluster: postgres, valu: 6.0e10}", 45, 35, "resources.wal-volume.failover", "unknown key 'valu' (did you mean 'value'?)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("c", FAILOVER_CASES, ids=[f"{c.keypath}:{c.line}" for c in FAILOVER_CASES])
+def test_a_broken_failover_of_a_resource_is_reported_where_it_is(c: Case) -> None:
+    assert_located(BASE.replace("operations:\n", HELD, 1), c, "replica-rebuild.yaml")
+
+
+def test_the_guides_failover_example_plays_as_told() -> None:
+    """The `failover` example of docs/authoring.md's resources section, in the fixture."""
+    guide = (FIXTURE.parents[3] / "docs" / "authoring.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:]]
+    (body,) = [b for b in blocks if b.startswith("resources:\n  wal-volume:") and "1.1e10" in b]
+    s = Session(incident(BASE.replace("operations:\n", body + "operations:\n", 1)), 1)
+    volume = s.system.world.resources["wal-volume"]
+    assert volume.rate == -2.0e6 and volume.value < 1.1e10  # checkouts ran it down
+    assert perform(s, "failover postgres pg-1").kind == "act"
+    s.advance(1)
+    assert (volume.value, volume.rate) == (5.9e10, 0)

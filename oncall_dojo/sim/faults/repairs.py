@@ -5,9 +5,9 @@ after the damage began."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.faults.base import FaultSpec
@@ -29,9 +29,10 @@ class Damage(FaultSpec):
 
     summary: ClassVar[str] = "a component damaged until an operation repairs it"
     kind: Literal["damage"]
-    fixed_by: str = Field(min_length=1)
-    """The operation (its name under `operations`) whose finished run repairs it. Starting it
-    is not enough: a run paused, or failed, leaves the damage in place."""
+    fixed_by: str | list[Annotated[str, Field(min_length=1)]]
+    """The operation (its name under `operations`) whose finished run repairs it, or a list of
+    operations any one of which does (a slot dropped, or the instance holding it rebuilt).
+    Starting one is not enough: a run paused, or failed, leaves the damage in place."""
     traits: dict[str, VersionTraits] = {}
     """Traits per service (`api`, a worker pool) while it is damaged."""
 
@@ -43,11 +44,24 @@ class Damage(FaultSpec):
         for service, tr in self.traits.items():
             sys.conditional_traits.append((EFFECT, key, None, service, tr))
 
+    @field_validator("fixed_by")
+    @classmethod
+    def _named(cls, v: str | list[str]) -> str | list[str]:
+        if not v:
+            raise ValueError("name the operation (or the operations) whose finished run repairs it")
+        return v
+
+    @property
+    def repairs(self) -> list[str]:
+        """The operations whose finished run repairs it."""
+        return [self.fixed_by] if isinstance(self.fixed_by, str) else list(self.fixed_by)
+
     def repaired(self, sys: System, state: dict[str, Any]) -> bool:
         ops = sys.world.operations if sys.world is not None else None
-        if ops is None or self.fixed_by not in ops.ops:
+        if ops is None:
             return False
-        return bool(ops.ops[self.fixed_by].finished_since(state["began"]))
+        began = state["began"]
+        return any(n in ops.ops and ops.ops[n].finished_since(began) for n in self.repairs)
 
     def evolve(self, sys: System, t: int, state: dict[str, Any]) -> None:
         if self.repaired(sys, state):
