@@ -280,9 +280,9 @@ def test_the_guides_failover_example_plays_as_told() -> None:
     """The `failover` example of docs/authoring.md's resources section, in the fixture."""
     guide = (FIXTURE.parents[3] / "docs" / "authoring.md").read_text(encoding="utf-8")
     blocks = [b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:]]
-    (body,) = [b for b in blocks if b.startswith("resources:\n  wal-volume:") and "1.1e10" in b]
+    (body,) = [b for b in blocks if b.startswith("resources:\n  pg-wal-volume:")]
     s = Session(incident(BASE.replace("operations:\n", body + "operations:\n", 1)), 1)
-    volume = s.system.world.resources["wal-volume"]
+    volume = s.system.world.resources["pg-wal-volume"]
     assert volume.rate == -2.0e6 and volume.value < 1.1e10  # checkouts ran it down
     assert perform(s, "failover postgres pg-1").kind == "act"
     s.advance(1)
