@@ -51,7 +51,7 @@ from oncall_dojo.sim.hostconfig import HostConfig
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.observability.rules import default_rules
 from oncall_dojo.sim.operations import Done, FailIf, OperationSpec, SetResource
-from oncall_dojo.sim.resources import THRESHOLD_TYPES, ResourceSpec, ThresholdBase
+from oncall_dojo.sim.resources import THRESHOLD_TYPES, PastPoint, ResourceSpec, ThresholdBase
 from oncall_dojo.sim.topology import (
     AutoFailoverSpec,
     ClusterSpec,
@@ -208,6 +208,8 @@ def _world() -> list[str]:
         "",
     ]
     out += _model_section(ResourceSpec)
+    out += ["Each point of `past` has these fields:", ""]
+    out += _model_section(PastPoint)
     common = dict(ThresholdBase.model_fields)
     out += ["Every threshold has these fields, and picks its `effect`:", ""]
     out += _table(common)

@@ -12,6 +12,7 @@ import numpy as np
 
 from oncall_dojo.game.fmt import human, mmss
 from oncall_dojo.game.session import Session
+from oncall_dojo.game.trend import past_trend
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.components.clusters import Topology
 from oncall_dojo.sim.components.pool import WorkerPool
@@ -182,10 +183,23 @@ def metric(s: Session, selector: str, fn_name: str | None, window: int) -> str:
             step=step,
         )
         out.append(f"  {key:<70} {human(v):>8}  {sparkline(hist_vals)}")
+        if not hist:
+            out += _past(s, i)
     if len(idx) > 12:
         total = m.query(Query(metric=selector, fn=fn, window=window), t)
         out.append(f"  ... {len(idx) - 12} more series; sum {human(total)}")
     return "\n".join(out)
+
+
+def _past(s: Session, series: int) -> list[str]:
+    world = s.system.world
+    if world is None:
+        return []
+    m = s.system.metrics
+    at_start = float(m.values[0, series]) if m.ticks else 0.0
+    return next(
+        (past_trend(r.spec, at_start) for r in world.resources.values() if r.gauge == series), []
+    )
 
 
 def queues(s: Session) -> str:

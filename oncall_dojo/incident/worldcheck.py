@@ -26,6 +26,25 @@ def _missing(loc: Loc, what: str, value: str, known: Collection[str], plural: st
     return [(loc, f"no {what} {value!r}; {plural}: {', '.join(known) or 'none'}")]
 
 
+def _versions_missing(
+    here: Loc, pool: str, versions: list[str], incident: Incident, cfg: SystemConfig
+) -> list[tuple[Loc, str]]:
+    """A resource's `versions` the pool never runs: not its version, nor one the registry,
+    its history or a deploy names."""
+    known = {cfg.workers[pool].version, *cfg.versions.get(pool, {})}
+    known |= {h.value for h in cfg.history if h.kind == "deploy" and h.target == pool}
+    known |= {
+        str(getattr(f, "version", ""))
+        for f in incident.faults
+        if getattr(f, "service", None) == pool and getattr(f, "version", None)
+    }
+    return [
+        ((*here, "versions", i), f"no version {v!r} of {pool}; known: {', '.join(sorted(known))}")
+        for i, v in enumerate(versions)
+        if v not in known
+    ]
+
+
 def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     """Located errors in `operations`, and in the `damage` faults that name them."""
     errors: list[tuple[Loc, str]] = []
@@ -135,6 +154,8 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             errors += _missing(
                 (*here, "resets_with"), "worker pool", spec.resets_with, cfg.workers, "pools"
             )
+            if spec.resets_with in cfg.workers:
+                errors += _versions_missing(here, spec.resets_with, spec.versions, incident, cfg)
         if spec.failover is not None:
             if not (cfg.clusters or cfg.sites or cfg.links):
                 errors.append(

@@ -566,7 +566,9 @@ class HistoryEntry(_Model):
     target: str
     """Service, flag or config key."""
     value: str
-    """Version or new value."""
+    """Version or new value. A `deploy` of a service's version is one it ran before: `rollback`
+    returns to the latest of them that is not the version it runs now; and a pool's processes
+    have run since the deploy of the version they run."""
     author: str = "deploy-bot"
     note: str = ""
 

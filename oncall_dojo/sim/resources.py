@@ -165,6 +165,16 @@ class OnFailover(_Model):
     """The new primary's rate (default: the rate it had)."""
 
 
+class PastPoint(_Model):
+    """What the gauge read some time before the run: one sample of the history its exporter
+    kept (the week before a leak was noticed)."""
+
+    ago_s: int = Field(gt=0)
+    """How long before the start of the run (seconds)."""
+    value: float
+    """What the gauge read then."""
+
+
 class ResourceSpec(_Model):
     """A quantity that builds up (or runs down) at a rate, exported as a gauge, with thresholds
     that act on the model while they hold."""
@@ -206,6 +216,13 @@ class ResourceSpec(_Model):
     """The cluster whose primary holds the quantity: once that cluster fails over (by hand or
     by its auto-failover), the value and rate are the new primary's (`failover.value`, by
     default `start`; `failover.rate`, by default unchanged)."""
+    versions: list[str] = []
+    """With `resets_with`: only the pool's processes that run one of these versions add to it
+    (a leak a release brought), in proportion to their share of its running processes; a
+    rollout of another version stops it. Empty: every process."""
+    past: list[PastPoint] = []
+    """What the gauge read before the run, a point per sample (`{ago_s: 86400, value: 640}`):
+    `metrics` draws it as the trend of the days before, with the value at the start last."""
     thresholds: list[Threshold] = []
     """What happens while the value is past a level; each holds on its own."""
 
@@ -219,6 +236,13 @@ class ResourceSpec(_Model):
             raise ValueError("`route` counts only with `per: request`")
         if self.queue is not None and self.per not in ("published", "processed"):
             raise ValueError("`queue` counts only with `per: published` or `per: processed`")
+        if self.versions and self.resets_with is None:
+            raise ValueError("`versions` needs the pool under `resets_with` that runs them")
+        seen: set[int] = set()
+        for p in self.past:
+            if p.ago_s in seen:
+                raise ValueError(f"`past` has two points at `ago_s: {p.ago_s}`")
+            seen.add(p.ago_s)
         if self.per_item and self.job is None:
             raise ValueError("`per_item` needs the `job` whose items count")
         if self.min is not None and self.max is not None and self.min >= self.max:

@@ -107,6 +107,18 @@ class System:
             Change(-h.ago_s, h.kind, h.target, "", h.value, h.author, h.note)
             for h in sorted(cfg.history, key=lambda h: -h.ago_s)
         ]
+        for h in sorted(cfg.history, key=lambda h: -h.ago_s):
+            if h.kind == "deploy" and h.target in self.previous_versions:
+                self.previous_versions[h.target].append(h.value)  # what `rollback` returns to
+        for svc, prev in self.previous_versions.items():
+            current = cfg.api.version if svc == "api" else cfg.workers[svc].version
+            while prev and prev[-1] == current:
+                prev.pop()
+        for h in sorted(cfg.history, key=lambda h: -h.ago_s):  # the processes have run since
+            pool = self.pools.get(h.target)  # the last deploy of their version
+            if h.kind == "deploy" and pool is not None and h.value == pool.version:
+                for r in pool.replicas:
+                    r.started = -h.ago_s
         self.records = Records()
         self.app: AppDb | None = None
         """The application database (data incidents)."""

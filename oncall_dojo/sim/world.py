@@ -210,6 +210,14 @@ class World:
         units, res.seen = now - res.seen, now
         return float(units)
 
+    def _share(self, res: Resource) -> float:
+        """The share of its pool's running processes that run one of its `versions`."""
+        assert res.spec.resets_with is not None
+        running = [r for r in self.sys.pools[res.spec.resets_with].live if r.state == "running"]
+        if not running:
+            return 0.0
+        return sum(r.version in res.spec.versions for r in running) / len(running)
+
     def _reset_with(self, res: Resource, t: int) -> None:
         """Back to the start while no process of its pool runs, and once every live process is
         newer than the last reset."""
@@ -255,6 +263,8 @@ class World:
             self.operations.step(t)
         for res in self.resources.values():
             units = self._units(res, t)
+            if res.spec.versions and units:
+                units *= self._share(res)
             if units and res.rate:
                 before = res.value
                 res.value = res.spec.clamp(res.value + res.rate * units)

@@ -66,6 +66,7 @@ EXPECTED = [
     Expected("resource-unknown-route", 28, 12, "resources.wal.route", "no route 'POST /api/chekout'; routes: GET /api/products"),
     Expected("resource-metric-taken", 24, 13, "resources.wal-volume.metric", "'node_filesystem_used_ratio' is a metric the system already exports"),
     Expected("resource-threshold-unknown-pool", 31, 15, "resources.fds.thresholds[0].pool", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
+    Expected("resource-unknown-version", 29, 24, "resources.fds.versions[1]", "no version 'v2.9.0' of billing; known: v2.8.3, v2.8.4"),
     Expected("event-unknown-resource", 30, 15, "events[0].resource", "no resource 'wall'; resources: wal"),
     Expected("operation-unknown-component", 25, 16, "operations.vacuum-payments.component", "no component 'postgress' (did you mean 'postgres'?); components: postgres, api, cache, billing, mailer, fulfillment, payments, emails"),
     Expected("operation-replica-unknown", 26, 14, "operations.rebuild-pg-1.replica", "no instance 'pg-2' in postgres (did you mean 'pg-1'?); instances: pg-0, pg-1"),

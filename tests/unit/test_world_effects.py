@@ -215,3 +215,57 @@ def test_a_job_drains_a_resource_at_its_own_pace_and_stops_when_paused() -> None
     run(s, 30)
     assert s.jobs["wal-cleanup"].state == "done"
     assert value(s, "wal_bytes") == 2 * 30  # the job is done: it builds up again
+
+
+def test_only_the_processes_on_the_leaking_versions_add_to_it_and_a_rollout_back_stops_it() -> None:
+    from oncall_dojo.sim.ops import deploy
+
+    s = system({"versions": {"billing": {"v2.8.2": {}}}})
+    spec = counter("process_open_fds", start=40, resets_with="billing", versions=["v2.8.3"])
+    add_world(s, {"fds": ResourceSpec.model_validate(spec)}, [])
+    run(s, 100)
+    assert value(s, "process_open_fds") == 40 + 99  # every process runs v2.8.3
+    deploy(s, "billing", "v2.8.2", "you")
+    run(s, 300)
+    assert value(s, "process_open_fds") == 40  # back to the start, and it stays there
+    run(s, 100)
+    assert value(s, "process_open_fds") == 40
+
+
+def test_a_deploy_in_the_history_is_a_version_rollback_returns_to() -> None:
+    from oncall_dojo.sim.ops import rollback
+
+    s = system(
+        {
+            "workers": {"billing": {"version": "v2.9.2"}},
+            "history": [
+                {"ago_s": 900, "target": "billing", "value": "v2.9.1"},
+                {"ago_s": 9000, "target": "billing", "value": "v2.9.0"},
+                {"ago_s": 100, "target": "billing", "value": "v2.9.2"},
+            ],
+        }
+    )
+    assert {r.started for r in s.pools["billing"].live} == {-100}  # up since their deploy
+    assert rollback(s, "billing", "you") == ("v2.9.2", "v2.9.1")
+    run(s, 200)
+    assert rollback(s, "billing", "you") == ("v2.9.1", "v2.9.0")
+
+
+def test_a_running_release_is_the_cause_until_no_process_runs_its_versions() -> None:
+    from oncall_dojo.sim.faults import RunningRelease
+    from oncall_dojo.sim.ops import deploy, restart_replicas
+
+    s = system({"versions": {"billing": {"v2.8.2": {}}}})
+    fault = RunningRelease.model_validate(
+        {"kind": "running_release", "at": 0, "pool": "billing", "versions": ["v2.8.3"]}
+    )
+    fault.begin(s, 0, {})
+    assert not [c for c in s.changes if c.tick >= 0]  # beginning changes nothing
+    run(s, 10)
+    assert fault.active(s, {})
+    restart_replicas(s, s.pools["billing"], "you")
+    run(s, 60)
+    assert fault.active(s, {})  # a restart keeps the version
+    deploy(s, "billing", "v2.8.2", "you")
+    run(s, 120)
+    assert not fault.active(s, {})

@@ -72,6 +72,10 @@ CASES = [
     Case('rate: 16384', 'rate: .inf', 34, 11, 'resources.slot.rate', 'Input should be a finite number'),
     Case('start: 5.0e9', 'start: .nan', 16, 12, 'resources.wal-volume.start', 'Input should be a finite number'),
     Case('    rate: -1.0e7\n', '    rate: -.inf\n', 53, 11, 'events[2].rate', 'Input should be a finite number'),
+    Case("    min: 0\n", "    min: 0\n    versions: [v2.8.3]\n", 13, 5, "resources.wal-volume", "`versions` needs the pool under `resets_with` that runs them"),
+    Case("    min: 0\n", "    min: 0\n    resets_with: billing\n    versions: [v2.8.3, v9]\n", 20, 24, "resources.wal-volume.versions[1]", "no version 'v9' of billing; known: v2.8.3"),
+    Case("    min: 0\n", "    min: 0\n    past: [{ago_s: 0, value: 1}]\n", 19, 20, "resources.wal-volume.past[0].ago_s", "Input should be greater than 0"),
+    Case("    min: 0\n", "    min: 0\n    past: [{ago_s: 60, value: 1}, {ago_s: 60, value: 2}]\n", 13, 5, "resources.wal-volume", "`past` has two points at `ago_s: 60`"),
 ]  # fmt: skip
 
 
@@ -105,6 +109,8 @@ def test_the_guides_examples_are_valid() -> None:
     events = TypeAdapter(list[Event]).validate_python(doc["events"])
     assert [t.effect for t in resources["wal-volume"].thresholds] == ["log", "refuse_writes"]
     assert resources["fds"].resets_with == "billing"
+    assert resources["ingest-fds"].versions == ["v2.9.0", "v2.9.1"]
+    assert [p.ago_s for p in resources["ingest-fds"].past][:3] == [604800, 432060, 432000]
     assert resources["wal"].job in SystemConfig.with_overrides(doc["system"]).jobs
     assert [e.kind for e in events] == ["resource_update", "pool_disruption", "provider_status"]
     AlertRule.model_validate(doc["alerts"]["add"][0])

@@ -28,6 +28,7 @@ from oncall_dojo.sim.faults.releases import (
     Deploy,
     MemoryLeak,
     PartialDeploy,
+    RunningRelease,
     ThroughputDrop,
     WorkerCrashLoop,
 )
@@ -55,6 +56,7 @@ FAULT_TYPES: tuple[type[FaultSpec], ...] = (
     JobBadRow,
     PartialDeploy,
     ReusedFlag,
+    RunningRelease,
     Damage,
 )
 
@@ -86,6 +88,7 @@ __all__ = [
     "PoisonMessage",
     "RetryStorm",
     "ReusedFlag",
+    "RunningRelease",
     "SchemaChange",
     "ThroughputDrop",
     "TrafficSpike",

@@ -190,3 +190,23 @@ class PartialDeploy(FaultSpec):
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         pool = sys.pools[self.pool]
         return any(r.version != self.version for r in pool.live)
+
+
+class RunningRelease(FaultSpec):
+    """A release the pool already runs when the run starts (its deploy is in `system.history`,
+    days before the page): beginning changes nothing. It is the cause while any process of the
+    pool runs one of `versions`, so a rollout of an earlier version removes it and a restart
+    does not. The harm it does is declared elsewhere (a resource's `versions`)."""
+
+    summary: ClassVar[str] = "a release deployed days before"
+    kind: Literal["running_release"]
+    pool: str
+    """Worker pool that runs it."""
+    versions: list[str] = Field(min_length=1)
+    """The versions that carry the cause (the release and those built on it)."""
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        return None
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        return any(r.version in self.versions for r in sys.pools[self.pool].live)
