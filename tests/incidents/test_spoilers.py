@@ -71,6 +71,12 @@ KEY_PHRASES: dict[str, list[str]] = {
         "triggers itself",
         "output at ${uploads}",
     ],
+    "billing-fd-leak": [
+        "leaks a socket",
+        "never closes the connection",
+        "same sdk",
+        "before the climb",
+    ],
     "noisy-pager": ["${slow_version}", "rate quote", "six times"],
     "db-replica-lagging": [
         "hard-delete",
