@@ -145,7 +145,7 @@ AUTOSCALE_USAGE = "autoscale POOL [on|off] [min=N] [max=N]"
     "autoscale",
     "act",
     AUTOSCALE_USAGE,
-    "Show or change a pool's queue-depth autoscaler: turn it on or off, set its bounds.",
+    "Show or change a pool's autoscaler: turn it on or off, set its bounds.",
     ("pool",),
 )
 def _autoscale(s: Session, args: list[str], by: str) -> Reply:
@@ -160,9 +160,14 @@ def _autoscale(s: Session, args: list[str], by: str) -> Reply:
     if len(pos) == 1 and not opts:
         name = autoscaler_name(pool.name)
         frozen = f"; FROZEN (`thaw {name}` lets it act)" if _frozen(s, name) else ""
+        aim = (
+            f"{a.target_cpu:.0%} CPU per replica"
+            if a.metric == "cpu"
+            else f"{a.target_per_replica} waiting messages per replica"
+        )
         return (
             f"{pool.name} autoscaler: {'on' if a.enabled else 'off'} {a.min_replicas}-{a.max_replicas} "
-            f"replicas, aiming at {a.target_per_replica} waiting messages per replica; "
+            f"replicas, aiming at {aim}; "
             f"{count(len(pool.live), 'replica')} now (cluster quota {pool.cfg.max_replicas}){frozen}.",
             None,
         )

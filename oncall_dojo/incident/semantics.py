@@ -162,8 +162,8 @@ def _selector_errors(loc: Loc, *selectors: str | None) -> list[tuple[Loc, str]]:
 
 def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     """Names a fault refers to must exist in the system. Checked by field name, so a new fault
-    kind with a `queue`, `pool`, `consumer` (a pool), `service`, `index`, `table` or `job` field
-    is checked too."""
+    kind with a `queue`, `pool`, `consumer` (a pool), `service`, `index`, `table`, `link` or `job`
+    field is checked too."""
     out: list[tuple[Loc, str]] = []
     services = ["api", *cfg.workers]
 
@@ -178,6 +178,7 @@ def _fault_refs(f: Any, cfg: SystemConfig) -> list[tuple[Loc, str]]:
         "service": ("service", services, "services"),
         "index": ("index", cfg.database.indexes, "indexes"),
         "table": ("table", cfg.database.tables, "tables"),
+        "link": ("link", cfg.links, "system.links"),
     }
     for field, (what, known, plural) in names.items():
         if (value := named(field)) is not None and value not in known:

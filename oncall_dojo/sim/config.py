@@ -162,18 +162,24 @@ def _default_queues() -> dict[str, QueueConfig]:
 
 
 class AutoscaleConfig(_Model):
-    """A queue-depth autoscaler (KEDA-style) that sets a pool's replica count."""
+    """An autoscaler that sets a pool's replica count from its queue's backlog (KEDA-style) or
+    from its CPU use (HPA-style)."""
 
     min_replicas: int = Field(default=1, ge=0)
     """Fewest replicas it scales down to."""
     max_replicas: int = Field(default=40, ge=1)
     """Most replicas it scales up to."""
     target_per_replica: int = Field(default=50, ge=1)
-    """Waiting messages per replica it aims for: desired = ceil(waiting / target)."""
+    """Waiting messages per replica it aims for: desired = ceil(waiting / target) (`backlog`)."""
     scale_down_delay_s: int = Field(default=300, ge=0)
     """It scales down only to the highest desired count of this many past seconds."""
     enabled: bool = True
     """Whether it is managing the pool (`autoscale POOL off` turns it off)."""
+    metric: Literal["backlog", "cpu"] = "backlog"
+    """What it reads: `backlog`, the queue's waiting messages (KEDA); `cpu`, the pool's CPU use
+    against `target_cpu` (a Kubernetes HPA: desired = ceil(replicas x use / target))."""
+    target_cpu: float = Field(default=0.6, gt=0, le=1)
+    """With `metric: cpu`, the share of its CPU a replica should use."""
 
 
 class WorkerPoolConfig(_Model):
@@ -200,7 +206,7 @@ class WorkerPoolConfig(_Model):
     cost_per_replica_hour: float = Field(default=0.12, ge=0)
     """Dollars per replica-hour."""
     autoscale: AutoscaleConfig | None = None
-    """A queue-depth autoscaler for this pool (None: the replica count is set by hand)."""
+    """An autoscaler for this pool (None: the replica count is set by hand)."""
     hosts: dict[Annotated[str, Field(pattern=HOST_NAME)], HostConfig] = {}
     """Named machines, each running one of the pool's processes while it is up (empty: the
     pool's `replicas` run on anonymous nodes). With hosts, the pool runs one process per

@@ -53,6 +53,8 @@ EXPECTED = [
     Expected("system-unknown-key", 25, 7, "system.queues.payments", "unknown key 'visibilty_timeout_s' (did you mean 'visibility_timeout_s'?)"),
     Expected("system-wrong-type", 25, 29, "system.queues.payments.visibility_timeout_s", "Input should be a valid integer"),
     Expected("system-retry-bad-jitter", 24, 60, "system.traffic.retry.jitter", "Input should be 'none', 'full' or 'equal'"),
+    Expected("system-autoscale-bad-metric", 25, 27, "system.workers.billing.autoscale.metric", "Input should be 'backlog' or 'cpu'"),
+    Expected("fault-link-unknown-link", 50, 11, "faults[2].link", "no link 'east-wset'; system.links: east-west"),
     Expected("vary-bad-expression", 45, 11, "faults[0].note", "`${fault_at - deploy_at | minutes}`: unknown format `minutes`; formats: mmss, clock, iso, int"),
     Expected("fault-fixed-by-faulty-value", 43, 29, "faults[1].fixed_by[1]", "'linear' is the value the fault sets; `fixed_by` names the values that remove it"),
     Expected("fault-no-value-to-restore", 41, 10, "faults[1].key", "'search.typo_tolerance' has no value in system.config for a fix to restore; name the values that fix it under `fixed_by`"),

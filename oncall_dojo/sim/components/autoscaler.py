@@ -1,4 +1,5 @@
-"""KEDA-style autoscalers: a pool's replicas follow its queue's backlog, scaling down late.
+"""Autoscalers: a pool's replicas follow its queue's backlog (KEDA-style) or its CPU use
+(HPA-style), scaling down late.
 
 Each pool with `autoscale` has one, registered as the automation `POOL-autoscaler`: frozen
 (`freeze billing-autoscaler`, as pausing a ScaledObject does), it leaves the replica count as
@@ -6,6 +7,8 @@ it is; thawed, it scales on the backlog it then sees.
 """
 
 from __future__ import annotations
+
+import math
 
 from oncall_dojo.sim.automation import Automation, Automations
 from oncall_dojo.sim.components.pool import WorkerPool
@@ -37,6 +40,7 @@ class Autoscaler:
             if pool.cfg.autoscale is not None and pool.cfg.autoscale.enabled:
                 entry = self.entries.get(pool.name)
                 if entry is not None and entry.frozen:
+                    pool.cpu_sum, pool.cpu_ticks = 0.0, 0  # thawed, it reads what it then finds
                     continue
                 self.scale(pool, t)
 
@@ -45,10 +49,20 @@ class Autoscaler:
         assert a is not None
         q = self.workers.queues[pool.cfg.queue]
         waiting = q.depth + q.inflight
-        want = max(
-            a.min_replicas,
-            min(a.max_replicas, pool.cfg.max_replicas, -(-waiting // a.target_per_replica)),
-        )
+        if a.metric == "cpu":
+            # HPA: ceil(replicas x use / target), within a 10% tolerance of the target
+            if not pool.cpu_ticks:
+                return  # nothing running to measure
+            use = pool.cpu_sum / pool.cpu_ticks
+            pool.cpu_sum, pool.cpu_ticks = 0.0, 0
+            live = len(pool.live)
+            ratio = use / a.target_cpu
+            raw = live if abs(ratio - 1.0) <= 0.1 else math.ceil(round(live * ratio, 6))
+            reading = f"cpu {use:.0%}"
+        else:
+            raw = -(-waiting // a.target_per_replica)
+            reading = f"backlog {waiting}"
+        want = max(a.min_replicas, min(a.max_replicas, pool.cfg.max_replicas, raw))
         hist = [
             (at, n) for at, n in self._desired.get(pool.name, []) if at > t - a.scale_down_delay_s
         ]
@@ -61,7 +75,17 @@ class Autoscaler:
         self.workers.scale(pool, target, t)
         entry = self.entries.get(pool.name)
         if entry is not None:
-            entry.did(t, f"scaled {pool.name} from {have} to {target} (backlog {waiting})")
+            entry.did(t, f"scaled {pool.name} from {have} to {target} ({reading})")
+        if a.metric == "cpu":
+            self.workers.tm.log(
+                t,
+                14,
+                "hpa",
+                INFO,
+                f'horizontal-pod-autoscaler hpa={pool.name} msg="scaling" from={have} to={target} '
+                f"cpu_utilization={round(100 * use)}% target={round(100 * a.target_cpu)}% max_replicas={a.max_replicas}",
+            )
+            return
         self.workers.tm.log(
             t,
             14,

@@ -113,6 +113,10 @@ class WorkerPool:
     pod_hash: str = "6f9c4"
     hosts: dict[str, Host] = field(default_factory=dict)
     """Its named hosts, by name; empty for a pool of anonymous replicas."""
+    cpu_sum: float = 0.0
+    """The CPU use of its running replicas summed over the ticks since an autoscaler last read it
+    (only for a pool whose autoscaler reads CPU; see `Workers.sample_cpu`)."""
+    cpu_ticks: int = 0
 
     def new_replica(
         self, t: int, startup: int | None = None, version: str | None = None, host: str = ""

@@ -175,8 +175,37 @@ class Workers:
                 live += 1
         row[gw["running"]] = running
         row[gw["desired"]] = live
+        gauges = tm.g_cpu.get(pool.name)
+        if gauges is not None:
+            self.sample_cpu(pool, active, by_version, gauges)
         row[gw["memory"]] = memory * 1_048_576
         self.counts[pool.name] = (running, live)
+
+    def sample_cpu(
+        self,
+        pool: WorkerPool,
+        active: list[tuple[Replica, float]],
+        by_version: dict[str, tuple[VersionTraits, float]],
+        gauges: tuple[int, int],
+    ) -> None:
+        """The CPU use of a pool whose autoscaler reads it: a slot working on a message is on the
+        CPU for the pool's own work (`service_s`, times its version's `cpu_x`) and waits the rest
+        of the message's time (its queries, the provider, a version's or a `slow` threshold's
+        extra latency). Use = the share of the running replicas' slots busy, weighted by that."""
+        slots = len(active) * pool.cfg.concurrency
+        busy = cpu = 0.0
+        for r, service in active:
+            if r.inflight_n:
+                tr = by_version[r.version][0]
+                busy += r.inflight_n
+                cpu += r.inflight_n * min(1.0, pool.cfg.service_s * tr.cpu_x / service)
+        use = cpu / slots if slots else 0.0
+        row = self.tm.metrics.row
+        row[gauges[0]] = use
+        row[gauges[1]] = busy / slots if slots else 0.0
+        if slots:
+            pool.cpu_sum += use
+            pool.cpu_ticks += 1
 
     def crash(self, pool: WorkerPool, r: Replica, t: int, message: str, reason: str) -> None:
         q = self.queues[pool.cfg.queue]

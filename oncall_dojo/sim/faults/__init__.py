@@ -21,7 +21,13 @@ from pydantic import Field
 from oncall_dojo.sim.faults.base import Fault, FaultSpec
 from oncall_dojo.sim.faults.data import JobBadRow, SchemaChange
 from oncall_dojo.sim.faults.database import DiskFill, LedgerReadOnly, MigrationLock, MissingIndex
-from oncall_dojo.sim.faults.infra import CacheLoss, DependencySlowdown, PoisonMessage, TrafficSpike
+from oncall_dojo.sim.faults.infra import (
+    CacheLoss,
+    DependencySlowdown,
+    LinkDegradation,
+    PoisonMessage,
+    TrafficSpike,
+)
 from oncall_dojo.sim.faults.releases import (
     BadDeploy,
     CorruptWrites,
@@ -58,6 +64,7 @@ FAULT_TYPES: tuple[type[FaultSpec], ...] = (
     ReusedFlag,
     RunningRelease,
     Damage,
+    LinkDegradation,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +88,7 @@ __all__ = [
     "FaultSpec",
     "JobBadRow",
     "LedgerReadOnly",
+    "LinkDegradation",
     "MemoryLeak",
     "MigrationLock",
     "MissingIndex",

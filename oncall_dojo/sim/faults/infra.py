@@ -1,5 +1,5 @@
 """Faults in the platform and its dependencies: a poison message on the broker, a degraded payment
-provider, a cache that lost its contents, a traffic spike."""
+provider, a cache that lost its contents, a traffic spike, a degraded network link."""
 
 from __future__ import annotations
 
@@ -141,3 +141,38 @@ class TrafficSpike(FaultSpec):
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
         return "base" in state
+
+
+class LinkDegradation(FaultSpec):
+    """A network link between two sites (`system.links`) degrades or partitions, for a while or
+    until the end: the provider's network, which nobody on call can change. It leaves no entry in
+    the change history; the link's series (`network_link_loss_ratio`, `probe_success`...) show it,
+    and what crosses the link is the model's business (replication, a resource's `slow`)."""
+
+    summary: ClassVar[str] = "a network link between sites degraded"
+    kind: Literal["link_degradation"]
+    link: str
+    """The link, by its name under `system.links`."""
+    latency_ms: float | None = Field(default=None, ge=0)
+    """Its round-trip time while degraded (None: its healthy one)."""
+    loss: float | None = Field(default=None, ge=0, lt=1)
+    """The share of packets it loses while degraded (None: its healthy share)."""
+    partitioned: bool = False
+    """Nothing crosses it while degraded."""
+    duration_s: int | None = Field(default=None, ge=1)
+    """How long until it recovers by itself (None: not before the end of the run)."""
+
+    def begin(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        if sys.topology is not None:
+            sys.topology.set_link(self.link, self.partitioned, self.latency_ms, self.loss)
+        state["until"] = None if self.duration_s is None else t + self.duration_s
+
+    def evolve(self, sys: System, t: int, state: dict[str, Any]) -> None:
+        if state.get("until") is not None and t >= state["until"]:
+            if sys.topology is not None:
+                sys.topology.set_link(self.link, False, None, None)
+            state["until"] = None
+            state["over"] = True
+
+    def active(self, sys: System, state: dict[str, Any]) -> bool:
+        return not state.get("over", False)

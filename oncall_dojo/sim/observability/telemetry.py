@@ -35,6 +35,15 @@ class Telemetry:
         self._register_database(cfg)
         self._register_queues_and_pools(list(queues), list(pools))
         self._register_business(cfg, list(jobs))
+        self.g_cpu: dict[str, tuple[int, int]] = {
+            p: (
+                metrics.gauge("worker_cpu_utilization", "CPU used, share of requested", pool=p),
+                metrics.gauge("worker_busy_slots_ratio", "Slots working on a message", pool=p),
+            )
+            for p, w in cfg.workers.items()
+            if w.autoscale is not None and w.autoscale.metric == "cpu"
+        }
+        """Pools whose autoscaler reads CPU: their CPU use and busy-slot gauges."""
         self.sid = {s: logs.service_id(s) for s in (*CORE_SERVICES, *self.g_w)}
         """Log service id by service name (see `log`)."""
 
