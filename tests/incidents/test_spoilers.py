@@ -95,6 +95,7 @@ KEY_PHRASES: dict[str, list[str]] = {
     "charges-exceed-orders": ["missed the rollout", "retired", "reused", "v2.8.3", "stale"],
     "every-site-failing": ["name resolution", "name servers", "break-fix", "dns", "desired state"],
     "database-disk-filling": ["${slot}", "inactive", "no consumer", "pg_drop_replication_slot"],
+    "orders-piling-up": ["packet loss", "reads cpu", "idle pool", "waiting on the network"],
 }
 """What the explanation says that only someone who knows the answer would write."""
 
