@@ -14,6 +14,7 @@ from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import HostEvent, PoolEvent, ResourceEvent
 from oncall_dojo.sim.faults.repairs import Damage
 from oncall_dojo.sim.operations import BUILTIN_COMPONENTS
+from oncall_dojo.sim.resources import WRITABLE_BUILTINS, ResourceSpec
 from oncall_dojo.sim.topology import ClusterSpec
 from oncall_dojo.sim.world import exported_names
 
@@ -130,12 +131,65 @@ def _replica_errors(
     ]
 
 
+def _thresholds(
+    here: Loc, spec: ResourceSpec, routes: list[str], services: list[str], cfg: SystemConfig
+) -> list[tuple[Loc, str]]:
+    """Located errors in what a resource's thresholds name."""
+    errors: list[tuple[Loc, str]] = []
+    for i, th in enumerate(spec.thresholds):
+        at: Loc = (*here, "thresholds", i)
+        route = getattr(th, "route", None)
+        if route is not None and route != "*":
+            errors += _missing((*at, "route"), "route", route, routes, "routes (or `*`)")
+        pool = getattr(th, "pool", None)
+        if pool is not None:
+            errors += _missing((*at, "pool"), "worker pool", pool, cfg.workers, "pools")
+            errors += host_errors((*at, "hosts"), pool, getattr(th, "hosts", []), cfg)
+        service = getattr(th, "service", None)
+        if service is not None:
+            errors += _missing((*at, "service"), "service", service, services, "services")
+    return errors
+
+
+def _builtin_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    """What may act on a `builtin` quantity: events and operations may set or work off the
+    database volume, never the model's rate; nothing may change the others."""
+    builtins = {n: r.builtin for n, r in incident.resources.items() if r.builtin is not None}
+    if not builtins:
+        return []
+    errors: list[tuple[Loc, str]] = []
+
+    def refused(loc: Loc, name: str, rate: bool, value: bool) -> None:
+        kind = builtins[name]
+        if kind not in WRITABLE_BUILTINS and (rate or value):
+            errors.append(
+                (loc, f"{name!r} is the model's `{kind}`: it can be watched, not changed")
+            )
+        elif rate:
+            errors.append((loc, f"{name!r} is the model's `{kind}`: the model sets its rate"))
+
+    for name, op in incident.operations.items():
+        if op.resource in builtins:
+            refused(("operations", name, "resource"), op.resource, False, True)
+        for key, change in op.done.resources.items():
+            if key in builtins:
+                at: Loc = ("operations", name, "done", "resources", key)
+                refused(at, key, change.rate is not None, change.value is not None)
+    for i, ev in enumerate(incident.events):
+        if isinstance(ev, ResourceEvent) and ev.resource in builtins:
+            refused(
+                ("events", i, "resource"), ev.resource, ev.rate is not None, ev.value is not None
+            )
+    return errors
+
+
 def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     """Located errors in `resources`, `events` and `operations`, and in the system's
     automation and hosts."""
     errors: list[tuple[Loc, str]] = check_topology(cfg)
     if incident.operations or any(isinstance(f, Damage) for f in incident.faults):
         errors += check_operations(incident, cfg)
+    errors += _builtin_errors(incident)
     if not incident.resources and not incident.events:
         return errors
     routes = list(cfg.api.routes)
@@ -173,6 +227,9 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
                     list(declared_clusters(cfg)),
                     "clusters",
                 )
+        if spec.metric is None:  # a `builtin`: the model's own gauge exports it
+            errors += _thresholds(here, spec, routes, services, cfg)
+            continue
         if spec.metric in builtin:
             errors.append(
                 (
@@ -191,18 +248,7 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
                 )
             )
         gauges.setdefault(key, name)
-        for i, th in enumerate(spec.thresholds):
-            at: Loc = (*here, "thresholds", i)
-            route = getattr(th, "route", None)
-            if route is not None and route != "*":
-                errors += _missing((*at, "route"), "route", route, routes, "routes (or `*`)")
-            pool = getattr(th, "pool", None)
-            if pool is not None:
-                errors += _missing((*at, "pool"), "worker pool", pool, cfg.workers, "pools")
-                errors += host_errors((*at, "hosts"), pool, getattr(th, "hosts", []), cfg)
-            service = getattr(th, "service", None)
-            if service is not None:
-                errors += _missing((*at, "service"), "service", service, services, "services")
+        errors += _thresholds(here, spec, routes, services, cfg)
     for i, ev in enumerate(incident.events):
         at = ("events", i)
         for j, line in enumerate(ev.logs):

@@ -348,8 +348,7 @@ class Operations:
             sys.db.demand_ms += spec.db_load_ms
         if spec.resource is not None:
             res = sys.world.resources[spec.resource]
-            res.value = res.spec.clamp(max(op.floor(sys), res.value - rate))
-            sys.metrics.row[res.gauge] = res.value
+            res.set(sys, max(op.floor(sys), res.value - rate))
         for cond in spec.fails_if:
             if self._fails(op, cond):
                 self._fail(op, t, cond.error)
@@ -387,7 +386,6 @@ class Operations:
             if change.rate is not None:
                 res.rate = change.rate
             if change.value is not None:
-                res.value = res.spec.clamp(change.value)
-                sys.metrics.row[res.gauge] = res.value
+                res.set(sys, change.value)
         for line in op.spec.done.logs:
             line.write(sys, t)

@@ -153,6 +153,16 @@ else:
     Threshold = Annotated[Union[THRESHOLD_TYPES], Field(discriminator="effect")]  # noqa: UP007
 
 
+BUILTIN_FORBIDS = (
+    "metric", "labels", "help", "start", "rate", "per", "route", "job", "per_item",
+    "resets_with", "failover",
+)  # fmt: skip
+"""What a `builtin` quantity cannot have: the model sets its value, gauge and rate."""
+
+WRITABLE_BUILTINS = frozenset({"database.disk_used_gb"})
+"""Built-in quantities that events may set and operations may work off."""
+
+
 class OnFailover(_Model):
     """A quantity the primary of a database cluster holds (its WAL volume, a replication slot's
     retained WAL): after a failover of that cluster it is the new primary's."""
@@ -179,15 +189,23 @@ class ResourceSpec(_Model):
     """A quantity that builds up (or runs down) at a rate, exported as a gauge, with thresholds
     that act on the model while they hold."""
 
-    metric: str = Field(pattern=METRIC_NAME)
+    builtin: Literal["database.disk_used_gb", "api.pool_in_use", "queue.depth"] | None = None
+    """A quantity the model already keeps, watched as a resource: the database volume's used
+    GB (`database.disk_used_gb`, which the writes fill and, when full, makes every write fail),
+    the API's database connections in use (`api.pool_in_use`), or a `queue`'s waiting messages
+    (`queue.depth`). Its value is the model's, each second; it has no `metric`, `start` or
+    rate of its own (the model's gauge already exports it), and its thresholds act as any
+    resource's. The disk may also be set by events and worked off by operations (a repack
+    that gives space back); the other two are the model's alone."""
+    metric: str | None = Field(default=None, pattern=METRIC_NAME)
     """The gauge's name, as a real exporter names it (`pg_replication_slot_retained_bytes`). It
-    must not be a name the system already exports."""
+    must not be a name the system already exports. Required unless `builtin`."""
     labels: dict[Annotated[str, Field(pattern=LABEL_NAME)], str] = {}
     """The gauge's labels (`{slot_name: analytics}`)."""
     help: str = ""
     """What the gauge measures, as `metrics` lists it."""
-    start: float
-    """The value at the start of the run."""
+    start: float = 0.0
+    """The value at the start of the run. Required unless `builtin`."""
     rate: float = 0.0
     """How much the value changes per unit of `per` (negative: it runs down)."""
     per: Literal["second", "request", "published", "processed"] = "second"
@@ -226,8 +244,29 @@ class ResourceSpec(_Model):
     thresholds: list[Threshold] = []
     """What happens while the value is past a level; each holds on its own."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _declared_or_builtin(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        if data.get("builtin") is None:
+            for key in ("metric", "start"):
+                if key not in data:
+                    raise ValueError(f"missing required key {key!r} (or name a `builtin` quantity)")
+            return data
+        own = [k for k in BUILTIN_FORBIDS if k in data]
+        if own:
+            raise ValueError(
+                f"a `builtin` quantity is the model's own: drop {', '.join(f'`{k}`' for k in own)}"
+            )
+        if (data["builtin"] == "queue.depth") != ("queue" in data):
+            raise ValueError("`builtin: queue.depth` and `queue` (the queue it counts) go together")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> ResourceSpec:
+        if self.builtin is not None:
+            return self
         if self.per == "request" and self.route is None:
             raise ValueError("`per: request` needs the `route` whose requests count")
         if self.per in ("published", "processed") and self.queue is None:

@@ -107,6 +107,25 @@ class Resource:
     failovers: int = 0
     """The failovers of its `failover.cluster` it has followed."""
 
+    def set(self, sys: System, value: float) -> None:
+        """Give it a new value (kept within its bounds): its gauge shows it, and a built-in
+        quantity is changed in the model (the database volume's used GB)."""
+        self.value = self.spec.clamp(value)
+        if self.spec.builtin == "database.disk_used_gb":
+            sys.db.disk_used_gb = self.value
+        elif self.gauge >= 0:
+            sys.metrics.row[self.gauge] = self.value
+
+
+def builtin_value(sys: System, spec: ResourceSpec) -> float:
+    """The model's own value of a `builtin` quantity now."""
+    if spec.builtin == "database.disk_used_gb":
+        return float(sys.db.disk_used_gb)
+    if spec.builtin == "api.pool_in_use":
+        return float(sys.api.pool_in_use)
+    assert spec.queue is not None
+    return float(sys.queues[spec.queue].depth)
+
 
 class World:
     def __init__(
@@ -122,10 +141,14 @@ class World:
         self.resources: dict[str, Resource] = {}
         tm = sys.telemetry
         for name, spec in resources.items():
-            gauge = tm.metrics.gauge(spec.metric, spec.help, **spec.labels)
-            tm.metrics.row[gauge] = spec.start
             keys = [f"{name}#{i}" for i in range(len(spec.thresholds))]
-            res = Resource(name, spec, spec.start, spec.rate, gauge, keys)
+            if spec.builtin is not None:  # the model's own gauge already exports it
+                res = Resource(name, spec, builtin_value(sys, spec), 0.0, -1, keys)
+            else:
+                assert spec.metric is not None
+                gauge = tm.metrics.gauge(spec.metric, spec.help, **spec.labels)
+                tm.metrics.row[gauge] = spec.start
+                res = Resource(name, spec, spec.start, spec.rate, gauge, keys)
             res.holding = [None] * len(spec.thresholds)
             res.seen = self._count(res)
             if spec.job is not None:
@@ -135,6 +158,10 @@ class World:
                 acting = effect_traits(th)
                 if acting is not None:
                     sys.conditional_traits.append((EFFECT, key, None, acting[0], acting[1]))
+        self._refusal: str | None = None
+        """What the thresholds that refuse writes say, this second (the first that holds)."""
+        self._slow: dict[str, tuple[float, float]] = {}
+        """The links the thresholds that slow links degrade, this second: (added ms, loss)."""
         self.operations = Operations(sys, operations) if operations else None
         """The incident's operations (`oncall_dojo.sim.operations`); None when it has none."""
 
@@ -154,8 +181,7 @@ class World:
             if ev.rate is not None:
                 res.rate = ev.rate
             if ev.value is not None:
-                res.value = res.spec.clamp(ev.value)
-                sys.metrics.row[res.gauge] = res.value
+                res.set(sys, ev.value)
         elif isinstance(ev, PoolEvent):
             pool = sys.pools[ev.pool]
             if ev.crash is not None:
@@ -227,6 +253,40 @@ class World:
             res.value = res.spec.start
             res.reset_at = t
 
+    def _thresholds(self, res: Resource, t: int) -> None:
+        """Whether each of a resource's thresholds holds now, and what holding does."""
+        sys = self.sys
+        effects = sys.traitbook.effects
+        for i, th in enumerate(res.spec.thresholds):
+            holds = th.holds(res.value)
+            since = res.holding[i]
+            if holds and since is None:
+                since = res.holding[i] = t
+                for line in th.logs:
+                    line.write(sys, t)
+            elif holds and since is not None and since != t:
+                for line in th.logs:
+                    if line.every_s is not None and (t - since) % line.every_s == 0:
+                        line.write(sys, t)
+            elif not holds:
+                res.holding[i] = None
+            effects[res.keys[i]] = holds
+            if isinstance(th, Crash) and th.hosts:
+                self._crash_hosts(th, res.keys[i], holds, t)
+                continue
+            if not holds:
+                continue
+            if isinstance(th, RefuseWrites):
+                self._refusal = self._refusal or th.error
+            elif isinstance(th, Crash):
+                pool = sys.pools[th.pool]
+                for r in list(pool.replicas):
+                    if r.state == "running":
+                        sys.workers.crash(pool, r, t, th.error, "Error")
+            elif isinstance(th, Slow) and th.link is not None:
+                ms, loss = self._slow.get(th.link, (0.0, 0.0))
+                self._slow[th.link] = (ms + th.latency_ms, 1 - (1 - loss) * (1 - th.loss))
+
     def _follow_failover(self, res: Resource) -> None:
         """After a failover of its cluster, the quantity is the new primary's."""
         on = res.spec.failover
@@ -256,12 +316,16 @@ class World:
         """Move every resource by what its rate counted this second, then set its effects."""
         sys = self.sys
         row = sys.metrics.row
-        effects = sys.traitbook.effects
-        refusal: str | None = None
-        slow_links: dict[str, tuple[float, float]] = {}
+        self._refusal = None
+        self._slow = {}
         if self.operations is not None:
             self.operations.step(t)
         for res in self.resources.values():
+            if res.spec.builtin is not None:
+                before, res.value = res.value, builtin_value(sys, res.spec)
+                res.gained = max(0.0, res.value - before)
+                self._thresholds(res, t)
+                continue
             units = self._units(res, t)
             if res.spec.versions and units:
                 units *= self._share(res)
@@ -283,35 +347,7 @@ class World:
             if res.spec.failover is not None:
                 self._follow_failover(res)
             row[res.gauge] = res.value
-            for i, th in enumerate(res.spec.thresholds):
-                holds = th.holds(res.value)
-                since = res.holding[i]
-                if holds and since is None:
-                    since = res.holding[i] = t
-                    for line in th.logs:
-                        line.write(sys, t)
-                elif holds and since is not None and since != t:
-                    for line in th.logs:
-                        if line.every_s is not None and (t - since) % line.every_s == 0:
-                            line.write(sys, t)
-                elif not holds:
-                    res.holding[i] = None
-                effects[res.keys[i]] = holds
-                if isinstance(th, Crash) and th.hosts:
-                    self._crash_hosts(th, res.keys[i], holds, t)
-                    continue
-                if not holds:
-                    continue
-                if isinstance(th, RefuseWrites):
-                    refusal = refusal or th.error
-                elif isinstance(th, Crash):
-                    pool = sys.pools[th.pool]
-                    for r in list(pool.replicas):
-                        if r.state == "running":
-                            sys.workers.crash(pool, r, t, th.error, "Error")
-                elif isinstance(th, Slow) and th.link is not None:
-                    ms, loss = slow_links.get(th.link, (0.0, 0.0))
-                    slow_links[th.link] = (ms + th.latency_ms, 1 - (1 - loss) * (1 - th.loss))
-        sys.db.refusal = refusal
+            self._thresholds(res, t)
+        sys.db.refusal = self._refusal
         if sys.topology is not None:
-            sys.topology.set_slow(slow_links)
+            sys.topology.set_slow(self._slow)

@@ -222,7 +222,11 @@ def test_the_guides_example_validates_and_plays_as_it_says() -> None:
     place of its own resources, operations and faults: it validates, a resync started while the
     charges keep coming fails, one started once the consumers are paused finishes."""
     guide = (FIXTURE.parents[3] / "docs" / "authoring.md").read_text(encoding="utf-8")
-    block = next(b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:] if "\noperations:" in b)
+    block = next(
+        b.split("```", 1)[0]
+        for b in guide.split("```yaml\n")[1:]
+        if "\noperations:\n  resync-replica:" in b
+    )
     example = yaml.safe_load(block.replace("${fault_at}", "30"))
     assert set(example) == {"resources", "operations", "faults"}
     doc = yaml.safe_load(BASE)
