@@ -155,7 +155,7 @@ else:
 
 BUILTIN_FORBIDS = (
     "metric", "labels", "help", "start", "rate", "per", "route", "job", "per_item",
-    "resets_with", "failover",
+    "resets_with", "failover", "versions", "past",
 )  # fmt: skip
 """What a `builtin` quantity cannot have: the model sets its value, gauge and rate."""
 
