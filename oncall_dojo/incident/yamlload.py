@@ -445,6 +445,8 @@ def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
             msg += f" ({context} started at line {cmark.line + 1}, column {cmark.column + 1})"
         else:
             msg += f" ({context})"
+    if problem.startswith("mapping values are not allowed"):
+        msg += "; a ': ' inside an unquoted value starts a mapping: put the value in quotes"
     return msg
 
 

@@ -70,3 +70,11 @@ def test_each_guides_contents_list_every_section_in_order() -> None:
                 toc.append(line)
         listed = [line.split("](#", 1)[1].rstrip(")") for line in toc]
         assert listed == [_anchor(h) for h in heads], name
+
+
+def test_the_guide_lists_every_shared_runbook_by_name() -> None:
+    """An author who reuses a shared runbook's name replaces it: the guide names them all."""
+    shared = sorted(p.stem for p in (ROOT / "oncall_dojo" / "incident" / "runbooks").glob("*.md"))
+    guide = " ".join((DOCS / "authoring.md").read_text(encoding="utf-8").split())
+    listed = guide.split("The shared runbooks are ", 1)[1].split(";", 1)[0]
+    assert [n.strip(" `,") for n in listed.replace(" and ", ", ").split(", ")] == shared

@@ -187,3 +187,17 @@ def test_schema_prints_json_with_the_system_config(capsys: pytest.CaptureFixture
     assert schema["properties"]["system"]["$ref"] == "#/$defs/SystemConfig"
     assert {"id", "title", "faults", "playthroughs"} <= set(schema["required"])
     assert "QueueConfig" in schema["$defs"]
+
+
+def test_a_colon_in_an_unquoted_value_is_told_how_to_fix() -> None:
+    """`text: x509: certificate has expired` is a YAML error whose fix is quoting the value."""
+    from oncall_dojo.incident.loader import load_incident
+    from oncall_dojo.incident.yamlload import YamlModelError
+
+    with pytest.raises(YamlModelError) as info:
+        load_incident("x.yaml", text="id: x\ntitle: a: b\n", expect_id="x")
+    (err,) = info.value.errors
+    assert (err.line, err.col) == (2, 9)
+    assert err.message.endswith(
+        "a ': ' inside an unquoted value starts a mapping: put the value in quotes"
+    )
