@@ -30,8 +30,8 @@ def needless_actions(s: Session) -> list[str]:
 
 
 def pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
-    """Whether a pool restarted, was short of ready replicas or let its queue wait past its
-    objective in the five minutes before `tick`."""
+    """Whether a pool restarted, was short of ready replicas, let its queue wait past its
+    objective or failed more than 1% of its messages in the five minutes before `tick`."""
     m = s.system.metrics
     g = s.system.g_w[pool]
     lo = max(0, tick - 300)
@@ -40,4 +40,11 @@ def pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
     desired = m.values[tick - 1, g["desired"]] if tick > 0 else 0
     queue = s.system.pools[pool].cfg.queue
     age = m.values[tick - 1, s.system.g_q[queue]["age"]] if tick > 0 else 0
-    return bool(restarts > 0 or ready < desired or age > s.system.queues[queue].cfg.objective_s)
+    failed = m.values[lo:tick, g["err"]].sum()
+    done = failed + m.values[lo:tick, g["ok"]].sum()
+    return bool(
+        restarts > 0
+        or ready < desired
+        or age > s.system.queues[queue].cfg.objective_s
+        or (done > 0 and failed > 0.01 * done)
+    )

@@ -376,3 +376,19 @@ def test_work_already_late_when_paged_is_told_but_not_held_against_the_responder
     assert unit["late"] == q.late_due_from(s.page_tick) < q.late_due_from(0)
     assert f"{unit['already_late']:,} already late when paged" in item(r, "impact").detail
     assert r.grade == "A", r.score
+
+
+def test_restarting_a_pool_that_fails_its_messages_is_not_needless() -> None:
+    """every-site-failing: billing's replicas all run, its queue keeps up, yet it fails most of
+    its charges (its outside calls fail); a restart there is a try, not a needless action."""
+    from oncall_dojo.game.needless import needless_actions, pool_was_troubled
+
+    s = Session(load_checked(bundled_dir() / "every-site-failing.yaml"), 1)
+    s.advance(60)
+    g = s.system.g_w["billing"]
+    vals = s.system.metrics.values
+    lo, t = max(0, s.system.t - 300), s.system.t
+    assert vals[lo:t, g["err"]].sum() > 0.01 * (vals[lo:t, g["err"]] + vals[lo:t, g["ok"]]).sum()
+    assert pool_was_troubled(s, "billing", t)
+    assert perform(s, "restart billing").kind == "act"
+    assert not [n for n in needless_actions(s) if n.startswith("restarted billing")]
