@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from suite import BUNDLED_COUNT
 
 import oncall_dojo.game.catalog as catalog
 from oncall_dojo.cli import main
@@ -66,7 +67,7 @@ def test_list_prints_the_same_with_and_without_its_index(
     monkeypatch.setenv("DOJO_CACHE", str(tmp_path / "cache"))
     assert main(["list", "--json"]) == 0
     cold = capsys.readouterr().out
-    assert len(described) == len(json.loads(cold)) == 16
+    assert len(described) == len(json.loads(cold)) == BUNDLED_COUNT
     described.clear()
     assert main(["list", "--json"]) == 0
     assert capsys.readouterr().out == cold
