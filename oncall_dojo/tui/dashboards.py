@@ -83,7 +83,7 @@ def panels(s: Session, service: str) -> list[Panel]:
             Panel("latency: slowest shape", "pg_stat_statements_mean_ms", "max", "ms"),
             Panel("saturation cpu", "pg_cpu_utilization", "max"),
             Panel("locks waiting", "pg_locks_waiting", "max"),
-            Panel("replica lag", "pg_replication_lag_seconds", "max", "s"),
+            Panel("replica lag", 'pg_replication_lag_seconds{cluster=""}', "max", "s"),
         ]
     return [
         Panel("rate ok", 'payment_provider_requests_total{result="ok"}', "rate", "/s"),

@@ -408,3 +408,24 @@ def test_tab_completes_failover_with_the_clusters_and_their_replicas() -> None:
     assert candidates("failover payments-db ", s)[1] == ["payments-1"]
     assert candidates("failover postgres ", s)[1] == ["pg-1", "pg-2"]
     assert candidates("failover ledger ", s)[1] == []
+
+
+def test_the_default_lag_alert_reads_the_laggiest_replica_not_the_sum() -> None:
+    """With clusters declared every replica has its own lag series beside the shop database's
+    unlabelled one; `ReplicationLagHigh` and the database view read the laggiest replica as the
+    clusters measure it (its own apply rate, its link), not the sum of the series."""
+    from oncall_dojo.sim.observability.rules import default_rules
+
+    cfg = SystemConfig.with_overrides(TWO_SITES)
+    sys = System(cfg, 1, default_rules(cfg))
+    t = topo(sys)
+    for name in ("pg-1", "pg-2"):
+        t.set_replica("postgres", name, True, None)
+    ticks(sys, 120)
+    c = t.clusters["postgres"]
+    worst = max(t.lag_s(c, m) for m in c.members.values())
+    assert worst > 30
+    assert sys.db.replication_lag_s == pytest.approx(worst)
+    (rule,) = [r for r in default_rules(cfg) if r.name == "ReplicationLagHigh"]
+    assert sys.metrics.query(rule.conditions[0], sys.t - 1) == pytest.approx(worst)
+    assert gauge(sys, "pg_replication_lag_seconds") > 2 * worst  # what the sum would read

@@ -356,8 +356,10 @@ class Topology:
         live = [m for m in c.members.values() if not m.diverged]
         if live:
             self.db.stream = max(live, key=lambda m: m.stream.pending).stream
+            self.db.lag_s = max(self.lag_s(c, m) for m in live)
         else:
             self.db.stream = Replication()
+            self.db.lag_s = 0.0
 
     def record(self) -> None:
         row = self.tm.metrics.row

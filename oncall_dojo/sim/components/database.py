@@ -65,6 +65,9 @@ class Database:
     threshold sets it)."""
     stream: Replication = field(default_factory=Replication)
     """The replica's replay of this primary's writes (`pending`: writes it has not applied)."""
+    lag_s: float | None = None
+    """The laggiest replica's lag as the incident's clusters measure it (its own apply rate and
+    its link); None: the stream's backlog over the database's apply rate."""
     replica_paused: bool = False
     replicated_here: bool = True
     """Whether this primary's replica is modelled here (False: the incident declared the default
@@ -250,6 +253,8 @@ class Database:
 
     @property
     def replication_lag_s(self) -> float:
+        if self.lag_s is not None:
+            return self.lag_s
         return self.stream.pending / self.cfg.replica_apply_per_s
 
     # -- operator actions ----------------------------------------------------------
