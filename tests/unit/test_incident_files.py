@@ -66,6 +66,8 @@ EXPECTED = [
     Expected("fault-crash-loop-no-fixed-by", 43, 22, "faults[1].requires_config", "name the values of 'mailer.smtp.relay' that let v1.13.0 start under `fixed_by`"),
     Expected("version-values-without-key", 32, 9, 'system.versions.mailer["v1.12.1"]', "`requires_values` needs `requires_config`, the key they are values of"),
     Expected("resource-unknown-route", 28, 12, "resources.wal.route", "no route 'POST /api/chekout'; routes: GET /api/products"),
+    Expected("resource-builtin-with-start", 24, 5, "resources.data-volume", "a `builtin` quantity is the model's own: drop `start`"),
+    Expected("resource-failover-unknown-cluster", 28, 25, "resources.wal-volume.failover.cluster", "no cluster 'postgress' (did you mean 'postgres'?); clusters: postgres"),
     Expected("resource-metric-taken", 24, 13, "resources.wal-volume.metric", "'node_filesystem_used_ratio' is a metric the system already exports"),
     Expected("resource-threshold-unknown-pool", 31, 15, "resources.fds.thresholds[0].pool", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
     Expected("resource-unknown-version", 29, 24, "resources.fds.versions[1]", "no version 'v2.9.0' of billing; known: v2.8.3, v2.8.4"),
