@@ -13,7 +13,7 @@ from oncall_dojo.sim.components.autoscaler import autoscaler_name
 from oncall_dojo.sim.components.clusters import ALL_TABLES
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import LinkEvent, ReplicaEvent
-from oncall_dojo.sim.resources import Slow
+from oncall_dojo.sim.resources import RefuseWrites, Slow
 from oncall_dojo.sim.topology import DEFAULT_CLUSTER, ClusterSpec
 
 Loc = tuple[str | int, ...]
@@ -49,7 +49,14 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
         for i, th in enumerate(spec.thresholds)
         if isinstance(th, Slow) and th.link is not None
     ]
-    if not (cfg.clusters or cfg.sites or cfg.links or links_named or slow_links):
+    refusing = [
+        (name, i, r)
+        for name, spec in incident.resources.items()
+        for i, r in enumerate(spec.thresholds)
+        if isinstance(r, RefuseWrites) and r.cluster is not None
+    ]
+    declared = bool(cfg.clusters or cfg.sites or cfg.links)
+    if not (declared or links_named or slow_links or refusing):
         return []
     errors: list[tuple[Loc, str]] = []
     sites = list(cfg.sites)
@@ -143,4 +150,17 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
         errors += _unknown(
             ("resources", name, "thresholds", i, "link"), "link", th.link, list(cfg.links), "links"
         )
+    for name, i, refuse in refusing:
+        assert refuse.cluster is not None
+        at = ("resources", name, "thresholds", i, "cluster")
+        if not declared:
+            errors.append(
+                (
+                    at,
+                    "a cluster's writes are refused within the incident's clusters: declare "
+                    "`system.clusters` (or the sites and links the shop's database runs in)",
+                )
+            )
+        else:
+            errors += _unknown(at, "cluster", refuse.cluster, list(clusters), "clusters")
     return errors

@@ -54,11 +54,15 @@ class ThresholdBase(_Model):
 
 
 class RefuseWrites(ThresholdBase):
-    """The database refuses every write: API requests and messages that write fail with `error`."""
+    """The database refuses every write (or every write to one cluster's tables): API requests
+    and messages that write fail with `error`."""
 
     effect: Literal["refuse_writes"]
     error: str = Field(default=DISK_FULL, min_length=1)
     """What a refused write fails with, in the logs of whoever wrote."""
+    cluster: str | None = None
+    """Only the writes to this cluster's tables (`system.clusters`; `postgres` holds the tables
+    no other cluster does) are refused: a shard's full volume. Default: every write."""
 
 
 class FailRequests(ThresholdBase):

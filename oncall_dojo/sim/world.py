@@ -162,6 +162,8 @@ class World:
         """What the thresholds that refuse writes say, this second (the first that holds)."""
         self._slow: dict[str, tuple[float, float]] = {}
         """The links the thresholds that slow links degrade, this second: (added ms, loss)."""
+        self._refused: dict[str, str] = {}
+        """The tables whose writes the thresholds that refuse a cluster's writes refuse now."""
         self.operations = Operations(sys, operations) if operations else None
         """The incident's operations (`oncall_dojo.sim.operations`); None when it has none."""
 
@@ -276,7 +278,11 @@ class World:
                 continue
             if not holds:
                 continue
-            if isinstance(th, RefuseWrites):
+            if isinstance(th, RefuseWrites) and th.cluster is not None:
+                assert sys.topology is not None  # the incident's check: a declared cluster
+                for table in sys.topology.clusters[th.cluster].tables:
+                    self._refused.setdefault(table, th.error)
+            elif isinstance(th, RefuseWrites):
                 self._refusal = self._refusal or th.error
             elif isinstance(th, Crash):
                 pool = sys.pools[th.pool]
@@ -317,6 +323,7 @@ class World:
         sys = self.sys
         row = sys.metrics.row
         self._refusal = None
+        self._refused = {}
         self._slow = {}
         if self.operations is not None:
             self.operations.step(t)
@@ -349,5 +356,7 @@ class World:
             row[res.gauge] = res.value
             self._thresholds(res, t)
         sys.db.refusal = self._refusal
+        if self._refused or sys.db.refused_tables:
+            sys.db.refused_tables = self._refused
         if sys.topology is not None:
             sys.topology.set_slow(self._slow)

@@ -55,6 +55,7 @@ CASES = [
     Case("    partitioned: true", "    partitioned: yes please", 57, 18, "events[1].partitioned", "Input should be a valid boolean"),
     Case("    link: east-west\n    latency_ms: 90", "    link: east-west\n    latency_ms: 90\n    loss: 1", 66, 11, "events[2].loss", "Input should be less than 1"),
     Case("    link: east-west\n    latency_ms: 90", "    link: east-west\n    latency_ms: -90", 65, 17, "events[2].latency_ms", "Input should be greater than or equal to 0"),
+    Case("        loss: 0.2\n", "        loss: 0.2\n      - above: 400\n        effect: refuse_writes\n        cluster: payments-dbb\n", 51, 18, "resources.wan-queue.thresholds[1].cluster", "no cluster 'payments-dbb' (did you mean 'payments-db'?); clusters: postgres, payments-db"),
 ]  # fmt: skip
 
 

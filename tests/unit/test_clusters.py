@@ -429,3 +429,39 @@ def test_the_default_lag_alert_reads_the_laggiest_replica_not_the_sum() -> None:
     (rule,) = [r for r in default_rules(cfg) if r.name == "ReplicationLagHigh"]
     assert sys.metrics.query(rule.conditions[0], sys.t - 1) == pytest.approx(worst)
     assert gauge(sys, "pg_replication_lag_seconds") > 2 * worst  # what the sum would read
+
+
+def test_a_threshold_refuses_the_writes_of_one_cluster_only() -> None:
+    """A shard's volume fills: writes to payments-db's tables fail with the author's error
+    (billing cannot write its ledger), while orders, on the shop's database, are still taken."""
+    from oncall_dojo.sim.resources import ResourceSpec
+    from oncall_dojo.sim.world import add_world
+
+    sys = system()
+    full = "PANIC: could not write to file pg_wal/xlogtemp.77: No space left on device"
+    spec = ResourceSpec.model_validate(
+        {
+            "metric": "node_filesystem_avail_bytes",
+            "labels": {"instance": "pay-0"},
+            "start": 100,
+            "rate": -1,
+            "min": 0,
+            "thresholds": [
+                {"below": 40, "effect": "refuse_writes", "cluster": "pay-db", "error": full}
+            ],
+        }
+    )
+    add_world(sys, {"pay-volume": spec}, [])
+    ticks(sys, 50)
+    assert sys.db.write_error("ledger_insert") is None
+    ticks(sys, 60)
+    assert sys.db.write_error("ledger_insert") == full
+    assert sys.db.write_error("order_insert") is None
+    assert sys.db.refusal is None  # the shop's database takes writes
+    ok = 'http_requests_total{route="POST /api/checkout",code="201"}'
+    assert gauge(sys, ok) > 0
+    failed = sys.metrics.query(
+        Query(metric='worker_jobs_total{pool="billing",result="error"}', fn="increase", window=30),
+        sys.t - 1,
+    )
+    assert failed is not None and failed > 0

@@ -65,6 +65,8 @@ class Database:
     threshold sets it)."""
     stream: Replication = field(default_factory=Replication)
     """The replica's replay of this primary's writes (`pending`: writes it has not applied)."""
+    refused_tables: dict[str, str] = field(default_factory=dict)
+    """Tables whose writes are refused now, with the error (a cluster's volume full)."""
     lag_s: float | None = None
     """The laggiest replica's lag as the incident's clusters measure it (its own apply rate and
     its link); None: the stream's backlog over the database's apply rate."""
@@ -147,6 +149,7 @@ class Database:
             or self.disk_used_gb >= self.disk_gb
             or self.refusal is not None
             or bool(self.down_tables)
+            or bool(self.refused_tables)
         )
 
     def write_error(self, shape: str) -> str | None:
@@ -157,6 +160,8 @@ class Database:
             return self.down_tables[self.cfg.shapes[shape].table]
         if not self.cfg.shapes[shape].write:
             return None
+        if self.refused_tables and self.cfg.shapes[shape].table in self.refused_tables:
+            return self.refused_tables[self.cfg.shapes[shape].table]
         if self.disk_used_gb >= self.disk_gb:
             return 'ERROR: could not extend file "base/16384/24601": No space left on device'
         if self.read_only:
