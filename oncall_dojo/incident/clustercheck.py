@@ -5,10 +5,8 @@ clusters, and a replica in another site than its primary has a link to replicate
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection
-
 from oncall_dojo.incident.model import Incident
+from oncall_dojo.incident.topocheck import unknown
 from oncall_dojo.sim.components.autoscaler import autoscaler_name
 from oncall_dojo.sim.components.clusters import ALL_TABLES
 from oncall_dojo.sim.config import SystemConfig
@@ -22,20 +20,32 @@ RESERVED = {"ledger": "`failover ledger` promotes the ledger's own replica"}
 """Cluster names the console already gives another meaning."""
 
 
-def _unknown(
-    loc: Loc, what: str, value: str, known: Collection[str], plural: str, where: str = ""
-) -> list:
-    """An error at `loc` when `value` is not among `known`, naming the closest one."""
-    if value in known:
-        return []
-    close = difflib.get_close_matches(value, list(known), n=1)
-    tip = f" (did you mean {close[0]!r}?)" if close else ""
-    return [(loc, f"no {what} {value!r}{where}{tip}; {plural}: {', '.join(known) or 'none'}")]
-
-
 def declared_clusters(cfg: SystemConfig) -> dict[str, ClusterSpec]:
     """The clusters a system has: the declared ones, and the shop's database by default."""
     return {DEFAULT_CLUSTER: ClusterSpec(), **cfg.clusters}
+
+
+def has_topology(cfg: SystemConfig) -> bool:
+    """Whether the incident models its databases as clusters (it declares any of them, a site
+    or a link): only then can something name a cluster."""
+    return bool(cfg.clusters or cfg.sites or cfg.links)
+
+
+def named_cluster(
+    loc: Loc, cluster: str, cfg: SystemConfig, need: str, undeclared_at: Loc | None = None
+) -> list[tuple[Loc, str]]:
+    """An error at `loc` when `cluster` is not one of the incident's clusters, or, at
+    `undeclared_at` (default `loc`), when the incident declares none: `need` says what wanted
+    one ("a failover happens to a database cluster")."""
+    if not has_topology(cfg):
+        return [
+            (
+                loc if undeclared_at is None else undeclared_at,
+                f"{need}: declare `system.clusters` (or the sites and links the shop's "
+                "database runs in)",
+            )
+        ]
+    return unknown(loc, "cluster", cluster, list(declared_clusters(cfg)), "clusters")
 
 
 def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
@@ -55,8 +65,7 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
         for i, r in enumerate(spec.thresholds)
         if isinstance(r, RefuseWrites) and r.cluster is not None
     ]
-    declared = bool(cfg.clusters or cfg.sites or cfg.links)
-    if not (declared or links_named or slow_links or refusing):
+    if not (has_topology(cfg) or links_named or slow_links or refusing):
         return []
     errors: list[tuple[Loc, str]] = []
     sites = list(cfg.sites)
@@ -64,7 +73,7 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
     for name, link in cfg.links.items():
         here: Loc = ("system", "links", name)
         for j, site in enumerate(link.between):
-            errors += _unknown((*here, "between", j), "site", site, sites, "sites")
+            errors += unknown((*here, "between", j), "site", site, sites, "sites")
         pair = frozenset(link.between)
         if pair in pairs:
             errors.append((here, f"link {pairs[pair]!r} already joins these two sites"))
@@ -77,7 +86,7 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
         if name in RESERVED:
             errors.append((here, f"{name!r} cannot name a cluster: {RESERVED[name]}"))
         if c.site is not None:
-            errors += _unknown((*here, "site"), "site", c.site, sites, "sites")
+            errors += unknown((*here, "site"), "site", c.site, sites, "sites")
         if name == DEFAULT_CLUSTER and c.tables:
             errors.append(
                 (
@@ -91,13 +100,13 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
         for j, table in enumerate(c.tables):
             at: Loc = (*here, "tables", j)
             if table not in tables:
-                errors += _unknown(at, "table", table, tables, "tables")
+                errors += unknown(at, "table", table, tables, "tables")
             elif table in owner:
                 errors.append((at, f"{table} is already held by cluster {owner[table]!r}"))
             owner.setdefault(table, name)
         for r, rs in c.replicas.items():
             if rs.site is not None:
-                errors += _unknown((*here, "replicas", r, "site"), "site", rs.site, sites, "sites")
+                errors += unknown((*here, "replicas", r, "site"), "site", rs.site, sites, "sites")
             a, b = c.site, rs.site or c.site
             if links_ok and a in sites and b in sites and a != b and frozenset((a, b)) not in pairs:
                 errors.append(
@@ -109,7 +118,7 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
                 )
         auto = c.auto_failover
         if auto is not None and auto.site is not None:
-            errors += _unknown((*here, "auto_failover", "site"), "site", auto.site, sites, "sites")
+            errors += unknown((*here, "auto_failover", "site"), "site", auto.site, sites, "sites")
     names: dict[str, str] = {}
     taken = {autoscaler_name(n) for n, p in cfg.workers.items() if p.autoscale is not None}
     taken |= set(cfg.deploy_bots)
@@ -137,30 +146,22 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
     for i, ev in links_named:
         at = ("events", i)
         if isinstance(ev, LinkEvent):
-            errors += _unknown((*at, "link"), "link", ev.link, list(cfg.links), "links")
+            errors += unknown((*at, "link"), "link", ev.link, list(cfg.links), "links")
         elif ev.cluster not in clusters:
-            errors += _unknown((*at, "cluster"), "cluster", ev.cluster, list(clusters), "clusters")
+            errors += unknown((*at, "cluster"), "cluster", ev.cluster, list(clusters), "clusters")
         else:
             reps = list(clusters[ev.cluster].replicas)
-            errors += _unknown(
+            errors += unknown(
                 (*at, "replica"), "replica", ev.replica, reps, "replicas", f" in {ev.cluster}"
             )
     for name, i, th in slow_links:
         assert th.link is not None
-        errors += _unknown(
+        errors += unknown(
             ("resources", name, "thresholds", i, "link"), "link", th.link, list(cfg.links), "links"
         )
     for name, i, refuse in refusing:
         assert refuse.cluster is not None
         at = ("resources", name, "thresholds", i, "cluster")
-        if not declared:
-            errors.append(
-                (
-                    at,
-                    "a cluster's writes are refused within the incident's clusters: declare "
-                    "`system.clusters` (or the sites and links the shop's database runs in)",
-                )
-            )
-        else:
-            errors += _unknown(at, "cluster", refuse.cluster, list(clusters), "clusters")
+        need = "a cluster's writes are refused within the incident's clusters"
+        errors += named_cluster(at, refuse.cluster, cfg, need)
     return errors

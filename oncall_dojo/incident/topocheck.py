@@ -13,13 +13,16 @@ from oncall_dojo.sim.config import SystemConfig
 Loc = tuple[str | int, ...]
 
 
-def unknown(loc: Loc, what: str, value: str, known: Collection[str], plural: str) -> list:
-    """An error at `loc` when `value` is not among `known`, naming the closest one."""
+def unknown(
+    loc: Loc, what: str, value: str, known: Collection[str], plural: str, where: str = ""
+) -> list:
+    """An error at `loc` when `value` is not among `known`, naming the closest one (`where`
+    says where it was looked for: " in postgres")."""
     if value in known:
         return []
     close = difflib.get_close_matches(value, list(known), n=1)
     tip = f" (did you mean {close[0]!r}?)" if close else ""
-    return [(loc, f"no {what} {value!r}{tip}; {plural}: {', '.join(known) or 'none'}")]
+    return [(loc, f"no {what} {value!r}{where}{tip}; {plural}: {', '.join(known) or 'none'}")]
 
 
 def check_topology(cfg: SystemConfig) -> list[tuple[Loc, str]]:

@@ -4,10 +4,9 @@ exists, and every gauge has a name and labels of its own."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection
 
-from oncall_dojo.incident.clustercheck import declared_clusters
+from oncall_dojo.incident.clustercheck import declared_clusters, named_cluster
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.topocheck import all_hosts, check_topology, host_errors, unknown
 from oncall_dojo.sim.config import SystemConfig
@@ -15,7 +14,6 @@ from oncall_dojo.sim.events import HostEvent, PoolEvent, ResourceEvent
 from oncall_dojo.sim.faults.repairs import Damage
 from oncall_dojo.sim.operations import BUILTIN_COMPONENTS
 from oncall_dojo.sim.resources import WRITABLE_BUILTINS, ResourceSpec
-from oncall_dojo.sim.topology import ClusterSpec
 from oncall_dojo.sim.world import exported_names
 
 Loc = tuple[str | int, ...]
@@ -51,12 +49,10 @@ def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, s
     errors: list[tuple[Loc, str]] = []
     resources = list(incident.resources)
     components = list(dict.fromkeys([*BUILTIN_COMPONENTS, *cfg.workers, *cfg.queues, *resources]))
-    topology = bool(cfg.clusters or cfg.sites or cfg.links)
-    clusters = declared_clusters(cfg) if topology else {}
     for name, op in incident.operations.items():
         here: Loc = ("operations", name)
         if op.replica is not None:
-            errors += _replica_errors(here, op.component, op.replica, clusters)
+            errors += _replica_errors(here, op.component, op.replica, cfg)
         else:
             errors += unknown(
                 (*here, "component"), "component", op.component, components, "components"
@@ -103,32 +99,17 @@ def check_operations(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, s
     return errors
 
 
-def _replica_errors(
-    here: Loc, cluster: str, replica: str, clusters: dict[str, ClusterSpec]
-) -> list[tuple[Loc, str]]:
+def _replica_errors(here: Loc, cluster: str, replica: str, cfg: SystemConfig) -> list:
     """An operation that rebuilds a replica names a declared cluster and one of its instances."""
-    if not clusters:
-        return [
-            (
-                (*here, "replica"),
-                "a replica is rebuilt within a database cluster: declare `system.clusters` "
-                "(or the sites and links the shop's database runs in)",
-            )
-        ]
-    if cluster not in clusters:
-        return unknown((*here, "component"), "cluster", cluster, list(clusters), "clusters")
-    spec = clusters[cluster]
+    need = "a replica is rebuilt within a database cluster"
+    errors = named_cluster((*here, "component"), cluster, cfg, need, (*here, "replica"))
+    if errors:
+        return errors
+    spec = declared_clusters(cfg)[cluster]
     instances = [spec.primary, *spec.replicas]
-    if replica in instances:
-        return []
-    close = difflib.get_close_matches(replica, instances, n=1)
-    tip = f" (did you mean {close[0]!r}?)" if close else ""
-    return [
-        (
-            (*here, "replica"),
-            f"no instance {replica!r} in {cluster}{tip}; instances: {', '.join(instances)}",
-        )
-    ]
+    return unknown(
+        (*here, "replica"), "instance", replica, instances, "instances", f" in {cluster}"
+    )
 
 
 def _thresholds(
@@ -211,22 +192,13 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
             if spec.resets_with in cfg.workers:
                 errors += _versions_missing(here, spec.resets_with, spec.versions, incident, cfg)
         if spec.failover is not None:
-            if not (cfg.clusters or cfg.sites or cfg.links):
-                errors.append(
-                    (
-                        (*here, "failover"),
-                        "a failover happens to a database cluster: declare `system.clusters` "
-                        "(or the sites and links the shop's database runs in)",
-                    )
-                )
-            else:
-                errors += unknown(
-                    (*here, "failover", "cluster"),
-                    "cluster",
-                    spec.failover.cluster,
-                    list(declared_clusters(cfg)),
-                    "clusters",
-                )
+            errors += named_cluster(
+                (*here, "failover", "cluster"),
+                spec.failover.cluster,
+                cfg,
+                "a failover happens to a database cluster",
+                (*here, "failover"),
+            )
         if spec.metric is None:  # a `builtin`: the model's own gauge exports it
             errors += _thresholds(here, spec, routes, services, cfg)
             continue

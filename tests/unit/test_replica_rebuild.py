@@ -22,7 +22,7 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.components.clusters import Cluster, Member, Topology
 from oncall_dojo.sim.observability.metrics import Query
 
-from .located import Case, assert_located
+from .located import Case, assert_located, case_id
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "world" / "replica-rebuild.yaml"
 BASE = FIXTURE.read_text(encoding="utf-8")
@@ -188,11 +188,6 @@ CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("c", CASES, ids=[f"{c.keypath}:{c.line}" for c in CASES])
-def test_a_broken_rebuild_is_reported_where_it_is(c: Case) -> None:
-    assert_located(BASE, c, "replica-rebuild.yaml")
-
-
 def test_a_rebuild_needs_the_incidents_clusters() -> None:
     text = BASE[: BASE.index("  sites:\n")] + BASE[BASE.index("operations:\n") :]
     c = Case(
@@ -271,9 +266,15 @@ FAILOVER_CASES = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("c", FAILOVER_CASES, ids=[f"{c.keypath}:{c.line}" for c in FAILOVER_CASES])
-def test_a_broken_failover_of_a_resource_is_reported_where_it_is(c: Case) -> None:
-    assert_located(BASE.replace("operations:\n", HELD, 1), c, "replica-rebuild.yaml")
+BROKEN = [(BASE, c) for c in CASES] + [
+    (BASE.replace("operations:\n", HELD, 1), c) for c in FAILOVER_CASES
+]
+"""Each case breaks one field of the fixture (the failover cases, of the fixture with HELD)."""
+
+
+@pytest.mark.parametrize(("text", "c"), BROKEN, ids=[case_id(c) for _, c in BROKEN])
+def test_a_broken_rebuild_or_failover_is_reported_where_it_is(text: str, c: Case) -> None:
+    assert_located(text, c, "replica-rebuild.yaml")
 
 
 def test_the_guides_failover_example_plays_as_told() -> None:

@@ -77,20 +77,17 @@ class Autoscaler:
         if entry is not None:
             entry.did(t, f"scaled {pool.name} from {have} to {target} ({reading})")
         if a.metric == "cpu":
-            self.workers.tm.log(
-                t,
-                14,
-                "hpa",
-                INFO,
-                f'horizontal-pod-autoscaler hpa={pool.name} msg="scaling" from={have} to={target} '
-                f"cpu_utilization={round(100 * use)}% target={round(100 * a.target_cpu)}% max_replicas={a.max_replicas}",
+            service = "hpa"
+            line = (
+                f'horizontal-pod-autoscaler hpa={pool.name} msg="scaling" from={have} '
+                f"to={target} cpu_utilization={round(100 * use)}% "
+                f"target={round(100 * a.target_cpu)}% max_replicas={a.max_replicas}"
             )
-            return
-        self.workers.tm.log(
-            t,
-            14,
-            "keda",
-            INFO,
-            f'keda-operator-0 scaledobject={pool.name} msg="scaling" from={have} to={target} '
-            f"queue={q.name} queue_length={waiting} target_per_replica={a.target_per_replica} max_replicas={a.max_replicas}",
-        )
+        else:
+            service = "keda"
+            line = (
+                f'keda-operator-0 scaledobject={pool.name} msg="scaling" from={have} to={target} '
+                f"queue={q.name} queue_length={waiting} target_per_replica={a.target_per_replica} "
+                f"max_replicas={a.max_replicas}"
+            )
+        self.workers.tm.log(t, 14, service, INFO, line)
