@@ -3,9 +3,10 @@ looked at before the first change."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from oncall_dojo.game.session import Session
+from oncall_dojo.sim.resources import ResourceSpec
 
 EVIDENCE_EQUIVALENCES = (
     "`queue NAME`, `messages NAME` and a `queue_*` metric all show the queue signal: each"
@@ -14,7 +15,13 @@ EVIDENCE_EQUIVALENCES = (
     " shows each queue's depth and oldest message, but not `messages:NAME`: it shows no"
     " messages;",
     "a `worker_*` or `kube_*` metric covers `workers`;",
-    "`map` covers `queues` and `workers` (every queue and pool at a glance), not one of them.",
+    "`map` covers `queues` and `workers` (every queue and pool at a glance), not one of them;",
+    "`resource:NAME` (one of the incident's `resources`, which no command records by that"
+    " name) is covered by the metric query of its gauge (`metrics pg_replication_slots_active`"
+    " for a gauge of that name, whatever its labels); a `builtin` one by the model's own view"
+    " of it: `db` or `metrics node_filesystem_used_ratio` for `database.disk_used_gb`,"
+    " `metrics db_pool_connections_in_use` for `api.pool_in_use`, and what covers"
+    " `queue:NAME` for a `queue.depth`.",
 )
 """How `signal` and `evidence_covered` read, in words for the reference (kept beside them)."""
 
@@ -35,11 +42,36 @@ def signal(view: str) -> tuple[str, str | None]:
     return kind, tgt
 
 
-def evidence_covered(view: str, seen: Iterable[str]) -> bool:
+DERIVED_KINDS = frozenset({"resource"})
+"""Evidence kinds an incident's `evidence` may name that no command records: each is covered by
+the keys of the commands that show it (`resource_signals`)."""
+
+
+def resource_signals(spec: ResourceSpec) -> tuple[str, ...]:
+    """The evidence keys of the looks that show a resource's value: the metric query of its
+    gauge, or for a `builtin` quantity the model's own gauge and view of it."""
+    if spec.builtin == "database.disk_used_gb":
+        return ("db", "metrics:node_filesystem_used_ratio")
+    if spec.builtin == "api.pool_in_use":
+        return ("metrics:db_pool_connections_in_use",)
+    if spec.builtin == "queue.depth":
+        return (f"queue:{spec.queue}",)
+    return (f"metrics:{spec.metric}",)
+
+
+def evidence_covered(
+    view: str, seen: Iterable[str], resources: Mapping[str, ResourceSpec] | None = None
+) -> bool:
     """Whether what was seen shows the signal `view` names, whichever command or pane showed
     it: the same family and target, or any target of the family when `view` names none; the
     map shows every queue and every worker pool at a glance, and `queues` every queue (as
-    `queue:NAME`, not its messages)."""
+    `queue:NAME`, not its messages); `resource:NAME` (one of `resources`, the incident's) is
+    shown by the looks `resource_signals` names."""
+    kind, _, name = view.partition(":")
+    if kind == "resource":
+        spec = (resources or {}).get(name)
+        seen = list(seen)
+        return spec is not None and any(evidence_covered(v, seen) for v in resource_signals(spec))
     family, target = signal(view)
     whole_queue = view.partition(":")[0] in ("queue", "queues")
     for x in seen:
@@ -70,4 +102,5 @@ def key_signals(s: Session) -> list[tuple[str, str, bool]]:
     """(view, why, looked at before the first change) for each of the incident's key
     evidence: the one rule behind the score's evidence item and the debrief's list."""
     seen = seen_before_acting([(e.evidence, e.mutates) for e in s.entries])
-    return [(e.view, e.why, evidence_covered(e.view, seen)) for e in s.incident.evidence]
+    res = s.incident.resources
+    return [(e.view, e.why, evidence_covered(e.view, seen, res)) for e in s.incident.evidence]

@@ -127,8 +127,10 @@ def _diagnosis() -> list[str]:
         "the system's own, in this order: "
         + ", ".join(f"`{p}`" for p in PLATFORM_PARTS)
         + ", then `queue:NAME`, `workers:POOL`, `job:NAME`, `flag:NAME` and `config:KEY` for",
-        "every queue, worker pool, job, feature flag and config key the system starts with, and",
-        "`host:NAME` and `automation:NAME` for every named host and deploy bot. An",
+        "every queue, worker pool, job, feature flag and config key the system starts with;",
+        "`host:`, `automation:`, `cluster:`, `link:` and `automation:` for the named hosts, deploy",
+        "bots, further clusters, links and auto-failovers; then `resource:NAME` for each of",
+        "the incident's `resources` (name the resources as the system's owners would). An",
         "incident's `root_cause.answer` names one or more parts and one or more mechanisms from",
         "this catalog, which every incident shares (in this order):",
         "",

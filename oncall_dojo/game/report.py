@@ -75,7 +75,11 @@ def _diagnosis(
         ]
     )
     out["evidence"] = [
-        {"view": e.view, "why": e.why.strip(), "seen_before_acting": evidence_covered(e.view, seen)}
+        {
+            "view": e.view,
+            "why": e.why.strip(),
+            "seen_before_acting": evidence_covered(e.view, seen, inc.resources),
+        }
         for e in inc.evidence
     ]
     return out

@@ -17,6 +17,7 @@ from oncall_dojo.game.commands import RESPONSE_ONLY, split
 from oncall_dojo.game.evidence import evidence_covered
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.rubric import Rubric
+from oncall_dojo.sim.resources import ResourceSpec
 
 FORMAT = "oncall-dojo/scorecard"
 VERSION = 1
@@ -73,9 +74,11 @@ def build(
     peers: Sequence[float] = (),
     loop: str | None = None,
     evidence: Sequence[tuple[str, str]] = (),
+    resources: Mapping[str, ResourceSpec] | None = None,
 ) -> dict[str, Any]:
     """The scorecard (see the module's doc). `events` are the session's events in order, as
-    {"type", "at", "data"}; `evidence` the incident's key signals as (view, why)."""
+    {"type", "at", "data"}; `evidence` the incident's key signals as (view, why), and
+    `resources` the incident's (what a `resource:NAME` signal names)."""
     marks = dict(marks or {})
     start = events[0]["data"] if events else {}
     box = start.get("interview") or {}
@@ -118,7 +121,7 @@ def build(
             (
                 c["at"]
                 for c in ok
-                if c.get("evidence") and evidence_covered(view, {str(c["evidence"])})
+                if c.get("evidence") and evidence_covered(view, {str(c["evidence"])}, resources)
             ),
             None,
         )

@@ -180,7 +180,7 @@ class Session:
     def parts(self) -> list[str]:
         """The parts of the system a diagnosis may name, from the configuration at the start (so
         faults do not change the list)."""
-        return parts_of(self.incident.system_config())
+        return parts_of(self.incident.system_config(), self.incident.resources)
 
     def first_action_at(self) -> int | None:
         """When a player first changed the system (acknowledging or talking does not count)."""

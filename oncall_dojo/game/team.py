@@ -50,12 +50,13 @@ def measures(
     players = sorted({str(c["player"]) for c in cmds if c.get("player")})
     first_update = next((c for c in ok if c.get("name") == "update"), None)
     signals = []
+    resources = inc.resources if inc is not None else {}
     for ev in inc.evidence if inc is not None else []:
         first = next(
             (
                 c
                 for c in ok
-                if c.get("evidence") and evidence_covered(ev.view, {str(c["evidence"])})
+                if c.get("evidence") and evidence_covered(ev.view, {str(c["evidence"])}, resources)
             ),
             None,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from oncall_dojo.game.commands import evidence_kinds, parse
 from oncall_dojo.game.engine import cache_folder, engine_version, write_json
+from oncall_dojo.game.evidence import DERIVED_KINDS
 from oncall_dojo.game.play import perform
 from oncall_dojo.game.plays import (
     MINIMAL,
@@ -67,8 +68,9 @@ def playthrough_errors(incident: Incident) -> list[tuple[Loc, str]]:
 
 
 def evidence_errors(incident: Incident) -> list[tuple[Loc, str]]:
-    """Key evidence must be of a kind some command records (the registry says which)."""
-    kinds = evidence_kinds()
+    """Key evidence must be of a kind some command records (the registry says which), or a
+    `resource:NAME`, which the looks at its gauge cover."""
+    kinds = evidence_kinds() | DERIVED_KINDS
     return [
         (
             ("evidence", i, "view"),
@@ -101,6 +103,14 @@ def reference_errors(incident: Incident) -> list[tuple[Loc, str]]:
     for i, ev in enumerate(incident.evidence):
         kind, _, target = ev.view.partition(":")
         if kind in known and target and (msg := missing(kind, target)):
+            errors.append((("evidence", i, "view"), msg))
+        elif kind == "resource" and target not in incident.resources:
+            close = difflib.get_close_matches(target, list(incident.resources), n=1)
+            hint = f" (did you mean 'resource:{close[0]}'?)" if close else ""
+            names = ", ".join(incident.resources) or "none"
+            msg = f"no resource {target!r}{hint}; resources: {names}"
+            if not target:
+                msg = f"name the resource, `resource:NAME`; resources: {names}"
             errors.append((("evidence", i, "view"), msg))
     for j, c in enumerate(incident.resolution.conditions):
         if not math.isfinite(c.value):

@@ -10,6 +10,8 @@ the list nor its order gives anything away.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from oncall_dojo.sim.config import SystemConfig
 
 MECHANISMS: dict[str, str] = {
@@ -60,11 +62,11 @@ PLATFORM_PARTS: tuple[str, ...] = (
 """The parts every system has, first in every list (the same in every incident)."""
 
 
-def parts_of(cfg: SystemConfig) -> list[str]:
+def parts_of(cfg: SystemConfig, resources: Iterable[str] = ()) -> list[str]:
     """The parts of a system a diagnosis may name: the platform's, then every queue, worker
     pool, job, feature flag and config key the configuration has, then its named hosts and
-    deploy bots, its further database clusters, links and auto-failovers, each kind in name
-    order."""
+    deploy bots, its further database clusters, links and auto-failovers, then the incident's
+    `resources` (a slot's retained WAL, a pool's open descriptors), each kind in name order."""
     parts = list(PLATFORM_PARTS)
     parts += [f"queue:{n}" for n in sorted(cfg.queues)]
     parts += [f"workers:{n}" for n in sorted(cfg.workers)]
@@ -80,4 +82,5 @@ def parts_of(cfg: SystemConfig) -> list[str]:
         for n, c in cfg.clusters.items()
         if c.auto_failover is not None
     )
+    parts += [f"resource:{n}" for n in sorted(resources)]
     return parts

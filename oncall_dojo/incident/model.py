@@ -85,7 +85,8 @@ def _listed(v: Any) -> Any:
 class Answer(_Model):
     part: Annotated[list[str], BeforeValidator(_listed)] = Field(min_length=1)
     """The part of the system at fault (`queue:payments`, `workers:billing`, `postgres`,
-    `config:KEY`...; `causes` lists them), or several a postmortem could fairly name."""
+    `config:KEY`, `resource:NAME`...; `causes` lists them), or several a postmortem could
+    fairly name."""
     mechanism: Annotated[list[str], BeforeValidator(_listed)] = Field(min_length=1)
     """The failure mechanism, from the shared catalog (`oncall_dojo.incident.diagnosis`), or
     several that describe it equally well."""
@@ -223,7 +224,8 @@ class AlertsSpec(_Model):
 
 class Evidence(_Model):
     view: str
-    """An investigation, as `KIND` or `KIND:TARGET`: logs:billing, queue:payments, deploys, metrics:queue_depth."""
+    """An investigation, as `KIND` or `KIND:TARGET`: logs:billing, queue:payments, deploys,
+    metrics:queue_depth, or resource:NAME (covered by the metric query of its gauge)."""
     why: str
     """What it shows, for the debrief."""
 

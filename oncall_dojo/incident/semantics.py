@@ -127,7 +127,7 @@ def check_references(incident: Incident) -> list[tuple[Loc, str]]:
 
 def _part_errors(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     """The parts a root cause names must be parts of this system (`causes` lists them)."""
-    known = parts_of(cfg)
+    known = parts_of(cfg, incident.resources)
     rc = incident.root_cause
     named: list[tuple[Loc, str]] = [
         (("root_cause", "answer", "part", i), p) for i, p in enumerate(rc.answer.part)

@@ -251,6 +251,7 @@ def scorecard(store: Store, sid: str, inc: Any, loaded: Any) -> dict[str, Any]:
         peers=peers,
         loop=me["loop"],
         evidence=[(e.view, e.why.strip()) for e in inc.evidence] if inc is not None else [],
+        resources=inc.resources if inc is not None else None,
     )
 
 

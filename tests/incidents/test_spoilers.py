@@ -219,8 +219,8 @@ def test_the_check_finds_a_spoiler() -> None:
 @pytest.mark.parametrize("found", BUNDLED, ids=lambda f: f.path.stem)
 def test_the_diagnosis_lists_give_nothing_away(found: Found) -> None:
     """The mechanisms are one catalog in one order for every incident; no answer is its first
-    or its longest entry; the parts come from the system's configuration alone (the same lists
-    whatever the answer), and no answer part is the first."""
+    or its longest entry; the parts come from the system's configuration and the incident's
+    resources alone (the same lists whatever the answer), and no answer part is the first."""
     incident = load_checked(found.path)
     longest = max(MECHANISMS, key=lambda m: len(MECHANISMS[m]))
     first = next(iter(MECHANISMS))
@@ -229,7 +229,7 @@ def test_the_diagnosis_lists_give_nothing_away(found: Found) -> None:
         answer = inc.root_cause.answer
         assert first not in answer.mechanism and longest not in answer.mechanism, inc.id
         parts = at_page(found.path, seed).parts
-        assert parts == parts_of(inc.system_config())
+        assert parts == parts_of(inc.system_config(), inc.resources)
         assert parts[0] not in answer.part, inc.id
         assert set(answer.part) <= set(parts)
         if seed == SEEDS[0]:  # another answer, the same lists (one seed shows it)
