@@ -222,13 +222,14 @@ def test_the_guides_hosts_example_is_valid_and_acts_as_it_says() -> None:
 
 def test_hosts_and_deploy_bots_are_parts_a_diagnosis_may_name() -> None:
     s = Session(load_incident(FLEET, expect_id="fleet"), 1)
-    assert s.parts[-6:] == [
+    assert s.parts[-7:] == [
         "host:billing-h1",
         "host:billing-h2",
         "host:billing-h3",
         "host:billing-h4",
         "automation:argocd",
         "automation:release-train",
+        "resource:spool",  # the fixture's one resource, after the system's own parts
     ]
     assert (
         perform(s, "diagnose host:billing-h3 capacity-shortfall the host went down").kind == "act"
