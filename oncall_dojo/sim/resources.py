@@ -87,6 +87,9 @@ class FailMessages(ThresholdBase):
     """The share of its messages that fail."""
     error: str = Field(min_length=1)
     """The error a worker logs for a failed message."""
+    hosts: list[str] = []
+    """Only the messages the processes on these of the pool's `hosts` handle fail (the hosts
+    that got the bad config); the others' go through. Empty: every process of the pool."""
 
 
 class Crash(ThresholdBase):

@@ -73,7 +73,7 @@ def effect_traits(th: Threshold) -> tuple[str, VersionTraits] | None:
     """The service a threshold's effect acts on through traits, and those traits."""
     if isinstance(th, FailRequests):
         return "api", VersionTraits(error_rate={th.route: th.share}, message_error=th.error)
-    if isinstance(th, FailMessages):
+    if isinstance(th, FailMessages) and not th.hosts:  # on hosts: `Host.fails`
         return th.pool, VersionTraits(message_error_rate=th.share, message_error=th.error)
     if isinstance(th, Crash) and not th.hosts:  # on hosts: their processes (`Host.panics`)
         return th.pool, VersionTraits(crash_on_start=th.error)
@@ -276,6 +276,9 @@ class World:
             if isinstance(th, Crash) and th.hosts:
                 self._crash_hosts(th, res.keys[i], holds, t)
                 continue
+            if isinstance(th, FailMessages) and th.hosts:
+                self._fail_on_hosts(th, res.keys[i], holds)
+                continue
             if not holds:
                 continue
             if isinstance(th, RefuseWrites) and th.cluster is not None:
@@ -317,6 +320,15 @@ class World:
                 fleet.crash(pool, host, t, th.error)
             else:
                 host.panics.pop(key, None)
+
+    def _fail_on_hosts(self, th: FailMessages, key: str, holds: bool) -> None:
+        """While a threshold holds, a share of the messages its hosts' processes handle fail."""
+        hosts = self.sys.pools[th.pool].hosts
+        for name in th.hosts:
+            if holds:
+                hosts[name].fails[key] = (th.share, th.error)
+            else:
+                hosts[name].fails.pop(key, None)
 
     def settle(self, t: int) -> None:
         """Move every resource by what its rate counted this second, then set its effects."""

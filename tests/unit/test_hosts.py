@@ -136,6 +136,84 @@ def test_a_crash_threshold_on_two_hosts_takes_exactly_their_processes_down() -> 
     accounted(s)
 
 
+def billing_failed(s: Any) -> int:
+    return int(s.pools["billing"].failed)
+
+
+def failed_by_host(s: Any, pool: str) -> dict[str, int]:
+    """The messages each host's process failed, counted from the workers' log lines (each
+    names its process and the batch it failed)."""
+    by_name = {r.name: r.host for r in s.pools[pool].replicas}
+    out = dict.fromkeys(s.pools[pool].hosts, 0)
+    for line in found(s, f"service:{pool} level:error"):
+        if 'msg="job failed' not in line:
+            continue
+        name = next(n for n in by_name if f" {n} msg_id=" in line)
+        out[by_name[name]] += int(line.split(" batch=", 1)[1].split()[0])
+    return out
+
+
+def test_a_fail_messages_threshold_on_hosts_fails_only_what_their_processes_handle() -> None:
+    s = system(SATURATED)
+    spec = ResourceSpec.model_validate(
+        {
+            "metric": "crunch_open_sockets",
+            "start": 0,
+            "rate": 1,
+            "thresholds": [
+                {
+                    "above": 100,
+                    "effect": "fail_messages",
+                    "pool": "crunch",
+                    "hosts": ["h1", "h2"],
+                    "error": "dial tcp 10.0.0.7:443: socket: too many open files",
+                }
+            ],
+        }
+    )
+    add_world(s, {"sockets": spec}, [])
+    run(s, 100)
+    assert s.pools["crunch"].failed == 0
+    run(s, 300)
+    failed = failed_by_host(s, "crunch")
+    assert failed["h1"] > 500 and failed["h2"] > 500
+    assert failed["h3"] == 0 and failed["h4"] == 0
+    assert sum(failed.values()) == s.pools["crunch"].failed
+    assert all(r.restarts == 0 for r in s.pools["crunch"].live)  # they fail, they do not die
+    assert acked_rate(s) == pytest.approx(20, rel=0.02)  # h3 and h4 alone ack
+    assert all("too many open files" in x for x in found(s, "service:crunch level:error"))
+    accounted(s)
+
+
+def test_a_share_of_a_hosts_messages_fails() -> None:
+    """With `share`, that share of what the host's process handles fails: the rest is acked."""
+    s = system(SATURATED)
+    spec = ResourceSpec.model_validate(
+        {
+            "metric": "crunch_open_sockets",
+            "start": 200,
+            "thresholds": [
+                {
+                    "above": 100,
+                    "effect": "fail_messages",
+                    "pool": "crunch",
+                    "share": 0.5,
+                    "hosts": ["h4"],
+                    "error": "dial tcp: i/o timeout",
+                }
+            ],
+        }
+    )
+    add_world(s, {"sockets": spec}, [])
+    run(s, 600)
+    failed = failed_by_host(s, "crunch")
+    assert [failed[h] for h in ("h1", "h2", "h3")] == [0, 0, 0]
+    handled_per_host = 600 * 4 / 0.4  # saturated: every slot of a host busy
+    assert failed["h4"] / handled_per_host == pytest.approx(0.5, abs=0.05)
+    assert acked_rate(s) == pytest.approx(35, rel=0.03)
+    accounted(s)
+
+
 def test_a_full_volume_crashes_its_hosts_process_until_space_is_freed() -> None:
     s = system(SATURATED)
     add_world(
@@ -208,9 +286,14 @@ def test_the_guides_hosts_example_is_valid_and_acts_as_it_says() -> None:
     s = system(doc["system"])
     resources = TypeAdapter(dict[str, ResourceSpec]).validate_python(doc["resources"])
     add_world(s, resources, TypeAdapter(list[Event]).validate_python(doc["events"]))
-    run(s, 400)  # 200 open files + 2 a second: 1,024 reached at 412 s
+    run(s, 349)  # 200 open files + 2 a second: 900 reached at 350 s, 1,024 at 412 s
+    assert billing_failed(s) == 0
+    run(s, 51)
     billing = s.pools["billing"]
     by_host = {r.host: r for r in billing.live}
+    failed = failed_by_host(s, "billing")
+    assert failed["billing-h1"] > 0 and failed["billing-h2"] > 0
+    assert sum(failed.values()) == billing.failed
     assert by_host["billing-h3"].version == "v2.8.2"
     assert by_host["billing-h3"].state == "unready"  # not ready since 300 s
     assert by_host["billing-h4"].restarts > 0  # 5 GB free, filling at 0.02 GB/s from 120 s

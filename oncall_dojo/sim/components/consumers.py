@@ -130,8 +130,13 @@ class Consumers:
     def _rejected(
         self, tr: VersionTraits, pool: WorkerPool, q: Queue, r: Replica, run: Run, t: int
     ) -> bool:
-        """Whether the version's traits fail this delivery (`message_error_rate`): then it is
-        failed, with the version's error, and goes back to the queue."""
+        """Whether the version's traits (`message_error_rate`) or its host (`Host.fails`) fail
+        this delivery: then it is failed, with their error, and goes back to the queue."""
+        if pool.hosts and (fails := pool.hosts[r.host].fails):
+            for share, error in fails.values():
+                if share >= 1 or self.rng.random() < share:
+                    self.fail(pool, q, r, run, t, error)
+                    return True
         if tr.message_error_rate > 0 and (
             tr.message_error_rate >= 1 or self.rng.random() < tr.message_error_rate
         ):

@@ -75,6 +75,9 @@ class Host:
     panics: dict[str, str] = field(default_factory=dict)
     """Why a process on it dies at once, by cause (a threshold's key): while any holds, its
     process crash-loops."""
+    fails: dict[str, tuple[float, str]] = field(default_factory=dict)
+    """The share of the messages its process handles that fail, and the error they fail with,
+    by cause (a threshold's key), while that holds."""
     gauges: tuple[int, ...] = ()
     """Its series: up, ready, unschedulable, filesystem size, filesystem free."""
 
