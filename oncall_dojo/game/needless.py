@@ -4,6 +4,7 @@ entries and the metrics (moved out of `scoring` to keep each module small)."""
 from __future__ import annotations
 
 from oncall_dojo.game.fmt import mmss
+from oncall_dojo.game.health import fails_messages
 from oncall_dojo.game.session import Session
 
 
@@ -40,11 +41,9 @@ def pool_was_troubled(s: Session, pool: str, tick: int) -> bool:
     desired = m.values[tick - 1, g["desired"]] if tick > 0 else 0
     queue = s.system.pools[pool].cfg.queue
     age = m.values[tick - 1, s.system.g_q[queue]["age"]] if tick > 0 else 0
-    failed = m.values[lo:tick, g["err"]].sum()
-    done = failed + m.values[lo:tick, g["ok"]].sum()
     return bool(
         restarts > 0
         or ready < desired
         or age > s.system.queues[queue].cfg.objective_s
-        or (done > 0 and failed > 0.01 * done)
+        or fails_messages(s, pool, lo, tick)
     )

@@ -11,6 +11,7 @@ from typing import cast, get_args
 import numpy as np
 
 from oncall_dojo.game.fmt import human, mmss
+from oncall_dojo.game.health import fails_messages
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.trend import past_trend
 from oncall_dojo.incident.model import Incident
@@ -108,6 +109,8 @@ def system_map(s: Session) -> str:
         live = p.live
         ready = p.running
         state = "ok" if ready == len(live) and live else ("DOWN" if ready == 0 else "DEGRADED")
+        if state == "ok" and fails_messages(s, name, max(0, sys_.t - 60), sys_.t):
+            state = "FAILING"  # every process ready, and more than 1% of its messages fail
         lines.append(
             f"{'workers ' + name:<20} {state:<9} {ready}/{len(live)} ready  restarts {p.restarts_total}  versions {','.join(sorted({r.version for r in live}))}"
             + (_hosts_summary(p) if p.hosts else "")
