@@ -55,6 +55,7 @@ from oncall_dojo.sim.resources import THRESHOLD_TYPES, PastPoint, ResourceSpec, 
 from oncall_dojo.sim.topology import (
     AutoFailoverSpec,
     ClusterSpec,
+    EngineSpec,
     LinkSpec,
     ReplicaSpec,
     SiteSpec,
@@ -298,6 +299,7 @@ def _topology() -> list[str]:
         ("system.clusters.NAME", ClusterSpec),
         ("system.clusters.NAME.replicas.NAME", ReplicaSpec),
         ("system.clusters.NAME.auto_failover", AutoFailoverSpec),
+        ("system.clusters.NAME.engine", EngineSpec),
     ):
         out += [f"### `{key}`", ""]
         out += _model_section(model)

@@ -87,6 +87,14 @@ def check_clusters(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str
             errors.append((here, f"{name!r} cannot name a cluster: {RESERVED[name]}"))
         if c.site is not None:
             errors += unknown((*here, "site"), "site", c.site, sites, "sites")
+        if name == DEFAULT_CLUSTER and c.engine is not None:
+            errors.append(
+                (
+                    (*here, "engine"),
+                    f"{DEFAULT_CLUSTER} runs on the shop's own database: set its `cpu_ms` and "
+                    "`max_connections` under system.database",
+                )
+            )
         if name == DEFAULT_CLUSTER and c.tables:
             errors.append(
                 (

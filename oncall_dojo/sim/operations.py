@@ -35,6 +35,7 @@ from oncall_dojo.sim.observability.logs import ERROR, INFO
 
 if TYPE_CHECKING:
     from oncall_dojo.sim.components.clusters import Topology
+    from oncall_dojo.sim.components.database import Database
     from oncall_dojo.sim.system import System
 
 OPERATION_NAME = r"^[a-z][a-z0-9_-]*$"
@@ -325,6 +326,17 @@ class Operations:
         assert topo is not None, "an operation on a replica needs the incident's clusters"
         return topo
 
+    def _db(self, spec: OperationSpec) -> Database:
+        """The engine an operation loads: its table's, or its cluster's own, or the shop's."""
+        db = self.sys.db
+        if not db.engines:
+            return db
+        if spec.table is not None:
+            return db.engine(spec.table)
+        topo = self.sys.topology
+        c = topo.clusters.get(spec.component) if topo is not None else None
+        return db.engine(min(c.tables)) if c is not None and c.spec.engine is not None else db
+
     def _step(self, op: Operation, t: int) -> None:
         sys = self.sys
         spec = op.spec
@@ -334,7 +346,8 @@ class Operations:
             op.recent.append(came)
         if op.state != "running":
             return
-        rate = spec.rate / (1.0 + spec.db_busy_slowdown * sys.db.cpu_util)
+        db = self._db(spec)
+        rate = spec.rate / (1.0 + spec.db_busy_slowdown * db.cpu_util)
         if spec.replica is not None:
             topo = self._topology()
             broken = topo.rebuild_broken(spec.component, spec.replica)
@@ -345,7 +358,7 @@ class Operations:
         op.rate_now = rate
         op.done += rate
         if spec.db_load_ms:
-            sys.db.demand_ms += spec.db_load_ms
+            db.demand_ms += spec.db_load_ms
         if spec.resource is not None:
             res = sys.world.resources[spec.resource]
             res.set(sys, max(op.floor(sys), res.value - rate))

@@ -35,6 +35,7 @@ from oncall_dojo.sim.components.latency import LOGNORMAL
 from oncall_dojo.sim.components.pool import Replica, WorkerPool, hash_name
 from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import Queue
+from oncall_dojo.sim.components.shards import Shards
 from oncall_dojo.sim.components.traits import TraitBook
 from oncall_dojo.sim.components.workers import Workers
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
@@ -149,6 +150,14 @@ class System:
         )
         """The incident's database clusters, sites and links (`components.clusters`); None when
         it declares none, and the database replicates as it always has."""
+        self.shards = (
+            Shards(cfg, self.telemetry, self.db, self.workers)
+            if any(c.engine is not None for c in cfg.clusters.values())
+            else None
+        )
+        """The clusters that run their own query engine (`components.shards`); None when none
+        does, and every query runs on the shop's database."""
+        self.api.shards = self.shards
 
     def _build_pools(self, cfg: SystemConfig) -> dict[str, WorkerPool]:
         pools = {}
@@ -304,7 +313,7 @@ class System:
                     0,
                     "postgres",
                     INFO,
-                    f'postgres-0 LOG: process {b.pid} acquired lock on relation "{b.table}"; running: {b.sql}',
+                    f'{b.instance} LOG: process {b.pid} acquired lock on relation "{b.table}"; running: {b.sql}',
                 )
             elif kind == "finished":
                 self.log(
@@ -312,7 +321,7 @@ class System:
                     1,
                     "postgres",
                     INFO,
-                    f"postgres-0 LOG: process {b.pid} finished ({b.kind}) after {t - b.started} s: {b.sql}",
+                    f"{b.instance} LOG: process {b.pid} finished ({b.kind}) after {t - b.started} s: {b.sql}",
                 )
                 if b.kind == "index_build" and b.index:
                     self.record_change(t, "index", b.index, "building", "ready", "postgres")
@@ -351,6 +360,8 @@ class System:
         self.cost_dollars += per_hour / 3600.0
         if self.topology is not None:
             self.topology.record()
+        if self.shards is not None:
+            self.shards.record()
         self.metrics.commit(t)
 
     def _record_database(self) -> None:

@@ -5,6 +5,12 @@ The shop's database is the default cluster, `postgres` (primary `pg-0`, replica 
 site). An incident may declare it under `clusters: {postgres: ...}` to give it named replicas,
 sites and an auto-failover, and may declare more clusters, each holding some of the shop's
 tables. Nothing declared, nothing changes: the default database replicates as it always has.
+A cluster other than `postgres` runs the queries on its tables on the shop's database unless it
+declares its own `engine`: then they load its own CPU and connections, wait in its own lock
+queues, and show in series labelled with its `cluster` (`pg_cpu_utilization{cluster="NAME"}`,
+`pg_stat_activity_count`, `pg_settings_max_connections`, `pg_locks_waiting`,
+`pg_stat_database_xact_commit_total`, `pg_stat_seq_scan_total`); the shop's own are the series
+without the label (`{cluster=""}`).
 """
 
 from __future__ import annotations
@@ -78,6 +84,20 @@ class AutoFailoverSpec(_Model):
         return self.name or f"{cluster}-failover"
 
 
+class EngineSpec(_Model):
+    """A cluster's own query engine: its primary runs the queries on the cluster's tables with
+    its own CPU, connections, lock queues and sessions, instead of the shop's database."""
+
+    cpu_ms: float | None = Field(default=None, gt=0)
+    """Query milliseconds its primary can execute per second (cores x 1000; default:
+    `system.database.cpu_ms`). Its queries slow down as this saturates, as the shop's do."""
+    max_connections: int | None = Field(default=None, ge=1)
+    """Its connection limit (default: `system.database.max_connections`). Three are reserved
+    for superusers, and each running replica of a worker pool whose queries touch its tables
+    holds two; when the API's requests want more than are left, the share over the limit fail
+    with `FATAL: sorry, too many clients already`."""
+
+
 class ClusterSpec(_Model):
     """A database cluster: a primary and its replicas, optionally in sites."""
 
@@ -95,6 +115,10 @@ class ClusterSpec(_Model):
     """Seconds its queries fail after a failover, while clients reconnect."""
     auto_failover: AutoFailoverSpec | None = None
     """An automation that fails over by itself (None: only by hand)."""
+    engine: EngineSpec | None = None
+    """Its own query engine (None: the queries on its tables run on the shop's database,
+    `system.database`, and load its CPU and connections). Not for `postgres`, whose engine is
+    `system.database`."""
 
     @model_validator(mode="after")
     def _names(self) -> ClusterSpec:

@@ -87,6 +87,8 @@ EXPECTED = [
     Expected("event-unknown-host", 40, 11, "events[0].host", "no host 'billing-h3' (did you mean 'billing-h2'?); hosts: billing-h1, billing-h2"),
     Expected("cluster-unknown-site", 32, 22, "system.clusters.postgres.replicas.pg-1.site", "no site 'wets' (did you mean 'west'?); sites: east, west"),
     Expected("cluster-unknown-table", 26, 16, "system.clusters.orders-db.tables[0]", "no table 'order' (did you mean 'orders'?); tables: carts, credits"),
+    Expected("cluster-engine-on-postgres", 26, 9, "system.clusters.postgres.engine", "postgres runs on the shop's own database: set its `cpu_ms` and `max_connections` under system.database"),
+    Expected("cluster-engine-no-connections", 30, 26, "system.clusters.orders-db.engine.max_connections", "Input should be greater than or equal to 1"),
     Expected("event-unknown-link", 25, 11, "events[0].link", "no link 'wna' (did you mean 'wan'?); links: wan"),
     Expected("id-mismatch", 1, 5, "id", "id 'payments-stuck' must match the file name 'id-mismatch'"),
 ]  # fmt: skip

@@ -22,6 +22,7 @@ from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import Queue
 from oncall_dojo.sim.components.requests import Requests, RequestTick, Route
 from oncall_dojo.sim.components.retries import Herd
+from oncall_dojo.sim.components.shards import Shards
 from oncall_dojo.sim.components.traits import NO_TRAITS, TraitBook
 from oncall_dojo.sim.config import SystemConfig, VersionTraits
 from oncall_dojo.sim.data.appdb import AppDb
@@ -84,6 +85,8 @@ class Api:
         """The limits of this tick: the rate limits, and the ramps' where lower."""
         self.herd = Herd.of(cfg, tm)
         """The clients that retry failed requests (None: no route's clients do)."""
+        self.shards: Shards | None = None
+        """The clusters with their own engine (None: every query runs on the shop's database)."""
         self.cpu = 0.0
         self.pool_in_use = 0.0
         self._conn_free: list[float] = []
@@ -239,7 +242,12 @@ class Api:
             corrupt_version=corrupt_version,
             versions=self.versions,
         )
-        self._serve(k, plan, lat_x, cpu_wait, ps_sigma(cpu_rho), waits)
+        refused = (
+            None
+            if self.shards is None
+            else self.shards.admit([(p[8], p[4], p[0][2]) for p in plan], self.cache.hit)
+        )
+        self._serve(k, plan, lat_x, cpu_wait, ps_sigma(cpu_rho), waits, refused)
 
     def _ramp(self, t: int) -> dict[str, float]:
         """This tick's limits: each ramp admits from its start rate up to its end rate in a
@@ -418,8 +426,12 @@ class Api:
         cpu_wait: float,
         sigma: float,
         pool_waits: list[list[float]] | None,
+        refused: list[tuple[float, str]] | None = None,
     ) -> None:
-        """Serve each route's requests, then run what they asked of the database and queues."""
+        """Serve each route's requests, then run what they asked of the database and queues.
+
+        `refused`: per route, the share of its requests a cluster's own engine has no connection
+        for, and its error (None: no cluster has its own engine)."""
         db = self.db
         row = self.tm.metrics.row
         limits = self._limits
@@ -431,6 +443,8 @@ class Api:
         healthy, degraded = self.requests.healthy, self.requests.degraded
         plain, vtraits, corrupt = k.plain, k.vtraits, k.corrupt
         quiet = k.shed_p == 0 and pool_waits is None
+        if refused is not None and any(p for p, _ in refused):
+            quiet = False
         spread = sigma > LOGNORMAL_SIGMA + 0.01
         # the same draws with a wider shape and the same mean: f' = f^(s/s0) e^((s0^2-s^2)/2)
         sp_a = sigma / LOGNORMAL_SIGMA
@@ -463,6 +477,8 @@ class Api:
                 write_err = write_err or publish_error
             if spread:
                 draws = ([f**sp_a * sp_k for f in draws[0]], *draws[1:])
+            if refused is not None:
+                requests.refused, requests.refused_error = refused[j]
             clients = herd.routes.get(name) if herd is not None else None
             if clients is not None:
                 requests.client_timeout = clients.policy.timeout_s

@@ -257,9 +257,10 @@ class Topology:
             c.writes = 0.0
         owner = self._owner
         shapes = self.shapes
-        for shape, n in db.queries.items():
-            if shapes[shape].write:
-                clusters[owner[shape]].writes += n
+        for e in (db, *db.engines):
+            for shape, n in e.queries.items():
+                if shapes[shape].write:
+                    clusters[owner[shape]].writes += n
         for c in clusters.values():
             for m in c.members.values():
                 if m.diverged:
@@ -487,6 +488,10 @@ class Topology:
             self.db.promote(t, c.spec.failover_s)
         else:
             c.down_until = t + c.spec.failover_s
+            if c.spec.engine is not None:  # its own engine: its sessions end
+                own = self.db.engine(min(c.tables))
+                own.instance = m.name
+                own.promote(t, c.spec.failover_s)
             for table in c.tables:
                 self.db.down_tables[table] = (
                     f"FATAL: terminating connection: {cluster} is failing over to {m.name}"

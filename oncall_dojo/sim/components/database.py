@@ -8,6 +8,9 @@ When demand exceeds capacity the unserved work carries over and adds its own
 wait, so an overload sustains itself until load drops.
 Locks are a queue per table: an exclusive lock request waits behind running
 queries on that table, and every later query waits behind it.
+A cluster with its own engine (`components.shards`) is another `Database` attached to the
+shop's: the shop's routes the load, the sessions and the latency of the query shapes on that
+cluster's tables to it, and shares its row counts and indexes with it.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class Backend:
     """Has its lock and is running."""
     index: str | None = None
     blocks_writes: bool = False
+    instance: str = "postgres-0"
+    """The instance it runs on (a cluster with its own engine: that cluster's primary)."""
     done_at: int | None = None
     rows_left: float = 0.0
     """Index builds: rows still to read; they read slower when the database is busy."""
@@ -89,6 +94,13 @@ class Database:
     _latency: dict[str, float] = field(default_factory=dict)
     _shape_info: dict[str, tuple[float, bool, bool]] = field(default_factory=dict)
     _factor: float = 1.0
+    engines: list[Database] = field(default_factory=list, repr=False, compare=False)
+    """The engines of the clusters that run their own (empty: this one runs every query)."""
+    _shape_engine: dict[str, Database] = field(default_factory=dict, repr=False, compare=False)
+    _table_engine: dict[str, Database] = field(default_factory=dict, repr=False, compare=False)
+    parent: Database | None = field(default=None, repr=False, compare=False)
+    """The shop's database, on a cluster's own engine (its latencies are the shop's too)."""
+    instance: str = "postgres-0"
 
     def __post_init__(self) -> None:
         self.rows = dict(self.cfg.tables)
@@ -96,6 +108,32 @@ class Database:
         self.disk_used_gb = self.cfg.disk_used_gb
         self.disk_gb = self.cfg.disk_gb
         self._recompute_latency()
+
+    def attach(self, engine: Database, tables: frozenset[str]) -> None:
+        """Run the queries on `tables` on `engine` from now on (a cluster's own engine)."""
+        engine.parent = self
+        engine.rows = self.rows
+        engine.indexes = self.indexes
+        engine.replicated_here = False
+        self.engines.append(engine)
+        for table in tables:
+            self._table_engine[table] = engine
+        for shape in engine.cfg.shapes:
+            self._shape_engine[shape] = engine
+        engine._recompute_latency()
+        self._recompute_latency()
+
+    def engine(self, table: str) -> Database:
+        """The engine that runs the queries on a table."""
+        if self._table_engine:
+            return self._table_engine.get(table, self)
+        return self
+
+    def all_backends(self) -> list[Backend]:
+        """Every long-running session, on this engine and on the clusters' own."""
+        if not self.engines:
+            return self.backends
+        return [b for e in (self, *self.engines) for b in e.backends]
 
     # -- costs and latency ----------------------------------------------------------
     def cost_ms(self, shape: str) -> float:
@@ -111,6 +149,8 @@ class Database:
 
     def table_blocked(self, table: str, write: bool) -> Backend | None:
         """The backend that makes new queries on the table wait, if any."""
+        if self._table_engine and table in self._table_engine:
+            return self._table_engine[table].table_blocked(table, write)
         for b in self.backends:
             if b.table != table:
                 continue
@@ -138,6 +178,10 @@ class Database:
                 lat[name] = cost * factor
         self._shape_info = info
         self._latency = lat
+        for e in self.engines:
+            lat.update(e._latency)
+        if self.parent is not None:
+            self.parent._latency.update(lat)
 
     def latency_ms(self, shape: str) -> float:
         return self._latency[shape]
@@ -154,6 +198,8 @@ class Database:
 
     def write_error(self, shape: str) -> str | None:
         """Why a write would fail right now, or None."""
+        if self._shape_engine and shape in self._shape_engine:
+            return self._own_error(shape)
         if self.failover_until >= 0:
             return "FATAL: the database system is in recovery mode"
         if self.down_tables and self.cfg.shapes[shape].table in self.down_tables:
@@ -168,11 +214,24 @@ class Database:
             return "ERROR: cannot execute INSERT in a read-only transaction"
         return self.refusal
 
+    def _own_error(self, shape: str) -> str | None:
+        """Why a query on a cluster's own engine fails now: its cluster is failing over, or a
+        write its cluster refuses (the shop's restart, volume and refusal are not its)."""
+        s = self.cfg.shapes[shape]
+        if s.table in self.down_tables:
+            return self.down_tables[s.table]
+        return self.refused_tables.get(s.table) if s.write else None
+
     # -- load ------------------------------------------------------------------
     def run(self, shape: str, count: float) -> None:
         """Account `count` executions of a shape in this tick."""
         if count <= 0:
             return
+        if self._shape_engine:
+            e = self._shape_engine.get(shape)
+            if e is not None:
+                e.run(shape, count)
+                return
         self.queries[shape] = self.queries.get(shape, 0.0) + count
         cost, scan, write = self._shape_info[shape]
         self.demand_ms += count * cost
@@ -184,6 +243,8 @@ class Database:
     def tick(self, t: int) -> list[tuple[str, Backend]]:
         """Advance one second; returns events (kind, backend) for logging."""
         events: list[tuple[str, Backend]] = []
+        for e in self.engines:
+            events += e.tick(t)
         # long-running backends
         for b in list(self.backends):
             if not b.holding:
@@ -247,6 +308,8 @@ class Database:
         return events
 
     def end_tick(self) -> None:
+        for e in self.engines:
+            e.end_tick()
         self.demand_ms = 0.0
         self.queries = {}
         self.writes = 0.0
@@ -279,8 +342,10 @@ class Database:
             self.next_pid, kind, table, sql, t, user, runs_s, exclusive, False, index, blocks_writes
         )
         self.next_pid += 7
-        self.backends.append(b)
-        self._recompute_latency()
+        e = self.engine(table)
+        b.instance = e.instance
+        e.backends.append(b)
+        e._recompute_latency()
         return b
 
     def restart(self, t: int, down_s: int) -> int:
@@ -292,12 +357,13 @@ class Database:
         return killed
 
     def kill(self, pid: int) -> Backend:
-        for b in self.backends:
-            if b.pid == pid:
-                self.backends.remove(b)
-                self.cancelled += 1
-                self._recompute_latency()
-                return b
+        for e in (self, *self.engines):
+            for b in e.backends:
+                if b.pid == pid:
+                    e.backends.remove(b)
+                    self.cancelled += 1
+                    e._recompute_latency()
+                    return b
         raise Refusal(f"no running backend with pid {pid} (see `db queries`)")
 
     def create_index(
@@ -307,7 +373,7 @@ class Database:
             raise Refusal(f"no table {table!r}; tables: {', '.join(sorted(self.rows))}")
         if name in self.indexes:
             raise Refusal(f"index {name} already exists")
-        if any(b.index == name for b in self.backends):
+        if any(b.index == name for b in self.all_backends()):
             raise Refusal(f"index {name} is already being built")
         rate = self.cfg.index_build_rows_per_s / (2.0 if concurrently else 1.0)
         runs = max(5, int(self.rows[table] / rate))

@@ -99,8 +99,9 @@ class Scheduler:
         db = self.db
         if c.kind == "write" and c.table:
             db.rows[c.table] = db.rows.get(c.table, 0) + k
-            db.writes += k
-            db.demand_ms += k * 3.0
+            own = db.engine(c.table)  # a cluster's own engine runs the writes to its tables
+            own.writes += k
+            own.demand_ms += k * 3.0
         elif c.kind == "enqueue" and c.queue in self.queues:
             self.queues[c.queue].enqueue(t, k)
         elif c.kind == "email":

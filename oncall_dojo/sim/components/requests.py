@@ -83,6 +83,10 @@ class Requests:
         self.abandoned = 0
         """Of the route's requests served, the successes slower than `client_timeout`: the
         server did the work, the client had already left."""
+        self.refused = 0.0
+        """Share of the route's requests that find no connection on a cluster's own engine
+        (`shards.py`), failing at once with `refused_error`."""
+        self.refused_error = ""
 
     def healthy(
         self,
@@ -223,6 +227,7 @@ class Requests:
         n_ok = n_miss = n_fail = bad = slow = 0
         ct = self.client_timeout
         why = None
+        refused, no_conn = self.refused, False
         for i in range(n):
             miss = False
             if i >= allowed:
@@ -239,6 +244,8 @@ class Requests:
                     code = 503
                 elif w < 0:
                     code, lat = 503, pool_timeout_s
+                elif refused and rand() < refused:
+                    code, lat, no_conn = 500, r.base_ms * 0.001 * factor[i], True
                 elif blocked is not None or (miss and miss_blocked) or lat > timeout:
                     code, lat = 504, timeout
                 elif write_err is not None or u > 1.0 - err_extra:
@@ -340,9 +347,10 @@ class Requests:
                         m,
                         api_sid,
                         ERROR,
-                        f'{host} method={method} path={path} status=500 duration_ms={dur} user={usr} error="{why}" req_id={req[i]}',
+                        f'{host} method={method} path={path} status=500 duration_ms={dur} user={usr} error="{self.refused_error if no_conn else why}" req_id={req[i]}',
                     )
                 )
+                no_conn = False
         return n_ok, n_miss, n_fail, bad, slow
 
     def app_error(self, versions: dict[str, int]) -> str:

@@ -84,7 +84,7 @@ class MigrationLock(FaultSpec):
         )
 
     def active(self, sys: System, state: dict[str, Any]) -> bool:
-        return any(b.pid == state["pid"] and not b.holding for b in sys.db.backends)
+        return any(b.pid == state["pid"] and not b.holding for b in sys.db.all_backends())
 
 
 class DiskFill(FaultSpec):
