@@ -436,7 +436,7 @@ def _dlq_replay(s: Session, args: list[str], by: str) -> Reply:
 def _kill(s: Session, args: list[str], by: str) -> Reply:
     need(args, 1, "kill PID")
     pid = whole(args[0], "pid")
-    if all(b.pid != pid for b in s.system.db.backends):
+    if all(b.pid != pid for b in s.system.db.all_backends()):
         app = [a for a in views.db_sessions(s) if a.pid == pid]
         if app:
             behind = f" behind {app[0].blocked_by[0]}" if app[0].blocked_by else ""

@@ -76,7 +76,7 @@ def names(kind: Completion, s: Session) -> list[str]:
                 for _, r in sys_.queues[q].top_delivered()
             ]
         case "pid":
-            return [str(b.pid) for b in sys_.db.backends]
+            return [str(b.pid) for b in sys_.db.all_backends()]
         case "route":
             return list(sys_.cfg.api.routes)
         case "part":

@@ -17,6 +17,7 @@ from oncall_dojo.game.trend import past_trend
 from oncall_dojo.incident.model import Incident
 from oncall_dojo.sim.components.clusters import Topology
 from oncall_dojo.sim.components.pool import WorkerPool
+from oncall_dojo.sim.components.shards import engine_summary
 from oncall_dojo.sim.dbactivity import APP_USER, Activity, sessions
 from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.observability.logquery import Query as LogQuery
@@ -356,7 +357,7 @@ def database(s: Session, what: str) -> str:
         rows = [f"  {n:<28} on {tbl}" for n, tbl in sorted(db.indexes.items())]
         building = [
             f"  {b.index:<28} on {b.table} (building, {'blocking writes' if b.blocks_writes else 'concurrently'})"
-            for b in db.backends
+            for b in db.all_backends()
             if b.kind == "index_build"
         ]
         return "Indexes:\n" + "\n".join(rows + building)
@@ -396,6 +397,9 @@ def topology_lines(topo: Topology, detail: bool = False) -> list[str]:
         state = "FAILOVER" if c.down_until >= 0 else ("LAGGING" if lagging else "ok")
         auto = c.spec.auto_failover
         extra = ""
+        if c.spec.engine is not None:
+            busy, extra = engine_summary(topo.db.engine(min(c.tables)))
+            state = "WATCH" if busy and state == "ok" else state
         if auto is not None:
             extra = f"  auto-failover {auto.called(c.name)}{' FROZEN' if c.frozen else ''}"
         if detail and c.writes_lost:

@@ -57,7 +57,7 @@ def _blockers(db: Database, b: Backend) -> tuple[int, ...]:
         return ()
     return tuple(
         o.pid
-        for o in db.backends
+        for o in db.all_backends()
         if o is not b and o.table == b.table and o.holding and o.started <= b.started
     )
 
@@ -77,7 +77,7 @@ def sessions(
             _blockers(db, b),
             float(t - b.started),
         )
-        for b in db.backends
+        for b in db.all_backends()
     ]
     return out + _app_sessions(db, cfg, pool_in_use, cache_hit, t)
 

@@ -78,11 +78,11 @@ def panels(s: Session, service: str) -> list[Panel]:
         ]
     if service == "postgres":
         return [
-            Panel("rate commits", "pg_stat_database_xact_commit_total", "rate", "/s"),
+            Panel("rate commits", 'pg_stat_database_xact_commit_total{cluster=""}', "rate", "/s"),
             Panel("errors: pool timeouts", "db_pool_wait_timeouts_total", "rate", "/s"),
             Panel("latency: slowest shape", "pg_stat_statements_mean_ms", "max", "ms"),
-            Panel("saturation cpu", "pg_cpu_utilization", "max"),
-            Panel("locks waiting", "pg_locks_waiting", "max"),
+            Panel("saturation cpu", 'pg_cpu_utilization{cluster=""}', "max"),
+            Panel("locks waiting", 'pg_locks_waiting{cluster=""}', "max"),
             Panel("replica lag", 'pg_replication_lag_seconds{cluster=""}', "max", "s"),
         ]
     return [

@@ -5,19 +5,26 @@ only; a system without one takes exactly the old path."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from oncall_dojo.game.play import perform, run_script
+from oncall_dojo.game.session import Session
+from oncall_dojo.incident.loader import load_incident
 from oncall_dojo.incident.model import incident_json_schema
 from oncall_dojo.sim.components.database import BLOCKED_MS
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.observability.metrics import Query
 from oncall_dojo.sim.system import System
+from oncall_dojo.tui.dashboards import current, panels
 
 CART = "POST /api/cart"
 ORDERS = "GET /api/orders/:id"
 CART_SHAPES = ("cart_upsert", "cart_by_user")
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "world" / "hot-shard.yaml"
 
 
 def world(engine: dict[str, Any] | None, **extra: Any) -> dict[str, Any]:
@@ -236,3 +243,46 @@ def test_the_json_schema_describes_the_engine() -> None:
     defs = incident_json_schema()["$defs"]
     assert "engine" in defs["ClusterSpec"]["properties"]
     assert set(defs["EngineSpec"]["properties"]) == {"cpu_ms", "max_connections"}
+
+
+# ------------------------------------------------------------------------------ the incident
+def played(text: str, actions: list[str]) -> Session:
+    s = Session(load_incident("hot-shard.yaml", text=text, expect_id="hot-shard"), 1)
+    run_script(s, actions, keep_logs=False)
+    return s
+
+
+def test_the_fixtures_index_rebuild_cools_the_shard_and_a_failover_does_not() -> None:
+    text = FIXTURE.read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    fix = played(text, doc["playthroughs"]["reference"]["actions"])
+    idle = played(text, [])
+    moved = played(text, doc["playthroughs"]["harmful"][0]["actions"])
+    assert fix.result is not None and idle.result is not None and moved.result is not None
+    assert fix.result.resolved and not idle.result.resolved and not moved.result.resolved
+    assert fix.result.score > idle.result.score
+    assert moved.result.score <= idle.result.score  # the writes it lost, and no cooler
+    hot = read(idle.system, 'pg_cpu_utilization{cluster="carts-db"}', "avg", 300)
+    cool = read(fix.system, 'pg_cpu_utilization{cluster="carts-db"}', "avg", 300)
+    assert hot > 0.6 > 0.1 > cool
+    assert read(idle.system, 'pg_cpu_utilization{cluster=""}', "max", 600) < 0.1
+
+
+def test_the_views_show_the_shards_engine() -> None:
+    s = Session(load_incident("hot-shard.yaml", text=FIXTURE.read_text(encoding="utf-8")), 1)
+    s.advance(240)
+    line = next(x for x in perform(s, "map").output.splitlines() if "cluster carts-db" in x)
+    own = s.system.db.engine("carts")
+    assert f"cpu {own.cpu_util:.0%}" in line and "connections " in line and "/40" in line
+    assert "cluster carts-db" in perform(s, "db").output
+    # the database dashboard's CPU is the shop's, not the sum with the shard's
+    cpu = next(p for p in panels(s, "postgres") if p.label == "saturation cpu")
+    shop = read(s.system, 'pg_cpu_utilization{cluster=""}', "max", 60)
+    assert current(s, cpu) == shop < 0.1
+    assert read(s.system, "pg_cpu_utilization", "max", 60) > shop + 0.1
+    lock_carts(s.system)
+    queries = perform(s, "db queries").output
+    assert "ALTER TABLE carts" in queries
+    (pid,) = [b.pid for b in own.backends if b.exclusive]
+    assert "Cancelled pid" in perform(s, f"kill {pid}").output
+    assert all(b.pid != pid for b in s.system.db.all_backends())
