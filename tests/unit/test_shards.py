@@ -286,3 +286,20 @@ def test_the_views_show_the_shards_engine() -> None:
     (pid,) = [b.pid for b in own.backends if b.exclusive]
     assert "Cancelled pid" in perform(s, f"kill {pid}").output
     assert all(b.pid != pid for b in s.system.db.all_backends())
+
+
+def test_the_guides_shard_example_pages_on_the_shards_cpu_only() -> None:
+    guide = (FIXTURE.parents[3] / "docs" / "authoring.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in guide.split("```yaml\n")[1:]]
+    (body,) = [b for b in blocks if "engine:" in b and b.startswith("system:")]
+    example = yaml.safe_load(body)
+    doc = yaml.safe_load(FIXTURE.read_text(encoding="utf-8"))
+    doc["system"] = example["system"]
+    doc["alerts"] = example["alerts"]
+    doc["page"] = {"alert": "CartsDbCpuHigh"}
+    s = played(yaml.safe_dump(doc, sort_keys=False), [])
+    fired = [
+        e for e in s.system.alerts.events if e.name == "CartsDbCpuHigh" and e.state == "firing"
+    ]
+    assert fired and fired[0].tick > 60  # after the index is gone, not before
+    assert read(s.system, 'pg_cpu_utilization{cluster=""}', "max", 600) < 0.1
