@@ -59,7 +59,8 @@ class Variable(BaseModel):
     `${fault_at + 43}`, `${(a + b) // 60}` (numbers, `+ - * / // %`, unary minus and
     parentheses), optionally formatted as a time: `${fault_at + 43 | mmss}` (`07:23`),
     `| clock` (the wall-clock time of that tick, `03:07:23`, from `system.start`), `| iso`
-    (`2026-03-14T03:07:23Z`, as log lines print it) or `| int` (rounded)."""
+    (`2026-03-14T03:07:23Z`, as log lines print it), `| int` (rounded), or with a unit:
+    `| bytes` (`2.4 MB`), `| duration` (`4m 30s`), `| percent` (`25%`)."""
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 

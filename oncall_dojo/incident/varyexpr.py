@@ -8,7 +8,9 @@ expression over the `vary` values, and may end with `| FORMAT`:
 - `| mmss`: seconds as `MM:SS`, or `H:MM:SS` from an hour (as the game shows times);
 - `| clock`: the wall-clock time of that tick, `HH:MM:SS`, from the system's `start`;
 - `| iso`: the same as an ISO 8601 timestamp, `2026-03-14T03:07:23Z`, as log lines print;
-- `| int`: rounded to the nearest whole number.
+- `| int`: rounded to the nearest whole number;
+- `| bytes`, `| duration`, `| percent`: a number of bytes (`2.4 MB`), seconds as a duration
+  (`4m 30s`) or a ratio as a percentage (`25%`), as `oncall_dojo.sim.units` words them.
 
 Nothing else is evaluated: the expression is parsed with `ast` and only those nodes are
 allowed, so a file cannot run code, and an error says exactly what is wrong with it.
@@ -21,6 +23,8 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+
+from oncall_dojo.sim.units import UNITS
 
 Number = int | float
 MAX_LENGTH = 200
@@ -55,11 +59,16 @@ def _at(seconds: Number, start: datetime) -> datetime:
     return start + timedelta(seconds=round(seconds))
 
 
+def _in_unit(unit: Callable[[float], str]) -> Callable[[Number, datetime], str]:
+    return lambda v, start: unit(v)
+
+
 FORMATS: dict[str, Callable[[Number, datetime], str | int]] = {
     "mmss": _mmss,
     "clock": lambda s, start: _at(s, start).strftime("%H:%M:%S"),
     "iso": lambda s, start: _at(s, start).strftime("%Y-%m-%dT%H:%M:%SZ"),
     "int": lambda s, start: round(s),
+    **{name: _in_unit(fn) for name, fn in UNITS.items()},
 }
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oncall_dojo.sim.observability.metrics import Condition, MetricStore
 from oncall_dojo.sim.text import plural
+from oncall_dojo.sim.units import UNITS
 
 Severity = Literal["page", "ticket", "info"]
 EVAL_INTERVAL_S = 15
@@ -31,7 +32,9 @@ class AlertRule(BaseModel):
     summary: str
     """One line shown in the pager; `{value}` is replaced by the first condition's value,
     `{value|NOUN}` by the value and the noun, singular for exactly one (`{value|order}`:
-    "1 order", "3 orders"), and `{threshold}` by the first condition's threshold."""
+    "1 order", "3 orders"), and `{threshold}` by the first condition's threshold; either
+    with a unit, `{value:bytes}` ("7.25 GB"), `{value:duration}` ("4m 30s") or
+    `{threshold:percent}` ("25%")."""
     service: str = ""
     """Service the alert is about."""
     runbook: str = ""
@@ -49,6 +52,8 @@ class AlertRule(BaseModel):
 _COUNTED = re.compile(r"\{value\|([^{}|]+)\}")
 """`{value|NOUN}` in a summary: the value and the noun, counted."""
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_IN_UNIT = re.compile(r"\{(value|threshold):([^{}]*)\}")
+"""`{value:UNIT}` or `{threshold:UNIT}` in a summary: the number in a unit of `UNITS`."""
 
 
 def placeholder_problem(text: str) -> str | None:
@@ -56,9 +61,15 @@ def placeholder_problem(text: str) -> str | None:
     for m in _PLACEHOLDER.finditer(text):
         if m[1] in ("value", "threshold") or _COUNTED.fullmatch(m[0]):
             continue
+        unit = _IN_UNIT.fullmatch(m[0])
+        if unit is not None and unit[2] in UNITS:
+            continue
+        if unit is not None:
+            return f"unknown unit `{unit[2]}` in `{m[0]}`; units: {', '.join(UNITS)}"
         return (
             f"unknown placeholder `{m[0]}`; an alert text may use `{{value}}`, `{{value|NOUN}}`"
-            " (counted: `{value|order}`) and `{threshold}`"
+            " (counted: `{value|order}`) and `{threshold}`, or either in a unit"
+            f" (`{{value:UNIT}}`: {', '.join(UNITS)})"
         )
     return None
 
@@ -66,6 +77,11 @@ def placeholder_problem(text: str) -> str | None:
 def shown(v: float | None) -> str:
     """A value as an alert text shows it."""
     return "n/a" if v is None else (f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}")
+
+
+def _in_unit(st: AlertState, which: str, unit: str) -> str:
+    v = st.value if which == "value" else st.rule.conditions[0].value
+    return "n/a" if v is None else UNITS[unit](v)
 
 
 @dataclass
@@ -135,6 +151,8 @@ class AlertManager:
             text = _COUNTED.sub(lambda m: f"{value} {m[1] if one else plural(m[1])}", text)
         if "{threshold}" in text:
             text = text.replace("{threshold}", shown(st.rule.conditions[0].value))
+        if ":" in text:
+            text = _IN_UNIT.sub(lambda m: _in_unit(st, m[1], m[2]), text)
         return text.replace("{value}", value)
 
     def firing(self) -> list[AlertState]:
