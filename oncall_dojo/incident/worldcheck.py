@@ -11,9 +11,11 @@ from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.topocheck import all_hosts, check_topology, host_errors, unknown
 from oncall_dojo.sim.config import SystemConfig
 from oncall_dojo.sim.events import HostEvent, PoolEvent, ResourceEvent
+from oncall_dojo.sim.faults.base import LogLine
 from oncall_dojo.sim.faults.repairs import Damage
 from oncall_dojo.sim.operations import BUILTIN_COMPONENTS
 from oncall_dojo.sim.resources import WRITABLE_BUILTINS, ResourceSpec
+from oncall_dojo.sim.units import value_problem
 from oncall_dojo.sim.world import exported_names
 
 Loc = tuple[str | int, ...]
@@ -164,6 +166,29 @@ def _builtin_errors(incident: Incident) -> list[tuple[Loc, str]]:
     return errors
 
 
+def _value_errors(incident: Incident) -> list[tuple[Loc, str]]:
+    """`{value}` placeholders in log lines: only a resource threshold's lines have a value
+    (the resource's), in a known unit."""
+    lines: list[tuple[Loc, LogLine, bool]] = []
+    for name, spec in incident.resources.items():
+        for i, th in enumerate(spec.thresholds):
+            here: Loc = ("resources", name, "thresholds", i, "logs")
+            lines += [((*here, j), line, True) for j, line in enumerate(th.logs)]
+    for i, f in enumerate(incident.faults):
+        lines += [(("faults", i, "logs", j), line, False) for j, line in enumerate(f.logs)]
+    for i, ev in enumerate(incident.events):
+        lines += [(("events", i, "logs", j), line, False) for j, line in enumerate(ev.logs)]
+    for name, op in incident.operations.items():
+        lines += [(("operations", name, "logs", j), x, False) for j, x in enumerate(op.logs)]
+        done: Loc = ("operations", name, "done", "logs")
+        lines += [((*done, j), x, False) for j, x in enumerate(op.done.logs)]
+    errors: list[tuple[Loc, str]] = []
+    for loc, line, has_value in lines:
+        if "{value" in line.text and (problem := value_problem(line.text, has_value)):
+            errors.append(((*loc, "text"), problem))
+    return errors
+
+
 def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     """Located errors in `resources`, `events` and `operations`, and in the system's
     automation and hosts."""
@@ -171,6 +196,7 @@ def check_world(incident: Incident, cfg: SystemConfig) -> list[tuple[Loc, str]]:
     if incident.operations or any(isinstance(f, Damage) for f in incident.faults):
         errors += check_operations(incident, cfg)
     errors += _builtin_errors(incident)
+    errors += _value_errors(incident)
     if not incident.resources and not incident.events:
         return errors
     routes = list(cfg.api.routes)

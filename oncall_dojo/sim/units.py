@@ -10,6 +10,7 @@ a `${...}` value): bytes as `kB`, `MB`, `GB`, `TB` (decimal, as volumes are size
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 _BYTES = ("B", "kB", "MB", "GB", "TB", "PB")
@@ -58,3 +59,28 @@ UNITS: dict[str, Callable[[float], str]] = {
     "percent": as_percent,
 }
 """The units a text may show a value in, by name."""
+
+
+VALUE = re.compile(r"\{value(?::([^{}]*))?\}")
+"""`{value}` or `{value:UNIT}` in a resource threshold's log line: the resource's value."""
+
+
+def plain(v: float) -> str:
+    """A value with no unit: three significant digits, or whole with thousands separators."""
+    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+
+
+def with_value(text: str, v: float) -> str:
+    """`text` with each `{value}` or `{value:UNIT}` as `v`."""
+    return VALUE.sub(lambda m: UNITS[m[1]](v) if m[1] else plain(v), text)
+
+
+def value_problem(text: str, has_value: bool) -> str | None:
+    """What is wrong with a log line's `{value...}` placeholders, or None: only a resource
+    threshold's lines have a value, in one of `UNITS`."""
+    for m in VALUE.finditer(text):
+        if not has_value:
+            return f"`{m[0]}`: only the lines of a resource's threshold have a value to show"
+        if m[1] is not None and m[1] not in UNITS:
+            return f"unknown unit `{m[1]}` in `{m[0]}`; units: {', '.join(UNITS)}"
+    return None

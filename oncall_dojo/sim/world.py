@@ -265,11 +265,11 @@ class World:
             if holds and since is None:
                 since = res.holding[i] = t
                 for line in th.logs:
-                    line.write(sys, t)
+                    line.write(sys, t, res.value)
             elif holds and since is not None and since != t:
                 for line in th.logs:
                     if line.every_s is not None and (t - since) % line.every_s == 0:
-                        line.write(sys, t)
+                        line.write(sys, t, res.value)
             elif not holds:
                 res.holding[i] = None
             effects[res.keys[i]] = holds

@@ -73,6 +73,7 @@ EXPECTED = [
     Expected("resource-metric-taken", 24, 13, "resources.wal-volume.metric", "'node_filesystem_used_ratio' is a metric the system already exports"),
     Expected("resource-threshold-unknown-pool", 31, 15, "resources.fds.thresholds[0].pool", "no worker pool 'biling'; pools: billing, mailer, fulfillment"),
     Expected("resource-threshold-unknown-host", 32, 29, "resources.fds.thresholds[0].hosts[1]", "no host of billing 'billing-h3' (did you mean 'billing-h2'?); hosts of billing: billing-h1, billing-h2"),
+    Expected("resource-log-unknown-unit", 33, 19, "resources.fds.thresholds[0].logs[0].text", "unknown unit `files` in `{value:files}`; units: bytes, duration, percent"),
     Expected("resource-unknown-version", 29, 24, "resources.fds.versions[1]", "no version 'v2.9.0' of billing; known: v2.8.3, v2.8.4"),
     Expected("event-unknown-resource", 30, 15, "events[0].resource", "no resource 'wall'; resources: wal"),
     Expected("operation-unknown-component", 25, 16, "operations.vacuum-payments.component", "no component 'postgress' (did you mean 'postgres'?); components: postgres, api, cache, billing, mailer, fulfillment, payments, emails"),

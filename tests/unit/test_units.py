@@ -16,10 +16,10 @@ from oncall_dojo.game.validate import load_checked
 from oncall_dojo.sim.observability.alerts import AlertRule
 from oncall_dojo.sim.resources import ResourceSpec
 from oncall_dojo.sim.system import System
-from oncall_dojo.sim.units import UNITS, as_duration, in_bytes
+from oncall_dojo.sim.units import UNITS, as_duration, in_bytes, value_problem
 from oncall_dojo.sim.world import add_world
 
-from .simkit import config, run
+from .simkit import config, found, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,6 +62,13 @@ def test_the_guides_wal_alert_reads_its_measured_value_in_gb() -> None:
     assert 0 < free < 1.5e9
     assert fired.summary == f"WAL volume has {in_bytes(free)} free (page below 1.5 GB)"
     assert re.search(r"\d{4}", fired.summary) is None  # no raw byte count
+    # the disk monitor's line, written when the volume went under 1 GB and each minute after
+    gauge = s.world.resources["wal-volume"].gauge
+    lines = found(s, "service:diskmon")
+    assert len(lines) == 2  # at 800 s and 860 s (5 GB less 5 MB a second, 900 s run)
+    for line, tick in zip(lines, (800, 860), strict=True):
+        free_then = in_bytes(s.metrics.values[tick, gauge])
+        assert line.endswith(f"diskmon-0 /var/lib/postgresql/wal: {free_then} free, below 1 GB")
 
 
 def test_the_disk_page_and_the_debrief_speak_in_units() -> None:
@@ -80,3 +87,27 @@ def test_the_disk_page_and_the_debrief_speak_in_units() -> None:
 
 def test_a_duration_reads_as_the_game_counts() -> None:
     assert as_duration(59.6) == "1m" and as_duration(3599.6) == "1h"
+
+
+@pytest.mark.parametrize(
+    ("text", "has_value", "problem"),
+    [
+        ("free: {value:bytes}", True, None),
+        ("open: {value}", True, None),
+        (
+            "free: {value:gb}",
+            True,
+            "unknown unit `gb` in `{value:gb}`; units: bytes, duration, percent",
+        ),
+        (
+            "free: {value}",
+            False,
+            "`{value}`: only the lines of a resource's threshold have a value to show",
+        ),
+        ('{"level": "warn"}', False, None),  # braces of the line's own stay as written
+    ],
+)
+def test_a_log_lines_value_placeholders_are_checked(
+    text: str, has_value: bool, problem: str | None
+) -> None:
+    assert value_problem(text, has_value) == problem

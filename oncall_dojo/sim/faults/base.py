@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.observability.logs import LEVELS
 from oncall_dojo.sim.observability.metrics import Condition
+from oncall_dojo.sim.units import with_value
 
 if TYPE_CHECKING:
     from oncall_dojo.sim.system import System
@@ -38,16 +39,17 @@ case letters, digits, `_`, `.` and `-`, starting with a letter."""
     text: str = Field(min_length=1)
     """The line as the service prints it, starting with the instance as the built-in lines do
     (`postgres-0 WARNING: replication slot "${slot}" is retaining WAL`). `${name}` values may
-    be used."""
+    be used; a resource threshold's line may show the resource's value as it is written,
+    `{value}` or with a unit, `{value:bytes}` (`1.9 GB`), `{value:duration}`, `{value:percent}`."""
     fields: dict[str, bool | int | float | str] = {}
     """`key=value` pairs written after the text, in this order; a value with spaces is quoted."""
     every_s: int | None = Field(default=None, ge=1)
     """Write it again every so many seconds while the fault is active (default: once, when the
     fault begins)."""
 
-    def render(self) -> str:
-        """The line's text with its fields."""
-        parts = [self.text]
+    def render(self, shows: float | None = None) -> str:
+        """The line's text with its fields (and `shows` for its `{value}` placeholders)."""
+        parts = [self.text if shows is None else with_value(self.text, shows)]
         for k, v in self.fields.items():
             value = str(v).lower() if isinstance(v, bool) else str(v)
             if value == "" or re.search(r'[\s"=]', value):
@@ -55,8 +57,9 @@ case letters, digits, `_`, `.` and `-`, starting with a letter."""
             parts.append(f"{k}={value}")
         return " ".join(parts)
 
-    def write(self, sys: System, t: int) -> None:
-        sys.log(t, LOG_MS, self.service, LEVELS.index(self.level.upper()), self.render())
+    def write(self, sys: System, t: int, shows: float | None = None) -> None:
+        level = LEVELS.index(self.level.upper())
+        sys.log(t, LOG_MS, self.service, level, self.render(shows))
 
 
 class FaultSpec(BaseModel):
