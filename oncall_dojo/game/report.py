@@ -16,6 +16,7 @@ from oncall_dojo.game.commands import RESPONSE_ONLY, parse, split
 from oncall_dojo.game.evidence import evidence_covered, seen_before_acting
 from oncall_dojo.game.fmt import mmss
 from oncall_dojo.game.play import finish, run_script
+from oncall_dojo.game.plays import default_cache
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.team import draft, inputs, measures
 from oncall_dojo.incident.model import Incident
@@ -143,24 +144,64 @@ def _summary(player: str, result: dict[str, Any], inc: Incident | None, page_ale
     return " ".join(parts)
 
 
+REFERENCE_PLAY = "report:reference"
+"""The play cache's name for what a report reads of the reference play (see `_reference_play`)."""
+
+
+def _reference_play(inc: Incident, seed: int) -> dict[str, Any]:
+    """The reference playthrough of `seed`, as the report reads it: its scored result, its
+    commands (at, command, kind, name, evidence) and its diagnosis. Taken from the play cache
+    when an earlier report (or `dojo check` of the same file and engine) kept it, played where
+    not: every report of a game of this incident and seed compares with the same play."""
+    cache = default_cache()
+    if cache is not None:
+        got = cache.get(inc, seed, REFERENCE_PLAY)
+        if got is not None:
+            return got
+    s = Session(inc, seed)
+    run_script(s, list(inc.playthroughs.reference.actions), keep_logs=False)
+    doc = {
+        "incident": inc.id,
+        "seed": seed,
+        "result": finish(s).to_json(),
+        "entries": [
+            {
+                "at": e.at,
+                "command": e.command,
+                "kind": e.kind,
+                "name": e.name,
+                "evidence": e.evidence,
+            }
+            for e in s.entries
+        ],
+        "diagnosis": s.diagnosis.label if s.diagnosis else None,
+    }
+    if cache is not None:
+        cache.put(inc, seed, REFERENCE_PLAY, doc)
+    return doc
+
+
 def _reference(
     inc: Incident, seed: int, result: dict[str, Any], cmds: list[dict[str, Any]]
 ) -> dict[str, Any]:
     inc = inc.for_seed(seed)
     ref = inc.playthroughs.reference
-    s = Session(inc, seed)
-    run_script(s, list(ref.actions), keep_logs=False)
-    rr = finish(s).to_json()
+    played = _reference_play(inc, seed)
+    rr, entries = played["result"], played["entries"]
     mine_acts = {what_was_done(str(c["command"])) for c in cmds if c.get("kind") == "act"}
     mine_seen = [str(c["evidence"]) for c in cmds if c.get("evidence")]
     missed, ref_acts = [], set()
-    for e in s.entries:
-        if e.kind == "act":
-            ref_acts.add(what_was_done(e.command))
-            if what_was_done(e.command) not in mine_acts:
-                missed.append({"at": e.at, "command": e.command, "kind": e.kind})
-        elif e.kind == "investigate" and e.evidence and not evidence_covered(e.evidence, mine_seen):
-            missed.append({"at": e.at, "command": e.command, "kind": e.kind})
+    for e in entries:
+        if e["kind"] == "act":
+            ref_acts.add(what_was_done(e["command"]))
+            if what_was_done(e["command"]) not in mine_acts:
+                missed.append({"at": e["at"], "command": e["command"], "kind": e["kind"]})
+        elif (
+            e["kind"] == "investigate"
+            and e["evidence"]
+            and not evidence_covered(e["evidence"], mine_seen)
+        ):
+            missed.append({"at": e["at"], "command": e["command"], "kind": e["kind"]})
     extra = [
         {"at": c["at"], "command": c["command"]}
         for c in cmds
@@ -202,14 +243,14 @@ def _reference(
         "resolved": rr["resolved"],
         "times": rr["times"],
         "impact": rr["impact"],
-        "diagnosis": s.diagnosis.label if s.diagnosis else None,
+        "diagnosis": played["diagnosis"],
         "milestones": {  # as a scorecard times the candidate's (game.scorecard)
-            "first_look": next((e.at for e in s.entries if e.kind == "investigate"), None),
+            "first_look": next((e["at"] for e in entries if e["kind"] == "investigate"), None),
             "first_action": next(
-                (e.at for e in s.entries if e.kind == "act" and e.name not in RESPONSE_ONLY),
+                (e["at"] for e in entries if e["kind"] == "act" and e["name"] not in RESPONSE_ONLY),
                 None,
             ),
-            "diagnosed": next((e.at for e in s.entries if e.name == "diagnose"), None),
+            "diagnosed": next((e["at"] for e in entries if e["name"] == "diagnose"), None),
         },
         "missed": missed,
         "extra": extra,
