@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -118,10 +119,19 @@ def play(poison: Incident) -> Play:
     return _play
 
 
+@pytest.fixture(scope="session")
+def paged_image(poison: Incident) -> bytes:
+    """The bundled incident's session at the page (seed 1), pickled once per worker: the
+    prelude costs as much as a fifth of a play, its copy a fiftieth (`dojo check` shares
+    preludes the same way, and the goldens hold the copies to fresh plays byte for byte)."""
+    return pickle.dumps(Session(poison, 1), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 @pytest.fixture
-def paged(poison: Incident) -> Session:
+def paged(paged_image: bytes) -> Session:
     """A fresh session of the bundled incident, at the moment of the page (seed 1)."""
-    return Session(poison, 1)
+    session: Session = pickle.loads(paged_image)
+    return session
 
 
 def state_digest(s: Session) -> dict[str, Any]:
