@@ -18,7 +18,10 @@ from typing import NamedTuple
 import pytest
 
 from oncall_dojo.cli import main
+from oncall_dojo.game import validate
+from oncall_dojo.game.probes import Loc
 from oncall_dojo.game.validate import load_checked
+from oncall_dojo.incident.model import Incident
 from oncall_dojo.incident.packs import discover
 from oncall_dojo.incident.yamlload import YamlModelError
 
@@ -173,13 +176,25 @@ def test_a_missing_file_is_a_located_error_not_a_crash(
 
 
 def test_validate_with_no_path_checks_every_incident_it_lists(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Each listed file is validated, its trial play included. The trials themselves are played
+    in tests/incidents/test_check.py, one test per bundled incident; here they are only counted,
+    so this test does not play the whole library a second time beside those."""
+    trialled: list[str] = []
+
+    def trial(incident: Incident) -> list[tuple[Loc, str]]:
+        trialled.append(incident.id)
+        return []
+
+    monkeypatch.setattr(validate, "trial_errors", trial)
     assert main(["validate"]) == 0
     out = capsys.readouterr().out
+    listed = discover()
     assert sorted(line.split(": ok")[0] for line in out.splitlines()) == sorted(
-        str(f.path) for f in discover()
+        str(f.path) for f in listed
     )
+    assert sorted(trialled) == sorted(f.path.stem for f in listed)
 
 
 def test_validate_accepts_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
