@@ -3,12 +3,13 @@
 Built only when an incident declares any of them; then it also models the shop's database as
 the default cluster `postgres` (as declared, or its primary `pg-0` and replica `pg-1`), and the
 database component leaves its replica to this module. Each second, after the database has
-settled: every cluster's writes are its query shapes' writes on the tables it holds; each
-replica replays them at its rate (times 1 - the loss of the link to its primary, nothing while
-replay is paused or the link is partitioned); each auto-failover checks whether it can reach its
-primary and, after `after_s` without it, promotes the replica it can reach that is furthest
-along. A failover (by hand or by the automation) loses the writes the promoted replica had not
-replayed: they are counted, and their rows are removed from the application database. The old
+settled: every cluster's writes are its query shapes' writes on the tables it holds and the
+rows `write` jobs write to them; each replica replays them at its rate (times 1 - the loss of
+the link to its primary, nothing while replay is paused or the link is partitioned); each
+auto-failover checks whether it can reach its primary and, after `after_s` without it, promotes
+the replica it can reach that is furthest along. A failover (by hand or by the automation)
+loses the writes the promoted replica had not replayed: they are counted, their rows are
+removed from the application database, and the rows jobs wrote then from the tables' counts. The old
 primary is left diverged: it replays nothing until rebuilt. Each auto-failover is an entry of
 the automation registry (`CLUSTER-failover` unless named): frozen, it watches and logs, and
 promotes nothing.
@@ -121,6 +122,8 @@ class Cluster:
     """This second's writes."""
     writes_lost: int = 0
     rows_lost: dict[str, int] = field(default_factory=dict)
+    job_rows: list[tuple[int, str, float]] = field(default_factory=list)
+    """(second, table, rows) that `write` jobs wrote to its tables, oldest first."""
     auto: Automation | None = None
     """Its auto-failover's entry in the automation registry (`freeze NAME`, `thaw NAME`)."""
     unreachable_since: int | None = None
@@ -169,6 +172,7 @@ class Topology:
         claimed = {t: n for n, c in specs.items() if n != DEFAULT_CLUSTER for t in c.tables}
         shapes = cfg.database.shapes
         self._owner = {s: claimed.get(q.table, DEFAULT_CLUSTER) for s, q in shapes.items()}
+        self._table_owner = claimed
         default_tables = frozenset({*ALL_TABLES, *cfg.database.tables} - set(claimed))
         self.clusters: dict[str, Cluster] = {}
         apply = cfg.database.replica_apply_per_s
@@ -261,6 +265,10 @@ class Topology:
             for shape, n in e.queries.items():
                 if shapes[shape].write:
                     clusters[owner[shape]].writes += n
+            for table, n in e.table_writes.items():  # a `write` job's rows
+                c = clusters[self._table_owner.get(table, DEFAULT_CLUSTER)]
+                c.writes += n
+                c.job_rows.append((t, table, n))
         for c in clusters.values():
             for m in c.members.values():
                 if m.diverged:
@@ -465,6 +473,10 @@ class Topology:
         lost = int(pending)
         cut = m.stream.cut()
         rows = lose_rows(self.app, c.tables, cut)
+        if cut is not None and c.job_rows:
+            for table, n in lose_job_rows(c.job_rows, cut).items():
+                self.db.rows[table] = max(0, self.db.rows.get(table, 0) - n)
+                rows[table] = rows.get(table, 0) + n
         old = c.primary
         # the promoted replica becomes the primary; the old primary is left diverged
         del c.members[m.name]
@@ -520,6 +532,24 @@ def lose_rows(
         return {}
     app.flush()
     return lose_since(app.conn, set(tables), app.ts(cut[0]), cut[1], app.lost)
+
+
+def lose_job_rows(written: list[tuple[int, str, float]], cut: tuple[int, float]) -> dict[str, int]:
+    """Of the rows `write` jobs wrote ((second, table, rows), oldest first), those a replica at
+    `cut` had not replayed (the cut second's share of its rows, and every later second's), by
+    table; they are dropped from `written`."""
+    first, share = cut
+    lost: dict[str, float] = {}
+    keep = []
+    for s, table, n in written:
+        if s < first:
+            keep.append((s, table, n))
+            continue
+        lost[table] = lost.get(table, 0.0) + (n * share if s == first else n)
+        if s == first:
+            keep.append((s, table, n - n * share))
+    written[:] = keep
+    return {table: n for table, k in lost.items() if (n := round(k))}
 
 
 def rows_lost(app: AppDb) -> dict[str, int]:

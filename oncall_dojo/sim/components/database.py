@@ -89,6 +89,8 @@ class Database:
     demand_ms: float = 0.0
     queries: dict[str, float] = field(default_factory=dict)
     writes: float = 0.0
+    table_writes: dict[str, float] = field(default_factory=dict)
+    """This tick's rows written outside the query shapes (a `write` job's), by table."""
     conn_in_use: float = 0.0
     seq_scans: float = 0.0
     _latency: dict[str, float] = field(default_factory=dict)
@@ -240,6 +242,14 @@ class Database:
         if write:
             self.writes += count
 
+    def write_rows(self, table: str, count: int, cost_ms: float) -> None:
+        """Account `count` rows written to `table` in this tick outside the query shapes (a
+        `write` job's): they load the engine and feed its replication like the shapes' writes."""
+        self.rows[table] = self.rows.get(table, 0) + count
+        self.writes += count
+        self.demand_ms += count * cost_ms
+        self.table_writes[table] = self.table_writes.get(table, 0.0) + count
+
     def tick(self, t: int) -> list[tuple[str, Backend]]:
         """Advance one second; returns events (kind, backend) for logging."""
         events: list[tuple[str, Backend]] = []
@@ -313,6 +323,8 @@ class Database:
         self.demand_ms = 0.0
         self.queries = {}
         self.writes = 0.0
+        if self.table_writes:
+            self.table_writes = {}
         self.seq_scans = 0.0
 
     @property

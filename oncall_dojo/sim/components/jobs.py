@@ -98,10 +98,8 @@ class Scheduler:
         err = None
         db = self.db
         if c.kind == "write" and c.table:
-            db.rows[c.table] = db.rows.get(c.table, 0) + k
-            own = db.engine(c.table)  # a cluster's own engine runs the writes to its tables
-            own.writes += k
-            own.demand_ms += k * 3.0
+            # a cluster's own engine runs the writes to its tables; the cluster replicates them
+            db.engine(c.table).write_rows(c.table, k, 3.0)
         elif c.kind == "enqueue" and c.queue in self.queues:
             self.queues[c.queue].enqueue(t, k)
         elif c.kind == "email":
