@@ -4,6 +4,7 @@ healthy for good."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Any
 
 from oncall_dojo.game.session import Session
@@ -35,11 +36,12 @@ pages: the short window says it is still happening, the long one that it is not 
 GROWTH_STEP_S = 10
 
 
-def impact_growing(s: Session, t: int) -> bool:
+def impact_growing(s: Session, t: int, harm: list[int] | None = None) -> bool:
     """Whether customer impact was still growing in the minute before tick `t`: requests
     failing or too slow at the fast-burn rate, work waiting past its queue's objective, wrong
     orders being written, customers charged or emailed twice, or money spent at more than
-    twice the normal rate."""
+    twice the normal rate. `harm`: the application database's harm ticks, sorted (sorted here
+    when not given; a caller asking for many ticks sorts them once)."""
     sys_ = s.system
     m = sys_.metrics
     normal = m.values[min(1, m.ticks - 1), sys_.g_cost] if m.ticks else 0.0
@@ -67,7 +69,12 @@ def impact_growing(s: Session, t: int) -> bool:
     if inc("orders_written_invalid_total") > 0:
         return True
     app = sys_.app
-    return app is not None and any(t - GROWTH_WINDOW_S < h <= t for h in app.harm_ticks)
+    if app is None:
+        return False
+    if harm is None:
+        harm = sorted(app.harm_ticks)
+    # any harm tick h with t - GROWTH_WINDOW_S < h <= t
+    return bisect_right(harm, t) > bisect_right(harm, t - GROWTH_WINDOW_S)
 
 
 def measure_times(s: Session) -> dict[str, int | None]:
@@ -77,8 +84,9 @@ def measure_times(s: Session) -> dict[str, int | None]:
     sys_ = s.system
     end = sys_.t - 1
     last_growth: int | None = None
+    harm = sorted(sys_.app.harm_ticks) if sys_.app is not None else None
     for t in range(s.page_tick + GROWTH_STEP_S, end + 1, GROWTH_STEP_S):
-        if impact_growing(s, t):
+        if impact_growing(s, t, harm):
             last_growth = t
     if last_growth is None:
         mitigated: int | None = 0
