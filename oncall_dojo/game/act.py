@@ -53,13 +53,11 @@ def _restart(s: Session, args: list[str], by: str) -> Reply:
         pool = sys_.pools[target]
         replica = args[1] if len(args) > 1 else None
         if replica is not None and replica in pool.hosts:
-            on = process_on(pool, replica)
-            if on is None:
+            if process_on(pool, replica) is None:
                 raise Refusal(
                     f"{replica} runs no process ({pool.hosts[replica].state}); see `workers {target}`"
                 )
-            replica = on.name
-        if replica is not None and not any(r.name == replica for r in pool.live):
+        elif replica is not None and not any(r.name == replica for r in pool.live):
             raise Refusal(f"no replica {replica!r} in {target}; see `workers {target}`")
         n = ops.restart_replicas(sys_, pool, by, replica)
         return (

@@ -321,15 +321,15 @@ def _hosts_summary(p: WorkerPool) -> str:
 
 
 def _hosts(p: WorkerPool) -> list[str]:
-    """A pool's hosts: state, site, version installed, disk, and the process on each."""
-    procs = {r.host: r.name for r in p.live}
+    """A pool's hosts: state, site, version installed, disk, and the processes on each."""
+    procs = {h: [r.name for r in p.live if r.host == h] for h in p.hosts}
     out = [f"  hosts of {p.name}:"]
     for h in p.hosts.values():
         disk = f"disk {h.disk_used_gb:.0f}/{h.disk_gb:.0f}G ({h.disk_used_gb / h.disk_gb:.0%})"
         site = f"  site {h.site}" if h.site else ""
         out.append(
             f"    {h.name:<16} {HOST_STATES[h.state]:<26} {h.version:<10} {disk:<24} "
-            f"{procs.get(h.name, 'no process')}{site}"
+            f"{', '.join(procs[h.name]) or 'no process'}{site}"
         )
     return out
 

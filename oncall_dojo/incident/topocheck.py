@@ -62,13 +62,6 @@ def _hosts(cfg: SystemConfig) -> list[tuple[Loc, str]]:
         if not p.hosts:
             continue
         here: Loc = ("system", "workers", pool)
-        if p.autoscale is not None:
-            errors.append(
-                (
-                    (*here, "autoscale"),
-                    f"{pool} runs one process per host: it cannot also have an autoscaler",
-                )
-            )
         for name, h in p.hosts.items():
             if cfg.sites and h.site is not None:  # declared sites: a host's is one of them
                 errors += unknown(

@@ -208,9 +208,10 @@ class WorkerPoolConfig(_Model):
     autoscale: AutoscaleConfig | None = None
     """An autoscaler for this pool (None: the replica count is set by hand)."""
     hosts: dict[Annotated[str, Field(pattern=HOST_NAME)], HostConfig] = {}
-    """Named machines, each running one of the pool's processes while it is up (empty: the
-    pool's `replicas` run on anonymous nodes). With hosts, the pool runs one process per
-    schedulable host and `replicas` is not used; it cannot be scaled or autoscaled."""
+    """Named machines that run the pool's processes while they are up (empty: the pool's
+    `replicas` run on anonymous nodes). With hosts, the pool starts one process per
+    schedulable host and `replicas` is not used; scaled (`scale`, `autoscale`), it places new
+    processes on the schedulable hosts with the fewest and removes them from the busiest."""
 
 
 def _default_pools() -> dict[str, WorkerPoolConfig]:

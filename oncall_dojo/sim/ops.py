@@ -36,10 +36,11 @@ POSTGRES_RESTART_S = 45
 
 # ------------------------------------------------------------------------------------ restart
 def restart_replicas(sys: System, pool: WorkerPool, author: str, replica: str | None = None) -> int:
-    """Replace every live replica of a pool (or the one named), each on its own version, five
-    seconds apart. What they held goes back to the queue. Returns how many were restarted."""
+    """Replace every live replica of a pool (or the one named, or those on the host named), each
+    on its own version, five seconds apart. What they held goes back to the queue. Returns how
+    many were restarted."""
     t = sys.t
-    chosen = [r for r in pool.live if replica is None or r.name == replica]
+    chosen = [r for r in pool.live if replica is None or replica in (r.name, r.host)]
     if not chosen:
         raise Refusal(
             f"{pool.name} has no replica {replica!r} running"

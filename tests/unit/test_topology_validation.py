@@ -41,7 +41,6 @@ CASES = [
     Case("billing-h3: {site: eu-1b, version: v2.8.2}", "billing-h3: {site: eu-1b, versoin: v2.8.2}", 39, 35, "system.workers.billing.hosts.billing-h3", "unknown key 'versoin' (did you mean 'version'?)"),
     Case("  workers:\n    billing:\n", "  workers:\n    mailer:\n      hosts: {billing-h1: {}}\n    billing:\n", 36, 27, "system.workers.mailer.hosts.billing-h1", "host 'billing-h1' is already in pool 'billing'; a host belongs to one pool"),
     Case("  workers:\n    billing:\n      hosts:\n        billing-h1: {site: eu-1a}\n", "  sites: {eu-1a: {}, eu-1b: {}}\n  workers:\n    billing:\n      hosts:\n        billing-h1: {site: eu-2a}\n", 38, 28, "system.workers.billing.hosts.billing-h1.site", "no site 'eu-2a' (did you mean 'eu-1a'?); sites: eu-1a, eu-1b"),
-    Case("    billing:\n      hosts:\n", "    billing:\n      autoscale: {max_replicas: 8}\n      hosts:\n", 36, 18, "system.workers.billing.autoscale", "billing runs one process per host: it cannot also have an autoscaler"),
     Case("hosts: [billing-h1, billing-h2]", "hosts: [billing-h1, biling-h2]", 50, 29, "resources.spool.thresholds[0].hosts[1]", "no host of billing 'biling-h2' (did you mean 'billing-h2'?); hosts of billing: billing-h1, billing-h2, billing-h3, billing-h4"),
     Case("    host: billing-h3\n", "    host: billing-h5\n", 55, 11, "events[0].host", "no host 'billing-h5' (did you mean"),
     Case("    state: down\n", "    state: off\n", 56, 12, "events[0].state", "Input should be 'ready', 'not_ready', 'cordoned', 'drained' or 'down'"),

@@ -3,7 +3,9 @@
 
 Each pool with `autoscale` has one, registered as the automation `POOL-autoscaler`: frozen
 (`freeze billing-autoscaler`, as pausing a ScaledObject does), it leaves the replica count as
-it is; thawed, it scales on the backlog it then sees.
+it is; thawed, it scales on the backlog it then sees. A pool with hosts grows only onto hosts
+that take new processes: with none, the scale-up waits (logged as the scheduler's
+`FailedScheduling`) and is tried again at the next evaluation.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import math
 from oncall_dojo.sim.automation import Automation, Automations
 from oncall_dojo.sim.components.pool import WorkerPool
 from oncall_dojo.sim.components.workers import Workers
-from oncall_dojo.sim.observability.logs import INFO
+from oncall_dojo.sim.errors import Refusal
+from oncall_dojo.sim.observability.logs import INFO, WARN
 
 
 def autoscaler_name(pool: str) -> str:
@@ -72,7 +75,14 @@ class Autoscaler:
         have = len(pool.live)
         if target == have:
             return
-        self.workers.scale(pool, target, t)
+        try:
+            self.workers.scale(pool, target, t)
+        except Refusal as e:  # a pool with hosts, none of which takes a new process
+            self.workers.tm.log(
+                t, 14, "kube-scheduler", WARN,
+                f'kube-scheduler-0 pool={pool.name} reason=FailedScheduling msg="{e}"',
+            )  # fmt: skip
+            return
         entry = self.entries.get(pool.name)
         if entry is not None:
             entry.did(t, f"scaled {pool.name} from {have} to {target} ({reading})")

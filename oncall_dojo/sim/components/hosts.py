@@ -1,8 +1,10 @@
 """Hosts: the named machines of a worker pool, each with the version installed on it, a disk
 and a state.
 
-A pool with `hosts` runs one process on each host that is up and schedulable, instead of
-`replicas` on anonymous nodes. A host is `ready`; `not_ready` (up, failing its health checks:
+A pool with `hosts` starts one process on each host that is up and schedulable, instead of
+`replicas` on anonymous nodes; scaled (by hand or by its autoscaler), it places new processes
+on the schedulable hosts with the fewest and removes them from the hosts with the most
+(`WorkerPool.scale`). What a host's state does, it does to every process on it. A host is `ready`; `not_ready` (up, failing its health checks:
 its process takes no work, and what it held is redelivered after the visibility timeout);
 `cordoned` (its process runs on, nothing new starts there: a process that is restarted or
 replaced does not come back until it is uncordoned); `drained` (cordoned, its process evicted);
@@ -49,6 +51,11 @@ def process_on(pool: WorkerPool, host: str) -> Replica | None:
         if r.host == host and r.state != "terminated":
             return r
     return None
+
+
+def processes_on(pool: WorkerPool, host: str) -> list[Replica]:
+    """The live processes on a host (one, unless the pool was scaled up)."""
+    return [r for r in pool.replicas if r.host == host and r.state != "terminated"]
 
 
 class Fleet:
@@ -104,17 +111,20 @@ class Fleet:
         it had."""
         pool, host = self.hosts[name]
         before, host.state = host.state, state
-        r = process_on(pool, name)
+        procs = processes_on(pool, name)
         if state in ("down", "drained"):
-            if r is not None:
+            for r in procs:
                 self.workers.terminate(pool, r, t)
         elif state == "not_ready":
-            if r is not None and r.state != "unready":
-                self.workers.terminate(pool, r, t)  # what it held is redelivered
-                r.state = "unready"
-        elif r is not None and r.state == "unready":  # healthy again: ready at once
-            r.state, r.ready_at = "starting", t
-        elif r is None and state == "ready":
+            for r in procs:
+                if r.state != "unready":
+                    self.workers.terminate(pool, r, t)  # what it held is redelivered
+                    r.state = "unready"
+        elif any(r.state == "unready" for r in procs):  # healthy again: ready at once
+            for r in procs:
+                if r.state == "unready":
+                    r.state, r.ready_at = "starting", t
+        elif not procs and state == "ready":
             self.start(pool, host, t)
         self.record(host)
         return before
@@ -150,7 +160,7 @@ class Fleet:
             self.crash(pool, host, t, DISK_FULL_PANIC)
 
     def crash(self, pool: WorkerPool, host: Host, t: int, error: str) -> None:
-        """The running process on a host dies with `error` (restarted with back-off)."""
-        r = process_on(pool, host.name)
-        if r is not None and r.state == "running":
-            self.workers.crash(pool, r, t, error, "Error")
+        """The running processes on a host die with `error` (restarted with back-off)."""
+        for r in processes_on(pool, host.name):
+            if r.state == "running":
+                self.workers.crash(pool, r, t, error, "Error")

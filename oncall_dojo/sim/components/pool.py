@@ -60,7 +60,7 @@ class Replica:
 
 @dataclass
 class Host:
-    """A named machine of a pool, running at most one of its processes (`hosts.py`)."""
+    """A named machine of a pool, running its processes (`hosts.py`)."""
 
     name: str
     pool: str
@@ -158,11 +158,6 @@ class WorkerPool:
 
     def scale(self, t: int, n: int) -> tuple[int, list[Replica]]:
         """Set the replica count; returns the change and the replicas removed."""
-        if self.hosts:
-            raise Refusal(
-                f"{self.name} runs one process per host ({', '.join(self.hosts)}); "
-                "`cordon`, `drain` and `uncordon` a host instead"
-            )
         if n < 0:
             raise Refusal("replicas cannot be negative")
         if n > self.cfg.max_replicas:
@@ -170,6 +165,8 @@ class WorkerPool:
                 f"{self.name} can have at most {self.cfg.max_replicas} replicas (cluster quota)"
             )
         live = self.live
+        if self.hosts:
+            return self._scale_on_hosts(t, n, live)
         removed: list[Replica] = []
         if n > len(live):
             for _ in range(n - len(live)):
@@ -179,6 +176,34 @@ class WorkerPool:
             for r in sorted(live, key=lambda r: -r.started)[: len(live) - n]:
                 r.state = "terminated"
                 removed.append(r)
+        return n - len(live), removed
+
+    def _scale_on_hosts(self, t: int, n: int, live: list[Replica]) -> tuple[int, list[Replica]]:
+        """Scale a pool with hosts, as a scheduler spreads a Deployment: each new process goes
+        to the host that takes new ones (ready, its volume not full) with the fewest, then by
+        name, on the version installed there; each removed one is the newest on the host with
+        the most, then the last by name."""
+        on: dict[str, list[Replica]] = {h: [] for h in self.hosts}
+        for r in live:
+            on[r.host].append(r)
+        if n > len(live):
+            open_ = [h for h in self.hosts.values() if h.schedulable and not h.full]
+            if not open_:
+                states = ", ".join(
+                    f"{h.name} {'disk full' if h.full else h.state}" for h in self.hosts.values()
+                )
+                raise Refusal(f"no host of {self.name} takes new processes ({states})")
+            for _ in range(n - len(live)):
+                h = min(open_, key=lambda h: (len(on[h.name]), h.name))
+                on[h.name].append(self.new_replica(t, version=h.version, host=h.name))
+            return n - len(live), []
+        removed: list[Replica] = []
+        for _ in range(len(live) - n):
+            most = max(on, key=lambda h: (len(on[h]), h))
+            r = max(on[most], key=lambda r: r.started)
+            on[most].remove(r)
+            r.state = "terminated"
+            removed.append(r)
         return n - len(live), removed
 
 
