@@ -42,7 +42,7 @@ def _ack(s: Session, args: list[str], by: str) -> Reply:
     "restart",
     "act",
     "restart SERVICE [REPLICA|HOST]",
-    "Restart a service (rolling) or one replica (or the process on a host): api, a worker pool, cache, postgres, ledger, broker.",
+    "Restart a service (rolling) or one replica (or the processes on a host): api, a worker pool, cache, postgres, ledger, broker.",
     ("service",),
 )
 def _restart(s: Session, args: list[str], by: str) -> Reply:
