@@ -56,3 +56,21 @@ def accounted(s: System) -> None:
 def found(s: System, query: str) -> list[str]:
     """The log lines of `s` that match a log query (the explorer's and the console's), as shown."""
     return [s.logs.render(int(i)) for i in search(s.logs, parse(query))]
+
+
+def fleet(producer_rps: float) -> dict[str, Any]:
+    """Overrides for a pool of four hosts (h4 in site b, on version v0), each process running
+    4 slots of 0.4 s (10 messages a second), fed `producer_rps` messages a second: more than
+    they serve, so its throughput is its capacity."""
+    return {
+        "queues": {"jobs": {"kind": "generic", "objective_s": 3600, "producer_rps": producer_rps}},
+        "workers": {
+            "crunch": {
+                "queue": "jobs",
+                "concurrency": 4,
+                "service_s": 0.4,
+                "version": "v1",
+                "hosts": {"h1": {}, "h2": {}, "h3": {}, "h4": {"site": "b", "version": "v0"}},
+            }
+        },
+    }

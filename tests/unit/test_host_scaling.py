@@ -20,22 +20,11 @@ from oncall_dojo.sim.errors import Refusal
 from oncall_dojo.sim.events import HostEvent
 from oncall_dojo.sim.world import add_world
 
-from .simkit import accounted, found, run, system, value
+from .simkit import accounted, fleet, found, run, system, value
 
 FLEET = Path(__file__).resolve().parents[1] / "fixtures" / "world" / "fleet.yaml"
 
-SATURATED: dict[str, Any] = {
-    "queues": {"jobs": {"kind": "generic", "objective_s": 3600, "producer_rps": 200}},
-    "workers": {
-        "crunch": {
-            "queue": "jobs",
-            "concurrency": 4,
-            "service_s": 0.4,
-            "version": "v1",
-            "hosts": {"h1": {}, "h2": {}, "h3": {}, "h4": {"site": "b", "version": "v0"}},
-        }
-    },
-}
+SATURATED = fleet(200)
 
 
 def per_host(s: Any) -> dict[str, int]:

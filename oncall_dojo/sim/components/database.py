@@ -127,9 +127,7 @@ class Database:
 
     def engine(self, table: str) -> Database:
         """The engine that runs the queries on a table."""
-        if self._table_engine:
-            return self._table_engine.get(table, self)
-        return self
+        return self._table_engine.get(table, self)
 
     def all_backends(self) -> list[Backend]:
         """Every long-running session, on this engine and on the clusters' own."""
