@@ -98,6 +98,10 @@ class System:
             rng.derive_bits(), LOGNORMAL, self.identities.emails, self.identities.ips
         )
         self.queues = {n: Queue(n, q, _stable_salt(n)) for n, q in cfg.queues.items()}
+        self._charge_cents = next(
+            (c.amount_cents for c in cfg.queues.values() if c.kind == "charge"), 0
+        )
+        """What an order costs without the application database: the charge queue's average."""
         self.db = Database(cfg.database)
         self.pools = self._build_pools(cfg)
         """Worker pools by name."""
@@ -455,4 +459,4 @@ class System:
         database exists, else the charge queue's average amount."""
         if self.app is not None:
             return self.app.order(order).total_cents
-        return next((c.amount_cents for c in self.cfg.queues.values() if c.kind == "charge"), 0)
+        return self._charge_cents

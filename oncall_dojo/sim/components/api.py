@@ -20,7 +20,7 @@ from oncall_dojo.sim.components.latency import LOGNORMAL_SIGMA, p_over
 from oncall_dojo.sim.components.pool import ROLLOUT_STEP_S, hash_name
 from oncall_dojo.sim.components.provider import Provider
 from oncall_dojo.sim.components.queue import Queue
-from oncall_dojo.sim.components.requests import Requests, RequestTick, Route
+from oncall_dojo.sim.components.requests import Requests, RequestTick, Route, RouteFacts
 from oncall_dojo.sim.components.retries import Herd
 from oncall_dojo.sim.components.shards import Shards
 from oncall_dojo.sim.components.traits import NO_TRAITS, TraitBook
@@ -100,7 +100,7 @@ class Api:
         self.routes: list[Route] = [
             (
                 name,
-                r,
+                RouteFacts.of(r),
                 (r.on_miss if r.cache else {}),
                 *name.partition(" ")[::2],
                 201 if name.startswith("POST") else 200,
@@ -450,10 +450,11 @@ class Api:
         sp_a = sigma / LOGNORMAL_SIGMA
         sp_k = math.exp((LOGNORMAL_SIGMA**2 - sigma**2) / 2)
         ran: dict[str, float] = {}  # query executions of this tick's requests, by shape
-        bad = slow = 0
+        bad = slow = total = 0
         for j, (rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked, draws, allowed) in enumerate(
             plan
         ):
+            total += n
             if n == 0 or draws is None:
                 continue
             name, r = rs[0], rs[1]
@@ -535,7 +536,7 @@ class Api:
                         q.enqueue(k.t, int(c * n_ok))
         for s, c in ran.items():
             db.run(s, c)
-        self.total_requests += sum(x[1] for x in plan)
+        self.total_requests += total
         self.bad_requests += bad
         self.slow_requests += slow
         row[self.tm.c_slow] += slow

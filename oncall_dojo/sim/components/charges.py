@@ -44,6 +44,10 @@ class Charges:
         self.app = app
         self.emails = emails
         """Customers' emails to log when there is no application database to read them from."""
+        self._amounts = {n: c.amount_cents for n, c in cfg.queues.items()}
+        """Each queue's `amount_cents` (the configuration's, read once)."""
+        self._timeout_s = cfg.provider.timeout_s
+        """The provider's timeout (the configuration's, read once)."""
         self.ledger_error: str | None = None
         """Why the ledger cannot be written now (it came back read-only), or None."""
 
@@ -59,7 +63,7 @@ class Charges:
         idempotent = truthy(config.get("payments.idempotency_keys", True))
         # holds for the whole run
         ledger_err = self.ledger_error or self.db.write_error("ledger_insert")
-        amount = self.cfg.queues[q.name].amount_cents
+        amount = self._amounts[q.name]
         emails = self.emails
         n_emails = len(emails)
         bits = self.rng.getrandbits
@@ -68,7 +72,7 @@ class Charges:
         # a provider call (`Provider.attempt`) is made inline: its latency and error rate hold for
         # the whole tick
         lat, err = provider.lat, provider.err
-        timeout_s = provider.cfg.provider.timeout_s
+        timeout_s = self._timeout_s
         prow = provider.row
         c_prov = provider.tm.c_prov
         c_timeout, c_error, c_ok = c_prov["timeout"], c_prov["error"], c_prov["ok"]

@@ -19,6 +19,10 @@ from oncall_dojo.sim.observability.logs import DEBUG, ERROR, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
 from oncall_dojo.sim.rng import SimRandom
 
+VersionFacts = tuple[VersionTraits, float, float, float, dict[str, float]]
+"""A version's traits in a pool this tick, with its seconds per message, and of its traits the
+memory leak (MiB per minute), the message error rate and the fan-out (`Workers.tick_pool`)."""
+
 MESSAGE_ERROR = "upstream call failed"
 """What a failed message is logged with when its version's traits name no `message_error`."""
 
@@ -54,17 +58,19 @@ class Consumers:
         self,
         pool: WorkerPool,
         q: Queue,
-        versions: dict[str, tuple[VersionTraits, float]],
+        kind: str,
+        queries: dict[str, float],
+        versions: dict[str, VersionFacts],
         r: Replica,
         run: Run,
         t: int,
     ) -> None:
-        """A delivery `r` finished at tick t. `versions`: the traits (and service time) of each
-        version of the pool this tick, as `Workers.tick_pool` read them."""
+        """A delivery `r` finished at tick t. `kind`: the queue's; `queries`: the pool's per
+        message; `versions`: the traits (with the service time, memory leak, message error rate
+        and fan-out) of each version of the pool this tick, as `Workers.tick_pool` read them."""
         tm = self.tm
         row = tm.metrics.row
         gw = tm.g_w[pool.name]
-        kind = q.cfg.kind
         if run.poison:
             # only reached by a version that tolerates the payload
             q.ack(run, t)
@@ -77,23 +83,25 @@ class Consumers:
                 f'{r.name} msg_id=msg_{q.msg_id(run.first)} queue={q.name} msg="rejected malformed payload; acknowledged without side effects" receive_count={run.deliveries}',
             )
             return
-        tr = versions[r.version][0]
+        tr, _, _, error_rate, fanout = versions[r.version]
+        # only a pool on named hosts or a version with a message error rate can reject (`_rejected`)
+        may_reject = pool.hosts or error_rate > 0
         if kind == "charge":
-            if not self._rejected(tr, pool, q, r, run, t):
+            if not (may_reject and self._rejected(tr, pool, q, r, run, t)):
                 self.charges.finish(pool, q, r, run, t, tr)
             return
         if self.app is not None and not self._finish_app(pool, q, r, run, t, tr):
             return
-        if self._rejected(tr, pool, q, r, run, t):
+        if may_reject and self._rejected(tr, pool, q, r, run, t):
             return
         err = None
         n = run.count
-        queries = pool.cfg.queries
         if queries:
             db = self.db
+            may_fail = db.writes_may_fail()  # running queries changes none of what it reads
             for s, c in queries.items():
                 db.run(s, c * n)
-                if db.writes_may_fail():
+                if may_fail:
                     err = err or db.write_error(s)
         if err is not None:
             pool.failed += n
@@ -114,8 +122,8 @@ class Consumers:
         if kind == "email":
             self.records.emails += n
             row[tm.c_emails] += n
-        if tr.fanout:
-            self.broker.fan_out(pool.name, tr.fanout, n, t)
+        if fanout:
+            self.broker.fan_out(pool.name, fanout, n, t)
         rng = self.rng
         if n > 3 or rng.random() < 0.35:
             tm.logs.pending.append(

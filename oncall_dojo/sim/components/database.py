@@ -25,6 +25,9 @@ from oncall_dojo.sim.queueing import mmc_response_factor
 
 BLOCKED_MS = 60_000.0  # latency of a query stuck behind a lock: longer than any client timeout
 
+ShapeFacts = tuple[str, float, str | None, float, bool]
+"""A query shape's (table, base_ms, index, scan_ms_per_krow, write)."""
+
 BackendKind = Literal["analytics", "migration", "index_build", "vacuum"]
 
 
@@ -95,6 +98,8 @@ class Database:
     seq_scans: float = 0.0
     _latency: dict[str, float] = field(default_factory=dict)
     _shape_info: dict[str, tuple[float, bool, bool]] = field(default_factory=dict)
+    _shapes: dict[str, ShapeFacts] = field(default_factory=dict, repr=False, compare=False)
+    """Each query shape's facts, read from the configuration once (it does not change)."""
     _factor: float = 1.0
     engines: list[Database] = field(default_factory=list, repr=False, compare=False)
     """The engines of the clusters that run their own (empty: this one runs every query)."""
@@ -105,6 +110,10 @@ class Database:
     instance: str = "postgres-0"
 
     def __post_init__(self) -> None:
+        self._shapes = {
+            name: (s.table, s.base_ms, s.index, s.scan_ms_per_krow, s.write)
+            for name, s in self.cfg.shapes.items()
+        }
         self.rows = dict(self.cfg.tables)
         self.indexes = dict(self.cfg.indexes)
         self.disk_used_gb = self.cfg.disk_used_gb
@@ -166,13 +175,14 @@ class Database:
         factor = self._factor
         indexes = self.indexes
         backends = self.backends
-        for name, s in self.cfg.shapes.items():
-            cost = s.base_ms
-            scan = s.index is not None and s.index not in indexes
+        rows = self.rows
+        for name, (table, base_ms, index, scan_ms_per_krow, write) in self._shapes.items():
+            cost = base_ms
+            scan = index is not None and index not in indexes
             if scan:
-                cost += self.rows.get(s.table, 0) / 1000.0 * s.scan_ms_per_krow
-            info[name] = (cost, scan, s.write)
-            if backends and self.table_blocked(s.table, s.write) is not None:
+                cost += rows.get(table, 0) / 1000.0 * scan_ms_per_krow
+            info[name] = (cost, scan, write)
+            if backends and self.table_blocked(table, write) is not None:
                 lat[name] = BLOCKED_MS
             else:
                 lat[name] = cost * factor
@@ -202,12 +212,13 @@ class Database:
             return self._own_error(shape)
         if self.failover_until >= 0:
             return "FATAL: the database system is in recovery mode"
-        if self.down_tables and self.cfg.shapes[shape].table in self.down_tables:
-            return self.down_tables[self.cfg.shapes[shape].table]
-        if not self.cfg.shapes[shape].write:
+        table, _, _, _, write = self._shapes[shape]
+        if self.down_tables and table in self.down_tables:
+            return self.down_tables[table]
+        if not write:
             return None
-        if self.refused_tables and self.cfg.shapes[shape].table in self.refused_tables:
-            return self.refused_tables[self.cfg.shapes[shape].table]
+        if self.refused_tables and table in self.refused_tables:
+            return self.refused_tables[table]
         if self.disk_used_gb >= self.disk_gb:
             return 'ERROR: could not extend file "base/16384/24601": No space left on device'
         if self.read_only:
@@ -302,11 +313,12 @@ class Database:
         self._factor = mmc_response_factor(cores, rho) + self.backlog_ms / cap * 1000.0 / 100.0
         # disk and replication
         self.disk_used_gb += self.writes * self.cfg.kb_per_write / 1_048_576.0
-        shapes = self.cfg.shapes
+        shapes = self._shapes
+        rows = self.rows
         for shape, n in self.queries.items():
-            s = shapes[shape]
-            if s.write:
-                self.rows[s.table] = self.rows.get(s.table, 0) + int(n)
+            table, _, _, _, write = shapes[shape]
+            if write:
+                rows[table] = rows.get(table, 0) + int(n)
         if self.replicated_here:
             applied = 0.0 if self.replica_paused else self.cfg.replica_apply_per_s
             self.stream.advance(t, self.writes, applied)

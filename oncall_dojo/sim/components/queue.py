@@ -137,6 +137,11 @@ class Queue:
     runs of one, and its depth is a gauge read every tick."""
     _replayed_behind: bool = False
     """Old messages were replayed onto the tail, so the head is not necessarily the oldest."""
+    _objective_s: int = field(init=False, default=0)
+    """The configuration's `objective_s`, read once (asked at every acknowledgement)."""
+
+    def __post_init__(self) -> None:
+        self._objective_s = self.cfg.objective_s
 
     # -- ids -------------------------------------------------------------------
     def msg_id(self, seq: int) -> str:
@@ -203,8 +208,9 @@ class Queue:
         start = run.at if run.at >= 0 else run.enq - 0.5
         wait = (run.done if run.done >= 0 else t - 0.5) - start
         self.stats.wait_total += wait * run.count
-        if wait > self.cfg.objective_s:
-            self._late(int(start + self.cfg.objective_s), run.count)
+        objective_s = self._objective_s
+        if wait > objective_s:
+            self._late(int(start + objective_s), run.count)
 
     def _late(self, due: int, n: int) -> None:
         st = self.stats

@@ -100,6 +100,8 @@ class TraitBook:
 
     def __init__(self, cfg: SystemConfig, flags: dict[str, Any], config: dict[str, Any]) -> None:
         self.cfg = cfg
+        self._versions = cfg.versions
+        """The configuration's versions (deploys add to this very dict), read per call."""
         self.flags = flags
         self.config = config
         self.effects: dict[str, bool] = {}
@@ -115,7 +117,7 @@ class TraitBook:
         """Traits merged from conditional ones, with what they were merged from (see `get`)."""
 
     def get(self, service: str, version: str) -> VersionTraits:
-        base = self.cfg.versions.get(service, {}).get(version, NO_TRAITS)
+        base = self._versions.get(service, {}).get(version, NO_TRAITS)
         extra = []
         pinned = None  # "service@version", formatted once a call when needed
         for store, key, value, svc, tr in self.conditional:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from oncall_dojo.sim.components.consumers import Consumers
+from oncall_dojo.sim.components.consumers import Consumers, VersionFacts
 from oncall_dojo.sim.components.database import Database
 from oncall_dojo.sim.components.pool import (
     MIN_SERVICE_S,
@@ -28,6 +28,9 @@ from oncall_dojo.sim.config import VersionTraits
 from oncall_dojo.sim.observability.logs import FATAL, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
 from oncall_dojo.sim.rng import SimRandom
+
+PoolFacts = tuple[str, str, float, dict[str, float], float, float, int]
+"""What a pool's ticks read of its configuration (see `Workers._facts`)."""
 
 
 class Workers:
@@ -58,42 +61,70 @@ class Workers:
             n: (p.running, len(p.live)) for n, p in pools.items()
         }
         """Replicas running and not terminated, per pool, as of its last tick."""
+        self._facts: dict[str, PoolFacts] = {}
+        """Per pool, what its ticks read of its configuration, read once (it does not change
+        while a run plays, and a model's attributes are slow to read): queue, the queue's kind,
+        service_s, queries, memory_mb, memory_limit_mb, concurrency."""
 
     def tick(self, t: int) -> None:
         for pool in self.pools.values():
             self.tick_pool(pool, t)
 
     def tick_pool(self, pool: WorkerPool, t: int) -> None:
-        q = self.queues[pool.cfg.queue]
         cfg = pool.cfg
+        facts = self._facts.get(pool.name)
+        if facts is None:
+            facts = self._facts[pool.name] = (
+                cfg.queue,
+                self.queues[cfg.queue].cfg.kind,
+                cfg.service_s,
+                cfg.queries,
+                cfg.memory_mb,
+                cfg.memory_limit_mb,
+                cfg.concurrency,
+            )
+        queue, kind, service_s, queries, memory_mb, memory_limit_mb, concurrency = facts
+        q = self.queues[queue]
         tm = self.tm
         row = tm.metrics.row
         gw = tm.g_w[pool.name]
-        paused = pool.cfg.queue in self.paused
+        paused = queue in self.paused
         latency = self.db._latency
         config = self.traits.config
-        # per version: traits and seconds per message
-        by_version: dict[str, tuple[VersionTraits, float]] = {}
+        # per version: traits, seconds per message, memory leaked per minute, message error
+        # rate and fan-out
+        by_version: dict[str, VersionFacts] = {}
         active: list[tuple[Replica, float]] = []
         traits: list[VersionTraits] = []
+        # replicas running and not terminated, and the running ones' largest memory, as each
+        # replica ends its life this tick (serving changes neither state nor memory)
+        running = live = 0
+        memory = 0.0
         for r in pool.replicas:
             if r.state == "terminated":
                 continue
+            live += 1
             vt = by_version.get(r.version)
             if vt is None:
                 tr = self.traits.get(pool.name, r.version)
-                service = cfg.service_s * tr.latency_x
-                for s, c in cfg.queries.items():
+                service = service_s * tr.latency_x
+                for s, c in queries.items():
                     service += c * latency[s] / 1000.0
                 for s, c in tr.extra_queries.items():
                     service += c * latency[s] / 1000.0
-                if q.cfg.kind == "charge":
+                if kind == "charge":
                     service += self.provider.lat
-                vt = by_version[r.version] = (tr, max(MIN_SERVICE_S, service))
-            tr, service = vt
+                vt = by_version[r.version] = (
+                    tr,
+                    max(MIN_SERVICE_S, service),
+                    tr.memory_leak_mb_per_min,
+                    tr.message_error_rate,
+                    tr.fanout,
+                )
+            tr, service, leak, _, _ = vt
             if r.state == "backoff" and t >= r.ready_at:
                 r.state, r.ready_at, r.started = "starting", t + cfg.startup_s, t
-                r.memory = cfg.memory_mb * 0.6
+                r.memory = memory_mb * 0.6
             if r.state == "starting":
                 panic = startup_panic(tr, config)
                 if panic is None and r.host:
@@ -104,7 +135,10 @@ class Workers:
                     continue
                 if t >= r.ready_at:
                     r.state = "running"
-                    r.memory = cfg.memory_mb
+                    r.memory = memory_mb
+                    running += 1
+                    if r.memory > memory:
+                        memory = r.memory
                     tm.log(
                         t,
                         5,
@@ -116,23 +150,22 @@ class Workers:
             if r.state != "running":
                 continue
             # memory: baseline plus leak over uptime plus working set per slot
-            r.memory = (
-                cfg.memory_mb
-                + tr.memory_leak_mb_per_min * (t - r.ready_at) / 60.0
-                + 6.0 * r.inflight_n
-            )
+            r.memory = memory_mb + leak * (t - r.ready_at) / 60.0 + 6.0 * r.inflight_n
             if r.doomed_at >= 0 and t >= r.doomed_at:
                 self.crash(pool, r, t, r.doom_reason, "OOMKilled")
                 continue
-            if r.memory > cfg.memory_limit_mb:
+            if r.memory > memory_limit_mb:
                 self.crash(
                     pool,
                     r,
                     t,
-                    f"memory {r.memory:.0f}Mi exceeded limit {cfg.memory_limit_mb:.0f}Mi",
+                    f"memory {r.memory:.0f}Mi exceeded limit {memory_limit_mb:.0f}Mi",
                     "OOMKilled",
                 )
                 continue
+            running += 1
+            if r.memory > memory:
+                memory = r.memory
             active.append((r, service))
             traits.append(tr)
         g_redeliver = tm.g_q[q.name]["redeliver"]
@@ -158,21 +191,12 @@ class Workers:
             q,
             t,
             active,
-            cfg.concurrency,
+            concurrency,
             paused,
             self.rng.random,
-            partial(self.consumers.finish, pool, q, by_version),
+            partial(self.consumers.finish, pool, q, kind, queries, by_version),
             started,
         )
-        running = live = 0
-        memory = 0.0
-        for r in pool.replicas:
-            if r.state == "running":
-                running += 1
-                if r.memory > memory:
-                    memory = r.memory
-            if r.state != "terminated":
-                live += 1
         row[gw["running"]] = running
         row[gw["desired"]] = live
         gauges = tm.g_cpu.get(pool.name)
@@ -185,7 +209,7 @@ class Workers:
         self,
         pool: WorkerPool,
         active: list[tuple[Replica, float]],
-        by_version: dict[str, tuple[VersionTraits, float]],
+        by_version: dict[str, VersionFacts],
         gauges: tuple[int, int],
     ) -> None:
         """The CPU use of a pool whose autoscaler reads it: a slot working on a message is on the

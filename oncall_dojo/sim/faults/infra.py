@@ -35,8 +35,9 @@ class PoisonMessage(FaultSpec):
         # (redeliveries go to the head). A backlog of thousands of runs is walked only when
         # the message has gone.
         seq = state["seq"]
+        queue = self.queue
         for p in sys.pools.values():
-            if p.cfg.queue != self.queue:
+            if p.cfg.queue != queue:
                 continue
             for replica in p.live:
                 for run, _ in replica.inflight:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from array import array
 from dataclasses import dataclass
 from itertools import chain
+from struct import pack
 from typing import Literal
 
 import numpy as np
@@ -155,6 +155,25 @@ class Series:
         return f"{self.name}{{{inner}}}"
 
 
+_NO_COUNTS = [0] * len(LATENCY_BUCKETS)
+"""A histogram row's bucket counts at the start of a tick."""
+
+
+def _runs(columns: list[int]) -> list[tuple[int, int, list[float]]]:
+    """Ascending columns as runs of consecutive ones: (start, stop, a zero per column)."""
+    runs: list[tuple[int, int, list[float]]] = []
+    start = stop = -1
+    for i in columns:
+        if i != stop:
+            if stop > start:
+                runs.append((start, stop, [0.0] * (stop - start)))
+            start = i
+        stop = i + 1
+    if stop > start:
+        runs.append((start, stop, [0.0] * (stop - start)))
+    return runs
+
+
 class MetricStore:
     """All series of a run. Components write the current tick's row; `commit(t)` stores it."""
 
@@ -168,8 +187,8 @@ class MetricStore:
         self._hvalues = np.zeros((capacity, 0, len(LATENCY_BUCKETS)), dtype=np.int32)
         # committed rows not yet copied into the arrays (ticks _rows_t0, _rows_t0 + 1, ...): they
         # are copied a batch at a time, when read, which costs far less than a copy per tick
-        self._rows: list[array[float]] = []
-        self._hrows: list[array[int]] = []
+        self._rows: list[bytes] = []
+        self._hrows: list[bytes] = []
         self._rows_t0 = 0
         # running sums over ticks (row t = sum of rows 0..t), so windowed sums cost O(series);
         # rows before `_summed` are up to date (see `_sum_to`)
@@ -179,6 +198,9 @@ class MetricStore:
         self.row: list[float] = []
         self._is_counter: list[bool] = []
         self._counters: list[int] = []
+        self._counter_runs: list[tuple[int, int, list[float]]] = []
+        """The counters' columns as runs of consecutive ones (start, stop, zeros): `commit`
+        resets each run with one slice assignment."""
         self.hrow: list[list[int]] = []
         self.ticks = 0  # number of committed ticks
         self._select_cache: dict[str, tuple[list[int], bool]] = {}
@@ -218,6 +240,7 @@ class MetricStore:
             self._is_counter.append(kind == "counter")
             if kind == "counter":
                 self._counters.append(len(self.series) - 1)
+                self._counter_runs = _runs(self._counters)
             idx = len(self.series) - 1
             self._by_key[s.key] = idx
         if self.ticks:
@@ -280,6 +303,7 @@ class MetricStore:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
+        self._counter_runs = _runs(self._counters)
         cap, n = self.capacity, self.ticks
         values, hvalues = self._values, self._hvalues
         self._values = np.zeros((cap, values.shape[1]), dtype=values.dtype)
@@ -313,15 +337,16 @@ class MetricStore:
             self._rows_t0 = t
         row = self.row
         # packed as C doubles and ints now (the values numpy would store), copied into the arrays
-        # a batch at a time from the bytes, without numpy reading Python lists
-        self._rows.append(array("d", row))
+        # a batch at a time from the bytes, without numpy reading Python lists; `struct` converts
+        # each value as `array` would (a float's double, an int's C int), without parsing
+        # arguments per value
+        self._rows.append(pack(f"{len(row)}d", *row))
         hrow = self.hrow
-        self._hrows.append(array("i", chain.from_iterable(hrow)))
-        zero = [0] * len(LATENCY_BUCKETS)
+        self._hrows.append(pack(f"{len(hrow) * len(_NO_COUNTS)}i", *chain.from_iterable(hrow)))
         for r in hrow:
-            r[:] = zero
-        for i in self._counters:
-            row[i] = 0.0
+            r[:] = _NO_COUNTS
+        for a, b, zeros in self._counter_runs:
+            row[a:b] = zeros
         self._summed = min(self._summed, t)
         self.ticks = t + 1
 
