@@ -45,6 +45,6 @@ def ps_sigma(rho: float) -> float:
     prev_r, prev_s = _PS_SHAPE[0]
     for r, s in _PS_SHAPE[1:]:
         if rho <= r:
-            return prev_s + (s - prev_s) * (max(rho, 0.0) - prev_r) / (r - prev_r)
+            return prev_s + (s - prev_s) * ((0.0 if rho < 0.0 else rho) - prev_r) / (r - prev_r)
         prev_r, prev_s = r, s
     return prev_s

@@ -180,7 +180,8 @@ class Api:
 
     def _fleet_traits(self) -> tuple[list[tuple[float, VersionTraits]], bool]:
         """Each version's share of the fleet with its traits, and whether none has any."""
-        total_versions = max(1, sum(self.versions.values()))
+        total = sum(self.versions.values())
+        total_versions = total if total > 1 else 1
         vtraits = [
             (n / total_versions, self.traits.get("api", v)) for v, n in self.versions.items()
         ]
@@ -210,12 +211,16 @@ class Api:
             cpu_demand = rps * self._cpu_ms_per_request * cpu_x
         else:  # the clients due come back; the fleet works on what the load balancer admits
             cpu_demand = herd.arrive(t, rps, limits) * cpu_x
-        cpu_cap = max(1.0, replicas * cfg.cpu_ms_per_replica)
-        self.cpu = min(1.0, cpu_demand / cpu_cap)
+        # (max() and min() of two numbers written as conditionals, here and below: a call to
+        # either parses its arguments as keywords, many times the cost of the comparison)
+        cpu_cap = replicas * cfg.cpu_ms_per_replica
+        if not cpu_cap > 1.0:
+            cpu_cap = 1.0
         # the fleet's CPU is a processor-sharing server: response times grow as 1 / (1 - rho)
         # and spread wider toward saturation; beyond it, admission sheds 1 - 1 / rho
         cpu_rho = cpu_demand / cpu_cap
-        cpu_wait = 1.0 / (1.0 - min(0.99, cpu_rho))
+        self.cpu = cpu_rho if cpu_rho < 1.0 else 1.0
+        cpu_wait = 1.0 / (1.0 - (cpu_rho if cpu_rho < 0.99 else 0.99))
         plan, conn_demand = self._plan(rps, plain, vtraits, herd)
         pool_size = cfg.pool_size
         waits: list[list[float]] | None = None
@@ -232,7 +237,7 @@ class Api:
             shed_p=1.0 - 1.0 / cpu_rho if cpu_rho > 1.0 else 0.0,
             pool_size=pool_size,
             pool_timeout_s=cfg.pool_timeout_s,
-            hosts=self.hosts[: max(1, replicas)],
+            hosts=self.hosts[: replicas if replicas > 1 else 1],
             lines=self.tm.logs.pending,
             log=not self.tm.logs.muted,
             sid=self.tm.sid["api"],
@@ -316,7 +321,8 @@ class Api:
                 if lat_s >= BLOCKED_MS:
                     miss_blocked = True
             db_ms_mean = db_ms + (1 - hit) * miss_ms if r.cache else db_ms
-            conn_demand += n * min(db_ms_mean / 1000.0, timeout)
+            hold = db_ms_mean / 1000.0
+            conn_demand += n * (timeout if timeout < hold else hold)
             draws = take(n) if n else None
             plan.append((rs, n, db_ms, miss_ms, shapes, blocked, miss_blocked, draws, allowed))
         return plan, conn_demand

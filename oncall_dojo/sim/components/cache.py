@@ -32,6 +32,7 @@ class Cache:
         row = self.tm.metrics.row
         c = self.cfg.cache
         row[self.tm.g_cache_hit] = self.hit
-        row[self.tm.g_cache_mem] = (
-            c.memory_mb * (0.1 + 0.9 * self.hit / max(0.01, c.hit_ratio)) * 1_048_576
-        )
+        ratio = c.hit_ratio
+        if not ratio > 0.01:  # max(0.01, ratio) without a call
+            ratio = 0.01
+        row[self.tm.g_cache_mem] = c.memory_mb * (0.1 + 0.9 * self.hit / ratio) * 1_048_576

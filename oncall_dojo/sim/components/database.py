@@ -304,12 +304,17 @@ class Database:
         for b in self.backends:
             if b.holding:
                 demand += 250.0 if b.kind != "analytics" else 600.0
-        served = min(demand, cap)
+        # (max() and min() of two numbers written as conditionals: no call)
+        served = cap if cap < demand else demand
         # clients time out and give up part of the backlog each second
-        self.backlog_ms = max(0.0, demand - served) * 0.85
-        self.cpu_util = min(1.0, demand / cap)
-        rho = min(0.99, demand / cap)
-        cores = max(1, round(cap / 1000.0))
+        over = demand - served
+        self.backlog_ms = (over if over > 0.0 else 0.0) * 0.85
+        util = demand / cap
+        self.cpu_util = util if util < 1.0 else 1.0
+        rho = util if util < 0.99 else 0.99
+        cores = round(cap / 1000.0)
+        if not cores > 1:
+            cores = 1
         self._factor = mmc_response_factor(cores, rho) + self.backlog_ms / cap * 1000.0 / 100.0
         # disk and replication
         self.disk_used_gb += self.writes * self.cfg.kb_per_write / 1_048_576.0

@@ -312,10 +312,14 @@ def serve(
         f, o, i, m = heap[0]
         r, service = replicas[i]
         if j < backlog:  # earlier messages wait since the second began: the slots take them
-            k = min(m, backlog - j)
+            k = backlog - j
+            if m < k:  # min(m, backlog - j) without a call
+                k = m
         else:
             x = j - backlog
-            hi = min(fresh, x + m)
+            hi = x + m
+            if fresh < hi:  # min(fresh, x + m) without a call
+                hi = fresh
             if f <= arrivals[x]:
                 # idle slots: each of the next arrivals starts as it comes
                 slots = r.slots
@@ -354,7 +358,8 @@ def serve(
     cum = list(accumulate(arrivals, initial=0.0)) if fresh else []
     if j:
         _account(q, t, replicas, took, dones, backlog, cum, started)
-    left = fresh - max(0, j - backlog)
+    over = j - backlog  # messages taken of this tick's
+    left = fresh - over if over > 0 else fresh
     if left > 0:  # this tick's messages still waiting keep their arrival times
         end = fresh
         for run in reversed(ready):

@@ -42,13 +42,17 @@ class Provider:
     def latency_s(self) -> float:
         p = self.cfg.provider
         load = self.load
-        queueing = 1.0 / (1.0 - min(0.9, load * 0.85)) if load < 1 else 6.0 + 20.0 * (load - 1)
+        busy = load * 0.85  # min(0.9, busy) below, without a call
+        queueing = (
+            1.0 / (1.0 - (busy if busy < 0.9 else 0.9)) if load < 1 else 6.0 + 20.0 * (load - 1)
+        )
         return p.latency_ms / 1000.0 * self.latency_x * queueing
 
     def error_rate(self) -> float:
         p = self.cfg.provider
         throttle = max(0.0, 1.0 - 1.0 / self.load) if self.load > 1 else 0.0
-        return min(1.0, p.error_rate + self.extra_error + throttle)
+        rate = p.error_rate + self.extra_error + throttle
+        return rate if rate < 1.0 else 1.0  # min(1.0, rate) without a call
 
     def error_text(self) -> str:
         if self.load > 1:

@@ -287,10 +287,13 @@ class Queue:
                 head = _oldest_arrival(self.ready)
             else:
                 head = self.ready[0].first_arrival()  # the ready queue is in arrival order
-            oldest = head if oldest is None else min(oldest, head)
+            oldest = head if oldest is None or head < oldest else oldest
         elif self._replayed_behind:
             self._replayed_behind = False
-        return 0.0 if oldest is None else max(0.0, t - oldest)
+        if oldest is None:
+            return 0.0
+        age = t - oldest
+        return age if age > 0.0 else 0.0  # max(0.0, age) without a call
 
     def waiting_runs(self) -> Iterator[Run]:
         yield from self.ready

@@ -23,7 +23,8 @@ class Replication:
 
     def advance(self, t: int, writes: float, applied: float) -> None:
         """Second t: the primary made `writes`, the replica could apply `applied`."""
-        self.pending = max(0.0, self.pending + writes - applied)
+        pending = self.pending + writes - applied
+        self.pending = pending if pending > 0.0 else 0.0  # max(0.0, pending) without a call
         wal = self.wal
         if writes > 0:
             wal.append([float(t), writes, writes])

@@ -116,7 +116,7 @@ class Workers:
                     service += self.provider.lat
                 vt = by_version[r.version] = (
                     tr,
-                    max(MIN_SERVICE_S, service),
+                    service if service > MIN_SERVICE_S else MIN_SERVICE_S,
                     tr.memory_leak_mb_per_min,
                     tr.message_error_rate,
                     tr.fanout,

@@ -347,7 +347,8 @@ class MetricStore:
             r[:] = _NO_COUNTS
         for a, b, zeros in self._counter_runs:
             row[a:b] = zeros
-        self._summed = min(self._summed, t)
+        if t < self._summed:
+            self._summed = t
         self.ticks = t + 1
 
     def _sum_to(self, t1: int) -> None:
@@ -400,8 +401,9 @@ class MetricStore:
         idx, hist = self.select(selector)
         if not idx or t < 0:
             return None
-        t1 = min(t, self.ticks - 1) + 1
-        t0 = max(0, t1 - window)
+        last = self.ticks - 1  # min() and max() below as conditionals: no call
+        t1 = (last if last < t else t) + 1
+        t0 = t1 - window if t1 - window > 0 else 0
         if t1 <= t0:
             return None
         # one series (the usual case) is read by plain indexing: the same values as a sum over
