@@ -73,11 +73,20 @@ def test_a_copy_of_the_state_at_the_page_plays_as_a_fresh_session(
     assert base.system.app.fingerprint() != copied.system.app.fingerprint()
 
 
-def test_a_session_with_an_open_sql_sandbox_is_not_copied(currency: Incident) -> None:
+def test_a_session_whose_player_ran_sql_is_copied_unless_writes_wait_for_commit(
+    currency: Incident, digest: Callable[[Session], dict[str, Any]]
+) -> None:
     s = Session(currency, 1)
     assert perform(s, "sql SELECT count(*) FROM orders").kind == "investigate"
-    with pytest.raises(TypeError, match="before SQL sandboxes open"):
-        pickle.dumps(s)
+    copied = pickle.loads(pickle.dumps(s))  # its SQL connection opens again when asked for
+    for game in (s, copied):
+        game.advance(30)
+        perform(game, "sql SELECT count(*) FROM orders WHERE currency IS NULL")
+    assert copied.entries[-1].output == s.entries[-1].output
+    assert digest(copied) == digest(s)
+    perform(s, "sql UPDATE orders SET currency = 'USD' WHERE currency IS NULL")
+    with pytest.raises(TypeError, match="previewed writes wait for `sql commit`"):
+        pickle.dumps(s)  # they live in the player's own connection
 
 
 # ------------------------------------------------------------------------------------ the cache

@@ -570,9 +570,10 @@ class AppDb:
 
     def __getstate__(self) -> dict[str, Any]:
         """Everything but the connections, with both databases as file images: a copy (pickle
-        or deepcopy) gets a folder and a database of its own, page for page the same."""
-        if self._console is not None or self._selector is not None:
-            raise TypeError("an application database is copied only before SQL sandboxes open")
+        or deepcopy) gets a folder and a database of its own, page for page the same, and SQL
+        connections of its own when asked for (previewed writes, held by one, are refused)."""
+        if self.has_pending():
+            raise TypeError("not copied while previewed writes wait for `sql commit`")
         state = {k: v for k, v in self.__dict__.items() if k not in _NOT_COPIED}
         state["_images"] = (self.conn.serialize(name="main"), self.conn.serialize(name="truth"))
         return state
