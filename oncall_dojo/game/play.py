@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from oncall_dojo.game.ahead import Ahead
 from oncall_dojo.game.commands import resolve, split
 from oncall_dojo.game.entry import Entry
 from oncall_dojo.game.grammar import LINE_MAX_BYTES, parse_duration, too_long
@@ -122,17 +123,22 @@ def run_script(session: Session, lines: list[str], keep_logs: bool = True) -> No
     finish(session, keep_logs)
 
 
-def finish(session: Session, keep_logs: bool = True) -> Result:
+def finish(session: Session, keep_logs: bool = True, ahead: Ahead | None = None) -> Result:
     """Run the system to the horizon and score the outcome (once; later calls return it).
 
     Without `keep_logs`, no log line is kept from the end of play on: for a headless play
-    nobody reads further (the score, the metrics and every draw are the same either way)."""
+    nobody reads further (the score, the metrics and every draw are the same either way).
+    Then `ahead` may already have run the rest in a worker process: its system is taken as
+    soon as it is there, and until then the rest is simulated here (see `game.ahead`)."""
     if session.result is None:
         if not keep_logs:
             session.system.logs.mute()
         session.schedule.clear()  # play is over: injects due later never reach anyone
         session.calls.clear()  # and the teams paged are called off
-        session.advance(session.remaining)
+        if ahead is None or ahead.session is not session or keep_logs or not session.remaining:
+            session.advance(session.remaining)
+        else:
+            _run_out(session, ahead)
         session.ended = True
         for q in session.system.queues.values():
             q.finish(session.system.t)
@@ -146,3 +152,20 @@ def finish(session: Session, keep_logs: bool = True) -> Result:
             }
         )
     return session.result
+
+
+AHEAD_STEP = 20
+"""Seconds simulated here between two looks for the system played ahead (a few milliseconds)."""
+
+
+def _run_out(session: Session, ahead: Ahead) -> None:
+    """`session.advance(session.remaining)`, adopting the system `ahead` ran to the horizon as
+    soon as it has it; the listeners hear of the clock once, at the horizon, either way."""
+    while session.remaining:
+        done = ahead.finished()
+        if done is not None:
+            session.adopt(*done)
+            break
+        session.advance(min(AHEAD_STEP, session.remaining), tell=False)
+    ahead.stop()
+    session.tell_clock()

@@ -148,7 +148,9 @@ class Session:
     def remaining(self) -> int:
         return max(0, self.horizon - self.now)
 
-    def advance(self, seconds: int = 1) -> None:
+    def advance(self, seconds: int = 1, tell: bool = True) -> None:
+        """Let `seconds` of simulated time pass (never past the horizon); `tell` the listeners
+        where the clock is then (else the caller does, once it is done)."""
         n = min(seconds, self.remaining)
         for _ in range(n):
             if self.schedule and self.on_due is not None and self.schedule[0][0] <= self.now:
@@ -158,8 +160,24 @@ class Session:
                 self.on_join(self)  # a paged team joins as their minute comes
         if self.remaining == 0:
             self.ended = True
-        if n > 0:
-            self.emit({"type": "clock", "tick": self.system.t, "at": self.now})
+        if n > 0 and tell:
+            self.tell_clock()
+
+    def tell_clock(self) -> None:
+        self.emit({"type": "clock", "tick": self.system.t, "at": self.now})
+
+    def adopt(self, system: System, fault_runs: list[Fault]) -> None:
+        """Go on as `system`: a copy of this session's own, run on with nothing else changing it
+        (see `game.ahead`), with `fault_runs` its faults. Its lines are this system's, so the
+        lines logged until now stay readable; it logs none from here on."""
+        old = vars(self.system.logs)
+        lines = vars(system.logs)
+        lines.clear()
+        lines.update(old)
+        system.logs.mute()
+        self.system, self.fault_runs = system, fault_runs
+        if self.remaining == 0:
+            self.ended = True
 
     def emit(self, event: dict[str, Any]) -> None:
         """Tell every listener of an event."""
