@@ -23,6 +23,7 @@ from oncall_dojo.tui.tutorial import SEED as TUTORIAL_SEED
 from oncall_dojo.tui.tutorial import WelcomeDialog
 
 if TYPE_CHECKING:
+    from oncall_dojo.game.ahead import Ahead
     from oncall_dojo.game.session import Session
     from oncall_dojo.incident.model import Incident
 
@@ -73,6 +74,8 @@ class DojoApp(App[None]):
         self.speed = speed
         self.export_dir = export_dir
         self.session: Session | None = None
+        self.ahead: Ahead | None = None
+        """The rest of the game being played in a worker process (`game.ahead`), if `play_ahead`."""
         self.record_problems: list[str] = []
         """Why results were not kept, for each game that lost its record (said again on exit)."""
 
@@ -163,10 +166,13 @@ class DojoApp(App[None]):
     def begin_session(self, session: Session, log: Any = None) -> None:
         """Play of `session` starts (or resumes): record it if a recorder is available."""
         self.session = session
+        self.stop_ahead()
         if self.play_ahead:
+            from oncall_dojo.game.ahead import Ahead
             from oncall_dojo.tui.report import play_ahead
 
             play_ahead(session.incident, session.seed)  # ready by the debrief
+            self.ahead = Ahead(session)  # the rest of the game, after each change
         if log is None and self.play_log_factory is not None:
             log = self.play_log_factory()
         self.play_log = log
@@ -179,6 +185,11 @@ class DojoApp(App[None]):
                 self.record_failed(message or f"results will not be kept: {broken}")
             elif message:
                 self.notify(message, timeout=6, markup=False)
+
+    def stop_ahead(self) -> None:
+        if self.ahead is not None:
+            self.ahead.stop()
+            self.ahead = None
 
     def record_failed(self, message: str) -> None:
         """The record cannot be written: tell the player now, and again when the app exits."""
@@ -256,6 +267,7 @@ def run(
         from oncall_dojo.tui.report import stop_playing_ahead
 
         stop_playing_ahead()
+        app.stop_ahead()
     app.checkpoint()
     for problem in app.record_problems:
         print(f"dojo: {problem}", file=sys.stderr)

@@ -11,7 +11,7 @@ import pytest
 from textual import events
 from textual.widgets import DataTable, Input, RichLog, Select
 
-from oncall_dojo.game.fmt import compact
+from oncall_dojo.game.fmt import compact, mmss
 from oncall_dojo.game.play import perform
 from oncall_dojo.game.session import Session
 from oncall_dojo.incident.model import Incident, parse_timed
@@ -366,11 +366,13 @@ async def test_a_metric_row_draws_its_label_value_and_a_chart_that_follows_the_d
 
 @sync
 async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played_them(
-    repo_root: Path, monkeypatch: pytest.MonkeyPatch
+    repo_root: Path, monkeypatch: pytest.MonkeyPatch, play: Play
 ) -> None:
     """With `play_ahead` (as `dojo play` runs), the reference and doing nothing are played in
     a worker process from the start of the game; the debrief shows those runs, which are the
-    same, byte for byte, as the golden headless ones."""
+    same, byte for byte, as the golden headless ones. The rest of the game itself is played
+    in another worker after each change, and the finish takes it: the score is the headless
+    one."""
     import json
     import os
 
@@ -389,14 +391,26 @@ async def test_the_debrief_takes_its_comparison_runs_from_the_worker_that_played
         await command(pilot, "ack")
         # a player takes a while (and a busy machine can make the worker slow)
         await wait_for(pilot, worker.ready, timeout=600)
+        rest = app.ahead  # the rest of this game, played in another worker after the ack
+        assert rest is not None and rest.session is screen.session and rest.working
+        await wait_for(pilot, lambda: rest.finished() is not None, timeout=600)
+        before = screen.session.system
         await pilot.press("f9")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.click("#ok")
         debrief = await to_debrief(pilot)
         assert key not in report._AHEAD and not worker._proc.is_alive()
+        # the finish took the system the worker ran to the horizon, and scored it as its own
+        assert debrief.session.system is not before and not rest.working
+        actions = [f"{mmss(e.at)} {e.command}" for e in debrief.session.entries]
+        assert actions == ["00:00 ack", "00:00 resolve"]
+        ours = debrief.session.result
         # measured to the horizon without keeping log lines nobody can read any more
         assert debrief.session.system.logs.muted
         ref, idle = debrief.others
+    headless = play(actions, 3).result
+    assert ours is not None and headless is not None
+    assert ours.to_json() == headless.to_json()
     for run, name in ((ref, "reference"), (idle, "idle")):
         want = {k: v for k, v in golden[name]["3"].items() if k != "commands"}
         assert json.loads(json.dumps(run.result.to_json())) == want
@@ -481,3 +495,44 @@ async def test_comparison_runs_that_come_back_while_the_debrief_is_taken_down_ar
         await held.come_back(pilot)
         assert not debrief.others and not debrief.query("#compare")
     assert app._exception is None
+
+
+@pytest.mark.parametrize("after_s", [0.05, 60.0])
+@sync
+async def test_the_progress_screen_shows_only_while_a_finish_takes_a_while(
+    monkeypatch: pytest.MonkeyPatch, after_s: float
+) -> None:
+    """The finish is held until the test lets it go: the progress screen appears once it has
+    run for `MEASURING_AFTER_S`, and the debrief replaces it. A finish done sooner (the rest
+    played ahead) goes straight to the debrief, with no progress screen drawn."""
+    import threading
+
+    from oncall_dojo.tui.screens.measuring import Measuring
+
+    held, real, show = threading.Event(), incident_screen.finish, IncidentScreen._show_measuring
+    shown: list[float] = []
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        held.wait(60)
+        return real(*args, **kwargs)
+
+    def showing(screen: IncidentScreen) -> None:
+        shown.append(screen.session.now)
+        show(screen)
+
+    monkeypatch.setattr(incident_screen, "finish", slow)
+    monkeypatch.setattr(IncidentScreen, "_show_measuring", showing)
+    monkeypatch.setattr(incident_screen, "MEASURING_AFTER_S", after_s)
+    app = new_app("payments-stuck", 2)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await to_incident(pilot)
+        await command(pilot, "ack")
+        await pilot.press("f9")
+        await pilot.click("#ok")
+        if after_s < 1:
+            await wait_for(pilot, lambda: isinstance(app.screen, Measuring))
+        held.set()
+        debrief = await to_debrief(pilot, with_comparison=False)
+        assert not any(isinstance(s, Measuring) for s in app.screen_stack)
+        assert debrief.session.result is not None
+    assert len(shown) == (1 if after_s < 1 else 0)

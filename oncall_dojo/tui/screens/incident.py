@@ -67,6 +67,8 @@ STEP_S = 10
 PANE_EVERY = 3
 """Refresh the open pane on every third timer firing (about 3 times a second)."""
 SLICE_S = 0.02
+MEASURING_AFTER_S = 0.25
+"""A finish still running after this long shows its progress (one played ahead is done first)."""
 """The longest the clock simulates before handing the event loop back to keys and frames."""
 PALETTE_COMMANDS = (
     ("alerts", "alerts firing and pending"),
@@ -139,6 +141,8 @@ class IncidentScreen(Screen[None]):
         self._queued: list[str] = []
         """Console lines entered during a `wait`, performed after it."""
         self.heap = PlayHeap()
+        self._measuring: Timer | None = None
+        """Shows the progress of the finish if it is still running then (see `end_game`)."""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -562,18 +566,27 @@ class IncidentScreen(Screen[None]):
         if self._timer is not None:
             self._timer.stop()
         self.heap.stop()  # play is over: what it built may go
-        self.app.push_screen(Measuring(self.session))
+        # the progress screen only for a finish that takes a while (one played ahead is there at
+        # once, and drawing the screen would cost more than the finish)
+        self._measuring = self.set_timer(MEASURING_AFTER_S, self._show_measuring)
         self._finish()
+
+    def _show_measuring(self) -> None:
+        self._measuring = None
+        self.app.push_screen(Measuring(self.session))
 
     @work(thread=True, exclusive=True, group="finish")
     def _finish(self) -> None:
         # off the event loop, so the screen stays live; the recorder keeps the `finished` event
         # this emits until the app's thread writes it (SQLite objects belong to their thread).
         # The debrief replaces this screen, so no pane reads a line logged after play: none is
-        # kept (the outcome is the same, see `finish`)
-        finish(self.session, keep_logs=False)
+        # kept (the outcome is the same, see `finish`). The app may have played the rest ahead.
+        finish(self.session, keep_logs=False, ahead=getattr(self.app, "ahead", None))
         self.app.call_from_thread(self._show_debrief)
 
     def _show_debrief(self) -> None:
-        self.app.pop_screen()  # Measuring
+        if self._measuring is not None:
+            self._measuring.stop()
+        else:
+            self.app.pop_screen()  # Measuring
         navigator(self.app).show_debrief(self.session)
