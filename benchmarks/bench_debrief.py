@@ -4,17 +4,24 @@
     .venv/bin/python benchmarks/bench_debrief.py --repeat 5 --at 120 --json
 
 The game runs headless at 160x50 (Textual's Pilot), the clock paused. The player
-acknowledges, advances to `--at` (default 00:16) and resolves; timing starts at the
-confirmation. Two figures per run:
+advances to `--at` (default 00:16), acknowledges (the last change) and resolves; timing
+starts at the confirmation. Two figures per run:
 
 - **debrief**: until the debrief screen is up (the rest of the incident simulated to
   its horizon and scored; a progress bar of simulated time shows meanwhile);
 - **comparison**: until the reference and doing nothing from the same seed are on it.
 
-Each is measured with the comparison runs played ahead in a worker process from the
-start of the game (as `dojo play` does; the game waits until the worker is done before
-resolving, as a player who plays a few seconds would) and without (played after the
-resolve, as before). The baseline, measured in the same run, is one play of the
+Each is measured three ways:
+
+- **ahead**, as `dojo play` plays: the comparison runs are played in a worker process
+  from the start of the game, and the rest of the game in another after each change
+  (`oncall_dojo.game.ahead`). The player resolves once both are done, as one who reads
+  the result of their last command for a few seconds would;
+- **at-once**: the same workers, but the player resolves the moment after the last
+  change, so the finish races the worker that has only just started (the worst case);
+- **after**: no worker; everything is played after the resolve, as before.
+
+The baseline, measured in the same run, is one play of the
 incident (its reference playthrough, prelude to horizon) in this process. Medians of
 `--repeat` runs. Each figure is printed as wall seconds and this process's CPU seconds
 over the same interval (all its threads; a busy machine stretches the first, not the
@@ -51,6 +58,12 @@ from oncall_dojo.tui.screens.dialogs import ConfirmDialog  # noqa: E402
 from oncall_dojo.tui.screens.incident import IncidentScreen  # noqa: E402
 
 TARGET_S = 0.8
+MODES = {
+    "ahead": "played ahead (dojo play), resolved a moment after the last change",
+    "at-once": "played ahead (dojo play), resolved at once after the last change",
+    "after": "nothing played ahead (played after the resolve)",
+}
+"""How each run is played (see `one`), and how its figures are headed."""
 
 
 async def wait_for(pilot: Pilot[None], cond: Callable[[], bool], timeout: float = 900) -> None:
@@ -73,8 +86,11 @@ def now() -> Timing:
     return time.perf_counter(), time.process_time()
 
 
-async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[Timing, Timing]:
+async def one(incident: str, seed: int, at: int, mode: str) -> tuple[Timing, Timing]:
+    """`mode`: "ahead" (workers on, resolved once they are done), "at-once" (workers on,
+    resolved at once after the last change) or "after" (no workers)."""
     report._RUNS.clear()  # nothing kept from an earlier run
+    ahead = mode != "after"
     app = DojoApp(incident, seed, start_paused=True, play_ahead=ahead)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, BriefingScreen)
@@ -83,11 +99,15 @@ async def one(incident: str, seed: int, at: int, ahead: bool) -> tuple[Timing, T
         await wait_for(pilot, lambda: isinstance(app.screen, IncidentScreen))
         screen = app.screen
         assert isinstance(screen, IncidentScreen)
-        perform(screen.session, "ack")
         screen.advance_to(at)
         if ahead:
             bg = report._AHEAD[report._ahead_key(screen.session.incident, seed)]
             await wait_for(pilot, bg.ready)
+        perform(screen.session, "ack")  # the last change: the rest is played ahead from here
+        if mode == "ahead":
+            rest = app.ahead
+            assert rest is not None
+            await wait_for(pilot, lambda: rest.finished() is not None)
         await pilot.press("f9")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         t0 = now()
@@ -121,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     load_before = os.getloadavg()
-    keys = ("base", "ahead_shown", "ahead_compared", "after_shown", "after_compared")
+    keys = ("base", *(f"{m}_{w}" for m in MODES for w in ("shown", "compared")))
     runs: dict[str, list[float]] = {k: [] for k in keys}
     cpus: dict[str, list[float]] = {k: [] for k in keys}
 
@@ -131,11 +151,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for _ in range(max(1, args.repeat)):
         keep("base", baseline(args.incident, args.seed))
-        for ahead in (True, False):
-            shown, compared = asyncio.run(one(args.incident, args.seed, args.at, ahead))
-            tag = "ahead" if ahead else "after"
-            keep(f"{tag}_shown", shown)
-            keep(f"{tag}_compared", compared)
+        for mode in MODES:
+            shown, compared = asyncio.run(one(args.incident, args.seed, args.at, mode))
+            keep(f"{mode}_shown", shown)
+            keep(f"{mode}_compared", compared)
     med = {k: statistics.median(v) for k, v in runs.items()}
     cpu = {k: statistics.median(v) for k, v in cpus.items()}
     out = {"incident": args.incident, "seed": args.seed, "resolved_at": args.at,
@@ -151,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}")
     print(f"baseline, one play of the incident:            {base:6.2f} s wall  "
           f"{cpu['base']:6.2f} s CPU")  # fmt: skip
-    for tag, what in (("ahead", "played ahead (dojo play)"), ("after", "played after the resolve")):
+    for tag, what in MODES.items():
         shown, compared = med[f"{tag}_shown"], med[f"{tag}_compared"]
         print(f"comparison runs {what}:")
         print(f"  resolve to the debrief on screen:            {shown:6.2f} s wall  "
