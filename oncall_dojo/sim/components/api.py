@@ -78,6 +78,19 @@ class Api:
         """(target version, replicas still to switch)"""
         self.rollout_next = 0
         self.rate_limits: dict[str, float] = {}
+        a, traffic = cfg.api, cfg.traffic
+        self._read = (
+            a.cpu_ms_per_replica,
+            a.pool_size,
+            a.timeout_s,
+            a.pool_timeout_s,
+            cfg.slo.latency_s,
+            traffic.peak_hour,
+            traffic.diurnal_amplitude,
+        )
+        """What a tick reads of the configuration, read once (it does not change while a run
+        plays, but for `traffic.base_rps`, read live): cpu_ms_per_replica, pool_size, timeout_s,
+        pool_timeout_s, the SLO's latency_s, the traffic's peak_hour and diurnal_amplitude."""
         """Requests per second each rate-limited route lets through."""
         self.ramps: dict[str, tuple[int, float, float, int]] = {}
         """Routes admitting traffic gradually: (start tick, from rps, to rps, seconds)."""
@@ -124,9 +137,10 @@ class Api:
         return (s.hour + s.minute / 60 + s.second / 3600 + t / 3600.0) % 24
 
     def traffic_rps(self, t: int) -> float:
+        peak_hour, amplitude = self._read[5], self._read[6]
+        phase = TWO_PI * (self.hour_of_day(t) - peak_hour) / 24.0
+        shape = 1.0 - amplitude * (1 - math.cos(phase)) / 2.0
         tc = self.cfg.traffic
-        phase = TWO_PI * (self.hour_of_day(t) - tc.peak_hour) / 24.0
-        shape = 1.0 - tc.diurnal_amplitude * (1 - math.cos(phase)) / 2.0
         if t % 60 == 0:
             self._traffic_noise = max(0.2, self.rng.gauss(1.0, tc.noise))
         return tc.base_rps * shape * self._traffic_noise
@@ -189,7 +203,7 @@ class Api:
 
     # ------------------------------------------------------------------ tick
     def tick(self, t: int) -> None:
-        cfg = self.cfg.api
+        cpu_ms_per_replica, pool_size, timeout_s, pool_timeout_s, slo_s, _, _ = self._read
         replicas = sum(self.versions.values())
         rps = self.traffic_rps(t)
         vtraits, plain = self._fleet_traits()
@@ -213,7 +227,7 @@ class Api:
             cpu_demand = herd.arrive(t, rps, limits) * cpu_x
         # (max() and min() of two numbers written as conditionals, here and below: a call to
         # either parses its arguments as keywords, many times the cost of the comparison)
-        cpu_cap = replicas * cfg.cpu_ms_per_replica
+        cpu_cap = replicas * cpu_ms_per_replica
         if not cpu_cap > 1.0:
             cpu_cap = 1.0
         # the fleet's CPU is a processor-sharing server: response times grow as 1 / (1 - rho)
@@ -222,7 +236,6 @@ class Api:
         self.cpu = cpu_rho if cpu_rho < 1.0 else 1.0
         cpu_wait = 1.0 / (1.0 - (cpu_rho if cpu_rho < 0.99 else 0.99))
         plan, conn_demand = self._plan(rps, plain, vtraits, herd)
-        pool_size = cfg.pool_size
         waits: list[list[float]] | None = None
         if conn_demand > 0.5 * pool_size or self._conn_free or self._conn_held:
             waits = self._conn_pool(t, plan)
@@ -232,11 +245,11 @@ class Api:
         k = RequestTick(
             t=t,
             hit=self.cache.hit,
-            timeout=cfg.timeout_s,
-            slo_s=self.cfg.slo.latency_s,
+            timeout=timeout_s,
+            slo_s=slo_s,
             shed_p=1.0 - 1.0 / cpu_rho if cpu_rho > 1.0 else 0.0,
             pool_size=pool_size,
-            pool_timeout_s=cfg.pool_timeout_s,
+            pool_timeout_s=pool_timeout_s,
             hosts=self.hosts[: replicas if replicas > 1 else 1],
             lines=self.tm.logs.pending,
             log=not self.tm.logs.muted,
@@ -285,7 +298,7 @@ class Api:
         pool's load (Little's law on the time requests hold a connection)."""
         dblat = self.db._latency
         hit = self.cache.hit
-        timeout = self.cfg.api.timeout_s
+        timeout = self._read[2]
         poisson = self.rng.poisson
         take = self.draws.take
         limits = self._limits
@@ -553,7 +566,7 @@ class Api:
         row[tm.g_api_cpu] = self.cpu
         row[tm.g_api_replicas] = sum(self.versions.values())
         row[tm.g_pool_used] = self.pool_in_use
-        row[tm.g_pool_size] = self.cfg.api.pool_size
+        row[tm.g_pool_size] = self._read[1]
 
     def cost_per_hour(self) -> float:
         return sum(self.versions.values()) * self.cfg.api.cost_per_replica_hour

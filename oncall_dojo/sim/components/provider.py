@@ -34,24 +34,27 @@ class Provider:
         """Latency as of the start of this tick (what a call made now sees)."""
         self.err = 0.0
         """Error rate as of the start of this tick."""
+        p = cfg.provider  # its figures, read once (the configuration does not change in a run)
+        self._latency_ms = p.latency_ms
+        self._error_rate = p.error_rate
+        self._capacity_rps = p.capacity_rps
+        self._load_window_s = p.load_window_s
 
     def start_tick(self) -> None:
         self.lat = self.latency_s()
         self.err = self.error_rate()
 
     def latency_s(self) -> float:
-        p = self.cfg.provider
         load = self.load
         busy = load * 0.85  # min(0.9, busy) below, without a call
         queueing = (
             1.0 / (1.0 - (busy if busy < 0.9 else 0.9)) if load < 1 else 6.0 + 20.0 * (load - 1)
         )
-        return p.latency_ms / 1000.0 * self.latency_x * queueing
+        return self._latency_ms / 1000.0 * self.latency_x * queueing
 
     def error_rate(self) -> float:
-        p = self.cfg.provider
         throttle = max(0.0, 1.0 - 1.0 / self.load) if self.load > 1 else 0.0
-        rate = p.error_rate + self.extra_error + throttle
+        rate = self._error_rate + self.extra_error + throttle
         return rate if rate < 1.0 else 1.0  # min(1.0, rate) without a call
 
     def error_text(self) -> str:
@@ -90,8 +93,8 @@ class Provider:
     def settle(self) -> None:
         """End of tick: this tick's calls become the load the next one sees."""
         self.calls_prev = self.calls
-        load = self.calls / self.cfg.provider.capacity_rps
-        w = self.cfg.provider.load_window_s
+        load = self.calls / self._capacity_rps
+        w = self._load_window_s
         self.load = load if w <= 1 else self.load + (load - self.load) / w
         self.calls = 0.0
 

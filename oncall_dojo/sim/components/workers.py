@@ -29,8 +29,13 @@ from oncall_dojo.sim.observability.logs import FATAL, INFO, WARN
 from oncall_dojo.sim.observability.telemetry import Telemetry
 from oncall_dojo.sim.rng import SimRandom
 
-PoolFacts = tuple[str, str, float, dict[str, float], float, float, int]
-"""What a pool's ticks read of its configuration (see `Workers._facts`)."""
+TraitsRead = tuple[VersionTraits, float, dict[str, float], float, float, dict[str, float]]
+"""A version's traits with their latency_x, extra_queries, memory_leak_mb_per_min,
+message_error_rate and fanout."""
+
+PoolFacts = tuple[str, str, float, dict[str, float], float, float, int, dict[str, TraitsRead]]
+"""What a pool's ticks read of its configuration, and of its versions' traits (see
+`Workers._facts`)."""
 
 
 class Workers:
@@ -64,7 +69,10 @@ class Workers:
         self._facts: dict[str, PoolFacts] = {}
         """Per pool, what its ticks read of its configuration, read once (it does not change
         while a run plays, and a model's attributes are slow to read): queue, the queue's kind,
-        service_s, queries, memory_mb, memory_limit_mb, concurrency."""
+        service_s, queries, memory_mb, memory_limit_mb, concurrency; and per version, what a
+        tick reads of its traits, with the traits object it was read from (read again when the
+        traits in force are another object: a merge of conditional traits or a new deploy; a
+        traits object is not changed once built)."""
 
     def tick(self, t: int) -> None:
         for pool in self.pools.values():
@@ -82,8 +90,9 @@ class Workers:
                 cfg.memory_mb,
                 cfg.memory_limit_mb,
                 cfg.concurrency,
+                {},
             )
-        queue, kind, service_s, queries, memory_mb, memory_limit_mb, concurrency = facts
+        queue, kind, service_s, queries, memory_mb, memory_limit_mb, concurrency, reads = facts
         q = self.queues[queue]
         tm = self.tm
         row = tm.metrics.row
@@ -107,19 +116,30 @@ class Workers:
             vt = by_version.get(r.version)
             if vt is None:
                 tr = self.traits.get(pool.name, r.version)
-                service = service_s * tr.latency_x
+                read = reads.get(r.version)
+                if read is None or read[0] is not tr:  # traits read once per traits object
+                    read = reads[r.version] = (
+                        tr,
+                        tr.latency_x,
+                        tr.extra_queries,
+                        tr.memory_leak_mb_per_min,
+                        tr.message_error_rate,
+                        tr.fanout,
+                    )
+                _, latency_x, extra_queries, leak, error_rate, fanout = read
+                service = service_s * latency_x
                 for s, c in queries.items():
                     service += c * latency[s] / 1000.0
-                for s, c in tr.extra_queries.items():
+                for s, c in extra_queries.items():
                     service += c * latency[s] / 1000.0
                 if kind == "charge":
                     service += self.provider.lat
                 vt = by_version[r.version] = (
                     tr,
                     service if service > MIN_SERVICE_S else MIN_SERVICE_S,
-                    tr.memory_leak_mb_per_min,
-                    tr.message_error_rate,
-                    tr.fanout,
+                    leak,
+                    error_rate,
+                    fanout,
                 )
             tr, service, leak, _, _ = vt
             if r.state == "backoff" and t >= r.ready_at:
