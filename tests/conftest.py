@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from oncall_dojo.game.play import finish, run_script
+from oncall_dojo.game.play import finish, perform, run_script
 from oncall_dojo.game.session import Session
 from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
@@ -91,6 +91,37 @@ def poison_path() -> Path:
 def poison(poison_path: Path) -> Incident:
     """The bundled payments-stuck incident, fully validated."""
     return load_checked(poison_path)
+
+
+@pytest.fixture(scope="session")
+def currency() -> Incident:
+    """The bundled orders-missing-currency incident: an application database whose rows the
+    player reads and repairs."""
+    return load_checked(bundled_dir() / "orders-missing-currency.yaml")
+
+
+REPAIR = (
+    "ack",
+    "deploys",
+    "sql SELECT count(*), min(created_at) FROM orders WHERE currency IS NULL",
+    "rollback api",
+    "sql UPDATE orders SET currency = 'USD' WHERE currency IS NULL",
+    "sql commit",
+    "sql SELECT count(*) FROM orders WHERE currency IS NULL",
+)
+"""Commands of `currency` that change the system and its rows through the player's SQL."""
+
+
+@pytest.fixture(scope="session")
+def repair() -> Callable[[Session], None]:
+    """Play `REPAIR` on a session of `currency`, between stretches of time; none is refused."""
+
+    def _play(s: Session) -> None:
+        for i, cmd in enumerate(REPAIR):
+            s.advance(20 + 10 * i)
+            assert perform(s, cmd).kind != "refused", cmd
+
+    return _play
 
 
 Play = Callable[..., Session]

@@ -17,35 +17,17 @@ from oncall_dojo.game.ahead import Ahead, copy_of, result_of, run_copy
 from oncall_dojo.game.play import finish, perform
 from oncall_dojo.game.plays import run_json
 from oncall_dojo.game.session import Session
-from oncall_dojo.game.validate import load_checked
 from oncall_dojo.incident.model import Incident
-from oncall_dojo.incident.packs import bundled_dir
 from oncall_dojo.sim.faults import Fault
 from oncall_dojo.sim.system import System
 
-REPAIR = [
-    "ack",
-    "deploys",
-    "sql SELECT count(*), min(created_at) FROM orders WHERE currency IS NULL",
-    "rollback api",
-    "sql UPDATE orders SET currency = 'USD' WHERE currency IS NULL",
-    "sql commit",
-    "sql SELECT count(*) FROM orders WHERE currency IS NULL",
-]
-"""Commands that change the system and its rows through the player's SQL connection."""
+Repair = Callable[[Session], None]
 
 
-@pytest.fixture(scope="module")
-def currency() -> Incident:
-    return load_checked(bundled_dir() / "orders-missing-currency.yaml")
-
-
-def played(incident: Incident, seed: int, events: list[dict[str, Any]]) -> Session:
+def played(incident: Incident, seed: int, events: list[dict[str, Any]], repair: Repair) -> Session:
     s = Session(incident, seed)
     s.listeners.append(events.append)
-    for i, cmd in enumerate(REPAIR):
-        s.advance(20 + 10 * i)
-        assert perform(s, cmd).kind != "refused", cmd
+    repair(s)
     return s
 
 
@@ -82,12 +64,12 @@ def lines(s: Session) -> tuple[bytes, list[int]]:
 
 @pytest.mark.parametrize("late", [0, 40])
 def test_a_copy_run_to_the_horizon_and_adopted_finishes_as_the_game_itself_would(
-    currency: Incident, digest: Callable[[Session], dict[str, Any]], late: int
+    currency: Incident, digest: Callable[[Session], dict[str, Any]], repair: Repair, late: int
 ) -> None:
     """`late`: how many times the finish looks for the result (simulating 20 s on its own
     between two looks) before it is there."""
     heard: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-    own, ahead = (played(currency, 2, events) for events in heard)
+    own, ahead = (played(currency, 2, events, repair) for events in heard)
     job = copy_of(ahead, 7)
     assert job is not None
     done = run_copy(job)
