@@ -10,9 +10,10 @@ same whenever the player resolves.
 `Ahead` copies the system after every change (a pickle, as the plays' preludes are copied:
 a copy plays byte for byte as the original would) and hands the copy to a worker process,
 which runs it to the horizon with its lines muted and sends it back. When the player
-resolves and nothing changed since the last copy, `finish` adopts the worker's system;
-until it has it, `finish` simulates on its own, so finishing is never slower than without
-a worker. A system that cannot be copied (the player's previewed SQL writes wait for
+resolves and nothing changed since the last copy, `finish` adopts the worker's system. It
+waits for it while the worker is on that copy and says how far it got (it started first, so
+it ends first); with no worker on it (none could be copied, or the worker is gone or silent),
+`finish` simulates the rest on its own, as it does without a worker. A system that cannot be copied (the player's previewed SQL writes wait for
 `sql commit`) is not played ahead: the finish then simulates the rest itself, as before.
 
 The worker is a fresh interpreter (spawned, never forked: the game runs threads) and a
@@ -23,13 +24,20 @@ and the results, so neither the game nor the worker ever waits on the other's pi
 from __future__ import annotations
 
 import contextlib
+import copyreg
+import io
 import multiprocessing
 import pickle
 import struct
 import sys
 import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
+
+from oncall_dojo.sim.observability.logs import LogStore
 
 if TYPE_CHECKING:
     from oncall_dojo.game.session import Session
@@ -40,43 +48,93 @@ __all__ = ["Ahead", "copy_of", "result_of", "run_copy"]
 
 _GEN = struct.Struct(">q")
 """A result's first bytes: the change its copy was made after."""
+_AT = struct.Struct(">qq")
+"""How far the worker got: the change its copy was made after, and the tick it reached."""
 _STEP = 25
 """Seconds the worker simulates between two looks for a newer copy (a few milliseconds)."""
+QUIET_S = 5.0
+"""A worker that said nothing of the latest copy for this long is not waited for."""
 
 
 def copy_of(session: Session, change: int) -> bytes | None:
     """A copy of `session`'s system and faults as it is after its `change`-th change, for
-    `run_copy`; None when it cannot be copied (over, or holding previewed writes)."""
+    `run_copy`, without its log lines (the copy keeps none: see `run_copy`); None when it
+    cannot be copied (play over, or previewed writes held)."""
     s = session
     if s.ended or s.declared_resolved_at is not None or not s.remaining:
         return None
     if s.system.app is not None and s.system.app.has_pending():
         return None  # previewed writes live in the player's connection alone
     end = s.page_tick + s.horizon
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, LogStore: _without_lines}
     try:
-        return pickle.dumps((change, end, s.system, s.fault_runs), protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dump((change, end, s.system, s.fault_runs))
     except (TypeError, pickle.PicklingError):
         return None
+    return out.getvalue()
 
 
-def result_of(done: bytes) -> tuple[int, tuple[System, list[Fault]]]:
-    """The change a `run_copy` result was copied after, and its system and faults."""
-    system, faults = pickle.loads(done[_GEN.size :])
+def _without_lines(logs: LogStore) -> tuple[Any, ...]:
+    return _muted, (logs.start, list(logs.service_names))
+
+
+def _muted(start: datetime, services: list[str]) -> LogStore:
+    """An empty log store keeping no lines, its services named as the copied one's were."""
+    logs = LogStore(start)
+    for name in services:
+        logs.service_id(name)
+    logs.mute()
+    return logs
+
+
+class _Sending(pickle.Pickler):
+    """Pickles a finished copy with its log store left out: the game puts its own in."""
+
+    def persistent_id(self, obj: Any) -> str | None:
+        return "logs" if type(obj) is LogStore else None
+
+
+class _Receiving(pickle.Unpickler):
+    def __init__(self, data: bytes, logs: LogStore) -> None:
+        super().__init__(io.BytesIO(data))
+        self.logs = logs
+
+    def persistent_load(self, pid: Any) -> LogStore:
+        if pid != "logs":
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        return self.logs
+
+
+def result_of(done: bytes, logs: LogStore) -> tuple[int, tuple[System, list[Fault]]]:
+    """The change a `run_copy` result was copied after, and its system and faults, whose log
+    store is `logs` (the game's own, holding the lines logged until the end of play)."""
+    system, faults = _Receiving(done[_GEN.size :], logs).load()
     return _GEN.unpack_from(done)[0], (system, faults)
 
 
-def run_copy(job: bytes, newer: Any = None) -> bytes | None:
-    """Run a copy (`Ahead`'s pickle of the change number, the horizon's tick, the system and
-    its faults) to the horizon with its lines muted; its result, or None if `newer()` said a
-    newer copy came first."""
+def run_copy(
+    job: bytes,
+    newer: Callable[[], bool] | None = None,
+    at: Callable[[int, int], None] | None = None,
+) -> bytes | None:
+    """Run a copy (`copy_of`: the change number, the horizon's tick, the system and its faults,
+    with a log store that keeps no lines) to the horizon, telling `at(change, tick)` how far it
+    got every few seconds; its result, or None if `newer()` said a newer copy came first. A
+    muted store changes nothing but the lines kept (`LogStore.mute`)."""
     gen, end, system, faults = pickle.loads(job)
-    system.logs.mute()
     while system.t < end:
         for _ in range(min(_STEP, end - system.t)):
             system.tick()
         if newer is not None and newer():
             return None
-    return _GEN.pack(gen) + pickle.dumps((system, faults), protocol=pickle.HIGHEST_PROTOCOL)
+        if at is not None:
+            at(gen, system.t)
+    out = io.BytesIO()
+    out.write(_GEN.pack(gen))
+    _Sending(out, protocol=pickle.HIGHEST_PROTOCOL).dump((system, faults))
+    return out.getvalue()
 
 
 def _serve(conn: Connection) -> None:
@@ -86,7 +144,7 @@ def _serve(conn: Connection) -> None:
         while True:
             while conn.poll():  # copies queued meanwhile: only the newest counts
                 job = conn.recv_bytes()
-            done = run_copy(job, conn.poll)
+            done = run_copy(job, conn.poll, lambda gen, t: conn.send_bytes(_AT.pack(gen, t)))
             if done is not None:
                 conn.send_bytes(done)
             job = conn.recv_bytes()
@@ -108,6 +166,12 @@ class Ahead:
         self._outbox: bytes | None = None
         self._wake = threading.Event()
         self._result: tuple[int, bytes] | None = None
+        self._at: tuple[int, int] = (-1, 0)
+        """(change, tick): how far the worker got with a copy."""
+        self._heard_at = 0.0
+        """When the latest copy was sent, or the worker last said something (monotonic)."""
+        self._gone = False
+        """The worker's pipe closed: it ended (or was ended)."""
         self._stopped = False
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
@@ -158,7 +222,27 @@ class Ahead:
             return None
         if self._copied != self._changes:
             return None
-        return result_of(result[1])[1]
+        return result_of(result[1], self._session.system.logs)[1]
+
+    def on_course(self) -> bool:
+        """Whether the worker is running the latest copy, made after the latest change, and said
+        so lately: then it gets to the horizon before a run started now would."""
+        with self._lock:
+            return (
+                not self._stopped
+                and not self._gone
+                and self._copied is not None
+                and self._copied == self._changes
+                and time.monotonic() - self._heard_at < QUIET_S
+            )
+
+    def reached(self) -> int | None:
+        """The player seconds the worker has simulated the latest copy to, if it is on it."""
+        with self._lock:
+            change, tick = self._at
+        if self._copied is None or change != self._copied:
+            return None
+        return tick - self._session.page_tick
 
     def stop(self) -> None:
         """End the worker (a later change is not played ahead)."""
@@ -186,12 +270,20 @@ class Ahead:
                     self._conn.send_bytes(job)
                 except (OSError, ValueError):
                     return
+                with self._lock:
+                    self._heard_at = time.monotonic()
 
     def _receive(self) -> None:
         while not self._stopped:
             try:
                 data = self._conn.recv_bytes()
             except (EOFError, OSError, ValueError):
-                return
+                break
             with self._lock:
-                self._result = (_GEN.unpack_from(data)[0], data)
+                self._heard_at = time.monotonic()
+                if len(data) == _AT.size:
+                    self._at = _AT.unpack(data)
+                else:
+                    self._result = (_GEN.unpack_from(data)[0], data)
+        with self._lock:
+            self._gone = True

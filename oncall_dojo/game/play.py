@@ -10,6 +10,7 @@ the session's clock.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from oncall_dojo.game.ahead import Ahead
@@ -156,16 +157,23 @@ def finish(session: Session, keep_logs: bool = True, ahead: Ahead | None = None)
 
 AHEAD_STEP = 20
 """Seconds simulated here between two looks for the system played ahead (a few milliseconds)."""
+AHEAD_WAIT_S = 0.005
+"""How long to wait between two looks while the worker is on the latest copy."""
 
 
 def _run_out(session: Session, ahead: Ahead) -> None:
     """`session.advance(session.remaining)`, adopting the system `ahead` ran to the horizon as
-    soon as it has it; the listeners hear of the clock once, at the horizon, either way."""
+    soon as it has it: while its worker is on the latest copy it is waited for (it started
+    first), else the rest is simulated here meanwhile. The listeners hear of the clock once, at
+    the horizon, either way."""
     while session.remaining:
         done = ahead.finished()
         if done is not None:
             session.adopt(*done)
             break
-        session.advance(min(AHEAD_STEP, session.remaining), tell=False)
+        if ahead.on_course():
+            time.sleep(AHEAD_WAIT_S)
+        else:
+            session.advance(min(AHEAD_STEP, session.remaining), tell=False)
     ahead.stop()
     session.tell_clock()

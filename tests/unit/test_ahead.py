@@ -39,7 +39,10 @@ class Played:
 
     def finished(self) -> tuple[System, list[Fault]] | None:
         self.looks += 1
-        return result_of(self.done)[1] if self.looks > self.late else None
+        return result_of(self.done, self.session.system.logs)[1] if self.looks > self.late else None
+
+    def on_course(self) -> bool:
+        return False  # the finish simulates meanwhile
 
     def stop(self) -> None:
         pass
@@ -73,7 +76,7 @@ def test_a_copy_run_to_the_horizon_and_adopted_finishes_as_the_game_itself_would
     job = copy_of(ahead, 7)
     assert job is not None
     done = run_copy(job)
-    assert done is not None and result_of(done)[0] == 7
+    assert done is not None and result_of(done, ahead.system.logs)[0] == 7
     for s in (own, ahead):  # time passes after the last change, then the player resolves
         s.advance(45)
         perform(s, "resolve")
@@ -127,24 +130,24 @@ def test_the_worker_plays_the_rest_again_after_each_change_and_the_finish_adopts
     try:
         first = _ready(ahead)[0]  # the rest from the page, doing nothing
         assert first.t == s.page_tick + s.horizon and s.now == 0
+        assert ahead.reached() == s.horizon
         s.advance(30)
         assert ahead.finished() is not None  # time passing changes nothing
         for game in (own, s):
             game.advance(0 if game is s else 30)
             perform(game, "ack")
             assert perform(game, "queues").kind == "investigate"
-        assert ahead.finished() is None  # commands since (a look too): the rest is played again
-        again = _ready(ahead)[0]
-        assert again is not first
+        # commands since (a look too): the rest is played again, from a new copy
+        assert ahead.finished() is None
+        assert ahead.on_course()
         for game in (own, s):
             game.advance(50)
-            perform(game, "resolve")
-        assert ahead.finished() is not None  # declaring resolved is not a change
+            perform(game, "resolve")  # declaring resolved is not a change
         before = s.system
         finish(own, keep_logs=False)
-        finish(s, keep_logs=False, ahead=ahead)
+        finish(s, keep_logs=False, ahead=ahead)  # waits for the worker, on the latest copy
         assert s.system is not before  # adopted
-        assert not ahead.working
+        assert ahead.reached() == s.horizon and not ahead.working
     finally:
         ahead.stop()
     assert json.dumps(run_json(s)) == json.dumps(run_json(own))
@@ -166,6 +169,9 @@ def test_a_finish_without_the_rest_simulates_it_itself(
 
         def finished(self) -> None:
             self.looks += 1
+
+        def on_course(self) -> bool:
+            return False
 
         def stop(self) -> None:
             self.stopped = True

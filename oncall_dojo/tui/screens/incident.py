@@ -573,7 +573,8 @@ class IncidentScreen(Screen[None]):
 
     def _show_measuring(self) -> None:
         self._measuring = None
-        self.app.push_screen(Measuring(self.session))
+        ahead = getattr(self.app, "ahead", None)
+        self.app.push_screen(Measuring(self.session, ahead.reached if ahead is not None else None))
 
     @work(thread=True, exclusive=True, group="finish")
     def _finish(self) -> None:

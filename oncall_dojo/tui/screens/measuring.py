@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -17,13 +18,16 @@ if TYPE_CHECKING:
 
 class Measuring(ModalScreen[None]):
     """Shown while the rest of the incident is simulated and scored: how far the simulation
-    has got, read from the session ten times a second (the finishing thread moves it)."""
+    has got, read ten times a second from the session (the finishing thread moves it) or the
+    worker that plays it ahead."""
 
     CSS_PATH = "incident.tcss"
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, reached: Callable[[], int | None] | None = None) -> None:
+        """`reached`: how far (player seconds) a worker playing the rest ahead has got, if one does."""
         super().__init__()
         self.session = session
+        self.reached = reached
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -36,6 +40,8 @@ class Measuring(ModalScreen[None]):
         self.set_interval(0.1, self._show_progress)
 
     def _show_progress(self) -> None:
-        now, horizon = min(self.session.now, self.session.horizon), self.session.horizon
+        ahead = self.reached() if self.reached is not None else None
+        now = max(self.session.now, ahead or 0)
+        now, horizon = min(now, self.session.horizon), self.session.horizon
         self.query_one(ProgressBar).update(progress=now)
         self.query_one("#measured", Static).update(f"simulated to {mmss(now)} of {mmss(horizon)}")
