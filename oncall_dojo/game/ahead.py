@@ -9,12 +9,13 @@ same whenever the player resolves.
 
 `Ahead` copies the system after every change (a pickle, as the plays' preludes are copied:
 a copy plays byte for byte as the original would) and hands the copy to a worker process,
-which runs it to the horizon with its lines muted and sends it back. When the player
-resolves and nothing changed since the last copy, `finish` adopts the worker's system. It
-waits for it while the worker is on that copy and says how far it got (it started first, so
-it ends first); with no worker on it (none could be copied, or the worker is gone or silent),
-`finish` simulates the rest on its own, as it does without a worker. A system that cannot be copied (the player's previewed SQL writes wait for
-`sql commit`) is not played ahead: the finish then simulates the rest itself, as before.
+which runs it to the horizon and sends it back. The copy leaves the log lines out: its log
+store keeps none, and the game's own store, holding the lines logged until the end of play,
+is put back in the system that returns. When the player resolves and nothing changed since
+the last copy, `finish` adopts the worker's system. It waits for it while the worker is on
+that copy and says how far it got (it started first, so it ends first). With no worker on it
+(the system could not be copied because previewed SQL writes wait for `sql commit`, or the
+worker is gone or silent), `finish` simulates the rest on its own, as it does without one.
 
 The worker is a fresh interpreter (spawned, never forked: the game runs threads) and a
 daemon, so it never outlives the game. Two threads of the game's process move the copies
