@@ -67,6 +67,7 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     from oncall_dojo.game.console import THINK_S, run_console
     from oncall_dojo.game.injects import schedule
     from oncall_dojo.game.play import finish
+    from oncall_dojo.incident.packs import find
     from oncall_dojo.store import Recorder
     from oncall_dojo.store.events import verify_chain
     from oncall_dojo.store.lease import SessionBusy
@@ -91,6 +92,13 @@ def _resume(args: argparse.Namespace, tui: bool = False) -> int:
     if problems:
         return usage(
             f"cannot resume session {sid}: its record does not verify ({problems[0].message})"
+        )
+    try:
+        find(row["incident"], extra_dirs(args))
+    except LookupError:
+        return usage(
+            f"cannot resume session {sid}: it played {row['incident']!r}, which is not among the "
+            "incidents found; if its file is in a folder of your own, add --incidents FOLDER"
         )
     inc = load_incident(row["incident"], args)
     if inc.version != row["incident_version"]:

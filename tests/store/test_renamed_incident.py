@@ -87,6 +87,11 @@ def test_a_former_id_keeps_the_record(
     code, out, _ = dojo("leaderboard", *dirs)
     assert code == 0 and out.startswith("symptom-drill (version") and done in out
 
+    # without the folder its incident is in, the resume says where to point it, and changes nothing
+    code, out, err = dojo("play", "--resume", str(cut))
+    assert code == 2 and out == ""
+    assert f"cannot resume session {cut}: it played 'cause-named-drill'" in err
+    assert "add --incidents FOLDER" in err
     # resuming the cut game under its old id finishes it, and its record still verifies
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(PLAY_LINES[3:]) + "\n"))
     code, out, _ = dojo("play", "--resume", str(cut), *dirs)
