@@ -129,8 +129,9 @@ def finish(session: Session, keep_logs: bool = True, ahead: Ahead | None = None)
 
     Without `keep_logs`, no log line is kept from the end of play on: for a headless play
     nobody reads further (the score, the metrics and every draw are the same either way).
-    Then `ahead` may already have run the rest in a worker process: its system is taken as
-    soon as it is there, and until then the rest is simulated here (see `game.ahead`)."""
+    Then `ahead` may have run the rest in a worker process: its system is taken as soon as it
+    is there, waited for while the worker is on it, and the rest simulated here when no worker
+    is (see `game.ahead`)."""
     if session.result is None:
         if not keep_logs:
             session.system.logs.mute()

@@ -67,9 +67,9 @@ STEP_S = 10
 PANE_EVERY = 3
 """Refresh the open pane on every third timer firing (about 3 times a second)."""
 SLICE_S = 0.02
+"""The longest the clock simulates before handing the event loop back to keys and frames."""
 MEASURING_AFTER_S = 0.25
 """A finish still running after this long shows its progress (one played ahead is done first)."""
-"""The longest the clock simulates before handing the event loop back to keys and frames."""
 PALETTE_COMMANDS = (
     ("alerts", "alerts firing and pending"),
     ("queues", "every queue"),
