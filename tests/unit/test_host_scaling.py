@@ -125,17 +125,15 @@ def test_the_console_scales_a_pool_with_hosts_and_workers_shows_each_hosts_proce
     assert sum(1 for r in billing.live if r.host == "billing-h2") == 2
 
 
+def autoscaled(min_replicas: int) -> dict[str, Any]:
+    """The saturated four-host pool with an autoscaler (100 messages a process, at most 12)."""
+    crunch = SATURATED["workers"]["crunch"]
+    scale = {"target_per_replica": 100, "min_replicas": min_replicas, "max_replicas": 12}
+    return {**SATURATED, "workers": {"crunch": {**crunch, "autoscale": scale}}}
+
+
 def test_an_autoscaler_places_its_processes_on_the_hosts() -> None:
-    cfg = {
-        **SATURATED,
-        "workers": {
-            "crunch": {
-                **SATURATED["workers"]["crunch"],
-                "autoscale": {"target_per_replica": 100, "min_replicas": 2, "max_replicas": 12},
-            }
-        },
-    }
-    s = system(cfg)
+    s = system(autoscaled(2))
     assert s.automation.get(autoscaler_name("crunch")) is not None
     run(s, 600)
     assert len(s.pools["crunch"].live) > 4
@@ -162,16 +160,7 @@ def test_a_pool_with_hosts_may_have_an_autoscaler_and_it_spreads_what_it_adds() 
 
 
 def test_an_autoscaler_with_no_host_to_grow_onto_waits_and_logs_why() -> None:
-    cfg = {
-        **SATURATED,
-        "workers": {
-            "crunch": {
-                **SATURATED["workers"]["crunch"],
-                "autoscale": {"target_per_replica": 100, "min_replicas": 4, "max_replicas": 12},
-            }
-        },
-    }
-    s = system(cfg)
+    s = system(autoscaled(4))
     for h in ("h1", "h2", "h3", "h4"):
         ops.cordon(s, h, "alice")
     run(s, 300)

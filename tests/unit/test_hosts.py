@@ -84,24 +84,39 @@ def test_a_not_ready_host_takes_no_work_and_its_messages_are_redelivered() -> No
     assert acked_rate(s) == pytest.approx(40, rel=0.02)
 
 
-def test_a_crash_threshold_on_two_hosts_takes_exactly_their_processes_down() -> None:
-    s = system(SATURATED)
-    spec = ResourceSpec.model_validate(
+def on_hosts(
+    metric: str,
+    effect: str,
+    error: str,
+    hosts: list[str] | None = None,
+    start: float = 0,
+    rate: float = 1,
+    **threshold: Any,
+) -> ResourceSpec:
+    """A resource of crunch's, from `start` at `rate` a second, whose threshold at 100 has
+    `effect` on `hosts` (h1 and h2 by default) with `error` (and the `threshold` fields given)."""
+    return ResourceSpec.model_validate(
         {
-            "metric": "crunch_open_files",
-            "start": 0,
-            "rate": 1,
+            "metric": metric,
+            "start": start,
+            "rate": rate,
             "thresholds": [
                 {
                     "above": 100,
-                    "effect": "crash",
+                    "effect": effect,
                     "pool": "crunch",
-                    "hosts": ["h1", "h2"],
-                    "error": "open /data: too many open files",
+                    **threshold,
+                    "hosts": hosts or ["h1", "h2"],
+                    "error": error,
                 }
             ],
         }
     )
+
+
+def test_a_crash_threshold_on_two_hosts_takes_exactly_their_processes_down() -> None:
+    s = system(SATURATED)
+    spec = on_hosts("crunch_open_files", "crash", "open /data: too many open files")
     add_world(s, {"fds": spec}, [])
     run(s, 99)
     pool = s.pools["crunch"]
@@ -140,21 +155,8 @@ def failed_by_host(s: Any, pool: str) -> dict[str, int]:
 
 def test_a_fail_messages_threshold_on_hosts_fails_only_what_their_processes_handle() -> None:
     s = system(SATURATED)
-    spec = ResourceSpec.model_validate(
-        {
-            "metric": "crunch_open_sockets",
-            "start": 0,
-            "rate": 1,
-            "thresholds": [
-                {
-                    "above": 100,
-                    "effect": "fail_messages",
-                    "pool": "crunch",
-                    "hosts": ["h1", "h2"],
-                    "error": "dial tcp 10.0.0.7:443: socket: too many open files",
-                }
-            ],
-        }
+    spec = on_hosts(
+        "crunch_open_sockets", "fail_messages", "dial tcp 10.0.0.7:443: socket: too many open files"
     )
     add_world(s, {"sockets": spec}, [])
     run(s, 100)
@@ -173,21 +175,8 @@ def test_a_fail_messages_threshold_on_hosts_fails_only_what_their_processes_hand
 def test_a_share_of_a_hosts_messages_fails() -> None:
     """With `share`, that share of what the host's process handles fails: the rest is acked."""
     s = system(SATURATED)
-    spec = ResourceSpec.model_validate(
-        {
-            "metric": "crunch_open_sockets",
-            "start": 200,
-            "thresholds": [
-                {
-                    "above": 100,
-                    "effect": "fail_messages",
-                    "pool": "crunch",
-                    "share": 0.5,
-                    "hosts": ["h4"],
-                    "error": "dial tcp: i/o timeout",
-                }
-            ],
-        }
+    spec = on_hosts(
+        "crunch_open_sockets", "fail_messages", "dial tcp: i/o timeout", ["h4"], 200, 0, share=0.5
     )
     add_world(s, {"sockets": spec}, [])
     run(s, 600)

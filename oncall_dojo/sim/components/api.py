@@ -11,7 +11,7 @@ import heapq
 import math
 from collections import deque
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from oncall_dojo.sim.components.broker import Broker
 from oncall_dojo.sim.components.cache import Cache
@@ -39,6 +39,33 @@ Plan = tuple[Route, int, float, float, dict[str, float], str | None, bool, Any, 
 """A route's requests this tick: (route, count, query ms, query ms on a miss, query shapes,
 a shape blocked by a lock, whether a miss query is blocked, their draws, how many the rate
 limit allows)"""
+
+
+class ApiFacts(NamedTuple):
+    """What a tick of the API reads of the configuration, read once: it does not change while a
+    run plays (`traffic.base_rps` aside, which a fault changes, read live), and a model's
+    attribute is slow to read."""
+
+    cpu_ms_per_replica: float
+    pool_size: int
+    timeout_s: float
+    pool_timeout_s: float
+    slo_s: float
+    peak_hour: float
+    diurnal_amplitude: float
+
+    @classmethod
+    def of(cls, cfg: SystemConfig) -> ApiFacts:
+        a, traffic = cfg.api, cfg.traffic
+        return cls(
+            a.cpu_ms_per_replica,
+            a.pool_size,
+            a.timeout_s,
+            a.pool_timeout_s,
+            cfg.slo.latency_s,
+            traffic.peak_hour,
+            traffic.diurnal_amplitude,
+        )
 
 
 class Api:
@@ -78,20 +105,9 @@ class Api:
         """(target version, replicas still to switch)"""
         self.rollout_next = 0
         self.rate_limits: dict[str, float] = {}
-        a, traffic = cfg.api, cfg.traffic
-        self._read = (
-            a.cpu_ms_per_replica,
-            a.pool_size,
-            a.timeout_s,
-            a.pool_timeout_s,
-            cfg.slo.latency_s,
-            traffic.peak_hour,
-            traffic.diurnal_amplitude,
-        )
-        """What a tick reads of the configuration, read once (it does not change while a run
-        plays, but for `traffic.base_rps`, read live): cpu_ms_per_replica, pool_size, timeout_s,
-        pool_timeout_s, the SLO's latency_s, the traffic's peak_hour and diurnal_amplitude."""
         """Requests per second each rate-limited route lets through."""
+        self._read = ApiFacts.of(cfg)
+        """What a tick reads of the configuration, read once (`ApiFacts`)."""
         self.ramps: dict[str, tuple[int, float, float, int]] = {}
         """Routes admitting traffic gradually: (start tick, from rps, to rps, seconds)."""
         self._limits: dict[str, float] = self.rate_limits
@@ -137,7 +153,7 @@ class Api:
         return (s.hour + s.minute / 60 + s.second / 3600 + t / 3600.0) % 24
 
     def traffic_rps(self, t: int) -> float:
-        peak_hour, amplitude = self._read[5], self._read[6]
+        peak_hour, amplitude = self._read.peak_hour, self._read.diurnal_amplitude
         phase = TWO_PI * (self.hour_of_day(t) - peak_hour) / 24.0
         shape = 1.0 - amplitude * (1 - math.cos(phase)) / 2.0
         tc = self.cfg.traffic
@@ -298,7 +314,7 @@ class Api:
         pool's load (Little's law on the time requests hold a connection)."""
         dblat = self.db._latency
         hit = self.cache.hit
-        timeout = self._read[2]
+        timeout = self._read.timeout_s
         poisson = self.rng.poisson
         take = self.draws.take
         limits = self._limits
@@ -566,7 +582,7 @@ class Api:
         row[tm.g_api_cpu] = self.cpu
         row[tm.g_api_replicas] = sum(self.versions.values())
         row[tm.g_pool_used] = self.pool_in_use
-        row[tm.g_pool_size] = self._read[1]
+        row[tm.g_pool_size] = self._read.pool_size
 
     def cost_per_hour(self) -> float:
         return sum(self.versions.values()) * self.cfg.api.cost_per_replica_hour

@@ -21,23 +21,21 @@ class Records:
 
     @property
     def duplicate_charges(self) -> int:
-        """Extra charges not refunded (a plain loop: an order is charged once far more often
-        than not, and a generator with a `max()` call per order costs several times as much)."""
-        refunded = self.refunded
-        total = 0
-        for o, n in self.charges.items():
-            extra = n - 1 - refunded.get(o, 0)
-            if extra > 0:
-                total += extra
-        return total
+        """Extra charges not refunded."""
+        return sum(self._extra().values())
 
     def duplicate_cents(self, cents_of: Callable[[int], int]) -> int:
         """Money taken twice: each extra charge at what its order costs."""
+        return sum(n * cents_of(o) for o, n in self._extra().items())
+
+    def _extra(self) -> dict[int, int]:
+        """The orders charged more often than once and not refunded, with how many times more
+        (a plain loop: an order is charged once far more often than not, and a generator with a
+        `max()` call per order costs several times as much)."""
         refunded = self.refunded
-        total = 0
+        extra = {}
         for o, n in self.charges.items():
-            extra = n - 1 - refunded.get(o, 0)
-            cents = cents_of(o)
-            if extra > 0:
-                total += extra * cents
-        return total
+            k = n - 1 - refunded.get(o, 0)
+            if k > 0:
+                extra[o] = k
+        return extra
