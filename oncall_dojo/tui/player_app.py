@@ -78,10 +78,10 @@ class PlayerApp(App[None]):
         self.interviewing: RemoteInterview | None = None
         """A second interviewer's seat: the interview as the interviewer's console reads it."""
         self._building: list[Any] | None = None
+        """The host's messages that came while the replica was being built, in order."""
         self._early: list[Any] | None = None
         """A seat's messages that came before its welcome (a notice sent to this seat alone,
         such as the interview's banner): kept for the screen the welcome leads to."""
-        """The host's messages that came while the replica was being built, in order."""
         self.parent_pid = parent
         """The process that started this one (a browser page's host): leave when it is gone."""
         self.url = url
